@@ -1,0 +1,113 @@
+import type { AuditEventType, GrantTarget, Person } from '../domain';
+
+// The small interfaces behind which every side effect lives. Activities are
+// written against these; the worker wires in the real adapters (MySQL, AWS,
+// SMTP) and unit tests may wire in fakes.
+
+/** Admin credentials of a database server, in the Secrets Manager secret format of the seed:
+ * `{"MYSQL_HOST","MYSQL_PORT","MYSQL_USERNAME","MYSQL_PASSWORD"}`. */
+export interface AdminCredentials {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+}
+
+export interface AdminCredentialSource {
+  /** Cached; `refresh` forces a new read (after an authentication failure, e.g. rotation). */
+  get(secretId: string, options?: { refresh?: boolean }): Promise<AdminCredentials>;
+}
+
+export type SqlDialect = 'mysql' | 'mariadb';
+
+/** Where a grantee connects: what the GRANTED e-mail and the per-grant secret say. */
+export interface ServerEndpoint {
+  host: string;
+  port: number;
+  engine: SqlDialect;
+}
+
+export interface AccountManager {
+  /**
+   * Creates the account if it does not exist, then (re)sets its password and
+   * connection limit, so that a retry after a partial success ends in the same
+   * state with the password that was stored last. Fails with UnknownDatabase
+   * when the schema does not exist.
+   */
+  ensureAccount(target: GrantTarget, account: string, password: string): Promise<ServerEndpoint>;
+  /** Makes the account's privileges on the schema exactly `privileges` (from the whitelist). */
+  setPrivileges(target: GrantTarget, account: string, privileges: readonly string[]): Promise<void>;
+  /** Removes every privilege of the account on the schema; no error when there is none or no account. */
+  revokeAllPrivileges(target: GrantTarget, account: string): Promise<void>;
+  /** Kills the account's open connections; returns how many were killed. */
+  killSessions(target: GrantTarget, account: string): Promise<number>;
+  /** Locks the account, kills its connections, drops it. Idempotent. */
+  dropAccount(target: GrantTarget, account: string): Promise<{ existed: boolean; sessionsKilled: number }>;
+  close(): Promise<void>;
+}
+
+/** The per-grant secret's value (JSON in Secrets Manager). */
+export interface GrantCredential {
+  engine: SqlDialect;
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  database: string;
+}
+
+export interface GrantSecretStore {
+  /** Creates or overwrites the secret (restoring it if it was scheduled for deletion). */
+  put(name: string, value: GrantCredential, tags?: Record<string, string>): Promise<void>;
+  /** Deletes the secret at once (no recovery window); `existed: false` when it was not there. */
+  delete(name: string): Promise<{ existed: boolean }>;
+}
+
+/** One audit event, as stored. Append-only: never updated, never deleted. */
+export interface AuditRecord {
+  grantId: string;
+  /** Deterministic id (`{firstRunId}:{sequence}`), the same on every retry of the write. */
+  eventId: string;
+  /** ISO-8601 time of the event (workflow time). */
+  at: string;
+  event: AuditEventType;
+  actor: string;
+  email: string;
+  project: string;
+  database: string;
+  accessLevel: string;
+  expiresAt: string;
+  account: string;
+  workflowId: string;
+  runId: string;
+  reason?: string;
+  detail?: string;
+}
+
+export interface AuditStore {
+  /** Writes the event unless an event with the same id exists; `written: false` for a repeat. */
+  append(record: AuditRecord): Promise<{ written: boolean }>;
+  /** Every event of a grant id, oldest first. */
+  forGrant(grantId: string): Promise<AuditRecord[]>;
+  /** Who had access to a database: events for `project/database` between two times. */
+  forDatabase(project: string, database: string, from?: string, to?: string): Promise<AuditRecord[]>;
+  /** What access a person had: events for an e-mail between two times. */
+  forGrantee(email: string, from?: string, to?: string): Promise<AuditRecord[]>;
+}
+
+export interface MailMessage {
+  to: string[];
+  cc?: string[];
+  subject: string;
+  text: string;
+  html: string;
+  /** Deterministic Message-ID, so that a retried send can be recognised as the same message. */
+  messageId?: string;
+}
+
+export interface Mailer {
+  send(message: MailMessage): Promise<void>;
+  close(): void;
+}
+
+export type { Person };

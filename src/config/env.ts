@@ -1,0 +1,79 @@
+import { ConfigError } from './errors';
+
+// Every environment variable the service reads, with its default and meaning.
+// This table is the single source for the README's configuration reference and
+// for the test that checks docker-compose.yml against the application.
+
+export interface EnvVar {
+  name: string;
+  default?: string;
+  doc: string;
+  /** Which processes read it. */
+  usedBy: ('api' | 'worker')[];
+  secret?: boolean;
+}
+
+export const ENV_VARS = [
+  { name: 'DBACCESS_CONFIG', default: 'dbaccess.yaml', doc: 'Path of the configuration file (YAML or JSON).', usedBy: ['api', 'worker'] },
+  { name: 'LOG_LEVEL', default: 'info', doc: 'trace, debug, info, warn, error or fatal.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_ADDRESS', default: 'localhost:7233', doc: 'Temporal frontend host:port.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_NAMESPACE', default: 'default', doc: 'Temporal namespace.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_TASK_QUEUE', default: 'dbaccess', doc: 'Task queue of the grant workflows and activities.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_TLS', default: 'false', doc: 'Use TLS to reach Temporal (implied by the certificate settings and by an API key).', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_TLS_CERT', doc: 'Path of the client certificate (PEM) for mTLS, e.g. Temporal Cloud.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_TLS_KEY', doc: 'Path of the client private key (PEM) for mTLS.', usedBy: ['api', 'worker'], secret: true },
+  { name: 'TEMPORAL_TLS_CA', doc: 'Path of a CA bundle (PEM) for a self-hosted cluster with a private CA.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_TLS_SERVER_NAME', doc: 'Server name to verify, when it differs from the address.', usedBy: ['api', 'worker'] },
+  { name: 'TEMPORAL_API_KEY', doc: 'API key for Temporal Cloud (instead of mTLS).', usedBy: ['api', 'worker'], secret: true },
+  { name: 'API_HOST', default: '127.0.0.1', doc: 'Address the API listens on (0.0.0.0 in a container).', usedBy: ['api'] },
+  { name: 'API_PORT', default: '3000', doc: 'Port the API listens on.', usedBy: ['api'] },
+  { name: 'DBACCESS_API_KEYS', doc: 'Comma-separated `name:key` pairs; the name is recorded as the actor. Several may be valid at once (rotation).', usedBy: ['api'], secret: true },
+  { name: 'API_GRANT_WAIT_MS', default: '10000', doc: 'How long POST /grants waits for ACTIVE before answering 202.', usedBy: ['api'] },
+  { name: 'AWS_REGION', default: 'us-east-1', doc: 'AWS region of Secrets Manager and DynamoDB.', usedBy: ['api', 'worker'] },
+  { name: 'AWS_ENDPOINT_URL', doc: 'Endpoint override for Secrets Manager and DynamoDB (a local emulator). Unset in production.', usedBy: ['worker'] },
+  { name: 'AUDIT_TABLE', default: 'dbaccess-audit', doc: 'DynamoDB table of the audit trail.', usedBy: ['worker'] },
+  { name: 'SMTP_HOST', default: 'localhost', doc: 'SMTP relay host.', usedBy: ['worker'] },
+  { name: 'SMTP_PORT', default: '587', doc: 'SMTP relay port.', usedBy: ['worker'] },
+  { name: 'SMTP_SECURE', default: 'false', doc: 'true for implicit TLS (port 465); otherwise STARTTLS is used when offered.', usedBy: ['worker'] },
+  { name: 'SMTP_REQUIRE_TLS', default: 'false', doc: 'Refuse to send unless STARTTLS succeeds.', usedBy: ['worker'] },
+  { name: 'SMTP_USER', doc: 'SMTP user name.', usedBy: ['worker'] },
+  { name: 'SMTP_PASSWORD', doc: 'SMTP password.', usedBy: ['worker'], secret: true },
+  { name: 'SMTP_SECRET_ID', doc: 'Secrets Manager secret holding {"SMTP_USER","SMTP_PASSWORD"} (as the scripts kept their SES credentials); overrides the two above.', usedBy: ['worker'] },
+  { name: 'MAIL_FROM', default: 'dbaccess <dbaccess@localhost>', doc: 'From address of every e-mail.', usedBy: ['worker'] },
+  { name: 'WORKER_MAX_CONCURRENT_ACTIVITIES', default: '50', doc: 'Activities one worker runs at once.', usedBy: ['worker'] },
+] as const satisfies readonly EnvVar[];
+
+export type EnvName = (typeof ENV_VARS)[number]['name'];
+
+/** Typed access to the environment, with the defaults above. */
+export class Env {
+  constructor(private readonly source: NodeJS.ProcessEnv = process.env) {}
+
+  get(name: EnvName): string | undefined {
+    const value = this.source[name];
+    if (value !== undefined && value !== '') return value;
+    return (ENV_VARS.find((v) => v.name === name) as EnvVar | undefined)?.default;
+  }
+
+  require(name: EnvName): string {
+    const value = this.get(name);
+    if (value === undefined) throw new ConfigError([`${name} must be set`]);
+    return value;
+  }
+
+  bool(name: EnvName): boolean {
+    const value = (this.get(name) ?? 'false').toLowerCase();
+    if (['1', 'true', 'yes', 'on'].includes(value)) return true;
+    if (['0', 'false', 'no', 'off'].includes(value)) return false;
+    throw new ConfigError([`${name} must be true or false, not "${value}"`]);
+  }
+
+  int(name: EnvName, min: number, max: number): number {
+    const raw = this.get(name);
+    const value = Number(raw);
+    if (raw === undefined || !Number.isInteger(value) || value < min || value > max) {
+      throw new ConfigError([`${name} must be an integer from ${min} to ${max}, not "${raw ?? ''}"`]);
+    }
+    return value;
+  }
+}

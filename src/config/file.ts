@@ -1,0 +1,276 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import YAML from 'yaml';
+import {
+  ACCESS_LEVEL_NAME,
+  DATABASE_KEY,
+  DEFAULT_ACCESS_LEVELS,
+  HOST_PATTERN,
+  PROJECT_KEY,
+  SCHEMA_NAME,
+  SECRET_NAME,
+  checkEmail,
+  isSafeText,
+  normalizePrivileges,
+  parseDuration,
+  type LevelTable,
+  type Person,
+  type Privilege,
+} from '../domain';
+import { ConfigError } from './errors';
+
+// The configuration file: access levels, allowed e-mail domains, administrators,
+// and per project its owner and databases. It keeps the spirit of the input file
+// of the scripts this service replaces, and reads that file's keys too
+// (`access_level`, `data.owner_name`, `tools.database`) so a team can start from it.
+
+export interface DatabaseConfig {
+  key: string;
+  schema: string;
+  adminSecretId: string;
+  hostPattern: string;
+  maxUserConnections: number;
+  maxDurationMs: number;
+  accessLevels?: Record<string, Privilege[]>;
+}
+
+export interface ProjectConfig {
+  key: string;
+  owner: Person;
+  accessLevels?: Record<string, Privilege[]>;
+  databases: Record<string, DatabaseConfig>;
+}
+
+export interface FileConfig {
+  secretPrefix: string;
+  allowedEmailDomains: string[];
+  administrators: Person[];
+  accessLevels: Record<string, Privilege[]>;
+  projects: Record<string, ProjectConfig>;
+}
+
+export const FILE_DEFAULTS = {
+  secretPrefix: 'dbaccess',
+  hostPattern: '%',
+  maxUserConnections: 5,
+  maxDuration: '90d',
+} as const;
+
+type Raw = Record<string, unknown>;
+
+const isObject = (v: unknown): v is Raw => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+class Reader {
+  readonly problems: string[] = [];
+
+  fail(path: string, why: string): undefined {
+    this.problems.push(`${path}: ${why}`);
+    return undefined;
+  }
+
+  string(obj: Raw, key: string, path: string, opts: { pattern?: RegExp; rule?: string; fallback?: string } = {}): string | undefined {
+    const value = obj[key] ?? opts.fallback;
+    if (value === undefined) return this.fail(`${path}.${key}`, 'is required');
+    if (typeof value !== 'string' || value.trim() === '') return this.fail(`${path}.${key}`, 'must be a non-empty string');
+    if (!isSafeText(value)) return this.fail(`${path}.${key}`, 'must not contain control or invisible characters');
+    if (opts.pattern && !opts.pattern.test(value)) return this.fail(`${path}.${key}`, `must ${opts.rule ?? `match ${opts.pattern}`}`);
+    return value;
+  }
+
+  integer(obj: Raw, key: string, path: string, fallback: number, min: number, max: number): number | undefined {
+    const value = obj[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      return this.fail(`${path}.${key}`, `must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  duration(obj: Raw, key: string, path: string, fallback: string): number | undefined {
+    const value = obj[key] ?? fallback;
+    const ms = typeof value === 'string' ? parseDuration(value) : undefined;
+    if (ms === undefined) return this.fail(`${path}.${key}`, 'must be a duration such as 90d, 12h or 1d12h');
+    return ms;
+  }
+
+  person(name: unknown, email: unknown, path: string): Person | undefined {
+    const n = this.string({ name }, 'name', path);
+    const e = this.string({ email }, 'email', path);
+    if (e && checkEmail(e)) return this.fail(`${path}.email`, checkEmail(e)!);
+    return n && e ? { name: n, email: e.toLowerCase() } : undefined;
+  }
+
+  levels(value: unknown, path: string): Record<string, Privilege[]> | undefined {
+    if (value === undefined) return undefined;
+    if (!isObject(value)) return this.fail(path, 'must map level names to lists of privileges');
+    const out: Record<string, Privilege[]> = {};
+    for (const [name, list] of Object.entries(value)) {
+      if (!ACCESS_LEVEL_NAME.test(name)) {
+        this.fail(`${path}.${name}`, 'level names are upper-case letters, digits and _ (READ, READ_WRITE)');
+        continue;
+      }
+      if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) {
+        this.fail(`${path}.${name}`, 'must be a list of privileges');
+        continue;
+      }
+      try {
+        out[name] = normalizePrivileges(list as string[]);
+      } catch (err) {
+        this.fail(`${path}.${name}`, (err as Error).message);
+      }
+    }
+    return out;
+  }
+}
+
+/** Accepts the input-file keys of the scripts this service replaces. */
+function fromLegacy(raw: Raw): Raw {
+  const out: Raw = { ...raw };
+  if (out.accessLevels === undefined && out.access_level !== undefined) out.accessLevels = out.access_level;
+  delete out.access_level;
+  delete out.awsCredentials;
+  if (isObject(out.projects)) {
+    const projects: Raw = {};
+    for (const [key, p] of Object.entries(out.projects)) {
+      if (!isObject(p)) {
+        projects[key] = p;
+        continue;
+      }
+      const project: Raw = { ...p };
+      const data = isObject(p.data) ? p.data : undefined;
+      if (data) {
+        project.ownerName ??= data.owner_name;
+        project.ownerEmail ??= data.owner_email;
+        delete project.data;
+      }
+      project.accessLevels ??= project.permissions;
+      delete project.permissions;
+      const tools = isObject(p.tools) && isObject(p.tools.database) ? p.tools.database : undefined;
+      if (tools && project.databases === undefined) {
+        project.databases = Object.fromEntries(Object.entries(tools).map(([db, secret]) => [db, { adminSecretId: secret }]));
+      }
+      delete project.tools;
+      projects[key] = project;
+    }
+    out.projects = projects;
+  }
+  return out;
+}
+
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects']);
+const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
+const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels']);
+
+function unknownKeys(r: Reader, obj: Raw, known: Set<string>, path: string): void {
+  for (const key of Object.keys(obj)) if (!known.has(key)) r.fail(`${path}.${key}`, 'is not a known setting');
+}
+
+/** Validates a parsed configuration document; throws ConfigError listing every problem. */
+export function parseFileConfig(doc: unknown): FileConfig {
+  const r = new Reader();
+  if (!isObject(doc)) throw new ConfigError(['the configuration must be an object']);
+  const raw = fromLegacy(doc);
+  unknownKeys(r, raw, KNOWN_TOP, '$');
+
+  const secretPrefix = r.string(raw, 'secretPrefix', '$', { fallback: FILE_DEFAULTS.secretPrefix, pattern: SECRET_NAME, rule: 'be a valid secret name prefix' });
+  const accessLevels = r.levels(raw.accessLevels ?? DEFAULT_ACCESS_LEVELS, '$.accessLevels') ?? {};
+
+  const domains: string[] = [];
+  if (!Array.isArray(raw.allowedEmailDomains) || raw.allowedEmailDomains.length === 0) {
+    r.fail('$.allowedEmailDomains', 'must list at least one e-mail domain');
+  } else {
+    raw.allowedEmailDomains.forEach((d, i) => {
+      if (typeof d !== 'string' || !/^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/.test(d)) {
+        r.fail(`$.allowedEmailDomains[${i}]`, 'must be a domain name such as example.com');
+      } else domains.push(d.toLowerCase());
+    });
+  }
+
+  const administrators: Person[] = [];
+  if (!Array.isArray(raw.administrators) || raw.administrators.length === 0) {
+    r.fail('$.administrators', 'must list at least one {name, email}: they are told when a grant fails or a revocation keeps failing');
+  } else {
+    raw.administrators.forEach((a, i) => {
+      const p = isObject(a) ? r.person(a.name, a.email, `$.administrators[${i}]`) : r.fail(`$.administrators[${i}]`, 'must be {name, email}');
+      if (p) administrators.push(p);
+    });
+  }
+
+  const defaults = isObject(raw.defaults) ? raw.defaults : {};
+  if (raw.defaults !== undefined) unknownKeys(r, defaults, new Set(['hostPattern', 'maxUserConnections', 'maxDuration']), '$.defaults');
+
+  const projects: Record<string, ProjectConfig> = {};
+  if (!isObject(raw.projects) || Object.keys(raw.projects).length === 0) {
+    r.fail('$.projects', 'must define at least one project');
+  } else {
+    for (const [pkey, p] of Object.entries(raw.projects)) {
+      const ppath = `$.projects.${pkey}`;
+      if (!PROJECT_KEY.test(pkey)) {
+        r.fail(ppath, 'project keys are lower-case letters, digits, _ and - (at most 63)');
+        continue;
+      }
+      if (!isObject(p)) {
+        r.fail(ppath, 'must be an object');
+        continue;
+      }
+      unknownKeys(r, p, KNOWN_PROJECT, ppath);
+      const owner = r.person(p.ownerName, p.ownerEmail, `${ppath}.owner`);
+      const pLevels = r.levels(p.accessLevels, `${ppath}.accessLevels`);
+      const databases: Record<string, DatabaseConfig> = {};
+      if (!isObject(p.databases) || Object.keys(p.databases).length === 0) {
+        r.fail(`${ppath}.databases`, 'must define at least one database');
+      } else {
+        for (const [dkey, d] of Object.entries(p.databases)) {
+          const dpath = `${ppath}.databases.${dkey}`;
+          if (!DATABASE_KEY.test(dkey)) {
+            r.fail(dpath, 'database keys are letters, digits, _ and - (at most 64)');
+            continue;
+          }
+          if (!isObject(d)) {
+            r.fail(dpath, 'must be an object');
+            continue;
+          }
+          unknownKeys(r, d, KNOWN_DATABASE, dpath);
+          const schema = r.string(d, 'schema', dpath, { fallback: dkey, pattern: SCHEMA_NAME, rule: 'be a plain schema name (letters, digits, _; at most 64)' });
+          const adminSecretId = r.string(d, 'adminSecretId', dpath, { pattern: SECRET_NAME, rule: 'be a Secrets Manager secret name or ARN' });
+          const hostPattern = r.string(d, 'hostPattern', dpath, {
+            fallback: (defaults.hostPattern as string | undefined) ?? FILE_DEFAULTS.hostPattern,
+            pattern: HOST_PATTERN,
+            rule: 'be %, a host name or an address, optionally with % and _ wildcards',
+          });
+          const maxUserConnections = r.integer(d, 'maxUserConnections', dpath, (defaults.maxUserConnections as number | undefined) ?? FILE_DEFAULTS.maxUserConnections, 1, 10_000);
+          const maxDurationMs = r.duration(d, 'maxDuration', dpath, (defaults.maxDuration as string | undefined) ?? FILE_DEFAULTS.maxDuration);
+          const dLevels = r.levels(d.accessLevels, `${dpath}.accessLevels`);
+          if (schema && adminSecretId && hostPattern && maxUserConnections !== undefined && maxDurationMs !== undefined) {
+            databases[dkey] = { key: dkey, schema, adminSecretId, hostPattern, maxUserConnections, maxDurationMs, ...(dLevels ? { accessLevels: dLevels } : {}) };
+          }
+        }
+      }
+      if (owner) projects[pkey] = { key: pkey, owner, ...(pLevels ? { accessLevels: pLevels } : {}), databases };
+    }
+  }
+
+  if (r.problems.length > 0) throw new ConfigError(r.problems);
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects };
+}
+
+/** Reads a YAML or JSON configuration file. */
+export function loadFileConfig(path: string): FileConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError([`cannot read the configuration file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`]);
+  }
+  let doc: unknown;
+  try {
+    doc = extname(path) === '.json' ? JSON.parse(text) : YAML.parse(text);
+  } catch (err) {
+    throw new ConfigError([`${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
+  }
+  return parseFileConfig(doc);
+}
+
+/** Level tables that apply to a database, most specific first. */
+export function levelTables(config: FileConfig, project: ProjectConfig, database: DatabaseConfig): LevelTable[] {
+  return [database.accessLevels, project.accessLevels, config.accessLevels].filter((t): t is Record<string, Privilege[]> => t !== undefined);
+}

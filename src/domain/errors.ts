@@ -1,0 +1,31 @@
+// Error types raised by activities. Whether a type is retried is the workflow's
+// decision (its retry policies list the non-retryable types); activities only
+// say what went wrong, without secrets, SQL text or driver internals.
+
+export const ActivityErrorType = {
+  /** The schema does not exist on the server. */
+  UnknownDatabase: 'UnknownDatabase',
+  /** The admin secret does not exist or is not in the expected format. */
+  AdminSecretInvalid: 'AdminSecretInvalid',
+  /** The admin account was refused by the server even after re-reading its secret. */
+  AdminAccessDenied: 'AdminAccessDenied',
+  /** The admin account lacks a privilege it needs. */
+  AdminPrivilegeMissing: 'AdminPrivilegeMissing',
+  /** An identifier or privilege failed validation (should have been caught earlier). */
+  InvalidIdentifier: 'InvalidIdentifier',
+  /** The database server could not be reached or failed; retried. */
+  DatabaseUnavailable: 'DatabaseUnavailable',
+  /** SMTP refused every recipient or the message; retried a few times. */
+  MailRejected: 'MailRejected',
+} as const;
+
+export type ActivityErrorTypeName = (typeof ActivityErrorType)[keyof typeof ActivityErrorType];
+
+/** Types that no retry can fix during provisioning: the workflow rolls back at once. */
+export const PERMANENT_PROVISIONING_ERRORS: ActivityErrorTypeName[] = [
+  ActivityErrorType.UnknownDatabase,
+  ActivityErrorType.AdminSecretInvalid,
+  ActivityErrorType.InvalidIdentifier,
+  ActivityErrorType.AdminPrivilegeMissing,
+];
+

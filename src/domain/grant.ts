@@ -1,0 +1,139 @@
+// The grant: one person's access to one database at one level until an expiry.
+// These types cross every boundary (API → workflow → activities), so they hold
+// only what may be written to Temporal history: never a password.
+
+export const GRANT_STATUSES = [
+  'REQUESTED',
+  'PROVISIONING',
+  'ACTIVE',
+  'REVOKING',
+  'EXPIRED',
+  'REVOKED',
+  'ROLLING_BACK',
+  'FAILED',
+] as const;
+export type GrantStatus = (typeof GRANT_STATUSES)[number];
+
+/** Statuses after which the grant's workflow has ended or is about to. */
+export const CLOSED_STATUSES: readonly GrantStatus[] = ['EXPIRED', 'REVOKED', 'FAILED'];
+
+export const AUDIT_EVENTS = [
+  'REQUESTED',
+  'GRANTED',
+  'LEVEL_CHANGED',
+  'EXTENDED',
+  'REVOKE_REQUESTED',
+  'REVOKED',
+  'EXPIRED',
+  'ROLLED_BACK',
+  'NOTIFY_FAILED',
+  'REVOKE_RETRYING',
+] as const;
+export type AuditEventType = (typeof AUDIT_EVENTS)[number];
+
+/** Where the account lives. Captured when the grant is requested, so that a later
+ * configuration change can never make the service forget how to revoke it. */
+export interface GrantTarget {
+  /** MySQL schema the privileges are granted on. */
+  schema: string;
+  /** Secrets Manager id of the admin credentials for the server. */
+  adminSecretId: string;
+  /** Host part of the account (`%` by default). */
+  hostPattern: string;
+  maxUserConnections: number;
+}
+
+export interface Person {
+  name: string;
+  email: string;
+}
+
+/** The workflow's input. Everything here is visible in Temporal history. */
+export interface GrantRequest {
+  grantId: string;
+  email: string;
+  name: string;
+  project: string;
+  database: string;
+  accessLevel: string;
+  privileges: string[];
+  /** ISO-8601, UTC. */
+  expiresAt: string;
+  reason?: string;
+  /** Name of the API key (or operator) that asked. */
+  requestedBy: string;
+  account: string;
+  secretName: string;
+  target: GrantTarget;
+  owner: Person;
+  /** Longest a grant may run ahead of "now" on this database (rolling window). */
+  maxDurationMs: number;
+}
+
+export interface GrantEvent {
+  event: AuditEventType;
+  /** ISO-8601 (workflow time, deterministic). */
+  at: string;
+  actor: string;
+  accessLevel: string;
+  expiresAt: string;
+  detail?: string;
+}
+
+export interface GrantState {
+  grantId: string;
+  status: GrantStatus;
+  email: string;
+  name: string;
+  project: string;
+  database: string;
+  account: string;
+  accessLevel: string;
+  privileges: string[];
+  expiresAt: string;
+  requestedAt: string;
+  requestedBy: string;
+  reason?: string;
+  grantedAt?: string;
+  endedAt?: string;
+  /** Name of the per-grant secret, once it exists. The name only, never the value. */
+  secretName?: string;
+  /** For FAILED grants: the step that failed and why. */
+  failure?: { step: string; message: string };
+  history: GrantEvent[];
+}
+
+export function grantIdFor(project: string, database: string, email: string): string {
+  return `grant/${project}/${database}/${email.trim().toLowerCase()}`;
+}
+
+/** Splits a grant id back into its parts; undefined when it is not one of ours. */
+export function parseGrantId(grantId: string): { project: string; database: string; email: string } | undefined {
+  const m = /^grant\/([^/]+)\/([^/]+)\/([^/]+@[^/]+)$/.exec(grantId);
+  return m ? { project: m[1]!, database: m[2]!, email: m[3]! } : undefined;
+}
+
+/** Messages accepted by a running grant (payloads; the definitions live in workflows/messages.ts). */
+export interface RevokeArgs {
+  actor: string;
+  reason?: string;
+}
+export interface ExtendArgs {
+  expiresAt: string;
+  actor: string;
+  reason?: string;
+}
+export interface ChangeLevelArgs {
+  accessLevel: string;
+  privileges: string[];
+  actor: string;
+  reason?: string;
+}
+
+/** Errors the workflow's validators raise; the API maps them to HTTP codes. */
+export const GrantErrorType = {
+  /** The grant is not ACTIVE any more (or not yet): 409. */
+  NotActive: 'GrantNotActive',
+  /** The message is malformed or breaks a rule: 400. */
+  Invalid: 'InvalidGrantChange',
+} as const;
