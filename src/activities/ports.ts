@@ -35,8 +35,13 @@ export interface AccountManager {
    * when the schema does not exist.
    */
   ensureAccount(target: GrantTarget, account: string, password: string): Promise<ServerEndpoint>;
-  /** Makes the account's privileges on the schema exactly `privileges` (from the whitelist). */
-  setPrivileges(target: GrantTarget, account: string, privileges: readonly string[]): Promise<void>;
+  /**
+   * Makes the account's privileges on the schema exactly `privileges` (from the whitelist).
+   * With `previous` (a level change), the new privileges are granted before the
+   * ones only in `previous` are revoked, so an upgrade never has a moment without
+   * access. Without it, everything on the schema is revoked first, then granted.
+   */
+  setPrivileges(target: GrantTarget, account: string, privileges: readonly string[], previous?: readonly string[]): Promise<void>;
   /** Removes every privilege of the account on the schema; no error when there is none or no account. */
   revokeAllPrivileges(target: GrantTarget, account: string): Promise<void>;
   /** Kills the account's open connections; returns how many were killed. */

@@ -98,6 +98,8 @@ export interface GrantState {
   endedAt?: string;
   /** Name of the per-grant secret, once it exists. The name only, never the value. */
   secretName?: string;
+  /** Where the grantee connects, once the account exists. */
+  connection?: { host: string; port: number; engine: 'mysql' | 'mariadb' };
   /** For FAILED grants: the step that failed and why. */
   failure?: { step: string; message: string };
   history: GrantEvent[];
