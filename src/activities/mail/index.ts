@@ -1,0 +1,3 @@
+export { createSmtpMailer, toMailError, type SmtpMailerOptions } from './smtp';
+export { grantMail, adminMail, type GrantMailKind, type AdminMailKind, type GrantMailInput, type AdminMailInput } from './templates';
+export { messageIdFor } from './format';

@@ -1,0 +1,431 @@
+import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
+import { ApplicationFailure } from '@temporalio/common';
+
+import { adminMail, createSmtpMailer, grantMail, messageIdFor, type AdminMailKind, type GrantMailKind } from '../../src/activities/mail';
+import type { Mailer } from '../../src/activities/ports';
+import type { SmtpSettings } from '../../src/config';
+import type { GrantState, Person } from '../../src/domain';
+import { startMailCatcher } from '../../scripts/mail-catcher';
+import { getSharedSmtp, startSmtpCapture, type SmtpCapture } from '../support/smtp';
+
+const OWNER: Person = { name: 'Olga Owner', email: 'olga.owner@example.com' };
+const ADMINS: Person[] = [
+  { name: 'DBA One', email: 'dba1@example.com' },
+  { name: 'DBA Two', email: 'DBA1@example.com' },
+  { name: 'DBA Three', email: 'dba3@example.com' },
+];
+const SECRET = 'dbaccess/shop/dev_project/alice_k3j9qa';
+const CLI = `aws secretsmanager get-secret-value --secret-id ${SECRET} --region eu-west-1 --query SecretString --output text`;
+
+let eventSeq = 0;
+/** Event ids unique per test, so tests sharing one capture server find their own mail. */
+function nextEventId(): string {
+  eventSeq += 1;
+  return `${Date.now().toString(36)}-run:${String(eventSeq).padStart(6, '0')}`;
+}
+
+function grantFixture(overrides: Partial<GrantState> = {}): GrantState {
+  return {
+    grantId: 'grant/shop/dev_project/alice@example.com',
+    status: 'ACTIVE',
+    email: 'alice@example.com',
+    name: 'Alice Example',
+    project: 'shop',
+    database: 'dev_project',
+    account: 'alice_k3j9qa',
+    accessLevel: 'READ_WRITE',
+    privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    expiresAt: '2026-12-31T23:59:59.000Z',
+    requestedAt: '2026-12-01T23:59:50.000Z',
+    requestedBy: 'ops-portal',
+    reason: 'Investigate order sync',
+    grantedAt: '2026-12-01T23:59:59.000Z',
+    secretName: SECRET,
+    connection: { host: 'db.dev.internal', port: 3306, engine: 'mysql' },
+    history: [
+      { event: 'REQUESTED', at: '2026-12-01T23:59:50.000Z', actor: 'ops-portal', accessLevel: 'READ_WRITE', expiresAt: '2026-12-31T23:59:59.000Z' },
+      { event: 'GRANTED', at: '2026-12-01T23:59:59.000Z', actor: 'dbaccess', accessLevel: 'READ_WRITE', expiresAt: '2026-12-31T23:59:59.000Z' },
+    ],
+    ...overrides,
+  };
+}
+
+function settingsFor(port: number, extra: Partial<SmtpSettings> = {}): SmtpSettings {
+  return { host: '127.0.0.1', port, secure: false, requireTls: false, from: 'dbaccess <dbaccess@example.com>', ...extra };
+}
+
+async function deadPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+async function sendError(mailer: Mailer, message = grantMail({ kind: 'GRANTED', grant: grantFixture(), owner: OWNER, eventId: nextEventId(), awsRegion: 'eu-west-1' })): Promise<Error> {
+  try {
+    await mailer.send(message);
+  } catch (err) {
+    return err as Error;
+  }
+  assert.fail('send should have failed');
+}
+
+/** Text with line wrapping undone, for asserting on sentences. */
+function flat(text: string): string {
+  return text.replace(/\s+/g, ' ');
+}
+
+/** The header section of a raw message, unfolded. */
+function headerLines(raw: string): string[] {
+  const head = raw.split(/\r?\n\r?\n/)[0] ?? '';
+  return head.replace(/\r?\n[ \t]+/g, ' ').split(/\r?\n/);
+}
+
+describe('mail', () => {
+  let smtp: SmtpCapture;
+  let mailer: Mailer;
+
+  before(async () => {
+    smtp = await getSharedSmtp();
+    mailer = createSmtpMailer(settingsFor(smtp.port));
+  });
+  after(() => mailer.close());
+
+  describe('delivery', () => {
+    it('When a grant is granted, then grantee and owner get text and HTML that name the secret and the CLI command, and no password', async () => {
+      const eventId = nextEventId();
+      // A password smuggled onto the state (the type has no field for one) must not reach the mail either.
+      const grant = { ...grantFixture(), password: 'Sm4ggled-Pa55word!' } as GrantState;
+      const message = grantMail({ kind: 'GRANTED', grant, owner: OWNER, eventId, awsRegion: 'eu-west-1', schema: 'dev_project' });
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED', eventId));
+
+      assert.deepEqual(got.to, ['alice@example.com']);
+      assert.deepEqual(got.cc, ['olga.owner@example.com']);
+      assert.deepEqual(got.envelopeTo.sort(), ['alice@example.com', 'olga.owner@example.com']);
+      assert.equal(got.subject, '[dbaccess] READ_WRITE access to shop/dev_project granted until 2026-12-31 23:59 UTC');
+      for (const part of [got.text, got.html]) {
+        assert.ok(part.includes(SECRET), 'names the secret');
+        assert.ok(part.includes(CLI), 'has the ready-to-paste command');
+        assert.ok(part.includes('SELECT, INSERT, UPDATE, DELETE'));
+        assert.ok(part.includes('db.dev.internal'));
+        assert.ok(part.includes('alice_k3j9qa'));
+        assert.ok(part.includes('2026-12-31 23:59:59 UTC'));
+        assert.ok(part.includes('in 30 days'));
+        assert.ok(part.includes('Investigate order sync'));
+        assert.ok(part.includes('grant/shop/dev_project/alice@example.com'));
+        assert.doesNotMatch(part, /password\s*[:=]/i, 'no password field');
+        assert.doesNotMatch(part, /"password"/i);
+        assert.ok(!part.includes('Sm4ggled-Pa55word!'));
+      }
+      assert.ok(!got.raw.includes('Sm4ggled-Pa55word!'));
+      assert.match(got.html, /^<!DOCTYPE html>/);
+      assert.match(got.html, /<table/);
+      assert.doesNotMatch(got.html, /<(script|img|link)\b|src=|url\(/i, 'no external assets');
+      assert.ok(headerLines(got.raw).some((l) => /^Auto-Submitted: auto-generated$/i.test(l)));
+    });
+
+    it('When the grantee owns the project, then the mail goes to them once, without a copy', async () => {
+      const eventId = nextEventId();
+      const message = grantMail({ kind: 'GRANTED', grant: grantFixture(), owner: { name: 'Alice', email: 'ALICE@example.com' }, eventId, awsRegion: 'eu-west-1' });
+      assert.equal(message.cc, undefined);
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED', eventId));
+      assert.deepEqual(got.envelopeTo, ['alice@example.com']);
+    });
+
+    it('When every kind of mail is sent, then each arrives with its own subject, text and HTML', async () => {
+      const grantKinds: GrantMailKind[] = ['GRANTED', 'LEVEL_CHANGED', 'EXTENDED', 'REVOKED', 'EXPIRED'];
+      const adminKinds: AdminMailKind[] = ['FAILED', 'REVOKE_RETRYING'];
+      const eventId = nextEventId();
+      const failed = grantFixture({ status: 'FAILED', failure: { step: 'grantPrivileges', message: 'Access denied for user admin@% to database dev_project' } });
+      const messages = [
+        ...grantKinds.map((kind) =>
+          grantMail({ kind, grant: grantFixture(), owner: OWNER, eventId, awsRegion: 'eu-west-1', previous: { accessLevel: 'READ', expiresAt: '2026-12-15T23:59:59Z' } }),
+        ),
+        ...adminKinds.map((kind) => adminMail({ kind, grant: failed, administrators: ADMINS, eventId, detail: 'attempt 5: connect ETIMEDOUT' })),
+      ];
+      assert.equal(new Set(messages.map((m) => m.subject)).size, messages.length, 'subjects differ');
+      assert.equal(new Set(messages.map((m) => m.messageId)).size, messages.length, 'message ids differ');
+      for (const m of messages) await mailer.send(m);
+      for (const m of messages) {
+        const got = await smtp.waitFor((c) => c.messageId === m.messageId);
+        assert.match(got.subject, /^\[dbaccess\] /);
+        assert.ok(got.subject.length <= 120, `short subject: ${got.subject}`);
+        assert.ok(got.text.includes('grant/shop/dev_project/alice@example.com'));
+        assert.match(got.html, /^<!DOCTYPE html>/);
+      }
+      for (const m of messages.slice(grantKinds.length)) assert.deepEqual(m.to, ['dba1@example.com', 'dba3@example.com'], 'admins, deduplicated');
+    });
+  });
+
+  describe('content', () => {
+    const base = { owner: OWNER, awsRegion: 'eu-west-1', eventId: 'run-1:000007' };
+
+    it('When the level is lowered, then the mail names old and new level and says open sessions were ended', () => {
+      const grant = grantFixture({ accessLevel: 'READ', privileges: ['SELECT'] });
+      const m = grantMail({ ...base, kind: 'LEVEL_CHANGED', grant, previous: { accessLevel: 'READ_WRITE', privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'] }, actor: 'ops-portal' });
+      assert.equal(m.subject, '[dbaccess] Access to shop/dev_project changed from READ_WRITE to READ');
+      assert.match(m.text, /Previous level:\s+READ_WRITE \(SELECT, INSERT, UPDATE, DELETE\)/);
+      assert.match(m.text, /New privileges:\s+SELECT\n/);
+      assert.match(flat(m.text), /open sessions were ended/);
+      const up = grantMail({ ...base, kind: 'LEVEL_CHANGED', grant: grantFixture(), previous: { accessLevel: 'READ', privileges: ['SELECT'] } });
+      assert.doesNotMatch(flat(up.text), /sessions were ended/);
+    });
+
+    it('When a grant is extended, then the mail gives the old and the new expiry', () => {
+      const grant = grantFixture({
+        expiresAt: '2027-01-31T23:59:59.000Z',
+        history: [...grantFixture().history, { event: 'EXTENDED', at: '2027-01-01T23:59:59.000Z', actor: 'ops-portal', accessLevel: 'READ_WRITE', expiresAt: '2027-01-31T23:59:59.000Z' }],
+      });
+      const m = grantMail({ ...base, kind: 'EXTENDED', grant, previous: { expiresAt: '2026-12-31T23:59:59.000Z' }, reason: 'release slipped' });
+      assert.equal(m.subject, '[dbaccess] Access to shop/dev_project extended until 2027-01-31 23:59 UTC');
+      assert.match(m.text, /New expiry:\s+2027-01-31 23:59:59 UTC \(in 30 days\)/);
+      assert.match(m.text, /Previous expiry:\s+2026-12-31 23:59:59 UTC/);
+      assert.match(m.text, /Extended by:\s+ops-portal/);
+      assert.match(m.text, /Reason:\s+release slipped/);
+    });
+
+    it('When a grant is revoked, then the mail says by whom and why; when it expires, that it ended as planned', () => {
+      const grant = grantFixture({
+        status: 'REVOKED',
+        endedAt: '2026-12-10T08:00:00.000Z',
+        history: [...grantFixture().history, { event: 'REVOKE_REQUESTED', at: '2026-12-10T07:59:00.000Z', actor: 'security-team', accessLevel: 'READ_WRITE', expiresAt: '2026-12-31T23:59:59.000Z' }],
+      });
+      const revoked = grantMail({ ...base, kind: 'REVOKED', grant, reason: 'laptop lost' });
+      assert.equal(revoked.subject, '[dbaccess] Access to shop/dev_project revoked');
+      assert.match(flat(revoked.text), /revoked by security-team \(reason: laptop lost\)/);
+      assert.match(revoked.text, /Revoked at:\s+2026-12-10 08:00:00 UTC/);
+      const expired = grantMail({ ...base, kind: 'EXPIRED', grant: grantFixture({ status: 'EXPIRED' }) });
+      assert.equal(expired.subject, '[dbaccess] Access to shop/dev_project expired');
+      assert.match(flat(expired.text), /expired at 2026-12-31 23:59:59 UTC, as planned/);
+    });
+
+    it('When a grant fails, then the administrators learn the step, the error, that it was rolled back and what to check', () => {
+      const grant = grantFixture({ status: 'FAILED', failure: { step: 'createAccount', message: 'connect ECONNREFUSED 10.0.0.5:3306' } });
+      const m = adminMail({ kind: 'FAILED', grant, administrators: ADMINS, eventId: 'run-1:000004', detail: 'after 5 attempts' });
+      assert.match(m.subject, /^\[dbaccess\] Grant FAILED and rolled back: alice@example.com READ_WRITE on shop\/dev_project$/);
+      assert.match(m.text, /Failed step:\s+createAccount/);
+      assert.match(m.text, /Error:\s+connect ECONNREFUSED 10\.0\.0\.5:3306/);
+      assert.match(flat(m.text), /was rolled back/);
+      assert.match(m.text, /admin secret/);
+    });
+
+    it('When revocation keeps failing, then the alert says it retries until it succeeds and what to check', () => {
+      const m = adminMail({ kind: 'REVOKE_RETRYING', grant: grantFixture({ status: 'REVOKING' }), administrators: ADMINS, eventId: 'run-1:000009', detail: '10 attempts, last: connect ETIMEDOUT' });
+      assert.match(m.subject, /^\[dbaccess\] ACTION NEEDED: /);
+      assert.match(flat(m.text), /until the revocation succeeds/);
+      assert.match(m.text, /reachable/);
+      assert.match(flat(m.text), /admin secret/);
+      assert.match(m.text, /10 attempts, last: connect ETIMEDOUT/);
+      assert.match(m.text, /ALTER USER 'alice_k3j9qa'@/);
+      assert.ok(m.text.includes('grant/shop/dev_project/alice@example.com'));
+    });
+  });
+
+  describe('hostile values', () => {
+    const hostileName = `Eve <script>alert("x")</script> O'Neil\r\nBcc: victim@evil.example`;
+    const hostileReason = `fix it\r\nSubject: hijacked\r\n\r\n<img src=x onerror=alert(1)> & "more"`;
+
+    it('When a name or reason holds markup, quotes or CR/LF, then the HTML escapes it and no header is injected', async () => {
+      const eventId = nextEventId();
+      const grant = grantFixture({ name: hostileName, reason: hostileReason });
+      const message = grantMail({ kind: 'GRANTED', grant, owner: { name: hostileName, email: OWNER.email }, eventId, awsRegion: 'eu-west-1' });
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED', eventId));
+
+      assert.doesNotMatch(got.html, /<script|<img/i);
+      assert.ok(got.html.includes('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;'));
+      assert.ok(got.html.includes('O&#39;Neil'));
+      assert.ok(got.html.includes('&lt;img src=x onerror=alert(1)&gt; &amp; &quot;more&quot;'));
+      assert.deepEqual(got.envelopeTo.sort(), ['alice@example.com', 'olga.owner@example.com']);
+      const headers = headerLines(got.raw);
+      assert.ok(!headers.some((l) => /^(bcc|subject: hijacked)/i.test(l)), headers.join('\n'));
+      // In the text part the values stay on their line: no forged paragraphs or headers.
+      assert.ok(!got.text.split('\n').some((l) => /^(Bcc|Subject):/.test(l)));
+    });
+
+    it('When an admin alert carries a hostile e-mail and failure message, then the subject stays one line and the HTML escaped', async () => {
+      const eventId = nextEventId();
+      const grant = grantFixture({
+        email: 'eve@example.com\r\nBcc: victim@evil.example',
+        failure: { step: 'grantPrivileges', message: '<script>steal()</script>\nX-Injected: yes' },
+      });
+      const message = adminMail({ kind: 'FAILED', grant, administrators: ADMINS, eventId, detail: '\u202Eevil\u0000' });
+      assert.doesNotMatch(message.subject, /[\r\n\u0000-\u001f\u202e]/);
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('FAILED', eventId));
+      assert.deepEqual(got.envelopeTo.sort(), ['dba1@example.com', 'dba3@example.com']);
+      const headers = headerLines(got.raw);
+      assert.ok(!headers.some((l) => /^(bcc|x-injected):/i.test(l)), headers.join('\n'));
+      assert.doesNotMatch(got.html, /<script/i);
+      assert.ok(got.html.includes('&lt;script&gt;steal()&lt;/script&gt;'));
+    });
+
+    it('When an address holds CR/LF or a comma, then it cannot turn into extra recipients', () => {
+      const m = grantMail({
+        kind: 'GRANTED',
+        grant: grantFixture({ email: 'alice@example.com,\r\nmallory@evil.example' }),
+        owner: OWNER,
+        eventId: 'e',
+        awsRegion: 'eu-west-1',
+      });
+      assert.equal(m.to.length, 1);
+      assert.doesNotMatch(m.to[0]!, /[\s,<>]/);
+    });
+  });
+
+  describe('failures', () => {
+    let own: SmtpCapture;
+    let ownMailer: Mailer;
+    before(async () => {
+      own = await startSmtpCapture();
+      ownMailer = createSmtpMailer(settingsFor(own.port));
+    });
+    after(async () => {
+      ownMailer.close();
+      await own.stop();
+    });
+
+    it('When the server refuses every recipient with 550, then send fails with MailRejected, and the next mail goes through', async () => {
+      own.rejectNext(1, 550, 'rcpt');
+      const err = await sendError(ownMailer);
+      assert.ok(err instanceof ApplicationFailure, String(err));
+      assert.equal(err.type, 'MailRejected');
+      assert.match(err.message, /rejected the message \(550/);
+      await ownMailer.send(grantMail({ kind: 'EXPIRED', grant: grantFixture(), owner: OWNER, eventId: nextEventId(), awsRegion: 'eu-west-1' }));
+      assert.equal(own.messages.length, 1);
+    });
+
+    it('When the server refuses the message data with 554, then send fails with MailRejected', async () => {
+      own.rejectNext(1, 554, 'data');
+      const err = await sendError(ownMailer);
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'MailRejected');
+    });
+
+    it('When the server defers with 451, then send fails with a plain retryable error', async () => {
+      own.rejectNext(1, 451, 'rcpt');
+      const err = await sendError(ownMailer);
+      assert.ok(!(err instanceof ApplicationFailure), 'retryable: a plain Error');
+      assert.match(err.message, /deferred the message \(451/);
+    });
+
+    it('When the message has no recipients, then send fails with MailRejected', async () => {
+      const err = await sendError(ownMailer, { to: [], subject: 's', text: 't', html: '<p>t</p>' });
+      assert.ok(err instanceof ApplicationFailure);
+      assert.equal(err.type, 'MailRejected');
+    });
+
+    it('When the SMTP port is dead, then send fails with a short retryable error without credentials', async () => {
+      const port = await deadPort();
+      const dead = createSmtpMailer(settingsFor(port, { user: 'mailer-user', password: 'Sup3r-Secret-Pa55' }), { connectionTimeoutMs: 2000 });
+      try {
+        const err = await sendError(dead);
+        assert.ok(!(err instanceof ApplicationFailure), 'retryable: a plain Error');
+        assert.match(err.message, /cannot reach SMTP server 127\.0\.0\.1:\d+ \(ESOCKET\/ECONNREFUSED\)/);
+        assert.ok(err.message.length < 120);
+        assert.equal(err.cause, undefined);
+        const everything = `${err.message}\n${err.stack}\n${JSON.stringify(err)}`;
+        assert.ok(!everything.includes('Sup3r-Secret-Pa55'));
+        assert.ok(!everything.includes(Buffer.from('Sup3r-Secret-Pa55').toString('base64')));
+        assert.ok(!everything.includes('mailer-user'));
+      } finally {
+        dead.close();
+      }
+    });
+
+    it('When the SMTP credentials are wrong, then the error says so without naming them, and the right ones deliver', async () => {
+      const authed = await startSmtpCapture({ auth: { user: 'mailer-user', password: 'Right-Pa55word' } });
+      const wrong = createSmtpMailer(settingsFor(authed.port, { user: 'mailer-user', password: 'Wr0ng-Pa55word' }));
+      const right = createSmtpMailer(settingsFor(authed.port, { user: 'mailer-user', password: 'Right-Pa55word' }));
+      try {
+        const err = await sendError(wrong);
+        assert.ok(!(err instanceof ApplicationFailure));
+        assert.match(err.message, /SMTP authentication at 127\.0\.0\.1:\d+ failed/);
+        assert.ok(!`${err.message}${err.stack}`.includes('Wr0ng-Pa55word'));
+        assert.ok(!`${err.message}${err.stack}`.includes('mailer-user'));
+        await right.send(grantMail({ kind: 'EXPIRED', grant: grantFixture(), owner: OWNER, eventId: nextEventId(), awsRegion: 'eu-west-1' }));
+        assert.equal(authed.messages.length, 1);
+      } finally {
+        wrong.close();
+        right.close();
+        await authed.stop();
+      }
+    });
+  });
+
+  describe('Message-ID', () => {
+    it('When the same event is mailed twice, then both copies carry the same Message-ID', async () => {
+      const eventId = nextEventId();
+      const build = () => grantMail({ kind: 'GRANTED', grant: grantFixture(), owner: OWNER, eventId, awsRegion: 'eu-west-1' });
+      const first = build();
+      assert.equal(first.messageId, build().messageId);
+      await mailer.send(first);
+      await mailer.send(build());
+      const id = messageIdFor('GRANTED', eventId);
+      await smtp.waitFor((m) => m.messageId === id);
+      const deadline = Date.now() + 5000;
+      while (smtp.messages.filter((m) => m.messageId === id).length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(smtp.messages.filter((m) => m.messageId === id).length, 2);
+    });
+
+    it('When ids are derived, then they are safe, and distinct for distinct kinds and events', () => {
+      const ids = [
+        messageIdFor('GRANTED', 'abc:000001'),
+        messageIdFor('GRANTED', 'abc=3A000001'),
+        messageIdFor('GRANTED', 'abc:000002'),
+        messageIdFor('EXPIRED', 'abc:000001'),
+        messageIdFor('FAILED', 'x>\r\nBcc: y@z'),
+        messageIdFor('GRANTED', 'x'.repeat(500)),
+      ];
+      assert.equal(new Set(ids).size, ids.length);
+      for (const id of ids) assert.match(id, /^<[a-z_]+\.[A-Za-z0-9_=-]+@dbaccess>$/);
+      assert.ok(ids[5]!.length < 200);
+      assert.equal(ids[0], '<granted.abc=3A000001@dbaccess>');
+    });
+  });
+
+  describe('mail catcher', () => {
+    it('When a mail is sent to the catcher, then /api/messages lists it and the inbox shows it escaped', async () => {
+      const catcher = await startMailCatcher({ smtpPort: 0, httpPort: 0, host: '127.0.0.1' });
+      const toCatcher = createSmtpMailer(settingsFor(catcher.smtpPort, { user: 'any', password: 'thing' }));
+      try {
+        const eventId = nextEventId();
+        const message = grantMail({ kind: 'GRANTED', grant: grantFixture({ name: 'Eve <b>bold</b>' }), owner: OWNER, eventId, awsRegion: 'eu-west-1' });
+        await toCatcher.send(message);
+
+        const list = (await (await fetch(`${catcher.httpUrl}api/messages`)).json()) as { total: number; messages: { id: string; subject: string; to: string[]; cc: string[]; text: string; html: string; messageId: string }[] };
+        assert.equal(list.total, 1);
+        const [m] = list.messages;
+        assert.equal(m!.subject, message.subject);
+        assert.deepEqual(m!.to, ['alice@example.com']);
+        assert.deepEqual(m!.cc, ['olga.owner@example.com']);
+        assert.equal(m!.messageId, message.messageId);
+        assert.ok(m!.text.includes(CLI));
+        assert.ok(m!.html.includes('<table'));
+
+        const one = await fetch(`${catcher.httpUrl}api/messages/${m!.id}`);
+        assert.equal(one.status, 200);
+        assert.equal(((await one.json()) as { subject: string }).subject, message.subject);
+
+        const inbox = await (await fetch(catcher.httpUrl)).text();
+        assert.ok(inbox.includes('[dbaccess] READ_WRITE access to shop/dev_project'));
+        const view = await fetch(`${catcher.httpUrl}messages/${m!.id}`);
+        assert.match(view.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+        const page = await view.text();
+        assert.match(page, /<iframe sandbox="" [^>]*srcdoc="&lt;!DOCTYPE html&gt;/);
+        assert.ok(!page.includes('<b>bold</b>'), 'mail HTML only inside the escaped srcdoc');
+
+        assert.equal((await fetch(`${catcher.httpUrl}api/messages`, { method: 'DELETE' })).status, 204);
+        assert.equal(((await (await fetch(`${catcher.httpUrl}api/messages`)).json()) as { total: number }).total, 0);
+        assert.equal((await fetch(`${catcher.httpUrl}api/messages/${m!.id}`)).status, 404);
+      } finally {
+        toCatcher.close();
+        await catcher.stop();
+      }
+    });
+  });
+});
