@@ -1,0 +1,168 @@
+import { ApplicationFailure } from '@temporalio/common';
+
+import { ActivityErrorType, activityError, scrub, type ActivityErrorTypeName } from '../errors';
+import type { Statement } from './sql';
+
+// Driver errors are never rethrown: a mysql2 error carries `sql` (with the
+// password of CREATE/ALTER USER) and server messages can quote statement text.
+// Each one becomes a fresh ApplicationFailure built from the error's code and
+// number, our own description of the statement and, only for statements that
+// carry no password, the server's message with every known secret removed.
+
+/** Server error numbers. */
+export const ER = {
+  DBACCESS_DENIED: 1044,
+  ACCESS_DENIED: 1045,
+  NO_SUCH_THREAD: 1094,
+  KILL_DENIED: 1095,
+  PASSWORD_NO_MATCH: 1133,
+  NONEXISTING_GRANT: 1141,
+  TABLEACCESS_DENIED: 1142,
+  COLUMNACCESS_DENIED: 1143,
+  NONEXISTING_TABLE_GRANT: 1147,
+  PARSE_ERROR: 1064,
+  HOST_NOT_PRIVILEGED: 1130,
+  SPECIFIC_ACCESS_DENIED: 1227,
+  PROCACCESS_DENIED: 1370,
+  CANT_CREATE_USER_WITH_GRANT: 1410,
+  ACCOUNT_HAS_BEEN_LOCKED: 3118,
+  MARIADB_ACCOUNT_LOCKED: 4151,
+} as const;
+
+/** The server refused the admin account's own privileges for the statement. */
+const PRIVILEGE_ERRNOS = new Set<number>([
+  ER.DBACCESS_DENIED,
+  ER.KILL_DENIED,
+  ER.TABLEACCESS_DENIED,
+  ER.COLUMNACCESS_DENIED,
+  ER.SPECIFIC_ACCESS_DENIED,
+  ER.PROCACCESS_DENIED,
+  ER.CANT_CREATE_USER_WITH_GRANT,
+]);
+
+/** The admin login itself was refused; only 1045 is worth re-reading the secret for. */
+const LOGIN_REFUSED_ERRNOS = new Set<number>([ER.ACCESS_DENIED, ER.HOST_NOT_PRIVILEGED, ER.ACCOUNT_HAS_BEEN_LOCKED, ER.MARIADB_ACCOUNT_LOCKED]);
+
+/** Transport-level failures (Node socket errors and mysql2 protocol states). */
+const CONNECTION_CODES = new Set<string>([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'PROTOCOL_PACKETS_OUT_OF_ORDER',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+  'PROTOCOL_ENQUEUE_AFTER_QUIT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_CONNECTION_KILLED',
+  'ER_OUT_OF_RESOURCES',
+  'ER_HOST_IS_BLOCKED',
+]);
+
+interface DriverErrorShape {
+  code?: unknown;
+  errno?: unknown;
+  sqlMessage?: unknown;
+  message?: unknown;
+  fatal?: unknown;
+}
+
+export function errnoOf(err: unknown): number | undefined {
+  const errno = (err as DriverErrorShape | null)?.errno;
+  return typeof errno === 'number' ? errno : undefined;
+}
+
+function codeOf(err: unknown): string | undefined {
+  const code = (err as DriverErrorShape | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** Only the fields that identify the failure: never `sql`, `sqlMessage` or a stack. */
+function details(err: unknown): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  const code = codeOf(err);
+  const errno = errnoOf(err);
+  if (code) out.code = code.slice(0, 64);
+  if (errno !== undefined) out.errno = errno;
+  return out;
+}
+
+/** The server's text (not mysql2's wrapper), scrubbed and bounded, or '' when none may be shown. */
+function serverText(err: unknown, secrets: readonly (string | undefined)[]): string {
+  const e = err as DriverErrorShape | null;
+  const raw = typeof e?.sqlMessage === 'string' ? e.sqlMessage : typeof e?.message === 'string' ? e.message : '';
+  const clean = scrub(raw, ...secrets).replace(/[\u0000-\u001f\u007f]+/g, ' ');
+  return clean.length > 300 ? `${clean.slice(0, 297)}...` : clean;
+}
+
+export function isLoginRefused(err: unknown): boolean {
+  const errno = errnoOf(err);
+  return errno !== undefined && LOGIN_REFUSED_ERRNOS.has(errno);
+}
+
+export function isAccessDenied(err: unknown): boolean {
+  return errnoOf(err) === ER.ACCESS_DENIED;
+}
+
+export function isConnectionFailure(err: unknown): boolean {
+  const code = codeOf(err);
+  if (code && CONNECTION_CODES.has(code)) return true;
+  // A driver error without a server error number is the client's own (closed pool, socket, timeout).
+  return errnoOf(err) === undefined || (err as DriverErrorShape | null)?.fatal === true;
+}
+
+export interface ErrorContext {
+  /** Where the failure happened: "admin login to <secret id>" or the statement. */
+  statement?: Statement;
+  /** Every secret that could appear in the driver's text (admin password, account password). */
+  secrets: readonly (string | undefined)[];
+  /** The admin secret id, to name the server without its address. */
+  secretId: string;
+}
+
+/** Maps anything thrown by mysql2 to a fresh, secret-free activity error. */
+export function toActivityError(err: unknown, ctx: ErrorContext): ApplicationFailure {
+  if (err instanceof ApplicationFailure) return err;
+  const errno = errnoOf(err);
+  const where = ctx.statement ? ctx.statement.purpose : `connect with the admin credentials of ${ctx.secretId}`;
+  // A statement with a password gets no server text at all: scrubbing cannot catch a
+  // password the server quoted only in part ("near '...").
+  const text = ctx.statement?.sensitive ? '' : serverText(err, ctx.secrets);
+  const suffix = text ? `: ${text}` : '';
+  const info = details(err);
+
+  let type: ActivityErrorTypeName;
+  let message: string;
+  if (errno !== undefined && PRIVILEGE_ERRNOS.has(errno)) {
+    type = ActivityErrorType.AdminPrivilegeMissing;
+    const needs = ctx.statement ? ctx.statement.requires : 'its privileges';
+    message =
+      errno === ER.CANT_CREATE_USER_WITH_GRANT
+        ? `could not ${where}: the account does not exist, or the admin account lacks CREATE USER ON *.*`
+        : `the admin account of ${ctx.secretId} lacks a privilege to ${where}: it needs ${needs}${suffix}`;
+  } else if (errno !== undefined && LOGIN_REFUSED_ERRNOS.has(errno)) {
+    type = ActivityErrorType.AdminAccessDenied;
+    message = `the server refused the admin credentials of ${ctx.secretId}${suffix}`;
+  } else if (isConnectionFailure(err)) {
+    type = ActivityErrorType.DatabaseUnavailable;
+    message = `database server of ${ctx.secretId} unavailable while trying to ${where} (${info.code ?? 'no code'})`;
+  } else if (errno === ER.PARSE_ERROR) {
+    // Our statements are fixed text, so a parse error means the server refused one
+    // of the values (e.g. a connection limit beyond its range): no retry fixes it.
+    type = ActivityErrorType.InvalidIdentifier;
+    message = `the server refused a value while trying to ${where}${suffix}`;
+  } else {
+    type = ActivityErrorType.DatabaseUnavailable;
+    message = `database error while trying to ${where}${suffix}`;
+  }
+  return activityError(type, scrub(message, ...ctx.secrets), info);
+}

@@ -1,0 +1,190 @@
+import { strict as assert } from 'node:assert';
+
+import { ApplicationFailure } from '@temporalio/common';
+
+import { ActivityErrorType } from '../../src/activities/errors';
+import { toActivityError } from '../../src/activities/mysql/errors';
+import {
+  accountExistsStatement,
+  adminGrantStatements,
+  alterUserStatement,
+  createUserStatement,
+  dropUserStatement,
+  grantSchema,
+  grantStatement,
+  killConnectionStatement,
+  listSessionsStatement,
+  lockUserStatement,
+  revokeAllStatements,
+  revokeExceptStatement,
+  schemaExistsStatement,
+  type Statement,
+} from '../../src/activities/mysql/sql';
+import type { SqlDialect } from '../../src/activities/ports';
+
+// The statements the account manager sends, per dialect, without a server.
+// MySQL 8.4 (the production target) cannot run on this machine, so for the
+// `mysql` dialect this file is the proof of what is sent; the MariaDB side is
+// also exercised against a real server in mysql.test.ts.
+
+const DIALECTS: SqlDialect[] = ['mysql', 'mariadb'];
+const PW = 'S3cret-pass_word!';
+
+function invalidIdentifier(fn: () => unknown): void {
+  assert.throws(fn, (err: unknown) => err instanceof ApplicationFailure && err.type === ActivityErrorType.InvalidIdentifier);
+}
+
+describe('mysql statement builders', () => {
+  it('When a schema name holds _, then it is backtick-quoted with _ escaped so it is not a wildcard', () => {
+    assert.equal(grantSchema('dev_project'), '`dev\\_project`');
+    assert.equal(grantSchema('plain'), '`plain`');
+  });
+
+  for (const dialect of DIALECTS) {
+    describe(`dialect ${dialect}`, () => {
+      it('When an account is ensured, then CREATE USER IF NOT EXISTS and ALTER USER … ACCOUNT UNLOCK carry account, host and password as placeholders', () => {
+        const create = createUserStatement('john_doe_k3x9qa', '%', PW, 10);
+        assert.equal(create.sql, 'CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 10');
+        assert.deepEqual(create.values, ['john_doe_k3x9qa', '%', PW]);
+        assert.equal(create.sensitive, true);
+        const alter = alterUserStatement('john_doe_k3x9qa', '%', PW, 10);
+        assert.equal(alter.sql, 'ALTER USER ?@? IDENTIFIED BY ? WITH MAX_USER_CONNECTIONS 10 ACCOUNT UNLOCK');
+        assert.deepEqual(alter.values, ['john_doe_k3x9qa', '%', PW]);
+        assert.equal(alter.sensitive, true);
+        for (const s of [create, alter]) assert.ok(!s.sql.includes(PW));
+      });
+
+      it('When the schema and account are looked up, then only placeholders carry the names', () => {
+        assert.equal(schemaExistsStatement('dev_project').sql, 'SELECT SCHEMA_NAME AS name FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?');
+        const exists = accountExistsStatement('acct_1', '10.0.%');
+        assert.equal(exists.sql, 'SELECT COUNT(*) AS n FROM mysql.user WHERE User = ? AND Host = LOWER(?)');
+        assert.deepEqual(exists.values, ['acct_1', '10.0.%']);
+      });
+
+      it('When privileges are granted, then keywords come from the whitelist in its order and ALL PRIVILEGES absorbs the rest', () => {
+        assert.equal(
+          grantStatement('dev_project', ['DELETE', 'SELECT', 'UPDATE', 'INSERT', 'SELECT'], 'acct_1', '%').sql,
+          'GRANT SELECT, INSERT, UPDATE, DELETE ON `dev\\_project`.* TO ?@?',
+        );
+        assert.equal(grantStatement('dev_project', ['SELECT', 'ALL PRIVILEGES'], 'acct_1', '%').sql, 'GRANT ALL PRIVILEGES ON `dev\\_project`.* TO ?@?');
+      });
+
+      it('When everything is revoked, then ALL PRIVILEGES and GRANT OPTION are revoked in two statements (MySQL refuses them in one list)', () => {
+        assert.deepEqual(
+          revokeAllStatements('dev_project', 'acct_1', '%').map((s) => s.sql),
+          ['REVOKE ALL PRIVILEGES ON `dev\\_project`.* FROM ?@?', 'REVOKE GRANT OPTION ON `dev\\_project`.* FROM ?@?'],
+        );
+      });
+
+      it('When the connection-ending statements are built, then KILL CONNECTION takes only a positive integer id', () => {
+        assert.equal(killConnectionStatement(dialect, 42).sql, 'KILL CONNECTION 42');
+        assert.equal(killConnectionStatement(dialect, '18446744073709551615').sql, 'KILL CONNECTION 18446744073709551615');
+        for (const bad of ['0', '-1', '1; DROP USER x', '1 OR 1', '', 1.5]) invalidIdentifier(() => killConnectionStatement(dialect, bad));
+      });
+
+      it('When an account is dropped, then lock and drop use IF EXISTS and placeholders', () => {
+        assert.equal(lockUserStatement('acct_1', '%').sql, 'ALTER USER IF EXISTS ?@? ACCOUNT LOCK');
+        assert.equal(dropUserStatement('acct_1', '%').sql, 'DROP USER IF EXISTS ?@?');
+      });
+    });
+  }
+
+  it('When sessions are listed, then MySQL reads performance_schema.processlist (information_schema when P_S is off) and MariaDB information_schema', () => {
+    assert.equal(
+      listSessionsStatement('mysql', 'acct_1', { performanceSchema: true }).sql,
+      'SELECT ID AS id FROM performance_schema.processlist WHERE USER = ? AND ID <> CONNECTION_ID()',
+    );
+    assert.equal(
+      listSessionsStatement('mysql', 'acct_1', { performanceSchema: false }).sql,
+      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+    );
+    assert.equal(
+      listSessionsStatement('mariadb', 'acct_1', { performanceSchema: true }).sql,
+      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+    );
+  });
+
+  it('When a level changes, then the revoke lists every database-level privilege of the dialect outside the new level, plus GRANT OPTION', () => {
+    const base =
+      'INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, REFERENCES, CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, EVENT, TRIGGER';
+    assert.equal(
+      revokeExceptStatement('mysql', 'dev_project', ['SELECT'], 'acct_1', '%').sql,
+      `REVOKE ${base}, GRANT OPTION ON \`dev\\_project\`.* FROM ?@?`,
+    );
+    assert.equal(
+      revokeExceptStatement('mariadb', 'dev_project', ['SELECT'], 'acct_1', '%').sql,
+      `REVOKE ${base}, DELETE HISTORY, GRANT OPTION ON \`dev\\_project\`.* FROM ?@?`,
+    );
+    for (const dialect of DIALECTS) {
+      assert.equal(revokeExceptStatement(dialect, 'dev_project', ['ALL PRIVILEGES'], 'acct_1', '%').sql, 'REVOKE GRANT OPTION ON `dev\\_project`.* FROM ?@?');
+      assert.ok(!revokeExceptStatement(dialect, 'dev_project', ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], 'a', '%').sql.match(/\b(SELECT|INSERT|UPDATE|DELETE),/));
+    }
+  });
+
+  it('When the admin grants are listed, then they are exactly CREATE USER, PROCESS, the dialect’s CONNECTION ADMIN, SELECT on mysql and ALL on each schema with GRANT OPTION', () => {
+    assert.deepEqual(adminGrantStatements('mysql', 'dbaccess_admin', '%', ['dev_project', 'shop']), [
+      "GRANT CREATE USER, PROCESS, CONNECTION_ADMIN ON *.* TO 'dbaccess_admin'@'%'",
+      "GRANT SELECT ON mysql.* TO 'dbaccess_admin'@'%'",
+      "GRANT ALL PRIVILEGES ON `dev\\_project`.* TO 'dbaccess_admin'@'%' WITH GRANT OPTION",
+      "GRANT ALL PRIVILEGES ON `shop`.* TO 'dbaccess_admin'@'%' WITH GRANT OPTION",
+    ]);
+    assert.deepEqual(adminGrantStatements('mariadb', 'dbaccess_admin', '10.0.%', ['dev_project']), [
+      "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO 'dbaccess_admin'@'10.0.%'",
+      "GRANT SELECT ON mysql.* TO 'dbaccess_admin'@'10.0.%'",
+      "GRANT ALL PRIVILEGES ON `dev\\_project`.* TO 'dbaccess_admin'@'10.0.%' WITH GRANT OPTION",
+    ]);
+    invalidIdentifier(() => adminGrantStatements('mysql', "x'@'%", '%', []));
+    invalidIdentifier(() => adminGrantStatements('mysql', 'admin', '%', ['a`b']));
+  });
+
+  it('When any part is hostile, then the builder throws InvalidIdentifier instead of returning SQL', () => {
+    const accounts = ["x'", 'x`', 'x;', 'x--', 'x/*', 'x\u0000', 'x y', 'X', 'a'.repeat(33), ''];
+    const hosts = ["%'", '%`', '%;', "'%' OR 1", '% --', '%\u0000', 'a b', 'h'.repeat(256), ''];
+    const schemas = ['a`b', "a'b", 'a;b', 'a.b', 'a-b', 'a b', 'a%b', 'a\u0000', 's'.repeat(65), ''];
+    for (const a of accounts) invalidIdentifier(() => createUserStatement(a, '%', PW, 1));
+    for (const h of hosts) invalidIdentifier(() => dropUserStatement('acct_1', h));
+    for (const s of schemas) invalidIdentifier(() => grantStatement(s, ['SELECT'], 'acct_1', '%'));
+    for (const p of ['select', 'SELECT;', 'FILE', 'SUPER', 'GRANT OPTION', 'ALL', 'SELECT, FILE', 'DELETE HISTORY']) {
+      invalidIdentifier(() => grantStatement('dev_project', [p], 'acct_1', '%'));
+    }
+    for (const n of [-1, 1.5, Number.NaN, 4294967296]) invalidIdentifier(() => createUserStatement('acct_1', '%', PW, n));
+    for (const pw of ["pa'ssword1", 'pa"ssword1', 'pa\\ssword1', 'pass word1', 'short', 'pässwörd12', 'pass\nword1']) {
+      assert.throws(
+        () => createUserStatement('acct_1', '%', pw, 1),
+        (err: unknown) => err instanceof ApplicationFailure && err.type === ActivityErrorType.InvalidIdentifier && !err.message.includes(pw),
+      );
+    }
+  });
+
+  it('When a driver error carries the statement and password, then the mapped error has neither', () => {
+    const statement: Statement = createUserStatement('acct_1', '%', PW, 1);
+    const driverError = Object.assign(new Error(`You have an error near '${PW.slice(0, 6)}' and ${PW}`), {
+      code: 'ER_PARSE_ERROR',
+      errno: 1064,
+      sql: `CREATE USER IF NOT EXISTS 'acct_1'@'%' IDENTIFIED BY '${PW}'`,
+      sqlMessage: `You have an error near '${PW.slice(0, 6)}' and ${PW}`,
+    });
+    const mapped = toActivityError(driverError, { secretId: 'admin/x', secrets: [PW], statement });
+    const text = `${mapped.message} ${JSON.stringify(mapped)} ${mapped.stack ?? ''} ${JSON.stringify(mapped.details)}`;
+    assert.ok(!text.includes(PW.slice(0, 6)), text);
+    assert.ok(!text.includes('IDENTIFIED BY'), text);
+    assert.equal(mapped.cause, undefined);
+    assert.deepEqual(mapped.details, [{ code: 'ER_PARSE_ERROR', errno: 1064 }]);
+  });
+
+  it('When driver errors are mapped, then connection failures are DatabaseUnavailable and missing admin privileges name what is needed', () => {
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED', errno: -111 });
+    assert.equal(toActivityError(refused, { secretId: 's', secrets: [] }).type, ActivityErrorType.DatabaseUnavailable);
+    const lost = Object.assign(new Error('Connection lost'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+    assert.equal(toActivityError(lost, { secretId: 's', secrets: [] }).type, ActivityErrorType.DatabaseUnavailable);
+    const kill = killConnectionStatement('mysql', 7);
+    const denied = Object.assign(new Error('Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s)'), {
+      code: 'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+      errno: 1227,
+      sqlMessage: 'Access denied; you need (at least one of) the SUPER or CONNECTION_ADMIN privilege(s)',
+    });
+    const mapped = toActivityError(denied, { secretId: 's', secrets: [], statement: kill });
+    assert.equal(mapped.type, ActivityErrorType.AdminPrivilegeMissing);
+    assert.match(mapped.message, /CONNECTION_ADMIN ON \*\.\*/);
+  });
+});
