@@ -77,6 +77,7 @@ export interface GrantEvent {
   actor: string;
   accessLevel: string;
   expiresAt: string;
+  reason?: string;
   detail?: string;
 }
 
@@ -87,6 +88,8 @@ export interface GrantState {
   name: string;
   project: string;
   database: string;
+  /** MySQL schema of the database. */
+  schema: string;
   account: string;
   accessLevel: string;
   privileges: string[];

@@ -33,6 +33,7 @@ function grantFixture(overrides: Partial<GrantState> = {}): GrantState {
     name: 'Alice Example',
     project: 'shop',
     database: 'dev_project',
+    schema: 'dev_project',
     account: 'alice_k3j9qa',
     accessLevel: 'READ_WRITE',
     privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],

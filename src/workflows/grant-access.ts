@@ -1,0 +1,566 @@
+import {
+  ApplicationFailure,
+  CancellationScope,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  isCancellation,
+  log,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+  type ActivityOptions,
+  type RetryPolicy,
+} from '@temporalio/workflow';
+import type { AccountRef, GrantActivities } from '../activities';
+import type { AuditRecord } from '../activities/ports';
+import {
+  ACCESS_LEVEL_NAME,
+  CLOSED_STATUSES,
+  GrantErrorType,
+  PERMANENT_PROVISIONING_ERRORS,
+  checkExpiryWindow,
+  normalizePrivileges,
+  parseExpiry,
+  type AuditEventType,
+  type ChangeLevelArgs,
+  type ExtendArgs,
+  type GrantRequest,
+  type GrantState,
+  type GrantStatus,
+  type RevokeArgs,
+} from '../domain';
+import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from './messages';
+import { SA } from './search-attributes';
+
+// One grant, one workflow, living exactly as long as the access does:
+//
+//   REQUESTED → PROVISIONING → ACTIVE ─(extend / change level)→ ACTIVE
+//                    │                └─(expiry)→ REVOKING → EXPIRED
+//                    │                └─(revoke / cancel)→ REVOKING → REVOKED
+//                    └─(a step fails for good)→ ROLLING_BACK → FAILED
+//
+// Determinism: time comes from the workflow clock (Date in the sandbox is the
+// time of the workflow task), ids from workflowInfo(); every side effect is an
+// activity. No secret ever passes through here: createAccount returns the name
+// of the secret it wrote, not the password.
+
+// ---------------------------------------------------------------------------
+// Activity options, grouped by kind. Provisioning steps give up after a few
+// attempts (the grant is then rolled back); revocation never gives up.
+
+const PROVISIONING_RETRY: RetryPolicy = {
+  initialInterval: '1s',
+  backoffCoefficient: 2,
+  maximumInterval: '15s',
+  maximumAttempts: 5,
+  nonRetryableErrorTypes: PERMANENT_PROVISIONING_ERRORS,
+};
+
+const DATABASE: ActivityOptions = { startToCloseTimeout: '30s', retry: PROVISIONING_RETRY };
+const AUDIT: ActivityOptions = { startToCloseTimeout: '15s', retry: PROVISIONING_RETRY };
+const EMAIL: ActivityOptions = {
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: ['MailRejected'] },
+};
+/** Attempts before administrators are alerted that a revocation keeps failing. */
+export const REVOKE_ATTEMPTS_BEFORE_ALERT = 6;
+const REVOKE_FIRST: ActivityOptions = {
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: REVOKE_ATTEMPTS_BEFORE_ALERT },
+};
+/** No attempt limit and no non-retryable type: access must end, whatever it takes. */
+const UNTIL_DONE: ActivityOptions = {
+  startToCloseTimeout: '60s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [] },
+};
+
+const db = proxyActivities<GrantActivities>(DATABASE);
+const audit = proxyActivities<GrantActivities>(AUDIT);
+const email = proxyActivities<GrantActivities>(EMAIL);
+const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);
+const untilDone = proxyActivities<GrantActivities>(UNTIL_DONE);
+
+/** State carried across continue-as-new. */
+export interface CarriedState {
+  state: GrantState;
+  sequence: number;
+}
+
+export const GRANT_FAILED_ERROR = 'GrantFailed';
+
+type Compensation = { name: string; run: () => Promise<unknown> };
+type NotifyKind = 'REVOKED' | 'EXPIRED' | 'EXTENDED' | 'LEVEL_CHANGED';
+type MailContext = { previous?: { accessLevel?: string; expiresAt?: string; privileges?: string[] }; actor?: string; reason?: string };
+
+class GrantLifecycle {
+  readonly state: GrantState;
+  private sequence: number;
+  /** Set by the revoke signal or by cancellation; acted on by the main loop. */
+  private revokeRequest?: RevokeArgs;
+  /** Bumped when the expiry moves, so the main loop re-arms its timer. */
+  private expiryVersion = 0;
+  /** An update is auditing/applying a change; revocation and expiry wait for it. */
+  private busy = false;
+  /** E-mails sent after an update has replied; awaited before the run ends. */
+  private readonly background = new Set<Promise<void>>();
+
+  constructor(
+    private readonly request: GrantRequest,
+    carried?: CarriedState,
+  ) {
+    this.sequence = carried?.sequence ?? 0;
+    this.state = carried?.state ?? {
+      grantId: request.grantId,
+      status: 'REQUESTED',
+      email: request.email,
+      name: request.name,
+      project: request.project,
+      database: request.database,
+      schema: request.target.schema,
+      account: request.account,
+      accessLevel: request.accessLevel,
+      privileges: request.privileges,
+      expiresAt: request.expiresAt,
+      requestedAt: new Date().toISOString(),
+      requestedBy: request.requestedBy,
+      ...(request.reason ? { reason: request.reason } : {}),
+      history: [],
+    };
+  }
+
+  // -- messages -------------------------------------------------------------
+
+  installHandlers(): void {
+    setHandler(grantStateQuery, () => this.state);
+
+    setHandler(revokeSignal, (args) => {
+      if (this.revokeRequest || this.isEndingOrEnded()) return;
+      this.revokeRequest = { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) };
+    });
+
+    setHandler(extendUpdate, (args) => this.extend(args), { validator: (args) => this.validateExtend(args) });
+    setHandler(changeAccessLevelUpdate, (args) => this.changeLevel(args), { validator: (args) => this.validateChangeLevel(args) });
+  }
+
+  private isEndingOrEnded(): boolean {
+    return this.state.status === 'REVOKING' || this.state.status === 'ROLLING_BACK' || CLOSED_STATUSES.includes(this.state.status);
+  }
+
+  private requireActive(): void {
+    if (this.state.status !== 'ACTIVE' || this.revokeRequest) {
+      const why = this.revokeRequest && this.state.status === 'ACTIVE' ? 'being revoked' : this.state.status;
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant is ${why}, not ACTIVE`, nonRetryable: true });
+    }
+  }
+
+  private invalid(message: string): never {
+    throw ApplicationFailure.create({ type: GrantErrorType.Invalid, message, nonRetryable: true });
+  }
+
+  validateExtend(args: ExtendArgs): void {
+    this.requireActive();
+    if (typeof args?.expiresAt !== 'string') this.invalid('expiresAt: is required');
+    const parsed = parseExpiry(args.expiresAt);
+    if (!parsed.ok) this.invalid(`expiresAt: ${parsed.reason}`);
+    if (parsed.expiresAt.getTime() <= Date.parse(this.state.expiresAt)) {
+      this.invalid(`expiresAt: must be later than the current expiry ${this.state.expiresAt}`);
+    }
+    const window = checkExpiryWindow(parsed.expiresAt, new Date(), this.request.maxDurationMs);
+    if (window) this.invalid(`expiresAt: ${window}`);
+  }
+
+  validateChangeLevel(args: ChangeLevelArgs): void {
+    this.requireActive();
+    if (typeof args?.accessLevel !== 'string' || !ACCESS_LEVEL_NAME.test(args.accessLevel)) this.invalid('accessLevel: must be a level name such as READ');
+    try {
+      normalizePrivileges(args.privileges ?? []);
+    } catch (err) {
+      this.invalid(`privileges: ${(err as Error).message}`);
+    }
+  }
+
+  /** Waits for any other update to finish, then re-checks that the grant is still ACTIVE. */
+  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    await condition(() => !this.busy);
+    this.requireActive();
+    this.busy = true;
+    try {
+      return await fn();
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private extend(args: ExtendArgs): Promise<{ expiresAt: string }> {
+    return this.exclusive(async () => {
+      const previous = this.state.expiresAt;
+      const next = (parseExpiry(args.expiresAt) as { expiresAt: Date }).expiresAt.toISOString();
+      if (Date.parse(next) <= Date.parse(previous)) this.invalid(`expiresAt: must be later than the current expiry ${previous}`);
+      // Audit first: access never lasts longer than the trail says.
+      const record = this.auditRecord('EXTENDED', args.actor, { reason: args.reason, detail: `expiry moved from ${previous} to ${next}`, expiresAt: next });
+      await CancellationScope.nonCancellable(() => audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit EXTENDED until ${next}` }, [record]));
+      this.commitEvent(record);
+      this.state.expiresAt = next;
+      this.expiryVersion++;
+      this.publish();
+      this.notifyInBackground('EXTENDED', record.eventId, { previous: { expiresAt: previous }, actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) });
+      return { expiresAt: next };
+    });
+  }
+
+  private changeLevel(args: ChangeLevelArgs): Promise<{ accessLevel: string; sessionsKilled: number }> {
+    return this.exclusive(async () => {
+      const previousLevel = this.state.accessLevel;
+      const previous = this.state.privileges;
+      if (args.accessLevel === previousLevel) return { accessLevel: previousLevel, sessionsKilled: 0 };
+      const privileges = normalizePrivileges(args.privileges);
+      const detail = `${previousLevel} (${previous.join(', ')}) → ${args.accessLevel} (${privileges.join(', ')})`;
+      // Audit first, so that more access is never in place before the trail says so.
+      const record = this.auditRecord('LEVEL_CHANGED', args.actor, { reason: args.reason, detail, accessLevel: args.accessLevel });
+      return CancellationScope.nonCancellable(async () => {
+        await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit LEVEL_CHANGED ${previousLevel} → ${args.accessLevel}` }, [record]);
+        this.commitEvent(record);
+        let sessionsKilled: number;
+        try {
+          ({ sessionsKilled } = await db.changePrivileges.executeWithOptions(
+            { ...DATABASE, summary: `set ${args.accessLevel} (${privileges.join(', ')}) on ${this.request.target.schema} for ${this.state.account}` },
+            [{ ...this.accountRef(), privileges, previous }],
+          ));
+        } catch (err) {
+          // Put the old level back exactly and say so in the trail, then refuse the update.
+          await untilDone.grantPrivileges.executeWithOptions({ ...UNTIL_DONE, summary: `restore ${previousLevel} after a failed change` }, [
+            { ...this.accountRef(), privileges: previous },
+          ]);
+          const back = this.auditRecord('LEVEL_CHANGED', 'dbaccess', { detail: `change to ${args.accessLevel} failed and was undone: ${failureMessage(err)}`, accessLevel: previousLevel });
+          await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]);
+          this.commitEvent(back);
+          throw ApplicationFailure.create({ type: 'LevelChangeFailed', message: `the level change failed and was undone: ${failureMessage(err)}`, nonRetryable: true });
+        }
+        this.state.accessLevel = args.accessLevel;
+        this.state.privileges = privileges;
+        this.publish();
+        this.notifyInBackground('LEVEL_CHANGED', record.eventId, {
+          previous: { accessLevel: previousLevel, privileges: previous },
+          actor: args.actor,
+          ...(args.reason ? { reason: args.reason } : {}),
+        });
+        return { accessLevel: args.accessLevel, sessionsKilled };
+      });
+    });
+  }
+
+  // -- lifecycle ------------------------------------------------------------
+
+  async run(resumed: boolean): Promise<GrantState> {
+    this.publish();
+    if (!resumed) {
+      // Provisioning is shielded from cancellation: a cancel that arrives now is
+      // acted on as a revoke once the steps (or their compensation) are done, so
+      // an activity still running can never re-create what a cleanup removed.
+      const provisioned = await CancellationScope.nonCancellable(() => this.provision());
+      if (!provisioned) return this.state;
+    }
+    try {
+      await this.waitForEnd();
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      this.revokeRequest ??= { actor: 'temporal', reason: 'workflow cancelled' };
+    }
+    await CancellationScope.nonCancellable(() => this.end());
+    return this.state;
+  }
+
+  /** Runs the provisioning steps; on a failure, their compensations. Returns whether the grant became ACTIVE. */
+  private async provision(): Promise<boolean> {
+    const compensations: Compensation[] = [];
+    let step = 'audit REQUESTED';
+    try {
+      const requested = this.auditRecord('REQUESTED', this.request.requestedBy, { reason: this.request.reason });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED by ${this.request.requestedBy}` }, [requested]);
+      this.commitEvent(requested);
+      this.setStatus('PROVISIONING');
+
+      // Compensations are registered before their step runs: a step that fails
+      // after its retries may still have done part of its work (the account
+      // created, the secret not yet stored), and every compensation is
+      // idempotent, so undoing a step that did nothing is harmless.
+      step = 'create account';
+      compensations.push({ name: 'drop account and delete secret', run: () => this.revokeUntilDone('rollback') });
+      const created = await db.createAccount.executeWithOptions(
+        { ...DATABASE, summary: `create account ${this.state.account} and store its secret ${this.request.secretName}` },
+        [this.accountRef()],
+      );
+      this.state.secretName = created.secretName;
+      this.state.connection = created.connection;
+
+      step = 'grant privileges';
+      compensations.push({
+        name: 'revoke privileges',
+        run: () => db.revokePrivileges.executeWithOptions({ ...DATABASE, summary: `compensate: revoke privileges of ${this.state.account}` }, [this.accountRef()]),
+      });
+      await db.grantPrivileges.executeWithOptions(
+        { ...DATABASE, summary: `grant ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${this.request.target.schema}` },
+        [{ ...this.accountRef(), privileges: this.state.privileges }],
+      );
+
+      step = 'audit GRANTED';
+      const granted = this.auditRecord('GRANTED', this.request.requestedBy, { reason: this.request.reason });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit GRANTED ${this.state.accessLevel} until ${this.state.expiresAt}` }, [granted]);
+      this.commitEvent(granted);
+
+      step = 'notify';
+      await email.notifyGrant.executeWithOptions({ ...EMAIL, summary: `email GRANTED to ${this.state.email} and the project owner` }, [
+        { kind: 'GRANTED', grant: this.state, owner: this.request.owner, eventId: granted.eventId, schema: this.request.target.schema },
+      ]);
+
+      this.state.grantedAt = new Date().toISOString();
+      this.setStatus('ACTIVE');
+      return true;
+    } catch (err) {
+      await this.rollBack(step, err, compensations);
+      return false;
+    }
+  }
+
+  private async rollBack(step: string, err: unknown, compensations: Compensation[]): Promise<never> {
+    const message = failureMessage(err);
+    log.warn('grant provisioning failed; rolling back', { grantId: this.state.grantId, step, message });
+    this.setStatus('ROLLING_BACK');
+    const undone: string[] = [];
+    for (const c of [...compensations].reverse()) {
+      try {
+        await c.run();
+        undone.push(c.name);
+      } catch (compErr) {
+        // Keep going: the remaining compensations must still run.
+        log.error('compensation failed', { grantId: this.state.grantId, compensation: c.name, message: failureMessage(compErr) });
+      }
+    }
+    this.state.failure = { step, message };
+    const detail = `step "${step}" failed: ${message}; undone: ${undone.length ? undone.join(', ') : 'nothing to undo'}`;
+    const rolledBack = this.auditRecord('ROLLED_BACK', 'dbaccess', { detail });
+    try {
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: 'audit ROLLED_BACK' }, [rolledBack]);
+    } catch (auditErr) {
+      log.error('could not write the ROLLED_BACK audit event', { grantId: this.state.grantId, message: failureMessage(auditErr) });
+    }
+    this.commitEvent(rolledBack);
+    this.setStatus('FAILED');
+    try {
+      await email.notifyAdmins.executeWithOptions({ ...EMAIL, summary: 'email FAILED to administrators' }, [
+        { kind: 'FAILED', grant: this.state, eventId: rolledBack.eventId, detail },
+      ]);
+    } catch (mailErr) {
+      log.error('could not e-mail administrators about the failed grant', { grantId: this.state.grantId, message: failureMessage(mailErr) });
+    }
+    await this.settle();
+    throw ApplicationFailure.create({
+      type: GRANT_FAILED_ERROR,
+      message: `grant failed at step "${step}": ${message}; everything it created was rolled back`,
+      nonRetryable: true,
+      details: [{ step }],
+    });
+  }
+
+  /** Sleeps until the expiry, a revoke, or a suggestion to continue as new. */
+  private async waitForEnd(): Promise<void> {
+    for (;;) {
+      // A change in flight finishes first: it was accepted before this decision.
+      await condition(() => !this.busy);
+      if (this.revokeRequest) return;
+      const left = Date.parse(this.state.expiresAt) - Date.now();
+      if (left <= 0) return;
+      if (workflowInfo().continueAsNewSuggested) {
+        await this.settle();
+        if (!this.revokeRequest && !this.busy) {
+          await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence });
+        }
+      }
+      const version = this.expiryVersion;
+      await condition(() => this.revokeRequest !== undefined || this.expiryVersion !== version || workflowInfo().continueAsNewSuggested, left);
+    }
+  }
+
+  /** Revokes (on request or at expiry), audits and notifies. Never gives up on the revoke itself. */
+  private async end(): Promise<void> {
+    await condition(() => !this.busy);
+    const requested = this.revokeRequest;
+    const outcome: 'REVOKED' | 'EXPIRED' = requested ? 'REVOKED' : 'EXPIRED';
+    this.setStatus('REVOKING');
+
+    let requestAudit: Promise<unknown> = Promise.resolve();
+    if (requested) {
+      const record = this.auditRecord('REVOKE_REQUESTED', requested.actor, { reason: requested.reason });
+      this.commitEvent(record);
+      // Written alongside the revoke: an audit outage must not delay the end of access.
+      requestAudit = untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit REVOKE_REQUESTED by ${requested.actor}` }, [record]);
+    }
+    await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke');
+    await requestAudit;
+
+    const actor = requested?.actor ?? 'dbaccess';
+    const done = this.auditRecord(outcome, actor, { reason: requested?.reason });
+    await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit ${outcome}` }, [done]);
+    this.commitEvent(done);
+    this.state.endedAt = new Date().toISOString();
+    this.setStatus(outcome);
+
+    await this.notifyOrRecord(outcome, done.eventId, requested ? { actor: requested.actor, ...(requested.reason ? { reason: requested.reason } : {}) } : {});
+    await this.settle();
+  }
+
+  /**
+   * Drops the account and its secret. The first attempts are limited; if they all
+   * fail, administrators are alerted once (audit REVOKE_RETRYING and an e-mail)
+   * while the revoke goes on retrying with no limit.
+   */
+  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<void> {
+    const ref = this.accountRef();
+    const summary = `revoke: lock ${this.state.account}, kill its sessions, drop it, delete its secret (${why})`;
+    try {
+      await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);
+      return;
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      const detail = `revocation failed ${REVOKE_ATTEMPTS_BEFORE_ALERT} times (last error: ${failureMessage(err)}); retrying until it succeeds`;
+      log.error('revocation keeps failing', { grantId: this.state.grantId, detail });
+      const record = this.auditRecord('REVOKE_RETRYING', 'dbaccess', { detail });
+      this.commitEvent(record);
+      const alert = Promise.all([
+        untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit REVOKE_RETRYING' }, [record]),
+        email.notifyAdmins
+          .executeWithOptions({ ...EMAIL, summary: 'alert administrators: revocation keeps failing' }, [
+            { kind: 'REVOKE_RETRYING', grant: this.state, eventId: record.eventId, detail },
+          ])
+          .catch((mailErr) => log.error('could not alert administrators', { grantId: this.state.grantId, message: failureMessage(mailErr) })),
+      ]);
+      await untilDone.revokeAccess.executeWithOptions({ ...UNTIL_DONE, summary: `${summary}, retrying until done` }, [ref]);
+      await alert;
+    }
+  }
+
+  /** Sends a grant e-mail; a failure is recorded as NOTIFY_FAILED and never blocks the lifecycle. */
+  private async notifyOrRecord(kind: NotifyKind, eventId: string, about: MailContext = {}): Promise<void> {
+    // A copy: the e-mail describes the grant as it was when the event happened.
+    const grant = { ...this.state, history: [...this.state.history] };
+    try {
+      await email.notifyGrant.executeWithOptions({ ...EMAIL, summary: `email ${kind} to ${grant.email} and the project owner` }, [
+        { kind, grant, owner: this.request.owner, eventId, schema: this.request.target.schema, ...about },
+      ]);
+    } catch (err) {
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      this.commitEvent(record);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
+    }
+  }
+
+  /** E-mails after an update without making the caller wait for SMTP. */
+  private notifyInBackground(kind: NotifyKind, eventId: string, about: MailContext): void {
+    const task: Promise<void> = CancellationScope.nonCancellable(() => this.notifyOrRecord(kind, eventId, about)).finally(() =>
+      this.background.delete(task),
+    );
+    this.background.add(task);
+  }
+
+  /** Waits for message handlers and background e-mails, before completing or continuing as new. */
+  private async settle(): Promise<void> {
+    await condition(allHandlersFinished);
+    while (this.background.size > 0) await Promise.all([...this.background]);
+  }
+
+  // -- helpers --------------------------------------------------------------
+
+  private accountRef(): AccountRef {
+    const r = this.request;
+    return { grantId: r.grantId, project: r.project, database: r.database, account: r.account, secretName: r.secretName, target: r.target };
+  }
+
+  /** Builds an audit event with a deterministic id: a retried write finds it already there. */
+  private auditRecord(
+    event: AuditEventType,
+    actor: string,
+    extra: { reason?: string | undefined; detail?: string; accessLevel?: string; expiresAt?: string } = {},
+  ): AuditRecord {
+    const info = workflowInfo();
+    this.sequence += 1;
+    return {
+      grantId: this.state.grantId,
+      eventId: `${info.firstExecutionRunId}:${String(this.sequence).padStart(6, '0')}`,
+      at: new Date().toISOString(),
+      event,
+      actor,
+      email: this.state.email,
+      project: this.state.project,
+      database: this.state.database,
+      accessLevel: extra.accessLevel ?? this.state.accessLevel,
+      expiresAt: extra.expiresAt ?? this.state.expiresAt,
+      account: this.state.account,
+      workflowId: info.workflowId,
+      runId: info.runId,
+      ...(extra.reason ? { reason: extra.reason } : {}),
+      ...(extra.detail ? { detail: extra.detail } : {}),
+    };
+  }
+
+  /** Adds a written (or being written) audit event to the grant's visible history. */
+  private commitEvent(record: AuditRecord): void {
+    this.state.history.push({
+      event: record.event,
+      at: record.at,
+      actor: record.actor,
+      accessLevel: record.accessLevel,
+      expiresAt: record.expiresAt,
+      ...(record.reason ? { reason: record.reason } : {}),
+      ...(record.detail ? { detail: record.detail } : {}),
+    });
+  }
+
+  private setStatus(status: GrantStatus): void {
+    this.state.status = status;
+    this.publish();
+  }
+
+  /** Search attributes and the UI's "current details" follow every change. */
+  private publish(): void {
+    const s = this.state;
+    upsertSearchAttributes([
+      { key: SA.status, value: s.status },
+      { key: SA.accessLevel, value: s.accessLevel },
+      { key: SA.expiresAt, value: new Date(s.expiresAt) },
+    ]);
+    setCurrentDetails(
+      [
+        `**${s.status}**: ${s.accessLevel} (${s.privileges.join(', ')}) on ${s.project}/${s.database} for ${s.email}`,
+        `account \`${s.account}\`, expires ${s.expiresAt}`,
+        s.secretName ? `credentials in secret \`${s.secretName}\`` : '',
+        s.failure ? `failed at step "${s.failure.step}": ${s.failure.message}` : '',
+      ]
+        .filter(Boolean)
+        .join('\n\n'),
+    );
+  }
+}
+
+/** The innermost readable message of a failure chain (activity → application failure). */
+function failureMessage(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
+    current = (current as { cause: Error }).cause;
+    if ((current as Error).message) message = (current as Error).message;
+  }
+  return message;
+}
+
+/**
+ * The grant workflow. `carried` is set only when the workflow continues as new,
+ * so that a long-lived grant keeps its state and audit sequence.
+ */
+export async function grantAccess(request: GrantRequest, carried?: CarriedState): Promise<GrantState> {
+  const lifecycle = new GrantLifecycle(request, carried);
+  lifecycle.installHandlers();
+  return lifecycle.run(carried !== undefined);
+}

@@ -1,0 +1,2 @@
+// The worker's workflowsPath: every workflow type this service registers.
+export { grantAccess } from './grant-access';

@@ -1,0 +1,18 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ChangeLevelArgs, ExtendArgs, GrantState, RevokeArgs } from '../domain/grant';
+
+// Messages a grant workflow accepts, defined once so that the API and the tests
+// send exactly what the workflow handles. Their names are recorded in workflow
+// history: never rename one that has shipped.
+
+/** Revoke is a signal: it must always be accepted, even while the grant is still
+ * being provisioned, and the caller does not need to wait for the revocation. */
+export const revokeSignal = defineSignal<[RevokeArgs]>('revoke');
+
+/** Extend and change level are updates, so the caller learns at once (from the
+ * validator) whether the change was accepted, and the reply comes after it has
+ * been audited and applied. */
+export const extendUpdate = defineUpdate<{ expiresAt: string }, [ExtendArgs]>('extend');
+export const changeAccessLevelUpdate = defineUpdate<{ accessLevel: string; sessionsKilled: number }, [ChangeLevelArgs]>('changeAccessLevel');
+
+export const grantStateQuery = defineQuery<GrantState>('grantState');

@@ -1,0 +1,19 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+
+// Custom search attributes, so operators can find grants in the Temporal UI
+// (`DbAccessGrantee = "john.doe@example.com"`). They must be registered on the
+// namespace before the first grant starts (the dev stack and the README show how).
+
+export const SA = {
+  grantee: defineSearchAttributeKey('DbAccessGrantee', SearchAttributeType.KEYWORD),
+  project: defineSearchAttributeKey('DbAccessProject', SearchAttributeType.KEYWORD),
+  database: defineSearchAttributeKey('DbAccessDatabase', SearchAttributeType.KEYWORD),
+  accessLevel: defineSearchAttributeKey('DbAccessLevel', SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey('DbAccessStatus', SearchAttributeType.KEYWORD),
+  expiresAt: defineSearchAttributeKey('DbAccessExpiresAt', SearchAttributeType.DATETIME),
+} as const;
+
+/** Name → type, for registering them (`temporal operator search-attribute create`). */
+export const SEARCH_ATTRIBUTE_DEFINITIONS: Record<string, 'Keyword' | 'Datetime'> = Object.fromEntries(
+  Object.values(SA).map((k) => [k.name, k.type === SearchAttributeType.DATETIME ? 'Datetime' : 'Keyword']),
+);

@@ -1,0 +1,70 @@
+import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { join } from 'node:path';
+import { temporal } from '@temporalio/proto';
+import { SA } from '../../src/workflows/search-attributes';
+import { onTestRunEnd } from './hooks';
+import { ROOT, toolPath } from './tools';
+
+// Temporal for tests: the real CLI dev server (shared by the whole run) and the
+// real time-skipping test server, both from the pinned binaries in .tools/.
+
+let runtimeInstalled = false;
+/** Keeps the SDK's own logs quiet in tests unless TEST_TEMPORAL_LOG is set. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG as 'INFO' | undefined) ?? 'WARN') });
+  } catch {
+    // Already installed by another module.
+  }
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test run (bundling takes seconds). */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  quietRuntime();
+  bundle ??= bundleWorkflowCode({ workflowsPath: join(ROOT, 'src', 'workflows', 'index.ts'), logger: new DefaultLogger('WARN') });
+  return bundle;
+}
+
+let local: Promise<TestWorkflowEnvironment> | undefined;
+/** One Temporal CLI dev server for the whole run, with the search attributes registered. */
+export function localTemporal(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  local ??= TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: toolPath.temporal() },
+      searchAttributes: Object.values(SA),
+      ip: '127.0.0.1',
+    },
+  }).then((env) => {
+    onTestRunEnd(() => env.teardown());
+    return env;
+  });
+  return local;
+}
+
+/** A fresh time-skipping test server, with the search attributes registered; the caller tears it down. */
+export async function timeSkippingTemporal(): Promise<TestWorkflowEnvironment> {
+  quietRuntime();
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: toolPath.temporalTestServer() } },
+  });
+  const { IndexedValueType } = temporal.api.enums.v1;
+  await env.connection.operatorService.addSearchAttributes({
+    namespace: env.namespace ?? 'default',
+    searchAttributes: Object.fromEntries(
+      Object.values(SA).map((k) => [k.name, k.type === 'DATETIME' ? IndexedValueType.INDEXED_VALUE_TYPE_DATETIME : IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD]),
+    ),
+  });
+  return env;
+}
+
+let counter = 0;
+/** A task queue nobody else polls. */
+export function uniqueTaskQueue(prefix = 'test'): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}

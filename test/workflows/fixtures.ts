@@ -1,0 +1,121 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { Context } from '@temporalio/activity';
+import type { GrantActivities } from '../../src/activities';
+import type { AuditRecord } from '../../src/activities/ports';
+import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest } from '../../src/domain';
+
+// Recorded activities for workflow tests: every call is logged in order, and any
+// step can be made to fail for a number of attempts (or for ever).
+
+export type StepName = keyof GrantActivities;
+
+export interface Call {
+  name: StepName;
+  /** The audit event or e-mail kind, when there is one. */
+  kind?: string;
+  attempt: number;
+  input: unknown;
+}
+
+type Failure = { remaining: number; type: string; kind?: string };
+
+export class RecordedActivities {
+  readonly calls: Call[] = [];
+  private readonly failures = new Map<string, Failure>();
+
+  /** Makes `step` (optionally only for one audit event / mail kind) fail `times` times (Infinity: always). */
+  fail(step: StepName, opts: { times?: number; type?: string; kind?: string } = {}): this {
+    this.failures.set(`${step}:${opts.kind ?? '*'}`, { remaining: opts.times ?? Infinity, type: opts.type ?? 'InjectedFailure', ...(opts.kind ? { kind: opts.kind } : {}) });
+    return this;
+  }
+
+  /** Calls that completed without an injected failure. */
+  succeeded(): Call[] {
+    return this.calls.filter((c) => !(c as Call & { failed?: boolean }).failed);
+  }
+
+  /** `name` or `name:kind` of each successful call, in order. */
+  trace(): string[] {
+    return this.succeeded().map((c) => (c.kind ? `${c.name}:${c.kind}` : c.name));
+  }
+
+  audits(): AuditRecord[] {
+    return this.succeeded()
+      .filter((c) => c.name === 'recordAudit')
+      .map((c) => c.input as AuditRecord);
+  }
+
+  private enter(name: StepName, input: unknown, kind?: string): void {
+    const attempt = Context.current().info.attempt;
+    const call: Call & { failed?: boolean } = { name, attempt, input, ...(kind ? { kind } : {}) };
+    this.calls.push(call);
+    for (const key of [`${name}:${kind ?? '*'}`, `${name}:*`]) {
+      const f = this.failures.get(key);
+      if (f && f.remaining > 0 && (!f.kind || f.kind === kind)) {
+        f.remaining -= 1;
+        call.failed = true;
+        throw ApplicationFailure.create({ type: f.type, message: `injected failure in ${name}${kind ? ` (${kind})` : ''}` });
+      }
+    }
+  }
+
+  activities(): GrantActivities {
+    return {
+      recordAudit: async (record) => {
+        this.enter('recordAudit', record, record.event);
+        return { written: true };
+      },
+      createAccount: async (ref) => {
+        this.enter('createAccount', ref);
+        return { secretName: ref.secretName, connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };
+      },
+      grantPrivileges: async (change) => {
+        this.enter('grantPrivileges', change);
+      },
+      changePrivileges: async (change) => {
+        this.enter('changePrivileges', change);
+        return { sessionsKilled: 1 };
+      },
+      revokePrivileges: async (ref) => {
+        this.enter('revokePrivileges', ref);
+      },
+      revokeAccess: async (ref) => {
+        this.enter('revokeAccess', ref);
+        return { accountExisted: true, sessionsKilled: 0, secretDeleted: true };
+      },
+      notifyGrant: async (req) => {
+        this.enter('notifyGrant', req, req.kind);
+      },
+      notifyAdmins: async (req) => {
+        this.enter('notifyAdmins', req, req.kind);
+      },
+    };
+  }
+}
+
+export const DAY = 24 * 3600_000;
+
+export function grantRequest(overrides: Partial<GrantRequest> & { now: Date; ttlMs: number }): GrantRequest {
+  const email = overrides.email ?? 'john.doe@example.com';
+  const project = overrides.project ?? 'project';
+  const database = overrides.database ?? 'dev_project';
+  const account = deriveAccountName(email, project, database);
+  const { now, ttlMs, ...rest } = overrides;
+  return {
+    grantId: grantIdFor(project, database, email),
+    email,
+    name: 'John Doe',
+    project,
+    database,
+    accessLevel: 'READ_WRITE',
+    privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    expiresAt: new Date(now.getTime() + ttlMs).toISOString(),
+    requestedBy: 'test',
+    account,
+    secretName: grantSecretName('dbaccess', project, database, account),
+    target: { schema: database, adminSecretId: 'admin/secret', hostPattern: '%', maxUserConnections: 5 },
+    owner: { name: 'Project Owner', email: 'owner@example.com' },
+    maxDurationMs: 90 * DAY,
+    ...rest,
+  };
+}
