@@ -15,7 +15,7 @@ export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG as 'INFO' | undefined) ?? 'WARN') });
+    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG as 'INFO' | undefined) ?? 'ERROR') });
   } catch {
     // Already installed by another module.
   }
