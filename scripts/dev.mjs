@@ -1,0 +1,292 @@
+// `npm run dev`: the whole local stack in one terminal.
+//
+//   Temporal dev server (+ Web UI)   DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233, state in .dev/temporal.db
+//   AWS emulator (moto)              DEV_AWS_PORT 4566
+//   SMTP catcher + web inbox         DEV_SMTP_PORT 1025, DEV_INBOX_PORT 8025
+//   worker and API                   DEV_API_PORT 3000
+//   MariaDB/MySQL (already running)  DEV_MYSQL_URL mysql://root@127.0.0.1:3306
+//   every service binds DEV_HOST     127.0.0.1
+//
+// It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
+// seeds the emulator and the database, keeps an admin API key in .dev/api-key,
+// writes .dev/stack.json for scripts, prints every URL, and stops everything it
+// started on Ctrl-C. Plain Node with no dependencies, so it runs on a fresh clone.
+
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
+import { createConnection } from 'node:net';
+import { join } from 'node:path';
+import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
+
+const DEV = join(ROOT, '.dev');
+const env = process.env;
+const HOST = env.DEV_HOST ?? '127.0.0.1';
+const port = (name, fallback) => {
+  const value = Number(env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) fail(`${name} must be a port number, not "${env[name]}"`);
+  return value;
+};
+const PORTS = {
+  temporal: port('DEV_TEMPORAL_PORT', 7233),
+  temporalUi: port('DEV_TEMPORAL_UI_PORT', 8233),
+  aws: port('DEV_AWS_PORT', 4566),
+  smtp: port('DEV_SMTP_PORT', 1025),
+  inbox: port('DEV_INBOX_PORT', 8025),
+  api: port('DEV_API_PORT', 3000),
+};
+const MYSQL_URL = env.DEV_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+const PORT_ENV = { temporal: 'DEV_TEMPORAL_PORT', temporalUi: 'DEV_TEMPORAL_UI_PORT', aws: 'DEV_AWS_PORT', smtp: 'DEV_SMTP_PORT', inbox: 'DEV_INBOX_PORT', api: 'DEV_API_PORT' };
+
+const SEARCH_ATTRIBUTES = {
+  DbAccessGrantee: 'Keyword',
+  DbAccessProject: 'Keyword',
+  DbAccessDatabase: 'Keyword',
+  DbAccessLevel: 'Keyword',
+  DbAccessStatus: 'Keyword',
+  DbAccessExpiresAt: 'Datetime',
+};
+
+const DEMO = {
+  project: 'demo',
+  emailDomain: 'example.com',
+  databases: { dev_project: 'demo_dev', prod_project: 'demo_prod' },
+};
+
+const children = [];
+let stopping = false;
+
+function say(line) {
+  process.stdout.write(`[dev] ${line}\n`);
+}
+
+function fail(message) {
+  process.stderr.write(`[dev] ${message}\n`);
+  stopAll(1);
+}
+
+function stopAll(code = 0) {
+  if (stopping) return;
+  stopping = true;
+  if (children.length) say('stopping...');
+  for (const child of [...children].reverse()) {
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 8000;
+  const wait = () => {
+    const alive = children.filter((c) => c.exitCode === null && c.signalCode === null);
+    if (alive.length === 0 || Date.now() > deadline) {
+      for (const c of alive) {
+        try {
+          process.kill(-c.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      process.exit(code);
+    }
+    setTimeout(wait, 100);
+  };
+  wait();
+}
+
+process.on('SIGINT', () => stopAll(0));
+process.on('SIGTERM', () => stopAll(0));
+
+/**
+ * Starts a child in its own process group; its output goes to .dev/<name>.log and,
+ * unless `quiet` (the emulator logs every request), to this terminal, prefixed.
+ */
+function start(name, command, args, extraEnv = {}, { quiet = false } = {}) {
+  const child = spawn(command, args, { cwd: ROOT, env: { ...env, ...extraEnv }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const log = createWriteStream(join(DEV, `${name}.log`), { flags: 'a' });
+  const prefix = `${name.padEnd(8)}| `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffer = '';
+    stream.on('data', (chunk) => {
+      log.write(chunk);
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop();
+      if (!quiet) for (const line of lines) if (line.trim()) process.stdout.write(prefix + line + '\n');
+    });
+  }
+  child.on('exit', (code, signal) => {
+    if (!stopping) fail(`${name} exited (${signal ?? `code ${code}`}); see .dev/${name}.log`);
+  });
+  return child;
+}
+
+function portInUse(p) {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: HOST, port: p });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function waitFor(what, check, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  fail(`${what} did not come up within ${timeoutMs / 1000}s`);
+}
+
+const httpOk = (url) => async () => (await fetch(url)).ok;
+
+function demoConfig() {
+  return `# Demo configuration written by \`npm run dev\`. See the README for every setting.
+secretPrefix: dbaccess
+allowedEmailDomains: [${DEMO.emailDomain}]
+administrators:
+  - name: Database Administrators
+    email: dba@${DEMO.emailDomain}
+accessLevels:
+  READ: [SELECT]
+  READ_WRITE: [SELECT, INSERT, UPDATE, DELETE]
+  ADMIN: [ALL PRIVILEGES]
+projects:
+  ${DEMO.project}:
+    ownerName: Olivia Owner
+    ownerEmail: owner@${DEMO.emailDomain}
+    databases:
+      dev_project:
+        schema: ${DEMO.databases.dev_project}
+        adminSecretId: dev/demo/mysql
+        hostPattern: '%'
+        maxUserConnections: 5
+        maxDuration: 90d
+      prod_project:
+        schema: ${DEMO.databases.prod_project}
+        adminSecretId: dev/demo/mysql
+        hostPattern: '%'
+        maxUserConnections: 3
+        maxDuration: 7d
+`;
+}
+
+async function main() {
+  ensureNodeModules();
+  ensureTools();
+  mkdirSync(DEV, { recursive: true });
+
+  for (const [name, p] of Object.entries(PORTS)) {
+    if (await portInUse(p)) fail(`port ${p} (${name}) is already in use on ${HOST}: stop what uses it or set ${PORT_ENV[name]}`);
+  }
+
+  const configPath = join(DEV, 'dbaccess.yaml');
+  if (!existsSync(configPath)) writeFileSync(configPath, demoConfig());
+  const keyPath = join(DEV, 'api-key');
+  if (!existsSync(keyPath)) writeFileSync(keyPath, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+  const apiKey = readFileSync(keyPath, 'utf8').trim();
+
+  const appEnv = {
+    DBACCESS_CONFIG: configPath,
+    LOG_LEVEL: env.LOG_LEVEL ?? 'info',
+    TEMPORAL_ADDRESS: `${HOST}:${PORTS.temporal}`,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: 'dbaccess',
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: `http://${HOST}:${PORTS.aws}`,
+    AWS_ACCESS_KEY_ID: 'dev',
+    AWS_SECRET_ACCESS_KEY: 'dev',
+    AUDIT_TABLE: 'dbaccess-audit',
+    SMTP_HOST: HOST,
+    SMTP_PORT: String(PORTS.smtp),
+    MAIL_FROM: 'dbaccess <dbaccess@example.com>',
+    API_HOST: HOST,
+    API_PORT: String(PORTS.api),
+    DBACCESS_API_KEYS: `dev-admin:${apiKey}`,
+  };
+
+  say('starting the Temporal dev server');
+  start('temporal', tools.temporal, [
+    'server', 'start-dev',
+    '--ip', HOST,
+    '--port', String(PORTS.temporal),
+    '--ui-port', String(PORTS.temporalUi),
+    '--db-filename', join(DEV, 'temporal.db'),
+    '--namespace', 'default',
+    '--log-level', 'warn',
+    ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+  ]);
+  say('starting the AWS emulator');
+  start('aws', tools.motoServer, ['-H', HOST, '-p', String(PORTS.aws)], {}, { quiet: true });
+  say('starting the SMTP catcher');
+  start('mail', join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'mail-catcher.ts')], {
+    MAIL_CATCHER_HOST: HOST,
+    MAIL_CATCHER_SMTP_PORT: String(PORTS.smtp),
+    MAIL_CATCHER_HTTP_PORT: String(PORTS.inbox),
+  });
+
+  await waitFor('the AWS emulator', httpOk(`http://${HOST}:${PORTS.aws}/moto-api/`));
+  await waitFor('the Temporal Web UI', httpOk(`http://${HOST}:${PORTS.temporalUi}/`));
+  await waitFor('the SMTP catcher', httpOk(`http://${HOST}:${PORTS.inbox}/api/messages`));
+
+  say('seeding the emulator and the database');
+  await new Promise((resolve) => {
+    const seed = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'seed.ts')], {
+      cwd: ROOT,
+      env: { ...env, ...appEnv, SEED_MYSQL_URL: MYSQL_URL },
+      stdio: 'inherit',
+    });
+    seed.on('exit', (code) => (code === 0 ? resolve() : fail(`seeding failed (exit code ${code}); is MariaDB/MySQL running at ${MYSQL_URL}? (DEV_MYSQL_URL)`)));
+  });
+
+  say('starting the worker and the API');
+  const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
+  start('worker', tsx, [join(ROOT, 'src', 'worker.ts')], appEnv);
+  start('api', tsx, [join(ROOT, 'src', 'api', 'server.ts')], appEnv);
+  await waitFor('the API', httpOk(`http://${HOST}:${PORTS.api}/healthz`));
+
+  const stack = {
+    api: `http://${HOST}:${PORTS.api}`,
+    temporalUi: `http://${HOST}:${PORTS.temporalUi}`,
+    inbox: `http://${HOST}:${PORTS.inbox}`,
+    project: DEMO.project,
+    databases: Object.keys(DEMO.databases),
+    emailDomain: DEMO.emailDomain,
+    temporal: `${HOST}:${PORTS.temporal}`,
+    aws: appEnv.AWS_ENDPOINT_URL,
+    smtp: `${HOST}:${PORTS.smtp}`,
+    config: configPath,
+    apiKeyFile: keyPath,
+  };
+  writeFileSync(join(DEV, 'stack.json'), `${JSON.stringify(stack, null, 2)}\n`);
+
+  const expires = new Date(Date.now() + 7 * 24 * 3600_000).toISOString().slice(0, 10);
+  process.stdout.write(`
+  dbaccess is up.
+
+    API           ${stack.api}        (key in .dev/api-key)
+    Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
+    Mail inbox    ${stack.inbox}
+    Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
+    Config        .dev/dbaccess.yaml    Stack        .dev/stack.json   Logs .dev/*.log
+
+  Try:
+    curl -s -X POST ${stack.api}/grants \\
+      -H "Authorization: Bearer $(cat .dev/api-key)" -H 'Content-Type: application/json' \\
+      -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"dev_project","accessLevel":"READ_WRITE","expiresAt":"${expires}"}'
+
+  Ctrl-C stops everything.
+
+`);
+}
+
+main().catch((err) => fail(err.message));

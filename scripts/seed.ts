@@ -1,0 +1,129 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
+import { createAwsClients, ensureAuditTable, parseAdminSecret } from '../src/activities/aws';
+import { adminGrantStatements, createUserStatement, alterUserStatement } from '../src/activities/mysql/sql';
+import { awsSettings, ConfigError, Env, loadConfigFile, type AwsSettings, type FileConfig } from '../src/config';
+
+// Seeds a local or compose stack, idempotently:
+//  - the DynamoDB audit table (with its indexes),
+//  - every schema named in the configuration,
+//  - per admin secret id, a least-privileged admin account (exactly the
+//    privileges the README lists) and its secret in the seed's format
+//    {"MYSQL_HOST","MYSQL_PORT","MYSQL_USERNAME","MYSQL_PASSWORD"}.
+// An existing admin secret keeps its password, so a restart changes nothing.
+//
+// Environment: DBACCESS_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AUDIT_TABLE,
+// SEED_MYSQL_URL (a root connection, e.g. mysql://root@127.0.0.1:3306),
+// SEED_ADMIN_HOST / SEED_ADMIN_PORT (where the worker reaches the server;
+// default: the host and port of SEED_MYSQL_URL).
+
+export interface SeedOptions {
+  config: FileConfig;
+  aws: AwsSettings;
+  mysqlUrl: string;
+  adminHost?: string;
+  adminPort?: number;
+  log?: (line: string) => void;
+}
+
+/** Admin account name for a secret id: `dbaccess_admin` plus a short stable suffix when there are several. */
+function adminAccountFor(secretId: string, index: number): string {
+  return index === 0 ? 'dbaccess_admin' : `dbaccess_admin_${index}`;
+}
+
+async function readSecret(client: SecretsManagerClient, id: string): Promise<string | undefined> {
+  try {
+    return (await client.send(new GetSecretValueCommand({ SecretId: id }))).SecretString;
+  } catch (err) {
+    if (err instanceof ResourceNotFoundException) return undefined;
+    throw err;
+  }
+}
+
+export async function seed(options: SeedOptions): Promise<{ adminSecrets: string[]; schemas: string[] }> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`[seed] ${line}\n`));
+  const url = new URL(options.mysqlUrl);
+  const adminHost = options.adminHost ?? url.hostname;
+  const adminPort = options.adminPort ?? Number(url.port || 3306);
+  const aws = createAwsClients(options.aws);
+  const root = await mysql.createConnection({
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: decodeURIComponent(url.username || 'root'),
+    password: decodeURIComponent(url.password),
+    multipleStatements: false,
+  });
+  try {
+    await ensureAuditTable(aws.dynamo, options.aws.auditTable);
+    log(`audit table ${options.aws.auditTable} ready`);
+
+    const [[version]] = await root.query<RowDataPacket[]>('SELECT VERSION() AS v');
+    const dialect = String(version?.v).includes('MariaDB') ? 'mariadb' : 'mysql';
+
+    // Which schemas each admin secret manages.
+    const bySecret = new Map<string, Set<string>>();
+    for (const project of Object.values(options.config.projects)) {
+      for (const db of Object.values(project.databases)) {
+        const set = bySecret.get(db.adminSecretId) ?? new Set<string>();
+        set.add(db.schema);
+        bySecret.set(db.adminSecretId, set);
+      }
+    }
+
+    const schemas: string[] = [];
+    let index = 0;
+    for (const [secretId, schemaSet] of bySecret) {
+      for (const schema of schemaSet) {
+        // Schema names passed SCHEMA_NAME ([A-Za-z0-9_]) when the configuration was loaded.
+        await root.query(`CREATE DATABASE IF NOT EXISTS \`${schema}\``);
+        await root.query(`CREATE TABLE IF NOT EXISTS \`${schema}\`.example (id INT PRIMARY KEY AUTO_INCREMENT, note VARCHAR(200) NOT NULL)`);
+        schemas.push(schema);
+      }
+      const existing = await readSecret(aws.secrets, secretId);
+      const admin = existing ? parseAdminSecret(secretId, existing) : undefined;
+      const account = admin?.username ?? adminAccountFor(secretId, index);
+      const password = admin?.password ?? `A${randomBytes(24).toString('base64url').replace(/[-_]/g, 'x')}`;
+      for (const st of [createUserStatement(account, '%', password, 100), alterUserStatement(account, '%', password, 100)]) {
+        await root.query(st.sql, [...st.values]);
+      }
+      for (const statement of adminGrantStatements(dialect, account, '%', [...schemaSet])) await root.query(statement);
+
+      const value = JSON.stringify({ MYSQL_HOST: adminHost, MYSQL_PORT: String(adminPort), MYSQL_USERNAME: account, MYSQL_PASSWORD: password });
+      if (existing === undefined) await aws.secrets.send(new CreateSecretCommand({ Name: secretId, SecretString: value }));
+      else if (existing !== value) await aws.secrets.send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value }));
+      log(`admin ${account}@% (${dialect}) for ${[...schemaSet].join(', ')}; credentials in secret ${secretId}`);
+      index += 1;
+    }
+    return { adminSecrets: [...bySecret.keys()], schemas };
+  } finally {
+    await root.end();
+    aws.destroy();
+  }
+}
+
+async function main(): Promise<void> {
+  const env = new Env();
+  try {
+    const mysqlUrl = process.env.SEED_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+    const adminPort = process.env.SEED_ADMIN_PORT ? Number(process.env.SEED_ADMIN_PORT) : undefined;
+    await seed({
+      config: loadConfigFile(env),
+      aws: awsSettings(env),
+      mysqlUrl,
+      ...(process.env.SEED_ADMIN_HOST ? { adminHost: process.env.SEED_ADMIN_HOST } : {}),
+      ...(adminPort ? { adminPort } : {}),
+    });
+  } catch (err) {
+    process.stderr.write(`[seed] failed: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,109 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Client } from '@temporalio/client';
+import type { FileConfig } from '../config';
+import { authenticate, type ApiKey } from './auth';
+import { HttpError, errorHandler } from './errors';
+import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
+import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
+
+// The HTTP API: authentication, schema validation, and thin routes over
+// GrantService. It never talks to MySQL or AWS: every side effect is the
+// grant workflow's.
+
+export interface AppDeps {
+  client: Client;
+  config: FileConfig;
+  apiKeys: ApiKey[];
+  taskQueue: string;
+  grantWaitMs: number;
+  logger?: FastifyServerOptions['loggerInstance'];
+  now?: () => Date;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Name of the API key that made the request. */
+    actor: string;
+  }
+}
+
+const PUBLIC_ROUTES = new Set(['/healthz']);
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
+    bodyLimit: 16 * 1024,
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    ajv: {
+      // Unknown fields are refused rather than dropped, and types are not coerced:
+      // `"name": 123` is an error, not the name "123".
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+    },
+  });
+  const grants = new GrantService({
+    client: deps.client,
+    config: deps.config,
+    taskQueue: deps.taskQueue,
+    grantWaitMs: deps.grantWaitMs,
+    ...(deps.now ? { now: deps.now } : {}),
+  });
+
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((request, reply) => {
+    void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
+  });
+  app.decorateRequest('actor', '');
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    const actor = authenticate(request.headers.authorization, deps.apiKeys);
+    if (!actor) {
+      request.log.warn({ route: request.routeOptions.url }, 'request without a valid API key');
+      void reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>');
+    }
+    request.actor = actor;
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
+    const state = await grants.create(request.body, request.actor);
+    if (state.status === 'FAILED') {
+      throw new HttpError(502, 'grant_failed', `the grant could not be provisioned and was rolled back: ${state.failure?.step ?? 'unknown step'}: ${state.failure?.message ?? ''}`, {
+        grantId: state.grantId,
+        status: state.status,
+      });
+    }
+    void reply.header('location', `/grants/${encodeURIComponent(state.grantId)}`);
+    return reply.status(state.status === 'ACTIVE' ? 201 : 202).send(state);
+  });
+
+  app.get<{ Querystring: Omit<GrantFilters, 'limit'> & { limit?: string } }>('/grants', { schema: listGrantsSchema }, async (request) => {
+    const { limit, ...filters } = request.query;
+    const n = limit === undefined ? undefined : Number(limit);
+    if (n !== undefined && (n < 1 || n > 1000)) throw new HttpError(400, 'invalid_request', 'limit: must be from 1 to 1000');
+    return { grants: await grants.list({ ...filters, ...(n !== undefined ? { limit: n } : {}) }) };
+  });
+
+  app.get<{ Params: { grantId: string } }>('/grants/:grantId', { schema: getGrantSchema }, async (request) => grants.get(request.params.grantId));
+
+  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/revoke', { schema: revokeSchema }, async (request, reply) => {
+    const result = await grants.revoke(request.params.grantId, request.actor, request.body?.reason);
+    return reply.status(202).send(result);
+  });
+
+  app.post<{ Params: { grantId: string }; Body: { expiresAt: string; reason?: string } }>('/grants/:grantId/extend', { schema: extendSchema }, async (request) =>
+    grants.extend(request.params.grantId, request.body.expiresAt, request.actor, request.body.reason),
+  );
+
+  app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
+    grants.changeLevel(request.params.grantId, request.body.accessLevel, request.actor, request.body.reason),
+  );
+
+  return app;
+}

@@ -1,0 +1,90 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+
+// Every error leaves the API as {"error": "<code>", "message": "<human readable>"}.
+// Messages name the field and the reason; 5xx answers never carry stack traces,
+// driver messages or anything else from inside.
+
+export class HttpError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: string,
+    message: string,
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+}
+
+export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
+export const notFound = (code: string, message: string) => new HttpError(404, code, message);
+export const conflict = (code: string, message: string, extra?: Record<string, unknown>) => new HttpError(409, code, message, extra);
+
+interface AjvError {
+  keyword: string;
+  instancePath: string;
+  params: Record<string, unknown>;
+  message?: string;
+}
+
+/** Turns the first schema violation into "field: reason". */
+export function describeValidation(errors: AjvError[], context: string | undefined): string {
+  const e = errors[0];
+  if (!e) return 'the request is not valid';
+  const base = e.instancePath.replace(/^\//, '').replace(/\//g, '.');
+  const where = (name: string) => (base ? `${base}.${name}` : name);
+  const field = base || (context === 'body' ? 'body' : context ?? 'request');
+  switch (e.keyword) {
+    case 'required':
+      return `${where(String(e.params.missingProperty))}: is required`;
+    case 'additionalProperties':
+      return `${where(String(e.params.additionalProperty))}: is not a known field`;
+    case 'type':
+      return `${field}: must be ${e.params.type === 'object' ? 'an object' : `a ${String(e.params.type)}`}`;
+    case 'maxLength':
+      return `${field}: must be at most ${String(e.params.limit)} characters`;
+    case 'minLength':
+      return Number(e.params.limit) === 1 ? `${field}: must not be empty` : `${field}: must be at least ${String(e.params.limit)} characters`;
+    case 'enum':
+      return `${field}: must be one of ${(e.params.allowedValues as unknown[]).join(', ')}`;
+    case 'minimum':
+    case 'maximum':
+      return `${field}: ${e.message ?? 'is out of range'}`;
+    case 'minProperties':
+      return `${field}: must not be empty`;
+    default:
+      return `${field}: ${e.message ?? 'is not valid'}`;
+  }
+}
+
+export function errorHandler(error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply): void {
+  if (error instanceof HttpError) {
+    void reply.status(error.statusCode).send({ error: error.code, message: error.message, ...error.extra });
+    return;
+  }
+  const fe = error as FastifyError & { validation?: AjvError[]; validationContext?: string };
+  if (fe.validation) {
+    void reply.status(400).send({ error: 'invalid_request', message: describeValidation(fe.validation, fe.validationContext) });
+    return;
+  }
+  const status = fe.statusCode ?? 500;
+  if (status < 500) {
+    // Fastify's own client errors (bad JSON, body too large, wrong content type): its
+    // messages are safe and specific, but keep them to one line.
+    const code =
+      fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
+        ? 'body_too_large'
+        : fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? 'unsupported_media_type'
+          : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
+            ? 'invalid_json'
+            : 'invalid_request';
+    const message = code === 'invalid_json' ? 'body: is not valid JSON' : String(fe.message).split('\n')[0];
+    void reply.status(status).send({ error: code, message });
+    return;
+  }
+  request.log.error({ err: error }, 'request failed');
+  void reply.status(status === 503 ? 503 : 500).send({
+    error: status === 503 ? 'unavailable' : 'internal',
+    message: `the request could not be completed; quote request id ${request.id} to an administrator`,
+  });
+}

@@ -1,0 +1,325 @@
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowExecutionDescription,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { levelTables, type FileConfig } from '../config';
+import {
+  ACCESS_LEVEL_NAME,
+  DATABASE_KEY,
+  GRANT_STATUSES,
+  GrantErrorType,
+  PROJECT_KEY,
+  checkEmail,
+  deriveAccountName,
+  grantIdFor,
+  grantSecretName,
+  isAllowedDomain,
+  isSafeText,
+  levelNames,
+  normalizeEmail,
+  parseExpiry,
+  parseGrantId,
+  resolveExpiry,
+  resolveLevel,
+  type GrantRequest,
+  type GrantState,
+  type GrantStatus,
+} from '../domain';
+import type { grantAccess } from '../workflows';
+import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
+import { SA } from '../workflows/search-attributes';
+import { HttpError, badRequest, conflict, notFound } from './errors';
+
+// What the API does with grants, without HTTP: validate a request against the
+// configuration, start the grant's workflow, and send it messages. Fastify
+// routes are thin wrappers around this.
+
+export interface NewGrant {
+  email: string;
+  name: string;
+  project: string;
+  database: string;
+  accessLevel: string;
+  expiresAt: string;
+  reason?: string;
+}
+
+export interface GrantFilters {
+  email?: string;
+  project?: string;
+  database?: string;
+  status?: string;
+  limit?: number;
+}
+
+export interface GrantSummary {
+  grantId: string;
+  email?: string;
+  project?: string;
+  database?: string;
+  accessLevel?: string;
+  status?: string;
+  expiresAt?: string;
+  workflowStatus: string;
+  startedAt: string;
+  closedAt?: string;
+}
+
+export interface GrantServiceOptions {
+  client: Client;
+  config: FileConfig;
+  taskQueue: string;
+  /** How long `create` waits for ACTIVE before answering "still provisioning". */
+  grantWaitMs: number;
+  now?: () => Date;
+}
+
+/** A display name: letters (any script), digits, spaces and . , ' ( ) _ - only. */
+const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
+
+const WORKFLOW_TYPE = 'grantAccess';
+const ENDED: readonly GrantStatus[] = ['ACTIVE', 'FAILED', 'REVOKED', 'EXPIRED'];
+
+export class GrantService {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: GrantServiceOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** Checks a request against the configuration and builds the workflow's input. */
+  prepare(input: NewGrant, actor: string): GrantRequest {
+    const { config } = this.options;
+    const emailProblem = checkEmail(input.email);
+    if (emailProblem) throw badRequest(`email: ${emailProblem}`);
+    const email = normalizeEmail(input.email);
+    const name = input.name.trim();
+    if (!name || !isSafeText(name) || !PERSON_NAME.test(name)) {
+      throw badRequest("name: must be a person's name (letters, digits, spaces and . , ' ( ) _ -)");
+    }
+    if (input.reason !== undefined && !isSafeText(input.reason)) throw badRequest('reason: must not contain control or invisible characters');
+    if (!PROJECT_KEY.test(input.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
+    if (!DATABASE_KEY.test(input.database)) throw badRequest('database: must be a database key (letters, digits, _ and -)');
+    if (!ACCESS_LEVEL_NAME.test(input.accessLevel)) throw badRequest('accessLevel: must be a level name such as READ or READ_WRITE');
+    if (!isAllowedDomain(email, config.allowedEmailDomains)) {
+      throw new HttpError(403, 'domain_not_allowed', `email: the domain of ${email} is not allowed (allowed: ${config.allowedEmailDomains.join(', ')})`);
+    }
+    const project = config.projects[input.project];
+    if (!project) throw notFound('unknown_project', `project: ${input.project} is not a configured project`);
+    const database = project.databases[input.database];
+    if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
+    const tables = levelTables(config, project, database);
+    const privileges = resolveLevel(input.accessLevel, ...tables);
+    if (!privileges) throw badRequest(`accessLevel: ${input.accessLevel} is not a level of ${input.project}/${input.database} (known: ${levelNames(...tables).join(', ')})`);
+    const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
+    if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
+
+    const account = deriveAccountName(email, project.key, database.key);
+    const reason = input.reason?.trim();
+    return {
+      grantId: grantIdFor(project.key, database.key, email),
+      email,
+      name,
+      project: project.key,
+      database: database.key,
+      accessLevel: input.accessLevel,
+      privileges: [...privileges],
+      expiresAt: expiry.expiresAt.toISOString(),
+      ...(reason ? { reason } : {}),
+      requestedBy: actor,
+      account,
+      secretName: grantSecretName(config.secretPrefix, project.key, database.key, account),
+      target: { schema: database.schema, adminSecretId: database.adminSecretId, hostPattern: database.hostPattern, maxUserConnections: database.maxUserConnections },
+      owner: project.owner,
+      maxDurationMs: database.maxDurationMs,
+    };
+  }
+
+  /** Starts the grant and waits a little for it to become ACTIVE. */
+  async create(input: NewGrant, actor: string): Promise<GrantState> {
+    const request = this.prepare(input, actor);
+    const { client, taskQueue } = this.options;
+    let handle: WorkflowHandle<typeof grantAccess>;
+    try {
+      handle = await client.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, {
+        taskQueue,
+        workflowId: request.grantId,
+        args: [request],
+        // One open grant per person and database; a closed one may be granted again.
+        workflowIdConflictPolicy: 'FAIL',
+        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SA.grantee, value: request.email },
+          { key: SA.project, value: request.project },
+          { key: SA.database, value: request.database },
+          { key: SA.accessLevel, value: request.accessLevel },
+          { key: SA.status, value: 'REQUESTED' },
+          { key: SA.expiresAt, value: new Date(request.expiresAt) },
+        ],
+        staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} until ${request.expiresAt}`,
+        staticDetails: [
+          `**Grantee:** ${request.name} <${request.email}>`,
+          `**Account:** \`${request.account}\` on schema \`${request.target.schema}\``,
+          `**Privileges:** ${request.privileges.join(', ')}`,
+          `**Requested by:** ${actor}${request.reason ? ` — ${request.reason}` : ''}`,
+          `**Credentials:** secret \`${request.secretName}\``,
+        ].join('\n\n'),
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw conflict('grant_exists', `an open grant already exists for ${request.email} on ${request.project}/${request.database}: ${request.grantId}`, {
+          grantId: request.grantId,
+        });
+      }
+      throw err;
+    }
+    return this.waitForProvisioning(handle);
+  }
+
+  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>): Promise<GrantState> {
+    const deadline = Date.now() + this.options.grantWaitMs;
+    let delay = 20;
+    for (;;) {
+      const state = await handle.query(grantStateQuery);
+      if (ENDED.includes(state.status) || Date.now() >= deadline) return state;
+      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
+      delay = Math.min(delay * 2, 250);
+    }
+  }
+
+  private handle(grantId: string): WorkflowHandle<typeof grantAccess> {
+    if (!parseGrantId(grantId)) throw notFound('grant_not_found', `no grant ${grantId}: a grant id looks like grant/{project}/{database}/{email}`);
+    return this.options.client.workflow.getHandle<typeof grantAccess>(grantId);
+  }
+
+  private async describe(grantId: string): Promise<{ handle: WorkflowHandle<typeof grantAccess>; description: WorkflowExecutionDescription }> {
+    const handle = this.handle(grantId);
+    try {
+      return { handle, description: await handle.describe() };
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw notFound('grant_not_found', `no grant ${grantId}`);
+      throw err;
+    }
+  }
+
+  private async requireRunning(grantId: string) {
+    const found = await this.describe(grantId);
+    if (found.description.status.name !== 'RUNNING') {
+      throw conflict('grant_closed', `the grant ${grantId} has already ended (${found.description.status.name.toLowerCase()})`);
+    }
+    return found;
+  }
+
+  async get(grantId: string): Promise<GrantState & { workflow: { runId: string; status: string; startedAt: string; closedAt?: string } }> {
+    const { handle, description } = await this.describe(grantId);
+    const state = await handle.query(grantStateQuery);
+    return {
+      ...state,
+      workflow: {
+        runId: description.runId,
+        status: description.status.name,
+        startedAt: description.startTime.toISOString(),
+        ...(description.closeTime ? { closedAt: description.closeTime.toISOString() } : {}),
+      },
+    };
+  }
+
+  /** Lists grants from Temporal's visibility store (eventually consistent: a second or so behind). */
+  async list(filters: GrantFilters): Promise<GrantSummary[]> {
+    const clauses = [`WorkflowType = '${WORKFLOW_TYPE}'`];
+    if (filters.email !== undefined) {
+      const problem = checkEmail(filters.email);
+      if (problem) throw badRequest(`email: ${problem}`);
+      clauses.push(`${SA.grantee.name} = '${normalizeEmail(filters.email)}'`);
+    }
+    if (filters.project !== undefined) {
+      if (!PROJECT_KEY.test(filters.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
+      clauses.push(`${SA.project.name} = '${filters.project}'`);
+    }
+    if (filters.database !== undefined) {
+      if (!DATABASE_KEY.test(filters.database)) throw badRequest('database: must be a database key (letters, digits, _ and -)');
+      clauses.push(`${SA.database.name} = '${filters.database}'`);
+    }
+    if (filters.status !== undefined) {
+      if (!(GRANT_STATUSES as readonly string[]).includes(filters.status)) throw badRequest(`status: must be one of ${GRANT_STATUSES.join(', ')}`);
+      clauses.push(`${SA.status.name} = '${filters.status}'`);
+    }
+    const limit = filters.limit ?? 100;
+    const out: GrantSummary[] = [];
+    for await (const wf of this.options.client.workflow.list({ query: `${clauses.join(' AND ')} ORDER BY StartTime DESC`, pageSize: Math.min(limit, 1000) })) {
+      const sa = wf.typedSearchAttributes;
+      const expiresAt = sa.get(SA.expiresAt);
+      out.push({
+        grantId: wf.workflowId,
+        ...optional('email', sa.get(SA.grantee)),
+        ...optional('project', sa.get(SA.project)),
+        ...optional('database', sa.get(SA.database)),
+        ...optional('accessLevel', sa.get(SA.accessLevel)),
+        ...optional('status', sa.get(SA.status)),
+        ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+        workflowStatus: wf.status.name,
+        startedAt: wf.startTime.toISOString(),
+        ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
+      });
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async revoke(grantId: string, actor: string, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
+    const { handle } = await this.requireRunning(grantId);
+    await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
+    return { grantId, status: 'REVOKING' };
+  }
+
+  async extend(grantId: string, expiresAt: string, actor: string, reason?: string): Promise<{ grantId: string; expiresAt: string }> {
+    const parsed = parseExpiry(expiresAt);
+    if (!parsed.ok) throw badRequest(`expiresAt: ${parsed.reason}`);
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
+    const { handle } = await this.requireRunning(grantId);
+    const result = await this.update(grantId, () => handle.executeUpdate(extendUpdate, { args: [{ expiresAt, actor, ...(reason ? { reason } : {}) }] }));
+    return { grantId, expiresAt: result.expiresAt };
+  }
+
+  async changeLevel(grantId: string, accessLevel: string, actor: string, reason?: string): Promise<{ grantId: string; accessLevel: string; sessionsKilled: number }> {
+    if (!ACCESS_LEVEL_NAME.test(accessLevel)) throw badRequest('accessLevel: must be a level name such as READ or READ_WRITE');
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
+    const ids = parseGrantId(grantId);
+    const { handle } = await this.requireRunning(grantId);
+    const project = ids && this.options.config.projects[ids.project];
+    const database = project?.databases[ids!.database];
+    if (!project || !database) throw conflict('grant_unmanaged', `${grantId} is not on a configured database any more; its level cannot change`);
+    const tables = levelTables(this.options.config, project, database);
+    const privileges = resolveLevel(accessLevel, ...tables);
+    if (!privileges) throw badRequest(`accessLevel: ${accessLevel} is not a level of ${project.key}/${database.key} (known: ${levelNames(...tables).join(', ')})`);
+    const result = await this.update(grantId, () =>
+      handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, ...(reason ? { reason } : {}) }] }),
+    );
+    return { grantId, ...result };
+  }
+
+  /** Maps a refused or failed update to the API's error codes. */
+  private async update<T>(grantId: string, send: () => Promise<T>): Promise<T> {
+    try {
+      return await send();
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
+        const { type, message } = err.cause;
+        if (type === GrantErrorType.Invalid) throw badRequest(message);
+        if (type === GrantErrorType.NotActive) throw conflict('grant_not_active', `${grantId}: ${message}`);
+        if (type === 'LevelChangeFailed') throw new HttpError(502, 'level_change_failed', message);
+      }
+      if (err instanceof WorkflowNotFoundError) throw conflict('grant_closed', `the grant ${grantId} has already ended`);
+      throw err;
+    }
+  }
+}
+
+function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
+}

@@ -1,0 +1,147 @@
+// JSON schemas of every route: types, lengths, required and unknown fields.
+// Content rules (patterns, allowed values, dates) are checked by the domain code
+// afterwards, so that each refusal can say in words what is wrong.
+
+const error = {
+  type: 'object',
+  required: ['error', 'message'],
+  properties: { error: { type: 'string' }, message: { type: 'string' } },
+  additionalProperties: true,
+} as const;
+
+const grantIdParams = {
+  type: 'object',
+  required: ['grantId'],
+  properties: { grantId: { type: 'string', minLength: 1, maxLength: 400 } },
+  additionalProperties: false,
+} as const;
+
+const reason = { type: 'string', maxLength: 500 } as const;
+const expiresAt = { type: 'string', minLength: 1, maxLength: 40, description: 'YYYY-MM-DD (end of that day, UTC) or an ISO-8601 timestamp with a time zone' } as const;
+const accessLevel = { type: 'string', minLength: 1, maxLength: 32 } as const;
+
+const grantEvent = {
+  type: 'object',
+  properties: {
+    event: { type: 'string' },
+    at: { type: 'string' },
+    actor: { type: 'string' },
+    accessLevel: { type: 'string' },
+    expiresAt: { type: 'string' },
+    reason: { type: 'string' },
+    detail: { type: 'string' },
+  },
+} as const;
+
+const grantState = {
+  type: 'object',
+  properties: {
+    grantId: { type: 'string' },
+    status: { type: 'string' },
+    email: { type: 'string' },
+    name: { type: 'string' },
+    project: { type: 'string' },
+    database: { type: 'string' },
+    schema: { type: 'string' },
+    account: { type: 'string' },
+    accessLevel: { type: 'string' },
+    privileges: { type: 'array', items: { type: 'string' } },
+    expiresAt: { type: 'string' },
+    requestedAt: { type: 'string' },
+    requestedBy: { type: 'string' },
+    reason: { type: 'string' },
+    grantedAt: { type: 'string' },
+    endedAt: { type: 'string' },
+    secretName: { type: 'string' },
+    connection: { type: 'object', properties: { host: { type: 'string' }, port: { type: 'integer' }, engine: { type: 'string' } } },
+    failure: { type: 'object', properties: { step: { type: 'string' }, message: { type: 'string' } } },
+    history: { type: 'array', items: grantEvent },
+    workflow: {
+      type: 'object',
+      properties: { runId: { type: 'string' }, status: { type: 'string' }, startedAt: { type: 'string' }, closedAt: { type: 'string' } },
+    },
+  },
+} as const;
+
+export const createGrantSchema = {
+  body: {
+    type: 'object',
+    required: ['email', 'name', 'project', 'database', 'accessLevel', 'expiresAt'],
+    properties: {
+      email: { type: 'string', minLength: 3, maxLength: 254 },
+      name: { type: 'string', minLength: 1, maxLength: 100 },
+      project: { type: 'string', minLength: 1, maxLength: 63 },
+      database: { type: 'string', minLength: 1, maxLength: 64 },
+      accessLevel,
+      expiresAt,
+      reason,
+    },
+    additionalProperties: false,
+  },
+  response: { 201: grantState, 202: grantState, 400: error, 403: error, 404: error, 409: error },
+} as const;
+
+export const getGrantSchema = { params: grantIdParams, response: { 200: grantState, 404: error } } as const;
+
+export const listGrantsSchema = {
+  querystring: {
+    type: 'object',
+    properties: {
+      email: { type: 'string', maxLength: 254 },
+      project: { type: 'string', maxLength: 63 },
+      database: { type: 'string', maxLength: 64 },
+      status: { type: 'string', maxLength: 20 },
+      limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+    },
+    additionalProperties: false,
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        grants: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              grantId: { type: 'string' },
+              email: { type: 'string' },
+              project: { type: 'string' },
+              database: { type: 'string' },
+              accessLevel: { type: 'string' },
+              status: { type: 'string' },
+              expiresAt: { type: 'string' },
+              workflowStatus: { type: 'string' },
+              startedAt: { type: 'string' },
+              closedAt: { type: 'string' },
+            },
+          },
+        },
+      },
+    },
+    400: error,
+  },
+} as const;
+
+export const revokeSchema = {
+  params: grantIdParams,
+  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 404: error, 409: error },
+} as const;
+
+export const extendSchema = {
+  params: grantIdParams,
+  body: { type: 'object', required: ['expiresAt'], properties: { expiresAt, reason }, additionalProperties: false },
+  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, expiresAt: { type: 'string' } } }, 400: error, 404: error, 409: error },
+} as const;
+
+export const changeLevelSchema = {
+  params: grantIdParams,
+  body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
+  response: {
+    200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' } } },
+    400: error,
+    404: error,
+    409: error,
+  },
+} as const;

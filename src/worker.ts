@@ -1,0 +1,119 @@
+import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import { createActivities, type ActivityDeps } from './activities';
+import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
+import { createSmtpMailer } from './activities/mail';
+import { createMysqlAccountManager } from './activities/mysql';
+import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { createLogger, temporalLogger } from './logger';
+
+// The worker: connects to Temporal, wires the real adapters into the
+// activities, registers the workflows, and serves until told to stop. No
+// business logic lives here.
+
+export interface WorkerOptions {
+  config: FileConfig;
+  temporal: TemporalSettings;
+  aws: AwsSettings;
+  smtp: SmtpSettings;
+  logger: Logger;
+  maxConcurrentActivities?: number;
+  /** A pre-built workflow bundle (tests); otherwise the workflows are bundled at start-up. */
+  workflowBundle?: WorkflowBundleWithSourceMap;
+  /** An existing connection (tests); otherwise one is opened and closed by the worker. */
+  connection?: NativeConnection;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  /** Resolves when the worker has stopped and every resource is closed. */
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function connectTemporal(settings: TemporalSettings): Promise<NativeConnection> {
+  return NativeConnection.connect({
+    address: settings.address,
+    ...(settings.tls ? { tls: settings.tls } : {}),
+    ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
+  });
+}
+
+export async function createWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const { logger } = options;
+  const aws = createAwsClients(options.aws);
+  const smtp = { ...options.smtp };
+  if (smtp.secretId) {
+    // As the scripts did with their SES SMTP user: credentials kept in Secrets Manager.
+    const secret = await readJsonSecret(aws.secrets, smtp.secretId);
+    if (!secret.SMTP_USER || !secret.SMTP_PASSWORD) throw new ConfigError([`SMTP_SECRET_ID: secret ${smtp.secretId} must hold SMTP_USER and SMTP_PASSWORD`]);
+    smtp.user = secret.SMTP_USER;
+    smtp.password = secret.SMTP_PASSWORD;
+  }
+  const mailer = createSmtpMailer(smtp);
+  const accounts = createMysqlAccountManager({
+    credentials: new SecretsManagerAdminCredentials(aws.secrets),
+    logger: { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) },
+  });
+  const deps: ActivityDeps = {
+    accounts,
+    secrets: new SecretsManagerGrantSecretStore(aws.secrets),
+    audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),
+    mailer,
+    administrators: options.config.administrators,
+    awsRegion: options.aws.region,
+  };
+
+  const ownConnection = !options.connection;
+  const connection = options.connection ?? (await connectTemporal(options.temporal));
+  const worker = await Worker.create({
+    connection,
+    namespace: options.temporal.namespace,
+    taskQueue: options.temporal.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
+    activities: createActivities(deps),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+  });
+
+  return {
+    worker,
+    shutdown: () => worker.shutdown(),
+    async run() {
+      try {
+        await worker.run();
+      } finally {
+        await accounts.close();
+        mailer.close();
+        aws.destroy();
+        if (ownConnection) await connection.close();
+      }
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const env = new Env();
+  const logger = createLogger('dbaccess-worker', env.get('LOG_LEVEL'));
+  try {
+    Runtime.install({ logger: temporalLogger(logger) });
+    const temporal = temporalSettings(env);
+    const running = await createWorker({
+      config: loadConfigFile(env),
+      temporal,
+      aws: awsSettings(env),
+      smtp: smtpSettings(env),
+      logger,
+      maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
+    });
+    logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue }, 'worker started');
+    // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.
+    await running.run();
+    logger.info('worker stopped');
+  } catch (err) {
+    if (err instanceof ConfigError) logger.fatal(err.message);
+    else logger.fatal({ err }, 'worker failed');
+    process.exitCode = 1;
+  }
+}
+
+if (require.main === module) void main();
