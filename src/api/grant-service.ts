@@ -251,7 +251,7 @@ export class GrantService {
     }
     const limit = filters.limit ?? 100;
     const out: GrantSummary[] = [];
-    for await (const wf of this.options.client.workflow.list({ query: `${clauses.join(' AND ')} ORDER BY StartTime DESC`, pageSize: Math.min(limit, 1000) })) {
+    for await (const wf of this.options.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 1000) })) {
       const sa = wf.typedSearchAttributes;
       const expiresAt = sa.get(SA.expiresAt);
       out.push({

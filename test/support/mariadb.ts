@@ -39,7 +39,7 @@ export function rootPool(): Pool {
       await cleanupRun(pool);
       await pool.end();
       root = undefined;
-    });
+    }, { server: true });
   }
   return root;
 }

@@ -110,7 +110,7 @@ async function startOn(binary: string, port: number): Promise<Moto> {
   onTestRunEnd(async () => {
     process.removeListener('exit', onExit);
     await stop(child, exited);
-  });
+  }, { server: true });
   return { endpoint, region: REGION };
 }
 

@@ -194,7 +194,7 @@ export function getSharedSmtp(): Promise<SmtpCapture> {
     const started = shared;
     onTestRunEnd(async () => {
       await (await started).stop();
-    });
+    }, { server: true });
   }
   return shared;
 }

@@ -40,7 +40,7 @@ export function localTemporal(): Promise<TestWorkflowEnvironment> {
       ip: '127.0.0.1',
     },
   }).then((env) => {
-    onTestRunEnd(() => env.teardown());
+    onTestRunEnd(() => env.teardown(), { server: true });
     return env;
   });
   return local;
