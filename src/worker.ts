@@ -95,7 +95,8 @@ async function main(): Promise<void> {
   const env = new Env();
   const logger = createLogger('dbaccess-worker', env.get('LOG_LEVEL'));
   try {
-    Runtime.install({ logger: temporalLogger(logger) });
+    // The SDK's native core logs go through the same structured logger.
+    Runtime.install({ logger: temporalLogger(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
     const temporal = temporalSettings(env);
     const running = await createWorker({
       config: loadConfigFile(env),

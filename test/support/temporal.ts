@@ -15,7 +15,9 @@ export function quietRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger((process.env.TEST_TEMPORAL_LOG as 'INFO' | undefined) ?? 'ERROR') });
+    const level = (process.env.TEST_TEMPORAL_LOG as 'INFO' | undefined) ?? 'ERROR';
+    // Core (Rust) logs are forwarded to the same logger, so they obey the same level.
+    Runtime.install({ logger: new DefaultLogger(level), telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
   } catch {
     // Already installed by another module.
   }

@@ -1,0 +1,82 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { Worker } from '@temporalio/worker';
+import { grantAccess } from '../../src/workflows';
+import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';
+
+// Records the histories the replay test checks the workflow against:
+//
+//   npm run record:histories
+//
+// Run it only when a change to the workflow is deliberately incompatible and is
+// being shipped together with a way for running grants to finish on the old code
+// (see "Changing workflow code" in the README). Otherwise the committed
+// histories are the proof that running grants still replay.
+
+export const HISTORIES_DIR = join(__dirname, 'histories');
+
+async function main(): Promise<void> {
+  const env = await timeSkippingTemporal();
+  const bundle = await workflowBundle();
+  mkdirSync(HISTORIES_DIR, { recursive: true });
+
+  const scenarios: { name: string; setup?: (r: RecordedActivities) => void; drive: (h: any) => Promise<unknown> }[] = [
+    {
+      name: 'full-lifecycle',
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        const state = await handle.query(grantStateQuery);
+        await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + 5 * DAY).toISOString(), actor: 'alice', reason: 'more time' }] });
+        await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'alice' }] });
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    { name: 'expiry', drive: (handle) => handle.result() },
+    {
+      name: 'rollback',
+      setup: (r) => r.fail('grantPrivileges', { type: 'UnknownDatabase' }),
+      drive: (handle) => handle.result().catch(() => undefined),
+    },
+    {
+      name: 'revoke-retrying',
+      setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
+      drive: (handle) => handle.result(),
+    },
+  ];
+
+  for (const scenario of scenarios) {
+    const recorded = new RecordedActivities();
+    scenario.setup?.(recorded);
+    const taskQueue = uniqueTaskQueue('record');
+    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: recorded.activities() });
+    await worker.runUntil(async () => {
+      const now = new Date(await env.currentTimeMs());
+      const request = grantRequest({ now, ttlMs: 30 * DAY, email: `${scenario.name}@example.com` });
+      const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: request.grantId, args: [request] });
+      await scenario.drive(handle);
+      const history = await handle.fetchHistory();
+      writeFileSync(join(HISTORIES_DIR, `${scenario.name}.json`), `${historyToJSON(history)}\n`);
+      process.stdout.write(`recorded ${scenario.name} (${history.events?.length ?? 0} events)\n`);
+    });
+  }
+  await env.teardown();
+}
+
+async function waitFor(handle: { query: (q: typeof grantStateQuery) => Promise<{ status: string }> }, status: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if ((await handle.query(grantStateQuery)).status === status) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`never reached ${status}`);
+}
+
+if (require.main === module) {
+  main().catch((err) => {
+    process.stderr.write(`${(err as Error).stack}\n`);
+    process.exit(1);
+  });
+}
