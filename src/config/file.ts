@@ -249,6 +249,18 @@ export function parseFileConfig(doc: unknown): FileConfig {
     }
   }
 
+  // The worker writes per-grant secrets under {secretPrefix}/: an admin secret
+  // there could in principle be overwritten by a grant, so it must live elsewhere.
+  if (secretPrefix) {
+    for (const p of Object.values(projects)) {
+      for (const d of Object.values(p.databases)) {
+        if (d.adminSecretId.startsWith(`${secretPrefix.replace(/\/+$/, '')}/`)) {
+          r.fail(`$.projects.${p.key}.databases.${d.key}.adminSecretId`, `must not be under secretPrefix "${secretPrefix}/", where the service writes per-grant secrets`);
+        }
+      }
+    }
+  }
+
   if (r.problems.length > 0) throw new ConfigError(r.problems);
   return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects };
 }

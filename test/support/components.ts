@@ -187,7 +187,8 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
     const aws = createAwsClients(awsSettings);
     cleanups.push(async () => aws.destroy());
 
-    const adminSecretId = `${secretPrefix}/admin/${schemas[0]}`;
+    // Outside secretPrefix, as the configuration requires of admin secrets.
+    const adminSecretId = `dbaccess-test-admin/${tag}/${schemas[0]}`;
     await aws.secrets.send(
       new CreateSecretCommand({
         Name: adminSecretId,
@@ -200,8 +201,9 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
         }),
       }),
     );
-    // Every secret under the prefix: the admin secret and whatever grant secrets remain.
+    // The admin secret, and every grant secret left under the prefix.
     cleanups.push(async () => {
+      await aws.secrets.send(new DeleteSecretCommand({ SecretId: adminSecretId, ForceDeleteWithoutRecovery: true }));
       let next: string | undefined;
       const names: string[] = [];
       do {
