@@ -272,6 +272,7 @@ export class GrantService {
   }
 
   async revoke(grantId: string, actor: string, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const { handle } = await this.requireRunning(grantId);
     await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
     return { grantId, status: 'REVOKING' };
