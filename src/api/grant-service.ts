@@ -83,6 +83,7 @@ export interface GrantServiceOptions {
 const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
 
 const WORKFLOW_TYPE = 'grantAccess';
+const QUERY_TIMEOUT_MS = 5000;
 const ENDED: readonly GrantStatus[] = ['ACTIVE', 'FAILED', 'REVOKED', 'EXPIRED'];
 
 export class GrantService {
@@ -178,14 +179,34 @@ export class GrantService {
       }
       throw err;
     }
-    return this.waitForProvisioning(handle);
+    return this.waitForProvisioning(handle, request);
   }
 
-  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>): Promise<GrantState> {
+  /**
+   * Asks the workflow for its state. A query is answered by a worker: bound it,
+   * so that a request does not hang while no worker is running.
+   */
+  private async queryState(handle: WorkflowHandle<typeof grantAccess>, timeoutMs = QUERY_TIMEOUT_MS): Promise<GrantState> {
+    try {
+      return await this.options.client.connection.withDeadline(Date.now() + timeoutMs, () => handle.query(grantStateQuery));
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw err;
+      throw new HttpError(503, 'unavailable', `the grant ${handle.workflowId} did not answer in time: is a dbaccess worker running on task queue ${this.options.taskQueue}?`);
+    }
+  }
+
+  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>, request: GrantRequest): Promise<GrantState> {
     const deadline = Date.now() + this.options.grantWaitMs;
     let delay = 20;
     for (;;) {
-      const state = await handle.query(grantStateQuery);
+      let state: GrantState;
+      try {
+        state = await this.queryState(handle, Math.max(500, Math.min(QUERY_TIMEOUT_MS, deadline - Date.now())));
+      } catch (err) {
+        // Started but not picked up yet (no worker, or a slow one): it is accepted, not failed.
+        if (!(err instanceof HttpError) || Date.now() < deadline) throw err;
+        return requestedState(request);
+      }
       if (ENDED.includes(state.status) || Date.now() >= deadline) return state;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 250);
@@ -217,7 +238,7 @@ export class GrantService {
 
   async get(grantId: string): Promise<GrantState & { workflow: { runId: string; status: string; startedAt: string; closedAt?: string } }> {
     const { handle, description } = await this.describe(grantId);
-    const state = await handle.query(grantStateQuery);
+    const state = await this.queryState(handle);
     return {
       ...state,
       workflow: {
@@ -319,6 +340,27 @@ export class GrantService {
       throw err;
     }
   }
+}
+
+/** What is known of a grant whose workflow has not answered yet. */
+function requestedState(request: GrantRequest): GrantState {
+  return {
+    grantId: request.grantId,
+    status: 'REQUESTED',
+    email: request.email,
+    name: request.name,
+    project: request.project,
+    database: request.database,
+    schema: request.target.schema,
+    account: request.account,
+    accessLevel: request.accessLevel,
+    privileges: request.privileges,
+    expiresAt: request.expiresAt,
+    requestedAt: new Date().toISOString(),
+    requestedBy: request.requestedBy,
+    ...(request.reason ? { reason: request.reason } : {}),
+    history: [],
+  };
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

@@ -40,6 +40,7 @@ export function localTemporal(): Promise<TestWorkflowEnvironment> {
       executable: { type: 'existing-path', path: toolPath.temporal() },
       searchAttributes: Object.values(SA),
       ip: '127.0.0.1',
+      log: { format: 'pretty', level: 'error' },
     },
   }).then((env) => {
     onTestRunEnd(() => env.teardown(), { server: true });
