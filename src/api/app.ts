@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { FileConfig } from '../config';
 import { authenticate, type ApiKey } from './auth';
@@ -34,6 +34,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: 16 * 1024,
+    // A grant id (`grant/{project}/{database}/{email}`) can be ~380 characters decoded.
+    routerOptions: { maxParamLength: 512 },
+    // Malformed URLs and similar router errors get the same error shape as everything else.
+    frameworkErrors: (error, _request, reply) => {
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL' });
+    },
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     ajv: {

@@ -7,7 +7,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { levelTables, type FileConfig } from '../config';
+import { levelTables, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
 import {
   ACCESS_LEVEL_NAME,
   DATABASE_KEY,
@@ -106,7 +106,6 @@ export class GrantService {
     if (input.reason !== undefined && !isSafeText(input.reason)) throw badRequest('reason: must not contain control or invisible characters');
     if (!PROJECT_KEY.test(input.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
     if (!DATABASE_KEY.test(input.database)) throw badRequest('database: must be a database key (letters, digits, _ and -)');
-    if (!ACCESS_LEVEL_NAME.test(input.accessLevel)) throw badRequest('accessLevel: must be a level name such as READ or READ_WRITE');
     if (!isAllowedDomain(email, config.allowedEmailDomains)) {
       throw new HttpError(403, 'domain_not_allowed', `email: the domain of ${email} is not allowed (allowed: ${config.allowedEmailDomains.join(', ')})`);
     }
@@ -114,9 +113,7 @@ export class GrantService {
     if (!project) throw notFound('unknown_project', `project: ${input.project} is not a configured project`);
     const database = project.databases[input.database];
     if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
-    const tables = levelTables(config, project, database);
-    const privileges = resolveLevel(input.accessLevel, ...tables);
-    if (!privileges) throw badRequest(`accessLevel: ${input.accessLevel} is not a level of ${input.project}/${input.database} (known: ${levelNames(...tables).join(', ')})`);
+    const privileges = this.privilegesOf(input.accessLevel, project, database);
     const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
     if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
 
@@ -295,6 +292,15 @@ export class GrantService {
   async revoke(grantId: string, actor: string, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const { handle } = await this.requireRunning(grantId);
+    // Refuse a revoke the workflow would ignore. When no worker answers, signal
+    // anyway: the signal is durable and is acted on as soon as a worker is back.
+    const state = await this.queryState(handle, 2000).catch((err: unknown) => {
+      if (err instanceof HttpError && err.statusCode === 503) return undefined;
+      throw err;
+    });
+    if (state && !['REQUESTED', 'PROVISIONING', 'ACTIVE'].includes(state.status)) {
+      throw conflict('grant_not_active', `the grant ${grantId} is already ${state.status.toLowerCase().replace('_', ' ')}`);
+    }
     await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
     return { grantId, status: 'REVOKING' };
   }
@@ -308,17 +314,22 @@ export class GrantService {
     return { grantId, expiresAt: result.expiresAt };
   }
 
+  /** The privileges of a level on a database; a refusal lists the levels that exist there (and never echoes the input). */
+  private privilegesOf(accessLevel: string, project: ProjectConfig, database: DatabaseConfig): readonly string[] {
+    const tables = levelTables(this.options.config, project, database);
+    const privileges = ACCESS_LEVEL_NAME.test(accessLevel) ? resolveLevel(accessLevel, ...tables) : undefined;
+    if (!privileges) throw badRequest(`accessLevel: must be one of ${levelNames(...tables).join(', ')} on ${project.key}/${database.key}`);
+    return privileges;
+  }
+
   async changeLevel(grantId: string, accessLevel: string, actor: string, reason?: string): Promise<{ grantId: string; accessLevel: string; sessionsKilled: number }> {
-    if (!ACCESS_LEVEL_NAME.test(accessLevel)) throw badRequest('accessLevel: must be a level name such as READ or READ_WRITE');
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const ids = parseGrantId(grantId);
     const { handle } = await this.requireRunning(grantId);
     const project = ids && this.options.config.projects[ids.project];
     const database = project?.databases[ids!.database];
     if (!project || !database) throw conflict('grant_unmanaged', `${grantId} is not on a configured database any more; its level cannot change`);
-    const tables = levelTables(this.options.config, project, database);
-    const privileges = resolveLevel(accessLevel, ...tables);
-    if (!privileges) throw badRequest(`accessLevel: ${accessLevel} is not a level of ${project.key}/${database.key} (known: ${levelNames(...tables).join(', ')})`);
+    const privileges = this.privilegesOf(accessLevel, project, database);
     const result = await this.update(grantId, () =>
       handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, ...(reason ? { reason } : {}) }] }),
     );

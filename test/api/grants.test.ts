@@ -326,8 +326,9 @@ describe('HTTP API: grants', function () {
         ['expiresAt has no time zone', (b) => ({ ...b, expiresAt: isoIn(DAY).replace(/\.\d+Z$/, '') }), [/^expiresAt\b/, /time zone/]],
         ['expiresAt is beyond the 30-day maximum of main', (b) => ({ ...b, expiresAt: isoIn(31 * DAY) }), [/^expiresAt\b/, /maximum duration/]],
         ['expiresAt is beyond the 2-day maximum of other', (b) => ({ ...b, database: 'other', expiresAt: dateIn(3) }), [/^expiresAt\b/, /maximum duration/]],
-        ['accessLevel is unknown', (b) => ({ ...b, accessLevel: 'SUPERUSER' }), [/^accessLevel\b/, /SUPERUSER/, /ADMIN, READ, READ_WRITE/]],
+        ['accessLevel is unknown', (b) => ({ ...b, accessLevel: 'SUPERUSER' }), [/^accessLevel\b/, /must be one of ADMIN, READ, READ_WRITE/]],
         ['accessLevel is a privilege, not a level', (b) => ({ ...b, accessLevel: 'ALL PRIVILEGES' }), [/^accessLevel\b/]],
+        ['accessLevel is not a level name (lower case)', (b) => ({ ...b, accessLevel: 'read' }), [/^accessLevel\b/, /must be one of ADMIN, READ, READ_WRITE/]],
         ['project is not a project key', (b) => ({ ...b, project: '../etc' }), [/^project\b/]],
         ['database is not a database key', (b) => ({ ...b, database: 'main; DROP' }), [/^database\b/]],
       ];
@@ -506,14 +507,17 @@ describe('HTTP API: grants', function () {
       });
     }
 
-    // KNOWN BUGS (left out): Fastify's router refuses some ids before any of the
-    // app's code runs, with its own body ({"error":"Bad Request","code":"FST_ERR_...",
-    // "statusCode":...}), without authentication:
-    // - a grant id longer than 100 characters (default maxParamLength), e.g. database
-    //   `other` and a 64-character local part: POST /grants answers 201 with a
-    //   Location, but GET / revoke / extend / PATCH on it answer 414
-    //   FST_ERR_MAX_PARAM_LENGTH, so the grant cannot be read or ended through the API;
-    // - an id with broken percent-encoding (`/grants/%E0%A4%A`) answers 400 FST_ERR_BAD_URL.
+    it('When the grant id is long (a 64-character local part), then it can still be read, extended and revoked', async () => {
+      const base = stack.newEmail().split('@')[0]!;
+      const long = await createActive({ email: `${base}.${'a'.repeat(63 - base.length)}@example.com`, database: stack.databases.other });
+      assert.ok(long.grantId.length > 100, `id of ${long.grantId.length} characters`);
+      assert.equal((await getGrant(long.grantId)).status, 200);
+      assert.equal((await api('POST', stack.grantPath(long.grantId, '/revoke'), {})).status, 202);
+    });
+
+    it('When the id has broken percent-encoding, then it answers 400 in the API error shape', async () => {
+      assertError(await api('GET', '/grants/%E0%A4%A'), 400, 'invalid_request', /^url: /);
+    });
 
     it('When the id is not URL-encoded (slashes split the path), then it answers 404', async () => {
       const res = await api('GET', `/grants/${active.grantId}`);
@@ -631,16 +635,14 @@ describe('HTTP API: grants', function () {
       assert.equal(state.status, 'ACTIVE');
     });
 
-    // KNOWN BUG (left out, it would revoke the shared grant): a revoke whose reason
-    // holds a control or bidi character, e.g. {"reason": "bad\u202ereason"}, is
-    // accepted (202) and the grant is revoked with that reason in its audit trail and
-    // e-mails. POST /grants, extend and PATCH refuse the same reason with 400
-    // "reason: must not contain control or invisible characters"; GrantService.revoke
-    // lacks the isSafeText check.
-    //
-    // KNOWN GAP (left out): a second revoke sent while the first is being acted on
-    // (status REVOKING, workflow still running) answers 202 {"status": "REVOKING"},
-    // although the workflow ignores it (its reason is recorded nowhere). Expected 409.
+    it('When a revoke reason holds a control or bidi character, then it answers 400 and the grant stays open', async () => {
+      assertError(await api('POST', stack.grantPath(active.grantId, '/revoke'), { reason: 'bad\u202ereason' }), 400, 'invalid_request', /^reason: /);
+      assert.equal((await getGrant(active.grantId)).body.status, 'ACTIVE');
+    });
+
+    // Not tested: a second revoke while the first is being acted on (status
+    // REVOKING, workflow still running) answers 409 grant_not_active; the window
+    // is a few milliseconds, too short to hit reliably.
 
     it('When extend or a level change reaches a closed grant, then it answers 409', async () => {
       await pollGrant(revoked.grantId, (s) => s.workflow.status !== 'RUNNING');
