@@ -1,0 +1,138 @@
+import { strict as assert } from 'node:assert';
+import { createHash } from 'node:crypto';
+
+import { ACCOUNT_NAME, accountPrefix, deriveAccountName, grantSecretName, SECRET_NAME } from '../../src/domain';
+
+// Account names are what MySQL sees and what a grant finds again after a retry,
+// so every derived name must fit MySQL 8's 32-character limit, stay inside the
+// identifier pattern the SQL layer accepts, and be stable for one grantee.
+
+/** Small deterministic PRNG so a failing generated case can be reproduced. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+// Characters chosen to stress the reduction: ASCII that survives, ASCII that
+// does not, Latin-1, Cyrillic, CJK, emoji (astral), combining marks, and a
+// character whose lower case is longer than itself (İ).
+const ALPHABET = [
+  ...'abcxyzABCXYZ0189._-+%!#$&\'*/=?^`{|}~ "\\@',
+  'é', 'ß', 'Ø', 'е', 'д', '中', '文', '😀', '𝔘', '\u0301', 'İ', '\u202e', '\u0000',
+];
+
+function randomEmail(rand: () => number): string {
+  const pick = () => ALPHABET[Math.floor(rand() * ALPHABET.length)]!;
+  const shape = rand();
+  const localLength = shape < 0.2 ? 100 + Math.floor(rand() * 300) : Math.floor(rand() * 40);
+  let local = '';
+  for (let i = 0; i < localLength; i++) local += pick();
+  if (shape > 0.9) local = '.-+!#'.repeat(1 + Math.floor(rand() * 5)); // only symbols
+  const domain = rand() < 0.5 ? 'example.com' : `d${Math.floor(rand() * 1000)}.org`;
+  return `${local}@${domain}`;
+}
+
+describe('domain: account names', () => {
+  it('When account names are derived from many generated emails, then each is at most 32 characters of [a-z0-9_] and passes ACCOUNT_NAME', () => {
+    const rand = prng(20240601);
+    for (let i = 0; i < 3000; i++) {
+      const email = randomEmail(rand);
+      const account = deriveAccountName(email, 'project', 'dev_project');
+      assert.ok(account.length <= 32, `${JSON.stringify(email)} gave ${account} (${account.length} chars)`);
+      assert.match(account, /^[a-z0-9_]+$/, `${JSON.stringify(email)} gave ${account}`);
+      assert.match(account, ACCOUNT_NAME);
+      assert.match(account, /^[a-z0-9](?:[a-z0-9_]*[a-z0-9])?_[a-z2-7]{6}$/, 'prefix, one _, six base32 characters');
+    }
+  });
+
+  it('When the local part is very long, then the account uses the 24-character maximum and stays at 31 characters', () => {
+    const account = deriveAccountName(`${'a'.repeat(300)}@example.com`, 'project', 'dev_project');
+    assert.equal(account.length, 31);
+    assert.ok(account.startsWith(`${'a'.repeat(24)}_`));
+  });
+
+  it('When the same email, project and database are given again, in any letter case, then the account is the same', () => {
+    const a = deriveAccountName('John.Doe@Example.com', 'project', 'dev_project');
+    assert.equal(deriveAccountName('John.Doe@Example.com', 'project', 'dev_project'), a);
+    assert.equal(deriveAccountName('john.doe@example.com', 'project', 'dev_project'), a);
+    assert.equal(deriveAccountName('JOHN.DOE@EXAMPLE.COM', 'project', 'dev_project'), a);
+    assert.equal(deriveAccountName('  john.doe@example.com ', 'project', 'dev_project'), a, 'surrounding spaces are not part of the address');
+  });
+
+  it('When the project or the database differs, then the account differs', () => {
+    const base = deriveAccountName('john.doe@example.com', 'project', 'dev_project');
+    assert.notEqual(deriveAccountName('john.doe@example.com', 'other', 'dev_project'), base);
+    assert.notEqual(deriveAccountName('john.doe@example.com', 'project', 'prod_project'), base);
+    // The separator keeps (a|b_c) and (a_b|c) apart only if it is in the hash input.
+    assert.notEqual(
+      deriveAccountName('john@example.com', 'p', 'q_r'),
+      deriveAccountName('john@example.com', 'p_q', 'r'),
+    );
+  });
+
+  it('When local parts reduce to the same text (john.doe, john_doe, john-doe, or another domain), then the hash suffix keeps the accounts apart', () => {
+    const accounts = ['john.doe@x.com', 'john_doe@x.com', 'john-doe@x.com', 'John.Doe@y.com'].map((e) =>
+      deriveAccountName(e, 'project', 'dev_project'),
+    );
+    for (const account of accounts) assert.ok(account.startsWith('john_doe_'), account);
+    assert.equal(new Set(accounts).size, accounts.length, accounts.join(', '));
+  });
+
+  it('When many distinct emails share a prefix, then their accounts do not collide', () => {
+    // 30 bits of hash: 2000 names colliding by chance would be a ~0.2% event, so
+    // a collision here means the suffix is not taken from the whole email.
+    const seen = new Map<string, string>();
+    for (let i = 0; i < 2000; i++) {
+      const email = `${'x'.repeat(30)}${i}@example.com`;
+      const account = deriveAccountName(email, 'project', 'dev_project');
+      assert.equal(seen.get(account), undefined, `${email} and ${seen.get(account)} both gave ${account}`);
+      seen.set(account, email);
+    }
+  });
+
+  it('When the local part is reduced, then runs of other characters become one _, edges are trimmed, and it is at most 24 characters', () => {
+    assert.equal(accountPrefix('john.doe@example.com'), 'john_doe');
+    assert.equal(accountPrefix('John.Doe@example.com'), 'john_doe');
+    assert.equal(accountPrefix('john..--__doe@example.com'), 'john_doe');
+    assert.equal(accountPrefix('.john.doe.@example.com'), 'john_doe');
+    assert.equal(accountPrefix('__john__@example.com'), 'john');
+    assert.equal(accountPrefix('jöhn@example.com'), 'j_hn');
+    assert.equal(accountPrefix(`${'ab'.repeat(20)}@example.com`), 'ab'.repeat(12));
+    // The cut at 24 must not leave a trailing `_`.
+    assert.equal(accountPrefix(`${'a'.repeat(23)}.bcd@example.com`), 'a'.repeat(23));
+    // Only the last @ separates the domain (a quoted local part may hold one).
+    assert.equal(accountPrefix('a@b@example.com'), 'a_b');
+  });
+
+  it('When nothing of the local part survives the reduction, then the prefix is "user"', () => {
+    assert.equal(accountPrefix('...@example.com'), 'user');
+    assert.equal(accountPrefix('中文@example.com'), 'user');
+    assert.equal(accountPrefix('@example.com'), 'user');
+    assert.match(deriveAccountName('!#$%@example.com', 'project', 'dev_project'), /^user_[a-z2-7]{6}$/);
+  });
+
+  it('When a known email is derived, then the suffix is the first 6 base32 characters of sha256(email|project|database)', () => {
+    // Pinned so that a change to the derivation (which would orphan every
+    // existing account) cannot slip in unnoticed. Computed with Node's crypto:
+    // sha256('john.doe@example.com|project|dev_project') → base32.
+    const digest = createHash('sha256').update('john.doe@example.com|project|dev_project').digest();
+    const alphabet = 'abcdefghijklmnopqrstuvwxyz234567';
+    const bits = [...digest.subarray(0, 4)].map((b) => b.toString(2).padStart(8, '0')).join('');
+    const suffix = [0, 1, 2, 3, 4, 5].map((i) => alphabet[parseInt(bits.slice(i * 5, i * 5 + 5), 2)]).join('');
+    assert.equal(deriveAccountName('John.Doe@example.com', 'project', 'dev_project'), `john_doe_${suffix}`);
+  });
+
+  it('When a grant secret is named, then it is {prefix}/{project}/{database}/{account} and a trailing / of the prefix is not doubled', () => {
+    assert.equal(grantSecretName('dbaccess', 'project', 'dev_project', 'john_doe_abcdef'), 'dbaccess/project/dev_project/john_doe_abcdef');
+    assert.equal(grantSecretName('team/dbaccess/', 'project', 'dev_project', 'john_doe_abcdef'), 'team/dbaccess/project/dev_project/john_doe_abcdef');
+    assert.equal(grantSecretName('dbaccess//', 'p', 'd', 'a'), 'dbaccess/p/d/a');
+    const account = deriveAccountName('john.doe@example.com', 'project', 'dev_project');
+    assert.match(grantSecretName('dbaccess', 'project', 'dev_project', account), SECRET_NAME);
+  });
+});
