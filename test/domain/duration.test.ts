@@ -41,6 +41,10 @@ describe('domain: durations', () => {
     assert.equal(formatDuration(14 * D), '14d');
     assert.equal(formatDuration(D + 5 * S), '1d5s');
     assert.equal(formatDuration(45 * S), '45s');
+    assert.equal(formatDuration(30 * M), '30m');
+    assert.equal(formatDuration(H + 30 * M), '1h30m');
+    assert.equal(formatDuration(2 * D + 3 * H + 4 * M + 5 * S), '2d3h4m5s');
+    assert.equal(formatDuration(1499), '1s', 'rounded to whole seconds');
     assert.equal(formatDuration(0), '0s');
     assert.equal(formatDuration(-5), '0s');
   });

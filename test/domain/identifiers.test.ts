@@ -52,6 +52,8 @@ describe('domain: identifiers', () => {
       assert.notEqual(checkEmail('john@ex\u0430mple.com'), undefined, 'Cyrillic а');
       assert.notEqual(checkEmail('j\u043ehn@example.com'), undefined, 'Cyrillic о in the local part');
       assert.notEqual(checkEmail('john@bücher.de'), undefined);
+      assert.notEqual(checkEmail('john@example.\u0441om'), undefined, 'Cyrillic с in the top-level domain');
+      assert.notEqual(checkEmail('john@example.\u0440\u0444'), undefined, 'a Cyrillic top-level domain');
       assert.notEqual(checkEmail('john@example\uff0ecom'), undefined, 'full-width dot');
     });
 

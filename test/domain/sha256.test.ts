@@ -76,6 +76,14 @@ describe('domain: sha256 and base32', () => {
     }
   });
 
+  it('When text holds the code points at each UTF-8 length boundary, then encoding and digest equal Node', () => {
+    for (const cp of [0x00, 0x7f, 0x80, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xfffd, 0xffff, 0x10000, 0x1f600, 0x10ffff]) {
+      const text = `a${String.fromCodePoint(cp)}b`;
+      assert.deepEqual(utf8Bytes(text), new Uint8Array(Buffer.from(text, 'utf8')), `U+${cp.toString(16)}`);
+      assert.equal(hex(sha256(text)), nodeSha256(text), `U+${cp.toString(16)}`);
+    }
+  });
+
   it('When a string holds a lone surrogate, then it is encoded as U+FFFD like Node does', () => {
     for (const text of ['a\ud800b', '\udc00', 'x\ud83d']) {
       assert.deepEqual(utf8Bytes(text), new Uint8Array(Buffer.from(text, 'utf8')));
