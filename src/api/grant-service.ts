@@ -7,7 +7,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { levelTables, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
+import { levelTables, own, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
 import {
   ACCESS_LEVEL_NAME,
   DATABASE_KEY,
@@ -109,9 +109,9 @@ export class GrantService {
     if (!isAllowedDomain(email, config.allowedEmailDomains)) {
       throw new HttpError(403, 'domain_not_allowed', `email: the domain of ${email} is not allowed (allowed: ${config.allowedEmailDomains.join(', ')})`);
     }
-    const project = config.projects[input.project];
+    const project = own(config.projects, input.project);
     if (!project) throw notFound('unknown_project', `project: ${input.project} is not a configured project`);
-    const database = project.databases[input.database];
+    const database = own(project.databases, input.database);
     if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
     const privileges = this.privilegesOf(input.accessLevel, project, database);
     const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
@@ -326,8 +326,8 @@ export class GrantService {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const ids = parseGrantId(grantId);
     const { handle } = await this.requireRunning(grantId);
-    const project = ids && this.options.config.projects[ids.project];
-    const database = project?.databases[ids!.database];
+    const project = ids && own(this.options.config.projects, ids.project);
+    const database = project && own(project.databases, ids!.database);
     if (!project || !database) throw conflict('grant_unmanaged', `${grantId} is not on a configured database any more; its level cannot change`);
     const privileges = this.privilegesOf(accessLevel, project, database);
     const result = await this.update(grantId, () =>

@@ -71,7 +71,7 @@ export class Env {
   int(name: EnvName, min: number, max: number): number {
     const raw = this.get(name);
     const value = Number(raw);
-    if (raw === undefined || !Number.isInteger(value) || value < min || value > max) {
+    if (raw === undefined || !/^\d+$/.test(raw) || value < min || value > max) {
       throw new ConfigError([`${name} must be an integer from ${min} to ${max}, not "${raw ?? ''}"`]);
     }
     return value;

@@ -8,6 +8,7 @@ import {
   HOST_PATTERN,
   PROJECT_KEY,
   SCHEMA_NAME,
+  SECRET_ID,
   SECRET_NAME,
   checkEmail,
   isSafeText,
@@ -92,16 +93,18 @@ class Reader {
     return ms;
   }
 
-  person(name: unknown, email: unknown, path: string): Person | undefined {
-    const n = this.string({ name }, 'name', path);
-    const e = this.string({ email }, 'email', path);
-    if (e && checkEmail(e)) return this.fail(`${path}.email`, checkEmail(e)!);
+  /** A {name, email} pair read from `obj[nameKey]` and `obj[emailKey]`. */
+  person(obj: Raw, path: string, nameKey = 'name', emailKey = 'email'): Person | undefined {
+    const n = this.string(obj, nameKey, path);
+    const e = this.string(obj, emailKey, path);
+    if (e && checkEmail(e)) return this.fail(`${path}.${emailKey}`, checkEmail(e)!);
     return n && e ? { name: n, email: e.toLowerCase() } : undefined;
   }
 
   levels(value: unknown, path: string): Record<string, Privilege[]> | undefined {
     if (value === undefined) return undefined;
     if (!isObject(value)) return this.fail(path, 'must map level names to lists of privileges');
+    if (Object.keys(value).length === 0) return this.fail(path, 'must define at least one level');
     const out: Record<string, Privilege[]> = {};
     for (const [name, list] of Object.entries(value)) {
       if (!ACCESS_LEVEL_NAME.test(name)) {
@@ -171,7 +174,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   const raw = fromLegacy(doc);
   unknownKeys(r, raw, KNOWN_TOP, '$');
 
-  const secretPrefix = r.string(raw, 'secretPrefix', '$', { fallback: FILE_DEFAULTS.secretPrefix, pattern: SECRET_NAME, rule: 'be a valid secret name prefix' });
+  const secretPrefix = r.string(raw, 'secretPrefix', '$', { fallback: FILE_DEFAULTS.secretPrefix, pattern: SECRET_NAME, rule: 'be a valid secret name prefix' })?.replace(/\/+$/, '');
   const accessLevels = r.levels(raw.accessLevels ?? DEFAULT_ACCESS_LEVELS, '$.accessLevels') ?? {};
 
   const domains: string[] = [];
@@ -190,13 +193,20 @@ export function parseFileConfig(doc: unknown): FileConfig {
     r.fail('$.administrators', 'must list at least one {name, email}: they are told when a grant fails or a revocation keeps failing');
   } else {
     raw.administrators.forEach((a, i) => {
-      const p = isObject(a) ? r.person(a.name, a.email, `$.administrators[${i}]`) : r.fail(`$.administrators[${i}]`, 'must be {name, email}');
+      const p = isObject(a) ? r.person(a, `$.administrators[${i}]`) : r.fail(`$.administrators[${i}]`, 'must be {name, email}');
       if (p) administrators.push(p);
     });
   }
 
-  const defaults = isObject(raw.defaults) ? raw.defaults : {};
-  if (raw.defaults !== undefined) unknownKeys(r, defaults, new Set(['hostPattern', 'maxUserConnections', 'maxDuration']), '$.defaults');
+  // Defaults are checked once, where they are written; databases then inherit valid values.
+  const rawDefaults = raw.defaults ?? {};
+  if (!isObject(rawDefaults)) r.fail('$.defaults', 'must be an object');
+  const defaultsObj = isObject(rawDefaults) ? rawDefaults : {};
+  unknownKeys(r, defaultsObj, new Set(['hostPattern', 'maxUserConnections', 'maxDuration']), '$.defaults');
+  const hostPatternDefault = r.string(defaultsObj, 'hostPattern', '$.defaults', { fallback: FILE_DEFAULTS.hostPattern, pattern: HOST_PATTERN, rule: 'be %, a host name or an address, optionally with % and _ wildcards' }) ?? FILE_DEFAULTS.hostPattern;
+  const connectionsDefault = r.integer(defaultsObj, 'maxUserConnections', '$.defaults', FILE_DEFAULTS.maxUserConnections, 1, 10_000) ?? FILE_DEFAULTS.maxUserConnections;
+  const durationDefault = isObject(rawDefaults) && typeof rawDefaults.maxDuration === 'string' && parseDuration(rawDefaults.maxDuration) !== undefined ? rawDefaults.maxDuration : FILE_DEFAULTS.maxDuration;
+  r.duration(defaultsObj, 'maxDuration', '$.defaults', FILE_DEFAULTS.maxDuration);
 
   const projects: Record<string, ProjectConfig> = {};
   if (!isObject(raw.projects) || Object.keys(raw.projects).length === 0) {
@@ -213,7 +223,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
         continue;
       }
       unknownKeys(r, p, KNOWN_PROJECT, ppath);
-      const owner = r.person(p.ownerName, p.ownerEmail, `${ppath}.owner`);
+      const owner = r.person(p, ppath, 'ownerName', 'ownerEmail');
       const pLevels = r.levels(p.accessLevels, `${ppath}.accessLevels`);
       const databases: Record<string, DatabaseConfig> = {};
       if (!isObject(p.databases) || Object.keys(p.databases).length === 0) {
@@ -231,14 +241,14 @@ export function parseFileConfig(doc: unknown): FileConfig {
           }
           unknownKeys(r, d, KNOWN_DATABASE, dpath);
           const schema = r.string(d, 'schema', dpath, { fallback: dkey, pattern: SCHEMA_NAME, rule: 'be a plain schema name (letters, digits, _; at most 64)' });
-          const adminSecretId = r.string(d, 'adminSecretId', dpath, { pattern: SECRET_NAME, rule: 'be a Secrets Manager secret name or ARN' });
+          const adminSecretId = r.string(d, 'adminSecretId', dpath, { pattern: SECRET_ID, rule: 'be a Secrets Manager secret name or ARN' });
           const hostPattern = r.string(d, 'hostPattern', dpath, {
-            fallback: (defaults.hostPattern as string | undefined) ?? FILE_DEFAULTS.hostPattern,
+            fallback: hostPatternDefault,
             pattern: HOST_PATTERN,
             rule: 'be %, a host name or an address, optionally with % and _ wildcards',
           });
-          const maxUserConnections = r.integer(d, 'maxUserConnections', dpath, (defaults.maxUserConnections as number | undefined) ?? FILE_DEFAULTS.maxUserConnections, 1, 10_000);
-          const maxDurationMs = r.duration(d, 'maxDuration', dpath, (defaults.maxDuration as string | undefined) ?? FILE_DEFAULTS.maxDuration);
+          const maxUserConnections = r.integer(d, 'maxUserConnections', dpath, connectionsDefault, 1, 10_000);
+          const maxDurationMs = r.duration(d, 'maxDuration', dpath, durationDefault);
           const dLevels = r.levels(d.accessLevels, `${dpath}.accessLevels`);
           if (schema && adminSecretId && hostPattern && maxUserConnections !== undefined && maxDurationMs !== undefined) {
             databases[dkey] = { key: dkey, schema, adminSecretId, hostPattern, maxUserConnections, maxDurationMs, ...(dLevels ? { accessLevels: dLevels } : {}) };
@@ -254,7 +264,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   if (secretPrefix) {
     for (const p of Object.values(projects)) {
       for (const d of Object.values(p.databases)) {
-        if (d.adminSecretId.startsWith(`${secretPrefix.replace(/\/+$/, '')}/`)) {
+        if (d.adminSecretId.startsWith(`${secretPrefix}/`)) {
           r.fail(`$.projects.${p.key}.databases.${d.key}.adminSecretId`, `must not be under secretPrefix "${secretPrefix}/", where the service writes per-grant secrets`);
         }
       }
@@ -279,7 +289,21 @@ export function loadFileConfig(path: string): FileConfig {
   } catch (err) {
     throw new ConfigError([`${path} is not valid ${extname(path) === '.json' ? 'JSON' : 'YAML'}: ${(err as Error).message}`]);
   }
-  return parseFileConfig(doc);
+  if (doc === null || doc === undefined) throw new ConfigError([`${path} is empty`]);
+  try {
+    return parseFileConfig(doc);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError(err.problems, path);
+    throw err;
+  }
+}
+
+/**
+ * `map[key]` for a key that came from a request: own entries only, so that
+ * `constructor` or `toString` finds nothing rather than a built-in.
+ */
+export function own<T>(map: Readonly<Record<string, T>>, key: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(map, key) ? map[key] : undefined;
 }
 
 /** Level tables that apply to a database, most specific first. */

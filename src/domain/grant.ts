@@ -114,7 +114,7 @@ export function grantIdFor(project: string, database: string, email: string): st
 
 /** Splits a grant id back into its parts; undefined when it is not one of ours. */
 export function parseGrantId(grantId: string): { project: string; database: string; email: string } | undefined {
-  const m = /^grant\/([^/]+)\/([^/]+)\/([^/]+@[^/]+)$/.exec(grantId);
+  const m = /^grant\/([^/\s]+)\/([^/\s]+)\/([^/@\s]+@[^/@\s]+)$/.exec(grantId);
   return m ? { project: m[1]!, database: m[2]!, email: m[3]! } : undefined;
 }
 

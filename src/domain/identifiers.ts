@@ -18,6 +18,8 @@ export const ACCOUNT_NAME = /^[a-z0-9_]{1,32}$/;
 export const HOST_PATTERN = /^[A-Za-z0-9.:%_/-]{1,255}$/;
 /** Secrets Manager names: the characters AWS allows, without spaces. */
 export const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+/** A secret to read: its name, or its ARN (which also names the region and account). */
+export const SECRET_ID = /^(?:arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:)?[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /**
  * E-mail addresses: a conservative subset of RFC 5321 that every mail system
@@ -27,8 +29,13 @@ export const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 export const EMAIL = /^[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,62}[A-Za-z0-9_%+-])?@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$/;
 export const EMAIL_MAX_LENGTH = 254;
 
-/** Control characters (C0, DEL, C1), bidi overrides/isolates and other invisible format characters. */
-const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u;
+/**
+ * Control characters (C0, DEL, C1), every Unicode bidi control (marks,
+ * embeddings, overrides, isolates, U+061C), line/paragraph separators, and
+ * invisible format characters (soft hyphen, Mongolian vowel separator,
+ * zero-width characters, word joiner, BOM).
+ */
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/u;
 
 export function isSafeText(value: string): boolean {
   return !UNSAFE_TEXT.test(value);

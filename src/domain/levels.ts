@@ -60,9 +60,10 @@ export function normalizePrivileges(list: readonly string[]): Privilege[] {
 }
 
 /**
- * Does `next` grant nothing that `current` did not? A change that only removes
- * privileges is a downgrade: MySQL applies it to open sessions only at their
- * next `USE`, so the service ends those sessions.
+ * Does the change take away any privilege `current` had? Such a change (a pure
+ * downgrade, or a lateral move such as [SELECT, INSERT] → [SELECT, UPDATE]) must
+ * end the account's open sessions: MySQL applies a database-level privilege
+ * change to an open session only at its next `USE`.
  */
 export function isDowngrade(current: readonly string[], next: readonly string[]): boolean {
   if (current.includes('ALL PRIVILEGES')) return !next.includes('ALL PRIVILEGES');
@@ -78,8 +79,8 @@ export type LevelTable = Readonly<Record<string, readonly string[]>>;
  */
 export function resolveLevel(level: string, ...tables: (LevelTable | undefined)[]): readonly string[] | undefined {
   for (const table of tables) {
-    const found = table?.[level];
-    if (found) return found;
+    // Own properties only: `toString` or `constructor` is not a level.
+    if (table && Object.prototype.hasOwnProperty.call(table, level)) return table[level];
   }
   return undefined;
 }

@@ -51,7 +51,7 @@ describe('api: API keys', () => {
     it('When a key is shorter than 24 characters, then it is refused naming the entry and the name, not the key', () => {
       const short = 'tooShortKey-12345678901';
       assert.equal(short.length, 23);
-      const problems = refusedWithout(`ci:${CI_KEY},ops:${short}`, short, 'entry 2 (ops)', 'at least 24 characters');
+      const problems = refusedWithout(`ci:${CI_KEY},ops:${short}`, short, 'entry 2:', '24 to 512 characters without spaces');
       assert.equal(problems.length, 1);
       assert.deepEqual(parseApiKeys(`ops:${short}x`).map((k) => k.name), ['ops'], '24 characters are enough');
     });
@@ -79,9 +79,18 @@ describe('api: API keys', () => {
       assert.ok(!problems.join('\n').includes('short'), 'not even a too-short key is repeated');
     });
 
-    // Not asserted, reported: a key holding a space ("ci:aaaaaaaaaaaa bbbbbbbbbbbbbbb")
-    // or longer than 512 characters is accepted by parseApiKeys, but authenticate()
-    // only reads `Bearer <1-512 non-space characters>`, so it can never match.
+    it('When a key holds a space or is longer than 512 characters (it could never be presented), then it is refused', () => {
+      for (const key of ['aaaaaaaaaaaa bbbbbbbbbbbbbbb', 'k'.repeat(513)]) refusedWithout(`ci:${key}`, key, 'entry 1:');
+    });
+
+    it('When the same key is configured twice, then it is refused; the same name with two keys is a rotation and is accepted', () => {
+      refusedWithout(`ci:${CI_KEY},ops:${CI_KEY}`, CI_KEY, 'the same key is configured twice');
+      assert.equal(parseApiKeys(`ci:${CI_KEY},ci:${OPS_KEY}`).length, 2);
+    });
+
+    it('When name and key are written the wrong way round, then the message does not repeat either', () => {
+      refusedWithout(`${CI_KEY.slice(0, 30)}:ci`, CI_KEY.slice(0, 30), 'entry 1:');
+    });
   });
 
   describe('authenticate', () => {

@@ -381,6 +381,16 @@ describe('HTTP API: grants', function () {
         assertError(await api('POST', '/grants', body), 404, 'unknown_database', /^database\b/, /nosuchdb/);
         await assertNothingCreated(body);
       });
+
+      it('When the project or database is the name of a built-in object member (constructor, toString), then it answers 404', async () => {
+        // Project keys are lower case, so only `constructor` passes their pattern.
+        assertError(await api('POST', '/grants', grantBody({ project: 'constructor' })), 404, 'unknown_project');
+        for (const name of ['constructor', 'toString']) {
+          const byDatabase = grantBody({ database: name });
+          assertError(await api('POST', '/grants', byDatabase), 404, 'unknown_database');
+          await assertNothingCreated(byDatabase);
+        }
+      });
     });
 
     describe('409: an open grant exists', () => {

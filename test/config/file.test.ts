@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { ConfigError, FILE_DEFAULTS, levelTables, loadFileConfig, parseFileConfig, type FileConfig } from '../../src/config';
+import { ConfigError, FILE_DEFAULTS, levelTables, loadFileConfig, own, parseFileConfig, type FileConfig } from '../../src/config';
 import { resolveLevel } from '../../src/domain';
 
 // The configuration is validated once at start-up. An operator who gets it
@@ -172,7 +172,7 @@ describe('config: file', () => {
         '$.allowedEmailDomains[2]: must be a domain name such as example.com',
         '$.administrators[0].email: is required',
         '$.administrators[1]: must be {name, email}',
-        '$.projects.project.owner.email: must be a valid e-mail address',
+        '$.projects.project.ownerEmail: must be a valid e-mail address',
         '$.projects.project.databases.dev_project.schema: must be a plain schema name',
         '$.projects.project.databases.dev_project.adminSecretId: is required',
         '$.projects.project.databases.dev_project.hostPattern: must be %, a host name or an address',
@@ -220,7 +220,7 @@ describe('config: file', () => {
       (doc.projects as any).project.ownerName = 'Own\u202eer';
       assert.deepEqual(problemsOf(doc), [
         '$.administrators[0].name: must not contain control or invisible characters',
-        '$.projects.project.owner.name: must not contain control or invisible characters',
+        '$.projects.project.ownerName: must not contain control or invisible characters',
       ]);
     });
 
@@ -322,7 +322,7 @@ describe('config: file', () => {
       const problems = problemsOf(doc);
       assert.equal(problems.length, 2, problems.join('\n'));
       assert.ok(problems[0]!.startsWith('$.accessLevels.DBA: "SUPER" is not an allowed privilege'));
-      assert.equal(problems[1], '$.projects.project.owner.email: is required');
+      assert.equal(problems[1], '$.projects.project.ownerEmail: is required');
     });
 
     it("When the old file lacks the lists this service requires, then it is refused saying so", () => {
@@ -337,19 +337,30 @@ describe('config: file', () => {
       assert.equal(JSON.stringify(doc), before);
     });
 
-    // Problems found while writing these tests, kept out of the assertions above
-    // (see the report of this change):
-    // - `defaults: "oops"` (not an object) is accepted silently; expected
-    //   "$.defaults: must be an object".
-    // - An invalid value under `defaults` (maxDuration: forever) is reported once
-    //   per database, at `$.projects.P.databases.D.maxDuration`, a key the file
-    //   does not have; expected "$.defaults.maxDuration: ...".
-    // - An ARN as adminSecretId (arn:aws:secretsmanager:us-east-1:123456789012:secret:dev-AbCdEf)
-    //   is refused with "must be a Secrets Manager secret name or ARN": SECRET_NAME
-    //   has no `:`. Expected: accepted, as the message promises.
-    // - The owner's problems are reported at `$.projects.P.owner.name|email`, but
-    //   the keys in the file are `ownerName`/`ownerEmail` (and `owner` itself is
-    //   refused as unknown).
+    it('When defaults is not an object, or holds a bad value, then the problem is reported once, at $.defaults', () => {
+      assert.deepEqual(problemsOf({ ...minimal(), defaults: 'oops' }), ['$.defaults: must be an object']);
+      assert.deepEqual(problemsOf({ ...minimal(), defaults: { maxDuration: 'forever' } }), ['$.defaults.maxDuration: must be a duration such as 90d, 12h or 1d12h']);
+    });
+
+    it('When an admin secret is given as an ARN, then it is accepted', () => {
+      const doc = minimal();
+      const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:dev-AbCdEf';
+      ((doc.projects as any).project.databases.dev_project as Record<string, unknown>).adminSecretId = arn;
+      assert.equal(parseFileConfig(doc).projects.project!.databases.dev_project!.adminSecretId, arn);
+    });
+
+    it('When a request names a built-in object member as a key, then own() finds nothing', () => {
+      const config = parseFileConfig(minimal());
+      for (const key of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+        assert.equal(own(config.projects, key), undefined, key);
+        assert.equal(own(config.projects.project!.databases, key), undefined, key);
+      }
+      assert.ok(own(config.projects, 'project'));
+    });
+
+    it('When a level table is empty, then it is refused', () => {
+      assert.deepEqual(problemsOf({ ...minimal(), accessLevels: {} }), ['$.accessLevels: must define at least one level']);
+    });
   });
 
   describe('loadFileConfig', () => {

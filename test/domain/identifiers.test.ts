@@ -122,8 +122,9 @@ describe('domain: identifiers', () => {
       for (const cp of [0x202a, 0x202b, 0x202c, 0x202d, 0x202e, 0x2066, 0x2067, 0x2068, 0x2069, 0x200e, 0x200f]) {
         assert.equal(isSafeText(`a${String.fromCodePoint(cp)}b`), false, `U+${cp.toString(16)}`);
       }
-      // Not asserted, reported instead: U+061C ARABIC LETTER MARK, the one other
-      // Unicode Bidi_Control character, is accepted by isSafeText today.
+      // U+061C ARABIC LETTER MARK, the one other Unicode Bidi_Control character,
+      // and the line/paragraph separators and other invisible characters.
+      for (const cp of [0x061c, 0x2028, 0x2029, 0x00ad, 0x180e]) assert.equal(isSafeText(`a${String.fromCodePoint(cp)}b`), false, `U+${cp.toString(16)}`);
     });
 
     it('When text holds a zero-width or invisible joiner character, then it is refused', () => {
