@@ -51,12 +51,12 @@ interface Stored extends CaughtMail {
 
 const MAX_MESSAGE_BYTES = 10 * 1024 * 1024;
 
-function addresses(header: AddressObject | AddressObject[] | undefined): string[] {
+export function addresses(header: AddressObject | AddressObject[] | undefined): string[] {
   const list = Array.isArray(header) ? header : header ? [header] : [];
   return list.flatMap((h) => h.value.flatMap((a) => (a.group ? a.group : [a]))).flatMap((a) => (a.address ? [a.address] : []));
 }
 
-function smtpError(code: number, message: string): SMTPServerError {
+export function smtpError(code: number, message: string): SMTPServerError {
   const err: SMTPServerError = new Error(message);
   err.responseCode = code;
   return err;

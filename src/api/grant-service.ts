@@ -18,6 +18,7 @@ import {
   deriveAccountName,
   grantIdFor,
   grantSecretName,
+  initialGrantState,
   isAllowedDomain,
   isSafeText,
   levelNames,
@@ -202,7 +203,7 @@ export class GrantService {
       } catch (err) {
         // Started but not picked up yet (no worker, or a slow one): it is accepted, not failed.
         if (!(err instanceof HttpError) || Date.now() < deadline) throw err;
-        return requestedState(request);
+        return initialGrantState(request, new Date().toISOString());
       }
       if (ENDED.includes(state.status) || Date.now() >= deadline) return state;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
@@ -351,27 +352,6 @@ export class GrantService {
       throw err;
     }
   }
-}
-
-/** What is known of a grant whose workflow has not answered yet. */
-function requestedState(request: GrantRequest): GrantState {
-  return {
-    grantId: request.grantId,
-    status: 'REQUESTED',
-    email: request.email,
-    name: request.name,
-    project: request.project,
-    database: request.database,
-    schema: request.target.schema,
-    account: request.account,
-    accessLevel: request.accessLevel,
-    privileges: request.privileges,
-    expiresAt: request.expiresAt,
-    requestedAt: new Date().toISOString(),
-    requestedBy: request.requestedBy,
-    ...(request.reason ? { reason: request.reason } : {}),
-    history: [],
-  };
 }
 
 function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {

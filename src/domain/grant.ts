@@ -108,6 +108,27 @@ export interface GrantState {
   history: GrantEvent[];
 }
 
+/** A grant's state before anything has happened to it. */
+export function initialGrantState(request: GrantRequest, requestedAt: string): GrantState {
+  return {
+    grantId: request.grantId,
+    status: 'REQUESTED',
+    email: request.email,
+    name: request.name,
+    project: request.project,
+    database: request.database,
+    schema: request.target.schema,
+    account: request.account,
+    accessLevel: request.accessLevel,
+    privileges: request.privileges,
+    expiresAt: request.expiresAt,
+    requestedAt,
+    requestedBy: request.requestedBy,
+    ...(request.reason ? { reason: request.reason } : {}),
+    history: [],
+  };
+}
+
 export function grantIdFor(project: string, database: string, email: string): string {
   return `grant/${project}/${database}/${email.trim().toLowerCase()}`;
 }

@@ -22,6 +22,7 @@ import {
   GrantErrorType,
   PERMANENT_PROVISIONING_ERRORS,
   checkExpiryWindow,
+  initialGrantState,
   normalizePrivileges,
   parseExpiry,
   type AuditEventType,
@@ -112,23 +113,7 @@ class GrantLifecycle {
     carried?: CarriedState,
   ) {
     this.sequence = carried?.sequence ?? 0;
-    this.state = carried?.state ?? {
-      grantId: request.grantId,
-      status: 'REQUESTED',
-      email: request.email,
-      name: request.name,
-      project: request.project,
-      database: request.database,
-      schema: request.target.schema,
-      account: request.account,
-      accessLevel: request.accessLevel,
-      privileges: request.privileges,
-      expiresAt: request.expiresAt,
-      requestedAt: new Date().toISOString(),
-      requestedBy: request.requestedBy,
-      ...(request.reason ? { reason: request.reason } : {}),
-      history: [],
-    };
+    this.state = carried?.state ?? initialGrantState(request, new Date().toISOString());
   }
 
   // -- messages -------------------------------------------------------------

@@ -3,15 +3,15 @@ import { randomUUID } from 'node:crypto';
 
 import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { ApplicationFailure } from '@temporalio/common';
 import type { Connection } from 'mysql2/promise';
 
 import type { AccountRef, GrantActivities } from '../../src/activities';
-import { ActivityErrorType, type ActivityErrorTypeName } from '../../src/activities/errors';
+import { ActivityErrorType } from '../../src/activities/errors';
 import type { AuditRecord } from '../../src/activities/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
-import { accountExists, canLogin, connectAs, createSchema, MARIADB_HOST, MARIADB_PORT, randomName, randomPassword, rootPool, RUN_PREFIX, schemaGrants, showGrants } from '../support/mariadb';
+import { accountExists, canLogin, connectAs, createSchema, MARIADB_HOST, MARIADB_PORT, queryFails, randomName, randomPassword, rootPool, RUN_PREFIX, schemaGrants, showGrants } from '../support/mariadb';
+import { expectFailure } from '../support/failures';
 import type { CapturedMail } from '../support/smtp';
 
 // The activities a grant workflow runs, called through createActivities with
@@ -31,18 +31,6 @@ function everything(err: unknown): string {
 
 function assertNoSecret(text: string, secrets: readonly string[], where: string): void {
   for (const s of secrets) assert.ok(!text.includes(s), `a secret leaked into ${where}: ${text.slice(0, 300)}`);
-}
-
-/** Runs a query on an open session; true when the server (or the socket) refused it. Ends the session either way. */
-async function queryFails(conn: Connection): Promise<boolean> {
-  try {
-    await conn.query('SELECT 1');
-    return false;
-  } catch {
-    return true;
-  } finally {
-    conn.destroy();
-  }
 }
 
 async function querySucceeds(conn: Connection): Promise<boolean> {
@@ -94,16 +82,6 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
     await c?.close();
   });
 
-  async function expectFailure(promise: Promise<unknown>, type: ActivityErrorTypeName): Promise<ApplicationFailure> {
-    try {
-      await promise;
-    } catch (err) {
-      assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-      assert.equal(err.type, type, err.message);
-      return err;
-    }
-    assert.fail(`expected ${type}`);
-  }
 
   /** The password createAccount stored: the only place it exists. */
   async function storedPassword(ref: AccountRef): Promise<string> {

@@ -1,10 +1,9 @@
 import { strict as assert } from 'node:assert';
 
 import { ApplicationFailure } from '@temporalio/common';
-import type { Connection } from 'mysql2/promise';
 
 import type { GrantTarget } from '../../src/domain';
-import { ActivityErrorType, type ActivityErrorTypeName } from '../../src/activities/errors';
+import { ActivityErrorType } from '../../src/activities/errors';
 import { adminGrantStatements, createMysqlAccountManager } from '../../src/activities/mysql';
 import type { AccountManager } from '../../src/activities/ports';
 import {
@@ -24,7 +23,9 @@ import {
   StaticCredentialSource,
   totalAccounts,
   type TestAdmin,
+  queryFails,
 } from '../support/mariadb';
+import { expectFailure } from '../support/failures';
 
 // The MySQL account manager against the machine's MariaDB 10.11, always through
 // an admin created with exactly adminGrantStatements (never root), so that every
@@ -54,16 +55,6 @@ function newAccount(): string {
   return `${RUN_PREFIX}_u${counter}_${randomName(3)}`;
 }
 
-async function expectFailure(promise: Promise<unknown>, type: ActivityErrorTypeName): Promise<ApplicationFailure> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, type, err.message);
-    return err;
-  }
-  assert.fail(`expected ${type}`);
-}
 
 /** Everything an error exposes: message, stack, details, JSON, and a cause if any. */
 function everything(err: unknown): string {
@@ -73,17 +64,6 @@ function everything(err: unknown): string {
 
 function assertNoSecret(text: string, ...secrets: string[]): void {
   for (const s of secrets) assert.ok(!text.includes(s), `a secret leaked into: ${text.slice(0, 300)}`);
-}
-
-async function queryFails(conn: Connection): Promise<boolean> {
-  try {
-    await conn.query('SELECT 1');
-    return false;
-  } catch {
-    return true;
-  } finally {
-    conn.destroy();
-  }
 }
 
 describe('MySQL account manager on MariaDB (least-privileged admin)', function () {

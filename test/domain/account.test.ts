@@ -2,22 +2,12 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 
 import { ACCOUNT_NAME, accountPrefix, deriveAccountName, grantSecretName, SECRET_NAME } from '../../src/domain';
+import { prng } from '../support/random';
 
 // Account names are what MySQL sees and what a grant finds again after a retry,
 // so every derived name must fit MySQL 8's 32-character limit, stay inside the
 // identifier pattern the SQL layer accepts, and be stable for one grantee.
 
-/** Small deterministic PRNG so a failing generated case can be reproduced. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // Characters chosen to stress the reduction: ASCII that survives, ASCII that
 // does not, Latin-1, Cyrillic, CJK, emoji (astral), combining marks, and a

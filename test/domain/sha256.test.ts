@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 
 import { base32, sha256, utf8Bytes } from '../../src/domain';
+import { prng } from '../support/random';
 
 // The domain carries its own SHA-256 because the workflow sandbox has no
 // crypto module; account names depend on it, so it must agree with Node's
@@ -10,16 +11,6 @@ import { base32, sha256, utf8Bytes } from '../../src/domain';
 const nodeSha256 = (input: string | Uint8Array) => createHash('sha256').update(input).digest('hex');
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString('hex');
 
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One code point from each UTF-8 length class (1 to 4 bytes). */
 function randomChar(rand: () => number): string {

@@ -1,25 +1,13 @@
 import assert from 'node:assert/strict';
-import type { Connection } from 'mysql2/promise';
 import { DynamoAuditStore } from '../../src/activities/aws';
 import { SA } from '../../src/workflows/search-attributes';
-import { accountExists, canLogin, connectAs, schemaGrants } from '../support/mariadb';
+import { accountExists, canLogin, connectAs, queryFails, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 
 // The user's story from end to end, through HTTP only, on the real stack:
 // grant READ_WRITE → log in with the password from the per-grant secret →
 // downgrade to READ → extend → revoke; and a grant that expires by itself
 // seconds after it was given.
-
-async function isDead(conn: Connection): Promise<boolean> {
-  try {
-    await conn.query('SELECT 1');
-    return false;
-  } catch {
-    return true;
-  } finally {
-    conn.destroy();
-  }
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -88,7 +76,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
     const downgraded = await stack.call('PATCH', stack.grantPath(grantId), { accessLevel: 'READ' });
     assert.equal(downgraded.status, 200, JSON.stringify(downgraded.body));
     assert.equal(downgraded.body.accessLevel, 'READ');
-    assert.ok(await isDead(session), 'the session opened under READ_WRITE was ended');
+    assert.ok(await queryFails(session), 'the session opened under READ_WRITE was ended');
     assert.ok(await accountExists(account, '%'));
     const readGrants = await schemaGrants(account, '%', components.schema);
     assert.deepEqual(readGrants.map((g) => g.split(' ON ')[0]), ['GRANT SELECT']);
@@ -119,7 +107,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
       final.history.map((h: { event: string }) => h.event),
       ['REQUESTED', 'GRANTED', 'LEVEL_CHANGED', 'EXTENDED', 'REVOKE_REQUESTED', 'REVOKED'],
     );
-    assert.ok(await isDead(reader), 'the session open at revocation was killed');
+    assert.ok(await queryFails(reader), 'the session open at revocation was killed');
     assert.equal(await accountExists(account, '%'), false);
     assert.equal(await canLogin(account, secret.password), false);
     assert.equal(await components.secretExists(secretName), false, 'the per-grant secret is deleted');

@@ -178,3 +178,15 @@ export async function sessionsOf(account: string): Promise<number[]> {
   const [rows] = await rootPool().query<RowDataPacket[]>('SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ?', [account]);
   return rows.map((r) => Number(r.id));
 }
+
+/** Runs a query on an open session; true when the server (or the socket) refused it. Ends the session either way. */
+export async function queryFails(conn: Connection): Promise<boolean> {
+  try {
+    await conn.query('SELECT 1');
+    return false;
+  } catch {
+    return true;
+  } finally {
+    conn.destroy();
+  }
+}

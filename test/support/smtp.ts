@@ -1,7 +1,8 @@
 import type { AddressInfo } from 'node:net';
-import { simpleParser, type AddressObject } from 'mailparser';
-import { SMTPServer, type SMTPServerError } from 'smtp-server';
+import { simpleParser } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
 
+import { addresses, smtpError } from '../../scripts/mail-catcher';
 import { onTestRunEnd } from './hooks';
 
 // A real SMTP server on loopback that keeps what it receives, so mail tests go
@@ -43,17 +44,6 @@ export interface SmtpCapture {
    */
   rejectNext(n: number, code?: number, stage?: RejectStage): void;
   stop(): Promise<void>;
-}
-
-function addresses(header: AddressObject | AddressObject[] | undefined): string[] {
-  const list = Array.isArray(header) ? header : header ? [header] : [];
-  return list.flatMap((h) => h.value.flatMap((a) => (a.group ? a.group : [a]))).flatMap((a) => (a.address ? [a.address] : []));
-}
-
-function smtpError(code: number, message: string): SMTPServerError {
-  const err: SMTPServerError = new Error(message);
-  err.responseCode = code;
-  return err;
 }
 
 export async function startSmtpCapture(options: SmtpCaptureOptions = {}): Promise<SmtpCapture> {
