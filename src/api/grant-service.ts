@@ -346,7 +346,8 @@ export class GrantService {
         const { type, message } = err.cause;
         if (type === GrantErrorType.Invalid) throw badRequest(message);
         if (type === GrantErrorType.NotActive) throw conflict('grant_not_active', `${grantId}: ${message}`);
-        if (type === 'LevelChangeFailed') throw new HttpError(502, 'level_change_failed', message);
+        if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
+        if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);
       }
       if (err instanceof WorkflowNotFoundError) throw conflict('grant_closed', `the grant ${grantId} has already ended`);
       throw err;

@@ -162,4 +162,8 @@ export const GrantErrorType = {
   NotActive: 'GrantNotActive',
   /** The message is malformed or breaks a rule: 400. */
   Invalid: 'InvalidGrantChange',
+  /** The change could not be audited, so it was not made: 503. */
+  AuditUnavailable: 'AuditUnavailable',
+  /** A level change failed in the database and was undone: 502. */
+  LevelChangeFailed: 'LevelChangeFailed',
 } as const;

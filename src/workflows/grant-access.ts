@@ -186,7 +186,7 @@ class GrantLifecycle {
       if (Date.parse(next) <= Date.parse(previous)) this.invalid(`expiresAt: must be later than the current expiry ${previous}`);
       // Audit first: access never lasts longer than the trail says.
       const record = this.auditRecord('EXTENDED', args.actor, { reason: args.reason, detail: `expiry moved from ${previous} to ${next}`, expiresAt: next });
-      await CancellationScope.nonCancellable(() => audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit EXTENDED until ${next}` }, [record]));
+      await this.auditBeforeChange(record, `audit EXTENDED until ${next}`);
       this.commitEvent(record);
       this.state.expiresAt = next;
       this.expiryVersion++;
@@ -206,7 +206,7 @@ class GrantLifecycle {
       // Audit first, so that more access is never in place before the trail says so.
       const record = this.auditRecord('LEVEL_CHANGED', args.actor, { reason: args.reason, detail, accessLevel: args.accessLevel });
       return CancellationScope.nonCancellable(async () => {
-        await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit LEVEL_CHANGED ${previousLevel} → ${args.accessLevel}` }, [record]);
+        await this.auditBeforeChange(record, `audit LEVEL_CHANGED ${previousLevel} → ${args.accessLevel}`);
         this.commitEvent(record);
         let sessionsKilled: number;
         try {
@@ -222,7 +222,7 @@ class GrantLifecycle {
           const back = this.auditRecord('LEVEL_CHANGED', 'dbaccess', { detail: `change to ${args.accessLevel} failed and was undone: ${failureMessage(err)}`, accessLevel: previousLevel });
           await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]);
           this.commitEvent(back);
-          throw ApplicationFailure.create({ type: 'LevelChangeFailed', message: `the level change failed and was undone: ${failureMessage(err)}`, nonRetryable: true });
+          throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `the level change failed and was undone: ${failureMessage(err)}`, nonRetryable: true });
         }
         this.state.accessLevel = args.accessLevel;
         this.state.privileges = privileges;
@@ -235,6 +235,19 @@ class GrantLifecycle {
         return { accessLevel: args.accessLevel, sessionsKilled };
       });
     });
+  }
+
+  /** Writes the audit event of a change before the change is made; if it cannot be written, the change is refused. */
+  private async auditBeforeChange(record: AuditRecord, summary: string): Promise<void> {
+    try {
+      await CancellationScope.nonCancellable(() => audit.recordAudit.executeWithOptions({ ...AUDIT, summary }, [record]));
+    } catch (err) {
+      throw ApplicationFailure.create({
+        type: GrantErrorType.AuditUnavailable,
+        message: `the change was not made because it could not be audited (${failureMessage(err)}); try again later`,
+        nonRetryable: true,
+      });
+    }
   }
 
   // -- lifecycle ------------------------------------------------------------

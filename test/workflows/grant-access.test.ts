@@ -142,6 +142,22 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.equal(recorded.audits().filter((a) => a.event === 'EXTENDED').length, 0);
   });
 
+  it('When the EXTENDED audit event cannot be written, then the extension is refused and the expiry does not move', async () => {
+    // A type the audit retry policy does not retry, so the update fails at once.
+    const recorded = new RecordedActivities().fail('recordAudit', { kind: 'EXTENDED', type: 'UnknownDatabase' });
+    await withWorker(recorded, async (tq) => {
+      const { handle } = await start(tq, 10 * DAY);
+      const active = await waitForStatus(handle, 'ACTIVE');
+      const failure = await handle
+        .executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(active.expiresAt) + DAY).toISOString(), actor: 'alice' }] })
+        .then(() => assert.fail('the extension should be refused'), updateFailure);
+      assert.equal(failure.type, 'AuditUnavailable');
+      assert.equal((await handle.query(grantStateQuery)).expiresAt, active.expiresAt);
+      await handle.signal(revokeSignal, { actor: 'test' });
+      await handle.result();
+    });
+  });
+
   it('When a revoke arrives early, then access is removed at once and the trail says who asked and why', async () => {
     const recorded = new RecordedActivities();
     const state = await withWorker(recorded, async (tq) => {
