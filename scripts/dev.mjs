@@ -6,6 +6,8 @@
 //   worker and API                   DEV_API_PORT 3000
 //   MariaDB/MySQL (already running)  DEV_MYSQL_URL mysql://root@127.0.0.1:3306
 //   every service binds DEV_HOST     127.0.0.1
+//   state (config, key, logs, db)    DEV_STATE_DIR .dev
+//   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, dbaccess_admin)
 //
 // It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
 // seeds the emulator and the database, keeps an admin API key in .dev/api-key,
@@ -16,11 +18,11 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createConnection } from 'node:net';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
 
-const DEV = join(ROOT, '.dev');
 const env = process.env;
+const DEV = env.DEV_STATE_DIR ? resolve(env.DEV_STATE_DIR) : join(ROOT, '.dev');
 const HOST = env.DEV_HOST ?? '127.0.0.1';
 const port = (name, fallback) => {
   const value = Number(env[name] ?? fallback);
@@ -47,10 +49,20 @@ const SEARCH_ATTRIBUTES = {
   DbAccessExpiresAt: 'Datetime',
 };
 
+// DEV_SCHEMA_PREFIX names the demo schemas and the admin account, so that a
+// second stack (the dev-stack test) can share the database server without
+// touching the first one's.
+const SCHEMA_PREFIX = env.DEV_SCHEMA_PREFIX ?? 'demo';
+if (!/^[a-z][a-z0-9_]{0,40}$/.test(SCHEMA_PREFIX)) {
+  process.stderr.write(`[dev] DEV_SCHEMA_PREFIX must be lower-case letters, digits and _, not "${SCHEMA_PREFIX}"\n`);
+  process.exit(1);
+}
 const DEMO = {
   project: 'demo',
   emailDomain: 'example.com',
-  databases: { dev_project: 'demo_dev', prod_project: 'demo_prod' },
+  databases: { dev_project: `${SCHEMA_PREFIX}_dev`, prod_project: `${SCHEMA_PREFIX}_prod` },
+  adminAccount: SCHEMA_PREFIX === 'demo' ? 'dbaccess_admin' : `${SCHEMA_PREFIX}_admin`,
+  adminSecretId: `dev/${SCHEMA_PREFIX}/mysql`,
 };
 
 const children = [];
@@ -167,13 +179,13 @@ projects:
     databases:
       dev_project:
         schema: ${DEMO.databases.dev_project}
-        adminSecretId: dev/demo/mysql
+        adminSecretId: ${DEMO.adminSecretId}
         hostPattern: '%'
         maxUserConnections: 5
         maxDuration: 90d
       prod_project:
         schema: ${DEMO.databases.prod_project}
-        adminSecretId: dev/demo/mysql
+        adminSecretId: ${DEMO.adminSecretId}
         hostPattern: '%'
         maxUserConnections: 3
         maxDuration: 7d
@@ -242,7 +254,7 @@ async function main() {
   await new Promise((resolve) => {
     const seed = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'seed.ts')], {
       cwd: ROOT,
-      env: { ...env, ...appEnv, SEED_MYSQL_URL: MYSQL_URL },
+      env: { ...env, ...appEnv, SEED_MYSQL_URL: MYSQL_URL, SEED_ADMIN_ACCOUNT: DEMO.adminAccount },
       stdio: 'inherit',
     });
     seed.on('exit', (code) => (code === 0 ? resolve() : fail(`seeding failed (exit code ${code}); is MariaDB/MySQL running at ${MYSQL_URL}? (DEV_MYSQL_URL)`)));
@@ -273,15 +285,15 @@ async function main() {
   process.stdout.write(`
   dbaccess is up.
 
-    API           ${stack.api}        (key in .dev/api-key)
+    API           ${stack.api}        (key in ${keyPath})
     Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
     Mail inbox    ${stack.inbox}
     Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
-    Config        .dev/dbaccess.yaml    Stack        .dev/stack.json   Logs .dev/*.log
+    State         ${DEV} (dbaccess.yaml, stack.json, api-key, *.log)
 
   Try:
     curl -s -X POST ${stack.api}/grants \\
-      -H "Authorization: Bearer $(cat .dev/api-key)" -H 'Content-Type: application/json' \\
+      -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \\
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"dev_project","accessLevel":"READ_WRITE","expiresAt":"${expires}"}'
 
   Ctrl-C stops everything.

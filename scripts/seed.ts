@@ -22,7 +22,8 @@ import { awsSettings, ConfigError, Env, loadConfigFile, type AwsSettings, type F
 // Environment: DBACCESS_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AUDIT_TABLE,
 // SEED_MYSQL_URL (a root connection, e.g. mysql://root@127.0.0.1:3306),
 // SEED_ADMIN_HOST / SEED_ADMIN_PORT (where the worker reaches the server;
-// default: the host and port of SEED_MYSQL_URL).
+// default: the host and port of SEED_MYSQL_URL), SEED_ADMIN_ACCOUNT (the admin
+// account's name, default dbaccess_admin).
 
 export interface SeedOptions {
   config: FileConfig;
@@ -30,12 +31,14 @@ export interface SeedOptions {
   mysqlUrl: string;
   adminHost?: string;
   adminPort?: number;
+  /** Name of the admin account to create (default `dbaccess_admin`). */
+  adminAccount?: string;
   log?: (line: string) => void;
 }
 
-/** Admin account name for a secret id: `dbaccess_admin` plus a short stable suffix when there are several. */
-function adminAccountFor(secretId: string, index: number): string {
-  return index === 0 ? 'dbaccess_admin' : `dbaccess_admin_${index}`;
+/** Admin account name for the n-th admin secret: `dbaccess_admin` (or `adminAccount`), then `_1`, `_2`... */
+function adminAccountFor(base: string, index: number): string {
+  return index === 0 ? base : `${base}_${index}`;
 }
 
 async function readSecret(client: SecretsManagerClient, id: string): Promise<string | undefined> {
@@ -88,7 +91,7 @@ export async function seed(options: SeedOptions): Promise<{ adminSecrets: string
       }
       const existing = await readSecret(aws.secrets, secretId);
       const admin = existing ? parseAdminSecret(secretId, existing) : undefined;
-      const account = admin?.username ?? adminAccountFor(secretId, index);
+      const account = admin?.username ?? adminAccountFor(options.adminAccount ?? 'dbaccess_admin', index);
       const password = admin?.password ?? `A${randomBytes(24).toString('base64url').replace(/[-_]/g, 'x')}`;
       for (const st of [createUserStatement(account, '%', password, 100), alterUserStatement(account, '%', password, 100)]) {
         await root.query(st.sql, [...st.values]);
@@ -119,6 +122,7 @@ async function main(): Promise<void> {
       mysqlUrl,
       ...(process.env.SEED_ADMIN_HOST ? { adminHost: process.env.SEED_ADMIN_HOST } : {}),
       ...(adminPort ? { adminPort } : {}),
+      ...(process.env.SEED_ADMIN_ACCOUNT ? { adminAccount: process.env.SEED_ADMIN_ACCOUNT } : {}),
     });
   } catch (err) {
     process.stderr.write(`[seed] failed: ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { accountExists, canLogin, RUN_PREFIX, rootPool } from '../support/mariadb';
+import { ROOT } from '../support/tools';
+
+// `npm run dev` as a user runs it: one command brings up the whole stack on
+// its ports, a grant works through it, Ctrl-C stops everything, and a restart
+// on the same state keeps the grant. Runs on free ports, in a state folder and
+// with schema names of its own, so it never touches a developer's running stack.
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+interface Stack {
+  api: string;
+  temporalUi: string;
+  inbox: string;
+  project: string;
+  databases: string[];
+  emailDomain: string;
+  aws: string;
+}
+
+describe('npm run dev', function () {
+  this.timeout(240_000);
+  const stateDir = mkdtempSync(join(tmpdir(), 'dbaccess-dev-'));
+  const ports: Record<string, number> = {};
+  let child: ChildProcess | undefined;
+  let output = '';
+
+  before(async () => {
+    rootPool(); // registers the end-of-run cleanup of this run's schemas and accounts
+    for (const name of ['DEV_API_PORT', 'DEV_TEMPORAL_PORT', 'DEV_TEMPORAL_UI_PORT', 'DEV_AWS_PORT', 'DEV_SMTP_PORT', 'DEV_INBOX_PORT']) ports[name] = await freePort();
+  });
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      process.kill(-child.pid!, 'SIGKILL');
+    }
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  async function startDev(): Promise<Stack> {
+    output = '';
+    rmSync(join(stateDir, 'stack.json'), { force: true });
+    child = spawn(process.execPath, [join(ROOT, 'scripts', 'dev.mjs')], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), DEV_STATE_DIR: stateDir, DEV_SCHEMA_PREFIX: `${RUN_PREFIX}_dev`, LOG_LEVEL: 'warn' },
+    });
+    child.stdout!.on('data', (d) => (output += String(d)));
+    child.stderr!.on('data', (d) => (output += String(d)));
+    const started = child;
+    await until(
+      'the dev stack to write stack.json',
+      () => {
+        if (started.exitCode !== null) throw new Error(`npm run dev exited early:\n${output.slice(-3000)}`);
+        return existsSync(join(stateDir, 'stack.json'));
+      },
+      180_000,
+    );
+    return JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8')) as Stack;
+  }
+
+  async function stopDev(): Promise<number | null> {
+    const running = child!;
+    running.kill('SIGINT');
+    await until('npm run dev to exit', () => running.exitCode !== null || running.signalCode !== null, 30_000);
+    return running.exitCode;
+  }
+
+  const key = () => readFileSync(join(stateDir, 'api-key'), 'utf8').trim();
+  const call = async (stack: Stack, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${stack.api}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${key()}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  it('When it is started, then every service answers, a grant works, Ctrl-C stops it all, and a restart keeps the grant', async () => {
+    const stack = await startDev();
+    assert.deepEqual(Object.keys(stack).filter((k) => ['api', 'temporalUi', 'inbox', 'project', 'databases', 'emailDomain'].includes(k)).sort(), [
+      'api', 'databases', 'emailDomain', 'inbox', 'project', 'temporalUi',
+    ]);
+    assert.equal(stack.api, `http://127.0.0.1:${ports.DEV_API_PORT}`);
+    assert.deepEqual(stack.databases, ['dev_project', 'prod_project']);
+    for (const url of [stack.api, stack.temporalUi, stack.inbox]) assert.ok(output.includes(url), `${url} is printed`);
+    assert.equal((await fetch(`${stack.api}/healthz`)).status, 200);
+    assert.equal((await fetch(stack.temporalUi)).status, 200);
+    assert.equal((await fetch(`${stack.inbox}/api/messages`)).status, 200);
+
+    const email = `${RUN_PREFIX}.devstack@${stack.emailDomain}`;
+    const created = await call(stack, 'POST', '/grants', {
+      email,
+      name: 'Dev Stack',
+      project: stack.project,
+      database: stack.databases[0],
+      accessLevel: 'READ_WRITE',
+      expiresAt: new Date(Date.now() + 7 * 24 * 3600_000).toISOString().slice(0, 10),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.status, 'ACTIVE');
+    const { account, secretName, grantId } = created.body as { account: string; secretName: string; grantId: string };
+
+    const secrets = new SecretsManagerClient({ endpoint: stack.aws, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+    const secret = JSON.parse((await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString!) as { password: string; database: string };
+    secrets.destroy();
+    assert.ok(await canLogin(account, secret.password, secret.database), 'the grantee logs in with the password from the per-grant secret');
+    const inbox = (await (await fetch(`${stack.inbox}/api/messages`)).json()) as { messages: { to: string[]; subject: string; text?: string }[] };
+    const mail = inbox.messages.find((m) => m.to.includes(email));
+    assert.ok(mail && /granted/i.test(mail.subject), 'the GRANTED e-mail is in the inbox');
+
+    assert.equal(await stopDev(), 0);
+    for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} ${port} is still open after Ctrl-C`);
+
+    // The Temporal state survives the restart: the grant is still there, still ACTIVE, and can be revoked.
+    const again = await startDev();
+    const state = await call(again, 'GET', `/grants/${encodeURIComponent(grantId)}`);
+    assert.equal(state.status, 200, JSON.stringify(state.body));
+    assert.equal(state.body.status, 'ACTIVE');
+    assert.equal((await call(again, 'POST', `/grants/${encodeURIComponent(grantId)}/revoke`, { reason: 'test' })).status, 202);
+    await until('the account to be dropped', async () => !(await accountExists(account, '%')), 20_000);
+    assert.equal(await stopDev(), 0);
+  });
+});
