@@ -208,6 +208,8 @@ async function main() {
   const apiKey = readFileSync(keyPath, 'utf8').trim();
 
   const appEnv = {
+    // Node 20 is past its end of life (the README says so); the AWS SDK would say it in every process.
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
     DBACCESS_CONFIG: configPath,
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
     TEMPORAL_ADDRESS: `${HOST}:${PORTS.temporal}`,
