@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { accountExists, canLogin, RUN_PREFIX, rootPool } from '../support/mariadb';
 import { ROOT } from '../support/tools';
+import { until } from '../support/wait';
 
 // `npm run dev` as a user runs it: one command brings up the whole stack on
 // its ports, a grant works through it, Ctrl-C stops everything, and a restart
@@ -33,16 +34,6 @@ function listening(port: number): Promise<boolean> {
     });
     socket.once('error', () => resolve(false));
   });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
 }
 
 interface Stack {

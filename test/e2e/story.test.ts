@@ -3,21 +3,12 @@ import { DynamoAuditStore } from '../../src/activities/aws';
 import { SA } from '../../src/workflows/search-attributes';
 import { accountExists, canLogin, connectAs, queryFails, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
+import { until } from '../support/wait';
 
 // The user's story from end to end, through HTTP only, on the real stack:
 // grant READ_WRITE → log in with the password from the per-grant secret →
 // downgrade to READ → extend → revoke; and a grant that expires by itself
 // seconds after it was given.
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 describe('end to end: the grant lifecycle over HTTP', function () {
   this.timeout(120_000);
