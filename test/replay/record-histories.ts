@@ -5,6 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { grantAccess } from '../../src/workflows';
 import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { ROOT } from '../support/tools';
 import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';
 
 // Records the histories the replay test checks the workflow against:
@@ -59,7 +60,9 @@ async function main(): Promise<void> {
       const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: request.grantId, args: [request] });
       await scenario.drive(handle);
       const history = await handle.fetchHistory();
-      writeFileSync(join(HISTORIES_DIR, `${scenario.name}.json`), `${historyToJSON(history)}\n`);
+      // Stack traces name the checkout's absolute path; keep the fixtures free of it.
+      const json = historyToJSON(history).split(`${ROOT}/`).join('');
+      writeFileSync(join(HISTORIES_DIR, `${scenario.name}.json`), `${json}\n`);
       process.stdout.write(`recorded ${scenario.name} (${history.events?.length ?? 0} events)\n`);
     });
   }
