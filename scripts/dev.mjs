@@ -22,6 +22,8 @@ import { join, resolve } from 'node:path';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
 
 const env = process.env;
+const children = [];
+let stopping = false;
 const DEV = env.DEV_STATE_DIR ? resolve(env.DEV_STATE_DIR) : join(ROOT, '.dev');
 const HOST = env.DEV_HOST ?? '127.0.0.1';
 const port = (name, fallback) => {
@@ -65,8 +67,6 @@ const DEMO = {
   adminSecretId: `dev/${SCHEMA_PREFIX}/mysql`,
 };
 
-const children = [];
-let stopping = false;
 
 function say(line) {
   process.stdout.write(`[dev] ${line}\n`);

@@ -114,6 +114,11 @@ export async function seed(options: SeedOptions): Promise<{ adminSecrets: string
 async function main(): Promise<void> {
   const env = new Env();
   try {
+    // The seed writes admin secrets and creates tables: meant for an emulator. Against
+    // real AWS it would overwrite production admin secrets, so it must be asked for.
+    if (!env.get('AWS_ENDPOINT_URL') && process.env.SEED_ALLOW_REAL_AWS !== 'true') {
+      throw new ConfigError(['AWS_ENDPOINT_URL is not set: the seed only runs against a local AWS emulator (set SEED_ALLOW_REAL_AWS=true to run it against real AWS on purpose)']);
+    }
     const mysqlUrl = process.env.SEED_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
     const adminPort = process.env.SEED_ADMIN_PORT ? Number(process.env.SEED_ADMIN_PORT) : undefined;
     await seed({

@@ -1,5 +1,6 @@
-import { log } from '@temporalio/activity';
-import { isDowngrade, type GrantTarget, type Person } from '../domain';
+import { Context, log } from '@temporalio/activity';
+import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
+import { activityError } from './errors';
 import { adminMail, grantMail, type AdminMailInput, type GrantMailInput } from './mail';
 import { generatePassword } from './password';
 import type { AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
@@ -46,10 +47,33 @@ export type GrantMailRequest = Omit<GrantMailInput, 'awsRegion'>;
 /** An e-mail to the administrators; their addresses come from the configuration. */
 export type AdminMailRequest = Omit<AdminMailInput, 'administrators'>;
 
+/** Tag on a per-grant secret naming the grant that owns the secret and its account. */
+export const GRANT_ID_TAG = 'dbaccess:grant-id';
+
+/**
+ * Runs an activity while heartbeating, so that a worker that dies mid-step is
+ * noticed within the heartbeat timeout rather than the whole start-to-close
+ * timeout, and so that cancellation reaches the attempt.
+ */
+async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+  const context = Context.current();
+  const timer = setInterval(() => context.heartbeat(), 5000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
 export function createActivities(deps: ActivityDeps) {
   const newPassword = deps.generatePassword ?? generatePassword;
 
   return {
+    /** Checks the target (admin secret, server, privileges, schema) before anything is created. */
+    async checkTarget(ref: AccountRef): Promise<ServerEndpoint> {
+      return heartbeating(() => deps.accounts.checkTarget(ref.target));
+    },
+
     /** Appends one audit event; a repeat of the same event id is a no-op. */
     async recordAudit(record: AuditRecord): Promise<{ written: boolean }> {
       return deps.audit.append(record);
@@ -61,20 +85,37 @@ export function createActivities(deps: ActivityDeps) {
      * name and where to connect: the password never leaves this function.
      */
     async createAccount(ref: AccountRef): Promise<{ secretName: string; connection: ServerEndpoint }> {
-      const password = newPassword();
-      const connection = await deps.accounts.ensureAccount(ref.target, ref.account, password);
-      await deps.secrets.put(
-        ref.secretName,
-        { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
-        { 'dbaccess:grant-id': ref.grantId, 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
-      );
-      log.info('account ready', { grantId: ref.grantId, account: ref.account, secretName: ref.secretName });
-      return { secretName: ref.secretName, connection };
+      return heartbeating(async () => {
+        // The account name must be free, or this grant's: never take over an account
+        // (or a secret) that another grant, or a person, created.
+        const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
+        if (owner !== undefined && owner !== ref.grantId) {
+          throw activityError(ActivityErrorType.AccountConflict, `secret ${ref.secretName} belongs to another grant (${owner})`);
+        }
+        if (owner === undefined && (await deps.accounts.accountExists(ref.target, ref.account))) {
+          throw activityError(
+            ActivityErrorType.AccountConflict,
+            `an account ${ref.account}@${ref.target.hostPattern} already exists on the server of ${ref.database} and was not created by this grant; it is left untouched`,
+          );
+        }
+        const connection = await deps.accounts.checkTarget(ref.target);
+        const password = newPassword();
+        // The secret first, tagged with its grant: once it exists, a retry knows the
+        // account is this grant's, and the account never has a password that is not stored.
+        await deps.secrets.put(
+          ref.secretName,
+          { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
+          { [GRANT_ID_TAG]: ref.grantId, 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
+        );
+        await deps.accounts.ensureAccount(ref.target, ref.account, password);
+        log.info('account ready', { grantId: ref.grantId, account: ref.account, secretName: ref.secretName });
+        return { secretName: ref.secretName, connection };
+      });
     },
 
     /** Makes the account's privileges exactly the level's. */
     async grantPrivileges(change: PrivilegeChange): Promise<void> {
-      await deps.accounts.setPrivileges(change.target, change.account, change.privileges);
+      await heartbeating(() => deps.accounts.setPrivileges(change.target, change.account, change.privileges));
     },
 
     /**
@@ -83,25 +124,35 @@ export function createActivities(deps: ActivityDeps) {
      * session only at its next USE, so without this a session opened under the
      * old level would keep it.
      */
-    async changePrivileges(change: PrivilegeChange): Promise<{ sessionsKilled: number }> {
-      const previous = change.previous ?? [];
-      await deps.accounts.setPrivileges(change.target, change.account, change.privileges, previous);
-      if (!isDowngrade(previous, change.privileges)) return { sessionsKilled: 0 };
-      const sessionsKilled = await deps.accounts.killSessions(change.target, change.account);
-      return { sessionsKilled };
+    async changePrivileges(change: Required<PrivilegeChange>): Promise<{ sessionsKilled: number }> {
+      return heartbeating(async () => {
+        await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous);
+        if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
+        const sessionsKilled = await deps.accounts.killSessions(change.target, change.account);
+        return { sessionsKilled };
+      });
     },
 
     /** Compensation of grantPrivileges. */
     async revokePrivileges(ref: AccountRef): Promise<void> {
-      await deps.accounts.revokeAllPrivileges(ref.target, ref.account);
+      await heartbeating(() => deps.accounts.revokeAllPrivileges(ref.target, ref.account));
     },
 
     /** Ends access for good: lock, kill sessions, drop the account, delete its secret. */
     async revokeAccess(ref: AccountRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
-      const dropped = await deps.accounts.dropAccount(ref.target, ref.account);
-      const secret = await deps.secrets.delete(ref.secretName);
-      log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed });
-      return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };
+      return heartbeating(async () => {
+        // Only this grant's account: an account of the same name that the grant does
+        // not own (see createAccount) is not its to drop.
+        const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
+        if (owner !== undefined && owner !== ref.grantId) {
+          log.warn('secret belongs to another grant; leaving account and secret alone', { grantId: ref.grantId, owner });
+          return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
+        }
+        const dropped = await deps.accounts.dropAccount(ref.target, ref.account);
+        const secret = await deps.secrets.delete(ref.secretName);
+        log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed });
+        return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };
+      });
     },
 
     /** E-mails the grantee and the project owner. */

@@ -29,6 +29,14 @@ export interface ServerEndpoint {
 
 export interface AccountManager {
   /**
+   * Checks that the target can be worked on before anything is created: the
+   * admin secret is readable and valid, the server answers, the admin holds what
+   * it needs, and the schema exists (UnknownDatabase otherwise). No side effect.
+   */
+  checkTarget(target: GrantTarget): Promise<ServerEndpoint>;
+  /** Whether an account of that name exists for the target's host pattern. */
+  accountExists(target: GrantTarget, account: string): Promise<boolean>;
+  /**
    * Creates the account if it does not exist, then (re)sets its password and
    * connection limit, so that a retry after a partial success ends in the same
    * state with the password that was stored last. Fails with UnknownDatabase
@@ -62,6 +70,8 @@ export interface GrantCredential {
 }
 
 export interface GrantSecretStore {
+  /** The secret's tags when it exists (not deleted or scheduled for deletion), else undefined. */
+  describe(name: string): Promise<{ tags: Record<string, string> } | undefined>;
   /** Creates or overwrites the secret (restoring it if it was scheduled for deletion). */
   put(name: string, value: GrantCredential, tags?: Record<string, string>): Promise<void>;
   /** Deletes the secret at once (no recovery window); `existed: false` when it was not there. */

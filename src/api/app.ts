@@ -81,7 +81,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
     const state = await grants.create(request.body, request.actor);
     if (state.status === 'FAILED') {
-      throw new HttpError(502, 'grant_failed', `the grant could not be provisioned and was rolled back: ${state.failure?.step ?? 'unknown step'}: ${state.failure?.message ?? ''}`, {
+      // The step only: the failure's text can name internal resources (secret ids, IAM
+      // roles); operators find it in GET /grants/:id, the audit trail and the Temporal UI.
+      throw new HttpError(502, 'grant_failed', `the grant could not be provisioned: step "${state.failure?.step ?? 'unknown'}" failed; everything was rolled back and administrators were told`, {
         grantId: state.grantId,
         status: state.status,
       });

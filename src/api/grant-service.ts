@@ -2,6 +2,7 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
   type WorkflowExecutionDescription,
   type WorkflowHandle,
@@ -85,6 +86,8 @@ const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
 
 const WORKFLOW_TYPE = 'grantAccess';
 const QUERY_TIMEOUT_MS = 5000;
+/** Longer than an update's own worst case (an audit write and a database change, each with retries). */
+const UPDATE_TIMEOUT_MS = 90_000;
 const ENDED: readonly GrantStatus[] = ['ACTIVE', 'FAILED', 'REVOKED', 'EXPIRED'];
 
 export class GrantService {
@@ -201,8 +204,9 @@ export class GrantService {
       try {
         state = await this.queryState(handle, Math.max(500, Math.min(QUERY_TIMEOUT_MS, deadline - Date.now())));
       } catch (err) {
-        // Started but not picked up yet (no worker, or a slow one): it is accepted, not failed.
-        if (!(err instanceof HttpError) || Date.now() < deadline) throw err;
+        // The workflow is started: whatever a query says now, the grant is accepted.
+        // No worker answering (none running, or a slow one) means "not picked up yet".
+        if (!(err instanceof HttpError)) throw err;
         return initialGrantState(request, new Date().toISOString());
       }
       if (ENDED.includes(state.status) || Date.now() >= deadline) return state;
@@ -337,11 +341,18 @@ export class GrantService {
     return { grantId, ...result };
   }
 
-  /** Maps a refused or failed update to the API's error codes. */
+  /**
+   * Sends an update, bounded in time, and maps a refusal or failure to the API's
+   * error codes. An update that does not finish in time is not undone: it is
+   * still in the workflow and will complete (or fail) there.
+   */
   private async update<T>(grantId: string, send: () => Promise<T>): Promise<T> {
     try {
-      return await send();
+      return await this.options.client.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, send);
     } catch (err) {
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+        throw new HttpError(504, 'update_pending', `the change to ${grantId} did not complete within ${UPDATE_TIMEOUT_MS / 1000}s; it may still be applied: check GET /grants/${encodeURIComponent(grantId)}`);
+      }
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
         const { type, message } = err.cause;
         if (type === GrantErrorType.Invalid) throw badRequest(message);

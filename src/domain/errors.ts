@@ -15,6 +15,8 @@ export const ActivityErrorType = {
   InvalidIdentifier: 'InvalidIdentifier',
   /** The database server could not be reached or failed; retried. */
   DatabaseUnavailable: 'DatabaseUnavailable',
+  /** The account name is taken by an account this grant does not own (not created by it, or by another grant). */
+  AccountConflict: 'AccountConflict',
   /** SMTP refused every recipient or the message; retried a few times. */
   MailRejected: 'MailRejected',
 } as const;
@@ -27,5 +29,6 @@ export const PERMANENT_PROVISIONING_ERRORS: ActivityErrorTypeName[] = [
   ActivityErrorType.AdminSecretInvalid,
   ActivityErrorType.InvalidIdentifier,
   ActivityErrorType.AdminPrivilegeMissing,
+  ActivityErrorType.AccountConflict,
 ];
 

@@ -18,6 +18,7 @@ import type { AccountRef, GrantActivities } from '../activities';
 import type { AuditRecord } from '../activities/ports';
 import {
   ACCESS_LEVEL_NAME,
+  ActivityErrorType,
   CLOSED_STATUSES,
   GrantErrorType,
   PERMANENT_PROVISIONING_ERRORS,
@@ -60,7 +61,9 @@ const PROVISIONING_RETRY: RetryPolicy = {
   nonRetryableErrorTypes: PERMANENT_PROVISIONING_ERRORS,
 };
 
-const DATABASE: ActivityOptions = { startToCloseTimeout: '30s', retry: PROVISIONING_RETRY };
+// Database activities heartbeat while they run: a worker that dies mid-step is
+// noticed after the heartbeat timeout, and a cancelled attempt learns it.
+const DATABASE: ActivityOptions = { startToCloseTimeout: '30s', heartbeatTimeout: '15s', retry: PROVISIONING_RETRY };
 const AUDIT: ActivityOptions = { startToCloseTimeout: '15s', retry: PROVISIONING_RETRY };
 const EMAIL: ActivityOptions = {
   startToCloseTimeout: '30s',
@@ -70,11 +73,13 @@ const EMAIL: ActivityOptions = {
 export const REVOKE_ATTEMPTS_BEFORE_ALERT = 6;
 const REVOKE_FIRST: ActivityOptions = {
   startToCloseTimeout: '60s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: REVOKE_ATTEMPTS_BEFORE_ALERT },
 };
 /** No attempt limit and no non-retryable type: access must end, whatever it takes. */
 const UNTIL_DONE: ActivityOptions = {
   startToCloseTimeout: '60s',
+  heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [] },
 };
 
@@ -92,7 +97,8 @@ export interface CarriedState {
 
 export const GRANT_FAILED_ERROR = 'GrantFailed';
 
-type Compensation = { name: string; run: () => Promise<unknown> };
+/** A step's undo; `unless` skips it for failures after which there is nothing of ours to undo. */
+type Compensation = { name: string; run: () => Promise<unknown>; unless?: (err: unknown) => boolean };
 type NotifyKind = 'REVOKED' | 'EXPIRED' | 'EXTENDED' | 'LEVEL_CHANGED';
 type MailContext = { previous?: { accessLevel?: string; expiresAt?: string; privileges?: string[] }; actor?: string; reason?: string };
 
@@ -103,8 +109,14 @@ class GrantLifecycle {
   private revokeRequest?: RevokeArgs;
   /** Bumped when the expiry moves, so the main loop re-arms its timer. */
   private expiryVersion = 0;
-  /** An update is auditing/applying a change; revocation and expiry wait for it. */
-  private busy = false;
+  /**
+   * Updates run one at a time, in arrival order, on this chain. `changing` counts
+   * the accepted updates not yet finished; it is raised synchronously when an
+   * update arrives, so expiry and revocation (which wait for it to reach zero)
+   * can never slip in between an update's acceptance and its work.
+   */
+  private chain: Promise<unknown> = Promise.resolve();
+  private changing = 0;
   /** E-mails sent after an update has replied; awaited before the run ends. */
   private readonly background = new Set<Promise<void>>();
 
@@ -167,16 +179,17 @@ class GrantLifecycle {
     }
   }
 
-  /** Waits for any other update to finish, then re-checks that the grant is still ACTIVE. */
-  private async exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    await condition(() => !this.busy);
-    this.requireActive();
-    this.busy = true;
-    try {
-      return await fn();
-    } finally {
-      this.busy = false;
-    }
+  /** Runs `fn` after every update that arrived before it, once the grant is still ACTIVE. */
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.changing += 1;
+    const run = this.chain.then(() => {
+      this.requireActive();
+      return fn();
+    });
+    this.chain = run.catch(() => undefined);
+    return run.finally(() => {
+      this.changing -= 1;
+    });
   }
 
   private extend(args: ExtendArgs): Promise<{ expiresAt: string }> {
@@ -216,12 +229,21 @@ class GrantLifecycle {
           ));
         } catch (err) {
           // Put the old level back exactly and say so in the trail, then refuse the update.
-          await untilDone.grantPrivileges.executeWithOptions({ ...UNTIL_DONE, summary: `restore ${previousLevel} after a failed change` }, [
-            { ...this.accountRef(), privileges: previous },
-          ]);
+          try {
+            await db.grantPrivileges.executeWithOptions({ ...DATABASE, summary: `restore ${previousLevel} after a failed change` }, [
+              { ...this.accountRef(), privileges: previous },
+            ]);
+          } catch (restoreErr) {
+            // The account's privileges are now unknown: access that cannot be vouched
+            // for ends. The revoke (which only needs CREATE USER) retries until done.
+            const reason = `the change to ${args.accessLevel} failed (${failureMessage(err)}) and ${previousLevel} could not be restored (${failureMessage(restoreErr)})`;
+            this.revokeRequest ??= { actor: 'dbaccess', reason };
+            throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `${reason}; the grant is being revoked`, nonRetryable: true });
+          }
           const back = this.auditRecord('LEVEL_CHANGED', 'dbaccess', { detail: `change to ${args.accessLevel} failed and was undone: ${failureMessage(err)}`, accessLevel: previousLevel });
-          await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]);
           this.commitEvent(back);
+          // In the background: an audit outage must not hold the update lock, which revocation waits for.
+          this.inBackground(() => untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]));
           throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `the level change failed and was undone: ${failureMessage(err)}`, nonRetryable: true });
         }
         this.state.accessLevel = args.accessLevel;
@@ -281,12 +303,24 @@ class GrantLifecycle {
       this.commitEvent(requested);
       this.setStatus('PROVISIONING');
 
+      // Before anything is created: a wrong admin secret, an unreachable server or a
+      // missing schema fails here, with nothing to undo.
+      step = 'check target';
+      await db.checkTarget.executeWithOptions({ ...DATABASE, summary: `check ${this.request.target.schema} and its admin secret ${this.request.target.adminSecretId}` }, [
+        this.accountRef(),
+      ]);
+
       // Compensations are registered before their step runs: a step that fails
       // after its retries may still have done part of its work (the account
       // created, the secret not yet stored), and every compensation is
       // idempotent, so undoing a step that did nothing is harmless.
       step = 'create account';
-      compensations.push({ name: 'drop account and delete secret', run: () => this.revokeUntilDone('rollback') });
+      compensations.push({
+        name: 'drop account and delete secret',
+        run: () => this.revokeUntilDone('rollback'),
+        // The account name was taken by an account this grant does not own: leave it alone.
+        unless: (err) => failureType(err) === ActivityErrorType.AccountConflict,
+      });
       const created = await db.createAccount.executeWithOptions(
         { ...DATABASE, summary: `create account ${this.state.account} and store its secret ${this.request.secretName}` },
         [this.accountRef()],
@@ -329,6 +363,7 @@ class GrantLifecycle {
     this.setStatus('ROLLING_BACK');
     const undone: string[] = [];
     for (const c of [...compensations].reverse()) {
+      if (c.unless?.(err)) continue;
       try {
         await c.run();
         undone.push(c.name);
@@ -367,13 +402,13 @@ class GrantLifecycle {
   private async waitForEnd(): Promise<void> {
     for (;;) {
       // A change in flight finishes first: it was accepted before this decision.
-      await condition(() => !this.busy);
+      await condition(() => this.changing === 0);
       if (this.revokeRequest) return;
       const left = Date.parse(this.state.expiresAt) - Date.now();
       if (left <= 0) return;
       if (workflowInfo().continueAsNewSuggested) {
         await this.settle();
-        if (!this.revokeRequest && !this.busy) {
+        if (!this.revokeRequest && this.changing === 0 && allHandlersFinished()) {
           await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence });
         }
       }
@@ -384,7 +419,7 @@ class GrantLifecycle {
 
   /** Revokes (on request or at expiry), audits and notifies. Never gives up on the revoke itself. */
   private async end(): Promise<void> {
-    await condition(() => !this.busy);
+    await condition(() => this.changing === 0);
     const requested = this.revokeRequest;
     const outcome: 'REVOKED' | 'EXPIRED' = requested ? 'REVOKED' : 'EXPIRED';
     this.setStatus('REVOKING');
@@ -457,9 +492,14 @@ class GrantLifecycle {
 
   /** E-mails after an update without making the caller wait for SMTP. */
   private notifyInBackground(kind: NotifyKind, eventId: string, about: MailContext): void {
-    const task: Promise<void> = CancellationScope.nonCancellable(() => this.notifyOrRecord(kind, eventId, about)).finally(() =>
-      this.background.delete(task),
-    );
+    this.inBackground(() => this.notifyOrRecord(kind, eventId, about));
+  }
+
+  /** Work that must finish before the run ends, but that nothing else should wait for. */
+  private inBackground(work: () => Promise<unknown>): void {
+    const task: Promise<void> = CancellationScope.nonCancellable(async () => {
+      await work();
+    }).finally(() => this.background.delete(task));
     this.background.add(task);
   }
 
@@ -540,6 +580,16 @@ class GrantLifecycle {
         .join('\n\n'),
     );
   }
+}
+
+/** The type of the application failure at the root of a failure chain, if any. */
+function failureType(err: unknown): string | undefined {
+  let current: unknown = err;
+  while (current instanceof Error) {
+    if (current instanceof ApplicationFailure) return current.type ?? undefined;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
 }
 
 /** The innermost readable message of a failure chain (activity → application failure). */

@@ -17,17 +17,29 @@ export interface Call {
   input: unknown;
 }
 
-type Failure = { remaining: number; type: string; kind?: string };
+type Failure = { remaining: number; skip: number; type: string; kind?: string };
 
 export class RecordedActivities {
   readonly calls: Call[] = [];
   private readonly failures = new Map<string, Failure>();
 
-  /** Makes `step` (optionally only for one audit event / mail kind) fail `times` times (Infinity: always). */
-  fail(step: StepName, opts: { times?: number; type?: string; kind?: string } = {}): this {
-    this.failures.set(`${step}:${opts.kind ?? '*'}`, { remaining: opts.times ?? Infinity, type: opts.type ?? 'InjectedFailure', ...(opts.kind ? { kind: opts.kind } : {}) });
+  /**
+   * Makes `step` (optionally only for one audit event / mail kind) fail `times`
+   * times (Infinity: always), after letting the first `skip` calls succeed.
+   */
+  fail(step: StepName, opts: { times?: number; type?: string; kind?: string; skip?: number } = {}): this {
+    this.failures.set(`${step}:${opts.kind ?? '*'}`, {
+      remaining: opts.times ?? Infinity,
+      skip: opts.skip ?? 0,
+      type: opts.type ?? 'InjectedFailure',
+      ...(opts.kind ? { kind: opts.kind } : {}),
+    });
     return this;
   }
+
+  /** How many changePrivileges calls ran at the same time, at most. */
+  maxConcurrentChanges = 0;
+  private changesInFlight = 0;
 
   /** Calls that completed without an injected failure. */
   succeeded(): Call[] {
@@ -49,8 +61,12 @@ export class RecordedActivities {
     const attempt = Context.current().info.attempt;
     const call: Call & { failed?: boolean } = { name, attempt, input, ...(kind ? { kind } : {}) };
     this.calls.push(call);
-    for (const key of [`${name}:${kind ?? '*'}`, `${name}:*`]) {
+    for (const key of new Set([`${name}:${kind ?? '*'}`, `${name}:*`])) {
       const f = this.failures.get(key);
+      if (f && f.skip > 0 && (!f.kind || f.kind === kind)) {
+        f.skip -= 1;
+        continue;
+      }
       if (f && f.remaining > 0 && (!f.kind || f.kind === kind)) {
         f.remaining -= 1;
         call.failed = true;
@@ -65,6 +81,10 @@ export class RecordedActivities {
         this.enter('recordAudit', record, record.event);
         return { written: true };
       },
+      checkTarget: async (ref) => {
+        this.enter('checkTarget', ref);
+        return { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const };
+      },
       createAccount: async (ref) => {
         this.enter('createAccount', ref);
         return { secretName: ref.secretName, connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };
@@ -74,6 +94,11 @@ export class RecordedActivities {
       },
       changePrivileges: async (change) => {
         this.enter('changePrivileges', change);
+        // Long enough for a second change to overlap, were changes not serialised.
+        this.changesInFlight += 1;
+        this.maxConcurrentChanges = Math.max(this.maxConcurrentChanges, this.changesInFlight);
+        await new Promise((r) => setTimeout(r, 150));
+        this.changesInFlight -= 1;
         return { sessionsKilled: 1 };
       },
       revokePrivileges: async (ref) => {

@@ -81,6 +81,7 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.equal(state.status, 'EXPIRED');
     assert.deepEqual(recorded.trace(), [
       'recordAudit:REQUESTED',
+      'checkTarget',
       'createAccount',
       'grantPrivileges',
       'recordAudit:GRANTED',
@@ -168,8 +169,8 @@ describe('grantAccess workflow (time-skipping)', function () {
     });
     assert.equal(state.status, 'REVOKED');
     assert.ok(Date.parse(state.endedAt!) < Date.parse(state.expiresAt), 'revoked before the expiry');
-    assert.deepEqual(recorded.trace().slice(5, 7).sort(), ['recordAudit:REVOKE_REQUESTED', 'revokeAccess']);
-    assert.deepEqual(recorded.trace().slice(7), ['recordAudit:REVOKED', 'notifyGrant:REVOKED']);
+    assert.deepEqual(recorded.trace().slice(6, 8).sort(), ['recordAudit:REVOKE_REQUESTED', 'revokeAccess']);
+    assert.deepEqual(recorded.trace().slice(8), ['recordAudit:REVOKED', 'notifyGrant:REVOKED']);
     const requested = recorded.audits().find((a) => a.event === 'REVOKE_REQUESTED')!;
     assert.equal(requested.actor, 'bob');
     assert.equal(requested.reason, 'left the team');
@@ -201,10 +202,10 @@ describe('grantAccess workflow (time-skipping)', function () {
     });
     assert.equal(state.status, 'REVOKED');
     const trace = recorded.trace();
-    assert.deepEqual(trace.slice(0, 5), ['recordAudit:REQUESTED', 'createAccount', 'grantPrivileges', 'recordAudit:GRANTED', 'notifyGrant:GRANTED']);
+    assert.deepEqual(trace.slice(0, 6), ['recordAudit:REQUESTED', 'checkTarget', 'createAccount', 'grantPrivileges', 'recordAudit:GRANTED', 'notifyGrant:GRANTED']);
     // The REVOKE_REQUESTED audit is written alongside the revoke, so either may finish first.
-    assert.deepEqual(trace.slice(5, 7).sort(), ['recordAudit:REVOKE_REQUESTED', 'revokeAccess']);
-    assert.deepEqual(trace.slice(7), ['recordAudit:REVOKED', 'notifyGrant:REVOKED']);
+    assert.deepEqual(trace.slice(6, 8).sort(), ['recordAudit:REVOKE_REQUESTED', 'revokeAccess']);
+    assert.deepEqual(trace.slice(8), ['recordAudit:REVOKED', 'notifyGrant:REVOKED']);
   });
 
   it('When the level changes, then the new privileges are set from the old ones, audited first, and notified', async () => {
@@ -252,6 +253,58 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.match(levelEvents[1]!.detail!, /undone/);
   });
 
+  it('When two level changes arrive together, then they run one after the other, each from the level the previous one left', async () => {
+    const recorded = new RecordedActivities();
+    const taskQueue = uniqueTaskQueue('race');
+    const newWorker = async () =>
+      // No workflow cache, so no sticky queue pins the workflow to the stopped worker.
+      Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded.activities(), maxCachedWorkflows: 0 });
+    const now = new Date(await env.currentTimeMs());
+    const request = grantRequest({ now, ttlMs: 30 * DAY });
+    const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('race')}`, args: [request] });
+    started.push(handle);
+    await (await newWorker()).runUntil(waitForStatus(handle, 'ACTIVE'));
+    // With no worker polling, both updates wait at the server and then reach the
+    // workflow in one activation: the case where a flag-based lock let both in.
+    const both = Promise.all([
+      handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'ADMIN', privileges: ['ALL PRIVILEGES'], actor: 'a' }] }),
+      handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'b' }] }),
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    const state = await (await newWorker()).runUntil(async () => {
+      const [first, second] = await both;
+      assert.deepEqual([first.accessLevel, second.accessLevel].sort(), ['ADMIN', 'READ']);
+      await handle.signal(revokeSignal, { actor: 'test' });
+      return handle.result();
+    });
+    started.splice(started.indexOf(handle), 1);
+    assert.equal(recorded.maxConcurrentChanges, 1, 'the two changes overlapped');
+    const changes = recorded.succeeded().filter((c) => c.name === 'changePrivileges').map((c) => c.input as { privileges: string[]; previous: string[] });
+    assert.equal(changes.length, 2);
+    assert.deepEqual(changes[0]!.previous, ['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
+    assert.deepEqual(changes[1]!.previous, changes[0]!.privileges, 'the second change starts from what the first one set');
+    assert.deepEqual(state.privileges, changes[1]!.privileges);
+  });
+
+  it('When a level change fails and the old level cannot be restored either, then the grant is revoked rather than left with unknown privileges', async () => {
+    // The first grantPrivileges call is provisioning; the restore is the second.
+    const recorded = new RecordedActivities().fail('changePrivileges', { type: 'UnknownDatabase' }).fail('grantPrivileges', { skip: 1, type: 'UnknownDatabase' });
+    const state = await withWorker(recorded, async (tq) => {
+      const { handle } = await start(tq, 30 * DAY);
+      await waitForStatus(handle, 'ACTIVE');
+      const failure = await handle
+        .executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'ADMIN', privileges: ['ALL PRIVILEGES'], actor: 'alice' }] })
+        .then(() => assert.fail('the change should fail'), updateFailure);
+      assert.match(failure.message, /could not be restored.*being revoked/);
+      return handle.result();
+    });
+    assert.equal(state.status, 'REVOKED');
+    assert.ok(Date.parse(state.endedAt!) < Date.parse(state.expiresAt));
+    const requested = recorded.audits().find((a) => a.event === 'REVOKE_REQUESTED')!;
+    assert.equal(requested.actor, 'dbaccess');
+    assert.match(requested.reason!, /could not be restored/);
+  });
+
   it('When a message arrives after the grant ended, then updates are refused as not ACTIVE', async () => {
     const recorded = new RecordedActivities();
     await withWorker(recorded, async (tq) => {
@@ -269,16 +322,19 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   // Each provisioning step fails for good in turn; the compensations of the steps
   // before it (and of itself, which may have half-happened) run in reverse.
-  const cases: { step: StepName; kind?: string; label: string; compensations: string[] }[] = [
+  const cases: { step: StepName; kind?: string; type?: string; label: string; compensations: string[] }[] = [
     { step: 'recordAudit', kind: 'REQUESTED', label: 'audit REQUESTED', compensations: [] },
+    { step: 'checkTarget', label: 'check target', compensations: [] },
     { step: 'createAccount', label: 'create account', compensations: ['revokeAccess'] },
+    // The account name is someone else's account: it must not be dropped.
+    { step: 'createAccount', type: 'AccountConflict', label: 'create account', compensations: [] },
     { step: 'grantPrivileges', label: 'grant privileges', compensations: ['revokePrivileges', 'revokeAccess'] },
     { step: 'recordAudit', kind: 'GRANTED', label: 'audit GRANTED', compensations: ['revokePrivileges', 'revokeAccess'] },
     { step: 'notifyGrant', kind: 'GRANTED', label: 'notify', compensations: ['revokePrivileges', 'revokeAccess'] },
   ];
   for (const c of cases) {
-    it(`When "${c.label}" fails for good, then exactly [${c.compensations.join(', ')}] run in reverse and the grant ends FAILED`, async () => {
-      const recorded = new RecordedActivities().fail(c.step, { ...(c.kind ? { kind: c.kind } : {}), type: 'UnknownDatabase' });
+    it(`When "${c.label}" fails for good (${c.type ?? 'UnknownDatabase'}), then exactly [${c.compensations.join(', ')}] run in reverse and the grant ends FAILED`, async () => {
+      const recorded = new RecordedActivities().fail(c.step, { ...(c.kind ? { kind: c.kind } : {}), type: c.type ?? 'UnknownDatabase' });
       const err = await withWorker(recorded, async (tq) => {
         const { handle } = await start(tq, 30 * DAY);
         const failure = await handle.result().then(

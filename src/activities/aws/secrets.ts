@@ -209,7 +209,7 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
         throw awsFailure(`could not create secret "${name}"`, err);
       }
     }
-    const existing = await this.describe(name);
+    const existing = await this.lookup(name);
     if (!existing) throw new Error(`secret "${name}" could not be created and does not exist (it may still be being deleted); retry later`);
     // A value cannot be stored in a secret scheduled for deletion (and it would vanish with it).
     if (existing.DeletedDate !== undefined) await this.restore(name);
@@ -223,7 +223,7 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
   async delete(name: string): Promise<{ existed: boolean }> {
     // Secrets Manager reports success for a forced delete of a secret that does not
     // exist, so only a look first can tell whether there was one.
-    if (!(await this.describe(name))) return { existed: false };
+    if (!(await this.lookup(name))) return { existed: false };
     try {
       await this.forceDelete(name);
     } catch (err) {
@@ -245,7 +245,13 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
     await this.client.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true }));
   }
 
-  private async describe(name: string): Promise<DescribeSecretCommandOutput | undefined> {
+  async describe(name: string): Promise<{ tags: Record<string, string> } | undefined> {
+    const found = await this.lookup(name);
+    if (!found || found.DeletedDate !== undefined) return undefined;
+    return { tags: Object.fromEntries((found.Tags ?? []).flatMap((t) => (t.Key ? [[t.Key, t.Value ?? '']] : []))) };
+  }
+
+  private async lookup(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     try {
       return await this.client.send(new DescribeSecretCommand({ SecretId: name }));
     } catch (err) {
