@@ -377,10 +377,12 @@ class GrantLifecycle {
     const rolledBack = this.auditRecord('ROLLED_BACK', 'dbaccess', { detail });
     try {
       await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: 'audit ROLLED_BACK' }, [rolledBack]);
+      this.commitEvent(rolledBack);
     } catch (auditErr) {
       log.error('could not write the ROLLED_BACK audit event', { grantId: this.state.grantId, message: failureMessage(auditErr) });
+      // The grant's own history still says what happened, and that the trail lacks it.
+      this.commitEvent({ ...rolledBack, detail: `${detail} (not in the audit trail: ${failureMessage(auditErr)})` });
     }
-    this.commitEvent(rolledBack);
     this.setStatus('FAILED');
     try {
       await email.notifyAdmins.executeWithOptions({ ...EMAIL, summary: 'email FAILED to administrators' }, [
