@@ -6,8 +6,11 @@ import { ActivityErrorType } from '../../src/activities/errors';
 import { toActivityError } from '../../src/activities/mysql/errors';
 import {
   accountExistsStatement,
+  adminGlobalPrivilegesStatement,
   adminGrantStatements,
   alterUserStatement,
+  canSeeAllSessions,
+  connectionAliveStatement,
   createUserStatement,
   dropUserStatement,
   grantSchema,
@@ -15,9 +18,13 @@ import {
   killConnectionStatement,
   listSessionsStatement,
   lockUserStatement,
+  missingAdminPrivileges,
+  mysqlReadableStatement,
   revokeAllStatements,
   revokeExceptStatement,
   schemaExistsStatement,
+  SESSION_SQL_MODE,
+  sessionSettingsStatement,
   type Statement,
 } from '../../src/activities/mysql/sql';
 import type { SqlDialect } from '../../src/activities/ports';
@@ -154,6 +161,80 @@ describe('mysql statement builders', () => {
         (err: unknown) => err instanceof ApplicationFailure && err.type === ActivityErrorType.InvalidIdentifier && !err.message.includes(pw),
       );
     }
+  });
+
+  it('When a session is configured, then MariaDB gets max_statement_time (seconds) and MySQL max_execution_time (ms), both lock timeouts and a pinned sql_mode, all as placeholders', () => {
+    const limits = { lockWaitTimeoutSeconds: 10, statementTimeoutSeconds: 15 };
+    const maria = sessionSettingsStatement('mariadb', limits);
+    assert.equal(maria.sql, 'SET SESSION sql_mode = ?, lock_wait_timeout = ?, innodb_lock_wait_timeout = ?, max_statement_time = ?');
+    assert.deepEqual(maria.values, ['STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION', 10, 10, 15]);
+    const my = sessionSettingsStatement('mysql', { lockWaitTimeoutSeconds: 3, statementTimeoutSeconds: 0.5 });
+    assert.equal(my.sql, 'SET SESSION sql_mode = ?, lock_wait_timeout = ?, innodb_lock_wait_timeout = ?, max_execution_time = ?');
+    assert.deepEqual(my.values, ['STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION', 3, 3, 500]);
+  });
+
+  it('When the sql_mode is pinned, then MariaDB has NO_AUTO_CREATE_USER, MySQL (which removed it) does not, and neither has NO_BACKSLASH_ESCAPES or ANSI_QUOTES', () => {
+    assert.ok(SESSION_SQL_MODE.mariadb.split(',').includes('NO_AUTO_CREATE_USER'));
+    assert.ok(!SESSION_SQL_MODE.mysql.split(',').includes('NO_AUTO_CREATE_USER'));
+    for (const dialect of DIALECTS) {
+      const modes = SESSION_SQL_MODE[dialect].split(',');
+      assert.ok(!modes.includes('NO_BACKSLASH_ESCAPES') && !modes.includes('ANSI_QUOTES') && !modes.includes('ANSI'), dialect);
+    }
+  });
+
+  it('When session limits are out of range, then the builder throws InvalidIdentifier instead of returning SQL', () => {
+    for (const dialect of DIALECTS) {
+      for (const lock of [0, -1, 1.5, Number.NaN, 31536001]) invalidIdentifier(() => sessionSettingsStatement(dialect, { lockWaitTimeoutSeconds: lock, statementTimeoutSeconds: 1 }));
+      for (const stmt of [0, -1, Number.NaN, Number.POSITIVE_INFINITY, 31536001]) {
+        invalidIdentifier(() => sessionSettingsStatement(dialect, { lockWaitTimeoutSeconds: 1, statementTimeoutSeconds: stmt }));
+      }
+    }
+    invalidIdentifier(() => sessionSettingsStatement('oracle' as SqlDialect, { lockWaitTimeoutSeconds: 1, statementTimeoutSeconds: 1 }));
+  });
+
+  it("When the admin's privileges are checked, then its own global privileges are read and CREATE USER, PROCESS and (MariaDB) CONNECTION ADMIN are required", () => {
+    const read = adminGlobalPrivilegesStatement();
+    assert.match(read.sql, /^SELECT PRIVILEGE_TYPE AS privilege FROM information_schema\.USER_PRIVILEGES WHERE GRANTEE = CONCAT\(.*CURRENT_USER\(\)/);
+    assert.deepEqual(read.values, []);
+    assert.deepEqual(missingAdminPrivileges('mariadb', ['USAGE']), ['CREATE USER', 'PROCESS', 'CONNECTION ADMIN']);
+    assert.deepEqual(missingAdminPrivileges('mariadb', ['CREATE USER', 'PROCESS', 'CONNECTION ADMIN']), []);
+    assert.deepEqual(missingAdminPrivileges('mariadb', ['CREATE USER', 'SUPER']), []);
+    // MySQL lists only static privileges in USER_PRIVILEGES: CONNECTION_ADMIN cannot be checked there.
+    assert.deepEqual(missingAdminPrivileges('mysql', ['USAGE']), ['CREATE USER', 'PROCESS']);
+    assert.deepEqual(missingAdminPrivileges('mysql', ['CREATE USER', 'PROCESS']), []);
+    assert.equal(canSeeAllSessions(['CREATE USER']), false);
+    assert.equal(canSeeAllSessions(['PROCESS']), true);
+    assert.equal(mysqlReadableStatement().sql, 'SELECT COUNT(*) AS n FROM mysql.user WHERE 1 = 0');
+  });
+
+  it('When an interrupted statement is checked for, then its id is a validated placeholder in the dialect\'s processlist', () => {
+    assert.equal(connectionAliveStatement('mariadb', 42, { performanceSchema: true }).sql, 'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?');
+    assert.equal(connectionAliveStatement('mysql', 42, { performanceSchema: true }).sql, 'SELECT COUNT(*) AS n FROM performance_schema.processlist WHERE ID = ?');
+    assert.equal(connectionAliveStatement('mysql', 42, { performanceSchema: false }).sql, 'SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST WHERE ID = ?');
+    assert.deepEqual(connectionAliveStatement('mysql', 42, { performanceSchema: false }).values, ['42']);
+    for (const bad of ['0', '-1', '1 OR 1', '', 2.5]) invalidIdentifier(() => connectionAliveStatement('mariadb', bad, { performanceSchema: false }));
+  });
+
+  it('When the server gives up on a statement (lock wait, statement time), then DatabaseUnavailable; a GRANT to a missing account is not retryable and says why', () => {
+    const grant = grantStatement('dev_project', ['SELECT'], 'acct_1', '%');
+    for (const [errno, code] of [
+      [1205, 'ER_LOCK_WAIT_TIMEOUT'],
+      [1969, 'ER_STATEMENT_TIMEOUT'],
+      [3024, 'ER_QUERY_TIMEOUT'],
+      [1317, 'ER_QUERY_INTERRUPTED'],
+    ] as const) {
+      const mapped = toActivityError(Object.assign(new Error('timeout'), { errno, code, sqlMessage: 'timeout' }), { secretId: 's', secrets: [], statement: grant });
+      assert.equal(mapped.type, ActivityErrorType.DatabaseUnavailable, String(errno));
+      assert.match(mapped.message, /gave up waiting while trying to grant SELECT on the schema/);
+    }
+    const missing = Object.assign(new Error("Can't find any matching row in the user table"), {
+      errno: 1133,
+      code: 'ER_PASSWORD_NO_MATCH',
+      sqlMessage: "Can't find any matching row in the user table",
+    });
+    const mapped = toActivityError(missing, { secretId: 's', secrets: [], statement: grant });
+    assert.equal(mapped.type, ActivityErrorType.AdminPrivilegeMissing);
+    assert.match(mapped.message, /the account does not exist/);
   });
 
   it('When a driver error carries the statement and password, then the mapped error has neither', () => {

@@ -4,14 +4,19 @@ import { ApplicationFailure } from '@temporalio/common';
 
 import type { GrantTarget } from '../../src/domain';
 import { ActivityErrorType } from '../../src/activities/errors';
-import { adminGrantStatements, createMysqlAccountManager } from '../../src/activities/mysql';
-import type { AccountManager } from '../../src/activities/ports';
+import { adminGrantStatements, createMysqlAccountManager, sessionSettingsStatement, type MysqlAccountManager, type MysqlAccountManagerOptions } from '../../src/activities/mysql';
+import type { AdminCredentials } from '../../src/activities/ports';
 import {
   accountExists,
   canLogin,
   connectAs,
   createAdmin,
   createSchema,
+  grantGlobal,
+  holdLock,
+  MARIADB_HOST,
+  MARIADB_PORT,
+  processesOf,
   randomName,
   randomPassword,
   rootPool,
@@ -24,8 +29,11 @@ import {
   totalAccounts,
   type TestAdmin,
   queryFails,
+  startProxy,
+  withGlobalSqlMode,
 } from '../support/mariadb';
 import { expectFailure } from '../support/failures';
+import { until } from '../support/wait';
 
 // The MySQL account manager against the machine's MariaDB 10.11, always through
 // an admin created with exactly adminGrantStatements (never root), so that every
@@ -73,13 +81,13 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
   let sibling: string;
   let admin: TestAdmin;
   let source: StaticCredentialSource;
-  let manager: AccountManager;
+  let manager: MysqlAccountManager;
   const logs: LogLine[] = [];
   const logger = {
     info: (obj: object, msg: string) => logs.push({ level: 'info', obj, msg }),
     warn: (obj: object, msg: string) => logs.push({ level: 'warn', obj, msg }),
   };
-  const extraManagers: AccountManager[] = [];
+  const extraManagers: MysqlAccountManager[] = [];
 
   const target = (over: Partial<GrantTarget> = {}): GrantTarget => ({
     schema,
@@ -98,10 +106,18 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
     return { account, password };
   }
 
-  function otherManager(credentials: StaticCredentialSource): AccountManager {
-    const m = createMysqlAccountManager({ credentials, logger, connectTimeoutMs: 3000, poolSize: 2 });
+  function otherManager(credentials: StaticCredentialSource, options: Partial<MysqlAccountManagerOptions> = {}): MysqlAccountManager {
+    const m = createMysqlAccountManager({ credentials, logger, connectTimeoutMs: 3000, poolSize: 2, ...options });
     extraManagers.push(m);
     return m;
+  }
+
+  /** An admin with everything adminGrantStatements lists but PROCESS. */
+  async function withoutProcess(): Promise<TestAdmin> {
+    const weak = await createAdmin([schema]);
+    passwords.push(weak.password);
+    await grantGlobal(['PROCESS'], weak, true);
+    return weak;
   }
 
   before(async () => {
@@ -432,18 +448,39 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       assert.equal(await accountExists(account, '%'), false);
     });
 
-    it('When the admin lacks PROCESS, then killSessions fails with AdminPrivilegeMissing instead of reporting none', async () => {
-      const weak = await createAdmin([schema], { grants: [] });
-      await rootPool().query('GRANT CREATE USER, CONNECTION ADMIN ON *.* TO ?@?', [weak.account, '%']);
+    it('When the admin lacks PROCESS, then killSessions fails with AdminPrivilegeMissing instead of reporting none; after GRANT PROCESS the same manager kills them', async () => {
+      const weak = await withoutProcess();
       const m = otherManager(new StaticCredentialSource(weak.credentials));
       const { account, password } = await grantee(READ);
       const conn = await connectAs(account, password, schema);
       try {
         const err = await expectFailure(m.killSessions(target(), account), ActivityErrorType.AdminPrivilegeMissing);
         assert.match(err.message, /PROCESS/);
-        await expectFailure(m.dropAccount(target(), account), ActivityErrorType.AdminPrivilegeMissing);
+        assert.equal((await sessionsOf(account)).length, 1, 'nothing was killed');
+        await grantGlobal(['PROCESS'], weak);
+        assert.equal(await m.killSessions(target(), account), 1);
+        assert.equal(await queryFails(conn), true);
       } finally {
-        await conn.end();
+        conn.destroy();
+      }
+    });
+
+    it('When the admin lacks PROCESS, then dropAccount still drops the account, then reports the sessions it could not end; a retry after GRANT PROCESS ends them', async () => {
+      const weak = await withoutProcess();
+      const m = otherManager(new StaticCredentialSource(weak.credentials));
+      const { account, password } = await grantee(READ);
+      const conn = await connectAs(account, password, schema);
+      try {
+        const err = await expectFailure(m.dropAccount(target(), account), ActivityErrorType.AdminPrivilegeMissing);
+        assert.match(err.message, new RegExp(`account ${account} was dropped, but its open connections could not be ended: .*PROCESS`));
+        assert.equal(await accountExists(account, '%'), false);
+        assert.equal(await canLogin(account, password), false);
+        assert.equal((await sessionsOf(account)).length, 1, 'the open session is still there');
+        await grantGlobal(['PROCESS'], weak);
+        assert.deepEqual(await m.dropAccount(target(), account), { existed: false, sessionsKilled: 1 });
+        assert.equal(await queryFails(conn), true);
+      } finally {
+        conn.destroy();
       }
     });
 
@@ -459,6 +496,314 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       } finally {
         conn.destroy();
       }
+    });
+  });
+
+  describe('checkTarget and accountExists', () => {
+    it('When the target is sound, then checkTarget returns the endpoint and changes nothing', async () => {
+      const before = await totalAccounts();
+      assert.deepEqual(await manager.checkTarget(target()), { host: MARIADB_HOST, port: MARIADB_PORT, engine: 'mariadb' });
+      assert.equal(await totalAccounts(), before);
+    });
+
+    it('When the schema does not exist (or differs in case), then checkTarget fails with UnknownDatabase', async () => {
+      const err = await expectFailure(manager.checkTarget(target({ schema: `${RUN_PREFIX}_nothere` })), ActivityErrorType.UnknownDatabase);
+      assert.match(err.message, /does not exist/);
+      await expectFailure(manager.checkTarget(target({ schema: schema.toUpperCase() })), ActivityErrorType.UnknownDatabase);
+    });
+
+    it('When the admin lacks PROCESS, then checkTarget names it; after GRANT PROCESS the same manager passes', async () => {
+      const weak = await withoutProcess();
+      const m = otherManager(new StaticCredentialSource(weak.credentials));
+      const err = await expectFailure(m.checkTarget(target()), ActivityErrorType.AdminPrivilegeMissing);
+      assert.match(err.message, /lacks PROCESS ON \*\.\*/);
+      await grantGlobal(['PROCESS'], weak);
+      assert.equal((await m.checkTarget(target())).engine, 'mariadb');
+    });
+
+    it('When the admin lacks CREATE USER and CONNECTION ADMIN, or cannot read mysql.*, then checkTarget says what is missing', async () => {
+      const noGlobal = await createAdmin([schema]);
+      await grantGlobal(['CREATE USER', 'CONNECTION ADMIN'], noGlobal, true);
+      const err = await expectFailure(otherManager(new StaticCredentialSource(noGlobal.credentials)).checkTarget(target()), ActivityErrorType.AdminPrivilegeMissing);
+      assert.match(err.message, /lacks CREATE USER, CONNECTION ADMIN ON \*\.\*/);
+      const grants = adminGrantStatements('mariadb', 'placeholder', '%', [schema]).filter((g) => !g.includes('ON mysql.*'));
+      const noMysql = await createAdmin([schema], { grants: [] });
+      for (const g of grants) await rootPool().query(g.replace("'placeholder'@'%'", '?@?'), [noMysql.account, '%']);
+      const err2 = await expectFailure(otherManager(new StaticCredentialSource(noMysql.credentials)).checkTarget(target()), ActivityErrorType.AdminPrivilegeMissing);
+      assert.match(err2.message, /SELECT ON mysql\.\*/);
+    });
+
+    it('When accounts are looked up, then accountExists is true only for an existing name with the target host pattern', async () => {
+      const { account } = await grantee();
+      assert.equal(await manager.accountExists(target(), account), true);
+      assert.equal(await manager.accountExists(target({ hostPattern: '10.0.%' }), account), false);
+      assert.equal(await manager.accountExists(target(), newAccount()), false);
+      await manager.dropAccount(target(), account);
+      assert.equal(await manager.accountExists(target(), account), false);
+      await expectFailure(manager.accountExists(target(), "x' OR '1'='1"), ActivityErrorType.InvalidIdentifier);
+    });
+  });
+
+  describe('no statement outlives its call', () => {
+    /** Waits until the admin has a statement waiting on the server whose text matches. */
+    async function waiting(pattern: RegExp): Promise<void> {
+      await until('the statement to wait on the lock', async () => (await processesOf(admin.account)).some((p) => pattern.test(p.info)), 3000);
+    }
+
+    async function noneRunning(pattern: RegExp): Promise<boolean> {
+      return !(await processesOf(admin.account)).some((p) => pattern.test(p.info));
+    }
+
+    it('When a GRANT waits on a table lock held by another session, then it fails at max_statement_time and never lands later', async () => {
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { statementTimeoutSeconds: 0.5, lockWaitTimeoutSeconds: 30 });
+      const { account } = await grantee();
+      await m.checkTarget(target()); // a configured connection, so that only the GRANT is timed
+      const lock = await holdLock('LOCK TABLES mysql.db READ', 'UNLOCK TABLES');
+      try {
+        const started = Date.now();
+        const err = await expectFailure(m.setPrivileges(target(), account, READ, []), ActivityErrorType.DatabaseUnavailable);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 400 && elapsed < 2000, `failed after ${elapsed} ms`);
+        assert.deepEqual(err.details, [{ errno: 1969 }]); // mysql2 has no name for MariaDB's ER_STATEMENT_TIMEOUT
+        assert.match(err.message, /gave up waiting while trying to grant SELECT/);
+      } finally {
+        await lock.release();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(await schemaGrants(account, '%', schema), []);
+    });
+
+    it("When CREATE USER waits on a backup lock (BACKUP STAGE BLOCK_COMMIT, MariaDB's LOCK INSTANCE FOR BACKUP), then it fails at lock_wait_timeout and nothing changes after the call returned", async () => {
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { lockWaitTimeoutSeconds: 1, statementTimeoutSeconds: 30 });
+      const { account } = await grantee();
+      await m.checkTarget(target());
+      const fresh = newAccount();
+      let state: { fresh: boolean; grants: string[] };
+      const lock = await holdLock(['BACKUP STAGE START', 'BACKUP STAGE BLOCK_COMMIT'], 'BACKUP STAGE END');
+      try {
+        const started = Date.now();
+        const err = await expectFailure(m.ensureAccount(target(), fresh, newPassword()), ActivityErrorType.DatabaseUnavailable);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 900 && elapsed < 2500, `failed after ${elapsed} ms`);
+        assert.deepEqual(err.details, [{ code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }]);
+        // MariaDB applies an account change before it waits for the commit lock, so a
+        // statement that failed here may already have taken effect (a retry or the
+        // compensation handles that); what may never happen is a change after the call returned.
+        state = { fresh: await accountExists(fresh, '%'), grants: await schemaGrants(account, '%', schema) };
+      } finally {
+        await lock.release();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual({ fresh: await accountExists(fresh, '%'), grants: await schemaGrants(account, '%', schema) }, state);
+    });
+
+    it('When the server does not answer within the client-side timeout, then DatabaseUnavailable, and the statement was killed on the server before the call returned', async () => {
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { queryTimeoutMs: 300, statementTimeoutSeconds: 30, lockWaitTimeoutSeconds: 30 });
+      const { account } = await grantee();
+      await m.checkTarget(target());
+      const lock = await holdLock('LOCK TABLES mysql.db READ', 'UNLOCK TABLES');
+      try {
+        const started = Date.now();
+        const err = await expectFailure(m.setPrivileges(target(), account, READ, []), ActivityErrorType.DatabaseUnavailable);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 300 && elapsed < 2000, `failed after ${elapsed} ms`);
+        assert.deepEqual(err.details, [{ code: 'QUERY_TIMEOUT' }]);
+        assert.match(err.message, /within 300 ms while trying to grant SELECT on the schema; the statement was killed on the server/);
+        assert.equal(await noneRunning(/^GRANT/), true, 'the GRANT still waits on the server');
+      } finally {
+        await lock.release();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(await schemaGrants(account, '%', schema), []);
+      // The manager carries on with a new connection.
+      await m.setPrivileges(target(), account, READ);
+      assert.equal((await schemaGrants(account, '%', schema)).length, 1);
+    });
+
+    it('When no pool connection comes within acquireTimeoutMs, then DatabaseUnavailable; the connection that arrives late goes back to the pool', async () => {
+      const proxy = await startProxy();
+      proxy.pause();
+      const creds = new StaticCredentialSource({ ...admin.credentials, host: proxy.host, port: proxy.port });
+      const m = otherManager(creds, { acquireTimeoutMs: 300, connectTimeoutMs: 5000, poolSize: 1 });
+      const { account } = await grantee();
+      try {
+        const started = Date.now();
+        const err = await expectFailure(m.accountExists(target(), account), ActivityErrorType.DatabaseUnavailable);
+        const elapsed = Date.now() - started;
+        assert.ok(elapsed >= 300 && elapsed < 1500, `failed after ${elapsed} ms`);
+        assert.deepEqual(err.details, [{ code: 'ACQUIRE_TIMEOUT' }]);
+        proxy.resume();
+        // With a pool of one, this only works if the late connection was given back.
+        assert.equal(await m.accountExists(target(), account), true);
+        assert.equal(await m.accountExists(target(), account), true);
+      } finally {
+        await proxy.close();
+      }
+    });
+
+    it('When the signal is already aborted, then nothing is read or sent', async () => {
+      const creds = new StaticCredentialSource(admin.credentials);
+      const m = otherManager(creds);
+      const account = newAccount();
+      const err = await expectFailure(m.ensureAccount(target(), account, newPassword(), { signal: AbortSignal.abort() }), ActivityErrorType.DatabaseUnavailable);
+      assert.deepEqual(err.details, [{ code: 'CANCELLED' }]);
+      assert.match(err.message, /cancelled before trying to connect/);
+      assert.deepEqual(creds.calls, []);
+      assert.equal(await accountExists(account, '%'), false);
+    });
+
+    it('When the signal aborts between two statements, then the next one is not sent', async () => {
+      // A fresh manager logs "connected" after SELECT VERSION() and before the session settings:
+      // aborting there must stop the call before its next statement.
+      const controller = new AbortController();
+      const aborting = {
+        info: (obj: object, msg: string) => {
+          logs.push({ level: 'info', obj, msg });
+          if (msg === 'connected to database server') controller.abort();
+        },
+        warn: logger.warn,
+      };
+      const m = createMysqlAccountManager({ credentials: new StaticCredentialSource(admin.credentials), logger: aborting, poolSize: 1 });
+      extraManagers.push(m);
+      const account = newAccount();
+      const err = await expectFailure(m.ensureAccount(target(), account, newPassword(), { signal: controller.signal }), ActivityErrorType.DatabaseUnavailable);
+      assert.deepEqual(err.details, [{ code: 'CANCELLED' }]);
+      assert.match(err.message, /cancelled before trying to set the session limits and sql_mode/);
+      assert.equal(await accountExists(account, '%'), false);
+      // Without a signal the same manager works.
+      await m.ensureAccount(target(), account, newPassword());
+      assert.equal(await accountExists(account, '%'), true);
+    });
+
+    it('When the signal aborts while a statement waits on a lock, then the statement is killed on the server, the rest is not sent, and nothing lands later', async () => {
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { statementTimeoutSeconds: 30, lockWaitTimeoutSeconds: 30 });
+      const { account } = await grantee(READ);
+      await m.checkTarget(target());
+      const controller = new AbortController();
+      const lock = await holdLock('LOCK TABLES mysql.db READ', 'UNLOCK TABLES');
+      try {
+        // Without previous: REVOKE ALL (waits on the lock), then GRANT ALL PRIVILEGES.
+        const call = m.setPrivileges(target(), account, ADMIN, undefined, { signal: controller.signal });
+        await waiting(/^REVOKE ALL PRIVILEGES/);
+        const started = Date.now();
+        controller.abort();
+        const err = await expectFailure(call, ActivityErrorType.DatabaseUnavailable);
+        assert.ok(Date.now() - started < 1500);
+        assert.deepEqual(err.details, [{ code: 'CANCELLED' }]);
+        assert.match(err.message, /cancelled while trying to revoke all privileges on the schema; the statement was killed on the server/);
+        assert.equal(await noneRunning(/^(REVOKE|GRANT)/), true);
+      } finally {
+        await lock.release();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(await schemaGrants(account, '%', schema), [`GRANT SELECT ON \`${schema.replace(/_/g, '\\_')}\`.* TO \`${account}\`@\`%\``]);
+    });
+
+    it('When the call takes longer than operationTimeoutMs, then it stops like a cancellation (OPERATION_TIMEOUT)', async () => {
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { operationTimeoutMs: 300, statementTimeoutSeconds: 30, lockWaitTimeoutSeconds: 30 });
+      const { account } = await grantee();
+      await m.checkTarget(target());
+      const lock = await holdLock('LOCK TABLES mysql.db READ', 'UNLOCK TABLES');
+      try {
+        const err = await expectFailure(m.setPrivileges(target(), account, READ, []), ActivityErrorType.DatabaseUnavailable);
+        assert.deepEqual(err.details, [{ code: 'OPERATION_TIMEOUT' }]);
+        assert.match(err.message, /stopped after 300 ms .*the statement was killed on the server/);
+      } finally {
+        await lock.release();
+      }
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(await schemaGrants(account, '%', schema), []);
+    });
+  });
+
+  describe('a late GRANT never creates an account', () => {
+    it('When the server default lets GRANT create accounts, then a plain session does, but the manager\'s GRANT to a dropped account fails and creates nothing', async () => {
+      // The hazard, shown with the same least-privileged admin: without NO_AUTO_CREATE_USER,
+      // a GRANT to a missing account creates it, without a password.
+      const raw = await connectAs(admin.account, admin.password);
+      const victim = newAccount();
+      try {
+        await raw.query("SET SESSION sql_mode = ''");
+        await raw.query(`GRANT SELECT ON \`${schema.replace(/_/g, '\\_')}\`.* TO ?@?`, [victim, '%']);
+        assert.equal(await accountExists(victim, '%'), true);
+        assert.equal(await canLogin(victim, '', schema), true, 'a passwordless account was created');
+        await rootPool().query('DROP USER ?@?', [victim, '%']);
+        // The manager's session settings, applied to that same lax session, close it.
+        const settings = sessionSettingsStatement('mariadb', { lockWaitTimeoutSeconds: 10, statementTimeoutSeconds: 15 });
+        await raw.query(settings.sql, [...settings.values]);
+        await assert.rejects(raw.query(`GRANT SELECT ON \`${schema.replace(/_/g, '\\_')}\`.* TO ?@?`, [victim, '%']), { errno: 1133 });
+        assert.equal(await accountExists(victim, '%'), false);
+      } finally {
+        raw.destroy();
+      }
+
+      // Through the manager, on a connection opened while the server default was lax.
+      const { account } = await grantee(READ);
+      await manager.dropAccount(target(), account);
+      const m = otherManager(new StaticCredentialSource(admin.credentials), { poolSize: 1 });
+      await withGlobalSqlMode('', async () => {
+        assert.equal(await m.accountExists(target(), account), false);
+      });
+      const err = await expectFailure(m.setPrivileges(target(), account, READ, []), ActivityErrorType.AdminPrivilegeMissing);
+      assert.match(err.message, /the account does not exist/);
+      assert.equal(await accountExists(account, '%'), false);
+    });
+  });
+
+  describe('recovery without a restart', () => {
+    it("When the admin secret's password, host and port all change (migration), then the next call re-reads it and works on the new address", async () => {
+      const moving = await createAdmin([schema]);
+      passwords.push(moving.password);
+      const proxy = await startProxy({ host: '127.0.0.2' });
+      const old: AdminCredentials = { ...moving.credentials, host: proxy.host, port: proxy.port };
+      const creds = new StaticCredentialSource(old);
+      const m = otherManager(creds);
+      assert.deepEqual(await m.checkTarget(target()), { host: '127.0.0.2', port: proxy.port, engine: 'mariadb' });
+      const { account } = await grantee(READ);
+
+      const fresh = newPassword();
+      await setPassword(moving.account, '%', fresh);
+      creds.rotate({ ...moving.credentials, password: fresh });
+      await proxy.close(); // the old address is gone, with the pool's open connection
+      // Once the pool has noticed, a new connection is refused (ECONNREFUSED) before any statement.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.deepEqual(await m.dropAccount(target(), account), { existed: true, sessionsKilled: 0 });
+      assert.deepEqual(await m.checkTarget(target()), { host: MARIADB_HOST, port: MARIADB_PORT, engine: 'mariadb' });
+      assert.deepEqual(
+        creds.calls.map((c) => c.refresh),
+        [false, true],
+      );
+    });
+
+    it('When the pooled connection dies between calls (failover), then the call re-reads the secret and runs once more on the new address', async () => {
+      const moving = await createAdmin([schema]);
+      passwords.push(moving.password);
+      const proxy = await startProxy({ host: '127.0.0.2' });
+      const creds = new StaticCredentialSource({ ...moving.credentials, host: proxy.host, port: proxy.port });
+      const m = otherManager(creds, { poolSize: 1 });
+      const { account } = await grantee(READ);
+      assert.equal(await m.accountExists(target(), account), true);
+      creds.rotate(moving.credentials);
+      await proxy.close();
+      // No wait: the pool may still hold the dead connection, and the first statement fails on it.
+      assert.equal(await m.accountExists(target(), account), true);
+      assert.deepEqual(
+        creds.calls.map((c) => c.refresh),
+        [false, true],
+      );
+    });
+
+    it('When the server is unreachable and the secret has not changed, then DatabaseUnavailable after one re-read, and the pool is kept', async () => {
+      const proxy = await startProxy();
+      const creds = new StaticCredentialSource({ ...admin.credentials, host: proxy.host, port: proxy.port });
+      const m = otherManager(creds);
+      assert.equal(await m.accountExists(target(), newAccount()), false);
+      await proxy.close();
+      await expectFailure(m.accountExists(target(), newAccount()), ActivityErrorType.DatabaseUnavailable);
+      assert.deepEqual(
+        creds.calls.map((c) => c.refresh),
+        [false, true],
+      );
     });
   });
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 
 import mysql, { type Connection, type Pool, type RowDataPacket } from 'mysql2/promise';
 
@@ -186,6 +187,137 @@ export async function queryFails(conn: Connection): Promise<boolean> {
     return false;
   } catch {
     return true;
+  } finally {
+    conn.destroy();
+  }
+}
+
+/** Grants (or revokes) global privileges of an account as root, e.g. `grantGlobal(['PROCESS'], admin)`. */
+export async function grantGlobal(privileges: readonly ('PROCESS' | 'CREATE USER' | 'CONNECTION ADMIN')[], admin: { account: string; host: string }, revoke = false): Promise<void> {
+  const list = privileges.join(', ');
+  await rootPool().query(revoke ? `REVOKE ${list} ON *.* FROM ?@?` : `GRANT ${list} ON *.* TO ?@?`, [admin.account, admin.host]);
+}
+
+/** A lock held by root on a connection of its own (LOCK TABLES is per session: never on a pooled one). */
+export interface HeldLock {
+  /** Runs the unlock statement and ends the connection; idempotent. */
+  release(): Promise<void>;
+}
+
+/**
+ * Takes a lock as root, e.g. `holdLock('LOCK TABLES mysql.db READ', 'UNLOCK TABLES')`,
+ * which makes every GRANT, REVOKE and DROP USER on the server wait. Keep it short:
+ * the server is shared. Released at the end of the run at the latest.
+ */
+export async function holdLock(lock: string | string[], unlock: string): Promise<HeldLock> {
+  const conn = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', password: '' });
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    try {
+      await conn.query(unlock);
+    } finally {
+      conn.destroy();
+    }
+  };
+  onTestRunEnd(release);
+  try {
+    for (const statement of Array.isArray(lock) ? lock : [lock]) await conn.query(statement);
+  } catch (err) {
+    await release().catch(() => undefined);
+    throw err;
+  }
+  return { release };
+}
+
+/** What root's processlist shows of an account's connections: id, command, state and statement text. */
+export async function processesOf(account: string): Promise<{ id: number; command: string; state: string; info: string }[]> {
+  const [rows] = await rootPool().query<RowDataPacket[]>(
+    'SELECT ID AS id, COMMAND AS command, STATE AS state, INFO AS info FROM information_schema.PROCESSLIST WHERE USER = ?',
+    [account],
+  );
+  return rows.map((r) => ({ id: Number(r.id), command: String(r.command ?? ''), state: String(r.state ?? ''), info: String(r.info ?? '') }));
+}
+
+/** A TCP forwarder to the MariaDB server, standing in for a server address that can stall or go away. */
+export interface TcpProxy {
+  readonly host: string;
+  readonly port: number;
+  /** New connections are accepted but not forwarded (no handshake reaches the client) until resume(). */
+  pause(): void;
+  resume(): void;
+  /** Stops listening and cuts every connection (the address is gone: ECONNREFUSED from now on). */
+  close(): Promise<void>;
+}
+
+export async function startProxy(options: { host?: string } = {}): Promise<TcpProxy> {
+  const sockets = new Set<net.Socket>();
+  const held: net.Socket[] = [];
+  let paused = false;
+  const forward = (client: net.Socket) => {
+    const upstream = net.connect(MARIADB_PORT, MARIADB_HOST);
+    sockets.add(upstream);
+    upstream.on('close', () => sockets.delete(upstream));
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.pipe(upstream);
+    upstream.pipe(client);
+  };
+  const server = net.createServer((client) => {
+    sockets.add(client);
+    client.on('close', () => sockets.delete(client));
+    client.on('error', () => undefined);
+    if (paused) held.push(client);
+    else forward(client);
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const port = (server.address() as net.AddressInfo).port;
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    const done = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const s of sockets) s.destroy();
+    await done;
+  };
+  onTestRunEnd(close);
+  return {
+    host,
+    port,
+    pause: () => {
+      paused = true;
+    },
+    resume: () => {
+      paused = false;
+      for (const client of held.splice(0)) if (!client.destroyed) forward(client);
+    },
+    close,
+  };
+}
+
+/**
+ * Runs `fn` while the server's global sql_mode is `mode` (new connections start
+ * with it), on a root connection of its own, and restores the previous value
+ * even when `fn` throws. Keep `fn` short: the server is shared.
+ */
+export async function withGlobalSqlMode<T>(mode: string, fn: () => Promise<T>): Promise<T> {
+  const conn = await mysql.createConnection({ host: MARIADB_HOST, port: MARIADB_PORT, user: 'root', password: '' });
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>('SELECT @@GLOBAL.sql_mode AS mode');
+    const previous = String(rows[0]?.mode ?? '');
+    await conn.query('SET GLOBAL sql_mode = ?', [mode]);
+    try {
+      return await fn();
+    } finally {
+      await conn.query('SET GLOBAL sql_mode = ?', [previous]);
+    }
   } finally {
     conn.destroy();
   }

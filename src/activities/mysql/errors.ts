@@ -27,7 +27,16 @@ export const ER = {
   CANT_CREATE_USER_WITH_GRANT: 1410,
   ACCOUNT_HAS_BEEN_LOCKED: 3118,
   MARIADB_ACCOUNT_LOCKED: 4151,
+  LOCK_WAIT_TIMEOUT: 1205,
+  QUERY_INTERRUPTED: 1317,
+  /** MySQL: max_execution_time exceeded (SELECT only). */
+  MYSQL_QUERY_TIMEOUT: 3024,
+  /** MariaDB: max_statement_time exceeded. */
+  MARIADB_STATEMENT_TIMEOUT: 1969,
 } as const;
+
+/** The server gave up on the statement (a lock held elsewhere, or the session's time limit). */
+const SERVER_TIMEOUT_ERRNOS = new Set<number>([ER.LOCK_WAIT_TIMEOUT, ER.QUERY_INTERRUPTED, ER.MYSQL_QUERY_TIMEOUT, ER.MARIADB_STATEMENT_TIMEOUT]);
 
 /** The server refused the admin account's own privileges for the statement. */
 const PRIVILEGE_ERRNOS = new Set<number>([
@@ -149,6 +158,15 @@ export function toActivityError(err: unknown, ctx: ErrorContext): ApplicationFai
       errno === ER.CANT_CREATE_USER_WITH_GRANT
         ? `could not ${where}: the account does not exist, or the admin account lacks CREATE USER ON *.*`
         : `the admin account of ${ctx.secretId} lacks a privilege to ${where}: it needs ${needs}${suffix}`;
+  } else if (errno === ER.PASSWORD_NO_MATCH) {
+    // MariaDB under NO_AUTO_CREATE_USER (pinned for every session): a GRANT to an
+    // account that does not exist fails rather than creating it without a password.
+    // The same type as MySQL's 1410 above: no retry of this statement can succeed.
+    type = ActivityErrorType.AdminPrivilegeMissing;
+    message = `could not ${where}: the account does not exist (a GRANT never creates one)`;
+  } else if (errno !== undefined && SERVER_TIMEOUT_ERRNOS.has(errno)) {
+    type = ActivityErrorType.DatabaseUnavailable;
+    message = `the database server of ${ctx.secretId} gave up waiting while trying to ${where} (a lock held by another session, or the session's time limit)${suffix}`;
   } else if (errno !== undefined && LOGIN_REFUSED_ERRNOS.has(errno)) {
     type = ActivityErrorType.AdminAccessDenied;
     message = `the server refused the admin credentials of ${ctx.secretId}${suffix}`;

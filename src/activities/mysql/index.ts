@@ -1,3 +1,9 @@
 // MySQL / MariaDB adapter of the AccountManager port.
-export { createMysqlAccountManager, type MysqlAccountManagerOptions, type MysqlLogger } from './manager';
-export { adminGrantStatements, grantSchema, MAX_USER_CONNECTIONS_LIMIT } from './sql';
+export {
+  createMysqlAccountManager,
+  type AccountCallOptions,
+  type MysqlAccountManager,
+  type MysqlAccountManagerOptions,
+  type MysqlLogger,
+} from './manager';
+export { adminGrantStatements, grantSchema, MAX_USER_CONNECTIONS_LIMIT, SESSION_SQL_MODE, sessionSettingsStatement } from './sql';

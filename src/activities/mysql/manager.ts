@@ -1,11 +1,13 @@
-import mysql, { type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
+import { ApplicationFailure } from '@temporalio/common';
+import mysql, { type Connection, type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
 
 import type { GrantTarget } from '../../domain';
 import { ActivityErrorType, activityError } from '../errors';
 import type { AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
-import { ER, errnoOf, isAccessDenied, toActivityError } from './errors';
+import { ER, errnoOf, isAccessDenied, isConnectionFailure, toActivityError } from './errors';
 import {
   accountExistsStatement,
+  adminGlobalPrivilegesStatement,
   alterUserStatement,
   checkAccount,
   checkHost,
@@ -13,20 +15,38 @@ import {
   checkPassword,
   checkPrivileges,
   checkSchema,
+  checkSessionLimits,
+  connectionAliveStatement,
   createUserStatement,
   dropUserStatement,
   grantStatement,
   killConnectionStatement,
   listSessionsStatement,
   lockUserStatement,
+  missingAdminPrivileges,
+  mysqlReadableStatement,
   performanceSchemaStatement,
-  processPrivilegeStatement,
+  processProbeStatement,
   revokeAllStatements,
   revokeExceptStatement,
   schemaExistsStatement,
+  sessionSettingsStatement,
   versionStatement,
+  type SessionLimits,
   type Statement,
 } from './sql';
+
+// Time bounds. A statement must never outlive the activity attempt that sent it
+// (the workflow's attempt times out at 30 s and then compensates: a CREATE USER
+// or GRANT that landed after the compensation would re-create access). Layers,
+// from the inside out, with their defaults:
+//   server side, per statement (session settings, see sessionSettingsStatement):
+//     lock_wait_timeout / innodb_lock_wait_timeout 10 s, MariaDB max_statement_time 15 s
+//   client side, per statement: 20 s, then the statement is KILLed from a side
+//     connection and its connection destroyed
+//   waiting for a pool connection: 10 s
+//   per call (every statement of one method call): 25 s, and the caller's AbortSignal
+// Every one of them ends in DatabaseUnavailable (details.code says which).
 
 export interface MysqlLogger {
   info(obj: object, msg: string): void;
@@ -39,36 +59,92 @@ export interface MysqlAccountManagerOptions {
   connectTimeoutMs?: number;
   /** Connections per server (default 4). */
   poolSize?: number;
+  /** Milliseconds to wait for a pool connection, connecting included (default 10000). */
+  acquireTimeoutMs?: number;
+  /** Client-side limit per statement in milliseconds (default 20000); the statement is then killed on the server. */
+  queryTimeoutMs?: number;
+  /** Session lock_wait_timeout and innodb_lock_wait_timeout, whole seconds (default 10). */
+  lockWaitTimeoutSeconds?: number;
+  /** Session max_statement_time on MariaDB, max_execution_time on MySQL (SELECT only), seconds (default 15). */
+  statementTimeoutSeconds?: number;
+  /**
+   * Limit for one method call, all its statements together, in milliseconds
+   * (default 25000). Keep it below the activity's start-to-close timeout.
+   */
+  operationTimeoutMs?: number;
   logger?: MysqlLogger;
+}
+
+/**
+ * Per-call options, the last (optional) parameter of every method.
+ *
+ * `signal`: pass the activity's cancellation signal. It is checked before every
+ * statement, so a cancelled call sends nothing more; a statement already running
+ * when it aborts is killed on the server (KILL CONNECTION from a side
+ * connection: the admin may always end its own connections) before the call
+ * returns. Either way the call fails with an ApplicationFailure of type
+ * DatabaseUnavailable whose details carry `code: 'CANCELLED'`.
+ */
+export interface AccountCallOptions {
+  signal?: AbortSignal;
+}
+
+/** The AccountManager of this adapter: every method also takes AccountCallOptions. */
+export interface MysqlAccountManager extends AccountManager {
+  checkTarget(target: GrantTarget, options?: AccountCallOptions): Promise<ServerEndpoint>;
+  accountExists(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<boolean>;
+  ensureAccount(target: GrantTarget, account: string, password: string, options?: AccountCallOptions): Promise<ServerEndpoint>;
+  setPrivileges(
+    target: GrantTarget,
+    account: string,
+    privileges: readonly string[],
+    previous?: readonly string[],
+    options?: AccountCallOptions,
+  ): Promise<void>;
+  revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
+  killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
+  dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
 }
 
 interface ServerInfo {
   dialect: SqlDialect;
   /** MySQL only: whether performance_schema.processlist is populated. */
   performanceSchema: boolean;
-  /** Whether the admin holds PROCESS, i.e. whether the processlist shows other accounts at all. */
-  seesAllSessions: boolean;
 }
 
-/** One admin secret id = one server = one pool, replaced when the secret is re-read. */
+/** One admin secret id = one server = one pool, replaced when a re-read secret differs. */
 interface Server {
   readonly secretId: string;
   readonly credentials: AdminCredentials;
   readonly pool: Pool;
   info?: Promise<ServerInfo>;
-  /** Connections handed out and not yet released. */
+  /** Connections handed out and not yet given back. */
   inUse: number;
   /** Replaced after a refresh: ended once its last connection comes back. */
   retired: boolean;
+  /** A re-read of the secret in progress, shared by every call that noticed a failure. */
+  refreshing?: Promise<Server>;
 }
 
-/** What an operation runs with: a connection of the server's pool and what the server is. */
+/** What an operation runs with: a configured connection of the server's pool and what the server is. */
 interface Session {
-  server: Server;
+  readonly server: Server;
+  readonly conn: PoolConnection;
+  readonly call: Call;
+  info?: ServerInfo;
+  /** Interrupted or failed: destroyed instead of going back to the pool. */
+  broken: boolean;
+  /** Extra secrets that could appear in the driver's text (the account's password). */
+  readonly secrets: readonly string[];
+  /** The session holds PROCESS (checked once per call, never remembered when false). */
+  seesAllSessions?: boolean;
+  /** Logged in during this call, so it holds the admin's current global privileges. */
+  fresh?: boolean;
+}
+
+/** A session that got past detection and configuration. */
+interface ReadySession extends Session {
   info: ServerInfo;
-  run(statement: Statement): Promise<RowDataPacket[]>;
-  /** Runs a statement whose listed errors mean "already done"; false when one of them occurred. */
-  attempt(statement: Statement, done: readonly number[]): Promise<boolean>;
 }
 
 const silent: MysqlLogger = { info: () => undefined, warn: () => undefined };
@@ -76,17 +152,151 @@ const silent: MysqlLogger = { info: () => undefined, warn: () => undefined };
 /** Errors meaning "nothing to revoke": the revoke has already happened. */
 const NO_SUCH_GRANT = [ER.NONEXISTING_GRANT, ER.NONEXISTING_TABLE_GRANT];
 
-export function createMysqlAccountManager(options: MysqlAccountManagerOptions): AccountManager {
+/** Codes (in details) of the failures this module raises itself. */
+const Code = {
+  Cancelled: 'CANCELLED',
+  OperationTimeout: 'OPERATION_TIMEOUT',
+  QueryTimeout: 'QUERY_TIMEOUT',
+  AcquireTimeout: 'ACQUIRE_TIMEOUT',
+} as const;
+
+/** The driver error a mapped failure came from, to decide on a retry without parsing messages. */
+const driverErrors = new WeakMap<object, unknown>();
+
+function codeOfFailure(err: unknown): string | undefined {
+  if (!(err instanceof ApplicationFailure)) return undefined;
+  const d = err.details?.[0] as { code?: unknown } | undefined;
+  return typeof d?.code === 'string' ? d.code : undefined;
+}
+
+/** A failure worth re-reading the admin secret for (the server may have moved): not our own timeouts or cancellations. */
+function isConnectionLevel(err: unknown, phase: 'open' | 'work'): boolean {
+  const raw = (err !== null && typeof err === 'object' && driverErrors.get(err)) || err;
+  if (raw instanceof ApplicationFailure) {
+    const code = codeOfFailure(raw);
+    // Before any statement of the work: a server that hangs may have moved.
+    return phase === 'open' && (code === Code.AcquireTimeout || code === Code.QueryTimeout);
+  }
+  return isConnectionFailure(raw);
+}
+
+function isLoginRefusal(err: unknown): boolean {
+  const raw = (err !== null && typeof err === 'object' && driverErrors.get(err)) || err;
+  return isAccessDenied(raw);
+}
+
+function sameCredentials(a: AdminCredentials, b: AdminCredentials): boolean {
+  return a.host === b.host && a.port === b.port && a.username === b.username && a.password === b.password;
+}
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+function later(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Settles with `promise`, or rejects with `onTimeout()` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * One method call: the caller's signal plus the call's own time budget. Checked
+ * before every statement; listened to while a statement runs.
+ */
+class Call {
+  private readonly budget = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly signals: AbortSignal[];
+
+  constructor(
+    private readonly secretId: string,
+    private readonly signal: AbortSignal | undefined,
+    private readonly budgetMs: number,
+  ) {
+    this.timer = setTimeout(() => this.budget.abort(), budgetMs);
+    this.signals = signal ? [signal, this.budget.signal] : [this.budget.signal];
+  }
+
+  get aborted(): boolean {
+    return this.signals.some((s) => s.aborted);
+  }
+
+  /** Why the call stops; `running` when a statement was under way (and whether it was seen to end on the server). */
+  failure(purpose: string, running?: { stopped: boolean }): ApplicationFailure {
+    const cancelled = this.signal?.aborted === true;
+    const why = cancelled ? 'cancelled' : `stopped after ${this.budgetMs} ms (the call's time limit)`;
+    const message = running
+      ? `${why} while trying to ${purpose}; the statement ${running.stopped ? 'was killed on the server' : 'could not be confirmed killed (the server ends it at its own time limit)'}`
+      : `${why} before trying to ${purpose}`;
+    return activityError(ActivityErrorType.DatabaseUnavailable, `database server of ${this.secretId}: ${message}`, {
+      code: cancelled ? Code.Cancelled : Code.OperationTimeout,
+    });
+  }
+
+  check(purpose: string): void {
+    if (this.aborted) throw this.failure(purpose);
+  }
+
+  /** Calls `fn` once when the call is aborted; returns the unsubscribe function. */
+  onAbort(fn: () => void): () => void {
+    let fired = false;
+    const once = () => {
+      if (fired) return;
+      fired = true;
+      fn();
+    };
+    if (this.aborted) {
+      queueMicrotask(once);
+      return () => undefined;
+    }
+    for (const s of this.signals) s.addEventListener('abort', once, { once: true });
+    return () => {
+      for (const s of this.signals) s.removeEventListener('abort', once);
+    };
+  }
+
+  end(): void {
+    clearTimeout(this.timer);
+  }
+}
+
+export function createMysqlAccountManager(options: MysqlAccountManagerOptions): MysqlAccountManager {
   const { credentials } = options;
-  const connectTimeout = options.connectTimeoutMs ?? 5000;
-  const poolSize = options.poolSize ?? 4;
+  const connectTimeout = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
+  const poolSize = positive('poolSize', options.poolSize, 4);
+  const acquireTimeoutMs = positive('acquireTimeoutMs', options.acquireTimeoutMs, 10_000);
+  const queryTimeoutMs = positive('queryTimeoutMs', options.queryTimeoutMs, 20_000);
+  const operationTimeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 25_000);
+  const limits: SessionLimits = checkSessionLimits({
+    lockWaitTimeoutSeconds: options.lockWaitTimeoutSeconds ?? 10,
+    statementTimeoutSeconds: options.statementTimeoutSeconds ?? 15,
+  });
+  /** Bound on killing an interrupted statement from a side connection (connect, KILL, wait for it to end). */
+  const stopTimeoutMs = Math.min(3000, connectTimeout + 1000);
   const log = options.logger ?? silent;
-  const servers = new Map<string, Promise<Server>>();
+
+  /** The current server per secret id, and the first build of one in progress. */
+  const latest = new Map<string, Server>();
+  const building = new Map<string, Promise<Server>>();
   /** Every pool ever built and not yet ended, retired ones included, so close() ends them all. */
   const pools = new Set<Pool>();
+  /** Pooled connections (the driver's own objects, stable across borrowings) whose session has been configured. */
+  const configured = new WeakSet<object>();
   let closed = false;
 
-  function newServer(secretId: string, creds: AdminCredentials): Server {
+  const closedFailure = () => activityError(ActivityErrorType.DatabaseUnavailable, 'the MySQL account manager is closed');
+
+  function install(secretId: string, creds: AdminCredentials): Server {
+    if (closed) throw closedFailure();
     const pool = mysql.createPool({
       host: creds.host,
       port: creds.port,
@@ -106,7 +316,9 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       supportBigNumbers: true,
     });
     pools.add(pool);
-    return { secretId, credentials: creds, pool, inUse: 0, retired: false };
+    const server: Server = { secretId, credentials: creds, pool, inUse: 0, retired: false };
+    latest.set(secretId, server);
+    return server;
   }
 
   function endPool(pool: Pool): Promise<void> {
@@ -114,140 +326,402 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     return pool.end().catch(() => undefined);
   }
 
-  /** Caches a server being built; forgets it if building fails, so that the next call tries again. */
-  function remember(secretId: string, entry: Promise<Server>): Promise<Server> {
-    servers.set(secretId, entry);
-    entry.catch(() => {
-      if (servers.get(secretId) === entry) servers.delete(secretId);
-    });
-    return entry;
+  function retire(server: Server): void {
+    server.retired = true;
+    if (server.inUse === 0) void endPool(server.pool);
   }
 
   function serverFor(secretId: string): Promise<Server> {
-    return servers.get(secretId) ?? remember(secretId, credentials.get(secretId).then((creds) => newServer(secretId, creds)));
+    const current = latest.get(secretId);
+    if (current) return Promise.resolve(current);
+    let pending = building.get(secretId);
+    if (!pending) {
+      pending = credentials.get(secretId).then((creds) => latest.get(secretId) ?? install(secretId, creds));
+      building.set(secretId, pending);
+      // Forgotten once settled, so that a failed read is tried again by the next call.
+      const forget = () => {
+        if (building.get(secretId) === pending) building.delete(secretId);
+      };
+      pending.then(forget, forget);
+    }
+    return pending;
   }
 
   /**
-   * After the server refused the admin login: re-read the secret (it may have been
-   * rotated) and build a new pool, once per stale pool however many calls noticed.
-   * The stale pool is ended when its borrowed connections come back, so that
-   * operations already running on it finish.
+   * After a refused login or a connection-level failure: re-read the secret
+   * (rotation, failover, migration) and build a new pool if host, port, user or
+   * password changed. Returns `stale` itself when nothing changed. One re-read per
+   * stale pool however many calls noticed; the stale pool is ended when its
+   * borrowed connections come back.
    */
-  async function refreshServer(stale: Server): Promise<Server> {
-    const current = servers.get(stale.secretId);
-    if (current && (await current.catch(() => undefined)) !== stale) return current;
-    log.warn({ secretId: stale.secretId }, 'admin credentials refused; re-reading the secret');
-    stale.retired = true;
-    if (stale.inUse === 0) void endPool(stale.pool);
-    return remember(
-      stale.secretId,
-      credentials.get(stale.secretId, { refresh: true }).then((creds) => newServer(stale.secretId, creds)),
-    );
+  function refreshServer(stale: Server, reason: string): Promise<Server> {
+    const current = latest.get(stale.secretId);
+    if (current && current !== stale) return Promise.resolve(current);
+    if (!stale.refreshing) {
+      const refreshing = (async () => {
+        try {
+          log.warn({ secretId: stale.secretId, reason }, `${reason}; re-reading the admin secret`);
+          const creds = await credentials.get(stale.secretId, { refresh: true });
+          const now = latest.get(stale.secretId);
+          if (now && now !== stale) return now;
+          if (sameCredentials(creds, stale.credentials)) return stale;
+          log.warn({ secretId: stale.secretId }, 'admin secret changed; connecting with the new one');
+          retire(stale);
+          return install(stale.secretId, creds);
+        } finally {
+          stale.refreshing = undefined;
+        }
+      })();
+      stale.refreshing = refreshing;
+    }
+    return stale.refreshing!;
   }
 
-  async function borrow(server: Server): Promise<PoolConnection> {
-    const conn = await server.pool.getConnection();
-    server.inUse += 1;
-    return conn;
+  /** Like refreshServer, for after the work failed: never throws (the work's own error is what the caller sees). */
+  async function refreshQuietly(stale: Server, reason: string): Promise<Server> {
+    try {
+      return await refreshServer(stale, reason);
+    } catch {
+      return stale;
+    }
   }
 
-  function giveBack(server: Server, conn: PoolConnection): void {
-    conn.release();
+  /**
+   * A connection of the server's pool within acquireTimeoutMs. mysql2's pool has no
+   * acquire timeout: the request stays queued, so a connection that arrives after
+   * the timeout (or the cancellation) is given straight back.
+   */
+  function borrow(server: Server, call: Call): Promise<PoolConnection> {
+    return new Promise<PoolConnection>((resolve, reject) => {
+      let settled = false;
+      const settle = (fn: () => void): boolean => {
+        if (settled) return false;
+        settled = true;
+        clearTimeout(timer);
+        unsubscribe();
+        fn();
+        return true;
+      };
+      const timer = setTimeout(
+        () =>
+          settle(() =>
+            reject(
+              activityError(
+                ActivityErrorType.DatabaseUnavailable,
+                `no connection to the database server of ${server.secretId} within ${acquireTimeoutMs} ms`,
+                { code: Code.AcquireTimeout },
+              ),
+            ),
+          ),
+        acquireTimeoutMs,
+      );
+      const unsubscribe = call.onAbort(() => settle(() => reject(call.failure('connect to the database server'))));
+      server.pool.getConnection().then(
+        (conn) => {
+          const taken = settle(() => {
+            server.inUse += 1;
+            resolve(conn);
+          });
+          if (!taken) {
+            try {
+              conn.release();
+            } catch {
+              // The pool has been ended meanwhile.
+            }
+          }
+        },
+        (err: unknown) => settle(() => reject(err)),
+      );
+    });
+  }
+
+  function giveBack(session: Session): void {
+    const { server, conn } = session;
+    try {
+      if (session.broken) conn.destroy();
+      else conn.release();
+    } catch {
+      // Already gone.
+    }
     server.inUse -= 1;
     if (server.retired && server.inUse === 0) void endPool(server.pool);
   }
 
-  async function detect(server: Server, conn: PoolConnection): Promise<ServerInfo> {
-    const query = async (statement: Statement): Promise<RowDataPacket[]> => {
+  /**
+   * Ends the server thread of an interrupted statement from a side connection,
+   * then waits (briefly) until the server no longer lists it, so that when the
+   * call returns the statement can no longer take effect. The admin may always
+   * end its own connections (no privilege needed). Best effort, bounded; never
+   * throws. True when the thread was seen to be gone.
+   */
+  async function stopOnServer(server: Server, info: ServerInfo | undefined, threadId: number | undefined): Promise<boolean> {
+    if (!threadId) return false;
+    const dialect = info?.dialect ?? 'mariadb';
+    const performanceSchema = info?.performanceSchema ?? false;
+    let side: Connection | undefined;
+    const deadline = Date.now() + stopTimeoutMs;
+    const timedOut = () => new Error('timeout');
+    try {
+      const { host, port, username, password } = server.credentials;
+      const pending = mysql.createConnection({ host, port, user: username, password, connectTimeout: stopTimeoutMs, multipleStatements: false });
+      let abandoned = false;
+      pending.then(
+        (c) => {
+          if (abandoned) c.destroy();
+        },
+        () => undefined,
+      );
       try {
-        const [rows] = await conn.query<RowDataPacket[]>(statement.sql, [...statement.values]);
-        return rows;
+        side = await within(pending, stopTimeoutMs, timedOut);
       } catch (err) {
-        throw toActivityError(err, { secretId: server.secretId, secrets: [server.credentials.password], statement });
+        abandoned = true;
+        throw err;
       }
-    };
-    const version = String((await query(versionStatement()))[0]?.version ?? '');
+      const kill = killConnectionStatement(dialect, threadId);
+      try {
+        await within(side.query(kill.sql), Math.max(1, deadline - Date.now()), timedOut);
+      } catch (err) {
+        if (errnoOf(err) !== ER.NO_SUCH_THREAD) throw err;
+      }
+      const alive = connectionAliveStatement(dialect, threadId, { performanceSchema });
+      while (Date.now() < deadline) {
+        const [rows] = await within(side.query<RowDataPacket[]>(alive.sql, [...alive.values]), Math.max(1, deadline - Date.now()), timedOut);
+        if (Number(rows[0]?.n ?? 0) === 0) return true;
+        await later(25);
+      }
+      return false;
+    } catch (err) {
+      log.warn({ secretId: server.secretId, threadId, errno: errnoOf(err) ?? null }, 'could not kill an interrupted statement on the server');
+      return false;
+    } finally {
+      side?.destroy();
+    }
+  }
+
+  /**
+   * Runs one statement on the session's connection, bounded by the client-side
+   * timeout and the call's signal; when either fires, the statement is killed on
+   * the server and the connection destroyed. Driver errors are thrown mapped
+   * (secret-free), with the driver error remembered for the retry decision.
+   */
+  async function exec(session: Session, statement: Statement): Promise<unknown> {
+    const { call, conn, server } = session;
+    call.check(statement.purpose);
+    if (session.broken) throw activityError(ActivityErrorType.DatabaseUnavailable, `the connection to the database server of ${server.secretId} is gone`);
+    const threadId = conn.threadId;
+    let interrupt: (why: 'timeout' | 'abort') => void = () => undefined;
+    const interrupted = new Promise<'timeout' | 'abort'>((resolve) => {
+      interrupt = resolve;
+    });
+    const timer = setTimeout(() => interrupt('timeout'), queryTimeoutMs);
+    const unsubscribe = call.onAbort(() => interrupt('abort'));
+    const query = conn.query<RowDataPacket[]>(statement.sql, [...statement.values]).then(([rows]) => ({ rows }));
+    // Once abandoned, its eventual failure (the killed connection) is expected.
+    query.catch(() => undefined);
+    try {
+      const outcome = await Promise.race([query, interrupted]);
+      if (typeof outcome === 'object') return outcome.rows;
+      session.broken = true;
+      const stopped = await stopOnServer(server, session.info, threadId);
+      conn.destroy();
+      log.warn({ secretId: server.secretId, purpose: statement.purpose, why: outcome, stopped }, 'statement interrupted');
+      if (outcome === 'abort') throw call.failure(statement.purpose, { stopped });
+      throw activityError(
+        ActivityErrorType.DatabaseUnavailable,
+        `no answer from the database server of ${server.secretId} within ${queryTimeoutMs} ms while trying to ${statement.purpose}; ` +
+          `the statement ${stopped ? 'was killed on the server' : 'could not be confirmed killed (the server ends it at its own time limit)'}`,
+        { code: Code.QueryTimeout },
+      );
+    } catch (err) {
+      if (err instanceof ApplicationFailure) throw err;
+      if (isConnectionFailure(err)) session.broken = true;
+      const mapped = toActivityError(err, { secretId: server.secretId, secrets: [server.credentials.password, ...session.secrets], statement });
+      driverErrors.set(mapped, err);
+      throw mapped;
+    } finally {
+      clearTimeout(timer);
+      unsubscribe();
+    }
+  }
+
+  async function run(session: Session, statement: Statement): Promise<RowDataPacket[]> {
+    const rows = await exec(session, statement);
+    return Array.isArray(rows) ? (rows as RowDataPacket[]) : [];
+  }
+
+  /** Runs a statement whose listed errors mean "already done"; false when one of them occurred. */
+  async function attempt(session: Session, statement: Statement, done: readonly number[]): Promise<boolean> {
+    try {
+      await exec(session, statement);
+      return true;
+    } catch (err) {
+      const errno = errnoOf(driverErrors.get(err as object));
+      if (errno !== undefined && done.includes(errno)) return false;
+      throw err;
+    }
+  }
+
+  async function detect(session: Session): Promise<ServerInfo> {
+    const { secretId } = session.server;
+    const version = String((await run(session, versionStatement()))[0]?.version ?? '');
     const dialect: SqlDialect = /mariadb/i.test(version) ? 'mariadb' : 'mysql';
-    const performanceSchema = dialect === 'mysql' && Number((await query(performanceSchemaStatement()))[0]?.enabled) === 1;
-    const seesAllSessions = (await query(processPrivilegeStatement())).length > 0;
-    log.info({ secretId: server.secretId, dialect, version, performanceSchema, seesAllSessions }, 'connected to database server');
-    if (!seesAllSessions) log.warn({ secretId: server.secretId }, 'admin account lacks PROCESS ON *.*: ending sessions will fail');
-    return { dialect, performanceSchema, seesAllSessions };
+    const performanceSchema = dialect === 'mysql' && Number((await run(session, performanceSchemaStatement()))[0]?.enabled) === 1;
+    log.info({ secretId, dialect, version, performanceSchema }, 'connected to database server');
+    return { dialect, performanceSchema };
   }
 
   /** The dialect, found once per pool (a rebuilt pool may point at a different server). */
-  function infoFor(server: Server, conn: PoolConnection): Promise<ServerInfo> {
-    if (!server.info) {
-      const pending = detect(server, conn);
-      server.info = pending;
-      pending.catch(() => {
-        if (server.info === pending) server.info = undefined;
-      });
-    }
-    return server.info;
-  }
-
-  /** A connection of the target's server; a refused login is retried once with a freshly read secret. */
-  async function connect(secretId: string): Promise<{ server: Server; conn: PoolConnection }> {
-    let server = await serverFor(secretId);
-    try {
-      return { server, conn: await borrow(server) };
-    } catch (err) {
-      if (!isAccessDenied(err)) throw toActivityError(err, { secretId, secrets: [server.credentials.password] });
-    }
-    server = await refreshServer(server);
-    try {
-      return { server, conn: await borrow(server) };
-    } catch (err) {
-      if (isAccessDenied(err)) {
-        throw activityError(
-          ActivityErrorType.AdminAccessDenied,
-          `the server refused the admin credentials of ${secretId}, also after re-reading the secret`,
-          { errno: ER.ACCESS_DENIED, code: 'ER_ACCESS_DENIED_ERROR' },
-        );
+  async function infoFor(session: Session): Promise<ServerInfo> {
+    const { server } = session;
+    const shared = server.info;
+    if (shared) {
+      try {
+        return await shared;
+      } catch {
+        // Detection on another call's connection failed (or that call was cancelled): detect here.
       }
-      throw toActivityError(err, { secretId, secrets: [server.credentials.password] });
     }
+    const pending = detect(session);
+    server.info = pending;
+    pending.catch(() => {
+      if (server.info === pending) server.info = undefined;
+    });
+    return pending;
   }
 
-  /** Runs `work` on one pooled connection; every driver error leaves as a secret-free activity error. */
-  async function withSession<T>(target: GrantTarget, secrets: readonly string[], work: (session: Session) => Promise<T>): Promise<T> {
-    if (closed) throw activityError(ActivityErrorType.DatabaseUnavailable, 'the MySQL account manager is closed');
-    const secretId = target.adminSecretId;
-    const { server, conn } = await connect(secretId);
+  /** Session limits and sql_mode, once per pooled connection, before its first statement of any work. */
+  async function configure(session: ReadySession): Promise<void> {
+    const core = session.conn.connection as object;
+    if (configured.has(core)) return;
+    await run(session, sessionSettingsStatement(session.info.dialect, limits));
+    configured.add(core);
+    session.fresh = true;
+  }
+
+  /**
+   * Rebuilds the pool with the same credentials (at most once per call), so that
+   * new sessions log in with the admin's current global privileges.
+   */
+  function reconnect(stale: Server): void {
+    if (latest.get(stale.secretId) !== stale || closed) return;
+    retire(stale);
+    install(stale.secretId, stale.credentials);
+  }
+
+  /**
+   * A global privilege refused to a session that logged in before this call, while
+   * the admin's grants now list every privilege it needs: the session predates
+   * the GRANT (a session keeps the global privileges it logged in with).
+   */
+  async function refusedForStaleSession(session: ReadySession, err: unknown): Promise<boolean> {
+    if (session.fresh || session.broken) return false;
+    if (!(err instanceof ApplicationFailure) || err.type !== ActivityErrorType.AdminPrivilegeMissing) return false;
+    const errno = errnoOf(driverErrors.get(err));
+    if (errno !== ER.SPECIFIC_ACCESS_DENIED && errno !== ER.KILL_DENIED) return false;
     try {
-      const info = await infoFor(server, conn);
-      const allSecrets = [server.credentials.password, ...secrets];
-      const run = async (statement: Statement): Promise<RowDataPacket[]> => {
-        try {
-          const [rows] = await conn.query<RowDataPacket[]>(statement.sql, [...statement.values]);
-          return Array.isArray(rows) ? rows : [];
-        } catch (err) {
-          throw toActivityError(err, { secretId, secrets: allSecrets, statement });
-        }
-      };
-      const attempt = async (statement: Statement, done: readonly number[]): Promise<boolean> => {
-        try {
-          await conn.query(statement.sql, [...statement.values]);
-          return true;
-        } catch (err) {
-          const errno = errnoOf(err);
-          if (errno !== undefined && done.includes(errno)) return false;
-          throw toActivityError(err, { secretId, secrets: allSecrets, statement });
-        }
-      };
-      return await work({ server, info, run, attempt });
-    } finally {
-      giveBack(server, conn);
+      return missingAdminPrivileges(session.info.dialect, await heldPrivileges(session)).length === 0;
+    } catch {
+      return false;
     }
   }
 
-  /** Validates the target before anything is sent (and before any secret is read). */
-  function checkTarget(target: GrantTarget, account: string): void {
+  /**
+   * A configured connection of the target's server. A refused login or a
+   * connection-level failure re-reads the secret; the connection is tried again
+   * (once) only when the secret changed.
+   */
+  async function open(secretId: string, call: Call, secrets: readonly string[], state: { refreshed: boolean }): Promise<ReadySession> {
+    call.check('connect to the database server');
+    let server = await serverFor(secretId);
+    for (;;) {
+      call.check('connect to the database server');
+      let session: Session | undefined;
+      try {
+        const conn = await borrow(server, call);
+        session = { server, conn, call, secrets, broken: false };
+        session.info = await infoFor(session);
+        const ready = session as ReadySession;
+        await configure(ready);
+        return ready;
+      } catch (err) {
+        if (session) {
+          session.broken = true;
+          giveBack(session);
+        }
+        const login = isLoginRefusal(err);
+        if (state.refreshed || call.aborted || !(login || isConnectionLevel(err, 'open'))) throw openFailure(err, server, state.refreshed);
+        state.refreshed = true;
+        const next = await refreshServer(server, login ? 'admin credentials refused' : 'database server unreachable');
+        if (next === server) throw openFailure(err, server, true);
+        server = next;
+      }
+    }
+  }
+
+  function openFailure(err: unknown, server: Server, afterRefresh: boolean): ApplicationFailure {
+    if (afterRefresh && isLoginRefusal(err)) {
+      return activityError(
+        ActivityErrorType.AdminAccessDenied,
+        `the server refused the admin credentials of ${server.secretId}, also after re-reading the secret`,
+        { errno: ER.ACCESS_DENIED, code: 'ER_ACCESS_DENIED_ERROR' },
+      );
+    }
+    return toActivityError(err, { secretId: server.secretId, secrets: [server.credentials.password] });
+  }
+
+  /**
+   * Runs `work` on one configured pooled connection; every failure leaves as a
+   * secret-free activity error. After a connection-level failure during the work
+   * (the connection died: restart, failover), the secret is re-read and the work
+   * runs once more on a fresh connection: every operation is idempotent, and the
+   * call's time budget still bounds the whole.
+   */
+  async function withSession<T>(
+    target: GrantTarget,
+    secrets: readonly string[],
+    callOptions: AccountCallOptions | undefined,
+    work: (session: ReadySession) => Promise<T>,
+  ): Promise<T> {
+    if (closed) throw closedFailure();
+    const secretId = target.adminSecretId;
+    const call = new Call(secretId, callOptions?.signal, operationTimeoutMs);
+    const state = { refreshed: false };
+    try {
+      for (let round = 0; ; round += 1) {
+        const session = await open(secretId, call, secrets, state);
+        try {
+          return await work(session);
+        } catch (err) {
+          if (round > 0 || call.aborted) throw err;
+          if (isConnectionLevel(err, 'work')) {
+            session.broken = true;
+            if (!state.refreshed) {
+              state.refreshed = true;
+              await refreshQuietly(session.server, 'connection to the database server lost');
+            }
+            log.warn({ secretId }, 'connection lost during an operation; running it once more on a new connection');
+          } else if (!state.refreshed && (await refusedForStaleSession(session, err))) {
+            state.refreshed = true;
+            log.warn({ secretId }, 'the admin account was granted privileges after its connections were opened; reconnecting');
+            reconnect(session.server);
+          } else {
+            throw err;
+          }
+        } finally {
+          giveBack(session);
+        }
+      }
+    } finally {
+      call.end();
+    }
+  }
+
+  /** Validates the target (and account) before anything is sent (and before any secret is read). */
+  function validate(target: GrantTarget, ...account: [string] | []): void {
     if (!target || typeof target !== 'object') throw activityError(ActivityErrorType.InvalidIdentifier, 'target is missing');
     checkSchema(target.schema);
     checkHost(target.hostPattern);
-    checkAccount(account);
+    if (account.length > 0) checkAccount(account[0]!);
     if (typeof target.adminSecretId !== 'string' || target.adminSecretId.length === 0) {
       throw activityError(ActivityErrorType.InvalidIdentifier, 'adminSecretId is missing');
     }
@@ -260,30 +734,76 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     }
   }
 
-  async function accountExists(session: Session, account: string, host: string): Promise<boolean> {
-    const rows = await session.run(accountExistsStatement(account, host));
+  async function heldPrivileges(session: Session): Promise<string[]> {
+    return (await run(session, adminGlobalPrivilegesStatement())).map((r) => String(r.privilege));
+  }
+
+  async function requireSchema(session: Session, target: GrantTarget): Promise<void> {
+    const rows = await run(session, schemaExistsStatement(target.schema));
+    // information_schema compares case-insensitively; schema names are case-sensitive on Linux.
+    if (!rows.some((r) => r.name === target.schema)) {
+      throw activityError(
+        ActivityErrorType.UnknownDatabase,
+        `schema ${target.schema} does not exist on the server of ${target.adminSecretId} (or the admin account has no privileges on it)`,
+      );
+    }
+  }
+
+  function endpoint(session: ReadySession): ServerEndpoint {
+    const { host, port } = session.server.credentials;
+    return { host, port, engine: session.info.dialect };
+  }
+
+  async function hasAccount(session: Session, account: string, host: string): Promise<boolean> {
+    const rows = await run(session, accountExistsStatement(account, host));
     return Number(rows[0]?.n ?? 0) > 0;
   }
 
-  async function killAll(session: Session, account: string, killed: Set<string>): Promise<void> {
-    if (!session.info.seesAllSessions) {
-      throw activityError(
-        ActivityErrorType.AdminPrivilegeMissing,
-        `the admin account of ${session.server.secretId} lacks PROCESS ON *.*: it cannot see the connections of ${account} to end them`,
+  /**
+   * PROCESS is checked when it matters, never remembered as missing: once an
+   * operator grants it, the next call works without a restart.
+   */
+  async function requireSeesAllSessions(session: Session, account: string): Promise<void> {
+    if (session.seesAllSessions) return;
+    try {
+      await run(session, processProbeStatement());
+    } catch (err) {
+      if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.AdminPrivilegeMissing)) throw err;
+      log.warn({ secretId: session.server.secretId }, 'admin session lacks PROCESS ON *.*: it cannot end sessions');
+      throw withDriverError(
+        activityError(
+          ActivityErrorType.AdminPrivilegeMissing,
+          `the admin account of ${session.server.secretId} lacks PROCESS ON *.*: it cannot see the connections of ${account} to end them`,
+          err.details?.[0] as Record<string, string | number> | undefined,
+        ),
+        err,
       );
     }
-    const rows = await session.run(listSessionsStatement(session.info.dialect, account, { performanceSchema: session.info.performanceSchema }));
+    session.seesAllSessions = true;
+  }
+
+  /** `next` stands for `previous`: keeps what the retry decision needs to know about the driver error. */
+  function withDriverError(next: ApplicationFailure, previous: ApplicationFailure): ApplicationFailure {
+    const raw = driverErrors.get(previous);
+    if (raw !== undefined) driverErrors.set(next, raw);
+    return next;
+  }
+
+  async function killAll(session: ReadySession, account: string, killed: Set<string>): Promise<void> {
+    await requireSeesAllSessions(session, account);
+    const { dialect, performanceSchema } = session.info;
+    const rows = await run(session, listSessionsStatement(dialect, account, { performanceSchema }));
     for (const row of rows) {
       const id = String(row.id);
       if (killed.has(id)) continue;
       // The connection may have ended since it was listed: "unknown thread" means done.
-      if (await session.attempt(killConnectionStatement(session.info.dialect, id), [ER.NO_SUCH_THREAD])) killed.add(id);
+      if (await attempt(session, killConnectionStatement(dialect, id), [ER.NO_SUCH_THREAD])) killed.add(id);
     }
   }
 
   async function revokeAll(session: Session, target: GrantTarget, account: string): Promise<void> {
     for (const statement of revokeAllStatements(target.schema, account, target.hostPattern)) {
-      await session.attempt(statement, NO_SUCH_GRANT);
+      await attempt(session, statement, NO_SUCH_GRANT);
     }
   }
 
@@ -295,80 +815,118 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
   });
 
   return {
-    async ensureAccount(target, account, password) {
-      checkTarget(target, account);
-      checkMaxUserConnections(target.maxUserConnections);
-      checkPassword(password);
-      return withSession(target, [password], async (session): Promise<ServerEndpoint> => {
-        refuseAdmin(session, account);
-        const rows = await session.run(schemaExistsStatement(target.schema));
-        // information_schema compares case-insensitively; schema names are case-sensitive on Linux.
-        if (!rows.some((r) => r.name === target.schema)) {
+    async checkTarget(target, callOptions) {
+      validate(target);
+      return withSession(target, [], callOptions, async (session) => {
+        const missing = missingAdminPrivileges(session.info.dialect, await heldPrivileges(session));
+        if (missing.length > 0) {
           throw activityError(
-            ActivityErrorType.UnknownDatabase,
-            `schema ${target.schema} does not exist on the server of ${target.adminSecretId} (or the admin account has no privileges on it)`,
+            ActivityErrorType.AdminPrivilegeMissing,
+            `the admin account of ${target.adminSecretId} lacks ${missing.join(', ')} ON *.* (see adminGrantStatements)`,
           );
         }
-        await session.run(createUserStatement(account, target.hostPattern, password, target.maxUserConnections));
-        await session.run(alterUserStatement(account, target.hostPattern, password, target.maxUserConnections));
-        log.info({ ...where(target, account), maxUserConnections: target.maxUserConnections }, 'account ensured');
-        const { host, port } = session.server.credentials;
-        return { host, port, engine: session.info.dialect };
+        await run(session, mysqlReadableStatement());
+        await requireSchema(session, target);
+        return endpoint(session);
       });
     },
 
-    async setPrivileges(target, account, privileges, previous) {
-      checkTarget(target, account);
+    async accountExists(target, account, callOptions) {
+      validate(target, account);
+      return withSession(target, [], callOptions, (session) => hasAccount(session, account, target.hostPattern));
+    },
+
+    async ensureAccount(target, account, password, callOptions) {
+      validate(target, account);
+      checkMaxUserConnections(target.maxUserConnections);
+      checkPassword(password);
+      return withSession(target, [password], callOptions, async (session): Promise<ServerEndpoint> => {
+        refuseAdmin(session, account);
+        await requireSchema(session, target);
+        await run(session, createUserStatement(account, target.hostPattern, password, target.maxUserConnections));
+        await run(session, alterUserStatement(account, target.hostPattern, password, target.maxUserConnections));
+        log.info({ ...where(target, account), maxUserConnections: target.maxUserConnections }, 'account ensured');
+        return endpoint(session);
+      });
+    },
+
+    async setPrivileges(target, account, privileges, previous, callOptions) {
+      validate(target, account);
       const wanted = checkPrivileges(privileges);
       if (previous !== undefined) checkPrivileges(previous);
-      await withSession(target, [], async (session) => {
+      await withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
         if (previous === undefined) {
           await revokeAll(session, target, account);
-          if (wanted.length > 0) await session.run(grantStatement(target.schema, wanted, account, target.hostPattern));
+          if (wanted.length > 0) await run(session, grantStatement(target.schema, wanted, account, target.hostPattern));
         } else {
           // Grant first, then take away the rest: an upgrade is never without access.
-          if (wanted.length > 0) await session.run(grantStatement(target.schema, wanted, account, target.hostPattern));
+          if (wanted.length > 0) await run(session, grantStatement(target.schema, wanted, account, target.hostPattern));
           const revoke = revokeExceptStatement(session.info.dialect, target.schema, wanted, account, target.hostPattern);
-          await session.attempt(revoke, NO_SUCH_GRANT);
+          await attempt(session, revoke, NO_SUCH_GRANT);
         }
         log.info({ ...where(target, account), privileges: wanted, previous: previous ?? null }, 'privileges set');
       });
     },
 
-    async revokeAllPrivileges(target, account) {
-      checkTarget(target, account);
-      await withSession(target, [], async (session) => {
+    async revokeAllPrivileges(target, account, callOptions) {
+      validate(target, account);
+      await withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
         // No account, nothing to revoke (and MySQL and MariaDB differ on how they say so).
-        if (!(await accountExists(session, account, target.hostPattern))) return;
+        if (!(await hasAccount(session, account, target.hostPattern))) return;
         await revokeAll(session, target, account);
         log.info(where(target, account), 'privileges revoked');
       });
     },
 
-    async killSessions(target, account) {
-      checkTarget(target, account);
-      return withSession(target, [], async (session) => {
+    async killSessions(target, account, callOptions) {
+      validate(target, account);
+      // Kept across a second run of the work within this call (see withSession).
+      const killed = new Set<string>();
+      return withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
-        const killed = new Set<string>();
         await killAll(session, account, killed);
         if (killed.size > 0) log.info({ ...where(target, account), sessionsKilled: killed.size }, 'sessions killed');
         return killed.size;
       });
     },
 
-    async dropAccount(target, account) {
-      checkTarget(target, account);
-      return withSession(target, [], async (session) => {
+    async dropAccount(target, account, callOptions) {
+      validate(target, account);
+      // Kept across a second run of the work within this call (see withSession).
+      let existedAtStart: boolean | undefined;
+      const killed = new Set<string>();
+      return withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
-        const existed = await accountExists(session, account, target.hostPattern);
-        const killed = new Set<string>();
+        const existsNow = await hasAccount(session, account, target.hostPattern);
+        existedAtStart ??= existsNow;
+        const existed = existedAtStart;
         // Lock first so that no new session starts while the open ones are being killed;
         // kill again after the drop, because a dropped account's open sessions keep running.
-        await session.run(lockUserStatement(account, target.hostPattern));
-        await killAll(session, account, killed);
-        await session.run(dropUserStatement(account, target.hostPattern));
+        await run(session, lockUserStatement(account, target.hostPattern));
+        let killFailure: ApplicationFailure | undefined;
+        try {
+          await killAll(session, account, killed);
+        } catch (err) {
+          // Without PROCESS or CONNECTION ADMIN the sessions cannot be ended, but the
+          // account can still be dropped (a dropped account opens no new session):
+          // drop it, then report the sessions.
+          if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.AdminPrivilegeMissing)) throw err;
+          killFailure = err;
+        }
+        await run(session, dropUserStatement(account, target.hostPattern));
+        if (killFailure) {
+          log.warn({ ...where(target, account), existed }, 'account dropped, but its sessions could not be ended');
+          throw withDriverError(
+            activityError(
+              ActivityErrorType.AdminPrivilegeMissing,
+              `account ${account} was dropped, but its open connections could not be ended: ${killFailure.message}`,
+              killFailure.details?.[0] as Record<string, string | number> | undefined,
+            ),
+            killFailure,
+          );
+        }
         await killAll(session, account, killed);
         log.info({ ...where(target, account), existed, sessionsKilled: killed.size }, 'account dropped');
         return { existed, sessionsKilled: killed.size };
@@ -377,10 +935,9 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
 
     async close() {
       closed = true;
-      const entries = [...servers.values()];
-      servers.clear();
       // Pools still being built are waited for, so that none is left open behind close().
-      await Promise.all(entries.map((entry) => entry.catch(() => undefined)));
+      await Promise.all([...building.values()].map((entry) => entry.catch(() => undefined)));
+      latest.clear();
       await Promise.all([...pools].map(endPool));
     },
   };

@@ -142,18 +142,156 @@ export function performanceSchemaStatement(): Statement {
 }
 
 /**
- * Whether the admin itself holds PROCESS (or SUPER) on *.*. Without it the
- * processlist silently shows only the admin's own connections, and killSessions
- * would report "none" while the grantee stays connected: it must fail instead.
- * Looks at direct grants (what adminGrantStatements produces), not at roles.
+ * The admin's own global privileges (one row each, `privilege`), from
+ * information_schema.USER_PRIVILEGES for CURRENT_USER(). Looks at direct grants
+ * (what adminGrantStatements produces), not at roles. MySQL fills this table from
+ * mysql.user, i.e. static privileges only: dynamic ones such as CONNECTION_ADMIN
+ * are not listed there (see missingAdminPrivileges).
  */
-export function processPrivilegeStatement(): Statement {
+export function adminGlobalPrivilegesStatement(): Statement {
   return {
     sql:
-      "SELECT GRANTEE AS grantee FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('PROCESS', 'SUPER') " +
-      "AND GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+      'SELECT PRIVILEGE_TYPE AS privilege FROM information_schema.USER_PRIVILEGES ' +
+      "WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+    values: [],
+    purpose: "read the admin account's global privileges",
+    requires: 'a working login',
+  };
+}
+
+/**
+ * Whether the admin holds PROCESS (or SUPER) on *.*. Without it the processlist
+ * silently shows only the admin's own connections, and killSessions would report
+ * "none" while the grantee stays connected: it must fail instead.
+ */
+export function canSeeAllSessions(held: readonly string[]): boolean {
+  return held.includes('PROCESS') || held.includes('SUPER');
+}
+
+/**
+ * The global privileges of adminGrantStatements that `held` (from
+ * adminGlobalPrivilegesStatement) lacks, spelled as GRANT spells them. The
+ * privilege to end other accounts' connections is only checked on MariaDB, where
+ * USER_PRIVILEGES lists it; on MySQL a missing CONNECTION_ADMIN shows when a KILL
+ * is refused (AdminPrivilegeMissing naming it).
+ */
+export function missingAdminPrivileges(dialect: SqlDialect, held: readonly string[]): string[] {
+  const missing: string[] = [];
+  if (!held.includes('CREATE USER')) missing.push('CREATE USER');
+  if (!canSeeAllSessions(held)) missing.push('PROCESS');
+  if (dialect === 'mariadb' && !held.includes(CONNECTION_ADMIN.mariadb) && !held.includes('SUPER')) missing.push(CONNECTION_ADMIN.mariadb);
+  return missing;
+}
+
+/**
+ * Refused (1227) unless the session itself holds PROCESS. The processlist does not
+ * fail without PROCESS, it silently shows only the admin's own connections, and a
+ * session keeps the global privileges it logged in with: USER_PRIVILEGES can say
+ * PROCESS while a connection opened before the GRANT still lacks it. SHOW ENGINE
+ * needs PROCESS on both servers; its output is ignored.
+ */
+export function processProbeStatement(): Statement {
+  return {
+    sql: 'SHOW ENGINE INNODB STATUS',
     values: [],
     purpose: "check that the admin account can see other accounts' connections",
+    requires: 'PROCESS ON *.*',
+  };
+}
+
+/** Reads no row, but is refused unless the admin may read mysql.* (where accounts are looked up). */
+export function mysqlReadableStatement(): Statement {
+  return {
+    sql: 'SELECT COUNT(*) AS n FROM mysql.user WHERE 1 = 0',
+    values: [],
+    purpose: 'check that the admin account can look up accounts',
+    requires: 'SELECT ON mysql.*',
+  };
+}
+
+/** What the session limits are made of (see sessionSettingsStatement). */
+export interface SessionLimits {
+  /** lock_wait_timeout and innodb_lock_wait_timeout, whole seconds. */
+  readonly lockWaitTimeoutSeconds: number;
+  /** MariaDB max_statement_time (seconds); MySQL max_execution_time (the same in ms, SELECT only). */
+  readonly statementTimeoutSeconds: number;
+}
+
+/**
+ * The sql_mode every session of the manager runs with, pinned whatever the
+ * server's global default is. What matters:
+ * - MariaDB: NO_AUTO_CREATE_USER, so that a GRANT to an account that does not
+ *   exist (dropped by a compensation while the GRANT waited on a lock) fails
+ *   with 1133 instead of creating the account without a password. MySQL 8
+ *   removed the mode (setting it is an error) because its GRANT never creates
+ *   accounts (it fails with 1410).
+ * - neither NO_BACKSLASH_ESCAPES (mysql2 escapes placeholder values with
+ *   backslashes) nor ANSI_QUOTES.
+ */
+export const SESSION_SQL_MODE: Readonly<Record<SqlDialect, string>> = {
+  mariadb: 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION',
+  mysql: 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION',
+};
+
+/** Longest limit accepted here (one year, in seconds, the maximum of lock_wait_timeout). */
+const MAX_LIMIT_SECONDS = 31536000;
+
+export function checkSessionLimits(limits: SessionLimits): SessionLimits {
+  const lock = limits?.lockWaitTimeoutSeconds;
+  const stmt = limits?.statementTimeoutSeconds;
+  if (!Number.isSafeInteger(lock) || lock < 1 || lock > MAX_LIMIT_SECONDS) {
+    invalid(`lockWaitTimeoutSeconds ${shown(lock)} must be an integer from 1 to ${MAX_LIMIT_SECONDS}`);
+  }
+  if (typeof stmt !== 'number' || !Number.isFinite(stmt) || stmt < 0.001 || stmt > MAX_LIMIT_SECONDS) {
+    invalid(`statementTimeoutSeconds ${shown(stmt)} must be a number from 0.001 to ${MAX_LIMIT_SECONDS}`);
+  }
+  return limits;
+}
+
+/**
+ * Session settings sent on every pooled connection before its first use, so
+ * that no statement waits on the server for longer than the activity attempt
+ * that sent it. None needs a privilege at session level.
+ * - lock_wait_timeout: metadata and backup locks (MySQL 8 `LOCK INSTANCE FOR
+ *   BACKUP`, MariaDB `BACKUP STAGE BLOCK_COMMIT`), which block CREATE/ALTER/DROP
+ *   USER and GRANT. innodb_lock_wait_timeout: row locks on InnoDB tables (MySQL 8
+ *   keeps its privilege tables in InnoDB).
+ * - MariaDB max_statement_time: every statement, account statements included.
+ *   It is the only server-side bound for an account statement waiting on a table
+ *   lock (`LOCK TABLES mysql.db READ`, `FLUSH TABLES WITH READ LOCK`), which
+ *   MariaDB does not count against lock_wait_timeout.
+ * - MySQL max_execution_time covers read-only SELECT statements only: MySQL has
+ *   no server-side limit for account statements beyond the lock timeouts. The
+ *   manager's client-side timeout (which KILLs the statement) covers the rest.
+ */
+export function sessionSettingsStatement(dialect: SqlDialect, limits: SessionLimits): Statement {
+  const { lockWaitTimeoutSeconds, statementTimeoutSeconds } = checkSessionLimits(limits);
+  const common = 'SET SESSION sql_mode = ?, lock_wait_timeout = ?, innodb_lock_wait_timeout = ?';
+  let sql: string;
+  let statementLimit: number;
+  if (dialect === 'mariadb') {
+    sql = `${common}, max_statement_time = ?`;
+    statementLimit = statementTimeoutSeconds;
+  } else if (dialect === 'mysql') {
+    sql = `${common}, max_execution_time = ?`;
+    statementLimit = Math.max(1, Math.round(statementTimeoutSeconds * 1000));
+  } else {
+    invalid(`dialect ${shown(dialect)} must be mysql or mariadb`);
+  }
+  return {
+    sql,
+    values: [SESSION_SQL_MODE[dialect], lockWaitTimeoutSeconds, lockWaitTimeoutSeconds, statementLimit],
+    purpose: 'set the session limits and sql_mode',
+    requires: 'a working login',
+  };
+}
+
+/** How many connections with that id exist (0 or 1). The admin sees its own connections without PROCESS. */
+export function connectionAliveStatement(dialect: SqlDialect, id: number | string, options: { performanceSchema: boolean }): Statement {
+  return {
+    sql: `SELECT COUNT(*) AS n FROM ${processlist(dialect, options)} WHERE ID = ?`,
+    values: [checkConnectionId(id)],
+    purpose: 'check that a stopped statement has ended',
     requires: 'a working login',
   };
 }
@@ -256,19 +394,27 @@ export function revokeExceptStatement(dialect: SqlDialect, schema: string, keep:
  * (derived with a hash), so the name identifies the account.
  */
 export function listSessionsStatement(dialect: SqlDialect, account: string, options: { performanceSchema: boolean }): Statement {
-  const source = dialect === 'mysql' && options.performanceSchema ? 'performance_schema.processlist' : 'information_schema.PROCESSLIST';
   return {
-    sql: `SELECT ID AS id FROM ${source} WHERE USER = ? AND ID <> CONNECTION_ID()`,
+    sql: `SELECT ID AS id FROM ${processlist(dialect, options)} WHERE USER = ? AND ID <> CONNECTION_ID()`,
     values: [checkAccount(account)],
     purpose: "list the account's connections",
     requires: 'PROCESS ON *.*',
   };
 }
 
-/** Same syntax on both servers; the privilege behind it is spelled differently. */
-export function killConnectionStatement(dialect: SqlDialect, id: number | string): Statement {
+function processlist(dialect: SqlDialect, options: { performanceSchema: boolean }): string {
+  return dialect === 'mysql' && options.performanceSchema ? 'performance_schema.processlist' : 'information_schema.PROCESSLIST';
+}
+
+function checkConnectionId(id: number | string): string {
   const text = String(id);
   if (!/^[1-9][0-9]{0,19}$/.test(text)) invalid(`connection id ${shown(id)} is not a positive integer`);
+  return text;
+}
+
+/** Same syntax on both servers; the privilege behind it is spelled differently. */
+export function killConnectionStatement(dialect: SqlDialect, id: number | string): Statement {
+  const text = checkConnectionId(id);
   return {
     sql: `KILL CONNECTION ${text}`,
     values: [],
