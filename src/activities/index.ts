@@ -3,7 +3,7 @@ import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '.
 import { activityError } from './errors';
 import { adminMail, grantMail, type AdminMailInput, type GrantMailInput } from './mail';
 import { generatePassword } from './password';
-import type { AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
 export * from './ports';
 
@@ -55,11 +55,11 @@ export const GRANT_ID_TAG = 'dbaccess:grant-id';
  * noticed within the heartbeat timeout rather than the whole start-to-close
  * timeout, and so that cancellation reaches the attempt.
  */
-async function heartbeating<T>(work: () => Promise<T>): Promise<T> {
+async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>): Promise<T> {
   const context = Context.current();
   const timer = setInterval(() => context.heartbeat(), 5000);
   try {
-    return await work();
+    return await work({ signal: context.cancellationSignal });
   } finally {
     clearInterval(timer);
   }
@@ -71,7 +71,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Checks the target (admin secret, server, privileges, schema) before anything is created. */
     async checkTarget(ref: AccountRef): Promise<ServerEndpoint> {
-      return heartbeating(() => deps.accounts.checkTarget(ref.target));
+      return heartbeating((call) => deps.accounts.checkTarget(ref.target, call));
     },
 
     /** Appends one audit event; a repeat of the same event id is a no-op. */
@@ -85,20 +85,20 @@ export function createActivities(deps: ActivityDeps) {
      * name and where to connect: the password never leaves this function.
      */
     async createAccount(ref: AccountRef): Promise<{ secretName: string; connection: ServerEndpoint }> {
-      return heartbeating(async () => {
+      return heartbeating(async (call) => {
         // The account name must be free, or this grant's: never take over an account
         // (or a secret) that another grant, or a person, created.
         const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
         if (owner !== undefined && owner !== ref.grantId) {
           throw activityError(ActivityErrorType.AccountConflict, `secret ${ref.secretName} belongs to another grant (${owner})`);
         }
-        if (owner === undefined && (await deps.accounts.accountExists(ref.target, ref.account))) {
+        if (owner === undefined && (await deps.accounts.accountExists(ref.target, ref.account, call))) {
           throw activityError(
             ActivityErrorType.AccountConflict,
             `an account ${ref.account}@${ref.target.hostPattern} already exists on the server of ${ref.database} and was not created by this grant; it is left untouched`,
           );
         }
-        const connection = await deps.accounts.checkTarget(ref.target);
+        const connection = await deps.accounts.checkTarget(ref.target, call);
         const password = newPassword();
         // The secret first, tagged with its grant: once it exists, a retry knows the
         // account is this grant's, and the account never has a password that is not stored.
@@ -107,7 +107,7 @@ export function createActivities(deps: ActivityDeps) {
           { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
           { [GRANT_ID_TAG]: ref.grantId, 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
         );
-        await deps.accounts.ensureAccount(ref.target, ref.account, password);
+        await deps.accounts.ensureAccount(ref.target, ref.account, password, call);
         log.info('account ready', { grantId: ref.grantId, account: ref.account, secretName: ref.secretName });
         return { secretName: ref.secretName, connection };
       });
@@ -115,7 +115,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Makes the account's privileges exactly the level's. */
     async grantPrivileges(change: PrivilegeChange): Promise<void> {
-      await heartbeating(() => deps.accounts.setPrivileges(change.target, change.account, change.privileges));
+      await heartbeating((call) => deps.accounts.setPrivileges(change.target, change.account, change.privileges, undefined, call));
     },
 
     /**
@@ -125,22 +125,22 @@ export function createActivities(deps: ActivityDeps) {
      * old level would keep it.
      */
     async changePrivileges(change: Required<PrivilegeChange>): Promise<{ sessionsKilled: number }> {
-      return heartbeating(async () => {
-        await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous);
+      return heartbeating(async (call) => {
+        await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous, call);
         if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
-        const sessionsKilled = await deps.accounts.killSessions(change.target, change.account);
+        const sessionsKilled = await deps.accounts.killSessions(change.target, change.account, call);
         return { sessionsKilled };
       });
     },
 
     /** Compensation of grantPrivileges. */
     async revokePrivileges(ref: AccountRef): Promise<void> {
-      await heartbeating(() => deps.accounts.revokeAllPrivileges(ref.target, ref.account));
+      await heartbeating((call) => deps.accounts.revokeAllPrivileges(ref.target, ref.account, call));
     },
 
     /** Ends access for good: lock, kill sessions, drop the account, delete its secret. */
     async revokeAccess(ref: AccountRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
-      return heartbeating(async () => {
+      return heartbeating(async (call) => {
         // Only this grant's account: an account of the same name that the grant does
         // not own (see createAccount) is not its to drop.
         const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
@@ -148,7 +148,7 @@ export function createActivities(deps: ActivityDeps) {
           log.warn('secret belongs to another grant; leaving account and secret alone', { grantId: ref.grantId, owner });
           return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
         }
-        const dropped = await deps.accounts.dropAccount(ref.target, ref.account);
+        const dropped = await deps.accounts.dropAccount(ref.target, ref.account, call);
         const secret = await deps.secrets.delete(ref.secretName);
         log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed });
         return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };

@@ -27,35 +27,40 @@ export interface ServerEndpoint {
   engine: SqlDialect;
 }
 
+/** Passed to every AccountManager call: a cancelled activity stops before its next statement. */
+export interface AccountCallOptions {
+  signal?: AbortSignal;
+}
+
 export interface AccountManager {
   /**
    * Checks that the target can be worked on before anything is created: the
    * admin secret is readable and valid, the server answers, the admin holds what
    * it needs, and the schema exists (UnknownDatabase otherwise). No side effect.
    */
-  checkTarget(target: GrantTarget): Promise<ServerEndpoint>;
+  checkTarget(target: GrantTarget, options?: AccountCallOptions): Promise<ServerEndpoint>;
   /** Whether an account of that name exists for the target's host pattern. */
-  accountExists(target: GrantTarget, account: string): Promise<boolean>;
+  accountExists(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<boolean>;
   /**
    * Creates the account if it does not exist, then (re)sets its password and
    * connection limit, so that a retry after a partial success ends in the same
    * state with the password that was stored last. Fails with UnknownDatabase
    * when the schema does not exist.
    */
-  ensureAccount(target: GrantTarget, account: string, password: string): Promise<ServerEndpoint>;
+  ensureAccount(target: GrantTarget, account: string, password: string, options?: AccountCallOptions): Promise<ServerEndpoint>;
   /**
    * Makes the account's privileges on the schema exactly `privileges` (from the whitelist).
    * With `previous` (a level change), the new privileges are granted before the
    * ones only in `previous` are revoked, so an upgrade never has a moment without
    * access. Without it, everything on the schema is revoked first, then granted.
    */
-  setPrivileges(target: GrantTarget, account: string, privileges: readonly string[], previous?: readonly string[]): Promise<void>;
+  setPrivileges(target: GrantTarget, account: string, privileges: readonly string[], previous?: readonly string[], options?: AccountCallOptions): Promise<void>;
   /** Removes every privilege of the account on the schema; no error when there is none or no account. */
-  revokeAllPrivileges(target: GrantTarget, account: string): Promise<void>;
+  revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
   /** Kills the account's open connections; returns how many were killed. */
-  killSessions(target: GrantTarget, account: string): Promise<number>;
+  killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
   /** Locks the account, kills its connections, drops it. Idempotent. */
-  dropAccount(target: GrantTarget, account: string): Promise<{ existed: boolean; sessionsKilled: number }>;
+  dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
   close(): Promise<void>;
 }
 

@@ -1,11 +1,11 @@
 import { strict as assert } from 'node:assert';
 import { randomUUID } from 'node:crypto';
 
-import { CreateSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { CreateSecretCommand, DeleteSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Connection } from 'mysql2/promise';
 
-import type { AccountRef, GrantActivities } from '../../src/activities';
+import { GRANT_ID_TAG, type AccountRef, type GrantActivities } from '../../src/activities';
 import { ActivityErrorType } from '../../src/activities/errors';
 import type { AuditRecord } from '../../src/activities/ports';
 import type { GrantState } from '../../src/domain';
@@ -242,6 +242,40 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
       assert.match(err.message, new RegExp(missing));
       assert.equal(await accountExists(grant.ref.account, '%'), false);
       assert.equal(await c.secretExists(grant.ref.secretName), false);
+    });
+  });
+
+  describe('account ownership', () => {
+    /** Tags a secret as another grant's, the way createAccount tags its own. */
+    async function secretOfAnotherGrant(name: string): Promise<void> {
+      await c.aws.secrets.send(new CreateSecretCommand({ Name: name, SecretString: '{}', Tags: [{ Key: GRANT_ID_TAG, Value: 'grant/other/db/someone@example.com' }] }));
+    }
+
+    it('When an account of the derived name exists but was not created by this grant, then createAccount refuses with AccountConflict and leaves it untouched', async () => {
+      const grant = c.newGrant();
+      const theirs = randomPassword();
+      await rootPool().query('CREATE USER ?@? IDENTIFIED BY ?', [grant.ref.account, '%', theirs]);
+      await expectFailure(act.createAccount(grant.ref), ActivityErrorType.AccountConflict);
+      assert.ok(await canLogin(grant.ref.account, theirs), 'the existing account keeps its password');
+      assert.equal(await c.secretExists(grant.ref.secretName), false, 'no secret is written for it');
+    });
+
+    it("When the grant's secret belongs to another grant, then createAccount refuses and revokeAccess leaves account and secret alone", async () => {
+      const { grant, password } = await provision(['SELECT']);
+      await c.aws.secrets.send(new DeleteSecretCommand({ SecretId: grant.ref.secretName, ForceDeleteWithoutRecovery: true }));
+      await secretOfAnotherGrant(grant.ref.secretName);
+      await expectFailure(act.createAccount(grant.ref), ActivityErrorType.AccountConflict);
+      const result = await act.revokeAccess(grant.ref);
+      assert.equal(result.accountExisted, false);
+      assert.ok(await canLogin(grant.ref.account, password), 'the account was not dropped');
+      assert.ok(await c.secretExists(grant.ref.secretName), 'the other grant keeps its secret');
+    });
+
+    it('When createAccount is retried after it stored the secret and created the account, then the retry proceeds (both are its own)', async () => {
+      const grant = c.newGrant();
+      await act.createAccount(grant.ref);
+      await act.createAccount(grant.ref);
+      assert.ok(await canLogin(grant.ref.account, await storedPassword(grant.ref)));
     });
   });
 

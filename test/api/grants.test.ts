@@ -416,7 +416,8 @@ describe('HTTP API: grants', function () {
       it('When the database schema is missing on the server, then it answers 502 grant_failed and nothing of the grant remains', async () => {
         const body = grantBody({ database: stack.databases.broken });
         const res = await api('POST', '/grants', body);
-        assertError(res, 502, 'grant_failed', /rolled back/, /create account/);
+        // The missing schema is found before anything is created, by the "check target" step.
+        assertError(res, 502, 'grant_failed', /rolled back/, /step "check target"/);
         const grantId = grantIdFor(stack.project, 'broken', String(body.email));
         assert.equal(res.body.grantId, grantId);
         assert.equal(res.body.status, 'FAILED');
@@ -426,7 +427,8 @@ describe('HTTP API: grants', function () {
 
         const state = await pollGrant(grantId, (s) => s.workflow.status !== 'RUNNING');
         assert.equal(state.status, 'FAILED');
-        assert.equal(state.failure.step, 'create account');
+        assert.equal(state.failure.step, 'check target');
+        assert.match(state.failure.message, /does not exist/);
         assert.ok(state.history.some((e: { event: string }) => e.event === 'ROLLED_BACK'));
       });
     });
