@@ -4,6 +4,7 @@
 
 export const GRANT_STATUSES = [
   'REQUESTED',
+  'PENDING_APPROVAL',
   'PROVISIONING',
   'ACTIVE',
   'REVOKING',
@@ -11,11 +12,12 @@ export const GRANT_STATUSES = [
   'REVOKED',
   'ROLLING_BACK',
   'FAILED',
+  'DENIED',
 ] as const;
 export type GrantStatus = (typeof GRANT_STATUSES)[number];
 
 /** Statuses after which the grant's workflow has ended or is about to. */
-export const CLOSED_STATUSES: readonly GrantStatus[] = ['EXPIRED', 'REVOKED', 'FAILED'];
+export const CLOSED_STATUSES: readonly GrantStatus[] = ['EXPIRED', 'REVOKED', 'FAILED', 'DENIED'];
 
 export const AUDIT_EVENTS = [
   'REQUESTED',
@@ -28,6 +30,10 @@ export const AUDIT_EVENTS = [
   'ROLLED_BACK',
   'NOTIFY_FAILED',
   'REVOKE_RETRYING',
+  'APPROVAL_REQUESTED',
+  'APPROVED',
+  'DENIED',
+  'CREDENTIALS_VIEWED',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
