@@ -1,7 +1,7 @@
 import { Context, log } from '@temporalio/activity';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from './errors';
-import { adminMail, grantMail, type AdminMailInput, type GrantMailInput } from './mail';
+import { adminMail, approvalMail, grantMail, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
 import { generatePassword } from './password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
@@ -23,6 +23,8 @@ export interface ActivityDeps {
   /** Region named in the e-mail's "where is my password" command. */
   awsRegion: string;
   generatePassword?: () => string;
+  /** Public base URL of the API, for the commands in approval e-mails. */
+  apiUrl?: string;
 }
 
 /** Identifies an account and where it lives; never a credential. */
@@ -46,6 +48,9 @@ export type GrantMailRequest = Omit<GrantMailInput, 'awsRegion'>;
 
 /** An e-mail to the administrators; their addresses come from the configuration. */
 export type AdminMailRequest = Omit<AdminMailInput, 'administrators'>;
+
+/** An approval-gate e-mail; the API's URL is the worker's. */
+export type ApprovalMailRequest = Omit<ApprovalMailInput, 'apiUrl'>;
 
 /** Tag on a per-grant secret naming the grant that owns the secret and its account. */
 export const GRANT_ID_TAG = 'dbaccess:grant-id';
@@ -158,6 +163,16 @@ export function createActivities(deps: ActivityDeps) {
     /** E-mails the grantee and the project owner. */
     async notifyGrant(request: GrantMailRequest): Promise<void> {
       await deps.mailer.send(grantMail({ ...request, awsRegion: deps.awsRegion }));
+    },
+
+    /** E-mails the approvers of a request, or tells the grantee it was denied. */
+    async notifyApproval(request: ApprovalMailRequest): Promise<void> {
+      const message = approvalMail({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) });
+      if (message.to.length === 0) {
+        log.warn('approval e-mail has no recipient', { grantId: request.grant.grantId, kind: request.kind });
+        return;
+      }
+      await deps.mailer.send(message);
     },
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */

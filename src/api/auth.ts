@@ -1,17 +1,18 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ConfigError } from '../config';
+import { API_CLIENT_NAME, ConfigError, type ApiClient, type FileConfig } from '../config';
 
 // API keys: `name:key` pairs from the environment. The name is recorded as the
-// actor of every grant and message. Several keys may be valid at once, so a key
-// can be rotated without downtime (add the new one, move clients, drop the old);
-// the old and the new key may carry the same name.
+// actor of every grant and message, and names the key's entry in the
+// configuration file's `apiClients` (its role and projects). Several keys may be
+// valid at once, so a key can be rotated without downtime (add the new one,
+// move clients, drop the old); the old and the new key carry the same name.
 
 export interface ApiKey {
   name: string;
   digest: Buffer;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
+const NAME = API_CLIENT_NAME;
 const MIN_KEY_LENGTH = 24;
 const MAX_KEY_LENGTH = 512;
 /** What `authenticate` can read after `Bearer `: no whitespace, at most 512 characters. */
@@ -53,4 +54,19 @@ export function authenticate(header: string | undefined, keys: readonly ApiKey[]
     if (timingSafeEqual(presented, key.digest) && match === undefined) match = key.name;
   }
   return match;
+}
+
+/**
+ * The role and projects of every configured key, by key name. A key whose name
+ * has no `apiClients` entry is a configuration error: a key never gets a role
+ * by default.
+ */
+export function resolveClients(keys: readonly ApiKey[], config: FileConfig): Map<string, ApiClient> {
+  const clients = new Map<string, ApiClient>();
+  const missing = [...new Set(keys.map((k) => k.name))].filter((name) => !Object.prototype.hasOwnProperty.call(config.apiClients, name));
+  if (missing.length > 0) {
+    throw new ConfigError(missing.map((name) => `DBACCESS_API_KEYS: the key named ${name} has no entry in the configuration's apiClients (give it a role: admin, requester, approver or auditor)`));
+  }
+  for (const key of keys) clients.set(key.name, config.apiClients[key.name]!);
+  return clients;
 }

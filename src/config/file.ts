@@ -33,6 +33,8 @@ export interface DatabaseConfig {
   maxUserConnections: number;
   maxDurationMs: number;
   accessLevels?: Record<string, Privilege[]>;
+  /** `true`: every grant here needs approval; a list: grants at these levels do. */
+  requireApproval?: true | string[];
 }
 
 export interface ProjectConfig {
@@ -42,12 +44,35 @@ export interface ProjectConfig {
   databases: Record<string, DatabaseConfig>;
 }
 
+export const ROLES = ['admin', 'requester', 'approver', 'auditor'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** Who an API key belongs to and what it may do; the key itself is in DBACCESS_API_KEYS. */
+export interface ApiClient {
+  name: string;
+  role: Role;
+  /** Projects a requester may ask for, or an approver decide on; `*` for all. */
+  projects: '*' | string[];
+  /** A person behind the key: approvers are e-mailed here, and may not approve a grant for this address. */
+  email?: string;
+}
+
+export interface ApprovalSettings {
+  /** A request without a decision within this time is DENIED. */
+  timeoutMs: number;
+  /** Levels that need approval on every database. */
+  levels: string[];
+}
+
 export interface FileConfig {
   secretPrefix: string;
   allowedEmailDomains: string[];
   administrators: Person[];
   accessLevels: Record<string, Privilege[]>;
   projects: Record<string, ProjectConfig>;
+  /** API callers by key name. */
+  apiClients: Record<string, ApiClient>;
+  approval: ApprovalSettings;
 }
 
 export const FILE_DEFAULTS = {
@@ -55,7 +80,11 @@ export const FILE_DEFAULTS = {
   hostPattern: '%',
   maxUserConnections: 5,
   maxDuration: '90d',
+  approvalTimeout: '24h',
 } as const;
+
+/** Names of API keys: what DBACCESS_API_KEYS pairs with a key, and audit trails record as the actor. */
+export const API_CLIENT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$/;
 
 type Raw = Record<string, unknown>;
 
@@ -159,9 +188,9 @@ function fromLegacy(raw: Raw): Raw {
   return out;
 }
 
-const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects']);
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval']);
 const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
-const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels']);
+const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels', 'requireApproval']);
 
 function unknownKeys(r: Reader, obj: Raw, known: Set<string>, path: string): void {
   for (const key of Object.keys(obj)) if (!known.has(key)) r.fail(`${path}.${key}`, 'is not a known setting');
@@ -250,8 +279,18 @@ export function parseFileConfig(doc: unknown): FileConfig {
           const maxUserConnections = r.integer(d, 'maxUserConnections', dpath, connectionsDefault, 1, 10_000);
           const maxDurationMs = r.duration(d, 'maxDuration', dpath, durationDefault);
           const dLevels = r.levels(d.accessLevels, `${dpath}.accessLevels`);
+          const requireApproval = readRequireApproval(r, d.requireApproval, `${dpath}.requireApproval`);
           if (schema && adminSecretId && hostPattern && maxUserConnections !== undefined && maxDurationMs !== undefined) {
-            databases[dkey] = { key: dkey, schema, adminSecretId, hostPattern, maxUserConnections, maxDurationMs, ...(dLevels ? { accessLevels: dLevels } : {}) };
+            databases[dkey] = {
+              key: dkey,
+              schema,
+              adminSecretId,
+              hostPattern,
+              maxUserConnections,
+              maxDurationMs,
+              ...(dLevels ? { accessLevels: dLevels } : {}),
+              ...(requireApproval ? { requireApproval } : {}),
+            };
           }
         }
       }
@@ -271,8 +310,96 @@ export function parseFileConfig(doc: unknown): FileConfig {
     }
   }
 
+  const approval = readApproval(r, raw.approval);
+  const apiClients = readApiClients(r, raw.apiClients, projects);
+
+  // A database that needs approval must have someone who can give it.
+  for (const p of Object.values(projects)) {
+    for (const d of Object.values(p.databases)) {
+      if (!d.requireApproval && approval.levels.length === 0) continue;
+      const deciders = Object.values(apiClients).filter((c) => c.role === 'admin' || (c.role === 'approver' && (c.projects === '*' || c.projects.includes(p.key))));
+      if (Object.keys(apiClients).length > 0 && deciders.length === 0) {
+        r.fail(`$.projects.${p.key}.databases.${d.key}.requireApproval`, `no apiClient can approve grants of project ${p.key}: add an approver (role approver, projects [${p.key}]) or an admin`);
+      }
+    }
+  }
+
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects };
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval };
+}
+
+function readRequireApproval(r: Reader, value: unknown, path: string): true | string[] | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return true;
+  if (Array.isArray(value) && value.length > 0 && value.every((v) => typeof v === 'string' && ACCESS_LEVEL_NAME.test(v))) return [...new Set(value as string[])];
+  return r.fail(path, 'must be true (every grant), false, or a list of access levels such as [ADMIN]');
+}
+
+function readApproval(r: Reader, value: unknown): ApprovalSettings {
+  const fallback: ApprovalSettings = { timeoutMs: parseDuration(FILE_DEFAULTS.approvalTimeout)!, levels: [] };
+  if (value === undefined) return fallback;
+  if (!isObject(value)) {
+    r.fail('$.approval', 'must be an object with timeout and levels');
+    return fallback;
+  }
+  unknownKeys(r, value, new Set(['timeout', 'levels']), '$.approval');
+  const timeoutMs = r.duration(value, 'timeout', '$.approval', FILE_DEFAULTS.approvalTimeout) ?? fallback.timeoutMs;
+  if (timeoutMs < 60_000 || timeoutMs > 30 * 86_400_000) r.fail('$.approval.timeout', 'must be from 1m to 30d');
+  let levels: string[] = [];
+  if (value.levels !== undefined) {
+    if (!Array.isArray(value.levels) || !value.levels.every((v) => typeof v === 'string' && ACCESS_LEVEL_NAME.test(v))) {
+      r.fail('$.approval.levels', 'must be a list of access levels such as [ADMIN]');
+    } else levels = [...new Set(value.levels as string[])];
+  }
+  return { timeoutMs, levels };
+}
+
+function readApiClients(r: Reader, value: unknown, projects: Record<string, ProjectConfig>): Record<string, ApiClient> {
+  const out: Record<string, ApiClient> = {};
+  if (value === undefined) return out;
+  if (!isObject(value)) {
+    r.fail('$.apiClients', 'must map API key names to {role, projects, email}');
+    return out;
+  }
+  for (const [name, c] of Object.entries(value)) {
+    const path = `$.apiClients.${name}`;
+    if (!API_CLIENT_NAME.test(name)) {
+      r.fail(path, 'names are letters, digits, _ . @ - (at most 64), as in DBACCESS_API_KEYS');
+      continue;
+    }
+    if (!isObject(c)) {
+      r.fail(path, 'must be {role, projects, email}');
+      continue;
+    }
+    unknownKeys(r, c, new Set(['role', 'projects', 'email']), path);
+    const role = c.role;
+    if (typeof role !== 'string' || !(ROLES as readonly string[]).includes(role)) {
+      r.fail(`${path}.role`, `must be one of ${ROLES.join(', ')}`);
+      continue;
+    }
+    let scope: '*' | string[] = '*';
+    if (role === 'requester' || role === 'approver') {
+      if (c.projects === '*') scope = '*';
+      else if (Array.isArray(c.projects) && c.projects.length > 0 && c.projects.every((p) => typeof p === 'string')) {
+        scope = [...new Set(c.projects as string[])];
+        for (const p of scope) if (!own(projects, p)) r.fail(`${path}.projects`, `${p} is not a configured project`);
+      } else {
+        r.fail(`${path}.projects`, `a ${role} must list its projects (or "*" for all)`);
+        continue;
+      }
+    } else if (c.projects !== undefined) {
+      r.fail(`${path}.projects`, `an ${role} acts on every project; remove projects`);
+    }
+    let email: string | undefined;
+    if (c.email !== undefined) {
+      const problem = typeof c.email === 'string' ? checkEmail(c.email) : 'must be an e-mail address';
+      if (problem) r.fail(`${path}.email`, problem);
+      else email = (c.email as string).toLowerCase();
+    }
+    if (role === 'approver' && !email) r.fail(`${path}.email`, 'an approver needs an e-mail address: approval requests are sent there');
+    out[name] = { name, role: role as Role, projects: scope, ...(email ? { email } : {}) };
+  }
+  return out;
 }
 
 /** Reads a YAML or JSON configuration file. */
@@ -309,4 +436,18 @@ export function own<T>(map: Readonly<Record<string, T>>, key: string): T | undef
 /** Level tables that apply to a database, most specific first. */
 export function levelTables(config: FileConfig, project: ProjectConfig, database: DatabaseConfig): LevelTable[] {
   return [database.accessLevels, project.accessLevels, config.accessLevels].filter((t): t is Record<string, Privilege[]> => t !== undefined);
+}
+
+/** Why a grant at `level` on `database` needs approval; empty when it does not. */
+export function approvalReasons(config: FileConfig, project: ProjectConfig, database: DatabaseConfig, level: string): string[] {
+  const reasons: string[] = [];
+  if (database.requireApproval === true) reasons.push(`every grant on ${project.key}/${database.key} needs approval`);
+  else if (database.requireApproval?.includes(level)) reasons.push(`${level} on ${project.key}/${database.key} needs approval`);
+  if (config.approval.levels.includes(level)) reasons.push(`every ${level} grant needs approval`);
+  return reasons;
+}
+
+/** API clients that may approve or deny grants of a project. */
+export function approversOf(config: FileConfig, project: string): ApiClient[] {
+  return Object.values(config.apiClients).filter((c) => c.role === 'admin' || (c.role === 'approver' && (c.projects === '*' || c.projects.includes(project))));
 }

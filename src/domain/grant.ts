@@ -74,6 +74,23 @@ export interface GrantRequest {
   owner: Person;
   /** Longest a grant may run ahead of "now" on this database (rolling window). */
   maxDurationMs: number;
+  /**
+   * Set when the request asked for a duration instead of an expiry: the clock
+   * starts when access is granted, so time spent waiting for approval is not
+   * lost. `expiresAt` is then only the estimate made at request time.
+   */
+  durationMs?: number;
+  /** Set when the grant needs approval before anything is created. */
+  approval?: ApprovalRequirement;
+}
+
+export interface ApprovalRequirement {
+  /** Why (configuration rules), for the approvers and the audit trail. */
+  reasons: string[];
+  /** Without a decision within this time, the request is DENIED. */
+  timeoutMs: number;
+  /** Who is asked (e-mailed); any approver of the project may decide. */
+  approvers: Person[];
 }
 
 export interface GrantEvent {
@@ -111,7 +128,21 @@ export interface GrantState {
   connection?: { host: string; port: number; engine: 'mysql' | 'mariadb' };
   /** For FAILED grants: the step that failed and why. */
   failure?: { step: string; message: string };
+  /** Requested duration (the clock starts when access is granted); `expiresAt` is fixed then. */
+  durationMs?: number;
+  /** For grants behind the approval gate: why, until when, and the decision. */
+  approval?: ApprovalState;
   history: GrantEvent[];
+}
+
+export interface ApprovalState {
+  reasons: string[];
+  /** Denied without a decision by then. */
+  decideBy: string;
+  decision?: 'APPROVED' | 'DENIED';
+  decidedBy?: string;
+  decidedAt?: string;
+  reason?: string;
 }
 
 /** A grant's state before anything has happened to it. */
@@ -131,6 +162,7 @@ export function initialGrantState(request: GrantRequest, requestedAt: string): G
     requestedAt,
     requestedBy: request.requestedBy,
     ...(request.reason ? { reason: request.reason } : {}),
+    ...(request.durationMs !== undefined ? { durationMs: request.durationMs } : {}),
     history: [],
   };
 }
@@ -162,10 +194,25 @@ export interface ChangeLevelArgs {
   reason?: string;
 }
 
+export interface ApproveArgs {
+  actor: string;
+  /** The approver's e-mail address, when the key has one: nobody approves access for themselves. */
+  actorEmail?: string;
+  reason?: string;
+}
+export interface DenyArgs {
+  actor: string;
+  reason: string;
+}
+
 /** Errors the workflow's validators raise; the API maps them to HTTP codes. */
 export const GrantErrorType = {
   /** The grant is not ACTIVE any more (or not yet): 409. */
   NotActive: 'GrantNotActive',
+  /** An approve or deny for a grant that is not waiting for one: 409. */
+  NotPending: 'GrantNotPendingApproval',
+  /** Approving a request for oneself, or made by oneself: 403. */
+  SelfApproval: 'SelfApproval',
   /** The message is malformed or breaks a rule: 400. */
   Invalid: 'InvalidGrantChange',
   /** The change could not be audited, so it was not made: 503. */

@@ -23,23 +23,29 @@ import {
   GrantErrorType,
   PERMANENT_PROVISIONING_ERRORS,
   checkExpiryWindow,
+  formatDuration,
   initialGrantState,
   normalizePrivileges,
   parseExpiry,
+  type ApprovalRequirement,
+  type ApproveArgs,
   type AuditEventType,
   type ChangeLevelArgs,
+  type DenyArgs,
   type ExtendArgs,
   type GrantRequest,
   type GrantState,
   type GrantStatus,
   type RevokeArgs,
 } from '../domain';
-import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from './messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from './messages';
 import { SA } from './search-attributes';
 
 // One grant, one workflow, living exactly as long as the access does:
 //
-//   REQUESTED → PROVISIONING → ACTIVE ─(extend / change level)→ ACTIVE
+//   REQUESTED ─(approval needed)→ PENDING_APPROVAL ─(denied / no decision)→ DENIED
+//       │                               └─(approved)─┐   └─(revoke / cancel)→ REVOKED
+//       └──────────────────────────────────────────▶ PROVISIONING → ACTIVE ─(extend / change level)→ ACTIVE
 //                    │                └─(expiry)→ REVOKING → EXPIRED
 //                    │                └─(revoke / cancel)→ REVOKING → REVOKED
 //                    └─(a step fails for good)→ ROLLING_BACK → FAILED
@@ -119,6 +125,9 @@ class GrantLifecycle {
   private changing = 0;
   /** E-mails sent after an update has replied; awaited before the run ends. */
   private readonly background = new Set<Promise<void>>();
+  /** The approval gate's decision, once audited; `deciding` while it is being audited. */
+  private decision?: { approved: boolean; actor: string; reason?: string; eventId: string };
+  private deciding = false;
 
   constructor(
     private readonly request: GrantRequest,
@@ -138,6 +147,8 @@ class GrantLifecycle {
       this.revokeRequest = { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) };
     });
 
+    setHandler(approveUpdate, (args) => this.decide(true, args), { validator: (args) => this.validateDecision(true, args) });
+    setHandler(denyUpdate, (args) => this.decide(false, args), { validator: (args) => this.validateDecision(false, args) });
     setHandler(extendUpdate, (args) => this.extend(args), { validator: (args) => this.validateExtend(args) });
     setHandler(changeAccessLevelUpdate, (args) => this.changeLevel(args), { validator: (args) => this.validateChangeLevel(args) });
   }
@@ -176,6 +187,43 @@ class GrantLifecycle {
       normalizePrivileges(args.privileges ?? []);
     } catch (err) {
       this.invalid(`privileges: ${(err as Error).message}`);
+    }
+  }
+
+  validateDecision(approving: boolean, args: ApproveArgs | DenyArgs): void {
+    if (this.state.status !== 'PENDING_APPROVAL' || this.decision || this.deciding || this.revokeRequest) {
+      const why = this.decision || this.deciding ? 'already decided' : this.revokeRequest ? 'withdrawn' : this.state.status;
+      throw ApplicationFailure.create({ type: GrantErrorType.NotPending, message: `the request is ${why}, not waiting for approval`, nonRetryable: true });
+    }
+    if (typeof args?.actor !== 'string' || args.actor === '') this.invalid('actor: is required');
+    if (approving) {
+      const self = (message: string) => ApplicationFailure.create({ type: GrantErrorType.SelfApproval, message, nonRetryable: true });
+      if (args.actor === this.request.requestedBy) throw self(`${args.actor} asked for this grant and cannot approve it; another approver must`);
+      const email = (args as ApproveArgs).actorEmail;
+      if (typeof email === 'string' && email.toLowerCase() === this.state.email) throw self('nobody can approve access for themselves; another approver must');
+      if (this.request.durationMs === undefined && Date.parse(this.state.expiresAt) <= Date.now()) {
+        this.invalid(`the requested expiry ${this.state.expiresAt} has passed; deny this request and ask for a new one`);
+      }
+    } else if (typeof args.reason !== 'string' || args.reason.trim() === '') {
+      this.invalid('reason: is required to deny a request');
+    }
+  }
+
+  /** Records an approval or a denial; the reply comes once it is in the audit trail. */
+  private async decide(approved: boolean, args: ApproveArgs | DenyArgs): Promise<{ status: GrantStatus }> {
+    this.deciding = true;
+    try {
+      const event = approved ? 'APPROVED' : 'DENIED';
+      const record = this.auditRecord(event, args.actor, { reason: args.reason });
+      await this.auditBeforeChange(record, `audit ${event} by ${args.actor}`);
+      this.commitEvent(record);
+      this.decision = { approved, actor: args.actor, eventId: record.eventId, ...(args.reason ? { reason: args.reason } : {}) };
+      if (this.state.approval) {
+        Object.assign(this.state.approval, { decision: event, decidedBy: args.actor, decidedAt: record.at, ...(args.reason ? { reason: args.reason } : {}) });
+      }
+      return { status: approved ? 'PROVISIONING' : 'DENIED' };
+    } finally {
+      this.deciding = false;
     }
   }
 
@@ -275,6 +323,11 @@ class GrantLifecycle {
   // -- lifecycle ------------------------------------------------------------
 
   async run(resumed: boolean): Promise<GrantState> {
+    // A cancel is a revoke, also while provisioning or waiting for approval
+    // (both run shielded from cancellation): note it as soon as it arrives.
+    CancellationScope.current().cancelRequested.catch(() => {
+      this.revokeRequest ??= { actor: 'temporal', reason: 'workflow cancelled' };
+    });
     this.publish();
     if (!resumed) {
       // Provisioning is shielded from cancellation: a cancel that arrives now is
@@ -301,6 +354,13 @@ class GrantLifecycle {
       const requested = this.auditRecord('REQUESTED', this.request.requestedBy, { reason: this.request.reason });
       await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED by ${this.request.requestedBy}` }, [requested]);
       this.commitEvent(requested);
+
+      if (this.request.approval) {
+        step = 'audit APPROVAL_REQUESTED';
+        if (!(await this.awaitApproval(this.request.approval))) return false;
+      }
+      // A duration's clock starts now, when access is about to be granted.
+      if (this.request.durationMs !== undefined) this.state.expiresAt = new Date(Date.now() + this.request.durationMs).toISOString();
       this.setStatus('PROVISIONING');
 
       // Before anything is created: a wrong admin secret, an unreachable server or a
@@ -354,6 +414,94 @@ class GrantLifecycle {
     } catch (err) {
       await this.rollBack(step, err, compensations);
       return false;
+    }
+  }
+
+  /**
+   * The approval gate: asks the approvers and waits for a decision, a withdrawal
+   * (revoke or cancel) or the timeout. Nothing exists in MySQL yet. Returns
+   * whether the request was approved; otherwise the grant has ended.
+   */
+  private async awaitApproval(approval: ApprovalRequirement): Promise<boolean> {
+    let waitMs = approval.timeoutMs;
+    // An expiry given as a date bounds the wait: approving after it would grant nothing.
+    if (this.request.durationMs === undefined) waitMs = Math.min(waitMs, Date.parse(this.state.expiresAt) - Date.now());
+    waitMs = Math.max(waitMs, 1000);
+    const decideBy = new Date(Date.now() + waitMs).toISOString();
+    this.state.approval = { reasons: approval.reasons, decideBy };
+    this.setStatus('PENDING_APPROVAL');
+
+    const asked = approval.approvers.map((a) => a.email).join(', ') || 'nobody with an e-mail address';
+    const requested = this.auditRecord('APPROVAL_REQUESTED', this.request.requestedBy, {
+      reason: this.request.reason,
+      detail: `${approval.reasons.join('; ')}; asked: ${asked}; denied unless decided by ${decideBy}`,
+    });
+    await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit APPROVAL_REQUESTED (${approval.reasons.join('; ')})` }, [requested]);
+    this.commitEvent(requested);
+    await this.notifyApprovalOrRecord('APPROVAL_REQUESTED', requested.eventId, { decideBy });
+
+    await condition(() => this.decision !== undefined || this.revokeRequest !== undefined, waitMs);
+    // A decision being audited when the time ran out still counts.
+    await condition(() => !this.deciding);
+
+    if (this.decision?.approved && !this.revokeRequest) return true;
+
+    let outcome: 'DENIED' | 'REVOKED';
+    let mail: { actor: string; reason?: string; eventId: string };
+    if (this.revokeRequest) {
+      // Withdrawn: by the requester, an admin, or a cancel from the Temporal UI.
+      const { actor, reason } = this.revokeRequest;
+      const withdrawn = this.auditRecord('REVOKE_REQUESTED', actor, { reason, detail: 'withdrawn before access was granted' });
+      this.commitEvent(withdrawn);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit REVOKE_REQUESTED by ${actor}` }, [withdrawn]);
+      const done = this.auditRecord('REVOKED', actor, { reason, detail: 'the request was withdrawn; nothing was created' });
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit REVOKED (withdrawn)' }, [done]);
+      this.commitEvent(done);
+      outcome = 'REVOKED';
+      mail = { actor, reason: reason ? `withdrawn: ${reason}` : 'the request was withdrawn', eventId: done.eventId };
+    } else if (this.decision) {
+      outcome = 'DENIED';
+      mail = { actor: this.decision.actor, eventId: this.decision.eventId, ...(this.decision.reason ? { reason: this.decision.reason } : {}) };
+    } else {
+      const reason = `no decision by ${decideBy}`;
+      const denied = this.auditRecord('DENIED', 'dbaccess', { reason });
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit DENIED (no decision in time)' }, [denied]);
+      this.commitEvent(denied);
+      Object.assign(this.state.approval, { decision: 'DENIED', decidedBy: 'dbaccess', decidedAt: denied.at, reason });
+      outcome = 'DENIED';
+      mail = { actor: 'dbaccess', reason, eventId: denied.eventId };
+    }
+    this.state.endedAt = new Date().toISOString();
+    this.setStatus(outcome);
+    await this.notifyApprovalOrRecord('DENIED', mail.eventId, { actor: mail.actor, ...(mail.reason ? { reason: mail.reason } : {}) });
+    await this.settle();
+    return false;
+  }
+
+  /** Sends an approval-gate e-mail; a failure is recorded as NOTIFY_FAILED and never blocks the gate. */
+  private async notifyApprovalOrRecord(kind: 'APPROVAL_REQUESTED' | 'DENIED', eventId: string, extra: { decideBy?: string; actor?: string; reason?: string }): Promise<void> {
+    const approval = this.request.approval!;
+    const grant = { ...this.state, history: [...this.state.history] };
+    try {
+      await email.notifyApproval.executeWithOptions(
+        { ...EMAIL, summary: kind === 'APPROVAL_REQUESTED' ? `email the approvers: ${approval.approvers.map((a) => a.email).join(', ')}` : `email DENIED to ${grant.email}` },
+        [
+          {
+            kind,
+            grant,
+            owner: this.request.owner,
+            approvers: approval.approvers,
+            reasons: approval.reasons,
+            eventId,
+            ...(this.request.durationMs !== undefined ? { duration: formatDuration(this.request.durationMs) } : {}),
+            ...extra,
+          },
+        ],
+      );
+    } catch (err) {
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      this.commitEvent(record);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
     }
   }
 
@@ -577,6 +725,7 @@ class GrantLifecycle {
         `account \`${s.account}\`, expires ${s.expiresAt}`,
         s.secretName ? `credentials in secret \`${s.secretName}\`` : '',
         s.failure ? `failed at step "${s.failure.step}": ${s.failure.message}` : '',
+        s.status === 'PENDING_APPROVAL' && s.approval ? `waiting for approval (${s.approval.reasons.join('; ')}); denied unless decided by ${s.approval.decideBy}` : '',
       ]
         .filter(Boolean)
         .join('\n\n'),

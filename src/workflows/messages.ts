@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ChangeLevelArgs, ExtendArgs, GrantState, RevokeArgs } from '../domain/grant';
+import type { ApproveArgs, ChangeLevelArgs, DenyArgs, ExtendArgs, GrantState, GrantStatus, RevokeArgs } from '../domain/grant';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
 // send exactly what the workflow handles. Their names are recorded in workflow
@@ -14,5 +14,10 @@ export const revokeSignal = defineSignal<[RevokeArgs]>('revoke');
  * been audited and applied. */
 export const extendUpdate = defineUpdate<{ expiresAt: string }, [ExtendArgs]>('extend');
 export const changeAccessLevelUpdate = defineUpdate<{ accessLevel: string; sessionsKilled: number }, [ChangeLevelArgs]>('changeAccessLevel');
+
+/** The approval gate's decisions: updates, so that a refusal (not pending, one's
+ * own request) is known at once and the reply comes after the decision is audited. */
+export const approveUpdate = defineUpdate<{ status: GrantStatus }, [ApproveArgs]>('approve');
+export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('deny');
 
 export const grantStateQuery = defineQuery<GrantState>('grantState');

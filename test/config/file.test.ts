@@ -85,6 +85,8 @@ describe('config: file', () => {
             },
           },
         },
+        apiClients: {},
+        approval: { timeoutMs: DAY, levels: [] },
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -312,6 +314,8 @@ describe('config: file', () => {
             },
           },
         },
+        apiClients: {},
+        approval: { timeoutMs: DAY, levels: [] },
       } satisfies FileConfig);
     });
 

@@ -114,6 +114,9 @@ export class RecordedActivities {
       notifyAdmins: async (req) => {
         this.enter('notifyAdmins', req, req.kind);
       },
+      notifyApproval: async (req) => {
+        this.enter('notifyApproval', req, req.kind);
+      },
     };
   }
 }

@@ -1,0 +1,109 @@
+import type { GrantState, Person } from '../../domain';
+import type { MailMessage } from '../ports';
+import { clean, formatUtc, headerSafe, messageIdFor, shellQuote, uniqueAddresses } from './format';
+import { renderHtml, renderText, type Block, type Document, type Fact } from './render';
+
+// The e-mails of the approval gate: the request to the approvers, and the
+// refusal (denied, timed out or withdrawn) to the grantee and the project owner.
+// Pure functions of their input, like the lifecycle's e-mails.
+
+export type ApprovalMailKind = 'APPROVAL_REQUESTED' | 'DENIED';
+
+export interface ApprovalMailInput {
+  kind: ApprovalMailKind;
+  grant: GrantState;
+  owner: Person;
+  /** Who is asked to decide (APPROVAL_REQUESTED). */
+  approvers: Person[];
+  /** Why approval is needed (configuration rules). */
+  reasons: string[];
+  /** When the request is denied without a decision. */
+  decideBy?: string;
+  /** Requested duration, when the clock starts at approval. */
+  duration?: string;
+  /** DENIED: who decided (`dbaccess` for a timeout) and why. */
+  actor?: string;
+  reason?: string;
+  /** Audit event id of what is announced; makes the Message-ID deterministic. */
+  eventId: string;
+  /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
+  apiUrl?: string;
+}
+
+const where = (g: GrantState) => `${clean(g.project)}/${clean(g.database)}`;
+
+function requestRows(input: ApprovalMailInput): Fact[] {
+  const g = input.grant;
+  const rows: Fact[] = [
+    ['Grantee', `${clean(g.name, 120)} <${clean(g.email)}>`],
+    ['Project / database', where(g)],
+    ['Access level', clean(g.accessLevel, 40), 'strong'],
+    ['Privileges', g.privileges.map((p) => clean(p, 40)).join(', ')],
+    input.duration ? ['Duration', `${clean(input.duration, 40)} from approval`, 'strong'] : ['Until', formatUtc(g.expiresAt), 'strong'],
+    ['Requested by', clean(g.requestedBy, 120)],
+  ];
+  if (g.reason) rows.push(['Reason', clean(g.reason)]);
+  rows.push(['Grant id', clean(g.grantId), 'code']);
+  return rows;
+}
+
+function decisionCommand(input: ApprovalMailInput, verb: 'approve' | 'deny'): string {
+  const base = clean(input.apiUrl ?? '', 300).replace(/\/+$/, '') || '$DBACCESS_URL';
+  const url = `${base}/grants/${encodeURIComponent(input.grant.grantId)}/${verb}`;
+  const body = verb === 'deny' ? ` --json '{"reason":"..."}'` : '';
+  return `curl -X POST ${shellQuote(url)} -H "Authorization: Bearer $DBACCESS_API_KEY"${body}`;
+}
+
+export function approvalMail(input: ApprovalMailInput): MailMessage {
+  const g = input.grant;
+  const level = clean(g.accessLevel, 40);
+  let doc: Document;
+  let subject: string;
+  let to: string[];
+  let cc: string[] = [];
+  if (input.kind === 'APPROVAL_REQUESTED') {
+    const blocks: Block[] = [
+      { kind: 'p', text: `${clean(g.requestedBy, 120)} asks for ${level} access to ${where(g)} for ${clean(g.name, 120)} <${clean(g.email)}>. Nothing is created until someone approves.` },
+      { kind: 'facts', rows: requestRows(input) },
+      { kind: 'h', text: 'Why approval is needed' },
+      { kind: 'list', items: input.reasons.map((r) => clean(r)) },
+      { kind: 'h', text: 'Decide' },
+      { kind: 'p', text: 'Approve (with an approver key of this project; nobody may approve a request made by or for themselves):' },
+      { kind: 'code', text: decisionCommand(input, 'approve') },
+      { kind: 'p', text: 'Or deny, with a reason the grantee will read:' },
+      { kind: 'code', text: decisionCommand(input, 'deny') },
+    ];
+    if (input.decideBy) blocks.push({ kind: 'p', text: `Without a decision by ${formatUtc(input.decideBy)} the request is denied.` });
+    doc = { title: `Approval needed: ${level} on ${where(g)}`, tone: 'warning', blocks, footer: [] };
+    subject = `[dbaccess] approval needed: ${level} on ${where(g)} for ${clean(g.email)}`;
+    to = uniqueAddresses(input.approvers.map((a) => a.email));
+    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, `Sent by dbaccess to the approvers of project ${clean(g.project)}.`];
+  } else {
+    const byTimeout = input.actor === 'dbaccess';
+    const blocks: Block[] = [
+      { kind: 'p', text: `Hello ${clean(g.name, 120) || clean(g.email)},` },
+      {
+        kind: 'p',
+        text: byTimeout
+          ? `your request for ${level} access to ${where(g)} was not decided in time and has been denied. Nothing was created. Ask again if you still need access.`
+          : `your request for ${level} access to ${where(g)} was denied by ${clean(input.actor, 120)}. Nothing was created.`,
+      },
+      { kind: 'facts', rows: requestRows(input) },
+    ];
+    if (input.reason) blocks.push({ kind: 'h', text: 'Reason' }, { kind: 'p', text: clean(input.reason) });
+    doc = { title: `Request for ${level} on ${where(g)} denied`, tone: 'alert', blocks, footer: [] };
+    subject = `[dbaccess] request for ${level} on ${where(g)} denied`;
+    to = uniqueAddresses([g.email]);
+    cc = uniqueAddresses([input.owner.email], to);
+    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, `Sent by dbaccess to ${clean(g.email)}${cc.length ? `, with a copy to the owner of project ${clean(g.project)}` : ''}.`];
+  }
+  subject = headerSafe(subject);
+  return {
+    to,
+    ...(cc.length > 0 ? { cc } : {}),
+    subject,
+    text: renderText(doc),
+    html: renderHtml(doc, subject),
+    messageId: messageIdFor(input.kind, input.eventId),
+  };
+}
