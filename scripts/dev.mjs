@@ -16,7 +16,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
@@ -189,8 +189,21 @@ projects:
         hostPattern: '%'
         maxUserConnections: 3
         maxDuration: 7d
-`;
+        requireApproval: [ADMIN]
+${API_CLIENTS}`;
 }
+
+// Roles of the dev stack's two keys (.dev/api-key and .dev/approver-key).
+const API_CLIENTS = `approval:
+  timeout: 24h
+apiClients:
+  dev-admin:
+    role: admin
+  dev-approver:
+    role: approver
+    projects: [${DEMO.project}]
+    email: approver@${DEMO.emailDomain}
+`;
 
 async function main() {
   ensureNodeModules();
@@ -203,9 +216,15 @@ async function main() {
 
   const configPath = join(DEV, 'dbaccess.yaml');
   if (!existsSync(configPath)) writeFileSync(configPath, demoConfig());
-  const keyPath = join(DEV, 'api-key');
-  if (!existsSync(keyPath)) writeFileSync(keyPath, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
-  const apiKey = readFileSync(keyPath, 'utf8').trim();
+  // A configuration written before keys had roles: give the dev keys theirs.
+  if (!/^apiClients:/m.test(readFileSync(configPath, 'utf8'))) appendFileSync(configPath, `\n# Added by npm run dev: every API key needs a role.\n${API_CLIENTS}`);
+  const devKey = (file) => {
+    const path = join(DEV, file);
+    if (!existsSync(path)) writeFileSync(path, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
+    return { path, key: readFileSync(path, 'utf8').trim() };
+  };
+  const { path: keyPath, key: apiKey } = devKey('api-key');
+  const { path: approverKeyPath, key: approverKey } = devKey('approver-key');
 
   const appEnv = {
     // Node 20 is past its end of life (the README says so); the AWS SDK would say it in every process.
@@ -225,7 +244,7 @@ async function main() {
     MAIL_FROM: 'dbaccess <dbaccess@example.com>',
     API_HOST: HOST,
     API_PORT: String(PORTS.api),
-    DBACCESS_API_KEYS: `dev-admin:${apiKey}`,
+    DBACCESS_API_KEYS: `dev-admin:${apiKey},dev-approver:${approverKey}`,
   };
 
   say('starting the Temporal dev server');
@@ -280,6 +299,7 @@ async function main() {
     smtp: `${HOST}:${PORTS.smtp}`,
     config: configPath,
     apiKeyFile: keyPath,
+    approverKeyFile: approverKeyPath,
   };
   writeFileSync(join(DEV, 'stack.json'), `${JSON.stringify(stack, null, 2)}\n`);
 
@@ -287,16 +307,23 @@ async function main() {
   process.stdout.write(`
   dbaccess is up.
 
-    API           ${stack.api}        (key in ${keyPath})
+    API           ${stack.api}        (admin key in ${keyPath}, approver key in ${approverKeyPath})
     Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
     Mail inbox    ${stack.inbox}
     Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
-    State         ${DEV} (dbaccess.yaml, stack.json, api-key, *.log)
+    State         ${DEV} (dbaccess.yaml, stack.json, api-key, approver-key, *.log)
 
   Try:
     curl -s -X POST ${stack.api}/grants \\
       -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \\
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"dev_project","accessLevel":"READ_WRITE","expiresAt":"${expires}"}'
+
+  ADMIN on prod_project needs approval: ask, then approve with the approver's key:
+    curl -s -X POST ${stack.api}/grants \
+      -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \
+      -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"prod_project","accessLevel":"ADMIN","duration":"8h"}'
+    curl -s -X POST ${stack.api}/grants/grant%2F${DEMO.project}%2Fprod_project%2Fjohn.doe%40${DEMO.emailDomain}/approve \
+      -H "Authorization: Bearer $(cat ${approverKeyPath})"
 
   Ctrl-C stops everything.
 

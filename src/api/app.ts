@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
-import type { FileConfig } from '../config';
-import { authenticate, type ApiKey } from './auth';
+import type { ApiClient, FileConfig } from '../config';
+import { authenticate, resolveClients, type ApiKey } from './auth';
 import { HttpError, errorHandler } from './errors';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
-import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL or AWS: every side effect is the
@@ -25,12 +25,16 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Name of the API key that made the request. */
     actor: string;
+    /** The role and projects of that key. */
+    client: ApiClient;
   }
 }
 
 const PUBLIC_ROUTES = new Set(['/healthz']);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  // Every key must have a role before the API serves anything.
+  const clients = resolveClients(deps.apiKeys, deps.config);
   const app = Fastify({
     ...(deps.logger ? { loggerInstance: deps.logger } : { logger: false }),
     bodyLimit: 16 * 1024,
@@ -62,6 +66,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
   app.decorateRequest('actor', '');
+  app.decorateRequest('client', null as unknown as ApiClient);
+  app.addHook('onResponse', async (request, reply) => {
+    // Every refusal is logged, with the key's name (never the key).
+    if (reply.statusCode === 403) request.log.warn({ actor: request.actor, role: request.client?.role, method: request.method, route: request.routeOptions.url }, 'request refused: not allowed');
+  });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
@@ -74,12 +83,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       throw new HttpError(401, 'unauthorized', 'a valid API key is required: Authorization: Bearer <key>');
     }
     request.actor = actor;
+    request.client = clients.get(actor)!;
   });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
   app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
-    const state = await grants.create(request.body, request.actor);
+    const state = await grants.create(request.body, request.client);
     if (state.status === 'FAILED') {
       // The step only: the failure's text can name internal resources (secret ids, IAM
       // roles); operators find it in GET /grants/:id, the audit trail and the Temporal UI.
@@ -102,16 +112,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get<{ Params: { grantId: string } }>('/grants/:grantId', { schema: getGrantSchema }, async (request) => grants.get(request.params.grantId));
 
   app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/revoke', { schema: revokeSchema }, async (request, reply) => {
-    const result = await grants.revoke(request.params.grantId, request.actor, request.body?.reason);
+    const result = await grants.revoke(request.params.grantId, request.client, request.body?.reason);
     return reply.status(202).send(result);
   });
 
   app.post<{ Params: { grantId: string }; Body: { expiresAt: string; reason?: string } }>('/grants/:grantId/extend', { schema: extendSchema }, async (request) =>
-    grants.extend(request.params.grantId, request.body.expiresAt, request.actor, request.body.reason),
+    grants.extend(request.params.grantId, request.body.expiresAt, request.client, request.body.reason),
   );
 
   app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
-    grants.changeLevel(request.params.grantId, request.body.accessLevel, request.actor, request.body.reason),
+    grants.changeLevel(request.params.grantId, request.body.accessLevel, request.client, request.body.reason),
+  );
+
+  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/approve', { schema: approveSchema }, async (request, reply) => {
+    const state = await grants.approve(request.params.grantId, request.client, request.body?.reason);
+    if (state.status === 'FAILED') {
+      throw new HttpError(502, 'grant_failed', `approved, but the grant could not be provisioned: step "${state.failure?.step ?? 'unknown'}" failed; everything was rolled back and administrators were told`, {
+        grantId: state.grantId,
+        status: state.status,
+      });
+    }
+    return reply.status(state.status === 'ACTIVE' ? 200 : 202).send(state);
+  });
+
+  app.post<{ Params: { grantId: string }; Body: { reason: string } }>('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
+    grants.deny(request.params.grantId, request.client, request.body.reason),
   );
 
   return app;

@@ -8,7 +8,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { levelTables, own, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
+import { approvalReasons, approversOf, levelTables, own, type ApiClient, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
 import {
   ACCESS_LEVEL_NAME,
   DATABASE_KEY,
@@ -24,17 +24,21 @@ import {
   isSafeText,
   levelNames,
   normalizeEmail,
+  parseDuration,
   parseExpiry,
   parseGrantId,
   resolveExpiry,
   resolveLevel,
+  formatDuration,
+  type ApprovalRequirement,
   type GrantRequest,
   type GrantState,
   type GrantStatus,
 } from '../domain';
 import type { grantAccess } from '../workflows';
-import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
 import { SA } from '../workflows/search-attributes';
+import { refusal, type Action } from './authorization';
 import { HttpError, badRequest, conflict, notFound } from './errors';
 
 // What the API does with grants, without HTTP: validate a request against the
@@ -47,7 +51,10 @@ export interface NewGrant {
   project: string;
   database: string;
   accessLevel: string;
-  expiresAt: string;
+  /** An end (date or timestamp); or else */
+  expiresAt?: string;
+  /** a duration such as 8h or 14d, counted from when access is granted. */
+  duration?: string;
   reason?: string;
 }
 
@@ -88,7 +95,14 @@ const WORKFLOW_TYPE = 'grantAccess';
 const QUERY_TIMEOUT_MS = 5000;
 /** Longer than an update's own worst case (an audit write and a database change, each with retries). */
 const UPDATE_TIMEOUT_MS = 90_000;
-const ENDED: readonly GrantStatus[] = ['ACTIVE', 'FAILED', 'REVOKED', 'EXPIRED'];
+/** Statuses at which POST /grants (and an approval) stop waiting and answer. */
+const SETTLED: readonly GrantStatus[] = ['ACTIVE', 'PENDING_APPROVAL', 'FAILED', 'REVOKED', 'EXPIRED', 'DENIED'];
+/** Statuses in which a revoke is still acted on. */
+const REVOCABLE: readonly GrantStatus[] = ['REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'ACTIVE'];
+/** The shortest duration a request may ask for. */
+const MIN_DURATION_MS = 60_000;
+
+export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
 
 export class GrantService {
   private readonly now: () => Date;
@@ -97,8 +111,15 @@ export class GrantService {
     this.now = options.now ?? (() => new Date());
   }
 
-  /** Checks a request against the configuration and builds the workflow's input. */
-  prepare(input: NewGrant, actor: string): GrantRequest {
+  /** Refuses (403) what the caller's role does not allow. */
+  private authorize(client: ApiClient, action: Action, subject?: { project: string; requestedBy?: string }): void {
+    const why = refusal(client, action, subject);
+    if (why) throw forbidden(why);
+  }
+
+  /** Checks a request against the configuration and the caller's rights, and builds the workflow's input. */
+  prepare(input: NewGrant, client: ApiClient): GrantRequest {
+    const actor = client.name;
     const { config } = this.options;
     const emailProblem = checkEmail(input.email);
     if (emailProblem) throw badRequest(`email: ${emailProblem}`);
@@ -113,13 +134,14 @@ export class GrantService {
     if (!isAllowedDomain(email, config.allowedEmailDomains)) {
       throw new HttpError(403, 'domain_not_allowed', `email: the domain of ${email} is not allowed (allowed: ${config.allowedEmailDomains.join(', ')})`);
     }
+    this.authorize(client, 'create', { project: input.project });
     const project = own(config.projects, input.project);
     if (!project) throw notFound('unknown_project', `project: ${input.project} is not a configured project`);
     const database = own(project.databases, input.database);
     if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
     const privileges = this.privilegesOf(input.accessLevel, project, database);
-    const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
-    if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
+    const { expiresAt, durationMs } = this.expiryOf(input, database);
+    const reasons = approvalReasons(config, project, database, input.accessLevel);
 
     const account = deriveAccountName(email, project.key, database.key);
     const reason = input.reason?.trim();
@@ -131,7 +153,9 @@ export class GrantService {
       database: database.key,
       accessLevel: input.accessLevel,
       privileges: [...privileges],
-      expiresAt: expiry.expiresAt.toISOString(),
+      expiresAt,
+      ...(durationMs !== undefined ? { durationMs } : {}),
+      ...(reasons.length > 0 ? { approval: this.approvalFor(project, reasons) } : {}),
       ...(reason ? { reason } : {}),
       requestedBy: actor,
       account,
@@ -142,13 +166,39 @@ export class GrantService {
     };
   }
 
-  /** Starts the grant and waits a little for it to become ACTIVE. */
-  async create(input: NewGrant, actor: string): Promise<GrantState> {
-    const request = this.prepare(input, actor);
-    const { client, taskQueue } = this.options;
+  /** The expiry (or the duration and its estimated expiry) of a request. */
+  private expiryOf(input: NewGrant, database: DatabaseConfig): { expiresAt: string; durationMs?: number } {
+    if (input.expiresAt === undefined && input.duration === undefined) {
+      throw badRequest('expiresAt: is required (an end date or timestamp), unless a duration such as 8h or 14d is given instead');
+    }
+    if (input.expiresAt !== undefined && input.duration !== undefined) throw badRequest('duration: give either expiresAt or duration, not both');
+    if (input.expiresAt !== undefined) {
+      const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
+      if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
+      return { expiresAt: expiry.expiresAt.toISOString() };
+    }
+    const durationMs = parseDuration(input.duration!);
+    if (durationMs === undefined) throw badRequest('duration: must be a duration such as 30m, 8h, 14d or 1d12h');
+    if (durationMs < MIN_DURATION_MS) throw badRequest('duration: must be at least 1m');
+    if (durationMs > database.maxDurationMs) throw badRequest(`duration: must be at most ${formatDuration(database.maxDurationMs)} on ${database.key}`);
+    return { expiresAt: new Date(this.now().getTime() + durationMs).toISOString(), durationMs };
+  }
+
+  /** Who is asked to approve: the project's approvers with an e-mail address, else the administrators. */
+  private approvalFor(project: ProjectConfig, reasons: string[]): ApprovalRequirement {
+    const { config } = this.options;
+    const approvers = approversOf(config, project.key).flatMap((c) => (c.email ? [{ name: c.name, email: c.email }] : []));
+    return { reasons, timeoutMs: config.approval.timeoutMs, approvers: approvers.length > 0 ? approvers : config.administrators };
+  }
+
+  /** Starts the grant and waits a little for it to become ACTIVE (or to wait for approval). */
+  async create(input: NewGrant, client: ApiClient): Promise<GrantState> {
+    const request = this.prepare(input, client);
+    const actor = client.name;
+    const { taskQueue } = this.options;
     let handle: WorkflowHandle<typeof grantAccess>;
     try {
-      handle = await client.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, {
+      handle = await this.options.client.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, {
         taskQueue,
         workflowId: request.grantId,
         args: [request],
@@ -163,7 +213,11 @@ export class GrantService {
           { key: SA.status, value: 'REQUESTED' },
           { key: SA.expiresAt, value: new Date(request.expiresAt) },
         ],
-        staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} until ${request.expiresAt}`,
+        // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule.
+        memo: { requestedBy: actor },
+        staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
+          request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
+        }${request.approval ? ' (needs approval)' : ''}`,
         staticDetails: [
           `**Grantee:** ${request.name} <${request.email}>`,
           `**Account:** \`${request.account}\` on schema \`${request.target.schema}\``,
@@ -180,7 +234,7 @@ export class GrantService {
       }
       throw err;
     }
-    return this.waitForProvisioning(handle, request);
+    return this.waitForProvisioning(handle, () => initialGrantState(request, new Date().toISOString()));
   }
 
   /**
@@ -196,7 +250,8 @@ export class GrantService {
     }
   }
 
-  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>, request: GrantRequest): Promise<GrantState> {
+  /** Polls the grant until it settles or the wait is over; `fallback` is answered when no worker responds. */
+  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>, fallback: () => GrantState, settled = SETTLED): Promise<GrantState> {
     const deadline = Date.now() + this.options.grantWaitMs;
     let delay = 20;
     for (;;) {
@@ -207,9 +262,9 @@ export class GrantService {
         // The workflow is started: whatever a query says now, the grant is accepted.
         // No worker answering (none running, or a slow one) means "not picked up yet".
         if (!(err instanceof HttpError)) throw err;
-        return initialGrantState(request, new Date().toISOString());
+        return fallback();
       }
-      if (ENDED.includes(state.status) || Date.now() >= deadline) return state;
+      if (settled.includes(state.status) || Date.now() >= deadline) return state;
       await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
       delay = Math.min(delay * 2, 250);
     }
@@ -236,6 +291,24 @@ export class GrantService {
       throw conflict('grant_closed', `the grant ${grantId} has already ended (${found.description.status.name.toLowerCase()})`);
     }
     return found;
+  }
+
+  /**
+   * A running grant and what the authorization rules need to know about it: its
+   * project (from the id) and who asked for it (from the memo, else the state).
+   */
+  private async subjectOf(grantId: string, client: ApiClient, action: Action) {
+    const ids = parseGrantId(grantId);
+    if (!ids) throw notFound('grant_not_found', `no grant ${grantId}: a grant id looks like grant/{project}/{database}/{email}`);
+    // Refuse on the project alone first: a caller that may not act there learns nothing more.
+    this.authorize(client, action, { project: ids.project, requestedBy: client.role === 'requester' ? client.name : undefined });
+    const found = await this.requireRunning(grantId);
+    if (client.role === 'requester') {
+      const memo = found.description.memo?.requestedBy;
+      const requestedBy = typeof memo === 'string' ? memo : (await this.queryState(found.handle)).requestedBy;
+      this.authorize(client, action, { project: ids.project, requestedBy });
+    }
+    return { ...found, ids };
   }
 
   async get(grantId: string): Promise<GrantState & { workflow: { runId: string; status: string; startedAt: string; closedAt?: string } }> {
@@ -294,27 +367,29 @@ export class GrantService {
     return out;
   }
 
-  async revoke(grantId: string, actor: string, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
+  async revoke(grantId: string, client: ApiClient, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
-    const { handle } = await this.requireRunning(grantId);
+    const actor = client.name;
+    const { handle } = await this.subjectOf(grantId, client, 'revoke');
     // Refuse a revoke the workflow would ignore. When no worker answers, signal
     // anyway: the signal is durable and is acted on as soon as a worker is back.
     const state = await this.queryState(handle, 2000).catch((err: unknown) => {
       if (err instanceof HttpError && err.statusCode === 503) return undefined;
       throw err;
     });
-    if (state && !['REQUESTED', 'PROVISIONING', 'ACTIVE'].includes(state.status)) {
+    if (state && !REVOCABLE.includes(state.status)) {
       throw conflict('grant_not_active', `the grant ${grantId} is already ${state.status.toLowerCase().replace('_', ' ')}`);
     }
     await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
     return { grantId, status: 'REVOKING' };
   }
 
-  async extend(grantId: string, expiresAt: string, actor: string, reason?: string): Promise<{ grantId: string; expiresAt: string }> {
+  async extend(grantId: string, expiresAt: string, client: ApiClient, reason?: string): Promise<{ grantId: string; expiresAt: string }> {
     const parsed = parseExpiry(expiresAt);
     if (!parsed.ok) throw badRequest(`expiresAt: ${parsed.reason}`);
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
-    const { handle } = await this.requireRunning(grantId);
+    const actor = client.name;
+    const { handle } = await this.subjectOf(grantId, client, 'extend');
     const result = await this.update(grantId, () => handle.executeUpdate(extendUpdate, { args: [{ expiresAt, actor, ...(reason ? { reason } : {}) }] }));
     return { grantId, expiresAt: result.expiresAt };
   }
@@ -327,18 +402,43 @@ export class GrantService {
     return privileges;
   }
 
-  async changeLevel(grantId: string, accessLevel: string, actor: string, reason?: string): Promise<{ grantId: string; accessLevel: string; sessionsKilled: number }> {
+  async changeLevel(grantId: string, accessLevel: string, client: ApiClient, reason?: string): Promise<{ grantId: string; accessLevel: string; sessionsKilled: number }> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
-    const ids = parseGrantId(grantId);
-    const { handle } = await this.requireRunning(grantId);
-    const project = ids && own(this.options.config.projects, ids.project);
-    const database = project && own(project.databases, ids!.database);
+    const actor = client.name;
+    const { handle, ids } = await this.subjectOf(grantId, client, 'changeLevel');
+    const project = own(this.options.config.projects, ids.project);
+    const database = project && own(project.databases, ids.database);
     if (!project || !database) throw conflict('grant_unmanaged', `${grantId} is not on a configured database any more; its level cannot change`);
     const privileges = this.privilegesOf(accessLevel, project, database);
+    // A level behind the approval gate is not reached by a change: only an admin may, else ask for a new grant.
+    const gated = approvalReasons(this.options.config, project, database, accessLevel);
+    if (gated.length > 0 && client.role !== 'admin') {
+      throw forbidden(`accessLevel: ${gated[0]}; revoke this grant and request ${accessLevel} so that it can be approved`);
+    }
     const result = await this.update(grantId, () =>
       handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, ...(reason ? { reason } : {}) }] }),
     );
     return { grantId, ...result };
+  }
+
+  /** Approves a request waiting for approval, then waits a little for it to become ACTIVE. */
+  async approve(grantId: string, client: ApiClient, reason?: string): Promise<GrantState> {
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
+    const { handle } = await this.subjectOf(grantId, client, 'decide');
+    await this.update(grantId, () =>
+      handle.executeUpdate(approveUpdate, { args: [{ actor: client.name, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason } : {}) }] }),
+    );
+    // The decision is in; the workflow leaves PENDING_APPROVAL at its next step.
+    const state = await this.queryState(handle);
+    return this.waitForProvisioning(handle, () => state, SETTLED.filter((s) => s !== 'PENDING_APPROVAL'));
+  }
+
+  /** Denies a request waiting for approval; nothing is created. */
+  async deny(grantId: string, client: ApiClient, reason: string): Promise<{ grantId: string; status: GrantStatus }> {
+    if (!isSafeText(reason) || reason.trim() === '') throw badRequest('reason: must be a readable reason (no control or invisible characters)');
+    const { handle } = await this.subjectOf(grantId, client, 'decide');
+    const result = await this.update(grantId, () => handle.executeUpdate(denyUpdate, { args: [{ actor: client.name, reason: reason.trim() }] }));
+    return { grantId, status: result.status };
   }
 
   /**
@@ -357,6 +457,8 @@ export class GrantService {
         const { type, message } = err.cause;
         if (type === GrantErrorType.Invalid) throw badRequest(message);
         if (type === GrantErrorType.NotActive) throw conflict('grant_not_active', `${grantId}: ${message}`);
+        if (type === GrantErrorType.NotPending) throw conflict('grant_not_pending', `${grantId}: ${message}`);
+        if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
         if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);
       }

@@ -53,6 +53,18 @@ const grantState = {
     grantedAt: { type: 'string' },
     endedAt: { type: 'string' },
     secretName: { type: 'string' },
+    durationMs: { type: 'integer' },
+    approval: {
+      type: 'object',
+      properties: {
+        reasons: { type: 'array', items: { type: 'string' } },
+        decideBy: { type: 'string' },
+        decision: { type: 'string' },
+        decidedBy: { type: 'string' },
+        decidedAt: { type: 'string' },
+        reason: { type: 'string' },
+      },
+    },
     connection: { type: 'object', properties: { host: { type: 'string' }, port: { type: 'integer' }, engine: { type: 'string' } } },
     failure: { type: 'object', properties: { step: { type: 'string' }, message: { type: 'string' } } },
     history: { type: 'array', items: grantEvent },
@@ -66,7 +78,7 @@ const grantState = {
 export const createGrantSchema = {
   body: {
     type: 'object',
-    required: ['email', 'name', 'project', 'database', 'accessLevel', 'expiresAt'],
+    required: ['email', 'name', 'project', 'database', 'accessLevel'],
     properties: {
       email: { type: 'string', minLength: 3, maxLength: 254 },
       name: { type: 'string', minLength: 1, maxLength: 100 },
@@ -74,6 +86,7 @@ export const createGrantSchema = {
       database: { type: 'string', minLength: 1, maxLength: 64 },
       accessLevel,
       expiresAt,
+      duration: { type: 'string', minLength: 1, maxLength: 20, description: 'instead of expiresAt: 30m, 8h, 14d, 1d12h; counted from when access is granted' },
       reason,
     },
     additionalProperties: false,
@@ -144,4 +157,16 @@ export const changeLevelSchema = {
     404: error,
     409: error,
   },
+} as const;
+
+export const approveSchema = {
+  params: grantIdParams,
+  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  response: { 200: grantState, 202: grantState, 403: error, 404: error, 409: error },
+} as const;
+
+export const denySchema = {
+  params: grantIdParams,
+  body: { type: 'object', required: ['reason'], properties: { reason: { ...reason, minLength: 1 } }, additionalProperties: false },
+  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 400: error, 403: error, 404: error, 409: error },
 } as const;

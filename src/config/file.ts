@@ -344,7 +344,7 @@ function readApproval(r: Reader, value: unknown): ApprovalSettings {
   }
   unknownKeys(r, value, new Set(['timeout', 'levels']), '$.approval');
   const timeoutMs = r.duration(value, 'timeout', '$.approval', FILE_DEFAULTS.approvalTimeout) ?? fallback.timeoutMs;
-  if (timeoutMs < 60_000 || timeoutMs > 30 * 86_400_000) r.fail('$.approval.timeout', 'must be from 1m to 30d');
+  if (timeoutMs < 10_000 || timeoutMs > 30 * 86_400_000) r.fail('$.approval.timeout', 'must be from 10s to 30d');
   let levels: string[] = [];
   if (value.levels !== undefined) {
     if (!Array.isArray(value.levels) || !value.levels.every((v) => typeof v === 'string' && ACCESS_LEVEL_NAME.test(v))) {

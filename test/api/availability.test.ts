@@ -23,6 +23,7 @@ describe('HTTP API without a worker', function () {
       allowedEmailDomains: ['example.com'],
       administrators: [{ name: 'Admins', email: 'admins@example.com' }],
       projects: { nowork: { ownerName: 'Owner', ownerEmail: 'owner@example.com', databases: { main: { schema: `${RUN_PREFIX}_nowork`, adminSecretId: 'nowhere/admin' } } } },
+      apiClients: { t: { role: 'admin' } },
     });
     app = await buildApp({ client: env.client, config, apiKeys: parseApiKeys(`t:${key}`), taskQueue: uniqueTaskQueue('noworker'), grantWaitMs: 1000 });
   });

@@ -16,16 +16,36 @@ import { localTemporal, uniqueTaskQueue, workflowBundle } from './temporal';
 // the real worker (createWorker, with the real adapters on MariaDB, moto and an
 // SMTP server), and the real API listening on a loopback port.
 
+/** API keys of the stack, one per role (see ROLE_CLIENTS). */
+export type StackKeys = Record<keyof typeof ROLE_CLIENTS, string>;
+
+/**
+ * The stack's API clients: one of each role on its project, a second requester
+ * (to prove a requester acts only on its own grants), a requester and an
+ * approver of another project, and an approver whose address is a grantee's.
+ */
+export const ROLE_CLIENTS = {
+  admin: { name: 'test-admin', role: 'admin' },
+  requester: { name: 'test-requester', role: 'requester', own: true },
+  otherRequester: { name: 'test-requester-2', role: 'requester', own: true },
+  outsideRequester: { name: 'test-outsider', role: 'requester', projects: ['elsewhere'] },
+  approver: { name: 'test-approver', role: 'approver', own: true, email: 'approver@example.com' },
+  outsideApprover: { name: 'test-approver-elsewhere', role: 'approver', projects: ['elsewhere'], email: 'approver2@example.com' },
+  auditor: { name: 'test-auditor', role: 'auditor' },
+} as const;
+
 export interface TestStack {
   url: string;
   apiKey: string;
+  /** A key per role (`apiKey` is `keys.admin`). */
+  keys: StackKeys;
   app: FastifyInstance;
   env: TestWorkflowEnvironment;
   components: TestComponents;
   config: FileConfig;
   project: string;
-  /** Database keys: `main` and `other` (two schemas); `broken` names a schema that does not exist. */
-  databases: { main: string; other: string; broken: string };
+  /** Database keys: `main` and `other` (two schemas); `gated` (every grant needs approval); `broken` names a schema that does not exist. */
+  databases: { main: string; other: string; gated: string; broken: string };
   /** Every line the worker and the API logged (JSON), for leak checks. */
   logLines: string[];
   /** A fresh grantee address in the allowed domain; its account name starts with the run prefix (cleaned up). */
@@ -39,6 +59,8 @@ export interface TestStack {
 export interface TestStackOptions {
   grantWaitMs?: number;
   maxDuration?: string;
+  /** How long a request waits for approval before it is denied (default 1h). */
+  approvalTimeout?: string;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -57,10 +79,29 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         databases: {
           main: { schema: components.schemas[0], adminSecretId: components.adminSecretId, maxDuration: options.maxDuration ?? '30d' },
           other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
+          gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
           broken: { schema: `${RUN_PREFIX}_missing`, adminSecretId: components.adminSecretId },
         },
       },
+      // A second project, so that the roles' project scopes can be tested.
+      elsewhere: {
+        ownerName: components.owner.name,
+        ownerEmail: components.owner.email,
+        databases: { main: { schema: components.schemas[0], adminSecretId: components.adminSecretId } },
+      },
     },
+    approval: { timeout: options.approvalTimeout ?? '1h' },
+    apiClients: Object.fromEntries(
+      Object.values(ROLE_CLIENTS).map((c) => [
+        c.name,
+        {
+          role: c.role,
+          ...('own' in c ? { projects: [project] } : {}),
+          ...('projects' in c ? { projects: c.projects } : {}),
+          ...('email' in c ? { email: c.email } : {}),
+        },
+      ]),
+    ),
   });
 
   const logLines: string[] = [];
@@ -96,11 +137,12 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   });
   runPromise = running.run();
 
-  const apiKey = randomBytes(24).toString('hex');
+  const keys = Object.fromEntries(Object.keys(ROLE_CLIENTS).map((role) => [role, randomBytes(24).toString('hex')])) as StackKeys;
+  const apiKey = keys.admin;
   app = await buildApp({
     client: env.client,
     config,
-    apiKeys: parseApiKeys(`test-admin:${apiKey}`),
+    apiKeys: parseApiKeys(Object.entries(keys).map(([role, key]) => `${ROLE_CLIENTS[role as keyof StackKeys].name}:${key}`).join(',')),
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
@@ -111,12 +153,13 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   return {
     url,
     apiKey,
+    keys,
     app,
     env,
     components,
     config,
     project,
-    databases: { main: 'main', other: 'other', broken: 'broken' },
+    databases: { main: 'main', other: 'other', gated: 'gated', broken: 'broken' },
     logLines,
     newEmail: () => `${RUN_PREFIX}.${randomName(4)}${(n += 1)}@example.com`,
     grantPath: (grantId, suffix = '') => `/grants/${encodeURIComponent(grantId)}${suffix}`,
