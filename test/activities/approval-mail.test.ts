@@ -25,7 +25,7 @@ describe('approval e-mails', () => {
     assert.ok(mail.text.includes('/deny'));
     assert.ok(!mail.html.includes('<b>incident</b>'), 'what the requester wrote is escaped in HTML');
     assert.ok(mail.html.includes('&lt;b&gt;incident&lt;/b&gt;'));
-    assert.match(mail.messageId!, /APPROVAL_REQUESTED/);
+    assert.match(mail.messageId!, /approval_requested/);
   });
 
   it('When the API URL is unknown, then the commands use a placeholder rather than a wrong address', () => {
