@@ -95,11 +95,11 @@ describe('npm run dev', function () {
     return running.exitCode;
   }
 
-  const key = () => readFileSync(join(stateDir, 'api-key'), 'utf8').trim();
-  const call = async (stack: Stack, method: string, path: string, body?: unknown) => {
+  const key = (file = 'api-key') => readFileSync(join(stateDir, file), 'utf8').trim();
+  const call = async (stack: Stack, method: string, path: string, body?: unknown, keyFile?: string) => {
     const res = await fetch(`${stack.api}${path}`, {
       method,
-      headers: { authorization: `Bearer ${key()}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      headers: { authorization: `Bearer ${key(keyFile)}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
     return { status: res.status, body: (await res.json()) as any };
@@ -137,6 +137,16 @@ describe('npm run dev', function () {
     const inbox = (await (await fetch(`${stack.inbox}/api/messages`)).json()) as { messages: { to: string[]; subject: string; text?: string }[] };
     const mail = inbox.messages.find((m) => m.to.includes(email));
     assert.ok(mail && /granted/i.test(mail.subject), 'the GRANTED e-mail is in the inbox');
+
+    // ADMIN on prod_project waits for the approver key the stack generated.
+    const gatedEmail = `${RUN_PREFIX}.devgate@${stack.emailDomain}`;
+    const gated = await call(stack, 'POST', '/grants', { email: gatedEmail, name: 'Dev Gate', project: stack.project, database: 'prod_project', accessLevel: 'ADMIN', duration: '1h' });
+    assert.equal(gated.status, 202, JSON.stringify(gated.body));
+    assert.equal(gated.body.status, 'PENDING_APPROVAL');
+    const approved = await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/approve`, undefined, 'approver-key');
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(approved.body.status, 'ACTIVE');
+    assert.equal((await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/revoke`, {})).status, 202);
 
     assert.equal(await stopDev(), 0);
     for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} ${port} is still open after Ctrl-C`);
