@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { FileConfig } from '../config';
 import { authenticate, type ApiKey } from './auth';
 import { HttpError, errorHandler } from './errors';
+import { hardening, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
@@ -19,6 +19,8 @@ export interface AppDeps {
   grantWaitMs: number;
   logger?: FastifyServerOptions['loggerInstance'];
   now?: () => Date;
+  /** Rate limits, trustProxy, HSTS (see hardening.ts); defaults when absent. */
+  hardening?: HardeningOptions;
 }
 
 declare module 'fastify' {
@@ -41,8 +43,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
       void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL' });
     },
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    ...serverOptions(deps.hardening ?? {}),
     ajv: {
       // Unknown fields are refused rather than dropped, and types are not coerced:
       // `"name": 123` is an error, not the name "123".
@@ -57,14 +58,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.now ? { now: deps.now } : {}),
   });
 
+  await app.register(hardening, deps.hardening ?? {});
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
   });
   app.decorateRequest('actor', '');
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
-  });
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
     const actor = authenticate(request.headers.authorization, deps.apiKeys);
