@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { FileConfig } from '../config';
 import { authenticate, type ApiKey } from './auth';
 import { HttpError, errorHandler } from './errors';
-import { hardening, serverOptions, type HardeningOptions } from './hardening';
+import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
@@ -39,9 +39,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A grant id (`grant/{project}/{database}/{email}`) can be ~380 characters decoded.
     routerOptions: { maxParamLength: 512 },
     // Malformed URLs and similar router errors get the same error shape as everything else.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL' });
+      // These answers skip the hooks: headers and request id are added here.
+      secureReply(request, reply as FastifyReply, deps.hardening?.hstsMaxAge);
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL', requestId: request.id });
     },
     ...serverOptions(deps.hardening ?? {}),
     ajv: {

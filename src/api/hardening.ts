@@ -126,6 +126,27 @@ function refuse(reply: FastifyReply, retryAfterSeconds: number, what: string): n
   throw new HttpError(429, 'rate_limited', `too many requests ${what}; retry after ${retryAfterSeconds} s`);
 }
 
+/**
+ * Security headers, set by hand rather than with @fastify/helmet: the API serves JSON
+ * only, so the whole policy is these few constant headers (helmet's defaults are tuned
+ * for HTML pages and would still need overriding for cache-control and CSP), and one
+ * dependency less is one less thing to keep patched. Called from the onSend hook, and
+ * by the router's error handler (`frameworkErrors`), whose answers skip the hooks.
+ */
+export function secureReply(request: FastifyRequest, reply: FastifyReply, hstsMaxAge: number = HARDENING_DEFAULTS.hstsMaxAge): void {
+  void reply.header('x-request-id', request.id);
+  void reply.header('x-content-type-options', 'nosniff');
+  // Grant state is sensitive: no browser or intermediary cache may keep it.
+  void reply.header('cache-control', 'no-store');
+  void reply.header('referrer-policy', 'no-referrer');
+  void reply.header('x-frame-options', 'DENY');
+  void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
+  void reply.header('cross-origin-resource-policy', 'same-origin');
+  if (hstsMaxAge > 0) void reply.header('strict-transport-security', `max-age=${hstsMaxAge}; includeSubDomains`);
+  void reply.removeHeader('x-powered-by');
+  void reply.removeHeader('server');
+}
+
 const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? '(no route)';
 
 const plugin: FastifyPluginAsync<HardeningOptions> = async (app: FastifyInstance, options) => {
@@ -164,22 +185,8 @@ const plugin: FastifyPluginAsync<HardeningOptions> = async (app: FastifyInstance
     return payload;
   });
 
-  // Security headers, set by hand rather than with @fastify/helmet: the API serves JSON
-  // only, so the whole policy is these few constant headers (helmet's defaults are tuned
-  // for HTML pages and would still need overriding for cache-control and CSP), and one
-  // dependency less is one less thing to keep patched.
   app.addHook('onSend', async (request, reply, payload) => {
-    void reply.header('x-request-id', request.id);
-    void reply.header('x-content-type-options', 'nosniff');
-    // Grant state is sensitive: no browser or intermediary cache may keep it.
-    void reply.header('cache-control', 'no-store');
-    void reply.header('referrer-policy', 'no-referrer');
-    void reply.header('x-frame-options', 'DENY');
-    void reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
-    void reply.header('cross-origin-resource-policy', 'same-origin');
-    if (hstsMaxAge > 0) void reply.header('strict-transport-security', `max-age=${hstsMaxAge}; includeSubDomains`);
-    void reply.removeHeader('x-powered-by');
-    void reply.removeHeader('server');
+    secureReply(request, reply, hstsMaxAge);
     return payload;
   });
 };

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
+import type { HardeningOptions } from '../../src/api/hardening';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
@@ -26,6 +27,8 @@ export interface TestStack {
   project: string;
   /** Database keys: `main` and `other` (two schemas); `broken` names a schema that does not exist. */
   databases: { main: string; other: string; broken: string };
+  /** The task queue of this stack's worker (every grant workflow it runs is on it). */
+  taskQueue: string;
   /** Every line the worker and the API logged (JSON), for leak checks. */
   logLines: string[];
   /** A fresh grantee address in the allowed domain; its account name starts with the run prefix (cleaned up). */
@@ -39,6 +42,8 @@ export interface TestStack {
 export interface TestStackOptions {
   grantWaitMs?: number;
   maxDuration?: string;
+  /** The API's hardening options. Default: rate limits far above what a test does (polling included). */
+  hardening?: HardeningOptions;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -104,6 +109,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
+    hardening: options.hardening ?? { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -117,6 +123,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     config,
     project,
     databases: { main: 'main', other: 'other', broken: 'broken' },
+    taskQueue,
     logLines,
     newEmail: () => `${RUN_PREFIX}.${randomName(4)}${(n += 1)}@example.com`,
     grantPath: (grantId, suffix = '') => `/grants/${encodeURIComponent(grantId)}${suffix}`,
