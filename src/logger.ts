@@ -54,7 +54,9 @@ const TEXT_RULES: [RegExp, string][] = [
   [/(IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+)(?:PASSWORD\s*)?('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")/gi, `$1'${CENSOR}'`],
   [/(\bPASSWORD\s*(?:\(\s*)?)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")/gi, `$1'${CENSOR}'`],
   // key=value, key: value, "key":"value" for secret-looking keys.
-  [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;&"'}\])]+)/gi, `$1${CENSOR}`],
+  [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${CENSOR}"`],
+  [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)'(?:[^'\\]|\\.)*'/gi, `$1'${CENSOR}'`],
+  [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)(?!["'[])[^\s,;&"'}\])]+/gi, `$1${CENSOR}`],
 ];
 
 /** Removes what looks like a secret from free text (error messages, stacks, URLs). */
