@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { ApiClient, FileConfig } from '../config';
 import { authenticate, resolveClients, type ApiKey } from './auth';
 import { HttpError, errorHandler } from './errors';
+import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
@@ -19,6 +19,8 @@ export interface AppDeps {
   grantWaitMs: number;
   logger?: FastifyServerOptions['loggerInstance'];
   now?: () => Date;
+  /** Rate limits, trustProxy, HSTS (see hardening.ts); defaults when absent. */
+  hardening?: HardeningOptions;
 }
 
 declare module 'fastify' {
@@ -41,12 +43,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // A grant id (`grant/{project}/{database}/{email}`) can be ~380 characters decoded.
     routerOptions: { maxParamLength: 512 },
     // Malformed URLs and similar router errors get the same error shape as everything else.
-    frameworkErrors: (error, _request, reply) => {
+    frameworkErrors: (error, request, reply) => {
       const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL' });
+      // These answers skip the hooks: headers and request id are added here.
+      secureReply(request, reply as FastifyReply, deps.hardening?.hstsMaxAge);
+      void (reply as FastifyReply).code(tooLong ? 414 : 400).send({ error: 'invalid_request', message: tooLong ? 'url: a path parameter is too long' : 'url: is not a valid URL', requestId: request.id });
     },
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    ...serverOptions(deps.hardening ?? {}),
     ajv: {
       // Unknown fields are refused rather than dropped, and types are not coerced:
       // `"name": 123` is an error, not the name "123".
@@ -61,6 +64,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.now ? { now: deps.now } : {}),
   });
 
+  await app.register(hardening, deps.hardening ?? {});
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
@@ -70,9 +74,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (request, reply) => {
     // Every refusal is logged, with the key's name (never the key).
     if (reply.statusCode === 403) request.log.warn({ actor: request.actor, role: request.client?.role, method: request.method, route: request.routeOptions.url }, 'request refused: not allowed');
-  });
-  app.addHook('onSend', async (request, reply) => {
-    reply.header('x-request-id', request.id);
   });
   app.addHook('onRequest', async (request, reply) => {
     if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;

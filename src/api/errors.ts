@@ -56,6 +56,14 @@ export function describeValidation(errors: AjvError[], context: string | undefin
   }
 }
 
+const FASTIFY_CLIENT_ERRORS: Record<string, [string, string]> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: ['body_too_large', 'body: is too large (at most 16 KiB)'],
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'content-type: must be application/json'],
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: ['invalid_request', 'content-length: does not match the body'],
+  FST_ERR_CTP_EMPTY_JSON_BODY: ['invalid_json', 'body: is empty but the content type is application/json'],
+  FST_ERR_CTP_INVALID_JSON_BODY: ['invalid_json', 'body: is not valid JSON'],
+};
+
 export function errorHandler(error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof HttpError) {
     void reply.status(error.statusCode).send({ error: error.code, message: error.message, ...error.extra });
@@ -67,19 +75,19 @@ export function errorHandler(error: FastifyError | HttpError, request: FastifyRe
     return;
   }
   const status = fe.statusCode ?? 500;
+  if (status < 500 && ((typeof fe.code === 'string' && fe.code.startsWith('FST_')) || error instanceof SyntaxError)) {
+    // Fastify's own client errors (bad JSON, body too large, wrong content type). Their
+    // texts can quote the request (the content type, parser internals), so the known
+    // ones get our own message, and the rest keep only their first line.
+    const known = FASTIFY_CLIENT_ERRORS[fe.code ?? ''] ?? (error instanceof SyntaxError ? FASTIFY_CLIENT_ERRORS.FST_ERR_CTP_INVALID_JSON_BODY : undefined);
+    void reply.status(status).send(known ? { error: known[0], message: known[1] } : { error: 'invalid_request', message: String(fe.message).split('\n')[0] });
+    return;
+  }
   if (status < 500) {
-    // Fastify's own client errors (bad JSON, body too large, wrong content type): its
-    // messages are safe and specific, but keep them to one line.
-    const code =
-      fe.code === 'FST_ERR_CTP_BODY_TOO_LARGE'
-        ? 'body_too_large'
-        : fe.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
-          ? 'unsupported_media_type'
-          : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
-            ? 'invalid_json'
-            : 'invalid_request';
-    const message = code === 'invalid_json' ? 'body: is not valid JSON' : String(fe.message).split('\n')[0];
-    void reply.status(status).send({ error: code, message });
+    // A client error from anything else (a library's error carrying a statusCode): its
+    // message was not written for callers.
+    request.log.warn({ err: error }, 'request refused');
+    void reply.status(status).send({ error: 'invalid_request', message: `the request was refused; quote request id ${request.id} to an administrator` });
     return;
   }
   request.log.error({ err: error }, 'request failed');

@@ -3,6 +3,7 @@ import { ConfigError, Env, loadConfigFile, temporalSettings, type TemporalSettin
 import { createLogger } from '../logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './auth';
+import { parseTrustProxy } from './hardening';
 
 // The API process: reads configuration once, connects to Temporal, listens, and
 // closes cleanly on SIGINT/SIGTERM.
@@ -31,6 +32,12 @@ async function main(): Promise<void> {
       taskQueue: temporal.taskQueue,
       grantWaitMs: env.int('API_GRANT_WAIT_MS', 0, 120_000),
       logger,
+      hardening: {
+        rateLimitPerKey: env.int('API_RATE_LIMIT_PER_KEY', 0, 1_000_000),
+        rateLimitPerAddress: env.int('API_RATE_LIMIT_PER_ADDRESS', 0, 1_000_000),
+        trustProxy: parseTrustProxy(env.get('API_TRUST_PROXY')),
+        hstsMaxAge: env.int('API_HSTS_MAX_AGE', 0, 100_000_000),
+      },
     });
     const host = env.require('API_HOST');
     const port = env.int('API_PORT', 0, 65535);

@@ -57,14 +57,15 @@ describe('HTTP API: grants', function () {
   }
 
   /**
-   * What every error body must be: `error` and `message` (at most `grantId` and
-   * `status` besides), and a message meant for people, with nothing from inside
+   * What every error body must be: `error`, `message` and `requestId` (at most
+   * `grantId` and `status` besides), and a message meant for people, with nothing from inside
    * (stack lines, driver error prefixes, SQL, source paths, secrets).
    */
   function assertSafeErrorBody(body: unknown, label: string): void {
     assert.ok(body && typeof body === 'object' && !Array.isArray(body), `${label}: error body is not an object: ${JSON.stringify(body)}`);
     const b = body as Record<string, unknown>;
-    const extra = Object.keys(b).filter((k) => !['error', 'message', 'grantId', 'status'].includes(k));
+    const extra = Object.keys(b).filter((k) => !['error', 'message', 'grantId', 'status', 'requestId'].includes(k));
+    assert.match(String(b.requestId), /^[A-Za-z0-9._-]{1,64}$/, `${label}: every error body carries its request id`);
     assert.deepEqual(extra, [], `${label}: unexpected keys in ${JSON.stringify(b)}`);
     assert.equal(typeof b.error, 'string', label);
     assert.match(b.error as string, /^[a-z_]+$/, label);

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
+import type { HardeningOptions } from '../../src/api/hardening';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
@@ -46,6 +47,8 @@ export interface TestStack {
   project: string;
   /** Database keys: `main` and `other` (two schemas); `gated` (every grant needs approval); `broken` names a schema that does not exist. */
   databases: { main: string; other: string; gated: string; broken: string };
+  /** The task queue of this stack's worker (every grant workflow it runs is on it). */
+  taskQueue: string;
   /** Every line the worker and the API logged (JSON), for leak checks. */
   logLines: string[];
   /** A fresh grantee address in the allowed domain; its account name starts with the run prefix (cleaned up). */
@@ -61,6 +64,8 @@ export interface TestStackOptions {
   maxDuration?: string;
   /** How long a request waits for approval before it is denied (default 1h). */
   approvalTimeout?: string;
+  /** The API's hardening options. Default: rate limits far above what a test does (polling included). */
+  hardening?: HardeningOptions;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -146,6 +151,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
+    hardening: options.hardening ?? { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -160,6 +166,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     config,
     project,
     databases: { main: 'main', other: 'other', gated: 'gated', broken: 'broken' },
+    taskQueue,
     logLines,
     newEmail: () => `${RUN_PREFIX}.${randomName(4)}${(n += 1)}@example.com`,
     grantPath: (grantId, suffix = '') => `/grants/${encodeURIComponent(grantId)}${suffix}`,
