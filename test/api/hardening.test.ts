@@ -57,7 +57,7 @@ describe('HTTP API: hardening', function () {
     const keys = { alpha: randomBytes(24).toString('hex'), beta: randomBytes(24).toString('hex') };
     const app = await buildApp({
       client,
-      config: stack.config,
+      config: { ...stack.config, apiClients: { ...stack.config.apiClients, alpha: { name: 'alpha', role: 'admin', projects: '*' }, beta: { name: 'beta', role: 'auditor', projects: '*' } } },
       apiKeys: parseApiKeys(`alpha:${keys.alpha},beta:${keys.beta}`),
       taskQueue: stack.taskQueue,
       grantWaitMs: 1000,
