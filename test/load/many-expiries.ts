@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { DynamoAuditStore } from '../../src/activities/aws';
+import { rootPool } from '../support/mariadb';
+import type { TestStack } from '../support/stack';
+import { until } from '../support/wait';
+
+// N grants that all expire in the same second, on the real stack: every
+// account must be gone afterwards, each grant with its EXPIRED event. The lag
+// from the expiry to the last drop is printed, never asserted (the benchmark
+// tracks it). Used by test/load/many-expiries.test.ts (200, part of npm test)
+// and by `npm run test:load` (1,000 by default).
+
+export interface ExpiryFigures {
+  grants: number;
+  createMs: number;
+  activeMs: number;
+  /** From the common expiry to the last account's drop, as seen by polling every 100 ms. */
+  lastDropLagMs: number;
+  /** From the common expiry to the last EXPIRED audit event. */
+  lastAuditLagMs: number;
+  p50AuditLagMs: number;
+  p99AuditLagMs: number;
+}
+
+async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++]!);
+    }),
+  );
+}
+
+const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+
+export async function manyExpiries(stack: TestStack, n: number, options: { leadMs?: number; log?: (line: string) => void } = {}): Promise<ExpiryFigures> {
+  const log = options.log ?? (() => undefined);
+  // All grants expire at the same whole second, far enough ahead to create them all first.
+  const leadMs = options.leadMs ?? Math.max(25_000, n * 100);
+  const expiresAt = new Date(Math.ceil((Date.now() + leadMs) / 1000) * 1000);
+  const grants: { grantId: string; account: string }[] = [];
+  const started = Date.now();
+  const emails = Array.from({ length: n }, () => stack.newEmail());
+  await pool(emails, 16, async (email) => {
+    const res = await stack.call('POST', '/grants', { email, name: 'Load Test', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt: expiresAt.toISOString() });
+    assert.ok(res.status === 201 || res.status === 202, `POST /grants: ${res.status} ${JSON.stringify(res.body)}`);
+    grants.push({ grantId: res.body.grantId, account: res.body.account });
+  });
+  const createMs = Date.now() - started;
+  log(`started ${n} grants in ${createMs} ms, all expiring at ${expiresAt.toISOString()}`);
+
+  const accounts = new Set(grants.map((g) => g.account));
+  const existing = async () => {
+    const [rows] = await rootPool().query('SELECT User AS user FROM mysql.user WHERE User IN (?)', [[...accounts]]);
+    return (rows as { user: string }[]).length;
+  };
+  await until('every grant to be ACTIVE (its account created)', async () => (await existing()) === n, Math.max(5000, expiresAt.getTime() - Date.now() - 2000));
+  const activeMs = Date.now() - started;
+  log(`all ${n} accounts exist after ${activeMs} ms`);
+
+  await until('every account to be dropped', async () => (await existing()) === 0, expiresAt.getTime() - Date.now() + 120_000);
+  const lastDropLagMs = Date.now() - expiresAt.getTime();
+
+  const audit = new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable);
+  const lags: number[] = [];
+  await pool(grants, 16, async ({ grantId }) => {
+    const events = await until(`EXPIRED in the trail of ${grantId}`, async () => {
+      const list = await audit.forGrant(grantId);
+      return list.some((e) => e.event === 'EXPIRED') && list;
+    }, 60_000);
+    const expired = events.filter((e) => e.event === 'EXPIRED');
+    assert.equal(expired.length, 1, `${grantId}: one EXPIRED event`);
+    assert.ok(events.some((e) => e.event === 'GRANTED'), `${grantId}: GRANTED before`);
+    const lag = Date.parse(expired[0]!.at) - expiresAt.getTime();
+    assert.ok(lag >= 0, `${grantId} expired before its time`);
+    lags.push(lag);
+  });
+  lags.sort((a, b) => a - b);
+  return { grants: n, createMs, activeMs, lastDropLagMs, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99) };
+}
+
+export function printFigures(f: ExpiryFigures, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+  write(`      ${f.grants} simultaneous expiries: last account dropped ${f.lastDropLagMs} ms after the expiry;`);
+  write(`      EXPIRED audited p50 ${f.p50AuditLagMs} ms, p99 ${f.p99AuditLagMs} ms, last ${f.lastAuditLagMs} ms after it`);
+  write(`      (grants started in ${f.createMs} ms, all ACTIVE after ${f.activeMs} ms)`);
+}
