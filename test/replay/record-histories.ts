@@ -1,21 +1,25 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
 import { grantAccess } from '../../src/workflows';
-import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { approveUpdate, changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import { ROOT } from '../support/tools';
 import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';
 
 // Records the histories the replay test checks the workflow against:
 //
-//   npm run record:histories
+//   npm run record:histories                 # only scenarios without a history yet
+//   npm run record:histories -- approval     # re-record the named ones
 //
-// Run it only when a change to the workflow is deliberately incompatible and is
-// being shipped together with a way for running grants to finish on the old code
-// (see "Changing workflow code" in the README). Otherwise the committed
-// histories are the proof that running grants still replay.
+// A committed history is the proof that grants running on the code that wrote
+// it still replay: never re-record one to make a failing replay pass. Add a
+// scenario (and record it) when the workflow gains a path; re-record an old one
+// only when a deliberately incompatible change ships together with a way for
+// running grants to finish on the old code (see "Changing workflow code safely"
+// in the README). The long-lived history comes from test/workflows/long-life.test.ts
+// (RECORD_LONG_LIFE=1).
 
 export const HISTORIES_DIR = join(__dirname, 'histories');
 
@@ -24,7 +28,7 @@ async function main(): Promise<void> {
   const bundle = await workflowBundle();
   mkdirSync(HISTORIES_DIR, { recursive: true });
 
-  const scenarios: { name: string; setup?: (r: RecordedActivities) => void; drive: (h: any) => Promise<unknown> }[] = [
+  const scenarios: { name: string; setup?: (r: RecordedActivities) => void; drive: (h: any) => Promise<unknown>; approval?: boolean }[] = [
     {
       name: 'full-lifecycle',
       async drive(handle) {
@@ -43,26 +47,43 @@ async function main(): Promise<void> {
       drive: (handle) => handle.result().catch(() => undefined),
     },
     {
+      name: 'approval',
+      approval: true,
+      async drive(handle) {
+        await waitFor(handle, 'PENDING_APPROVAL');
+        await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann', actorEmail: 'ann@example.com', reason: 'on call' }] });
+        await waitFor(handle, 'ACTIVE');
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    {
       name: 'revoke-retrying',
       setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
       drive: (handle) => handle.result(),
     },
   ];
 
+  const named = process.argv.slice(2);
   for (const scenario of scenarios) {
+    const file = join(HISTORIES_DIR, `${scenario.name}.json`);
+    if (named.length > 0 ? !named.includes(scenario.name) : existsSync(file)) continue;
     const recorded = new RecordedActivities();
     scenario.setup?.(recorded);
     const taskQueue = uniqueTaskQueue('record');
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: recorded.activities() });
     await worker.runUntil(async () => {
       const now = new Date(await env.currentTimeMs());
-      const request = grantRequest({ now, ttlMs: 30 * DAY, email: `${scenario.name}@example.com` });
+      const request = {
+        ...grantRequest({ now, ttlMs: 30 * DAY, email: `${scenario.name}@example.com` }),
+        ...(scenario.approval ? { approval: { reasons: ['every grant on project/dev_project needs approval'], timeoutMs: DAY, approvers: [{ name: 'ann', email: 'ann@example.com' }] }, durationMs: 8 * 3600_000 } : {}),
+      };
       const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: request.grantId, args: [request] });
       await scenario.drive(handle);
       const history = await handle.fetchHistory();
       // Stack traces name the checkout's absolute path; keep the fixtures free of it.
       const json = historyToJSON(history).split(`${ROOT}/`).join('');
-      writeFileSync(join(HISTORIES_DIR, `${scenario.name}.json`), `${json}\n`);
+      writeFileSync(file, `${json}\n`);
       process.stdout.write(`recorded ${scenario.name} (${history.events?.length ?? 0} events)\n`);
     });
   }
