@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Client } from '@temporalio/client';
 import type { ApiClient, FileConfig } from '../config';
 import { authenticate, resolveClients, type ApiKey } from './auth';
+import { registerBatchRoutes } from './batch';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
@@ -102,6 +103,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     void reply.header('location', `/grants/${encodeURIComponent(state.grantId)}`);
     return reply.status(state.status === 'ACTIVE' ? 201 : 202).send(state);
   });
+
+  registerBatchRoutes(app, grants);
 
   app.get<{ Querystring: Omit<GrantFilters, 'limit'> & { limit?: string } }>('/grants', { schema: listGrantsSchema }, async (request) => {
     const { limit, ...filters } = request.query;
