@@ -289,6 +289,7 @@ Examples:
         ['database', `${clean(g.project)}/${clean(g.database)} (schema ${clean(g.schema)})`],
         ['level', `${clean(g.accessLevel)} (${(g.privileges ?? []).map(clean).join(', ')})`],
         ['expires', `${when(g.expiresAt)} (${expiryPhrase(g.status, g.expiresAt)})`],
+        ['ended', g.endedAt ? `${when(g.endedAt)} (${relative(g.endedAt)})` : undefined],
         ['account', g.account],
         ['password', g.secretName ? `in the secret ${clean(g.secretName)}` : undefined],
         ['server', g.connection ? `${clean(g.connection.host)}:${clean(g.connection.port)} (${clean(g.connection.engine)})` : undefined],
