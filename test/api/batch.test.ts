@@ -89,10 +89,11 @@ describe('HTTP API: POST /grants/batch', function () {
   });
 
   it('When the key may not ask for grants, then the whole batch is 403; a requester outside the project gets a 403 per row', async () => {
-    for (const key of [stack.keys.auditor, stack.keys.approver]) {
+    for (const key of [stack.keys.auditor, stack.keys.approver, stack.keys.outsideApprover]) {
       const res = await batch([row()], key);
       assert.equal(res.status, 403);
       assert.equal(res.body.error, 'forbidden');
+      assert.match(res.body.message, /^the (auditor|approver) key test-/);
     }
     const outside = await batch([row(), row()], stack.keys.outsideRequester);
     assert.equal(outside.status, 400);
