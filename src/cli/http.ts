@@ -55,7 +55,7 @@ export function displayUrl(url: string): string {
   }
 }
 
-/** --url / DBACCESS_URL, and the key from --key, --key-file, DBACCESS_API_KEY or DBACCESS_API_KEY_FILE (in that order). */
+/** --url / DBACCESS_URL, and the key: the first of --key, --key-file, DBACCESS_API_KEY_FILE, DBACCESS_API_KEY. */
 export function connectionFrom(values: { url?: string; key?: string; 'key-file'?: string }, env: NodeJS.ProcessEnv): Connection {
   const url = values.url ?? env.DBACCESS_URL ?? DEFAULT_URL;
   let parsed: URL;
