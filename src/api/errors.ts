@@ -39,7 +39,10 @@ export function describeValidation(errors: AjvError[], context: string | undefin
     case 'additionalProperties':
       return `${where(String(e.params.additionalProperty))}: is not a known field`;
     case 'type':
-      return `${field}: must be ${e.params.type === 'object' ? 'an object' : `a ${String(e.params.type)}`}`;
+      return `${field}: must be ${String(e.params.type)
+        .split(',')
+        .map((t) => (t === 'object' || t === 'array' || t === 'integer' ? `an ${t}` : t === 'null' ? 'null' : `a ${t}`))
+        .join(' or ')}`;
     case 'maxLength':
       return `${field}: must be at most ${String(e.params.limit)} characters`;
     case 'minLength':
@@ -78,7 +81,8 @@ export function errorHandler(error: FastifyError | HttpError, request: FastifyRe
           : fe.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || fe.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || error instanceof SyntaxError
             ? 'invalid_json'
             : 'invalid_request';
-    const message = code === 'invalid_json' ? 'body: is not valid JSON' : String(fe.message).split('\n')[0];
+    const message =
+      code === 'invalid_json' ? 'body: is not valid JSON' : code === 'body_too_large' ? 'body: is too large' : String(fe.message).split('\n')[0];
     void reply.status(status).send({ error: code, message });
     return;
   }
