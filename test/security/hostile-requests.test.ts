@@ -277,6 +277,15 @@ describe('Hostile requests through the HTTP API', function () {
   });
   after(async () => stack?.stop());
 
+  it("When the stack's worker started, then its admin account passed the start-up privilege check without a warning", () => {
+    const lines = stack.logLines.filter((l) => /admin account/.test(l));
+    assert.deepEqual(lines.filter((l) => !/"level":"info"/.test(l)), []);
+    assert.ok(
+      lines.some((l) => /holds only what dbaccess needs/.test(l) && l.includes(JSON.stringify(stack.components.adminSecretId))),
+      `the check ran for ${stack.components.adminSecretId}: ${lines.join('')}`,
+    );
+  });
+
   describe('refused: each answers a 4xx naming the field, and leaves nothing behind', () => {
     let before: { accounts: Set<string>; secrets: Set<string>; audit: number };
     const started: string[] = [];

@@ -292,6 +292,7 @@ export async function checkAdminAccounts(options: AdminCheckOptions): Promise<Ad
         credentials = await options.credentials.get(secretId);
         const extra = excessAdminPrivileges(await readAdminGrants(credentials, options.timeoutMs), schemas);
         if (extra.length > 0) result.excess.set(secretId, extra);
+        else logger.info({ secretId, schemas }, 'admin account checked: it holds only what dbaccess needs');
       } catch (err) {
         const reason = reasonOf(err, credentials ? [credentials.password] : []);
         result.unchecked.set(secretId, reason);
