@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
 import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
-import { createMysqlAccountManager } from './activities/mysql';
+import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysql';
 import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
 
@@ -18,6 +18,8 @@ export interface WorkerOptions {
   smtp: SmtpSettings;
   logger: Logger;
   maxConcurrentActivities?: number;
+  /** DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES: start even when an admin account holds more than it needs (logged). */
+  allowExtraAdminPrivileges?: boolean;
   /** A pre-built workflow bundle (tests); otherwise the workflows are bundled at start-up. */
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** An existing connection (tests); otherwise one is opened and closed by the worker. */
@@ -51,8 +53,9 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     smtp.password = secret.SMTP_PASSWORD;
   }
   const mailer = createSmtpMailer(smtp);
+  const adminCredentials = new SecretsManagerAdminCredentials(aws.secrets);
   const accounts = createMysqlAccountManager({
-    credentials: new SecretsManagerAdminCredentials(aws.secrets),
+    credentials: adminCredentials,
     logger: { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) },
   });
   const deps: ActivityDeps = {
@@ -63,6 +66,15 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
   };
+
+  // Refuses to start when an admin account holds more than it needs (README: the admin MySQL account).
+  const mysqlLogger = { info: (obj: object, msg: string) => logger.info(obj, msg), warn: (obj: object, msg: string) => logger.warn(obj, msg) };
+  await checkAdminAccounts({ config: options.config, credentials: adminCredentials, allowExtraPrivileges: options.allowExtraAdminPrivileges ?? false, logger: mysqlLogger }).catch(async (err: unknown) => {
+    await accounts.close();
+    mailer.close();
+    aws.destroy();
+    throw err;
+  });
 
   const ownConnection = !options.connection;
   const connection = options.connection ?? (await connectTemporal(options.temporal));
@@ -105,6 +117,7 @@ async function main(): Promise<void> {
       smtp: smtpSettings(env),
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
+      allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
     });
     logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue }, 'worker started');
     // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.

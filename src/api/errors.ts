@@ -39,7 +39,10 @@ export function describeValidation(errors: AjvError[], context: string | undefin
     case 'additionalProperties':
       return `${where(String(e.params.additionalProperty))}: is not a known field`;
     case 'type':
-      return `${field}: must be ${e.params.type === 'object' ? 'an object' : e.params.type === 'array' ? 'an array' : `a ${String(e.params.type)}`}`;
+      return `${field}: must be ${String(e.params.type)
+        .split(',')
+        .map((t) => (t === 'object' || t === 'array' || t === 'integer' ? `an ${t}` : t === 'null' ? 'null' : `a ${t}`))
+        .join(' or ')}`;
     case 'maxLength':
       return `${field}: must be at most ${String(e.params.limit)} characters`;
     case 'minLength':

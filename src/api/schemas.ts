@@ -12,7 +12,9 @@ const error = {
 const grantIdParams = {
   type: 'object',
   required: ['grantId'],
-  properties: { grantId: { type: 'string', minLength: 1, maxLength: 400 } },
+  // Grant ids are built from a project key, a database key and an ASCII e-mail address:
+  // printable ASCII only. Control, bidi and invisible characters never reach Temporal or a message.
+  properties: { grantId: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[!-~]+$' } },
   additionalProperties: false,
 } as const;
 

@@ -44,6 +44,12 @@ export const ENV_VARS = [
   { name: 'SMTP_PASSWORD', doc: 'SMTP password.', usedBy: ['worker'], secret: true },
   { name: 'SMTP_SECRET_ID', doc: 'Secrets Manager secret holding {"SMTP_USER","SMTP_PASSWORD"} (as the scripts kept their SES credentials); overrides the two above.', usedBy: ['worker'] },
   { name: 'MAIL_FROM', default: 'dbaccess <dbaccess@localhost>', doc: 'From address of every e-mail.', usedBy: ['worker'] },
+  {
+    name: 'DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES',
+    default: 'false',
+    doc: 'true: start even when an admin account holds more privileges than the README lists (each extra privilege is logged as a warning); otherwise the worker refuses to start.',
+    usedBy: ['worker'],
+  },
   { name: 'WORKER_MAX_CONCURRENT_ACTIVITIES', default: '50', doc: 'Activities one worker runs at once.', usedBy: ['worker'] },
 ] as const satisfies readonly EnvVar[];
 

@@ -7,3 +7,4 @@ export {
   type MysqlLogger,
 } from './manager';
 export { adminGrantStatements, grantSchema, MAX_USER_CONNECTIONS_LIMIT, SESSION_SQL_MODE, sessionSettingsStatement } from './sql';
+export { adminScopes, checkAdminAccounts, excessAdminPrivileges, parseGrantLine, readAdminGrants, type AdminCheckOptions, type AdminCheckResult } from './admin-check';
