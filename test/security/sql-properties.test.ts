@@ -114,7 +114,7 @@ type Outcome = { ok: true; request: GrantRequest } | { ok: false; error: HttpErr
 
 function prepare(input: NewGrant): Outcome {
   try {
-    return { ok: true, request: service.prepare(input, 'tester') };
+    return { ok: true, request: service.prepare(input, { name: 'tester', role: 'admin', projects: '*' }) };
   } catch (err) {
     assert.ok(err instanceof HttpError, `prepare threw a non-HTTP error for ${JSON.stringify(input)}: ${String(err)}`);
     return { ok: false, error: err };
@@ -180,7 +180,7 @@ describe('SQL properties: every path from a request field to SQL', () => {
 
     it('When every field is hostile at once, then the first refusal still names a field and nothing unchecked is accepted', () => {
       fc.assert(
-        fc.property(fc.record({ email: anyString(VALID.email), name: anyString(VALID.name), project: anyString(VALID.project), database: anyString(VALID.database), accessLevel: anyString(VALID.accessLevel), expiresAt: anyString(VALID.expiresAt), reason: anyString(VALID.reason!) }), (input) => {
+        fc.property(fc.record({ email: anyString(VALID.email), name: anyString(VALID.name), project: anyString(VALID.project), database: anyString(VALID.database), accessLevel: anyString(VALID.accessLevel), expiresAt: anyString(VALID.expiresAt!), reason: anyString(VALID.reason!) }), (input) => {
           const out = prepare(input);
           if (!out.ok) {
             assert.ok(out.error.statusCode >= 400 && out.error.statusCode < 500);
