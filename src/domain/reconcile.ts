@@ -67,6 +67,8 @@ export interface Drift {
   /** What the account held on the schema; empty when the account is missing. */
   actual: string[];
   missing: boolean;
+  /** The account is missing or its privileges on the grant's schema differ: the grant can repair it. */
+  repairable: boolean;
   /** Privileges on other schemas (`schema: PRIVS`), which the reconciler reports but does not change. */
   elsewhere: string[];
 }
@@ -135,3 +137,28 @@ export function privilegeDifference(
 
 /** Every database-level privilege of MySQL 8 (MariaDB adds DELETE HISTORY). */
 export const DATABASE_PRIVILEGES: readonly string[] = PRIVILEGE_WHITELIST.filter((p) => p !== 'ALL PRIVILEGES');
+
+/** The `repairDrift` update a grant accepts from the reconciler. */
+export interface RepairDriftArgs {
+  actor: string;
+  reason?: string;
+}
+
+/** What the grant's own check found and did. */
+export interface RepairDriftResult {
+  /** `clean`: nothing to do; `repaired`: privileges set back; `revoking`: the account was gone, so the grant is being revoked. */
+  outcome: 'clean' | 'repaired' | 'revoking';
+  detail: string;
+}
+
+/** What the repairPrivileges activity found on the server (and did). */
+export interface PrivilegeRepair {
+  status: 'clean' | 'repaired' | 'missing';
+  /** The account's privileges on the schema before (GRANT OPTION included when held). */
+  before: string[];
+  /** Removed: held beyond the grant's level. */
+  removed: string[];
+  /** Granted again: part of the level but missing. */
+  restored: string[];
+  sessionsKilled: number;
+}
