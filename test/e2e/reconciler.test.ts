@@ -6,7 +6,9 @@ import { messageIdFor } from '../../src/activities/mail';
 import { deriveAccountName, grantIdFor, grantSecretName, type ReconcileSummary } from '../../src/domain';
 import { accountExists, RUN_PREFIX, randomName, rootPool } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
+import { localTemporal } from '../support/temporal';
 import { until } from '../support/wait';
+import { ensureReconcilerSchedule } from '../../src/reconciler-schedule';
 
 // The reconciler on the real stack: the real worker (with its schedule), the
 // Temporal dev server, MariaDB through the least-privileged admin, moto, SMTP.
@@ -220,8 +222,6 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
 describe('reconciler: the schedule is created and updated idempotently', function () {
   this.timeout(60_000);
   it('When it is ensured again, then it is unchanged; with another interval, then it is updated and an operator\'s pause is kept', async () => {
-    const { localTemporal } = await import('../support/temporal');
-    const { ensureReconcilerSchedule } = await import('../../src/reconciler-schedule');
     const env = await localTemporal();
     const scheduleId = `reconciler-idem-${RUN_PREFIX}-${randomName(4)}`;
     const handle = env.client.schedule.getHandle(scheduleId);
