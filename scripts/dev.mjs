@@ -168,6 +168,9 @@ allowedEmailDomains: [${DEMO.emailDomain}]
 administrators:
   - name: Database Administrators
     email: dba@${DEMO.emailDomain}
+reconciler:                # the worker creates the schedule dbaccess-reconciler at start-up
+  interval: 1h
+  mode: revoke
 accessLevels:
   READ: [SELECT]
   READ_WRITE: [SELECT, INSERT, UPDATE, DELETE]

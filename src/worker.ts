@@ -1,11 +1,14 @@
+import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
 import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
 import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysql';
+import { createReconcileActivities } from './activities/reconcile';
 import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
+import { ensureReconcilerSchedule } from './reconciler-schedule';
 
 // The worker: connects to Temporal, wires the real adapters into the
 // activities, registers the workflows, and serves until told to stop. No
@@ -24,6 +27,8 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** An existing connection (tests); otherwise one is opened and closed by the worker. */
   connection?: NativeConnection;
+  /** The reconciler's schedule, created or updated at start-up (default id dbaccess-reconciler); `false`: left alone (tests). */
+  reconcilerSchedule?: { scheduleId?: string } | false;
 }
 
 export interface RunningWorker {
@@ -78,14 +83,29 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
 
   const ownConnection = !options.connection;
   const connection = options.connection ?? (await connectTemporal(options.temporal));
+  const client = new Client({ connection, namespace: options.temporal.namespace });
   const worker = await Worker.create({
     connection,
     namespace: options.temporal.namespace,
     taskQueue: options.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities(deps),
+    activities: {
+      ...createActivities(deps),
+      ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
+    },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
   });
+
+  if (options.reconcilerSchedule !== false) {
+    const scheduleId = options.reconcilerSchedule?.scheduleId;
+    try {
+      const change = await ensureReconcilerSchedule(client, { taskQueue: options.temporal.taskQueue, intervalMs: options.config.reconciler.intervalMs, ...(scheduleId ? { scheduleId } : {}) });
+      logger.info({ change, intervalMs: options.config.reconciler.intervalMs, mode: options.config.reconciler.mode }, 'reconciler schedule ready');
+    } catch (err) {
+      // Grants do not depend on it: the worker serves, and says loudly that reconciling is off.
+      logger.error({ err }, 'could not create or update the reconciler schedule; orphaned accounts will not be found until it exists');
+    }
+  }
 
   return {
     worker,

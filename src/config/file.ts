@@ -17,6 +17,8 @@ import {
   type LevelTable,
   type Person,
   type Privilege,
+  type ReconcilerMode,
+  RECONCILER_MODES,
 } from '../domain';
 import { ConfigError } from './errors';
 
@@ -73,6 +75,14 @@ export interface FileConfig {
   /** API callers by key name. */
   apiClients: Record<string, ApiClient>;
   approval: ApprovalSettings;
+  reconciler: ReconcilerSettings;
+}
+
+/** The reconciler's Temporal Schedule: how often it runs and whether it changes anything. */
+export interface ReconcilerSettings {
+  intervalMs: number;
+  /** `revoke` drops orphans and repairs drift; `report` only reports both. */
+  mode: ReconcilerMode;
 }
 
 export const FILE_DEFAULTS = {
@@ -81,6 +91,8 @@ export const FILE_DEFAULTS = {
   maxUserConnections: 5,
   maxDuration: '90d',
   approvalTimeout: '24h',
+  reconcilerInterval: '1h',
+  reconcilerMode: 'revoke',
 } as const;
 
 /** Names of API keys: what DBACCESS_API_KEYS pairs with a key, and audit trails record as the actor. */
@@ -188,7 +200,7 @@ function fromLegacy(raw: Raw): Raw {
   return out;
 }
 
-const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval']);
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reconciler']);
 const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
 const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels', 'requireApproval']);
 
@@ -311,6 +323,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   const approval = readApproval(r, raw.approval);
+  const reconciler = readReconciler(r, raw.reconciler);
   const apiClients = readApiClients(r, raw.apiClients, projects);
 
   // A database that needs approval must have someone who can give it.
@@ -325,7 +338,25 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval };
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reconciler };
+}
+
+function readReconciler(r: Reader, value: unknown): ReconcilerSettings {
+  const fallback: ReconcilerSettings = { intervalMs: parseDuration(FILE_DEFAULTS.reconcilerInterval)!, mode: FILE_DEFAULTS.reconcilerMode };
+  if (value === undefined) return fallback;
+  if (!isObject(value)) {
+    r.fail('$.reconciler', 'must be an object with interval and mode');
+    return fallback;
+  }
+  unknownKeys(r, value, new Set(['interval', 'mode']), '$.reconciler');
+  const intervalMs = r.duration(value, 'interval', '$.reconciler', FILE_DEFAULTS.reconcilerInterval) ?? fallback.intervalMs;
+  if (intervalMs < 60_000 || intervalMs > 7 * 86_400_000) r.fail('$.reconciler.interval', 'must be from 1m to 7d');
+  const mode = value.mode ?? FILE_DEFAULTS.reconcilerMode;
+  if (typeof mode !== 'string' || !(RECONCILER_MODES as readonly string[]).includes(mode)) {
+    r.fail('$.reconciler.mode', `must be one of ${RECONCILER_MODES.join(', ')}`);
+    return { intervalMs, mode: fallback.mode };
+  }
+  return { intervalMs, mode: mode as ReconcilerMode };
 }
 
 function readRequireApproval(r: Reader, value: unknown, path: string): true | string[] | undefined {

@@ -34,6 +34,8 @@ export const AUDIT_EVENTS = [
   'APPROVED',
   'DENIED',
   'CREDENTIALS_VIEWED',
+  'ORPHAN_REVOKED',
+  'DRIFT_REPAIRED',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 

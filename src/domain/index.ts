@@ -6,3 +6,4 @@ export * from './identifiers';
 export * from './levels';
 export * from './sha256';
 export * from './errors';
+export * from './reconcile';

@@ -16,6 +16,7 @@ import {
 } from '@temporalio/workflow';
 import type { AccountRef, GrantActivities } from '../activities';
 import type { AuditRecord } from '../activities/ports';
+import type { ReconcileActivities } from '../activities/reconcile';
 import {
   ACCESS_LEVEL_NAME,
   ActivityErrorType,
@@ -36,9 +37,11 @@ import {
   type GrantRequest,
   type GrantState,
   type GrantStatus,
+  type RepairDriftArgs,
+  type RepairDriftResult,
   type RevokeArgs,
 } from '../domain';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from './messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from './messages';
 import { SA } from './search-attributes';
 
 // One grant, one workflow, living exactly as long as the access does:
@@ -94,6 +97,7 @@ const audit = proxyActivities<GrantActivities>(AUDIT);
 const email = proxyActivities<GrantActivities>(EMAIL);
 const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);
 const untilDone = proxyActivities<GrantActivities>(UNTIL_DONE);
+const repair = proxyActivities<ReconcileActivities>(DATABASE);
 
 /** State carried across continue-as-new. */
 export interface CarriedState {
@@ -151,6 +155,7 @@ class GrantLifecycle {
     setHandler(denyUpdate, (args) => this.decide(false, args), { validator: (args) => this.validateDecision(false, args) });
     setHandler(extendUpdate, (args) => this.extend(args), { validator: (args) => this.validateExtend(args) });
     setHandler(changeAccessLevelUpdate, (args) => this.changeLevel(args), { validator: (args) => this.validateChangeLevel(args) });
+    setHandler(repairDriftUpdate, (args) => this.repairDrift(args), { validator: (_args) => this.requireActive() });
   }
 
   private isEndingOrEnded(): boolean {
@@ -305,6 +310,46 @@ class GrantLifecycle {
         return { accessLevel: args.accessLevel, sessionsKilled };
       });
     });
+  }
+
+  /**
+   * The reconciler found the account changed by hand. Checked and repaired here, in
+   * the update chain, so that it never races this grant's own changes and shows in
+   * its history: privileges set back exactly; a dropped account is not re-created
+   * (someone removed access on purpose, or the server lost it): the grant is revoked.
+   */
+  private repairDrift(args: RepairDriftArgs): Promise<RepairDriftResult> {
+    return this.exclusive(() =>
+      CancellationScope.nonCancellable(async (): Promise<RepairDriftResult> => {
+        const schema = this.request.target.schema;
+        let found;
+        try {
+          found = await repair.repairPrivileges.executeWithOptions(
+            { ...DATABASE, summary: `reconcile: check that ${this.state.account} holds exactly ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${schema}` },
+            [{ ...this.accountRef(), privileges: this.state.privileges }],
+          );
+        } catch (err) {
+          throw ApplicationFailure.create({ type: 'DriftRepairFailed', message: `the account could not be checked or repaired: ${failureMessage(err)}`, nonRetryable: true });
+        }
+        if (found.status === 'clean') return { outcome: 'clean', detail: `${this.state.account} holds exactly the grant's privileges` };
+        const detail =
+          found.status === 'missing'
+            ? `account ${this.state.account} no longer exists on the server; it is not re-created: the grant is revoked`
+            : `${this.state.account} held ${found.before.join(', ') || 'nothing'} on ${schema}; set back to ${this.state.privileges.join(', ')}` +
+              (found.removed.length ? `; removed ${found.removed.join(', ')}` : '') +
+              (found.restored.length ? `; restored ${found.restored.join(', ')}` : '') +
+              (found.sessionsKilled ? `; ${found.sessionsKilled} session(s) ended` : '');
+        const record = this.auditRecord('DRIFT_REPAIRED', args.actor, { reason: args.reason, detail });
+        this.commitEvent(record);
+        // In the background: an audit outage must not hold the update chain, which revocation waits for.
+        this.inBackground(() => untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit DRIFT_REPAIRED' }, [record]));
+        if (found.status === 'missing') {
+          this.revokeRequest ??= { actor: args.actor, reason: detail };
+          return { outcome: 'revoking', detail };
+        }
+        return { outcome: 'repaired', detail };
+      }),
+    );
   }
 
   /** Writes the audit event of a change before the change is made; if it cannot be written, the change is refused. */

@@ -1,2 +1,3 @@
 // The worker's workflowsPath: every workflow type this service registers.
 export { grantAccess } from './grant-access';
+export { reconcileAccess } from './reconcile';

@@ -1,5 +1,6 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApproveArgs, ChangeLevelArgs, DenyArgs, ExtendArgs, GrantState, GrantStatus, RevokeArgs } from '../domain/grant';
+import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
 // send exactly what the workflow handles. Their names are recorded in workflow
@@ -19,5 +20,9 @@ export const changeAccessLevelUpdate = defineUpdate<{ accessLevel: string; sessi
  * own request) is known at once and the reply comes after the decision is audited. */
 export const approveUpdate = defineUpdate<{ status: GrantStatus }, [ApproveArgs]>('approve');
 export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('deny');
+
+/** From the reconciler: check the account against the grant and set its privileges back (in the grant's
+ * own history, one change at a time with extend and change level). */
+export const repairDriftUpdate = defineUpdate<RepairDriftResult, [RepairDriftArgs]>('repairDrift');
 
 export const grantStateQuery = defineQuery<GrantState>('grantState');

@@ -87,6 +87,7 @@ describe('config: file', () => {
         },
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
+        reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -216,6 +217,18 @@ describe('config: file', () => {
       ]);
     });
 
+    it('When the reconciler is configured, then its interval and mode are read; wrong values are refused with their path', () => {
+      const doc = minimal();
+      doc.reconciler = { interval: '15m', mode: 'report' };
+      assert.deepEqual(parseFileConfig(doc).reconciler, { intervalMs: 15 * 60_000, mode: 'report' });
+      doc.reconciler = { interval: '10s', mode: 'drop', every: '1h' };
+      assert.deepEqual(problemsOf(doc).sort(), [
+        '$.reconciler.every: is not a known setting',
+        '$.reconciler.interval: must be from 1m to 7d',
+        '$.reconciler.mode: must be one of revoke, report',
+      ]);
+    });
+
     it('When text holds control or invisible characters, then it is refused', () => {
       const doc = minimal();
       doc.administrators = [{ name: 'Ada\r\nBcc: eve@evil.org', email: 'ada@example.com' }];
@@ -316,6 +329,7 @@ describe('config: file', () => {
         },
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
+        reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
       } satisfies FileConfig);
     });
 

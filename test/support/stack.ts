@@ -66,6 +66,8 @@ export interface TestStackOptions {
   approvalTimeout?: string;
   /** The API's hardening options. Default: rate limits far above what a test does (polling included). */
   hardening?: HardeningOptions;
+  /** The reconciler's settings; `scheduleId` makes the worker create its schedule under that id (default: no schedule). */
+  reconciler?: { interval?: string; mode?: 'revoke' | 'report'; scheduleId?: string };
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -96,6 +98,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       },
     },
     approval: { timeout: options.approvalTimeout ?? '1h' },
+    ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
     apiClients: Object.fromEntries(
       Object.values(ROLE_CLIENTS).map((c) => [
         c.name,
@@ -139,6 +142,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     logger,
     workflowBundle: await workflowBundle(),
     connection: env.nativeConnection,
+    reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
   });
   runPromise = running.run();
 

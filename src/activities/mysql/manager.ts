@@ -5,6 +5,7 @@ import type { GrantTarget } from '../../domain';
 import { ActivityErrorType, activityError } from '../errors';
 import type { AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
 import { ER, errnoOf, isAccessDenied, isConnectionFailure, toActivityError } from './errors';
+import { accountHostsStatement, listAccountsStatement, parseSchemaGrant, schemaGrantsStatement, type AccountInventory } from './inventory';
 import {
   accountExistsStatement,
   adminGlobalPrivilegesStatement,
@@ -90,7 +91,7 @@ export interface AccountCallOptions {
 }
 
 /** The AccountManager of this adapter: every method also takes AccountCallOptions. */
-export interface MysqlAccountManager extends AccountManager {
+export interface MysqlAccountManager extends AccountManager, AccountInventory {
   checkTarget(target: GrantTarget, options?: AccountCallOptions): Promise<ServerEndpoint>;
   accountExists(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<boolean>;
   ensureAccount(target: GrantTarget, account: string, password: string, options?: AccountCallOptions): Promise<ServerEndpoint>;
@@ -677,7 +678,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
    * call's time budget still bounds the whole.
    */
   async function withSession<T>(
-    target: GrantTarget,
+    target: Pick<GrantTarget, 'adminSecretId'>,
     secrets: readonly string[],
     callOptions: AccountCallOptions | undefined,
     work: (session: ReadySession) => Promise<T>,
@@ -930,6 +931,29 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         await killAll(session, account, killed);
         log.info({ ...where(target, account), existed, sessionsKilled: killed.size }, 'account dropped');
         return { existed, sessionsKilled: killed.size };
+      });
+    },
+
+    async inventory(adminSecretId, include, callOptions) {
+      if (typeof adminSecretId !== 'string' || adminSecretId.length === 0) throw activityError(ActivityErrorType.InvalidIdentifier, 'adminSecretId is missing');
+      return withSession({ adminSecretId }, [], callOptions, async (session) => {
+        const adminAccount = session.server.credentials.username;
+        const keep = (user: string) => user !== adminAccount && include(user);
+        const accounts = (await run(session, listAccountsStatement()))
+          .map((r) => ({ user: String(r.user), host: String(r.host).toLowerCase() }))
+          .filter((a) => keep(a.user));
+        const grants = (await run(session, schemaGrantsStatement())).map(parseSchemaGrant).filter((g) => keep(g.user));
+        return { dialect: session.info.dialect, adminAccount, accounts, grants };
+      });
+    },
+
+    async accountGrants(target, account, callOptions) {
+      validate(target, account);
+      return withSession(target, [], callOptions, async (session) => {
+        refuseAdmin(session, account);
+        const hosts = (await run(session, accountHostsStatement(account))).map((r) => String(r.host).toLowerCase());
+        const grants = (await run(session, schemaGrantsStatement(account))).map(parseSchemaGrant);
+        return { dialect: session.info.dialect, hosts, grants };
       });
     },
 

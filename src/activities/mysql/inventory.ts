@@ -1,0 +1,134 @@
+import type { RowDataPacket } from 'mysql2/promise';
+import { DATABASE_PRIVILEGES, type GrantTarget } from '../../domain';
+import type { AccountCallOptions, SqlDialect } from '../ports';
+import { checkAccount, grantSchema, type Statement } from './sql';
+
+// What the reconciler reads from a server: its accounts and their
+// database-level privileges. Read from the grant tables themselves (mysql.user,
+// mysql.db), which the admin may already read (SELECT ON mysql.*, see
+// adminGrantStatements): no privilege beyond the documented ones.
+// information_schema.SCHEMA_PRIVILEGES would not do: without SUPER it shows only
+// the current account's own rows. Only names, hosts, database patterns and Y/N
+// flags are selected: never a password hash.
+
+/** mysql.db privilege columns and the privilege each stands for (MariaDB adds Delete_history_priv). */
+const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
+  Select_priv: 'SELECT',
+  Insert_priv: 'INSERT',
+  Update_priv: 'UPDATE',
+  Delete_priv: 'DELETE',
+  Create_priv: 'CREATE',
+  Drop_priv: 'DROP',
+  Grant_priv: 'GRANT OPTION',
+  References_priv: 'REFERENCES',
+  Index_priv: 'INDEX',
+  Alter_priv: 'ALTER',
+  Create_tmp_table_priv: 'CREATE TEMPORARY TABLES',
+  Lock_tables_priv: 'LOCK TABLES',
+  Create_view_priv: 'CREATE VIEW',
+  Show_view_priv: 'SHOW VIEW',
+  Create_routine_priv: 'CREATE ROUTINE',
+  Alter_routine_priv: 'ALTER ROUTINE',
+  Execute_priv: 'EXECUTE',
+  Event_priv: 'EVENT',
+  Trigger_priv: 'TRIGGER',
+  Delete_history_priv: 'DELETE HISTORY',
+};
+
+/** What `ALL PRIVILEGES ON db.*` stands for on each dialect. */
+export function databasePrivilegesOf(dialect: SqlDialect): string[] {
+  return dialect === 'mariadb' ? [...DATABASE_PRIVILEGES, 'DELETE HISTORY'] : [...DATABASE_PRIVILEGES];
+}
+
+export interface ServerAccount {
+  user: string;
+  host: string;
+}
+
+/** One mysql.db row: an account's privileges on a database pattern. */
+export interface SchemaGrant {
+  user: string;
+  host: string;
+  /** The pattern as stored, e.g. `dev\_project`. */
+  pattern: string;
+  /** The schema it names exactly, when it has no unescaped wildcard. */
+  schema?: string;
+  privileges: string[];
+}
+
+export interface ServerInventory {
+  dialect: SqlDialect;
+  /** The admin account itself, which is never a candidate. */
+  adminAccount: string;
+  accounts: ServerAccount[];
+  grants: SchemaGrant[];
+}
+
+export interface AccountGrants {
+  dialect: SqlDialect;
+  /** Hosts the account exists with (none: the account does not exist). */
+  hosts: string[];
+  grants: SchemaGrant[];
+}
+
+/** Read-only views of a server's accounts, for the reconciler. */
+export interface AccountInventory {
+  /** Every account of the server (name and host) whose name passes `include`, and their database-level privileges. */
+  inventory(adminSecretId: string, include: (user: string) => boolean, options?: AccountCallOptions): Promise<ServerInventory>;
+  /** One account: whether it exists (with which hosts) and its database-level privileges. */
+  accountGrants(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccountGrants>;
+}
+
+export function listAccountsStatement(): Statement {
+  return { sql: 'SELECT User AS user, Host AS host FROM mysql.user', values: [], purpose: 'list the accounts', requires: 'SELECT ON mysql.*' };
+}
+
+/** One account's rows of mysql.user: which hosts it exists with. */
+export function accountHostsStatement(account: string): Statement {
+  return {
+    sql: 'SELECT User AS user, Host AS host FROM mysql.user WHERE User = ?',
+    values: [checkAccount(account)],
+    purpose: 'look the account up',
+    requires: 'SELECT ON mysql.*',
+  };
+}
+
+/** mysql.db, all rows or one account's. `*` because the privilege columns differ between servers; the table holds no secret. */
+export function schemaGrantsStatement(account?: string): Statement {
+  return account === undefined
+    ? { sql: 'SELECT * FROM mysql.db', values: [], purpose: 'list database-level privileges', requires: 'SELECT ON mysql.*' }
+    : { sql: 'SELECT * FROM mysql.db WHERE User = ?', values: [checkAccount(account)], purpose: "list the account's database-level privileges", requires: 'SELECT ON mysql.*' };
+}
+
+/** A stored database pattern without its escapes; `undefined` when it holds a wildcard. */
+export function exactSchemaOf(pattern: string): string | undefined {
+  let name = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '\\' && i + 1 < pattern.length) name += pattern[++i];
+    else if (c === '%' || c === '_') return undefined;
+    else name += c;
+  }
+  return name;
+}
+
+/** Whether a stored pattern is exactly how the service writes `schema` in a GRANT. */
+export function patternIsSchema(pattern: string, schema: string): boolean {
+  return `\`${pattern}\`` === grantSchema(schema);
+}
+
+function text(value: unknown): string {
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  return String(value ?? '');
+}
+
+export function parseSchemaGrant(row: RowDataPacket): SchemaGrant {
+  const privileges: string[] = [];
+  for (const [column, value] of Object.entries(row)) {
+    if (!/_priv$/i.test(column) || text(value).toUpperCase() !== 'Y') continue;
+    privileges.push(DB_PRIVILEGE_COLUMNS[column] ?? `UNKNOWN (${column.replace(/[^A-Za-z0-9_]/g, '')})`);
+  }
+  const pattern = text(row.Db ?? row.db);
+  const schema = exactSchemaOf(pattern);
+  return { user: text(row.User ?? row.user), host: text(row.Host ?? row.host).toLowerCase(), pattern, ...(schema !== undefined ? { schema } : {}), privileges: privileges.sort() };
+}

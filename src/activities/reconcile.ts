@@ -1,0 +1,400 @@
+import { Context, log } from '@temporalio/activity';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import type { FileConfig } from '../config/file';
+import {
+  INSPECTION_LIST_LIMIT,
+  RECONCILER_ACTOR,
+  deriveAccountName,
+  grantSecretName,
+  hasAccountShape,
+  parseGrantId,
+  privilegeDifference,
+  type Drift,
+  type LookAlike,
+  type Orphan,
+  type Person,
+  type PrivilegeRepair,
+  type ReconcileSummary,
+  type ReconcilerMode,
+  type RepairDriftResult,
+  type ServerFindings,
+} from '../domain';
+import { grantStateQuery, repairDriftUpdate } from '../workflows/messages';
+import { SA } from '../workflows/search-attributes';
+import { GRANT_ID_TAG, type PrivilegeChange } from './index';
+import { reconcileMail } from './mail/reconcile-mail';
+import { databasePrivilegesOf, patternIsSchema, type AccountInventory, type SchemaGrant } from './mysql/inventory';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from './ports';
+
+// The reconciler's activities: compare what exists on each server with the
+// open grants, revoke what is provably the service's and has no open grant,
+// and ask grants whose account was changed by hand to repair themselves.
+//
+// "Provably the service's": an account of the service's name shape whose name
+// is exactly the one derived from a grant of a database on this server, where
+// that grant is named by its per-grant secret's dbaccess:grant-id tag or by a
+// GRANTED audit event for that account. Anything else of the same shape is a
+// look-alike: reported, never touched.
+
+export interface ReconcileDeps {
+  config: FileConfig;
+  /** A Temporal client on the worker's connection and namespace. */
+  client: Client;
+  inventory: AccountInventory;
+  accounts: AccountManager;
+  secrets: GrantSecretStore;
+  audit: AuditStore;
+  mailer: Mailer;
+  administrators: Person[];
+}
+
+/** One configured database on a server. */
+interface ManagedDatabase {
+  project: string;
+  database: string;
+  schema: string;
+}
+
+export interface OrphanRevocation {
+  orphan: Orphan;
+  /** The reconciler run: its workflow id and run id name the audit event, `at` its time. */
+  workflowId: string;
+  runId: string;
+  at: string;
+}
+
+export interface OrphanOutcome {
+  outcome: 'revoked' | 'skipped';
+  detail: string;
+}
+
+export interface DriftOutcome {
+  outcome: RepairDriftResult['outcome'] | 'skipped';
+  detail: string;
+}
+
+const GRANT_WORKFLOW_QUERY = "WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running'";
+
+function heartbeater(): { beat: (details?: unknown) => void; call: AccountCallOptions } {
+  const context = Context.current();
+  let last = 0;
+  return {
+    beat: (details?: unknown) => {
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      context.heartbeat(details);
+    },
+    call: { signal: context.cancellationSignal },
+  };
+}
+
+/** `schema: PRIV, PRIV` for a report. */
+function describeGrant(g: SchemaGrant): string {
+  return `${g.schema ?? g.pattern}${g.host !== '%' ? ` (host ${g.host})` : ''}: ${g.privileges.join(', ') || 'USAGE'}`;
+}
+
+function messageOf(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
+    current = (current as { cause: Error }).cause;
+    if ((current as Error).message) message = (current as Error).message;
+  }
+  return message;
+}
+
+export function createReconcileActivities(deps: ReconcileDeps) {
+  const { config, client } = deps;
+
+  /** Configured databases by admin secret: one inventory per server. */
+  function servers(): Map<string, ManagedDatabase[]> {
+    const out = new Map<string, ManagedDatabase[]>();
+    for (const p of Object.values(config.projects)) {
+      for (const d of Object.values(p.databases)) {
+        const list = out.get(d.adminSecretId) ?? [];
+        list.push({ project: p.key, database: d.key, schema: d.schema });
+        out.set(d.adminSecretId, list);
+      }
+    }
+    return out;
+  }
+
+  async function isRunning(workflowId: string): Promise<boolean> {
+    try {
+      const description = await client.workflow.getHandle(workflowId).describe();
+      return description.status.name === 'RUNNING';
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  /** The grant that owns `account` on one of `dbs`, proven by a GRANTED event or the secret's tag; undefined if none. */
+  async function proveOwner(
+    account: string,
+    dbs: ManagedDatabase[],
+    granted: Map<string, AuditRecord>,
+  ): Promise<{ db: ManagedDatabase; grantId: string; proof: 'audit' | 'secret'; record?: AuditRecord } | undefined> {
+    // The name must be exactly the one the service derives for that grant: a
+    // secret or event that names some other account proves nothing about this one.
+    const derivesTo = (grantId: string, db: ManagedDatabase) => {
+      const parsed = parseGrantId(grantId);
+      return parsed !== undefined && parsed.project === db.project && parsed.database === db.database && deriveAccountName(parsed.email, db.project, db.database) === account;
+    };
+    for (const db of dbs) {
+      const record = granted.get(`${db.project}/${db.database}/${account}`);
+      if (record && derivesTo(record.grantId, db)) return { db, grantId: record.grantId, proof: 'audit', record };
+    }
+    for (const db of dbs) {
+      const owner = (await deps.secrets.describe(grantSecretName(config.secretPrefix, db.project, db.database, account)))?.tags[GRANT_ID_TAG];
+      if (owner !== undefined && derivesTo(owner, db)) return { db, grantId: owner, proof: 'secret' };
+    }
+    return undefined;
+  }
+
+  return {
+    /** What the run covers: the mode from the configuration and one entry per admin secret (server). */
+    async reconcilePlan(): Promise<{ mode: ReconcilerMode; servers: string[] }> {
+      return { mode: config.reconciler.mode, servers: [...servers().keys()].sort() };
+    },
+
+    /**
+     * Inspects one server: its accounts of the service's shape, their privileges
+     * on the managed schemas, and the open grants of its databases. Changes nothing.
+     */
+    async inspectServer(input: { adminSecretId: string }): Promise<ServerFindings> {
+      const { beat, call } = heartbeater();
+      const dbs = servers().get(input.adminSecretId) ?? [];
+      const findings: ServerFindings = {
+        adminSecretId: input.adminSecretId,
+        accountsSeen: 0,
+        openGrants: 0,
+        orphans: [],
+        orphanCount: 0,
+        lookAlikes: [],
+        lookAlikeCount: 0,
+        drift: [],
+        driftCount: 0,
+        inProgress: 0,
+      };
+      if (dbs.length === 0) return findings;
+      const dbOf = (project: string, database: string) => dbs.find((d) => d.project === project && d.database === database);
+
+      // Open grants first, the server second: an account that exists by the time the
+      // server is read belongs to a grant listed here, or is re-checked by its id below.
+      const open = new Map<string, { grantId: string; db: ManagedDatabase; status: string }>();
+      for await (const wf of client.workflow.list({ query: GRANT_WORKFLOW_QUERY })) {
+        beat();
+        const parsed = parseGrantId(wf.workflowId);
+        const db = parsed && dbOf(parsed.project, parsed.database);
+        if (!parsed || !db) continue;
+        open.set(deriveAccountName(parsed.email, db.project, db.database), {
+          grantId: wf.workflowId,
+          db,
+          status: String(wf.typedSearchAttributes.get(SA.status) ?? ''),
+        });
+      }
+      findings.openGrants = open.size;
+
+      const server = await deps.inventory.inventory(input.adminSecretId, hasAccountShape, call);
+      beat();
+      const allPrivileges = databasePrivilegesOf(server.dialect);
+      const managedSchemas = new Set(dbs.map((d) => d.schema));
+      const hostsOf = new Map<string, string[]>();
+      for (const a of server.accounts) hostsOf.set(a.user, [...(hostsOf.get(a.user) ?? []), a.host]);
+      const grantsOf = new Map<string, SchemaGrant[]>();
+      for (const g of server.grants) grantsOf.set(g.user, [...(grantsOf.get(g.user) ?? []), g]);
+      findings.accountsSeen = hostsOf.size;
+      const onManaged = (g: SchemaGrant) => [...managedSchemas].some((s) => patternIsSchema(g.pattern, s));
+
+      // GRANTED events of each database, by account: one query per database.
+      const granted = new Map<string, AuditRecord>();
+      for (const db of dbs) {
+        for (const r of await deps.audit.forDatabase(db.project, db.database)) {
+          if (r.event === 'GRANTED') granted.set(`${db.project}/${db.database}/${r.account}`, r);
+        }
+        beat();
+      }
+
+      for (const [user, hosts] of hostsOf) {
+        beat({ account: user });
+        if (open.has(user)) continue;
+        const grants = grantsOf.get(user) ?? [];
+        const managed = grants.filter(onManaged);
+        // Privileges only on schemas this configuration does not manage: not ours to judge.
+        if (managed.length === 0 && grants.length > 0) continue;
+        const owner = await proveOwner(user, dbs, granted);
+        if (!owner) {
+          // Unproven and without access to a managed schema: nothing to report either.
+          if (managed.length === 0) continue;
+          for (const host of hosts) {
+            findings.lookAlikeCount += 1;
+            if (findings.lookAlikes.length < INSPECTION_LIST_LIMIT) {
+              const lookAlike: LookAlike = { adminSecretId: input.adminSecretId, account: user, host, privileges: managed.filter((g) => g.host === host).map(describeGrant) };
+              findings.lookAlikes.push(lookAlike);
+            }
+          }
+          continue;
+        }
+        // Its grant is running (being provisioned or revoked, or listed late by visibility): not an orphan.
+        if (await isRunning(owner.grantId)) {
+          findings.inProgress += 1;
+          continue;
+        }
+        for (const host of hosts) {
+          findings.orphanCount += 1;
+          if (findings.orphans.length >= INSPECTION_LIST_LIMIT) continue;
+          const onSchema = grants.filter((g) => g.host === host && patternIsSchema(g.pattern, owner.db.schema));
+          findings.orphans.push({
+            adminSecretId: input.adminSecretId,
+            project: owner.db.project,
+            database: owner.db.database,
+            schema: owner.db.schema,
+            account: user,
+            host,
+            grantId: owner.grantId,
+            proof: owner.proof,
+            privileges: [...new Set(onSchema.flatMap((g) => g.privileges))].sort(),
+            ...(owner.record ? { accessLevel: owner.record.accessLevel, expiresAt: owner.record.expiresAt } : {}),
+          });
+        }
+      }
+
+      // Drift: every ACTIVE grant of this server, against what its account holds.
+      for (const [account, g] of open) {
+        beat({ grantId: g.grantId });
+        if (g.status !== 'ACTIVE') continue;
+        let state;
+        try {
+          state = await client.workflow.getHandle(g.grantId).query(grantStateQuery);
+        } catch (err) {
+          log.warn('could not query a grant for the reconciler', { grantId: g.grantId, message: messageOf(err) });
+          continue;
+        }
+        if (state.status !== 'ACTIVE' || state.account !== account) continue;
+        const grants = grantsOf.get(account) ?? [];
+        const onSchema = grants.filter((x) => patternIsSchema(x.pattern, state.schema));
+        const actual = [...new Set(onSchema.flatMap((x) => x.privileges))].sort();
+        const missing = !hostsOf.has(account);
+        const diff = privilegeDifference(state.privileges, actual.filter((p) => p !== 'GRANT OPTION'), allPrivileges);
+        const elsewhere = grants.filter((x) => !patternIsSchema(x.pattern, state.schema)).map(describeGrant);
+        const repairable = missing || diff.extra.length > 0 || diff.missing.length > 0 || actual.includes('GRANT OPTION');
+        if (!repairable && elsewhere.length === 0) continue;
+        findings.driftCount += 1;
+        if (findings.drift.length < INSPECTION_LIST_LIMIT) {
+          const drift: Drift = { grantId: g.grantId, project: g.db.project, database: g.db.database, account, schema: state.schema, expected: state.privileges, actual, missing, repairable, elsewhere };
+          findings.drift.push(drift);
+        }
+      }
+      log.info('server inspected', {
+        adminSecretId: input.adminSecretId,
+        accountsSeen: findings.accountsSeen,
+        openGrants: findings.openGrants,
+        orphans: findings.orphanCount,
+        lookAlikes: findings.lookAlikeCount,
+        drift: findings.driftCount,
+        inProgress: findings.inProgress,
+      });
+      return findings;
+    },
+
+    /**
+     * Revokes an orphan exactly as a grant's revoke does (lock, kill sessions, drop,
+     * delete the secret), after checking again that its grant is not running and its
+     * secret is not another grant's. Audited ORPHAN_REVOKED under an id made of the
+     * run and the account, so a retried write is a no-op.
+     */
+    async revokeOrphan(input: OrphanRevocation): Promise<OrphanOutcome> {
+      const { beat, call } = heartbeater();
+      const o = input.orphan;
+      const timer = setInterval(() => beat(), 5000);
+      try {
+        if (await isRunning(o.grantId)) return { outcome: 'skipped', detail: 'its grant is running again; left to the grant' };
+        const secretName = grantSecretName(config.secretPrefix, o.project, o.database, o.account);
+        const owner = (await deps.secrets.describe(secretName))?.tags[GRANT_ID_TAG];
+        if (owner !== undefined && owner !== o.grantId) return { outcome: 'skipped', detail: `its secret now belongs to ${owner}; left alone` };
+        const target = { schema: o.schema, adminSecretId: o.adminSecretId, hostPattern: o.host, maxUserConnections: 1 };
+        const dropped = await deps.accounts.dropAccount(target, o.account, call);
+        const secret = await deps.secrets.delete(secretName);
+        const parsed = parseGrantId(o.grantId);
+        const detail =
+          `account ${o.account}@${o.host} had no open grant (ownership proven by ${o.proof === 'secret' ? 'its per-grant secret' : 'the GRANTED audit event'}; ` +
+          `it held ${o.privileges.join(', ') || 'no privilege'} on ${o.schema}); locked, sessions ended, dropped; ` +
+          `secret ${secret.existed ? 'deleted' : 'already gone'}`;
+        const record: AuditRecord = {
+          grantId: o.grantId,
+          eventId: `reconcile:${input.runId}:${o.account}@${o.host}`,
+          at: input.at,
+          event: 'ORPHAN_REVOKED',
+          actor: RECONCILER_ACTOR,
+          email: parsed?.email ?? '',
+          project: o.project,
+          database: o.database,
+          accessLevel: o.accessLevel ?? '',
+          expiresAt: o.expiresAt ?? '',
+          account: o.account,
+          workflowId: input.workflowId,
+          runId: input.runId,
+          detail,
+        };
+        await deps.audit.append(record);
+        log.info('orphan revoked', { grantId: o.grantId, account: o.account, host: o.host, existed: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed });
+        return { outcome: 'revoked', detail: `dropped${dropped.sessionsKilled > 0 ? `, ${dropped.sessionsKilled} session(s) ended` : ''}; secret ${secret.existed ? 'deleted' : 'already gone'}` };
+      } finally {
+        clearInterval(timer);
+      }
+    },
+
+    /**
+     * Asks an ACTIVE grant to repair itself (the repairDrift update): the check and
+     * the repair run inside the grant's workflow, one change at a time with its own
+     * extend and level changes, and show in its history.
+     */
+    async repairGrantDrift(input: { grantId: string; runId: string }): Promise<DriftOutcome> {
+      try {
+        return await client.workflow.getHandle(input.grantId).executeUpdate(repairDriftUpdate, {
+          args: [{ actor: RECONCILER_ACTOR, reason: `reconciler run ${input.runId}` }],
+        });
+      } catch (err) {
+        // Not ACTIVE any more (revoked, expired meanwhile): nothing to repair.
+        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return { outcome: 'skipped', detail: messageOf(err) };
+        throw err;
+      }
+    },
+
+    /**
+     * For the grant's repairDrift update: compares the account with the grant's
+     * privileges and sets them back exactly when they differ. Ends the account's
+     * open sessions when it held more than the grant (an open session keeps a
+     * database privilege until its next USE). Never creates an account.
+     */
+    async repairPrivileges(change: PrivilegeChange): Promise<PrivilegeRepair> {
+      const { beat, call } = heartbeater();
+      const timer = setInterval(() => beat(), 5000);
+      try {
+        const found = await deps.inventory.accountGrants(change.target, change.account, call);
+        const host = change.target.hostPattern.toLowerCase();
+        if (!found.hosts.includes(host)) return { status: 'missing', before: [], removed: [], restored: [], sessionsKilled: 0 };
+        const before = [...new Set(found.grants.filter((g) => g.host === host && patternIsSchema(g.pattern, change.target.schema)).flatMap((g) => g.privileges))].sort();
+        const diff = privilegeDifference(change.privileges, before.filter((p) => p !== 'GRANT OPTION'), databasePrivilegesOf(found.dialect));
+        const removed = [...diff.extra, ...(before.includes('GRANT OPTION') ? ['GRANT OPTION'] : [])];
+        if (removed.length === 0 && diff.missing.length === 0) return { status: 'clean', before, removed: [], restored: [], sessionsKilled: 0 };
+        // Grant what is missing first, then revoke the rest: never a moment with less than the level.
+        await deps.accounts.setPrivileges(change.target, change.account, change.privileges, [], call);
+        const sessionsKilled = removed.length > 0 ? await deps.accounts.killSessions(change.target, change.account, call) : 0;
+        log.info('privileges repaired', { grantId: change.grantId, account: change.account, removed, restored: diff.missing, sessionsKilled });
+        return { status: 'repaired', before, removed, restored: diff.missing, sessionsKilled };
+      } finally {
+        clearInterval(timer);
+      }
+    },
+
+    /** One e-mail to the administrators about a run that found something. */
+    async notifyReconcile(summary: ReconcileSummary): Promise<void> {
+      await deps.mailer.send(reconcileMail({ summary, administrators: deps.administrators }));
+    },
+  };
+}
+
+export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;

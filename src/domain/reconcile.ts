@@ -1,0 +1,164 @@
+import { ACCOUNT_HASH_CHARS, ACCOUNT_PREFIX_MAX } from './account';
+import { PRIVILEGE_WHITELIST } from './levels';
+
+// The reconciler's vocabulary: what it looks for on a server, what it found,
+// and how privileges are compared. Pure (imported inside the workflow sandbox).
+
+/**
+ * The shape of the account names this service derives (see deriveAccountName):
+ * a local part of [a-z0-9] words joined by single `_` (at most 24 characters),
+ * `_`, and 6 base32 characters. A name of this shape is only a candidate: a person
+ * can create one by hand. Ownership is proven separately (secret tag or audit).
+ */
+export const ACCOUNT_SHAPE = new RegExp(`^([a-z0-9]+(?:_[a-z0-9]+)*)_[a-z2-7]{${ACCOUNT_HASH_CHARS}}$`);
+
+export function hasAccountShape(account: string): boolean {
+  if (typeof account !== 'string') return false;
+  const m = ACCOUNT_SHAPE.exec(account);
+  return m !== null && m[1]!.length <= ACCOUNT_PREFIX_MAX;
+}
+
+/** `revoke`: orphans are dropped and drift is repaired. `report`: nothing is changed, everything is reported. */
+export const RECONCILER_MODES = ['revoke', 'report'] as const;
+export type ReconcilerMode = (typeof RECONCILER_MODES)[number];
+
+/** Id of the Temporal Schedule that runs the reconciler, and the prefix of its workflow ids. */
+export const RECONCILER_SCHEDULE_ID = 'dbaccess-reconciler';
+
+/** Actor of what the reconciler does, in audit events and in the grants' histories. */
+export const RECONCILER_ACTOR = 'dbaccess-reconciler';
+
+/** An account left behind with no open grant, proven to be this service's. */
+export interface Orphan {
+  adminSecretId: string;
+  project: string;
+  database: string;
+  schema: string;
+  account: string;
+  host: string;
+  /** The grant that created it (from the secret's tag or the GRANTED audit event). */
+  grantId: string;
+  /** How ownership was proven. */
+  proof: 'secret' | 'audit';
+  /** What the account held on the schema when it was found. */
+  privileges: string[];
+  /** From the GRANTED event, when there is one (for the audit record). */
+  accessLevel?: string;
+  expiresAt?: string;
+}
+
+/** An account of the service's shape that nothing proves to be the service's: reported, never touched. */
+export interface LookAlike {
+  adminSecretId: string;
+  account: string;
+  host: string;
+  /** Managed schemas it holds privileges on (`schema: PRIV, PRIV`). */
+  privileges: string[];
+}
+
+/** An ACTIVE grant whose account is missing or whose privileges differ from the grant's. */
+export interface Drift {
+  grantId: string;
+  project: string;
+  database: string;
+  account: string;
+  schema: string;
+  expected: string[];
+  /** What the account held on the schema; empty when the account is missing. */
+  actual: string[];
+  missing: boolean;
+  /** The account is missing or its privileges on the grant's schema differ: the grant can repair it. */
+  repairable: boolean;
+  /** Privileges on other schemas (`schema: PRIVS`), which the reconciler reports but does not change. */
+  elsewhere: string[];
+}
+
+/** What one server's inspection found (lists capped at INSPECTION_LIST_LIMIT; counts are exact). */
+export interface ServerFindings {
+  adminSecretId: string;
+  /** Accounts of the service's shape seen on the server. */
+  accountsSeen: number;
+  /** Open grants (running workflows) on the server's databases. */
+  openGrants: number;
+  orphans: Orphan[];
+  orphanCount: number;
+  lookAlikes: LookAlike[];
+  lookAlikeCount: number;
+  drift: Drift[];
+  driftCount: number;
+  /** Proven accounts left alone because their grant's workflow is running (provisioning, revoking, visibility lag). */
+  inProgress: number;
+}
+
+export const INSPECTION_LIST_LIMIT = 100;
+
+/** The outcome of one reconciler run: what the summary e-mail says and the workflow returns. */
+export interface ReconcileSummary {
+  runId: string;
+  mode: ReconcilerMode;
+  startedAt: string;
+  servers: { adminSecretId: string; accountsSeen: number; openGrants: number; inProgress: number; error?: string }[];
+  orphans: (Orphan & { outcome: 'revoked' | 'reported' | 'skipped' | 'failed'; detail?: string })[];
+  orphanCount: number;
+  lookAlikes: LookAlike[];
+  lookAlikeCount: number;
+  drift: (Drift & { outcome: 'repaired' | 'revoking' | 'clean' | 'reported' | 'failed'; detail?: string })[];
+  driftCount: number;
+}
+
+/** Whether a run found anything an administrator should hear about. */
+export function summaryHasFindings(s: ReconcileSummary): boolean {
+  return s.orphanCount > 0 || s.lookAlikeCount > 0 || s.driftCount > 0 || s.servers.some((x) => x.error !== undefined);
+}
+
+/**
+ * The database-level privileges a set stands for, expanded: `ALL PRIVILEGES` is
+ * every privilege of the dialect (`allOfDialect`). Sorted, so two sets compare as strings.
+ */
+export function expandPrivileges(privileges: readonly string[], allOfDialect: readonly string[]): string[] {
+  const set = new Set<string>();
+  for (const p of privileges) {
+    if (p === 'ALL PRIVILEGES') for (const q of allOfDialect) set.add(q);
+    else set.add(p);
+  }
+  return [...set].sort();
+}
+
+/** What is held beyond `expected` and what is missing from it, both expanded. */
+export function privilegeDifference(
+  expected: readonly string[],
+  actual: readonly string[],
+  allOfDialect: readonly string[],
+): { extra: string[]; missing: string[] } {
+  const want = new Set(expandPrivileges(expected, allOfDialect));
+  const have = new Set(expandPrivileges(actual, allOfDialect));
+  return { extra: [...have].filter((p) => !want.has(p)), missing: [...want].filter((p) => !have.has(p)) };
+}
+
+/** Every database-level privilege of MySQL 8 (MariaDB adds DELETE HISTORY). */
+export const DATABASE_PRIVILEGES: readonly string[] = PRIVILEGE_WHITELIST.filter((p) => p !== 'ALL PRIVILEGES');
+
+/** The `repairDrift` update a grant accepts from the reconciler. */
+export interface RepairDriftArgs {
+  actor: string;
+  reason?: string;
+}
+
+/** What the grant's own check found and did. */
+export interface RepairDriftResult {
+  /** `clean`: nothing to do; `repaired`: privileges set back; `revoking`: the account was gone, so the grant is being revoked. */
+  outcome: 'clean' | 'repaired' | 'revoking';
+  detail: string;
+}
+
+/** What the repairPrivileges activity found on the server (and did). */
+export interface PrivilegeRepair {
+  status: 'clean' | 'repaired' | 'missing';
+  /** The account's privileges on the schema before (GRANT OPTION included when held). */
+  before: string[];
+  /** Removed: held beyond the grant's level. */
+  removed: string[];
+  /** Granted again: part of the level but missing. */
+  restored: string[];
+  sessionsKilled: number;
+}
