@@ -2,6 +2,7 @@ import { Context, log } from '@temporalio/activity';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from './errors';
 import { adminMail, approvalMail, grantMail, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
+import { noticeMail, type NoticeMailInput } from './mail/notices';
 import { generatePassword } from './password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
@@ -48,6 +49,9 @@ export type GrantMailRequest = Omit<GrantMailInput, 'awsRegion'>;
 
 /** An e-mail to the administrators; their addresses come from the configuration. */
 export type AdminMailRequest = Omit<AdminMailInput, 'administrators'>;
+
+/** A reminder or adoption notice; the API's URL is the worker's. */
+export type NoticeMailRequest = Omit<NoticeMailInput, 'apiUrl'>;
 
 /** An approval-gate e-mail; the API's URL is the worker's. */
 export type ApprovalMailRequest = Omit<ApprovalMailInput, 'apiUrl'>;
@@ -173,6 +177,11 @@ export function createActivities(deps: ActivityDeps) {
         return;
       }
       await deps.mailer.send(message);
+    },
+
+    /** E-mails the grantee and the project owner a notice: a reminder before the expiry, an adoption. */
+    async notifyGrantee(request: NoticeMailRequest): Promise<void> {
+      await deps.mailer.send(noticeMail({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
     },
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */

@@ -73,6 +73,8 @@ export interface FileConfig {
   /** API callers by key name. */
   apiClients: Record<string, ApiClient>;
   approval: ApprovalSettings;
+  /** When to remind grantees before their expiry: offsets in ms, longest first; empty for none. */
+  reminders: number[];
 }
 
 export const FILE_DEFAULTS = {
@@ -81,6 +83,7 @@ export const FILE_DEFAULTS = {
   maxUserConnections: 5,
   maxDuration: '90d',
   approvalTimeout: '24h',
+  reminders: ['3d', '1d'],
 } as const;
 
 /** Names of API keys: what DBACCESS_API_KEYS pairs with a key, and audit trails record as the actor. */
@@ -188,7 +191,7 @@ function fromLegacy(raw: Raw): Raw {
   return out;
 }
 
-const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval']);
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reminders']);
 const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
 const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels', 'requireApproval']);
 
@@ -311,6 +314,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   const approval = readApproval(r, raw.approval);
+  const reminders = readReminders(r, raw.reminders);
   const apiClients = readApiClients(r, raw.apiClients, projects);
 
   // A database that needs approval must have someone who can give it.
@@ -325,7 +329,23 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval };
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reminders };
+}
+
+/** `reminders: [3d, 1d]`: durations before the expiry; `[]` sends none. */
+function readReminders(r: Reader, value: unknown): number[] {
+  const list = value === undefined ? FILE_DEFAULTS.reminders : value;
+  if (!Array.isArray(list)) {
+    r.fail('$.reminders', 'must be a list of durations before the expiry, such as [3d, 1d] ([] for none)');
+    return [];
+  }
+  const out = new Set<number>();
+  list.forEach((v, i) => {
+    const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+    if (ms === undefined) r.fail(`$.reminders[${i}]`, 'must be a duration such as 3d, 1d or 12h');
+    else out.add(ms);
+  });
+  return [...out].sort((a, b) => b - a);
 }
 
 function readRequireApproval(r: Reader, value: unknown, path: string): true | string[] | undefined {

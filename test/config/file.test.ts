@@ -87,6 +87,7 @@ describe('config: file', () => {
         },
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
+        reminders: [3 * DAY, DAY],
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -316,6 +317,7 @@ describe('config: file', () => {
         },
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
+        reminders: [3 * DAY, DAY],
       } satisfies FileConfig);
     });
 

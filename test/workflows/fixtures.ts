@@ -117,6 +117,9 @@ export class RecordedActivities {
       notifyApproval: async (req) => {
         this.enter('notifyApproval', req, req.kind);
       },
+      notifyGrantee: async (req) => {
+        this.enter('notifyGrantee', req, req.kind);
+      },
     };
   }
 }
