@@ -122,6 +122,30 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
+    /**
+     * Checks, without changing anything, that an account the old scripts created can
+     * be adopted: the target is sound, the account exists for the host pattern, it
+     * holds exactly the level's privileges on the schema, and no other grant owns
+     * the name. Refuses (AdoptionRefused) otherwise; the account is never touched.
+     */
+    async verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }> {
+      return heartbeating(async (call) => {
+        const refuse = (why: string) => activityError(ActivityErrorType.AdoptionRefused, why);
+        const owner = (await deps.secrets.describe(change.secretName))?.tags[GRANT_ID_TAG];
+        if (owner !== undefined && owner !== change.grantId) throw refuse(`the account ${change.account} belongs to another grant (${owner})`);
+        const connection = await deps.accounts.checkTarget(change.target, call);
+        const held = await deps.accounts.schemaPrivileges(change.target, change.account, call);
+        const at = `${change.account}@${change.target.hostPattern}`;
+        if (held === undefined) throw refuse(`the account ${at} does not exist on the server of ${change.database}`);
+        const wanted = [...change.privileges].sort();
+        if (held.length !== wanted.length || [...held].sort().some((p, i) => p !== wanted[i])) {
+          throw refuse(`the account ${at} holds ${held.length ? held.join(', ') : 'no privilege'} on ${change.target.schema}, not exactly ${change.privileges.join(', ')}`);
+        }
+        log.info('account verified for adoption', { grantId: change.grantId, account: change.account, privileges: held });
+        return { connection };
+      });
+    },
+
     /** Makes the account's privileges exactly the level's. */
     async grantPrivileges(change: PrivilegeChange): Promise<void> {
       await heartbeating((call) => deps.accounts.setPrivileges(change.target, change.account, change.privileges, undefined, call));

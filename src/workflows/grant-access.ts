@@ -349,7 +349,9 @@ class GrantLifecycle {
       // Provisioning is shielded from cancellation: a cancel that arrives now is
       // acted on as a revoke once the steps (or their compensation) are done, so
       // an activity still running can never re-create what a cleanup removed.
-      const provisioned = await CancellationScope.nonCancellable(() => this.provision());
+      // An adoption (new input field: old requests never take this path) checks an
+      // existing account instead of creating one.
+      const provisioned = await CancellationScope.nonCancellable(() => (this.request.adoption ? this.adopt() : this.provision()));
       if (!provisioned) return this.state;
     }
     try {
@@ -430,6 +432,72 @@ class GrantLifecycle {
     } catch (err) {
       await this.rollBack(step, err, compensations);
       return false;
+    }
+  }
+
+  /**
+   * Adopts an account the old scripts created: audit REQUESTED, verify the account
+   * and its privileges (nothing is created or changed), audit ADOPTED, ACTIVE. From
+   * then on the grant is like any other: it expires, is revoked (the account is
+   * dropped) and extended the same way. A refusal changes nothing on the server:
+   * ADOPTION_REFUSED is audited and the grant ends FAILED. The password stays the
+   * one the old scripts handed out; dbaccess never knew it and stores no secret.
+   */
+  private async adopt(): Promise<boolean> {
+    const adoption = this.request.adoption!;
+    const { requestedBy } = this.request;
+    const at = `${this.state.account}@${this.request.target.hostPattern}`;
+    let step = 'audit REQUESTED';
+    try {
+      const requested = this.auditRecord('REQUESTED', requestedBy, {
+        reason: this.request.reason,
+        detail: `adoption of ${at}, created by the old scripts (${adoption.source})`,
+      });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED (adoption) by ${requestedBy}` }, [requested]);
+      this.commitEvent(requested);
+      this.setStatus('PROVISIONING');
+
+      step = 'verify adoption';
+      const { connection } = await db.verifyAdoption.executeWithOptions(
+        { ...DATABASE, summary: `verify ${at} holds exactly ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${this.request.target.schema}; change nothing` },
+        [{ ...this.accountRef(), privileges: this.state.privileges }],
+      );
+      this.state.connection = connection;
+
+      step = 'audit ADOPTED';
+      const record = Object.entries(adoption.oldRecord)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
+      const adopted = this.auditRecord('ADOPTED', requestedBy, {
+        reason: this.request.reason,
+        detail: [
+          `${at} verified: ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${this.request.target.schema}; kept as it is, password unchanged and not stored by dbaccess`,
+          `old record: ${record}`,
+          ...adoption.notes,
+        ].join('; '),
+      });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit ADOPTED ${this.state.accessLevel} until ${this.state.expiresAt}` }, [adopted]);
+      this.commitEvent(adopted);
+      this.state.grantedAt = new Date().toISOString();
+      this.setStatus('ACTIVE');
+      const grant = { ...this.state, history: [...this.state.history] };
+      this.inBackground(() => this.sendNotice('ADOPTED', grant, adopted.eventId));
+      return true;
+    } catch (err) {
+      const message = failureMessage(err);
+      log.warn('adoption refused', { grantId: this.state.grantId, step, message });
+      this.state.failure = { step, message };
+      const refused = this.auditRecord('ADOPTION_REFUSED', requestedBy, { detail: `step "${step}" failed: ${message}; nothing was changed on the server` });
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit ADOPTION_REFUSED' }, [refused]);
+      this.commitEvent(refused);
+      this.setStatus('FAILED');
+      await this.settle();
+      throw ApplicationFailure.create({
+        type: GRANT_FAILED_ERROR,
+        message: `adoption refused at step "${step}": ${message}; nothing was changed`,
+        nonRetryable: true,
+        details: [{ step }],
+      });
     }
   }
 
