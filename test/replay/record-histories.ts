@@ -80,6 +80,21 @@ async function main(): Promise<void> {
       },
     },
     {
+      // An account of the old scripts, verified and adopted, then revoked.
+      name: 'adoption',
+      ttlMs: 10 * DAY,
+      request: {
+        account: 'adoption_mysql',
+        reminderOffsetsMs: [3 * DAY, DAY],
+        adoption: { source: 'import', oldRecord: { newer_email: 'adoption@example.com', database_name: 'dev_project', database_expiry: 'NA' }, notes: ['the old record never expired (NA)'] },
+      },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    {
       name: 'revoke-retrying',
       setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
       drive: (handle) => handle.result(),
