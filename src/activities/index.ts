@@ -2,6 +2,7 @@ import { Context, log } from '@temporalio/activity';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from './errors';
 import { adminMail, approvalMail, grantMail, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
+import { noticeMail, type NoticeMailInput } from './mail/notices';
 import { generatePassword } from './password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
@@ -48,6 +49,9 @@ export type GrantMailRequest = Omit<GrantMailInput, 'awsRegion'>;
 
 /** An e-mail to the administrators; their addresses come from the configuration. */
 export type AdminMailRequest = Omit<AdminMailInput, 'administrators'>;
+
+/** A reminder or adoption notice; the API's URL is the worker's. */
+export type NoticeMailRequest = Omit<NoticeMailInput, 'apiUrl'>;
 
 /** An approval-gate e-mail; the API's URL is the worker's. */
 export type ApprovalMailRequest = Omit<ApprovalMailInput, 'apiUrl'>;
@@ -118,6 +122,30 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
+    /**
+     * Checks, without changing anything, that an account the old scripts created can
+     * be adopted: the target is sound, the account exists for the host pattern, it
+     * holds exactly the level's privileges on the schema, and no other grant owns
+     * the name. Refuses (AdoptionRefused) otherwise; the account is never touched.
+     */
+    async verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }> {
+      return heartbeating(async (call) => {
+        const refuse = (why: string) => activityError(ActivityErrorType.AdoptionRefused, why);
+        const owner = (await deps.secrets.describe(change.secretName))?.tags[GRANT_ID_TAG];
+        if (owner !== undefined && owner !== change.grantId) throw refuse(`the account ${change.account} belongs to another grant (${owner})`);
+        const connection = await deps.accounts.checkTarget(change.target, call);
+        const held = await deps.accounts.schemaPrivileges(change.target, change.account, call);
+        const at = `${change.account}@${change.target.hostPattern}`;
+        if (held === undefined) throw refuse(`the account ${at} does not exist on the server of ${change.database}`);
+        const wanted = [...change.privileges].sort();
+        if (held.length !== wanted.length || [...held].sort().some((p, i) => p !== wanted[i])) {
+          throw refuse(`the account ${at} holds ${held.length ? held.join(', ') : 'no privilege'} on ${change.target.schema}, not exactly ${change.privileges.join(', ')}`);
+        }
+        log.info('account verified for adoption', { grantId: change.grantId, account: change.account, privileges: held });
+        return { connection };
+      });
+    },
+
     /** Makes the account's privileges exactly the level's. */
     async grantPrivileges(change: PrivilegeChange): Promise<void> {
       await heartbeating((call) => deps.accounts.setPrivileges(change.target, change.account, change.privileges, undefined, call));
@@ -173,6 +201,11 @@ export function createActivities(deps: ActivityDeps) {
         return;
       }
       await deps.mailer.send(message);
+    },
+
+    /** E-mails the grantee and the project owner a notice: a reminder before the expiry, an adoption. */
+    async notifyGrantee(request: NoticeMailRequest): Promise<void> {
+      await deps.mailer.send(noticeMail({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
     },
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */

@@ -57,6 +57,12 @@ export interface AccountManager {
   setPrivileges(target: GrantTarget, account: string, privileges: readonly string[], previous?: readonly string[], options?: AccountCallOptions): Promise<void>;
   /** Removes every privilege of the account on the schema; no error when there is none or no account. */
   revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
+  /**
+   * The account's database-level privileges on the target's schema (whitelist names,
+   * `ALL PRIVILEGES` for all of them), or undefined when the account does not exist.
+   * Reads only; used to adopt accounts the old scripts created.
+   */
+  schemaPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<string[] | undefined>;
   /** Kills the account's open connections; returns how many were killed. */
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
   /** Locks the account, kills its connections, drops it. Idempotent. */

@@ -6,6 +6,7 @@ import { registerBatchRoutes } from './batch';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
+import { registerAdoptRoutes } from './adopt';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
@@ -142,6 +143,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.post<{ Params: { grantId: string }; Body: { reason: string } }>('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
     grants.deny(request.params.grantId, request.client, request.body.reason),
   );
+
+  registerAdoptRoutes(app, { client: deps.client, config: deps.config, taskQueue: deps.taskQueue, grantWaitMs: deps.grantWaitMs, ...(deps.now ? { now: deps.now } : {}) });
 
   return app;
 }

@@ -11,7 +11,7 @@ import type { ApiClient } from '../config';
 // Every role may read grants (GET) and use the payload codec; only the roles
 // above change anything.
 
-export type Action = 'read' | 'create' | 'revoke' | 'extend' | 'changeLevel' | 'decide';
+export type Action = 'read' | 'create' | 'revoke' | 'extend' | 'changeLevel' | 'decide' | 'adopt';
 
 /** What an action is about: the grant's project, and who asked for it (for existing grants). */
 export interface Subject {
@@ -26,6 +26,7 @@ const VERBS: Record<Action, string> = {
   extend: 'extend grants',
   changeLevel: 'change the level of grants',
   decide: 'approve or deny requests',
+  adopt: 'adopt accounts of the old scripts',
 };
 
 export function inScope(client: ApiClient, project: string): boolean {
@@ -46,7 +47,7 @@ export function refusal(client: ApiClient, action: Action, subject?: Subject): s
       return subject && !inScope(client, subject.project) ? `${who} may not decide on requests of project ${subject.project}` : undefined;
     case 'requester':
       if (action === 'read') return undefined;
-      if (action === 'decide') return `${who} may not approve or deny requests`;
+      if (action === 'decide' || action === 'adopt') return `${who} may not ${VERBS[action]}`;
       if (subject && !inScope(client, subject.project)) return `${who} may not ${VERBS[action]} of project ${subject.project}`;
       if (action !== 'create' && subject && subject.requestedBy !== client.name) return `${who} may only ${action === 'changeLevel' ? 'change the level of' : action} the grants it asked for`;
       return undefined;

@@ -163,6 +163,7 @@ export class GrantService {
       target: { schema: database.schema, adminSecretId: database.adminSecretId, hostPattern: database.hostPattern, maxUserConnections: database.maxUserConnections },
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
+      reminderOffsetsMs: [...config.reminders],
     };
   }
 

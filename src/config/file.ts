@@ -75,6 +75,8 @@ export interface FileConfig {
   /** API callers by key name. */
   apiClients: Record<string, ApiClient>;
   approval: ApprovalSettings;
+  /** When to remind grantees before their expiry: offsets in ms, longest first; empty for none. */
+  reminders: number[];
   reconciler: ReconcilerSettings;
 }
 
@@ -93,6 +95,7 @@ export const FILE_DEFAULTS = {
   approvalTimeout: '24h',
   reconcilerInterval: '1h',
   reconcilerMode: 'revoke',
+  reminders: ['3d', '1d'],
 } as const;
 
 /** Names of API keys: what DBACCESS_API_KEYS pairs with a key, and audit trails record as the actor. */
@@ -200,7 +203,7 @@ function fromLegacy(raw: Raw): Raw {
   return out;
 }
 
-const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reconciler']);
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reconciler', 'reminders']);
 const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
 const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels', 'requireApproval']);
 
@@ -324,6 +327,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
 
   const approval = readApproval(r, raw.approval);
   const reconciler = readReconciler(r, raw.reconciler);
+  const reminders = readReminders(r, raw.reminders);
   const apiClients = readApiClients(r, raw.apiClients, projects);
 
   // A database that needs approval must have someone who can give it.
@@ -338,7 +342,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reconciler };
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reconciler, reminders };
 }
 
 function readReconciler(r: Reader, value: unknown): ReconcilerSettings {
@@ -357,6 +361,23 @@ function readReconciler(r: Reader, value: unknown): ReconcilerSettings {
     return { intervalMs, mode: fallback.mode };
   }
   return { intervalMs, mode: mode as ReconcilerMode };
+
+}
+
+/** `reminders: [3d, 1d]`: durations before the expiry; `[]` sends none. */
+function readReminders(r: Reader, value: unknown): number[] {
+  const list = value === undefined ? FILE_DEFAULTS.reminders : value;
+  if (!Array.isArray(list)) {
+    r.fail('$.reminders', 'must be a list of durations before the expiry, such as [3d, 1d] ([] for none)');
+    return [];
+  }
+  const out = new Set<number>();
+  list.forEach((v, i) => {
+    const ms = typeof v === 'string' ? parseDuration(v) : undefined;
+    if (ms === undefined) r.fail(`$.reminders[${i}]`, 'must be a duration such as 3d, 1d or 12h');
+    else out.add(ms);
+  });
+  return [...out].sort((a, b) => b - a);
 }
 
 function readRequireApproval(r: Reader, value: unknown, path: string): true | string[] | undefined {

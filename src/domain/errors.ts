@@ -17,6 +17,8 @@ export const ActivityErrorType = {
   DatabaseUnavailable: 'DatabaseUnavailable',
   /** The account name is taken by an account this grant does not own (not created by it, or by another grant). */
   AccountConflict: 'AccountConflict',
+  /** An account the old scripts created cannot be adopted: missing, or its privileges are not the level's. */
+  AdoptionRefused: 'AdoptionRefused',
   /** SMTP refused every recipient or the message; retried a few times. */
   MailRejected: 'MailRejected',
 } as const;
@@ -30,5 +32,6 @@ export const PERMANENT_PROVISIONING_ERRORS: ActivityErrorTypeName[] = [
   ActivityErrorType.InvalidIdentifier,
   ActivityErrorType.AdminPrivilegeMissing,
   ActivityErrorType.AccountConflict,
+  ActivityErrorType.AdoptionRefused,
 ];
 

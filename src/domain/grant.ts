@@ -36,6 +36,9 @@ export const AUDIT_EVENTS = [
   'CREDENTIALS_VIEWED',
   'ORPHAN_REVOKED',
   'DRIFT_REPAIRED',
+  'REMINDER_SENT',
+  'ADOPTED',
+  'ADOPTION_REFUSED',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -84,6 +87,26 @@ export interface GrantRequest {
   durationMs?: number;
   /** Set when the grant needs approval before anything is created. */
   approval?: ApprovalRequirement;
+  /**
+   * When to remind the grantee and the owner before the expiry, as offsets in ms
+   * (the configuration's `reminders`, captured at request time). Absent on
+   * requests made before reminders existed: those grants send none (see waitForEnd).
+   */
+  reminderOffsetsMs?: number[];
+  /**
+   * Set when the grant adopts an account the old scripts created: provisioning is
+   * replaced by a check of the existing account, which is kept as it is.
+   */
+  adoption?: GrantAdoption;
+}
+
+/** Where an adopted grant comes from. Visible in history: never a password. */
+export interface GrantAdoption {
+  source: 'import';
+  /** The old tool's row, restricted to the attributes the import reads (see src/cli/import.ts). */
+  oldRecord: Record<string, string>;
+  /** What the import decided that the old row did not say (an `NA` expiry, a capped expiry). */
+  notes: string[];
 }
 
 export interface ApprovalRequirement {

@@ -103,6 +103,19 @@ const repair = proxyActivities<ReconcileActivities>(DATABASE);
 export interface CarriedState {
   state: GrantState;
   sequence: number;
+  /** Reminders planned for the current expiry (grants whose request has `reminderOffsetsMs`). */
+  reminders?: ReminderPlan;
+}
+
+/**
+ * The reminders of one expiry. Planned again whenever the expiry moves, so an
+ * extension brings back the reminders already sent for the old expiry, relative
+ * to the new one. Offsets are ms before the expiry.
+ */
+export interface ReminderPlan {
+  plannedFor: string;
+  pending: number[];
+  sent: number[];
 }
 
 export const GRANT_FAILED_ERROR = 'GrantFailed';
@@ -110,6 +123,7 @@ export const GRANT_FAILED_ERROR = 'GrantFailed';
 /** A step's undo; `unless` skips it for failures after which there is nothing of ours to undo. */
 type Compensation = { name: string; run: () => Promise<unknown>; unless?: (err: unknown) => boolean };
 type NotifyKind = 'REVOKED' | 'EXPIRED' | 'EXTENDED' | 'LEVEL_CHANGED';
+type NoticeKind = 'REMINDER' | 'ADOPTED';
 type MailContext = { previous?: { accessLevel?: string; expiresAt?: string; privileges?: string[] }; actor?: string; reason?: string };
 
 class GrantLifecycle {
@@ -132,12 +146,14 @@ class GrantLifecycle {
   /** The approval gate's decision, once audited; `deciding` while it is being audited. */
   private decision?: { approved: boolean; actor: string; reason?: string; eventId: string };
   private deciding = false;
+  private reminders?: ReminderPlan;
 
   constructor(
     private readonly request: GrantRequest,
     carried?: CarriedState,
   ) {
     this.sequence = carried?.sequence ?? 0;
+    if (carried?.reminders) this.reminders = carried.reminders;
     this.state = carried?.state ?? initialGrantState(request, new Date().toISOString());
   }
 
@@ -378,7 +394,9 @@ class GrantLifecycle {
       // Provisioning is shielded from cancellation: a cancel that arrives now is
       // acted on as a revoke once the steps (or their compensation) are done, so
       // an activity still running can never re-create what a cleanup removed.
-      const provisioned = await CancellationScope.nonCancellable(() => this.provision());
+      // An adoption (new input field: old requests never take this path) checks an
+      // existing account instead of creating one.
+      const provisioned = await CancellationScope.nonCancellable(() => (this.request.adoption ? this.adopt() : this.provision()));
       if (!provisioned) return this.state;
     }
     try {
@@ -459,6 +477,72 @@ class GrantLifecycle {
     } catch (err) {
       await this.rollBack(step, err, compensations);
       return false;
+    }
+  }
+
+  /**
+   * Adopts an account the old scripts created: audit REQUESTED, verify the account
+   * and its privileges (nothing is created or changed), audit ADOPTED, ACTIVE. From
+   * then on the grant is like any other: it expires, is revoked (the account is
+   * dropped) and extended the same way. A refusal changes nothing on the server:
+   * ADOPTION_REFUSED is audited and the grant ends FAILED. The password stays the
+   * one the old scripts handed out; dbaccess never knew it and stores no secret.
+   */
+  private async adopt(): Promise<boolean> {
+    const adoption = this.request.adoption!;
+    const { requestedBy } = this.request;
+    const at = `${this.state.account}@${this.request.target.hostPattern}`;
+    let step = 'audit REQUESTED';
+    try {
+      const requested = this.auditRecord('REQUESTED', requestedBy, {
+        reason: this.request.reason,
+        detail: `adoption of ${at}, created by the old scripts (${adoption.source})`,
+      });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED (adoption) by ${requestedBy}` }, [requested]);
+      this.commitEvent(requested);
+      this.setStatus('PROVISIONING');
+
+      step = 'verify adoption';
+      const { connection } = await db.verifyAdoption.executeWithOptions(
+        { ...DATABASE, summary: `verify ${at} holds exactly ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${this.request.target.schema}; change nothing` },
+        [{ ...this.accountRef(), privileges: this.state.privileges }],
+      );
+      this.state.connection = connection;
+
+      step = 'audit ADOPTED';
+      const record = Object.entries(adoption.oldRecord)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ');
+      const adopted = this.auditRecord('ADOPTED', requestedBy, {
+        reason: this.request.reason,
+        detail: [
+          `${at} verified: ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${this.request.target.schema}; kept as it is, password unchanged and not stored by dbaccess`,
+          `old record: ${record}`,
+          ...adoption.notes,
+        ].join('; '),
+      });
+      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit ADOPTED ${this.state.accessLevel} until ${this.state.expiresAt}` }, [adopted]);
+      this.commitEvent(adopted);
+      this.state.grantedAt = new Date().toISOString();
+      this.setStatus('ACTIVE');
+      const grant = { ...this.state, history: [...this.state.history] };
+      this.inBackground(() => this.sendNotice('ADOPTED', grant, adopted.eventId));
+      return true;
+    } catch (err) {
+      const message = failureMessage(err);
+      log.warn('adoption refused', { grantId: this.state.grantId, step, message });
+      this.state.failure = { step, message };
+      const refused = this.auditRecord('ADOPTION_REFUSED', requestedBy, { detail: `step "${step}" failed: ${message}; nothing was changed on the server` });
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit ADOPTION_REFUSED' }, [refused]);
+      this.commitEvent(refused);
+      this.setStatus('FAILED');
+      await this.settle();
+      throw ApplicationFailure.create({
+        type: GRANT_FAILED_ERROR,
+        message: `adoption refused at step "${step}": ${message}; nothing was changed`,
+        nonRetryable: true,
+        details: [{ step }],
+      });
     }
   }
 
@@ -604,11 +688,80 @@ class GrantLifecycle {
       if (workflowInfo().continueAsNewSuggested) {
         await this.settle();
         if (!this.revokeRequest && this.changing === 0 && allHandlersFinished()) {
-          await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence });
+          await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence, ...(this.reminders ? { reminders: this.reminders } : {}) });
         }
       }
+      const nextReminder = this.remindIfDue();
       const version = this.expiryVersion;
-      await condition(() => this.revokeRequest !== undefined || this.expiryVersion !== version || workflowInfo().continueAsNewSuggested, left);
+      await condition(
+        () => this.revokeRequest !== undefined || this.expiryVersion !== version || workflowInfo().continueAsNewSuggested,
+        nextReminder === undefined ? left : Math.min(left, nextReminder),
+      );
+    }
+  }
+
+  /**
+   * Sends the reminder that is due, if any, and returns the ms until the next one.
+   *
+   * Determinism: grants started before reminders existed were recorded sleeping on
+   * one timer until the expiry; a reminder timer in their command sequence would
+   * break their replay. So the reminder path is keyed on the request field
+   * `reminderOffsetsMs`, which old requests do not have (rather than on a
+   * `patched()` marker, which would give running grants reminders nobody
+   * configured for them when they were requested): for them this returns
+   * undefined without issuing any command, and the loop is exactly the old one.
+   * The replay test proves it on the committed histories.
+   */
+  private remindIfDue(): number | undefined {
+    const offsets = this.request.reminderOffsetsMs;
+    if (!offsets || offsets.length === 0) return undefined;
+    const now = Date.now();
+    const expiry = Date.parse(this.state.expiresAt);
+    if (this.reminders?.plannedFor !== this.state.expiresAt) {
+      // Only reminders still ahead: a grant shorter than an offset gets none for it,
+      // and after an extension the reminders whose time has passed are skipped.
+      this.reminders = { plannedFor: this.state.expiresAt, pending: offsets.filter((o) => expiry - o > now).sort((a, b) => b - a), sent: [] };
+    }
+    const plan = this.reminders;
+    const due = plan.pending.filter((o) => expiry - o <= now);
+    if (due.length > 0) {
+      // Several due at once (the worker was away): one e-mail, the nearest to the expiry.
+      plan.pending = plan.pending.filter((o) => expiry - o > now);
+      plan.sent.push(...due);
+      this.sendReminder(Math.min(...due));
+    }
+    const next = plan.pending.map((o) => expiry - o - now);
+    return next.length > 0 ? Math.min(...next) : undefined;
+  }
+
+  /**
+   * E-mails a reminder in the background (it never delays the expiry or a revoke),
+   * then audits REMINDER_SENT; a mail that cannot be sent is audited NOTIFY_FAILED.
+   */
+  private sendReminder(beforeMs: number): void {
+    const grant = { ...this.state, history: [...this.state.history] };
+    const record = this.auditRecord('REMINDER_SENT', 'dbaccess', {
+      detail: `reminder ${formatDuration(beforeMs)} before the expiry ${grant.expiresAt}, to ${grant.email} and the project owner`,
+    });
+    this.inBackground(async () => {
+      if (!(await this.sendNotice('REMINDER', grant, record.eventId, { beforeMs, remindedAt: record.at }))) return;
+      this.commitEvent(record);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit REMINDER_SENT (${formatDuration(beforeMs)} before the expiry)` }, [record]);
+    });
+  }
+
+  /** Sends a reminder or adoption e-mail; false (and NOTIFY_FAILED audited) when it could not be sent. */
+  private async sendNotice(kind: NoticeKind, grant: GrantState, eventId: string, extra: { beforeMs?: number; remindedAt?: string } = {}): Promise<boolean> {
+    try {
+      await email.notifyGrantee.executeWithOptions({ ...EMAIL, summary: `email ${kind} to ${grant.email} and the project owner` }, [
+        { kind, grant, owner: this.request.owner, eventId, schema: this.request.target.schema, maxDurationMs: this.request.maxDurationMs, ...extra },
+      ]);
+      return true;
+    } catch (err) {
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      this.commitEvent(record);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
+      return false;
     }
   }
 

@@ -88,6 +88,7 @@ describe('config: file', () => {
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
+        reminders: [3 * DAY, DAY],
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -330,6 +331,7 @@ describe('config: file', () => {
         apiClients: {},
         approval: { timeoutMs: DAY, levels: [] },
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
+        reminders: [3 * DAY, DAY],
       } satisfies FileConfig);
     });
 

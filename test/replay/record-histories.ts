@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
+import type { GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { approveUpdate, changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
@@ -28,7 +29,15 @@ async function main(): Promise<void> {
   const bundle = await workflowBundle();
   mkdirSync(HISTORIES_DIR, { recursive: true });
 
-  const scenarios: { name: string; setup?: (r: RecordedActivities) => void; drive: (h: any) => Promise<unknown>; approval?: boolean }[] = [
+  const scenarios: {
+    name: string;
+    setup?: (r: RecordedActivities) => void;
+    drive: (h: any) => Promise<unknown>;
+    approval?: boolean;
+    /** Fields added to the request (new request fields: reminders, adoption). */
+    request?: Partial<GrantRequest>;
+    ttlMs?: number;
+  }[] = [
     {
       name: 'full-lifecycle',
       async drive(handle) {
@@ -58,6 +67,34 @@ async function main(): Promise<void> {
       },
     },
     {
+      // Reminders 3 days and 1 day before; extended after the 3-day one, so both are re-planned.
+      name: 'reminders',
+      ttlMs: 10 * DAY,
+      request: { reminderOffsetsMs: [3 * DAY, DAY] },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        await env.sleep(7 * DAY + 3600_000);
+        const state = await handle.query(grantStateQuery);
+        await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + 10 * DAY).toISOString(), actor: 'alice' }] });
+        return handle.result();
+      },
+    },
+    {
+      // An account of the old scripts, verified and adopted, then revoked.
+      name: 'adoption',
+      ttlMs: 10 * DAY,
+      request: {
+        account: 'adoption_mysql',
+        reminderOffsetsMs: [3 * DAY, DAY],
+        adoption: { source: 'import', oldRecord: { newer_email: 'adoption@example.com', database_name: 'dev_project', database_expiry: 'NA' }, notes: ['the old record never expired (NA)'] },
+      },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    {
       name: 'revoke-retrying',
       setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
       drive: (handle) => handle.result(),
@@ -75,7 +112,8 @@ async function main(): Promise<void> {
     await worker.runUntil(async () => {
       const now = new Date(await env.currentTimeMs());
       const request = {
-        ...grantRequest({ now, ttlMs: 30 * DAY, email: `${scenario.name}@example.com` }),
+        ...grantRequest({ now, ttlMs: scenario.ttlMs ?? 30 * DAY, email: `${scenario.name}@example.com` }),
+        ...scenario.request,
         ...(scenario.approval ? { approval: { reasons: ['every grant on project/dev_project needs approval'], timeoutMs: DAY, approvers: [{ name: 'ann', email: 'ann@example.com' }] }, durationMs: 8 * 3600_000 } : {}),
       };
       const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: request.grantId, args: [request] });

@@ -89,6 +89,10 @@ export class RecordedActivities {
         this.enter('createAccount', ref);
         return { secretName: ref.secretName, connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };
       },
+      verifyAdoption: async (change) => {
+        this.enter('verifyAdoption', change);
+        return { connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };
+      },
       grantPrivileges: async (change) => {
         this.enter('grantPrivileges', change);
       },
@@ -116,6 +120,9 @@ export class RecordedActivities {
       },
       notifyApproval: async (req) => {
         this.enter('notifyApproval', req, req.kind);
+      },
+      notifyGrantee: async (req) => {
+        this.enter('notifyGrantee', req, req.kind);
       },
     };
   }

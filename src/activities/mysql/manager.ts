@@ -30,7 +30,9 @@ import {
   processProbeStatement,
   revokeAllStatements,
   revokeExceptStatement,
+  privilegesFromDbRows,
   schemaExistsStatement,
+  schemaPrivilegesStatement,
   sessionSettingsStatement,
   versionStatement,
   type SessionLimits,
@@ -878,6 +880,15 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         if (!(await hasAccount(session, account, target.hostPattern))) return;
         await revokeAll(session, target, account);
         log.info(where(target, account), 'privileges revoked');
+      });
+    },
+
+    async schemaPrivileges(target, account, callOptions) {
+      validate(target, account);
+      return withSession(target, [], callOptions, async (session) => {
+        if (!(await hasAccount(session, account, target.hostPattern))) return undefined;
+        const rows = await run(session, schemaPrivilegesStatement(account, target.hostPattern, target.schema));
+        return privilegesFromDbRows(session.info.dialect, rows);
       });
     },
 

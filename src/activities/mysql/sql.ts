@@ -316,6 +316,63 @@ export function accountExistsStatement(account: string, host: string): Statement
   };
 }
 
+/**
+ * The account's database-level privileges on the schema, as mysql.db rows: the
+ * grant may name the schema escaped (`dev\_project`, as this service writes it) or
+ * not (`dev_project`, as the old scripts did, a wildcard pattern).
+ */
+export function schemaPrivilegesStatement(account: string, host: string, schema: string): Statement {
+  const escaped = checkSchema(schema).replace(/[_%]/g, (c) => `\\${c}`);
+  return {
+    sql: 'SELECT * FROM mysql.db WHERE User = ? AND Host = LOWER(?) AND Db IN (?, ?)',
+    values: [checkAccount(account), checkHost(host), schema, escaped],
+    purpose: "read the account's privileges on the schema",
+    requires: 'SELECT ON mysql.*',
+  };
+}
+
+/** mysql.db columns and the privilege each one stands for. */
+const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
+  Select_priv: 'SELECT',
+  Insert_priv: 'INSERT',
+  Update_priv: 'UPDATE',
+  Delete_priv: 'DELETE',
+  Create_priv: 'CREATE',
+  Drop_priv: 'DROP',
+  Grant_priv: 'GRANT OPTION',
+  References_priv: 'REFERENCES',
+  Index_priv: 'INDEX',
+  Alter_priv: 'ALTER',
+  Create_tmp_table_priv: 'CREATE TEMPORARY TABLES',
+  Lock_tables_priv: 'LOCK TABLES',
+  Create_view_priv: 'CREATE VIEW',
+  Show_view_priv: 'SHOW VIEW',
+  Create_routine_priv: 'CREATE ROUTINE',
+  Alter_routine_priv: 'ALTER ROUTINE',
+  Execute_priv: 'EXECUTE',
+  Event_priv: 'EVENT',
+  Trigger_priv: 'TRIGGER',
+  Delete_history_priv: 'DELETE HISTORY',
+};
+
+/**
+ * The privileges held in mysql.db rows, as whitelist names; every database-level
+ * privilege of the dialect together reads as `ALL PRIVILEGES`. `GRANT OPTION` and
+ * anything outside the whitelist are kept, so that a comparison sees them.
+ */
+export function privilegesFromDbRows(dialect: SqlDialect, rows: readonly Record<string, unknown>[]): string[] {
+  const held = new Set<string>();
+  for (const row of rows) {
+    for (const [column, privilege] of Object.entries(DB_PRIVILEGE_COLUMNS)) if (String(row[column] ?? '') === 'Y') held.add(privilege);
+  }
+  const all = DB_LEVEL_PRIVILEGES[dialect];
+  if (all.every((p) => held.has(p))) {
+    for (const p of all) held.delete(p);
+    return ['ALL PRIVILEGES', ...held];
+  }
+  return [...PRIVILEGE_WHITELIST.filter((p) => held.has(p)), ...[...held].filter((p) => !(PRIVILEGE_WHITELIST as readonly string[]).includes(p))];
+}
+
 export function createUserStatement(account: string, host: string, password: string, maxUserConnections: number): Statement {
   const n = checkMaxUserConnections(maxUserConnections);
   return {
