@@ -9,6 +9,7 @@ import {
   hasAccountShape,
   parseGrantId,
   privilegeDifference,
+  innermostMessage,
   type Drift,
   type LookAlike,
   type Orphan,
@@ -94,15 +95,6 @@ function describeGrant(g: SchemaGrant): string {
   return `${g.schema ?? g.pattern}${g.host !== '%' ? ` (host ${g.host})` : ''}: ${g.privileges.join(', ') || 'USAGE'}`;
 }
 
-function messageOf(err: unknown): string {
-  let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
-  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
-    current = (current as { cause: Error }).cause;
-    if ((current as Error).message) message = (current as Error).message;
-  }
-  return message;
-}
 
 export function createReconcileActivities(deps: ReconcileDeps) {
   const { config, client } = deps;
@@ -269,7 +261,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         try {
           state = await client.workflow.getHandle(g.grantId).query(grantStateQuery);
         } catch (err) {
-          log.warn('could not query a grant for the reconciler', { grantId: g.grantId, message: messageOf(err) });
+          log.warn('could not query a grant for the reconciler', { grantId: g.grantId, message: innermostMessage(err) });
           continue;
         }
         if (state.status !== 'ACTIVE' || state.account !== account) continue;
@@ -358,7 +350,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         });
       } catch (err) {
         // Not ACTIVE any more (revoked, expired meanwhile): nothing to repair.
-        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return { outcome: 'skipped', detail: messageOf(err) };
+        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return { outcome: 'skipped', detail: innermostMessage(err) };
         throw err;
       }
     },

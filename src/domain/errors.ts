@@ -35,3 +35,14 @@ export const PERMANENT_PROVISIONING_ERRORS: ActivityErrorTypeName[] = [
   ActivityErrorType.AdoptionRefused,
 ];
 
+
+/** The innermost readable message of a failure chain (activity → application failure → cause). */
+export function innermostMessage(err: unknown): string {
+  let current: unknown = err;
+  let message = err instanceof Error ? err.message : String(err);
+  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
+    current = (current as { cause: Error }).cause;
+    if ((current as Error).message) message = (current as Error).message;
+  }
+  return message;
+}

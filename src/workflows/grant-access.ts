@@ -26,6 +26,7 @@ import {
   checkExpiryWindow,
   formatDuration,
   initialGrantState,
+  innermostMessage,
   normalizePrivileges,
   parseExpiry,
   type ApprovalRequirement,
@@ -305,15 +306,15 @@ class GrantLifecycle {
           } catch (restoreErr) {
             // The account's privileges are now unknown: access that cannot be vouched
             // for ends. The revoke (which only needs CREATE USER) retries until done.
-            const reason = `the change to ${args.accessLevel} failed (${failureMessage(err)}) and ${previousLevel} could not be restored (${failureMessage(restoreErr)})`;
+            const reason = `the change to ${args.accessLevel} failed (${innermostMessage(err)}) and ${previousLevel} could not be restored (${innermostMessage(restoreErr)})`;
             this.revokeRequest ??= { actor: 'dbaccess', reason };
             throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `${reason}; the grant is being revoked`, nonRetryable: true });
           }
-          const back = this.auditRecord('LEVEL_CHANGED', 'dbaccess', { detail: `change to ${args.accessLevel} failed and was undone: ${failureMessage(err)}`, accessLevel: previousLevel });
+          const back = this.auditRecord('LEVEL_CHANGED', 'dbaccess', { detail: `change to ${args.accessLevel} failed and was undone: ${innermostMessage(err)}`, accessLevel: previousLevel });
           this.commitEvent(back);
           // In the background: an audit outage must not hold the update lock, which revocation waits for.
           this.inBackground(() => untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]));
-          throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `the level change failed and was undone: ${failureMessage(err)}`, nonRetryable: true });
+          throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `the level change failed and was undone: ${innermostMessage(err)}`, nonRetryable: true });
         }
         this.state.accessLevel = args.accessLevel;
         this.state.privileges = privileges;
@@ -345,7 +346,7 @@ class GrantLifecycle {
             [{ ...this.accountRef(), privileges: this.state.privileges }],
           );
         } catch (err) {
-          throw ApplicationFailure.create({ type: 'DriftRepairFailed', message: `the account could not be checked or repaired: ${failureMessage(err)}`, nonRetryable: true });
+          throw ApplicationFailure.create({ type: 'DriftRepairFailed', message: `the account could not be checked or repaired: ${innermostMessage(err)}`, nonRetryable: true });
         }
         if (found.status === 'clean') return { outcome: 'clean', detail: `${this.state.account} holds exactly the grant's privileges` };
         const detail =
@@ -375,7 +376,7 @@ class GrantLifecycle {
     } catch (err) {
       throw ApplicationFailure.create({
         type: GrantErrorType.AuditUnavailable,
-        message: `the change was not made because it could not be audited (${failureMessage(err)}); try again later`,
+        message: `the change was not made because it could not be audited (${innermostMessage(err)}); try again later`,
         nonRetryable: true,
       });
     }
@@ -529,7 +530,7 @@ class GrantLifecycle {
       this.inBackground(() => this.sendNotice('ADOPTED', grant, adopted.eventId));
       return true;
     } catch (err) {
-      const message = failureMessage(err);
+      const message = innermostMessage(err);
       log.warn('adoption refused', { grantId: this.state.grantId, step, message });
       this.state.failure = { step, message };
       const refused = this.auditRecord('ADOPTION_REFUSED', requestedBy, { detail: `step "${step}" failed: ${message}; nothing was changed on the server` });
@@ -628,14 +629,14 @@ class GrantLifecycle {
         ],
       );
     } catch (err) {
-      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${innermostMessage(err)}` });
       this.commitEvent(record);
       await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
     }
   }
 
   private async rollBack(step: string, err: unknown, compensations: Compensation[]): Promise<never> {
-    const message = failureMessage(err);
+    const message = innermostMessage(err);
     log.warn('grant provisioning failed; rolling back', { grantId: this.state.grantId, step, message });
     this.setStatus('ROLLING_BACK');
     const undone: string[] = [];
@@ -646,7 +647,7 @@ class GrantLifecycle {
         undone.push(c.name);
       } catch (compErr) {
         // Keep going: the remaining compensations must still run.
-        log.error('compensation failed', { grantId: this.state.grantId, compensation: c.name, message: failureMessage(compErr) });
+        log.error('compensation failed', { grantId: this.state.grantId, compensation: c.name, message: innermostMessage(compErr) });
       }
     }
     this.state.failure = { step, message };
@@ -656,9 +657,9 @@ class GrantLifecycle {
       await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: 'audit ROLLED_BACK' }, [rolledBack]);
       this.commitEvent(rolledBack);
     } catch (auditErr) {
-      log.error('could not write the ROLLED_BACK audit event', { grantId: this.state.grantId, message: failureMessage(auditErr) });
+      log.error('could not write the ROLLED_BACK audit event', { grantId: this.state.grantId, message: innermostMessage(auditErr) });
       // The grant's own history still says what happened, and that the trail lacks it.
-      this.commitEvent({ ...rolledBack, detail: `${detail} (not in the audit trail: ${failureMessage(auditErr)})` });
+      this.commitEvent({ ...rolledBack, detail: `${detail} (not in the audit trail: ${innermostMessage(auditErr)})` });
     }
     this.setStatus('FAILED');
     try {
@@ -666,7 +667,7 @@ class GrantLifecycle {
         { kind: 'FAILED', grant: this.state, eventId: rolledBack.eventId, detail },
       ]);
     } catch (mailErr) {
-      log.error('could not e-mail administrators about the failed grant', { grantId: this.state.grantId, message: failureMessage(mailErr) });
+      log.error('could not e-mail administrators about the failed grant', { grantId: this.state.grantId, message: innermostMessage(mailErr) });
     }
     await this.settle();
     throw ApplicationFailure.create({
@@ -758,7 +759,7 @@ class GrantLifecycle {
       ]);
       return true;
     } catch (err) {
-      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${innermostMessage(err)}` });
       this.commitEvent(record);
       await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
       return false;
@@ -806,7 +807,7 @@ class GrantLifecycle {
       return;
     } catch (err) {
       if (isCancellation(err)) throw err;
-      const detail = `revocation failed ${REVOKE_ATTEMPTS_BEFORE_ALERT} times (last error: ${failureMessage(err)}); retrying until it succeeds`;
+      const detail = `revocation failed ${REVOKE_ATTEMPTS_BEFORE_ALERT} times (last error: ${innermostMessage(err)}); retrying until it succeeds`;
       log.error('revocation keeps failing', { grantId: this.state.grantId, detail });
       const record = this.auditRecord('REVOKE_RETRYING', 'dbaccess', { detail });
       this.commitEvent(record);
@@ -816,7 +817,7 @@ class GrantLifecycle {
           .executeWithOptions({ ...EMAIL, summary: 'alert administrators: revocation keeps failing' }, [
             { kind: 'REVOKE_RETRYING', grant: this.state, eventId: record.eventId, detail },
           ])
-          .catch((mailErr) => log.error('could not alert administrators', { grantId: this.state.grantId, message: failureMessage(mailErr) })),
+          .catch((mailErr) => log.error('could not alert administrators', { grantId: this.state.grantId, message: innermostMessage(mailErr) })),
       ]);
       await untilDone.revokeAccess.executeWithOptions({ ...UNTIL_DONE, summary: `${summary}, retrying until done` }, [ref]);
       await alert;
@@ -832,7 +833,7 @@ class GrantLifecycle {
         { kind, grant, owner: this.request.owner, eventId, schema: this.request.target.schema, ...about },
       ]);
     } catch (err) {
-      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${failureMessage(err)}` });
+      const record = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `${kind} e-mail not sent: ${innermostMessage(err)}` });
       this.commitEvent(record);
       await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [record]);
     }
@@ -941,16 +942,6 @@ function failureType(err: unknown): string | undefined {
   return undefined;
 }
 
-/** The innermost readable message of a failure chain (activity → application failure). */
-function failureMessage(err: unknown): string {
-  let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
-  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
-    current = (current as { cause: Error }).cause;
-    if ((current as Error).message) message = (current as Error).message;
-  }
-  return message;
-}
 
 /**
  * The grant workflow. `carried` is set only when the workflow continues as new,

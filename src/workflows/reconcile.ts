@@ -1,6 +1,6 @@
 import { log, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
 import type { ReconcileActivities } from '../activities/reconcile';
-import { summaryHasFindings, type ReconcileSummary, type ReconcilerMode } from '../domain';
+import { innermostMessage, summaryHasFindings, type ReconcileSummary, type ReconcilerMode } from '../domain';
 
 // One reconciler run, started by the Schedule `dbaccess-reconciler` (or by hand):
 // for each server, inspect it (an activity: accounts, privileges, open grants),
@@ -33,15 +33,6 @@ const inspect = proxyActivities<ReconcileActivities>(INSPECT);
 const change = proxyActivities<ReconcileActivities>(CHANGE);
 const email = proxyActivities<ReconcileActivities>(EMAIL);
 
-function messageOf(err: unknown): string {
-  let current: unknown = err;
-  let message = err instanceof Error ? err.message : String(err);
-  while (current instanceof Error && (current as { cause?: unknown }).cause instanceof Error) {
-    current = (current as { cause: Error }).cause;
-    if ((current as Error).message) message = (current as Error).message;
-  }
-  return message;
-}
 
 export async function reconcileAccess(input: ReconcileInput = {}): Promise<ReconcileSummary> {
   const info = workflowInfo();
@@ -65,7 +56,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
     try {
       findings = await inspect.inspectServer.executeWithOptions({ ...INSPECT, summary: `inspect the server of ${adminSecretId}` }, [{ adminSecretId }]);
     } catch (err) {
-      summary.servers.push({ adminSecretId, accountsSeen: 0, openGrants: 0, inProgress: 0, error: messageOf(err) });
+      summary.servers.push({ adminSecretId, accountsSeen: 0, openGrants: 0, inProgress: 0, error: innermostMessage(err) });
       continue;
     }
     summary.servers.push({ adminSecretId, accountsSeen: findings.accountsSeen, openGrants: findings.openGrants, inProgress: findings.inProgress });
@@ -86,7 +77,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
         );
         summary.orphans.push({ ...orphan, outcome: done.outcome, detail: done.detail });
       } catch (err) {
-        summary.orphans.push({ ...orphan, outcome: 'failed', detail: messageOf(err) });
+        summary.orphans.push({ ...orphan, outcome: 'failed', detail: innermostMessage(err) });
       }
     }
 
@@ -102,7 +93,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
         ]);
         summary.drift.push({ ...drift, outcome: done.outcome === 'skipped' ? 'reported' : done.outcome, detail: done.detail });
       } catch (err) {
-        summary.drift.push({ ...drift, outcome: 'failed', detail: messageOf(err) });
+        summary.drift.push({ ...drift, outcome: 'failed', detail: innermostMessage(err) });
       }
     }
   }
@@ -111,7 +102,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
     try {
       await email.notifyReconcile.executeWithOptions({ ...EMAIL, summary: 'email the reconciler summary to the administrators' }, [summary]);
     } catch (err) {
-      log.error('could not e-mail the reconciler summary', { message: messageOf(err) });
+      log.error('could not e-mail the reconciler summary', { message: innermostMessage(err) });
     }
   }
   log.info('reconciler run done', { orphans: summary.orphanCount, drift: summary.driftCount, lookAlikes: summary.lookAlikeCount });

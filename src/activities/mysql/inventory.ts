@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { DATABASE_PRIVILEGES, type GrantTarget } from '../../domain';
 import type { AccountCallOptions, SqlDialect } from '../ports';
-import { checkAccount, grantSchema, type Statement } from './sql';
+import { DB_PRIVILEGE_COLUMNS, checkAccount, grantSchema, type Statement } from './sql';
 
 // What the reconciler reads from a server: its accounts and their
 // database-level privileges. Read from the grant tables themselves (mysql.user,
@@ -10,30 +10,6 @@ import { checkAccount, grantSchema, type Statement } from './sql';
 // information_schema.SCHEMA_PRIVILEGES would not do: without SUPER it shows only
 // the current account's own rows. Only names, hosts, database patterns and Y/N
 // flags are selected: never a password hash.
-
-/** mysql.db privilege columns and the privilege each stands for (MariaDB adds Delete_history_priv). */
-const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
-  Select_priv: 'SELECT',
-  Insert_priv: 'INSERT',
-  Update_priv: 'UPDATE',
-  Delete_priv: 'DELETE',
-  Create_priv: 'CREATE',
-  Drop_priv: 'DROP',
-  Grant_priv: 'GRANT OPTION',
-  References_priv: 'REFERENCES',
-  Index_priv: 'INDEX',
-  Alter_priv: 'ALTER',
-  Create_tmp_table_priv: 'CREATE TEMPORARY TABLES',
-  Lock_tables_priv: 'LOCK TABLES',
-  Create_view_priv: 'CREATE VIEW',
-  Show_view_priv: 'SHOW VIEW',
-  Create_routine_priv: 'CREATE ROUTINE',
-  Alter_routine_priv: 'ALTER ROUTINE',
-  Execute_priv: 'EXECUTE',
-  Event_priv: 'EVENT',
-  Trigger_priv: 'TRIGGER',
-  Delete_history_priv: 'DELETE HISTORY',
-};
 
 /** What `ALL PRIVILEGES ON db.*` stands for on each dialect. */
 export function databasePrivilegesOf(dialect: SqlDialect): string[] {

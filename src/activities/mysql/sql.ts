@@ -332,7 +332,7 @@ export function schemaPrivilegesStatement(account: string, host: string, schema:
 }
 
 /** mysql.db columns and the privilege each one stands for. */
-const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
+export const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
   Select_priv: 'SELECT',
   Insert_priv: 'INSERT',
   Update_priv: 'UPDATE',
