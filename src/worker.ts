@@ -1,10 +1,12 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
 import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
 import { createMysqlAccountManager } from './activities/mysql';
-import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { codecDataConverter } from './codec';
+import { awsSettings, ConfigError, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
 
 // The worker: connects to Temporal, wires the real adapters into the
@@ -22,6 +24,8 @@ export interface WorkerOptions {
   workflowBundle?: WorkflowBundleWithSourceMap;
   /** An existing connection (tests); otherwise one is opened and closed by the worker. */
   connection?: NativeConnection;
+  /** Payload encryption (codecDataConverter); Temporal's default (clear JSON) when unset. */
+  dataConverter?: DataConverter;
 }
 
 export interface RunningWorker {
@@ -73,6 +77,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(deps),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 
   return {
@@ -98,7 +103,10 @@ async function main(): Promise<void> {
     // The SDK's native core logs go through the same structured logger.
     Runtime.install({ logger: temporalLogger(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
     const temporal = temporalSettings(env);
+    const codec = payloadCodec(env);
+    const dataConverter = codecDataConverter(codec);
     const running = await createWorker({
+      ...(dataConverter ? { dataConverter } : {}),
       config: loadConfigFile(env),
       temporal,
       aws: awsSettings(env),
@@ -106,7 +114,7 @@ async function main(): Promise<void> {
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
     });
-    logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue }, 'worker started');
+    logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue, encryptionKeyId: codec?.keyId ?? null }, 'worker started');
     // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.
     await running.run();
     logger.info('worker stopped');

@@ -3,6 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Client } from '@temporalio/client';
 import type { FileConfig } from '../config';
 import { authenticate, type ApiKey } from './auth';
+import { registerCodecRoutes, type CodecRoutesOptions } from './codec-routes';
 import { HttpError, errorHandler } from './errors';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
@@ -19,6 +20,10 @@ export interface AppDeps {
   grantWaitMs: number;
   logger?: FastifyServerOptions['loggerInstance'];
   now?: () => Date;
+  /** The Temporal remote codec endpoint (POST /codec/encode, /codec/decode); off when unset. */
+  codec?: CodecRoutesOptions;
+  /** What the DbAccessGrantee search attribute holds for an e-mail (a keyed hash); the e-mail when unset. */
+  granteeSearchValue?: (email: string) => string;
 }
 
 declare module 'fastify' {
@@ -55,6 +60,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     taskQueue: deps.taskQueue,
     grantWaitMs: deps.grantWaitMs,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
   });
 
   app.setErrorHandler(errorHandler);
@@ -66,7 +72,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    // CORS preflights of the codec routes carry no credentials; see codec-routes.ts.
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '') || request.routeOptions.config?.public === true) return;
     const actor = authenticate(request.headers.authorization, deps.apiKeys);
     if (!actor) {
       request.log.warn({ route: request.routeOptions.url }, 'request without a valid API key');
@@ -113,6 +120,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
     grants.changeLevel(request.params.grantId, request.body.accessLevel, request.actor, request.body.reason),
   );
+
+  if (deps.codec) registerCodecRoutes(app, deps.codec);
 
   return app;
 }
