@@ -29,8 +29,8 @@ declare module 'fastify' {
 }
 
 interface JsonPayload {
-  metadata?: Record<string, string> | null;
-  data?: string | null;
+  metadata?: Record<string, string>;
+  data?: string;
 }
 
 export const CODEC_BODY_LIMIT = 4 * 1024 * 1024;
@@ -49,8 +49,8 @@ const codecBodySchema = {
         items: {
           type: 'object',
           properties: {
-            metadata: { type: ['object', 'null'], additionalProperties: { type: 'string' } },
-            data: { type: ['string', 'null'] },
+            metadata: { type: 'object', additionalProperties: { type: 'string' } },
+            data: { type: 'string' },
           },
         },
       },
@@ -61,11 +61,11 @@ const codecBodySchema = {
 function fromJson(payload: JsonPayload, i: number): Payload {
   const metadata: Record<string, Uint8Array> = {};
   for (const [key, value] of Object.entries(payload.metadata ?? {})) {
-    if (!BASE64.test(value)) throw badRequest(`payloads[${i}].metadata.${key}: must be base64`);
+    if (!BASE64.test(value)) throw badRequest(`payloads.${i}.metadata.${key}: must be base64`);
     metadata[key] = Buffer.from(value, 'base64');
   }
   const data = payload.data ?? '';
-  if (!BASE64.test(data)) throw badRequest(`payloads[${i}].data: must be base64`);
+  if (!BASE64.test(data)) throw badRequest(`payloads.${i}.data: must be base64`);
   return { metadata, data: Buffer.from(data, 'base64') };
 }
 
@@ -136,7 +136,7 @@ async function decodeEach(codec: PayloadCodec, payloads: Payload[]): Promise<Pay
     try {
       out.push(...(await codec.decode([payload])));
     } catch (err) {
-      if (err instanceof PayloadDecryptionError) throw new HttpError(400, 'undecodable_payload', `payloads[${i}]: ${err.message}`);
+      if (err instanceof PayloadDecryptionError) throw new HttpError(400, 'undecodable_payload', `payloads.${i}: ${err.message}`);
       throw err;
     }
   }

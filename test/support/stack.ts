@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { buildApp } from '../../src/api/app';
+import { buildApp, type AppDeps } from '../../src/api/app';
+import { AesGcmPayloadCodec, codecDataConverter } from '../../src/codec';
 import { parseApiKeys } from '../../src/api/auth';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
@@ -21,6 +23,10 @@ export interface TestStack {
   apiKey: string;
   app: FastifyInstance;
   env: TestWorkflowEnvironment;
+  /** The payload codec of the worker and the API (undefined with `codec: false`). */
+  codec: AesGcmPayloadCodec | undefined;
+  /** A client of the stack's namespace with the stack's codec: it can read what the worker and the API write. `env.client` has no codec. */
+  client: Client;
   components: TestComponents;
   config: FileConfig;
   project: string;
@@ -39,6 +45,12 @@ export interface TestStack {
 export interface TestStackOptions {
   grantWaitMs?: number;
   maxDuration?: string;
+  /** Payload encryption of the worker and the API: a codec of a fresh random key by default; `false` for none. */
+  codec?: AesGcmPayloadCodec | false;
+  /** The codec endpoint's settings (its routes exist whenever there is a codec). */
+  codecEndpoint?: { corsOrigins?: string[]; allowUnauthenticated?: boolean };
+  /** What DbAccessGrantee holds for an e-mail (GRANTEE_SEARCH_HASH_KEY); the e-mail by default. */
+  granteeSearchValue?: AppDeps['granteeSearchValue'];
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -72,6 +84,10 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   });
   const logger = createLogger('test', 'info', sink);
   const taskQueue = uniqueTaskQueue('stack');
+  // Every API and end-to-end test runs with encrypted payloads unless it asks otherwise.
+  const codec = options.codec === false ? undefined : (options.codec ?? new AesGcmPayloadCodec([{ id: `test-${randomName(4)}`, key: randomBytes(32) }]));
+  const dataConverter = codecDataConverter(codec);
+  const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', ...(dataConverter ? { dataConverter } : {}) });
 
   let running: RunningWorker | undefined;
   let runPromise: Promise<void> | undefined;
@@ -93,17 +109,20 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     logger,
     workflowBundle: await workflowBundle(),
     connection: env.nativeConnection,
+    ...(dataConverter ? { dataConverter } : {}),
   });
   runPromise = running.run();
 
   const apiKey = randomBytes(24).toString('hex');
   app = await buildApp({
-    client: env.client,
+    client,
     config,
     apiKeys: parseApiKeys(`test-admin:${apiKey}`),
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
+    ...(codec ? { codec: { codec, corsOrigins: options.codecEndpoint?.corsOrigins ?? [], allowUnauthenticated: options.codecEndpoint?.allowUnauthenticated ?? false } } : {}),
+    ...(options.granteeSearchValue ? { granteeSearchValue: options.granteeSearchValue } : {}),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -113,6 +132,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     apiKey,
     app,
     env,
+    codec,
+    client,
     components,
     config,
     project,
