@@ -8,7 +8,10 @@ import { parseApiKeys } from '../../src/api/auth';
 import { AesGcmPayloadCodec, granteeHasher } from '../../src/codec';
 import { grantStateQuery } from '../../src/workflows/messages';
 import { SA } from '../../src/workflows/search-attributes';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { decodeAll, isEncrypted, payloadsIn, rawText } from '../support/codec';
+import { toolPath } from '../support/tools';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';
 
@@ -196,6 +199,21 @@ describe('encrypted payloads on the real stack', function () {
       // A clear payload passes through decode unchanged.
       const passthrough = await stack.call('POST', '/codec/decode', { payloads: [json(original)] });
       assert.deepEqual(passthrough.body.payloads, [json(original)]);
+    });
+
+    it('When the temporal CLI is pointed at the endpoint with an API key, then it shows the history decoded; without the key it cannot', async () => {
+      const show = (...extra: string[]) =>
+        promisify(execFile)(toolPath.temporal(), ['workflow', 'show', '--address', stack.env.address, '--namespace', stack.env.namespace ?? 'default', '-w', grantId, '--output', 'json', ...extra], { timeout: 30_000 });
+      const decoded = await show('--codec-endpoint', `${stack.url}/codec`, '--codec-auth', `Bearer ${stack.apiKey}`);
+      // The CLI prints payloads as base64: read every base64 string of its output as text.
+      const readable = (out: string) => out + [...out.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('utf8')).join('\n');
+      // The name and the reason are only in payloads (the e-mail is in the workflow id too).
+      for (const secret of [name, reason]) assert.ok(readable(decoded.stdout).includes(secret), `${secret} is not in the decoded CLI output`);
+      assert.ok(!decoded.stdout.includes('YmluYXJ5L2VuY3J5cHRlZA=='), 'the CLI output still holds encrypted payloads');
+      const plain = await show();
+      assert.ok(plain.stdout.includes('YmluYXJ5L2VuY3J5cHRlZA=='), 'without the codec, the payloads are binary/encrypted');
+      for (const secret of [name, reason]) assert.ok(!readable(plain.stdout).includes(secret), `${secret} is in the CLI output without the codec`);
+      await assert.rejects(show('--codec-endpoint', `${stack.url}/codec`));
     });
 
     it('When a batch is larger than the API\'s 16 KiB body limit, then the codec routes still take it', async () => {
