@@ -6,7 +6,8 @@
 //   worker and API                   DEV_API_PORT 3000
 //   MariaDB/MySQL (already running)  DEV_MYSQL_URL mysql://root@127.0.0.1:3306
 //   every service binds DEV_HOST     127.0.0.1
-//   state (config, key, logs, db)    DEV_STATE_DIR .dev
+//   state (config, keys, logs, db)   DEV_STATE_DIR .dev
+//   payload encryption               key in .dev/codec-key; the UI decodes through the API's /codec
 //   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, dbaccess_admin)
 //
 // It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
@@ -228,6 +229,15 @@ async function main() {
   };
   const { path: keyPath, key: apiKey } = devKey('api-key');
   const { path: approverKeyPath, key: approverKey } = devKey('approver-key');
+  // Payload encryption key, kept like the API key: a restart must still read the grants it wrote.
+  const codecKeyPath = join(DEV, 'codec-key');
+  if (!existsSync(codecKeyPath)) writeFileSync(codecKeyPath, `dev-1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const codecKeys = readFileSync(codecKeyPath, 'utf8').trim();
+  const uiOrigin = `http://${HOST}:${PORTS.temporalUi}`;
+  const codecEndpoint = `http://${HOST}:${PORTS.api}/codec`;
+  // The dev UI has no login, so it cannot send an API key: the codec routes are
+  // opened to it, which the API allows only on a loopback address.
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(HOST);
 
   const appEnv = {
     // Node 20 is past its end of life (the README says so); the AWS SDK would say it in every process.
@@ -248,7 +258,11 @@ async function main() {
     API_HOST: HOST,
     API_PORT: String(PORTS.api),
     DBACCESS_API_KEYS: `dev-admin:${apiKey},dev-approver:${approverKey}`,
+    DBACCESS_CODEC_KEYS: codecKeys,
+    CODEC_CORS_ORIGINS: HOST === '127.0.0.1' ? `${uiOrigin},http://localhost:${PORTS.temporalUi}` : uiOrigin,
+    CODEC_ALLOW_UNAUTHENTICATED: loopback ? 'true' : 'false',
   };
+  if (!loopback) say(`DEV_HOST ${HOST} is not a loopback address: the Temporal UI will show grant payloads encrypted (the codec endpoint needs an API key there)`);
 
   say('starting the Temporal dev server');
   start('temporal', tools.temporal, [
@@ -256,6 +270,7 @@ async function main() {
     '--ip', HOST,
     '--port', String(PORTS.temporal),
     '--ui-port', String(PORTS.temporalUi),
+    '--ui-codec-endpoint', codecEndpoint,
     '--db-filename', join(DEV, 'temporal.db'),
     '--namespace', 'default',
     '--log-level', 'warn',
@@ -303,6 +318,8 @@ async function main() {
     config: configPath,
     apiKeyFile: keyPath,
     approverKeyFile: approverKeyPath,
+    codecEndpoint,
+    codecKeyFile: codecKeyPath,
   };
   writeFileSync(join(DEV, 'stack.json'), `${JSON.stringify(stack, null, 2)}\n`);
 
@@ -314,7 +331,8 @@ async function main() {
     Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
     Mail inbox    ${stack.inbox}
     Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
-    State         ${DEV} (dbaccess.yaml, stack.json, api-key, approver-key, *.log)
+    State         ${DEV} (dbaccess.yaml, stack.json, api-key, approver-key, codec-key, *.log)
+    Payloads      encrypted (key in ${codecKeyPath}); the Temporal UI decrypts them through ${codecEndpoint}
 
   Try:
     curl -s -X POST ${stack.api}/grants \\

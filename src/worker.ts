@@ -1,12 +1,14 @@
 import { Client } from '@temporalio/client';
 import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
 import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
 import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysql';
 import { createReconcileActivities } from './activities/reconcile';
-import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { codecDataConverter } from './codec';
+import { awsSettings, ConfigError, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
 
@@ -29,6 +31,8 @@ export interface WorkerOptions {
   connection?: NativeConnection;
   /** The reconciler's schedule, created or updated at start-up (default id dbaccess-reconciler); `false`: left alone (tests). */
   reconcilerSchedule?: { scheduleId?: string } | false;
+  /** Payload encryption (codecDataConverter); Temporal's default (clear JSON) when unset. */
+  dataConverter?: DataConverter;
 }
 
 export interface RunningWorker {
@@ -94,6 +98,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 
   if (options.reconcilerSchedule !== false) {
@@ -130,7 +135,10 @@ async function main(): Promise<void> {
     // The SDK's native core logs go through the same structured logger.
     Runtime.install({ logger: temporalLogger(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
     const temporal = temporalSettings(env);
+    const codec = payloadCodec(env);
+    const dataConverter = codecDataConverter(codec);
     const running = await createWorker({
+      ...(dataConverter ? { dataConverter } : {}),
       config: loadConfigFile(env),
       temporal,
       aws: awsSettings(env),
@@ -139,7 +147,7 @@ async function main(): Promise<void> {
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
     });
-    logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue }, 'worker started');
+    logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue, encryptionKeyId: codec?.keyId ?? null }, 'worker started');
     // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.
     await running.run();
     logger.info('worker stopped');

@@ -3,6 +3,7 @@ import type { Client } from '@temporalio/client';
 import type { ApiClient, FileConfig } from '../config';
 import { authenticate, resolveClients, type ApiKey } from './auth';
 import { registerBatchRoutes } from './batch';
+import { registerCodecRoutes, type CodecRoutesOptions } from './codec-routes';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
@@ -23,6 +24,10 @@ export interface AppDeps {
   now?: () => Date;
   /** Rate limits, trustProxy, HSTS (see hardening.ts); defaults when absent. */
   hardening?: HardeningOptions;
+  /** The Temporal remote codec endpoint (POST /codec/encode, /codec/decode); off when unset. */
+  codec?: CodecRoutesOptions;
+  /** What the DbAccessGrantee search attribute holds for an e-mail (a keyed hash); the e-mail when unset. */
+  granteeSearchValue?: (email: string) => string;
 }
 
 declare module 'fastify' {
@@ -64,6 +69,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     taskQueue: deps.taskQueue,
     grantWaitMs: deps.grantWaitMs,
     ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
   });
 
   await app.register(hardening, deps.hardening ?? {});
@@ -78,7 +84,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (reply.statusCode === 403) request.log.warn({ actor: request.actor, role: request.client?.role, method: request.method, route: request.routeOptions.url }, 'request refused: not allowed');
   });
   app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    // CORS preflights of the codec routes carry no credentials; see codec-routes.ts.
+    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '') || request.routeOptions.config?.public === true) return;
     const actor = authenticate(request.headers.authorization, deps.apiKeys);
     if (!actor) {
       request.log.warn({ route: request.routeOptions.url }, 'request without a valid API key');
@@ -145,6 +152,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerAdoptRoutes(app, { client: deps.client, config: deps.config, taskQueue: deps.taskQueue, grantWaitMs: deps.grantWaitMs, ...(deps.now ? { now: deps.now } : {}) });
+  if (deps.codec) registerCodecRoutes(app, deps.codec);
 
   return app;
 }

@@ -86,6 +86,11 @@ export interface GrantServiceOptions {
   /** How long `create` waits for ACTIVE before answering "still provisioning". */
   grantWaitMs: number;
   now?: () => Date;
+  /**
+   * What the DbAccessGrantee search attribute holds for a (normalised) e-mail:
+   * a keyed hash when GRANTEE_SEARCH_HASH_KEY is set; the e-mail itself by default.
+   */
+  granteeSearchValue?: (email: string) => string;
 }
 
 /** A display name: letters (any script), digits, spaces and . , ' ( ) _ - only. */
@@ -106,9 +111,11 @@ export const forbidden = (message: string) => new HttpError(403, 'forbidden', me
 
 export class GrantService {
   private readonly now: () => Date;
+  private readonly granteeValue: (email: string) => string;
 
   constructor(private readonly options: GrantServiceOptions) {
     this.now = options.now ?? (() => new Date());
+    this.granteeValue = options.granteeSearchValue ?? ((email) => email);
   }
 
   /** Refuses (403) what the caller's role does not allow. */
@@ -207,7 +214,7 @@ export class GrantService {
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'ALLOW_DUPLICATE',
         typedSearchAttributes: [
-          { key: SA.grantee, value: request.email },
+          { key: SA.grantee, value: this.granteeValue(request.email) },
           { key: SA.project, value: request.project },
           { key: SA.database, value: request.database },
           { key: SA.accessLevel, value: request.accessLevel },
@@ -332,7 +339,7 @@ export class GrantService {
     if (filters.email !== undefined) {
       const problem = checkEmail(filters.email);
       if (problem) throw badRequest(`email: ${problem}`);
-      clauses.push(`${SA.grantee.name} = '${normalizeEmail(filters.email)}'`);
+      clauses.push(`${SA.grantee.name} = '${this.granteeValue(normalizeEmail(filters.email))}'`);
     }
     if (filters.project !== undefined) {
       if (!PROJECT_KEY.test(filters.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
@@ -353,7 +360,8 @@ export class GrantService {
       const expiresAt = sa.get(SA.expiresAt);
       out.push({
         grantId: wf.workflowId,
-        ...optional('email', sa.get(SA.grantee)),
+        // With a hashed DbAccessGrantee, the e-mail comes from the grant id (which holds it anyway).
+        ...optional('email', this.options.granteeSearchValue ? parseGrantId(wf.workflowId)?.email : sa.get(SA.grantee)),
         ...optional('project', sa.get(SA.project)),
         ...optional('database', sa.get(SA.database)),
         ...optional('accessLevel', sa.get(SA.accessLevel)),

@@ -1,5 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, Env, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
+import type { DataConverter } from '@temporalio/common';
+import { codecDataConverter } from '../codec';
+import { codecEndpointSettings, ConfigError, Env, granteeSearchValue, loadConfigFile, payloadCodec, temporalSettings, type TemporalSettings } from '../config';
 import { createLogger } from '../logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './auth';
@@ -8,13 +10,13 @@ import { parseTrustProxy } from './hardening';
 // The API process: reads configuration once, connects to Temporal, listens, and
 // closes cleanly on SIGINT/SIGTERM.
 
-export async function connectClient(settings: TemporalSettings): Promise<Client> {
+export async function connectClient(settings: TemporalSettings, dataConverter?: DataConverter): Promise<Client> {
   const connection = await Connection.connect({
     address: settings.address,
     ...(settings.tls ? { tls: settings.tls } : {}),
     ...(settings.apiKey ? { apiKey: settings.apiKey } : {}),
   });
-  return new Client({ connection, namespace: settings.namespace });
+  return new Client({ connection, namespace: settings.namespace, ...(dataConverter ? { dataConverter } : {}) });
 }
 
 async function main(): Promise<void> {
@@ -24,7 +26,11 @@ async function main(): Promise<void> {
     const temporal = temporalSettings(env);
     const config = loadConfigFile(env);
     const apiKeys = parseApiKeys(env.get('DBACCESS_API_KEYS'));
-    const client = await connectClient(temporal);
+    // Payload encryption: on when DBACCESS_CODEC_KEYS is set; the codec routes exist only then.
+    const codec = payloadCodec(env);
+    const codecEndpoint = codecEndpointSettings(env);
+    const hashGrantee = granteeSearchValue(env);
+    const client = await connectClient(temporal, codecDataConverter(codec));
     const app = await buildApp({
       client,
       config,
@@ -38,7 +44,11 @@ async function main(): Promise<void> {
         trustProxy: parseTrustProxy(env.get('API_TRUST_PROXY')),
         hstsMaxAge: env.int('API_HSTS_MAX_AGE', 0, 100_000_000),
       },
+      ...(codec ? { codec: { codec, ...codecEndpoint } } : {}),
+      ...(hashGrantee ? { granteeSearchValue: hashGrantee } : {}),
     });
+    if (codec) logger.info({ encryptionKeyId: codec.keyId, decryptionKeyIds: codec.keyIds, corsOrigins: codecEndpoint.corsOrigins, codecAuthentication: !codecEndpoint.allowUnauthenticated }, 'payload encryption on');
+    else logger.warn('payload encryption off: DBACCESS_CODEC_KEYS is not set, so grant details are stored in clear in Temporal');
     const host = env.require('API_HOST');
     const port = env.int('API_PORT', 0, 65535);
     await app.listen({ host, port });

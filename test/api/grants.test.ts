@@ -445,7 +445,7 @@ describe('HTTP API: grants', function () {
       before(async () => {
         const description = await stack.env.client.workflow.getHandle(active.grantId).describe();
         quick = await buildApp({
-          client: stack.env.client,
+          client: stack.client,
           config: stack.config,
           apiKeys: parseApiKeys(`test-admin:${stack.apiKey}`),
           taskQueue: description.taskQueue,

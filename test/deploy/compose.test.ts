@@ -346,10 +346,10 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.equal(environment(svc('api')).API_HOST, '0.0.0.0', 'in a container the API must listen beyond loopback');
     });
 
-    it('When the api and worker settings are compared, then they use the same Temporal namespace, task queue, configuration and region', () => {
+    it('When the api and worker settings are compared, then they use the same Temporal namespace, task queue, configuration, region and payload keys', () => {
       const worker = environment(svc('worker'));
       const api = environment(svc('api'));
-      for (const key of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'DBACCESS_CONFIG', 'AWS_REGION']) {
+      for (const key of ['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'DBACCESS_CONFIG', 'AWS_REGION', 'DBACCESS_CODEC_KEYS']) {
         assert.equal(effective(api, key), effective(worker, key), `${key} differs between api and worker`);
       }
     });

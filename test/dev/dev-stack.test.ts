@@ -147,6 +147,28 @@ describe('npm run dev', function () {
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
     assert.equal(approved.body.status, 'ACTIVE');
     assert.equal((await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/revoke`, {})).status, 202);
+    // Payloads are encrypted, and the Temporal UI decrypts them through the API's codec
+    // endpoint. Done here as the UI's browser code does it: the UI's settings name the
+    // endpoint, the history comes from the UI's own HTTP API (ciphertext), and the
+    // payloads go to the endpoint with the UI's origin and no key (the dev UI has no login).
+    const settings = (await (await fetch(`${stack.temporalUi}/api/v1/settings`)).json()) as { Codec?: { Endpoint?: string } };
+    assert.equal(settings.Codec?.Endpoint, `${stack.api}/codec`);
+    const historyRes = await fetch(`${stack.temporalUi}/api/v1/namespaces/default/workflows/${encodeURIComponent(grantId)}/history`);
+    assert.equal(historyRes.status, 200);
+    const history = (await historyRes.json()) as { history: { events: { workflowExecutionStartedEventAttributes?: { input: { payloads: { metadata: Record<string, string>; data: string }[] } } }[] } };
+    const input = history.history.events[0]!.workflowExecutionStartedEventAttributes!.input.payloads;
+    assert.equal(Buffer.from(input[0]!.metadata.encoding!, 'base64').toString(), 'binary/encrypted');
+    assert.ok(!Buffer.from(input[0]!.data, 'base64').toString('latin1').includes(email), 'the e-mail is readable in the stored input');
+    const uiOrigin = stack.temporalUi;
+    const preflight = await fetch(`${stack.api}/codec/decode`, { method: 'OPTIONS', headers: { origin: uiOrigin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,x-namespace' } });
+    assert.equal(preflight.headers.get('access-control-allow-origin'), uiOrigin);
+    const decoded = await fetch(`${stack.api}/codec/decode`, { method: 'POST', headers: { origin: uiOrigin, 'content-type': 'application/json', 'x-namespace': 'default' }, body: JSON.stringify({ payloads: input }) });
+    assert.equal(decoded.status, 200);
+    assert.equal(decoded.headers.get('access-control-allow-origin'), uiOrigin);
+    const clear = (await decoded.json()) as { payloads: { data: string }[] };
+    assert.equal((JSON.parse(Buffer.from(clear.payloads[0]!.data, 'base64').toString('utf8')) as { email: string }).email, email);
+    // The rest of the API still needs the key.
+    assert.equal((await fetch(`${stack.api}/grants/${encodeURIComponent(grantId)}`)).status, 401);
 
     assert.equal(await stopDev(), 0);
     for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} ${port} is still open after Ctrl-C`);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { DynamoAuditStore } from '../../src/activities/aws';
 import { SA } from '../../src/workflows/search-attributes';
+import { decodeAll, rawText } from '../support/codec';
 import { accountExists, canLogin, connectAs, queryFails, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';
@@ -170,7 +171,8 @@ describe('end to end: the grant lifecycle over HTTP', function () {
 
     const handle = env.client.workflow.getHandle(created.body.grantId);
     await until('the grant to end', async () => (await handle.describe()).status.name === 'COMPLETED');
-    const history = await handle.fetchHistory();
+    // The stack encrypts payloads, activity summaries included: read them as the UI does, through the codec.
+    const history = await decodeAll(await handle.fetchHistory(), stack.codec!);
     const summaries = (history.events ?? [])
       .filter((e) => e.activityTaskScheduledEventAttributes)
       .map((e) => e.userMetadata?.summary?.data)
@@ -183,9 +185,9 @@ describe('end to end: the grant lifecycle over HTTP', function () {
     // Nowhere in any history of this run, nor in the logs, is a generated or admin password.
     const secrets = [...passwords, components.admin.password];
     for await (const wf of env.client.workflow.list({ query: `${SA.project.name} = '${stack.project}'` })) {
-      const text = JSON.stringify(await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), (_k, v) =>
-        v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : v,
-      );
+      // Decrypted first (a password inside an encrypted payload would still be a leak), and with the
+      // bytes read as text (JSON.stringify alone would print protobuf bytes as base64).
+      const text = rawText(await decodeAll(await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), stack.codec!));
       for (const s of secrets) assert.ok(!text.includes(s), `a password appears in the history of ${wf.workflowId}`);
     }
     const logs = stack.logLines.join('\n');

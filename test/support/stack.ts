@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { buildApp } from '../../src/api/app';
+import { buildApp, type AppDeps } from '../../src/api/app';
+import { AesGcmPayloadCodec, codecDataConverter } from '../../src/codec';
 import { parseApiKeys } from '../../src/api/auth';
 import type { HardeningOptions } from '../../src/api/hardening';
 import { parseFileConfig, type FileConfig } from '../../src/config';
@@ -42,6 +44,10 @@ export interface TestStack {
   keys: StackKeys;
   app: FastifyInstance;
   env: TestWorkflowEnvironment;
+  /** The payload codec of the worker and the API (undefined with `codec: false`). */
+  codec: AesGcmPayloadCodec | undefined;
+  /** A client of the stack's namespace with the stack's codec: it can read what the worker and the API write. `env.client` has no codec. */
+  client: Client;
   components: TestComponents;
   config: FileConfig;
   project: string;
@@ -68,6 +74,12 @@ export interface TestStackOptions {
   hardening?: HardeningOptions;
   /** The reconciler's settings; `scheduleId` makes the worker create its schedule under that id (default: no schedule). */
   reconciler?: { interval?: string; mode?: 'revoke' | 'report'; scheduleId?: string };
+  /** Payload encryption of the worker and the API: a codec of a fresh random key by default; `false` for none. */
+  codec?: AesGcmPayloadCodec | false;
+  /** The codec endpoint's settings (its routes exist whenever there is a codec). */
+  codecEndpoint?: { corsOrigins?: string[]; allowUnauthenticated?: boolean };
+  /** What DbAccessGrantee holds for an e-mail (GRANTEE_SEARCH_HASH_KEY); the e-mail by default. */
+  granteeSearchValue?: AppDeps['granteeSearchValue'];
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -121,6 +133,10 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   });
   const logger = createLogger('test', 'info', sink);
   const taskQueue = uniqueTaskQueue('stack');
+  // Every API and end-to-end test runs with encrypted payloads unless it asks otherwise.
+  const codec = options.codec === false ? undefined : (options.codec ?? new AesGcmPayloadCodec([{ id: `test-${randomName(4)}`, key: randomBytes(32) }]));
+  const dataConverter = codecDataConverter(codec);
+  const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', ...(dataConverter ? { dataConverter } : {}) });
 
   let running: RunningWorker | undefined;
   let runPromise: Promise<void> | undefined;
@@ -143,19 +159,22 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     workflowBundle: await workflowBundle(),
     connection: env.nativeConnection,
     reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
+    ...(dataConverter ? { dataConverter } : {}),
   });
   runPromise = running.run();
 
   const keys = Object.fromEntries(Object.keys(ROLE_CLIENTS).map((role) => [role, randomBytes(24).toString('hex')])) as StackKeys;
   const apiKey = keys.admin;
   app = await buildApp({
-    client: env.client,
+    client,
     config,
     apiKeys: parseApiKeys(Object.entries(keys).map(([role, key]) => `${ROLE_CLIENTS[role as keyof StackKeys].name}:${key}`).join(',')),
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
     hardening: options.hardening ?? { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
+    ...(codec ? { codec: { codec, corsOrigins: options.codecEndpoint?.corsOrigins ?? [], allowUnauthenticated: options.codecEndpoint?.allowUnauthenticated ?? false } } : {}),
+    ...(options.granteeSearchValue ? { granteeSearchValue: options.granteeSearchValue } : {}),
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 
@@ -166,6 +185,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     keys,
     app,
     env,
+    codec,
+    client,
     components,
     config,
     project,
