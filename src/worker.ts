@@ -87,7 +87,8 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
 
   const ownConnection = !options.connection;
   const connection = options.connection ?? (await connectTemporal(options.temporal));
-  const client = new Client({ connection, namespace: options.temporal.namespace });
+  // With the workers' codec: the reconciler reads grant states and sends them updates.
+  const client = new Client({ connection, namespace: options.temporal.namespace, ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}) });
   const worker = await Worker.create({
     connection,
     namespace: options.temporal.namespace,

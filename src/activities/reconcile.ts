@@ -26,6 +26,7 @@ import { GRANT_ID_TAG, type PrivilegeChange } from './index';
 import { reconcileMail } from './mail/reconcile-mail';
 import { databasePrivilegesOf, patternIsSchema, type AccountInventory, type SchemaGrant } from './mysql/inventory';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from './ports';
+import { listWorkflows } from '../visibility';
 
 // The reconciler's activities: compare what exists on each server with the
 // open grants, revoke what is provably the service's and has no open grant,
@@ -176,7 +177,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       // Open grants first, the server second: an account that exists by the time the
       // server is read belongs to a grant listed here, or is re-checked by its id below.
       const open = new Map<string, { grantId: string; db: ManagedDatabase; status: string }>();
-      for await (const wf of client.workflow.list({ query: GRANT_WORKFLOW_QUERY })) {
+      for await (const wf of listWorkflows(client, GRANT_WORKFLOW_QUERY)) {
         beat();
         const parsed = parseGrantId(wf.workflowId);
         const db = parsed && dbOf(parsed.project, parsed.database);
@@ -184,7 +185,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         open.set(deriveAccountName(parsed.email, db.project, db.database), {
           grantId: wf.workflowId,
           db,
-          status: String(wf.typedSearchAttributes.get(SA.status) ?? ''),
+          status: String(wf.searchAttributes.get(SA.status) ?? ''),
         });
       }
       findings.openGrants = open.size;

@@ -37,6 +37,7 @@ import {
 } from '../domain';
 import type { grantAccess } from '../workflows';
 import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
+import { listWorkflows } from '../visibility';
 import { SA } from '../workflows/search-attributes';
 import { refusal, type Action } from './authorization';
 import { HttpError, badRequest, conflict, notFound } from './errors';
@@ -355,8 +356,8 @@ export class GrantService {
     }
     const limit = filters.limit ?? 100;
     const out: GrantSummary[] = [];
-    for await (const wf of this.options.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 1000) })) {
-      const sa = wf.typedSearchAttributes;
+    for await (const wf of listWorkflows(this.options.client, clauses.join(' AND '), Math.min(limit, 1000))) {
+      const sa = wf.searchAttributes;
       const expiresAt = sa.get(SA.expiresAt);
       out.push({
         grantId: wf.workflowId,
@@ -367,7 +368,7 @@ export class GrantService {
         ...optional('accessLevel', sa.get(SA.accessLevel)),
         ...optional('status', sa.get(SA.status)),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
-        workflowStatus: wf.status.name,
+        workflowStatus: wf.status,
         startedAt: wf.startTime.toISOString(),
         ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
       });

@@ -95,7 +95,7 @@ describe('HTTP API: grants', function () {
 
   async function workflowExists(grantId: string): Promise<boolean> {
     try {
-      await stack.env.client.workflow.getHandle(grantId).describe();
+      await stack.client.workflow.getHandle(grantId).describe();
       return true;
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return false;
@@ -443,7 +443,7 @@ describe('HTTP API: grants', function () {
       let quickUrl = '';
 
       before(async () => {
-        const description = await stack.env.client.workflow.getHandle(active.grantId).describe();
+        const description = await stack.client.workflow.getHandle(active.grantId).describe();
         quick = await buildApp({
           client: stack.client,
           config: stack.config,

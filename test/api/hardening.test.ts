@@ -46,7 +46,7 @@ describe('HTTP API: hardening', function () {
     await stack?.stop();
   });
 
-  async function startApp(hardening: HardeningOptions, client: Client = stack.env.client): Promise<TestApp> {
+  async function startApp(hardening: HardeningOptions, client: Client = stack.client): Promise<TestApp> {
     const raw: string[] = [];
     const sink = new Writable({
       write(chunk, _enc, done) {
@@ -264,17 +264,17 @@ describe('HTTP API: hardening', function () {
       const fakePassword = `Hunter2-${randomBytes(8).toString('hex')}`;
       const boom = new Error(`connect to admin failed with password=${fakePassword} (ER_ACCESS_DENIED_ERROR)`);
       boom.stack = `Error: ${boom.message}\n    at secretInternalFunction (/srv/dbaccess/src/internal/thing.ts:42:7)`;
-      const real = stack.env.client;
+      const real = stack.client;
       // The real client, except that listing workflows throws.
-      const workflow = new Proxy(real.workflow, {
+      const workflowService = new Proxy(real.workflowService, {
         get: (target, prop, receiver) =>
-          prop === 'list'
+          prop === 'listWorkflowExecutions'
             ? () => {
                 throw boom;
               }
             : Reflect.get(target, prop, receiver),
       });
-      const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'workflow' ? workflow : Reflect.get(target, prop, receiver)) });
+      const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'workflowService' ? workflowService : Reflect.get(target, prop, receiver)) });
       const app = await startApp({}, client);
 
       const res = await app.call('GET', '/grants');

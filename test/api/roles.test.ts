@@ -159,7 +159,8 @@ describe('HTTP API: roles and approvals', function () {
     const update = history.events!.find((e) => e.workflowExecutionUpdateAcceptedEventAttributes)!.workflowExecutionUpdateAcceptedEventAttributes!;
     assert.equal(update.acceptedRequest?.input?.name, 'approve');
     const payload = update.acceptedRequest?.input?.args?.payloads?.[0];
-    const decoded = await stack.env.client.options.loadedDataConverter.payloadConverter.fromPayload(payload!);
+    const [clear] = await stack.codec!.decode([payload!]);
+    const decoded = stack.client.options.loadedDataConverter.payloadConverter.fromPayload(clear!);
     assert.equal((decoded as { actor: string }).actor, ROLE_CLIENTS.approver.name);
   });
 

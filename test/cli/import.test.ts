@@ -115,7 +115,7 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
 
   const grantOf = (i: number) => grantIdFor(stack.project, rows[i]!.database, rows[i]!.email);
   const exists = (grantId: string) =>
-    stack.env.client.workflow
+    stack.client.workflow
       .getHandle(grantId)
       .describe()
       .then(

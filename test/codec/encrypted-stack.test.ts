@@ -155,12 +155,12 @@ describe('encrypted payloads on the real stack', function () {
       const fields = described.workflowExecutionInfo?.searchAttributes?.indexedFields ?? {};
       assert.ok(fields[SA.grantee.name], 'DbAccessGrantee is set');
       assert.ok(!rawText(fields).includes(email), 'an e-mail is in the search attributes');
-      const typed = (await stack.env.client.workflow.getHandle(grantId).describe()).typedSearchAttributes;
+      const typed = (await stack.client.workflow.getHandle(grantId).describe()).typedSearchAttributes;
       assert.equal(typed.get(SA.grantee), hash(email));
       assert.match(typed.get(SA.grantee) ?? '', /^h:[0-9a-f]{64}$/);
       const ids = async (query: string) => {
         const out: string[] = [];
-        for await (const wf of stack.env.client.workflow.list({ query })) out.push(wf.workflowId);
+        for await (const wf of stack.client.workflow.list({ query })) out.push(wf.workflowId);
         return out;
       };
       assert.deepEqual(await until('the grant by hash', async () => (await ids(`${SA.grantee.name} = '${hash(email)}'`)).length > 0 && ids(`${SA.grantee.name} = '${hash(email)}'`)), [grantId]);
@@ -279,7 +279,7 @@ describe('encrypted payloads on the real stack', function () {
       const [foreign] = await new AesGcmPayloadCodec([{ id: 'retired-2020', key: randomBytes(32) }]).encode([defaultPayloadConverter.toPayload('x')]);
       const res = await stack.call('POST', '/codec/decode', { payloads: [json(defaultPayloadConverter.toPayload('ok')), json(foreign!)] });
       assert.equal(res.status, 400);
-      assert.deepEqual(Object.keys(res.body).sort(), ['error', 'message']);
+      assert.deepEqual(Object.keys(res.body).sort(), ['error', 'message', 'requestId']);
       assert.equal(res.body.error, 'undecodable_payload');
       assert.match(res.body.message, /^payloads\.1: encrypted payload uses key id retired-2020, which is not configured/);
     });
@@ -288,7 +288,7 @@ describe('encrypted payloads on the real stack', function () {
       const open = await buildApp({
         client: stack.client,
         config: stack.config,
-        apiKeys: parseApiKeys(`t:${stack.apiKey}`),
+        apiKeys: parseApiKeys(`test-admin:${stack.apiKey}`),
         taskQueue: 'unused',
         grantWaitMs: 0,
         codec: { codec: stack.codec!, corsOrigins: [UI_ORIGIN], allowUnauthenticated: true },

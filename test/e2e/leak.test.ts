@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { listWorkflows } from '../../src/visibility';
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
 import { DynamoAuditStore } from '../../src/activities/aws';
@@ -111,7 +112,7 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
 
     // Every grant has ended, so every history is complete; wait for the closing mails too.
     for (const id of grantIds) {
-      await until(`${id} to close`, async () => (await stack.env.client.workflow.getHandle(id).describe()).status.name !== 'RUNNING');
+      await until(`${id} to close`, async () => (await stack.client.workflow.getHandle(id).describe()).status.name !== 'RUNNING');
     }
     await components.smtp.waitFor((m) => m.to.some((t) => a.body.grantId.endsWith(t)) && /revoked/i.test(m.subject), 15_000);
     await components.smtp.waitFor((m) => m.to.some((t) => c.body.grantId.endsWith(t)) && /expired/i.test(m.subject), 15_000);
@@ -158,15 +159,15 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
 
   /** Every place a secret could end up. Add new places here. Returns how many histories were scanned. */
   async function collectSources(scan: LeakScanner): Promise<number> {
-    const { env, components } = stack;
+    const { components } = stack;
     // Visibility lags a little behind: wait until every grant of the story is listed.
     const query = `TaskQueue = '${stack.taskQueue}'`;
     await until('every grant in visibility', async () => {
       const ids = new Set<string>();
-      for await (const wf of env.client.workflow.list({ query })) ids.add(wf.workflowId);
+      for await (const wf of listWorkflows(stack.client, query)) ids.add(wf.workflowId);
       return grantIds.every((id) => ids.has(id));
     });
-    const histories = await addHistories(scan, env.client, query);
+    const histories = await addHistories(scan, stack.client, query, stack.codec || undefined);
     addLogLines(scan, stack.logLines);
     addMails(scan, components.smtp.messages);
     const audit = new DynamoAuditStore(components.aws.doc, components.auditTable);

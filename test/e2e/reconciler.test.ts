@@ -29,7 +29,7 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
 
   async function reconcile(mode?: 'revoke' | 'report'): Promise<ReconcileSummary> {
     runs += 1;
-    return stack.env.client.workflow.execute('reconcileAccess', {
+    return stack.client.workflow.execute('reconcileAccess', {
       taskQueue: stack.taskQueue,
       workflowId: `reconcile-test-${RUN_PREFIX}-${runs}-${randomName(4)}`,
       args: [mode ? { mode } : {}],
@@ -203,7 +203,7 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
   });
 
   it('When the worker has started, then the schedule exists with the configured interval and overlap SKIP, and a manual trigger runs a reconcile', async () => {
-    const handle = stack.env.client.schedule.getHandle(scheduleId);
+    const handle = stack.client.schedule.getHandle(scheduleId);
     const description = await handle.describe();
     assert.equal(description.spec.intervals?.[0]?.every, 2 * 3600_000);
     assert.equal(description.policies.overlap, ScheduleOverlapPolicy.SKIP);
@@ -213,7 +213,7 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
 
     await handle.trigger();
     const started = await until('the triggered run', async () => (await handle.describe()).info.recentActions[0]?.action.workflow, 20_000);
-    const summary = (await stack.env.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as ReconcileSummary;
+    const summary = (await stack.client.workflow.getHandle(started.workflowId, started.firstExecutionRunId).result()) as ReconcileSummary;
     assert.equal(summary.mode, 'revoke');
     assert.ok(summary.servers.length >= 1);
   });

@@ -161,7 +161,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
 
     const found = await until('the grant in visibility', async () => {
       const ids: string[] = [];
-      for await (const wf of env.client.workflow.list({ query: `${SA.grantee.name} = '${email}'` })) ids.push(wf.workflowId);
+      for await (const wf of stack.client.workflow.list({ query: `${SA.grantee.name} = '${email}'` })) ids.push(wf.workflowId);
       return ids.length > 0 && ids;
     });
     assert.deepEqual(found, [created.body.grantId]);
@@ -169,7 +169,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
     assert.equal(listed.status, 200);
     assert.equal(listed.body.grants[0].grantId, created.body.grantId);
 
-    const handle = env.client.workflow.getHandle(created.body.grantId);
+    const handle = stack.client.workflow.getHandle(created.body.grantId);
     await until('the grant to end', async () => (await handle.describe()).status.name === 'COMPLETED');
     // The stack encrypts payloads, activity summaries included: read them as the UI does, through the codec.
     const history = await decodeAll(await handle.fetchHistory(), stack.codec!);
@@ -184,7 +184,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
 
     // Nowhere in any history of this run, nor in the logs, is a generated or admin password.
     const secrets = [...passwords, components.admin.password];
-    for await (const wf of env.client.workflow.list({ query: `${SA.project.name} = '${stack.project}'` })) {
+    for await (const wf of stack.client.workflow.list({ query: `${SA.project.name} = '${stack.project}'` })) {
       // Decrypted first (a password inside an encrypted payload would still be a leak), and with the
       // bytes read as text (JSON.stringify alone would print protobuf bytes as base64).
       const text = rawText(await decodeAll(await env.client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory(), stack.codec!));

@@ -1,4 +1,7 @@
 import type { Client } from '@temporalio/client';
+import type { PayloadCodec } from '@temporalio/common';
+import { listWorkflows } from '../../src/visibility';
+import { decodeAll } from './codec';
 
 // A scanner for secrets in everything the service leaves behind: workflow
 // histories, log lines, e-mails, or any other text a test adds.
@@ -142,11 +145,13 @@ export function historyToText(history: unknown): string {
 }
 
 /** Adds the history of every workflow run matching a visibility `query`; returns how many runs were added. */
-export async function addHistories(scan: LeakScanner, client: Client, query: string): Promise<number> {
+export async function addHistories(scan: LeakScanner, client: Client, query: string, codec?: PayloadCodec): Promise<number> {
   let n = 0;
-  for await (const wf of client.workflow.list({ query })) {
+  for await (const wf of listWorkflows(client, query)) {
     const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+    // As stored, and decrypted as anyone holding the payload key (or the UI's codec endpoint) reads it.
     scan.source(`the history of ${wf.workflowId} (run ${wf.runId})`, historyToText(history));
+    if (codec) scan.source(`the history of ${wf.workflowId} (run ${wf.runId}), decrypted`, historyToText(await decodeAll(history, codec)));
     n += 1;
   }
   return n;
