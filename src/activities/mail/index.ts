@@ -1,3 +1,3 @@
 export { createSmtpMailer, toMailError, type SmtpMailerOptions } from './smtp';
-export { grantMail, adminMail, type GrantMailKind, type AdminMailKind, type GrantMailInput, type AdminMailInput } from './templates';
+export { grantMail, adminMail, type GrantMailKind, type AdminMailKind, type GrantMailInput, type AdminMailInput, type MailCredentials } from './templates';
 export { messageIdFor } from './format';
