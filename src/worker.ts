@@ -1,10 +1,10 @@
 import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
-import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
+import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
 import { createMysqlAccountManager } from './activities/mysql';
-import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
 
 // The worker: connects to Temporal, wires the real adapters into the
@@ -16,6 +16,8 @@ export interface WorkerOptions {
   temporal: TemporalSettings;
   aws: AwsSettings;
   smtp: SmtpSettings;
+  /** How the GRANTED e-mail delivers credentials; without it the e-mail only names the secret. */
+  credentials?: CredentialSettings;
   logger: Logger;
   maxConcurrentActivities?: number;
   /** A pre-built workflow bundle (tests); otherwise the workflows are bundled at start-up. */
@@ -55,13 +57,16 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     credentials: new SecretsManagerAdminCredentials(aws.secrets),
     logger: { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) },
   });
+  const grantSecrets = new SecretsManagerGrantSecretStore(aws.secrets);
+  const cs = options.credentials;
   const deps: ActivityDeps = {
     accounts,
-    secrets: new SecretsManagerGrantSecretStore(aws.secrets),
+    secrets: grantSecrets,
     audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),
     mailer,
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
+    ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
   };
 
   const ownConnection = !options.connection;
@@ -103,6 +108,7 @@ async function main(): Promise<void> {
       temporal,
       aws: awsSettings(env),
       smtp: smtpSettings(env),
+      credentials: credentialSettings(env, 'worker'),
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
     });

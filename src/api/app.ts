@@ -3,13 +3,14 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { Client } from '@temporalio/client';
 import type { FileConfig } from '../config';
 import { authenticate, type ApiKey } from './auth';
+import { credentialRoutes, type CredentialRoutesDeps } from './credentials';
 import { HttpError, errorHandler } from './errors';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { changeLevelSchema, createGrantSchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
-// GrantService. It never talks to MySQL or AWS: every side effect is the
-// grant workflow's.
+// GrantService. It never talks to MySQL, and to AWS only to redeem one-time
+// credential links (credentials.ts): every other side effect is the workflow's.
 
 export interface AppDeps {
   client: Client;
@@ -19,6 +20,8 @@ export interface AppDeps {
   grantWaitMs: number;
   logger?: FastifyServerOptions['loggerInstance'];
   now?: () => Date;
+  /** One-time credential links (GET/POST /credentials/:token); the routes exist only with it. */
+  credentials?: CredentialRoutesDeps;
 }
 
 declare module 'fastify' {
@@ -28,7 +31,8 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC_ROUTES = new Set(['/healthz']);
+// The credential link's token is its own credential: no API key.
+const PUBLIC_ROUTES = new Set(['/healthz', '/credentials/:token']);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -113,6 +117,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
     grants.changeLevel(request.params.grantId, request.body.accessLevel, request.actor, request.body.reason),
   );
+
+  if (deps.credentials) await app.register(credentialRoutes(deps.credentials));
 
   return app;
 }

@@ -1,5 +1,6 @@
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, Env, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
+import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../activities/aws';
+import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
 import { createLogger } from '../logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './auth';
@@ -24,6 +25,10 @@ async function main(): Promise<void> {
     const config = loadConfigFile(env);
     const apiKeys = parseApiKeys(env.get('DBACCESS_API_KEYS'));
     const client = await connectClient(temporal);
+    // Only to redeem credential links: the password must not pass through Temporal.
+    const aws = awsSettings(env);
+    const clients = createAwsClients(aws);
+    const grantSecrets = new SecretsManagerGrantSecretStore(clients.secrets);
     const app = await buildApp({
       client,
       config,
@@ -31,6 +36,11 @@ async function main(): Promise<void> {
       taskQueue: temporal.taskQueue,
       grantWaitMs: env.int('API_GRANT_WAIT_MS', 0, 120_000),
       logger,
+      credentials: {
+        links: new DynamoCredentialLinkStore(clients.doc, credentialSettings(env, 'api').linksTable),
+        audit: new DynamoAuditStore(clients.doc, aws.auditTable),
+        readCredential: (name) => grantSecrets.read(name),
+      },
     });
     const host = env.require('API_HOST');
     const port = env.int('API_PORT', 0, 65535);
@@ -42,6 +52,7 @@ async function main(): Promise<void> {
       logger.info({ signal }, 'shutting down');
       await app.close();
       await client.connection.close();
+      clients.destroy();
     };
     process.once('SIGINT', () => void close('SIGINT'));
     process.once('SIGTERM', () => void close('SIGTERM'));

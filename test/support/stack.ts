@@ -7,6 +7,7 @@ import { parseApiKeys } from '../../src/api/auth';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { createTestComponents, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { RUN_PREFIX, randomName } from './mariadb';
@@ -39,6 +40,10 @@ export interface TestStack {
 export interface TestStackOptions {
   grantWaitMs?: number;
   maxDuration?: string;
+  /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
+  credentialsInEmail?: boolean;
+  /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
+  linkTtlMs?: number;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -85,17 +90,6 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   onTestRunEnd(stop);
 
-  running = await createWorker({
-    config,
-    temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
-    aws: components.awsSettings,
-    smtp: components.smtpSettings,
-    logger,
-    workflowBundle: await workflowBundle(),
-    connection: env.nativeConnection,
-  });
-  runPromise = running.run();
-
   const apiKey = randomBytes(24).toString('hex');
   app = await buildApp({
     client: env.client,
@@ -104,8 +98,27 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     taskQueue,
     grantWaitMs: options.grantWaitMs ?? 15_000,
     logger,
+    credentials: {
+      links: components.links,
+      audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
+      readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).read(name),
+    },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  running = await createWorker({
+    config,
+    temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
+    aws: components.awsSettings,
+    smtp: components.smtpSettings,
+    // The API listens already: the link in the GRANTED e-mail points at it.
+    credentials: { linksTable: components.linksTable, inEmail: options.credentialsInEmail ?? false, publicUrl: url, linkTtlMs: options.linkTtlMs ?? 24 * 3600_000 },
+    logger,
+    workflowBundle: await workflowBundle(),
+    connection: env.nativeConnection,
+  });
+  runPromise = running.run();
+
 
   let n = 0;
   return {
