@@ -252,6 +252,9 @@ async function main() {
     AWS_ACCESS_KEY_ID: 'dev',
     AWS_SECRET_ACCESS_KEY: 'dev',
     AUDIT_TABLE: 'dbaccess-audit',
+    CREDENTIAL_LINKS_TABLE: 'dbaccess-credential-links',
+    // Where the one-time credential link in the GRANTED e-mail points (http only on loopback).
+    PUBLIC_URL: env.PUBLIC_URL ?? `http://${['0.0.0.0', '::'].includes(HOST) ? '127.0.0.1' : HOST}:${PORTS.api}`,
     SMTP_HOST: HOST,
     SMTP_PORT: String(PORTS.smtp),
     MAIL_FROM: 'dbaccess <dbaccess@example.com>',

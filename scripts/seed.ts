@@ -7,19 +7,19 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { createAwsClients, ensureAuditTable, parseAdminSecret } from '../src/activities/aws';
+import { createAwsClients, ensureAuditTable, ensureCredentialLinksTable, parseAdminSecret } from '../src/activities/aws';
 import { adminGrantStatements, createUserStatement, alterUserStatement } from '../src/activities/mysql/sql';
-import { awsSettings, ConfigError, Env, loadConfigFile, type AwsSettings, type FileConfig } from '../src/config';
+import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, type AwsSettings, type FileConfig } from '../src/config';
 
 // Seeds a local or compose stack, idempotently:
-//  - the DynamoDB audit table (with its indexes),
+//  - the DynamoDB audit table (with its indexes) and the credential links table,
 //  - every schema named in the configuration,
 //  - per admin secret id, a least-privileged admin account (exactly the
 //    privileges the README lists) and its secret in the seed's format
 //    {"MYSQL_HOST","MYSQL_PORT","MYSQL_USERNAME","MYSQL_PASSWORD"}.
 // An existing admin secret keeps its password, so a restart changes nothing.
 //
-// Environment: DBACCESS_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AUDIT_TABLE,
+// Environment: DBACCESS_CONFIG, AWS_REGION, AWS_ENDPOINT_URL, AUDIT_TABLE, CREDENTIAL_LINKS_TABLE,
 // SEED_MYSQL_URL (a root connection, e.g. mysql://root@127.0.0.1:3306),
 // SEED_ADMIN_HOST / SEED_ADMIN_PORT (where the worker reaches the server;
 // default: the host and port of SEED_MYSQL_URL), SEED_ADMIN_ACCOUNT (the admin
@@ -28,6 +28,8 @@ import { awsSettings, ConfigError, Env, loadConfigFile, type AwsSettings, type F
 export interface SeedOptions {
   config: FileConfig;
   aws: AwsSettings;
+  /** The one-time credential links table (default dbaccess-credential-links). */
+  linksTable?: string;
   mysqlUrl: string;
   adminHost?: string;
   adminPort?: number;
@@ -66,6 +68,9 @@ export async function seed(options: SeedOptions): Promise<{ adminSecrets: string
   try {
     await ensureAuditTable(aws.dynamo, options.aws.auditTable);
     log(`audit table ${options.aws.auditTable} ready`);
+    const linksTable = options.linksTable ?? 'dbaccess-credential-links';
+    await ensureCredentialLinksTable(aws.dynamo, linksTable);
+    log(`credential links table ${linksTable} ready`);
 
     const [[version]] = await root.query<RowDataPacket[]>('SELECT VERSION() AS v');
     const dialect = String(version?.v).includes('MariaDB') ? 'mariadb' : 'mysql';
@@ -124,6 +129,7 @@ async function main(): Promise<void> {
     await seed({
       config: loadConfigFile(env),
       aws: awsSettings(env),
+      linksTable: credentialSettings(env, 'api').linksTable,
       mysqlUrl,
       ...(process.env.SEED_ADMIN_HOST ? { adminHost: process.env.SEED_ADMIN_HOST } : {}),
       ...(adminPort ? { adminPort } : {}),

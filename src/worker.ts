@@ -3,12 +3,12 @@ import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } f
 import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
-import { createAwsClients, DynamoAuditStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
+import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from './activities/aws';
 import { createSmtpMailer } from './activities/mail';
 import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysql';
 import { createReconcileActivities } from './activities/reconcile';
 import { codecDataConverter } from './codec';
-import { awsSettings, ConfigError, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
 import { createLogger, temporalLogger } from './logger';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
 
@@ -21,6 +21,8 @@ export interface WorkerOptions {
   temporal: TemporalSettings;
   aws: AwsSettings;
   smtp: SmtpSettings;
+  /** How the GRANTED e-mail delivers credentials; without it the e-mail only names the secret. */
+  credentials?: CredentialSettings;
   logger: Logger;
   maxConcurrentActivities?: number;
   /** DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES: start even when an admin account holds more than it needs (logged). */
@@ -67,13 +69,16 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     credentials: adminCredentials,
     logger: { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) },
   });
+  const grantSecrets = new SecretsManagerGrantSecretStore(aws.secrets);
+  const cs = options.credentials;
   const deps: ActivityDeps = {
     accounts,
-    secrets: new SecretsManagerGrantSecretStore(aws.secrets),
+    secrets: grantSecrets,
     audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),
     mailer,
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
+    ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
   };
 
   // Refuses to start when an admin account holds more than it needs (README: the admin MySQL account).
@@ -144,6 +149,7 @@ async function main(): Promise<void> {
       temporal,
       aws: awsSettings(env),
       smtp: smtpSettings(env),
+      credentials: credentialSettings(env, 'worker'),
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),

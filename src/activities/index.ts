@@ -1,12 +1,14 @@
 import { Context, log } from '@temporalio/activity';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from './errors';
-import { adminMail, approvalMail, grantMail, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
+import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
+import { adminMail, approvalMail, grantMail, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
 import { noticeMail, type NoticeMailInput } from './mail/notices';
 import { generatePassword } from './password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
 export * from './ports';
+export type { CredentialDelivery } from './credential-delivery';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
 // it can run again after a partial success (a worker crash, a lost result) and
@@ -26,6 +28,8 @@ export interface ActivityDeps {
   generatePassword?: () => string;
   /** Public base URL of the API, for the commands in approval e-mails. */
   apiUrl?: string;
+  /** How the GRANTED e-mail delivers the credentials (a one-time link, or the password); without it, it only names the secret. */
+  credentials?: CredentialDelivery;
 }
 
 /** Identifies an account and where it lives; never a credential. */
@@ -188,9 +192,20 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
-    /** E-mails the grantee and the project owner. */
+    /**
+     * E-mails the grantee and the project owner. GRANTED carries a fresh one-time
+     * credential link (a retry replaces the link: the earlier one dies), or the
+     * password with CREDENTIALS_IN_EMAIL; neither is returned or logged.
+     */
     async notifyGrant(request: GrantMailRequest): Promise<void> {
-      await deps.mailer.send(grantMail({ ...request, awsRegion: deps.awsRegion }));
+      const prepared = deps.credentials ? await prepareCredentials(deps.credentials, request) : { status: 'none' as const };
+      if (prepared.status === 'already-used') {
+        log.info('credential link already redeemed; its e-mail was delivered, not sending again', { grantId: request.grant.grantId, eventId: request.eventId });
+        return;
+      }
+      const message = grantMail({ ...request, awsRegion: deps.awsRegion, ...(prepared.status === 'ready' ? { credentials: prepared.credentials } : {}) });
+      if (prepared.status === 'ready' && prepared.messageTag) message.messageId = messageIdFor(request.kind, `${request.eventId}.${prepared.messageTag}`);
+      await deps.mailer.send(message);
     },
 
     /** E-mails the approvers of a request, or tells the grantee it was denied. */

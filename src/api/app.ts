@@ -4,6 +4,7 @@ import type { ApiClient, FileConfig } from '../config';
 import { authenticate, resolveClients, type ApiKey } from './auth';
 import { registerBatchRoutes } from './batch';
 import { registerCodecRoutes, type CodecRoutesOptions } from './codec-routes';
+import { credentialRoutes, type CredentialRoutesDeps } from './credentials';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
@@ -11,8 +12,8 @@ import { registerAdoptRoutes } from './adopt';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
-// GrantService. It never talks to MySQL or AWS: every side effect is the
-// grant workflow's.
+// GrantService. It never talks to MySQL, and to AWS only to redeem one-time
+// credential links (credentials.ts): every other side effect is the workflow's.
 
 export interface AppDeps {
   client: Client;
@@ -28,6 +29,8 @@ export interface AppDeps {
   codec?: CodecRoutesOptions;
   /** What the DbAccessGrantee search attribute holds for an e-mail (a keyed hash); the e-mail when unset. */
   granteeSearchValue?: (email: string) => string;
+  /** One-time credential links (GET/POST /credentials/:token); the routes exist only with it. */
+  credentials?: CredentialRoutesDeps;
 }
 
 declare module 'fastify' {
@@ -39,7 +42,8 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC_ROUTES = new Set(['/healthz']);
+// The credential link's token is its own credential: no API key.
+const PUBLIC_ROUTES = new Set(['/healthz', '/credentials/:token']);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every key must have a role before the API serves anything.
@@ -153,6 +157,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerAdoptRoutes(app, { client: deps.client, config: deps.config, taskQueue: deps.taskQueue, grantWaitMs: deps.grantWaitMs, ...(deps.now ? { now: deps.now } : {}) });
   if (deps.codec) registerCodecRoutes(app, deps.codec);
+  if (deps.credentials) await app.register(credentialRoutes(deps.credentials));
 
   return app;
 }

@@ -1,7 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
+import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../activities/aws';
 import { codecDataConverter } from '../codec';
-import { codecEndpointSettings, ConfigError, Env, granteeSearchValue, loadConfigFile, payloadCodec, temporalSettings, type TemporalSettings } from '../config';
+import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, Env, granteeSearchValue, loadConfigFile, payloadCodec, temporalSettings, type TemporalSettings } from '../config';
 import { createLogger } from '../logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './auth';
@@ -31,6 +32,10 @@ async function main(): Promise<void> {
     const codecEndpoint = codecEndpointSettings(env);
     const hashGrantee = granteeSearchValue(env);
     const client = await connectClient(temporal, codecDataConverter(codec));
+    // Only to redeem credential links: the password must not pass through Temporal.
+    const aws = awsSettings(env);
+    const clients = createAwsClients(aws);
+    const grantSecrets = new SecretsManagerGrantSecretStore(clients.secrets);
     const app = await buildApp({
       client,
       config,
@@ -46,6 +51,11 @@ async function main(): Promise<void> {
       },
       ...(codec ? { codec: { codec, ...codecEndpoint } } : {}),
       ...(hashGrantee ? { granteeSearchValue: hashGrantee } : {}),
+      credentials: {
+        links: new DynamoCredentialLinkStore(clients.doc, credentialSettings(env, 'api').linksTable),
+        audit: new DynamoAuditStore(clients.doc, aws.auditTable),
+        readCredential: (name) => grantSecrets.read(name),
+      },
     });
     if (codec) logger.info({ encryptionKeyId: codec.keyId, decryptionKeyIds: codec.keyIds, corsOrigins: codecEndpoint.corsOrigins, codecAuthentication: !codecEndpoint.allowUnauthenticated }, 'payload encryption on');
     else logger.warn('payload encryption off: DBACCESS_CODEC_KEYS is not set, so grant details are stored in clear in Temporal');
@@ -59,6 +69,7 @@ async function main(): Promise<void> {
       logger.info({ signal }, 'shutting down');
       await app.close();
       await client.connection.close();
+      clients.destroy();
     };
     process.once('SIGINT', () => void close('SIGINT'));
     process.once('SIGTERM', () => void close('SIGTERM'));

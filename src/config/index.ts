@@ -7,6 +7,7 @@ import { loadFileConfig, type FileConfig } from './file';
 
 export * from './env';
 export * from './errors';
+export * from './credentials';
 export * from './file';
 
 export interface TemporalSettings {

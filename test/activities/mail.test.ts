@@ -128,6 +128,40 @@ describe('mail', () => {
       assert.ok(headerLines(got.raw).some((l) => /^Auto-Submitted: auto-generated$/i.test(l)));
     });
 
+    it('When a grant is granted with a one-time link, then both parts carry the link, when it stops working and the secret, and no password', async () => {
+      const eventId = nextEventId();
+      const url = 'https://dbaccess.example.com/credentials/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE';
+      const message = grantMail({
+        kind: 'GRANTED',
+        grant: grantFixture(),
+        owner: OWNER,
+        eventId,
+        awsRegion: 'eu-west-1',
+        credentials: { kind: 'link', url, linkExpiresAt: '2026-12-02T23:59:59.000Z' },
+      });
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED', eventId));
+      for (const part of [got.text, got.html]) {
+        assert.ok(part.includes(url), 'the link');
+        assert.match(flat(part), /works once, until 2026-12-02 23:59:59 UTC/);
+        assert.ok(part.includes(SECRET), 'the secret is still named');
+        assert.ok(part.includes(CLI));
+        assert.doesNotMatch(part, /password\s*[:=]/i, 'no password field');
+      }
+    });
+
+    it('When a grant is granted with CREDENTIALS_IN_EMAIL, then both parts carry the password and advise deleting the mail', async () => {
+      const eventId = nextEventId();
+      const message = grantMail({ kind: 'GRANTED', grant: grantFixture(), owner: OWNER, eventId, awsRegion: 'eu-west-1', credentials: { kind: 'password', password: 'Pa55wordInTheMail0123' } });
+      await mailer.send(message);
+      const got = await smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED', eventId));
+      for (const part of [got.text, got.html]) {
+        assert.ok(part.includes('Pa55wordInTheMail0123'));
+        assert.match(flat(part), /delete this e-mail/);
+        assert.doesNotMatch(part, /\/credentials\//);
+      }
+    });
+
     it('When the grantee owns the project, then the mail goes to them once, without a copy', async () => {
       const eventId = nextEventId();
       const message = grantMail({ kind: 'GRANTED', grant: grantFixture(), owner: { name: 'Alice', email: 'ALICE@example.com' }, eventId, awsRegion: 'eu-west-1' });

@@ -137,6 +137,14 @@ describe('npm run dev', function () {
     const inbox = (await (await fetch(`${stack.inbox}/api/messages`)).json()) as { messages: { to: string[]; subject: string; text?: string }[] };
     const mail = inbox.messages.find((m) => m.to.includes(email));
     assert.ok(mail && /granted/i.test(mail.subject), 'the GRANTED e-mail is in the inbox');
+    // Its one-time link points at the dev API (PUBLIC_URL) and gives the same password, once.
+    assert.ok(!(mail.text ?? '').includes(secret.password), 'no password in the e-mail');
+    const link = new RegExp(`${stack.api.replace(/[.]/g, '\\.')}/credentials/[A-Za-z0-9_-]{43}`).exec(mail.text ?? '')?.[0];
+    assert.ok(link, 'the GRANTED e-mail has a one-time link to the dev API');
+    const viewed = await fetch(link, { headers: { accept: 'application/json' } });
+    assert.equal(viewed.status, 200);
+    assert.equal(((await viewed.json()) as { password: string }).password, secret.password);
+    assert.equal((await fetch(link, { headers: { accept: 'application/json' } })).status, 410);
 
     // ADMIN on prod_project waits for the approver key the stack generated.
     const gatedEmail = `${RUN_PREFIX}.devgate@${stack.emailDomain}`;

@@ -54,6 +54,16 @@ describe('end to end: the grant lifecycle over HTTP', function () {
     assert.equal(secret.username, account);
     assert.equal(secret.database, components.schema);
     assert.ok(!granted.raw.includes(secret.password), 'no password in the e-mail');
+    // The e-mail's one-time link gives the same credentials, once.
+    const token = /\/credentials\/([A-Za-z0-9_-]{43})\b/.exec(granted.text)?.[1];
+    assert.ok(token, 'the e-mail has a one-time credential link');
+    const viewed = await stack.call('GET', `/credentials/${token}`, undefined, { key: null, headers: { accept: 'application/json' } });
+    assert.equal(viewed.status, 200, JSON.stringify(viewed.body));
+    assert.equal(viewed.body.password, secret.password);
+    assert.equal(viewed.body.username, account);
+    assert.equal((await stack.call('GET', `/credentials/${token}`, undefined, { key: null, headers: { accept: 'application/json' } })).status, 410);
+    const trail = await components.deps.audit.forGrant(grantId);
+    assert.deepEqual(trail.filter((e) => e.event === 'CREDENTIALS_VIEWED').map((e) => e.actor), ['credential-link'], 'the view is audited once');
 
     const session = await connectAs(account, secret.password, components.schema);
     await session.query('INSERT INTO t VALUES (2, ?)', ['two']);

@@ -14,7 +14,9 @@ import { createActivities, type AccountRef, type ActivityDeps, type GrantActivit
 import {
   createAwsClients,
   DynamoAuditStore,
+  DynamoCredentialLinkStore,
   ensureAuditTable,
+  ensureCredentialLinksTable,
   SecretsManagerAdminCredentials,
   SecretsManagerGrantSecretStore,
   type AwsClients,
@@ -86,6 +88,9 @@ export interface TestComponents {
   owner: Person;
   administrators: Person[];
   auditTable: string;
+  /** This instance's one-time credential links table, and a store on it. */
+  linksTable: string;
+  links: DynamoCredentialLinkStore;
   /** Settings pointing at the shared moto server and this instance's audit table. */
   awsSettings: AwsSettings;
   /** SDK clients on moto, for asserting on what the activities stored. */
@@ -143,6 +148,7 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
   const administrators = options.administrators ?? [{ name: 'DBA On Call', email: `dba-${tag}@example.com` }];
   const secretPrefix = `dbaccess-test/${tag}`;
   const auditTable = `dbaccess-test-audit-${tag}`;
+  const linksTable = `dbaccess-test-links-${tag}`;
   const cleanups: (() => Promise<void>)[] = [];
   let closed: Promise<void> | undefined;
 
@@ -219,6 +225,11 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
     cleanups.push(async () => {
       await aws.dynamo.send(new UpdateTableCommand({ TableName: auditTable, DeletionProtectionEnabled: false }));
       await aws.dynamo.send(new DeleteTableCommand({ TableName: auditTable }));
+    });
+
+    await ensureCredentialLinksTable(aws.dynamo, linksTable);
+    cleanups.push(async () => {
+      await aws.dynamo.send(new DeleteTableCommand({ TableName: linksTable }));
     });
 
     const smtp = await getSharedSmtp();
@@ -305,6 +316,8 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
       owner,
       administrators,
       auditTable,
+      linksTable,
+      links: new DynamoCredentialLinkStore(aws.doc, linksTable),
       awsSettings,
       aws,
       smtp,

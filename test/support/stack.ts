@@ -10,6 +10,7 @@ import type { HardeningOptions } from '../../src/api/hardening';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { createTestComponents, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { RUN_PREFIX, randomName } from './mariadb';
@@ -80,6 +81,10 @@ export interface TestStackOptions {
   codecEndpoint?: { corsOrigins?: string[]; allowUnauthenticated?: boolean };
   /** What DbAccessGrantee holds for an e-mail (GRANTEE_SEARCH_HASH_KEY); the e-mail by default. */
   granteeSearchValue?: AppDeps['granteeSearchValue'];
+  /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
+  credentialsInEmail?: boolean;
+  /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
+  linkTtlMs?: number;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
@@ -150,19 +155,6 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   onTestRunEnd(stop);
 
-  running = await createWorker({
-    config,
-    temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
-    aws: components.awsSettings,
-    smtp: components.smtpSettings,
-    logger,
-    workflowBundle: await workflowBundle(),
-    connection: env.nativeConnection,
-    reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
-    ...(dataConverter ? { dataConverter } : {}),
-  });
-  runPromise = running.run();
-
   const keys = Object.fromEntries(Object.keys(ROLE_CLIENTS).map((role) => [role, randomBytes(24).toString('hex')])) as StackKeys;
   const apiKey = keys.admin;
   app = await buildApp({
@@ -175,8 +167,28 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     hardening: options.hardening ?? { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
     ...(codec ? { codec: { codec, corsOrigins: options.codecEndpoint?.corsOrigins ?? [], allowUnauthenticated: options.codecEndpoint?.allowUnauthenticated ?? false } } : {}),
     ...(options.granteeSearchValue ? { granteeSearchValue: options.granteeSearchValue } : {}),
+    credentials: {
+      links: components.links,
+      audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
+      readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).read(name),
+    },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  running = await createWorker({
+    config,
+    temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
+    aws: components.awsSettings,
+    smtp: components.smtpSettings,
+    // The API listens already: the link in the GRANTED e-mail points at it.
+    credentials: { linksTable: components.linksTable, inEmail: options.credentialsInEmail ?? false, publicUrl: url, linkTtlMs: options.linkTtlMs ?? 24 * 3600_000 },
+    logger,
+    workflowBundle: await workflowBundle(),
+    connection: env.nativeConnection,
+    reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
+    ...(dataConverter ? { dataConverter } : {}),
+  });
+  runPromise = running.run();
 
   let n = 0;
   return {

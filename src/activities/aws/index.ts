@@ -15,3 +15,9 @@ export {
   auditSortKey,
   ensureAuditTable,
 } from './audit';
+export {
+  CREDENTIAL_LINKS_INDEX_BY_TOKEN,
+  CREDENTIAL_LINKS_TABLE_DEFINITION,
+  DynamoCredentialLinkStore,
+  ensureCredentialLinksTable,
+} from './credential-links';

@@ -220,6 +220,30 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
     }
   }
 
+  /**
+   * The secret's value, or undefined when it does not exist (or is scheduled for
+   * deletion: the grant has ended). For the one-time credential link and the
+   * CREDENTIALS_IN_EMAIL switch. Errors name the secret, never its value.
+   */
+  async read(name: string): Promise<GrantCredential | undefined> {
+    let text: string;
+    try {
+      text = await readSecretString(this.client, name);
+    } catch (err) {
+      if (err instanceof SecretInvalidError && (err.problem.startsWith('does not exist') || err.problem.includes('scheduled for deletion'))) return undefined;
+      if (err instanceof SecretInvalidError) throw new Error(err.message);
+      throw err;
+    }
+    const obj = parseJsonObject(name, text);
+    const str = (key: string): string => (typeof obj[key] === 'string' ? (obj[key] as string) : '');
+    const port = Number(obj['port']);
+    const engine = obj['engine'] === 'mariadb' ? 'mariadb' : 'mysql';
+    if (!str('username') || !str('password') || !str('host') || !Number.isInteger(port)) {
+      throw new SecretInvalidError(name, 'is not a grant secret {engine, host, port, username, password, database}');
+    }
+    return { engine, host: str('host'), port, username: str('username'), password: str('password'), database: str('database') };
+  }
+
   async delete(name: string): Promise<{ existed: boolean }> {
     // Secrets Manager reports success for a forced delete of a secret that does not
     // exist, so only a look first can tell whether there was one.

@@ -5,8 +5,9 @@ import { renderHtml, renderText, type Block, type Document, type Fact } from './
 
 // The e-mails of a grant's lifecycle. Pure functions of their input: the same
 // event renders the same message on every retry (times are taken from the grant,
-// never from the clock). There is deliberately no place for a password here: the
-// grantee is told where the per-grant secret is, never what it holds.
+// never from the clock). The GRANTED mail carries a one-time link to the
+// credentials and names the per-grant secret; it carries the password itself only
+// when the operator turned CREDENTIALS_IN_EMAIL on (see `credentials`).
 
 export type GrantMailKind = 'GRANTED' | 'LEVEL_CHANGED' | 'EXTENDED' | 'REVOKED' | 'EXPIRED';
 export type AdminMailKind = 'FAILED' | 'REVOKE_RETRYING';
@@ -28,7 +29,12 @@ export interface GrantMailInput {
   actor?: string;
   /** Why (REVOKED, EXTENDED, LEVEL_CHANGED), as the requester wrote it. Shown only when given. */
   reason?: string;
+  /** GRANTED only: how the credentials are delivered; without it the mail only names the secret. */
+  credentials?: MailCredentials;
 }
+
+/** A one-time link to the credentials (the default), or the password itself (CREDENTIALS_IN_EMAIL). */
+export type MailCredentials = { kind: 'link'; url: string; linkExpiresAt: string } | { kind: 'password'; password: string };
 
 export interface AdminMailInput {
   kind: AdminMailKind;
@@ -137,27 +143,53 @@ function grantedDocument(input: GrantMailInput, reference: string | undefined): 
       text: `you now have ${level} access to the database ${clean(grant.database)} of project ${clean(grant.project)}, until ${formatUtc(grant.expiresAt)}.`,
     },
     { kind: 'facts', rows },
-    { kind: 'h', text: 'Where the password is' },
   ];
   const secretName = grant.secretName ? clean(grant.secretName, 512) : undefined;
+  const region = clean(input.awsRegion, 40);
+  const creds = input.credentials;
+  if (creds?.kind === 'link') {
+    blocks.push(
+      { kind: 'h', text: 'Your credentials' },
+      {
+        kind: 'p',
+        text: `Open this link to see your user name and password. It works once, until ${formatUtc(creds.linkExpiresAt)}; after that it shows nothing. The page asks you to press a button before it shows them, so that mail security scanners that open links do not use it up.`,
+      },
+      { kind: 'code', text: clean(creds.url, 2000) },
+      { kind: 'p', text: 'Copy the password into your password manager: the link cannot be opened a second time. This e-mail itself contains no password.' },
+    );
+  } else if (creds?.kind === 'password') {
+    blocks.push(
+      { kind: 'h', text: 'Your credentials' },
+      {
+        kind: 'p',
+        text: 'Your administrators chose to send the password by e-mail. Store it in your password manager and delete this e-mail: mail is kept, copied and indexed in many places and outlives the grant.',
+      },
+      // Code style: one unwrapped line, so it can be copied exactly.
+      { kind: 'facts', rows: [['User name', clean(grant.account, 64), 'code'], ['Password', creds.password, 'code']] },
+    );
+  }
+  blocks.push({ kind: 'h', text: creds ? 'Also in AWS Secrets Manager' : 'Where the password is' });
   if (secretName) {
     blocks.push(
       {
         kind: 'p',
-        text: `The password is never sent by e-mail. It is in AWS Secrets Manager, in the secret ${secretName} (region ${clean(input.awsRegion, 40)}). Read it with the AWS CLI, signed in with your own AWS credentials:`,
+        text: creds
+          ? `The credentials also stay, until the grant ends, in AWS Secrets Manager, in the secret ${secretName} (region ${region}). If you have AWS access, read them with the AWS CLI, signed in with your own AWS credentials:`
+          : `The password is never sent by e-mail. It is in AWS Secrets Manager, in the secret ${secretName} (region ${region}). Read it with the AWS CLI, signed in with your own AWS credentials:`,
       },
-      { kind: 'code', text: secretCommand(secretName, clean(input.awsRegion, 40)) },
+      { kind: 'code', text: secretCommand(secretName, region) },
       { kind: 'p', text: 'The secret is a JSON document with the keys engine, host, port, username, password and database.' },
     );
   } else {
     blocks.push({
       kind: 'p',
-      text: 'The password is never sent by e-mail. The name of the secret that holds it was not recorded for this grant; ask your database administrators.',
+      text: 'The name of the secret that holds the password was not recorded for this grant; ask your database administrators.',
     });
   }
   const connect = connectCommand(grant, input.schema);
   if (connect) {
-    blocks.push({ kind: 'h', text: 'Connect' }, { kind: 'code', text: connect }, { kind: 'p', text: 'Enter the password from the secret when asked.' });
+    const hint = creds?.kind === 'link' ? 'Enter the password from the link (or the secret) when asked.' : creds?.kind === 'password' ? 'Enter the password above when asked.' : 'Enter the password from the secret when asked.';
+    blocks.push({ kind: 'h', text: 'Connect' }, { kind: 'code', text: connect }, { kind: 'p', text: hint });
   }
   blocks.push(
     { kind: 'h', text: 'When it ends' },

@@ -1,0 +1,169 @@
+import { strict as assert } from 'node:assert';
+import { randomUUID } from 'node:crypto';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Logger } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+
+import { createActivities, type GrantActivities } from '../../src/activities';
+import { SecretsManagerGrantSecretStore } from '../../src/activities/aws';
+import { hashCredentialToken } from '../../src/activities/credential-links';
+import type { GrantState } from '../../src/domain';
+import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
+import { MARIADB_HOST, MARIADB_PORT } from '../support/mariadb';
+import type { CapturedMail } from '../support/smtp';
+
+// notifyGrant(GRANTED) with credential delivery, on the real adapters (moto's
+// links table and secrets, the SMTP capture, MariaDB for the account).
+
+const LINK = /\/credentials\/([A-Za-z0-9_-]{43})\b/;
+const PUBLIC_URL = 'https://dbaccess.example.com';
+const logged: string[] = [];
+const quiet: Logger = {
+  log: (_level, message, meta) => void logged.push(`${message} ${JSON.stringify(meta ?? {})}`),
+  trace: (m, meta) => quiet.log('TRACE', m, meta),
+  debug: (m, meta) => quiet.log('DEBUG', m, meta),
+  info: (m, meta) => quiet.log('INFO', m, meta),
+  warn: (m, meta) => quiet.log('WARN', m, meta),
+  error: (m, meta) => quiet.log('ERROR', m, meta),
+};
+
+describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function () {
+  this.timeout(60_000);
+  let c: TestComponents;
+
+  before(async () => {
+    c = await createTestComponents();
+  });
+  after(async () => {
+    await c?.close();
+  });
+
+  function activities(inEmail: boolean): GrantActivities {
+    const secrets = new SecretsManagerGrantSecretStore(c.aws.secrets);
+    const acts = createActivities({
+      ...c.deps,
+      credentials: { inEmail, links: c.links, publicUrl: PUBLIC_URL, linkTtlMs: 24 * 3600_000, readCredential: (name) => secrets.read(name) },
+    });
+    const wrapped: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(acts) as [string, (...args: unknown[]) => Promise<unknown>][]) {
+      wrapped[name] = (...args: unknown[]) => new MockActivityEnvironment({ activityType: name }, { logger: quiet }).run(fn, ...args);
+    }
+    return wrapped as GrantActivities;
+  }
+
+  async function provisioned(): Promise<{ grant: TestGrant; state: GrantState; password: string }> {
+    const grant = c.newGrant();
+    await c.call.createAccount(grant.ref);
+    const password = (await c.readGrantSecret(grant.ref.secretName))!.password;
+    const now = Date.now();
+    const state: GrantState = {
+      grantId: grant.ref.grantId,
+      status: 'ACTIVE',
+      email: grant.email,
+      name: grant.name,
+      project: grant.ref.project,
+      database: grant.ref.database,
+      schema: grant.ref.target.schema,
+      account: grant.ref.account,
+      accessLevel: 'READ',
+      privileges: ['SELECT'],
+      expiresAt: new Date(now + 3 * 86_400_000).toISOString(),
+      requestedAt: new Date(now - 5_000).toISOString(),
+      requestedBy: 'links-test',
+      grantedAt: new Date(now).toISOString(),
+      secretName: grant.ref.secretName,
+      connection: { host: MARIADB_HOST, port: MARIADB_PORT, engine: 'mariadb' },
+      history: [],
+    };
+    return { grant, state, password };
+  }
+
+  async function linkItems(linkId: string): Promise<Record<string, unknown>[]> {
+    const items = (await c.aws.doc.send(new ScanCommand({ TableName: c.linksTable }))).Items ?? [];
+    return items.filter((i) => i['linkId'] === linkId);
+  }
+
+  const mailsTo = (email: string) => (m: CapturedMail) => m.envelopeTo.includes(email);
+
+  it('When GRANTED is notified twice (a retry), then one link item remains: the second token works, the first does not', async () => {
+    const { grant, state, password } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    const act = activities(false);
+    const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
+
+    await act.notifyGrant(request);
+    const first = await c.smtp.waitFor(mailsTo(grant.email));
+    await act.notifyGrant(request);
+    const second = await c.smtp.waitFor((m) => mailsTo(grant.email)(m) && m.messageId !== first.messageId);
+
+    const t1 = LINK.exec(first.text)?.[1];
+    const t2 = LINK.exec(second.text)?.[1];
+    assert.ok(t1 && t2 && t1 !== t2, 'each attempt mails a new token');
+    assert.ok(first.text.includes(`${PUBLIC_URL}/credentials/${t1}`));
+    for (const m of [first, second]) assert.ok(!m.raw.includes(password), 'no password in a link e-mail');
+
+    const items = await linkItems(eventId);
+    assert.equal(items.length, 1);
+    assert.equal(items[0]!['tokenHash'], hashCredentialToken(t2));
+    assert.equal(items[0]!['grantId'], grant.ref.grantId);
+    assert.equal(items[0]!['secretName'], grant.ref.secretName);
+    assert.equal(typeof items[0]!['ttl'], 'number');
+    assert.equal(await c.links.findByTokenHash(hashCredentialToken(t1)), undefined, 'the first token is dead');
+    assert.equal((await c.links.findByTokenHash(hashCredentialToken(t2)))?.linkId, eventId, 'the second token is the link');
+  });
+
+  it('When the link was already redeemed and the notify runs again, then no new link and no new e-mail', async () => {
+    const { grant, state } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    const act = activities(false);
+    const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
+    await act.notifyGrant(request);
+    const mail = await c.smtp.waitFor(mailsTo(grant.email));
+    const hash = hashCredentialToken(LINK.exec(mail.text)![1]!);
+    assert.ok(await c.links.markUsed(eventId, hash, new Date().toISOString(), Math.floor(Date.now() / 1000)));
+
+    const before = c.smtp.messages.filter(mailsTo(grant.email)).length;
+    await act.notifyGrant(request);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(c.smtp.messages.filter(mailsTo(grant.email)).length, before, 'no second e-mail');
+    const items = await linkItems(eventId);
+    assert.equal(items.length, 1);
+    assert.equal(items[0]!['tokenHash'], hash, 'the used link is left alone');
+    assert.ok(items[0]!['usedAt']);
+  });
+
+  it('When CREDENTIALS_IN_EMAIL is on, then the GRANTED e-mail holds the password and no link, and no link is stored', async () => {
+    const { grant, state, password } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    await activities(true).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
+    const mail = await c.smtp.waitFor(mailsTo(grant.email));
+    assert.ok(mail.text.includes(password), 'the text holds the password');
+    assert.ok(mail.html.includes(password), 'the HTML holds the password');
+    assert.doesNotMatch(mail.raw, /\/credentials\//, 'no link');
+    assert.match(mail.text.replace(/\s+/g, ' '), /delete this e-mail/);
+    assert.deepEqual(await linkItems(eventId), []);
+  });
+
+  it('When another kind of mail is sent, then it carries neither a link nor a password', async () => {
+    const { grant, state, password } = await provisioned();
+    const eventId = `${randomUUID()}:000003`;
+    for (const inEmail of [false, true]) {
+      await activities(inEmail).notifyGrant({ kind: 'EXTENDED', grant: state, owner: c.owner, eventId: `${eventId}${inEmail}`, schema: c.schema });
+    }
+    await c.smtp.waitFor((m) => mailsTo(grant.email)(m) && m.messageId.includes('true'));
+    for (const m of c.smtp.messages.filter(mailsTo(grant.email))) {
+      assert.ok(!m.raw.includes(password));
+      assert.doesNotMatch(m.raw, /\/credentials\//);
+    }
+  });
+
+  it('When the tests above have run, then no activity log line holds a token or a password', () => {
+    const text = logged.join('\n');
+    assert.ok(logged.length > 0);
+    for (const m of c.smtp.messages) {
+      const token = LINK.exec(m.text)?.[1];
+      if (token) assert.ok(!text.includes(token), 'a token is in the logs');
+    }
+    for (const p of c.knownSecrets()) assert.ok(!text.includes(p), 'a password is in the logs');
+  });
+});

@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { hashCredentialToken, newCredentialToken } from '../../src/activities/credential-links';
+import { canLogin } from '../support/mariadb';
+import { startTestStack, type TestStack } from '../support/stack';
+import { until } from '../support/wait';
+
+// The one-time credential link, on the real stack: the worker writes the link
+// and e-mails it; the API redeems it against moto (links table, audit table,
+// per-grant secret); the credentials log in to MariaDB.
+
+const LINK = /\/credentials\/([A-Za-z0-9_-]{43})\b/;
+const JSON_ACCEPT = { accept: 'application/json' };
+const BROWSER_ACCEPT = { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' };
+
+describe('API: one-time credential links', function () {
+  this.timeout(120_000);
+  let stack: TestStack;
+  const tokens: string[] = [];
+  const passwords: string[] = [];
+
+  before(async () => {
+    stack = await startTestStack();
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  /** Grants READ on `main` to a fresh address; returns the grant and the token from its GRANTED e-mail. */
+  async function grant(): Promise<{ grantId: string; account: string; secretName: string; token: string; mail: { text: string; html: string; raw: string } }> {
+    const email = stack.newEmail();
+    const created = await stack.call('POST', '/grants', {
+      email,
+      name: 'Link User',
+      project: stack.project,
+      database: 'main',
+      accessLevel: 'READ',
+      expiresAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString().slice(0, 10),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const mail = await stack.components.smtp.waitFor((m) => m.to.includes(email) && /granted/i.test(m.subject), 15_000);
+    const m = LINK.exec(mail.text);
+    assert.ok(m, 'the GRANTED e-mail has a credential link');
+    tokens.push(m[1]!);
+    return { ...(created.body as { grantId: string; account: string; secretName: string }), token: m[1]!, mail };
+  }
+
+  const redeem = (token: string, headers: Record<string, string> = JSON_ACCEPT) => stack.call('GET', `/credentials/${token}`, undefined, { key: null, headers });
+
+  async function viewedEvents(grantId: string) {
+    return (await stack.components.deps.audit.forGrant(grantId)).filter((e) => e.event === 'CREDENTIALS_VIEWED');
+  }
+
+  it('When the GRANTED e-mail is read, then it has a link to the API and no password; the link gives the credentials once, and they log in', async () => {
+    const g = await grant();
+    const secret = (await stack.components.readGrantSecret(g.secretName))!;
+    passwords.push(secret.password);
+    assert.ok(!g.mail.raw.includes(secret.password), 'no password in the e-mail');
+    assert.ok(g.mail.text.includes(`${stack.url}/credentials/${g.token}`), 'the link points at the API');
+    assert.ok(g.mail.text.includes(g.secretName), 'the e-mail still names the secret');
+    assert.match(g.mail.text.replace(/\s+/g, ' '), /works once, until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+
+    const first = await redeem(g.token);
+    assert.equal(first.status, 200, JSON.stringify(first.body));
+    assert.deepEqual(Object.keys(first.body).sort(), ['database', 'engine', 'expiresAt', 'host', 'password', 'port', 'username']);
+    assert.equal(first.body.username, g.account);
+    assert.equal(first.body.password, secret.password);
+    assert.equal(first.body.database, stack.components.schema);
+    assert.equal(first.headers.get('cache-control'), 'no-store');
+    assert.equal(first.headers.get('pragma'), 'no-cache');
+    assert.equal(first.headers.get('referrer-policy'), 'no-referrer');
+    assert.ok(await canLogin(first.body.username, first.body.password, first.body.database), 'the credentials log in');
+
+    const second = await redeem(g.token);
+    assert.equal(second.status, 410);
+    assert.equal(second.body.error, 'link_gone');
+    assert.match(second.body.message, /already been used or has expired/);
+    assert.ok(!JSON.stringify(second.body).includes(g.account), 'a refusal names nothing of the grant');
+
+    const viewed = await viewedEvents(g.grantId);
+    assert.equal(viewed.length, 1);
+    assert.equal(viewed[0]!.actor, 'credential-link');
+    assert.equal(viewed[0]!.account, g.account);
+    assert.ok(!JSON.stringify(viewed).includes(g.token), 'the audit event does not hold the token');
+  });
+
+  it('When a token is unknown or malformed, then the answer is 404 "this link is not valid", with or without a key', async () => {
+    for (const token of [newCredentialToken(), 'short', `${newCredentialToken().slice(0, 42)}.`, 'x'.repeat(44)]) {
+      const res = await redeem(token);
+      assert.equal(res.status, 404, `${token}: ${JSON.stringify(res.body)}`);
+      assert.deepEqual(res.body, { error: 'not_found', message: 'this link is not valid' });
+    }
+    const withKey = await stack.call('GET', `/credentials/${newCredentialToken()}`, undefined, { headers: JSON_ACCEPT });
+    assert.equal(withKey.status, 404);
+  });
+
+  it('When a link has expired, then it gets 410 and the credentials are not shown', async () => {
+    const g = await grant();
+    // The same link as the e-mail's, but with a token the test knows and an expiry in the past.
+    const link = (await stack.components.links.findByTokenHash(hashCredentialToken(g.token)))!;
+    const token = newCredentialToken();
+    tokens.push(token);
+    await stack.components.links.put({ ...link, tokenHash: hashCredentialToken(token), linkExpiresAt: Math.floor(Date.now() / 1000) - 1 });
+    const res = await redeem(token);
+    assert.equal(res.status, 410);
+    assert.match(res.body.message, /used or has expired/);
+    assert.equal((await redeem(g.token)).status, 404, 'the replaced token is dead');
+    assert.equal((await viewedEvents(g.grantId)).length, 0);
+  });
+
+  it('When the grant has been revoked, then its link gets 410 "access has ended"', async () => {
+    const g = await grant();
+    assert.equal((await stack.call('POST', stack.grantPath(g.grantId, '/revoke'), { reason: 'test' })).status, 202);
+    await until('the secret to be deleted', async () => !(await stack.components.secretExists(g.secretName)), 30_000);
+    const res = await redeem(g.token);
+    assert.equal(res.status, 410);
+    assert.equal(res.body.error, 'access_ended');
+    assert.match(res.body.message, /access has ended/);
+    assert.equal((await viewedEvents(g.grantId)).length, 0, 'nothing was viewed');
+  });
+
+  it('When two requests redeem one link at once, then exactly one gets the credentials and exactly one CREDENTIALS_VIEWED is audited', async () => {
+    const g = await grant();
+    passwords.push((await stack.components.readGrantSecret(g.secretName))!.password);
+    const results = await Promise.all([redeem(g.token), redeem(g.token), redeem(g.token)]);
+    const statuses = results.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [200, 410, 410], JSON.stringify(results.map((r) => r.body)));
+    assert.equal((await viewedEvents(g.grantId)).length, 1);
+  });
+
+  it('When a browser (or a mail scanner) opens the link, then it gets a page with a button and nothing is used up; the button shows the credentials once', async () => {
+    const g = await grant();
+    const secret = (await stack.components.readGrantSecret(g.secretName))!;
+    passwords.push(secret.password);
+
+    for (const headers of [BROWSER_ACCEPT, { accept: '*/*' }, {}]) {
+      const page = await redeem(g.token, headers);
+      assert.equal(page.status, 200);
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+      assert.match(page.body, /<form method="post">/);
+      assert.doesNotMatch(page.body, /<script/i);
+      assert.ok(!page.body.includes(secret.password), 'the page holds no password');
+      assert.equal(page.headers.get('cache-control'), 'no-store');
+      assert.match(page.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+    }
+    assert.equal((await viewedEvents(g.grantId)).length, 0, 'opening the page views nothing');
+
+    const posted = await stack.call('POST', `/credentials/${g.token}`, '', {
+      key: null,
+      headers: { ...BROWSER_ACCEPT, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    assert.equal(posted.status, 200, String(posted.body));
+    assert.match(posted.headers.get('content-type') ?? '', /^text\/html/);
+    assert.ok(posted.body.includes(secret.password), 'the page shows the password');
+    assert.ok(posted.body.includes(g.account));
+    assert.equal(posted.headers.get('cache-control'), 'no-store');
+    assert.equal(posted.headers.get('referrer-policy'), 'no-referrer');
+
+    const again = await redeem(g.token, BROWSER_ACCEPT);
+    assert.equal(again.status, 410);
+    assert.match(again.body, /already been used or has expired/);
+    assert.equal((await redeem(g.token)).status, 410);
+    assert.equal((await viewedEvents(g.grantId)).length, 1);
+  });
+
+  it('When a curl user POSTs, then the answer is JSON', async () => {
+    const g = await grant();
+    const res = await stack.call('POST', `/credentials/${g.token}`, undefined, { key: null });
+    assert.equal(res.status, 200);
+    assert.equal(res.body.username, g.account);
+    passwords.push(res.body.password);
+  });
+
+  it('When the links table is scanned, then it holds hashes of the tokens, never a token', async () => {
+    const items = (await stack.components.aws.doc.send(new ScanCommand({ TableName: stack.components.linksTable }))).Items ?? [];
+    assert.ok(items.length >= 5);
+    const dump = JSON.stringify(items);
+    assert.ok(tokens.length >= 5);
+    for (const token of tokens) assert.ok(!dump.includes(token), 'a token is stored in clear');
+    for (const p of passwords) assert.ok(!dump.includes(p), 'a password is stored in the links table');
+    for (const item of items) assert.match(String(item['tokenHash']), /^[0-9a-f]{64}$/);
+    assert.ok(items.some((i) => i['tokenHash'] === hashCredentialToken(tokens[0]!)));
+  });
+
+  it('When the tests above have run, then no log line holds a token or a password', () => {
+    const logs = stack.logLines.join('\n');
+    assert.ok(stack.logLines.length > 0);
+    assert.ok(passwords.length >= 3 && tokens.length >= 5);
+    for (const t of tokens) assert.ok(!logs.includes(t), 'a token is in the logs');
+    for (const p of passwords) assert.ok(!logs.includes(p), 'a password is in the logs');
+  });
+});
