@@ -488,12 +488,16 @@ describe('AWS adapters (moto)', function () {
 
   describe('source rules', () => {
     it('When the service code is searched, then nothing in it can update or delete an audit item', () => {
+      // The one-time credential links live in their own table and are marked used by a
+      // conditional update; that file must never name the audit table.
+      const allowed = new Set([join(ROOT, 'src', 'activities', 'aws', 'credential-links.ts')]);
+      for (const path of allowed) assert.doesNotMatch(readFileSync(path, 'utf8'), /auditTable|AUDIT_TABLE|AuditStore/, `${path} touches the audit table`);
       const offenders: string[] = [];
       const walk = (dir: string): void => {
         for (const entry of readdirSync(dir)) {
           const path = join(dir, entry);
           if (statSync(path).isDirectory()) walk(path);
-          else if (path.endsWith('.ts') && /\b(UpdateItem\w*|DeleteItem\w*|UpdateCommand|DeleteCommand|BatchWrite\w*|TransactWrite\w*)\b/.test(readFileSync(path, 'utf8'))) {
+          else if (path.endsWith('.ts') && !allowed.has(path) && /\b(UpdateItem\w*|DeleteItem\w*|UpdateCommand|DeleteCommand|BatchWrite\w*|TransactWrite\w*)\b/.test(readFileSync(path, 'utf8'))) {
             offenders.push(path);
           }
         }

@@ -48,6 +48,6 @@ describe('domain: grant ids', () => {
 
   it('When statuses are listed, then the closed ones are among them and ACTIVE is not closed', () => {
     for (const s of CLOSED_STATUSES) assert.ok(GRANT_STATUSES.includes(s));
-    assert.deepEqual([...CLOSED_STATUSES].sort(), ['EXPIRED', 'FAILED', 'REVOKED']);
+    assert.deepEqual([...CLOSED_STATUSES].sort(), ['DENIED', 'EXPIRED', 'FAILED', 'REVOKED']);
   });
 });

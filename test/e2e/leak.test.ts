@@ -32,6 +32,8 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
   const MARKER = `leak check/${randomBytes(8).toString('hex')}+"marker"`;
   /** Secrets seen during the story, by a printable name. */
   const secrets = new Map<string, string>();
+  /** One-time link tokens: secrets except in the e-mail that carries them. */
+  const linkTokens = new Map<string, string>();
   const grantIds: string[] = [];
   /** Every API answer of the story. */
   const answers: { label: string; text: string }[] = [];
@@ -75,6 +77,15 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
     assert.equal(a.status, 201, JSON.stringify(a.body));
     grantIds.push(a.body.grantId);
     const password = await rememberPassword('the revoked grant', a.body.secretName);
+    // The one-time link of the GRANTED e-mail, redeemed as the grantee would: its answer is the one
+    // place the password may appear. The token is a secret everywhere but in that e-mail.
+    const granted = await components.smtp.waitFor((m) => m.to.some((t) => a.body.grantId.endsWith(t)) && /granted/i.test(m.subject), 15_000);
+    const token = /\/credentials\/([A-Za-z0-9_-]{20,})/.exec(granted.text)?.[1];
+    assert.ok(token, 'the GRANTED e-mail carries a one-time link');
+    linkTokens.set('the one-time link token', token);
+    const viewed = await stack.call('GET', `/credentials/${token}`, undefined, { key: null, headers: { accept: 'application/json' } });
+    assert.equal(viewed.status, 200, JSON.stringify(viewed.body));
+    assert.equal(viewed.body.password, password, 'the link reveals the grant\'s password');
     const session = await connectAs(a.body.account, password, components.schema);
     await session.query('SELECT * FROM t');
     await session.end().catch(() => undefined);
@@ -137,6 +148,11 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
     const histories = await collectSources(scan);
     assert.ok(histories >= grantIds.length, `only ${histories} histories found`);
 
+    const tokenScan = new LeakScanner();
+    for (const [name, value] of linkTokens) tokenScan.secret(name, value);
+    await collectSources(tokenScan, { mails: false });
+    assert.deepEqual(tokenScan.findings().map((f) => `${f.secret} (${f.encoding}) in ${f.source}`), [], 'a link token leaked');
+
     const findings = scan.findings();
     const leaks = findings.filter((f) => f.secret !== 'the planted marker');
     assert.deepEqual(leaks.map((f) => `${f.secret} (${f.encoding}) in ${f.source}`), [], 'secrets leaked');
@@ -158,7 +174,7 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
   }
 
   /** Every place a secret could end up. Add new places here. Returns how many histories were scanned. */
-  async function collectSources(scan: LeakScanner): Promise<number> {
+  async function collectSources(scan: LeakScanner, options: { mails?: boolean } = {}): Promise<number> {
     const { components } = stack;
     // Visibility lags a little behind: wait until every grant of the story is listed.
     const query = `TaskQueue = '${stack.taskQueue}'`;
@@ -169,7 +185,7 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
     });
     const histories = await addHistories(scan, stack.client, query, stack.codec || undefined);
     addLogLines(scan, stack.logLines);
-    addMails(scan, components.smtp.messages);
+    if (options.mails !== false) addMails(scan, components.smtp.messages);
     const audit = new DynamoAuditStore(components.aws.doc, components.auditTable);
     for (const id of grantIds) scan.source(`the audit items of ${id}`, JSON.stringify(await audit.forGrant(id)));
     for (const a of answers) scan.source(a.label, a.text);

@@ -91,10 +91,11 @@ const config: FileConfig = parseFileConfig({
 const now = new Date('2026-06-01T00:00:00Z');
 let listed: string | undefined;
 const fakeClient = {
-  workflow: {
-    list: ({ query }: { query: string }) => {
+  options: { namespace: 'default' },
+  workflowService: {
+    listWorkflowExecutions: async ({ query }: { query: string }) => {
       listed = query;
-      return (async function* () {})();
+      return { executions: [] };
     },
   },
 } as unknown as Client;
