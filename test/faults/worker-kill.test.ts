@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+
+import { startFaultStack, type FaultStack } from '../support/fault-stack';
+import type { Hold } from '../support/proxy';
+import { until } from '../support/wait';
+
+// The worker is killed with SIGKILL while every provisioning step, and a
+// revocation, is in flight, each for a different grant; then it is started
+// again. Each grant is on a database of its own (its own MariaDB proxy), so
+// each one can be stopped at a different step, and one kill covers them all:
+//
+//   audit REQUESTED   its PutItem never reaches the AWS emulator
+//   check target      its schema check never reaches MariaDB
+//   create account    CREATE USER ran on the server, the worker never heard back
+//   grant privileges  GRANT ran on the server, the worker never heard back
+//   audit GRANTED     its PutItem never reaches the AWS emulator
+//   e-mail            its RCPT TO never reaches the SMTP server
+//   revocation        DROP USER ran on the server, the worker never heard back
+//
+// Afterwards each provisioning grant must be ACTIVE with all of its artifacts
+// (or FAILED with none), and the interrupted revocation must end REVOKED. The
+// killed attempts are retried once Temporal notices they are gone (heartbeat
+// timeout 15 s for database steps, start-to-close 15 s for audit writes, 30 s
+// for e-mail), so this takes about 45 s.
+
+describe('faults: the worker is killed during each step', function () {
+  this.timeout(240_000);
+  let stack: FaultStack;
+
+  before(async () => {
+    stack = await startFaultStack({ databases: ['requested', 'check', 'create', 'grant', 'granted', 'notify', 'revoke'] });
+  });
+  after(async () => {
+    await stack?.stop();
+  });
+
+  it('When the worker is SIGKILLed mid-step and restarted, then every grant ends ACTIVE with everything or FAILED with nothing, and the interrupted revoke ends REVOKED', async () => {
+    const { mysql, aws, smtp } = stack;
+
+    // A grant to revoke, ACTIVE before the faults begin.
+    const revokeEmail = stack.newEmail();
+    const toRevoke = await stack.requestGrant({ email: revokeEmail, database: 'revoke' });
+    assert.equal(toRevoke.status, 201, JSON.stringify(toRevoke.body));
+    const revokeId: string = toRevoke.body.grantId;
+
+    const emails = {
+      requested: stack.newEmail(),
+      check: stack.newEmail(),
+      create: stack.newEmail(),
+      grant: stack.newEmail(),
+      granted: stack.newEmail(),
+      notify: stack.newEmail(),
+    };
+    const holds: Record<string, Hold> = {
+      requested: aws.hold((t) => t.includes('"S":"REQUESTED"') && t.includes(emails.requested), { until: 'request' }),
+      check: mysql.check!.hold('information_schema.SCHEMATA', { until: 'request' }),
+      create: mysql.create!.hold('CREATE USER IF NOT EXISTS', { until: 'reply' }),
+      grant: mysql.grant!.hold('GRANT SELECT, INSERT, UPDATE, DELETE', { until: 'reply' }),
+      granted: aws.hold((t) => t.includes('"S":"GRANTED"') && t.includes(emails.granted), { until: 'request' }),
+      notify: smtp.hold(`RCPT TO:<${emails.notify}>`, { until: 'request' }),
+      revoke: mysql.revoke!.hold('DROP USER IF EXISTS', { until: 'reply' }),
+    };
+    const activityOf: Record<string, string> = {
+      requested: 'recordAudit',
+      check: 'checkTarget',
+      create: 'createAccount',
+      grant: 'grantPrivileges',
+      granted: 'recordAudit',
+      notify: 'notifyGrant',
+      revoke: 'revokeAccess',
+    };
+
+    // Every grant is started; each stops at its step.
+    const answers = Object.entries(emails).map(([database, email]) => stack.requestGrant({ email, database }));
+    const revoked = await stack.call('POST', stack.grantPath(revokeId, '/revoke'), { reason: 'fault test' });
+    assert.equal(revoked.status, 202, JSON.stringify(revoked.body));
+    const ids: Record<string, string> = { revoke: revokeId };
+    for (const [database, email] of Object.entries(emails)) ids[database] = `grant/${stack.project}/${database}/${email}`;
+
+    await Promise.all(
+      Object.entries(holds).map(async ([lane, hold]) => {
+        await hold.hit;
+        await stack.waitForPending(ids[lane]!, activityOf[lane]!);
+      }),
+    );
+    // The half-done steps really are half done.
+    assert.equal((await stack.outcome(ids.create!)).accountExists, true, 'CREATE USER ran before the kill');
+    assert.equal((await stack.outcome(ids.revoke!)).accountExists, false, 'DROP USER ran before the kill');
+
+    await stack.worker.kill();
+    const killedAt = Date.now();
+    for (const hold of Object.values(holds)) hold.release();
+    // The API answered 202 for those still provisioning; it does not matter here.
+    await Promise.all(answers);
+    await stack.worker.restart();
+
+    // Provisioning grants become ACTIVE; the revoked one closes.
+    await until(
+      'every provisioning grant to be ACTIVE',
+      async () => {
+        const states = await Promise.all(Object.keys(emails).map(async (lane) => (await stack.state(ids[lane]!)).status));
+        return states.every((s) => s === 'ACTIVE' || s === 'FAILED');
+      },
+      90_000,
+    );
+    const final = await stack.waitClosed(revokeId, 60_000);
+    assert.equal(final.status, 'REVOKED');
+    const recoveredInMs = Date.now() - killedAt;
+
+    for (const lane of Object.keys(emails)) {
+      const o = await stack.assertConsistent(ids[lane]!);
+      assert.equal(o.state.status, 'ACTIVE', `${lane}: nothing failed for good, so the grant is ACTIVE`);
+    }
+    const r = await stack.assertConsistent(revokeId);
+    assert.deepEqual(
+      r.audit.map((e) => e.event),
+      ['REQUESTED', 'GRANTED', 'REVOKE_REQUESTED', 'REVOKED'],
+    );
+    // eslint-disable-next-line no-console
+    console.log(`      (every grant settled ${Math.round(recoveredInMs / 1000)} s after the kill)`);
+  });
+});
