@@ -267,7 +267,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
         state: s,
         audit: await audit.forGrant(grantId),
         granteeMails: mailsTo(s.email),
-        adminMails: components.smtp.messages.filter((m) => m.to.some((t) => admins.includes(t)) && m.text.includes(grantId)),
+        adminMails: components.smtp.messages.filter((m) => m.to.some((t) => admins.includes(t)) && (m.subject.includes(s.email) || m.text.includes(grantId))),
         accountExists: await accountExists(s.account, '%'),
         secretExists: s.secretName !== undefined ? await components.secretExists(s.secretName) : await components.secretExists(`${components.secretPrefix}/${s.project}/${s.database}/${s.account}`),
       };

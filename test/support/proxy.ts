@@ -43,6 +43,8 @@ export interface TcpProxy {
   hold(match: string | RegExp | ((text: string) => boolean), options: HoldOptions): Hold;
   /** Connections accepted so far (a way to see that a client tried). */
   readonly accepted: number;
+  /** When each connection was accepted (Date.now()), cut or not. */
+  readonly acceptedAt: readonly number[];
   /** Connections currently open on the client side. */
   readonly open: number;
   close(): Promise<void>;
@@ -78,6 +80,7 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
   let frozen = false;
   let cutOff = false;
   let accepted = 0;
+  const acceptedAt: number[] = [];
 
   const flowUp = (c: Conn): boolean => !!c.upstream && !frozen && !c.heldUp;
   const flowDown = (c: Conn): boolean => !frozen && !c.heldDown;
@@ -138,6 +141,7 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
 
   const server = net.createServer((client) => {
     accepted += 1;
+    acceptedAt.push(Date.now());
     if (cutOff) {
       client.on('error', () => undefined);
       client.resetAndDestroy();
@@ -180,6 +184,7 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
     get accepted() {
       return accepted;
     },
+    acceptedAt,
     get open() {
       return conns.size;
     },
