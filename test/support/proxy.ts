@@ -10,7 +10,8 @@ import { onTestRunEnd } from './hooks';
 //   cut()      every open connection is reset, and each new one is closed at once (the server is gone)
 //   restore()  all of the above ends; held bytes and connections flow on
 //   hold(...)  stops one conversation at a chosen request: before it reaches the
-//              server, or after (the server did the work, the client never hears back)
+//              server, or after (the server did the work, the client never hears back),
+//              or resets its connection there (a network that fails at that request)
 //
 // It forwards bytes and looks at them only to find a hold's match; it never
 // changes them. A match is searched in each chunk plus the tail of the previous
@@ -26,8 +27,12 @@ export interface Hold {
 }
 
 export interface HoldOptions {
-  /** `request`: the matching bytes and everything the client sends after them wait; `reply`: they go through, and the server's answers wait. */
-  until: 'request' | 'reply';
+  /**
+   * `request`: the matching bytes and everything the client sends after them wait;
+   * `reply`: they go through, and the server's answers wait;
+   * `reset`: the connection is reset instead, and the bytes never reach the server.
+   */
+  until: 'request' | 'reply' | 'reset';
 }
 
 export interface TcpProxy {
@@ -54,7 +59,7 @@ const TAIL = 256;
 
 interface Rule {
   test: (text: string) => boolean;
-  until: 'request' | 'reply';
+  until: 'request' | 'reply' | 'reset';
   hits: number;
   released: boolean;
   onHit: () => void;
@@ -107,10 +112,15 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
       for (const rule of rules) {
         if (rule.released || !rule.test(text)) continue;
         rule.hits += 1;
+        rule.onHit();
+        if (rule.until === 'reset') {
+          c.client.resetAndDestroy();
+          destroy(c);
+          return;
+        }
         rule.conns.add(c);
         if (rule.until === 'request') c.heldUp = rule;
         else c.heldDown = rule;
-        rule.onHit();
         break;
       }
     }
