@@ -59,17 +59,18 @@ export function spawnGroup(name: string, command: string, args: string[], env: N
   const exited = new Promise<void>((resolve) =>
     child.once('exit', () => {
       running = false;
+      process.removeListener('exit', onExit);
       resolve();
     }),
   );
-  const onExit = (): void => {
+  function onExit(): void {
     // Synchronous last resort when the test process exits without the run-end hook.
     try {
       process.kill(-child.pid!, 'SIGKILL');
     } catch {
       // already gone
     }
-  };
+  }
   process.once('exit', onExit);
 
   const kill = async (signal: NodeJS.Signals = 'SIGKILL'): Promise<void> => {
