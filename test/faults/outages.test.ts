@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { REVOKE_ATTEMPTS_BEFORE_ALERT } from '../../src/workflows/grant-access';
 import { startFaultStack, type FaultStack } from '../support/fault-stack';
 import { accountExists, schemaGrants } from '../support/mariadb';
+import { caught } from '../support/proxy';
 import { until } from '../support/wait';
 
 // Outages of one dependency at a time, on the real stack: the worker is a child
@@ -42,7 +43,7 @@ describe('faults: a dependency is down', function () {
     const grantId = `grant/${stack.project}/audit/${email}`;
     const hold = aws.hold((t) => t.includes('"S":"GRANTED"') && t.includes(email), { until: 'request' });
     const answer = stack.requestGrant({ email, database: 'audit' });
-    await hold.hit;
+    await caught(hold, 'the GRANTED PutItem');
     aws.cut();
     hold.release();
     try {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 
 import { startFaultStack, type FaultStack } from '../support/fault-stack';
-import type { Hold } from '../support/proxy';
+import { caught, type Hold } from '../support/proxy';
 import { until } from '../support/wait';
 
 // The worker is killed with SIGKILL while every provisioning step, and a
@@ -53,7 +53,7 @@ describe('faults: the worker is killed during each step', function () {
     const grantFails = mysql.rollback!.hold('GRANT SELECT, INSERT, UPDATE, DELETE', { until: 'reset' });
     const rollbackDrop = mysql.rollback!.hold('DROP USER IF EXISTS', { until: 'reply' });
     const rollbackAnswer = stack.requestGrant({ email: rollbackEmail, database: 'rollback' });
-    await rollbackDrop.hit;
+    await caught(rollbackDrop, 'the rollback\'s DROP USER', 60_000);
     assert.equal((await stack.state(rollbackId)).status, 'ROLLING_BACK');
     assert.ok(grantFails.hits >= 5, `GRANT failed ${grantFails.hits} times`);
 
@@ -95,7 +95,7 @@ describe('faults: the worker is killed during each step', function () {
 
     await Promise.all(
       Object.entries(holds).map(async ([lane, hold]) => {
-        await hold.hit;
+        await caught(hold, `the ${lane} step's request`);
         await stack.waitForPending(ids[lane]!, activityOf[lane]!);
       }),
     );

@@ -57,6 +57,21 @@ export interface TcpProxy {
 
 const TAIL = 256;
 
+/** Waits for a hold to catch something; fails with `what` (e.g. the statement it waits for) after `timeoutMs`. */
+export async function caught(hold: Hold, what: string, timeoutMs = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      hold.hit,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`nothing matching ${what} went through the proxy within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 interface Rule {
   test: (text: string) => boolean;
   until: 'request' | 'reply' | 'reset';
