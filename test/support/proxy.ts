@@ -1,0 +1,266 @@
+import net from 'node:net';
+
+import { onTestRunEnd } from './hooks';
+
+// A TCP forwarder that a test controls, placed between the worker and one of its
+// dependencies (MariaDB, the AWS emulator, the SMTP server), to make real outages:
+//
+//   pause()    new connections are accepted but not forwarded (a server that does not answer)
+//   freeze()   no byte passes in either direction, on open connections too (a stalled network)
+//   cut()      every open connection is reset, and each new one is closed at once (the server is gone)
+//   restore()  all of the above ends; held bytes and connections flow on
+//   hold(...)  stops one conversation at a chosen request: before it reaches the
+//              server, or after (the server did the work, the client never hears back),
+//              or resets its connection there (a network that fails at that request)
+//
+// It forwards bytes and looks at them only to find a hold's match; it never
+// changes them. A match is searched in each chunk plus the tail of the previous
+// one, so a request split across two chunks is still found.
+
+export interface Hold {
+  /** Resolves when the first conversation is caught. */
+  readonly hit: Promise<void>;
+  /** Conversations caught so far. */
+  readonly hits: number;
+  /** Stops catching, and lets what was held flow on (when the connection is still open). */
+  release(): void;
+}
+
+export interface HoldOptions {
+  /**
+   * `request`: the matching bytes and everything the client sends after them wait;
+   * `reply`: they go through, and the server's answers wait;
+   * `reset`: the connection is reset instead, and the bytes never reach the server.
+   */
+  until: 'request' | 'reply' | 'reset';
+}
+
+export interface TcpProxy {
+  readonly host: string;
+  readonly port: number;
+  /** What the proxy forwards to. */
+  readonly target: { host: string; port: number };
+  pause(): void;
+  freeze(): void;
+  cut(): void;
+  restore(): void;
+  /** Catches every conversation whose client bytes match (text, regular expression or predicate over latin1 text), until released. */
+  hold(match: string | RegExp | ((text: string) => boolean), options: HoldOptions): Hold;
+  /** Connections accepted so far (a way to see that a client tried). */
+  readonly accepted: number;
+  /** When each connection was accepted (Date.now()), cut or not. */
+  readonly acceptedAt: readonly number[];
+  /** Connections currently open on the client side. */
+  readonly open: number;
+  close(): Promise<void>;
+}
+
+const TAIL = 256;
+
+/** Waits for a hold to catch something; fails with `what` (e.g. the statement it waits for) after `timeoutMs`. */
+export async function caught(hold: Hold, what: string, timeoutMs = 30_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      hold.hit,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`nothing matching ${what} went through the proxy within ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+interface Rule {
+  test: (text: string) => boolean;
+  until: 'request' | 'reply' | 'reset';
+  hits: number;
+  released: boolean;
+  onHit: () => void;
+  conns: Set<Conn>;
+}
+
+interface Conn {
+  client: net.Socket;
+  upstream?: net.Socket;
+  /** Bytes not yet forwarded, per direction. */
+  toServer: Buffer[];
+  toClient: Buffer[];
+  /** A hold that stopped this direction. */
+  heldUp?: Rule;
+  heldDown?: Rule;
+  tail: string;
+}
+
+export async function startTcpProxy(target: { host: string; port: number }, options: { host?: string } = {}): Promise<TcpProxy> {
+  const conns = new Set<Conn>();
+  const rules = new Set<Rule>();
+  let paused = false;
+  let frozen = false;
+  let cutOff = false;
+  let accepted = 0;
+  const acceptedAt: number[] = [];
+
+  const flowUp = (c: Conn): boolean => !!c.upstream && !frozen && !c.heldUp;
+  const flowDown = (c: Conn): boolean => !frozen && !c.heldDown;
+
+  const flush = (c: Conn): void => {
+    if (c.client.destroyed) return;
+    if (flowUp(c) && c.upstream && !c.upstream.destroyed) {
+      for (const chunk of c.toServer.splice(0)) c.upstream.write(chunk);
+    }
+    if (flowDown(c)) for (const chunk of c.toClient.splice(0)) c.client.write(chunk);
+  };
+
+  const destroy = (c: Conn): void => {
+    c.client.destroy();
+    c.upstream?.destroy();
+    conns.delete(c);
+    for (const r of rules) r.conns.delete(c);
+  };
+
+  const fromClient = (c: Conn, chunk: Buffer): void => {
+    if (!c.heldUp && !c.heldDown) {
+      const text = c.tail + chunk.toString('latin1');
+      c.tail = text.slice(-TAIL);
+      for (const rule of rules) {
+        if (rule.released || !rule.test(text)) continue;
+        rule.hits += 1;
+        rule.onHit();
+        if (rule.until === 'reset') {
+          c.client.resetAndDestroy();
+          destroy(c);
+          return;
+        }
+        rule.conns.add(c);
+        if (rule.until === 'request') c.heldUp = rule;
+        else c.heldDown = rule;
+        break;
+      }
+    }
+    if (c.heldUp || !flowUp(c)) {
+      c.toServer.push(chunk);
+      return;
+    }
+    if (c.toServer.length) flush(c);
+    c.upstream!.write(chunk);
+  };
+
+  const fromServer = (c: Conn, chunk: Buffer): void => {
+    if (!flowDown(c)) {
+      c.toClient.push(chunk);
+      return;
+    }
+    c.client.write(chunk);
+  };
+
+  const connect = (c: Conn): void => {
+    const upstream = net.connect(target.port, target.host);
+    c.upstream = upstream;
+    upstream.on('data', (chunk: Buffer) => fromServer(c, chunk));
+    upstream.on('error', () => destroy(c));
+    upstream.on('close', () => destroy(c));
+    upstream.on('connect', () => flush(c));
+  };
+
+  const server = net.createServer((client) => {
+    accepted += 1;
+    acceptedAt.push(Date.now());
+    if (cutOff) {
+      client.on('error', () => undefined);
+      client.resetAndDestroy();
+      return;
+    }
+    const c: Conn = { client, toServer: [], toClient: [], tail: '' };
+    conns.add(c);
+    client.on('data', (chunk: Buffer) => fromClient(c, chunk));
+    client.on('error', () => destroy(c));
+    client.on('close', () => destroy(c));
+    if (!paused) connect(c);
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', () => undefined);
+  const port = (server.address() as net.AddressInfo).port;
+
+  let closed: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      for (const r of rules) r.released = true;
+      const done = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const c of [...conns]) destroy(c);
+      await done;
+    })();
+    return closed;
+  };
+  onTestRunEnd(close);
+
+  return {
+    host,
+    port,
+    target: { ...target },
+    get accepted() {
+      return accepted;
+    },
+    acceptedAt,
+    get open() {
+      return conns.size;
+    },
+    pause() {
+      paused = true;
+    },
+    freeze() {
+      frozen = true;
+    },
+    cut() {
+      cutOff = true;
+      for (const c of [...conns]) {
+        c.client.resetAndDestroy();
+        destroy(c);
+      }
+    },
+    restore() {
+      paused = false;
+      frozen = false;
+      cutOff = false;
+      for (const c of [...conns]) {
+        if (!c.upstream) connect(c);
+        else flush(c);
+      }
+    },
+    hold(match, holdOptions) {
+      const test =
+        typeof match === 'string' ? (t: string) => t.includes(match) : match instanceof RegExp ? (t: string) => match.test(t) : match;
+      let onHit!: () => void;
+      const hit = new Promise<void>((resolve) => {
+        onHit = resolve;
+      });
+      const rule: Rule = { test, until: holdOptions.until, hits: 0, released: false, onHit, conns: new Set() };
+      rules.add(rule);
+      return {
+        hit,
+        get hits() {
+          return rule.hits;
+        },
+        release() {
+          rule.released = true;
+          rules.delete(rule);
+          for (const c of rule.conns) {
+            if (c.heldUp === rule) c.heldUp = undefined;
+            if (c.heldDown === rule) c.heldDown = undefined;
+            flush(c);
+          }
+          rule.conns.clear();
+        },
+      };
+    },
+    close,
+  };
+}
