@@ -7,8 +7,10 @@ import { createSmtpMailer } from './activities/mail';
 import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysql';
 import { createReconcileActivities } from './activities/reconcile';
 import { awsSettings, ConfigError, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
-import { createLogger, temporalLogger } from './logger';
+import { createLogger } from './logger';
+import { configuredDatabases, countAuditEvents, WorkerMetrics } from './metrics';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
+import { sdkMetricsUrl, startWorkerMetricsServer, workerRuntimeOptions } from './worker-metrics';
 
 // The worker: connects to Temporal, wires the real adapters into the
 // activities, registers the workflows, and serves until told to stop. No
@@ -29,10 +31,15 @@ export interface WorkerOptions {
   connection?: NativeConnection;
   /** The reconciler's schedule, created or updated at start-up (default id dbaccess-reconciler); `false`: left alone (tests). */
   reconcilerSchedule?: { scheduleId?: string } | false;
+  /** The grant counters (worker-metrics.ts); a fresh registry when absent. */
+  metrics?: WorkerMetrics;
 }
 
 export interface RunningWorker {
   worker: Worker;
+  /** Grants provisioned, revoked, expired, rolled back; revoke retries. */
+  metrics: WorkerMetrics;
+  connection: NativeConnection;
   /** Resolves when the worker has stopped and every resource is closed. */
   run(): Promise<void>;
   shutdown(): void;
@@ -84,13 +91,14 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   const ownConnection = !options.connection;
   const connection = options.connection ?? (await connectTemporal(options.temporal));
   const client = new Client({ connection, namespace: options.temporal.namespace });
+  const metrics = options.metrics ?? new WorkerMetrics(configuredDatabases(options.config));
   const worker = await Worker.create({
     connection,
     namespace: options.temporal.namespace,
     taskQueue: options.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: {
-      ...createActivities(deps),
+      ...countAuditEvents(createActivities(deps), metrics),
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
@@ -109,6 +117,8 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
 
   return {
     worker,
+    metrics,
+    connection,
     shutdown: () => worker.shutdown(),
     async run() {
       try {
@@ -127,8 +137,9 @@ async function main(): Promise<void> {
   const env = new Env();
   const logger = createLogger('dbaccess-worker', env.get('LOG_LEVEL'));
   try {
-    // The SDK's native core logs go through the same structured logger.
-    Runtime.install({ logger: temporalLogger(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
+    // The SDK's native core logs go through the same structured logger; its metrics to a loopback exporter.
+    const sdkMetricsPort = env.int('WORKER_SDK_METRICS_PORT', 0, 65535);
+    Runtime.install(workerRuntimeOptions(logger, sdkMetricsPort));
     const temporal = temporalSettings(env);
     const running = await createWorker({
       config: loadConfigFile(env),
@@ -140,8 +151,22 @@ async function main(): Promise<void> {
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
     });
     logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue }, 'worker started');
+    const metricsPort = env.int('WORKER_METRICS_PORT', 0, 65535);
+    const metricsServer =
+      metricsPort > 0
+        ? await startWorkerMetricsServer({
+            host: env.require('WORKER_METRICS_HOST'),
+            port: metricsPort,
+            metrics: running.metrics,
+            state: () => running.worker.getState(),
+            connection: running.connection,
+            ...(sdkMetricsUrl(sdkMetricsPort) ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
+            logger,
+          })
+        : undefined;
+    if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics, health and readiness served');
     // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.
-    await running.run();
+    await running.run().finally(() => metricsServer?.close());
     logger.info('worker stopped');
   } catch (err) {
     if (err instanceof ConfigError) logger.fatal(err.message);

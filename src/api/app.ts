@@ -7,7 +7,9 @@ import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { registerAdoptRoutes } from './adopt';
-import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
+import { isDocsRoute, registerDocs } from './docs';
+import { ApiMetrics, observability } from './observability';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL or AWS: every side effect is the
@@ -23,6 +25,10 @@ export interface AppDeps {
   now?: () => Date;
   /** Rate limits, trustProxy, HSTS (see hardening.ts); defaults when absent. */
   hardening?: HardeningOptions;
+  /** METRICS_TOKEN: GET /metrics requires it as a bearer token; open when absent (observability.ts). */
+  metricsToken?: string;
+  /** The API's metrics (tests read them); a fresh registry when absent. */
+  metrics?: ApiMetrics;
 }
 
 declare module 'fastify' {
@@ -34,7 +40,9 @@ declare module 'fastify' {
   }
 }
 
-const PUBLIC_ROUTES = new Set(['/healthz']);
+/** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts) and the documentation (docs.ts). */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const isPublic = (url: string) => PUBLIC_ROUTES.has(url) || isDocsRoute(url);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every key must have a role before the API serves anything.
@@ -58,7 +66,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
   });
+  const metrics = deps.metrics ?? new ApiMetrics();
   const grants = new GrantService({
+    observer: metrics,
     client: deps.client,
     config: deps.config,
     taskQueue: deps.taskQueue,
@@ -67,6 +77,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(hardening, deps.hardening ?? {});
+  // The documentation first: it collects every route added after it.
+  await registerDocs(app);
+  await app.register(observability, { metrics, connection: deps.client.connection, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
@@ -78,7 +91,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     if (reply.statusCode === 403) request.log.warn({ actor: request.actor, role: request.client?.role, method: request.method, route: request.routeOptions.url }, 'request refused: not allowed');
   });
   app.addHook('onRequest', async (request, reply) => {
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '')) return;
+    if (isPublic(request.routeOptions.url ?? '')) return;
     const actor = authenticate(request.headers.authorization, deps.apiKeys);
     if (!actor) {
       request.log.warn({ route: request.routeOptions.url }, 'request without a valid API key');
@@ -89,7 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.client = clients.get(actor)!;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' }));
 
   app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
     const state = await grants.create(request.body, request.client);

@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         trustProxy: parseTrustProxy(env.get('API_TRUST_PROXY')),
         hstsMaxAge: env.int('API_HSTS_MAX_AGE', 0, 100_000_000),
       },
+      ...(env.get('METRICS_TOKEN') ? { metricsToken: env.get('METRICS_TOKEN') } : {}),
     });
     const host = env.require('API_HOST');
     const port = env.int('API_PORT', 0, 65535);
