@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { bearerMatches, exposition, PROMETHEUS_CONTENT_TYPE } from '../metrics';
 import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from '../readiness';
-import { HttpError } from './errors';
 import type { GrantMessageKind, GrantObserver } from './grant-service';
 
 // The API's operator endpoints and instrumentation:
@@ -98,8 +97,9 @@ const plugin: FastifyPluginAsync<ObservabilityOptions> = async (app: FastifyInst
   // the public ingress then). The numbers and labels hold no secret either way.
   app.get('/metrics', { schema: metricsSchema }, async (request, reply) => {
     if (options.metricsToken !== undefined && !bearerMatches(request.headers.authorization, options.metricsToken)) {
-      void reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'the metrics token is required: Authorization: Bearer <METRICS_TOKEN>');
+      // Answered here rather than thrown: this route is added before buildApp sets its error handler.
+      request.log.warn({ route: '/metrics' }, 'metrics request without the metrics token');
+      return reply.status(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'the metrics token is required: Authorization: Bearer <METRICS_TOKEN>' });
     }
     return reply.type(PROMETHEUS_CONTENT_TYPE).send(await metrics.metrics());
   });
