@@ -9,8 +9,10 @@ import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysq
 import { createReconcileActivities } from './activities/reconcile';
 import { codecDataConverter } from './codec';
 import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
-import { createLogger, temporalLogger } from './logger';
+import { createLogger } from './logger';
+import { configuredDatabases, countAuditEvents, WorkerMetrics } from './metrics';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
+import { sdkMetricsUrl, startWorkerMetricsServer, workerRuntimeOptions } from './worker-metrics';
 
 // The worker: connects to Temporal, wires the real adapters into the
 // activities, registers the workflows, and serves until told to stop. No
@@ -35,10 +37,15 @@ export interface WorkerOptions {
   reconcilerSchedule?: { scheduleId?: string } | false;
   /** Payload encryption (codecDataConverter); Temporal's default (clear JSON) when unset. */
   dataConverter?: DataConverter;
+  /** The grant counters (worker-metrics.ts); a fresh registry when absent. */
+  metrics?: WorkerMetrics;
 }
 
 export interface RunningWorker {
   worker: Worker;
+  /** Grants provisioned, revoked, expired, rolled back; revoke retries. */
+  metrics: WorkerMetrics;
+  connection: NativeConnection;
   /** Resolves when the worker has stopped and every resource is closed. */
   run(): Promise<void>;
   shutdown(): void;
@@ -94,13 +101,14 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   const connection = options.connection ?? (await connectTemporal(options.temporal));
   // With the workers' codec: the reconciler reads grant states and sends them updates.
   const client = new Client({ connection, namespace: options.temporal.namespace, ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}) });
+  const metrics = options.metrics ?? new WorkerMetrics(configuredDatabases(options.config));
   const worker = await Worker.create({
     connection,
     namespace: options.temporal.namespace,
     taskQueue: options.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: {
-      ...createActivities(deps),
+      ...countAuditEvents(createActivities(deps), metrics),
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
@@ -120,6 +128,8 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
 
   return {
     worker,
+    metrics,
+    connection,
     shutdown: () => worker.shutdown(),
     async run() {
       try {
@@ -138,8 +148,9 @@ async function main(): Promise<void> {
   const env = new Env();
   const logger = createLogger('dbaccess-worker', env.get('LOG_LEVEL'));
   try {
-    // The SDK's native core logs go through the same structured logger.
-    Runtime.install({ logger: temporalLogger(logger), telemetryOptions: { logging: { filter: { core: 'WARN', other: 'WARN' }, forward: {} } } });
+    // The SDK's native core logs go through the same structured logger; its metrics to a loopback exporter.
+    const sdkMetricsPort = env.int('WORKER_SDK_METRICS_PORT', 0, 65535);
+    Runtime.install(workerRuntimeOptions(logger, sdkMetricsPort));
     const temporal = temporalSettings(env);
     const codec = payloadCodec(env);
     const dataConverter = codecDataConverter(codec);
@@ -155,8 +166,22 @@ async function main(): Promise<void> {
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
     });
     logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue, encryptionKeyId: codec?.keyId ?? null }, 'worker started');
+    const metricsPort = env.int('WORKER_METRICS_PORT', 0, 65535);
+    const metricsServer =
+      metricsPort > 0
+        ? await startWorkerMetricsServer({
+            host: env.require('WORKER_METRICS_HOST'),
+            port: metricsPort,
+            metrics: running.metrics,
+            state: () => running.worker.getState(),
+            connection: running.connection,
+            ...(sdkMetricsUrl(sdkMetricsPort) ? { sdkMetricsUrl: sdkMetricsUrl(sdkMetricsPort) } : {}),
+            logger,
+          })
+        : undefined;
+    if (metricsServer) logger.info({ url: metricsServer.url }, 'worker metrics, health and readiness served');
     // The SDK stops the worker gracefully on SIGINT/SIGTERM; run() then closes the pools and clients.
-    await running.run();
+    await running.run().finally(() => metricsServer?.close());
     logger.info('worker stopped');
   } catch (err) {
     if (err instanceof ConfigError) logger.fatal(err.message);

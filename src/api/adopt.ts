@@ -80,6 +80,12 @@ const OLD_RECORD_KEY = /^[A-Za-z0-9_]{1,64}$/;
 const str = { type: 'string', minLength: 1, maxLength: 320 } as const;
 
 const adoptSchema = {
+  summary: 'Adopt accesses the old scripts created',
+  description:
+    `Up to ${MAX_ROWS} rows. Each becomes a grant workflow that keeps the existing account after checking it holds exactly the level's privileges; ` +
+    '`dryRun` only checks the rows against the configuration. Used by `dbaccess import`. Admins only.',
+  tags: ['bulk'],
+  operationId: 'adoptGrants',
   body: {
     type: 'object',
     required: ['rows'],

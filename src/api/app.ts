@@ -9,7 +9,9 @@ import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
 import { registerAdoptRoutes } from './adopt';
-import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, listGrantsSchema, revokeSchema } from './schemas';
+import { isDocsRoute, registerDocs } from './docs';
+import { ApiMetrics, observability } from './observability';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL, and to AWS only to redeem one-time
@@ -31,6 +33,10 @@ export interface AppDeps {
   granteeSearchValue?: (email: string) => string;
   /** One-time credential links (GET/POST /credentials/:token); the routes exist only with it. */
   credentials?: CredentialRoutesDeps;
+  /** METRICS_TOKEN: GET /metrics requires it as a bearer token; open when absent (observability.ts). */
+  metricsToken?: string;
+  /** The API's metrics (tests read them); a fresh registry when absent. */
+  metrics?: ApiMetrics;
 }
 
 declare module 'fastify' {
@@ -42,8 +48,9 @@ declare module 'fastify' {
   }
 }
 
-// The credential link's token is its own credential: no API key.
-const PUBLIC_ROUTES = new Set(['/healthz', '/credentials/:token']);
+/** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts), the documentation (docs.ts), and the credential link, whose token is its own credential. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/credentials/:token']);
+const isPublic = (url: string) => PUBLIC_ROUTES.has(url) || isDocsRoute(url);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // Every key must have a role before the API serves anything.
@@ -67,7 +74,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
       customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
     },
   });
+  const metrics = deps.metrics ?? new ApiMetrics();
   const grants = new GrantService({
+    observer: metrics,
     client: deps.client,
     config: deps.config,
     taskQueue: deps.taskQueue,
@@ -77,6 +86,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   await app.register(hardening, deps.hardening ?? {});
+  // The documentation first: it collects every route added after it.
+  await registerDocs(app);
+  await app.register(observability, { metrics, connection: deps.client.connection, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((request, reply) => {
     void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
@@ -89,7 +101,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   app.addHook('onRequest', async (request, reply) => {
     // CORS preflights of the codec routes carry no credentials; see codec-routes.ts.
-    if (PUBLIC_ROUTES.has(request.routeOptions.url ?? '') || request.routeOptions.config?.public === true) return;
+    if (isPublic(request.routeOptions.url ?? '') || request.routeOptions.config?.public === true) return;
     const actor = authenticate(request.headers.authorization, deps.apiKeys);
     if (!actor) {
       request.log.warn({ route: request.routeOptions.url }, 'request without a valid API key');
@@ -100,7 +112,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.client = clients.get(actor)!;
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' }));
 
   app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
     const state = await grants.create(request.body, request.client);

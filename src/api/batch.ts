@@ -48,6 +48,12 @@ function schemaProblem(row: unknown): string | undefined {
 }
 
 const batchSchema = {
+  summary: 'Ask for many grants at once',
+  description:
+    `Up to ${BATCH_MAX_ROWS} rows, each a POST /grants body. Every row is checked first: if any is invalid the answer is 400 with one entry per row and nothing is started. ` +
+    'Otherwise every grant is started: 200 when all started, 207 when some did not (each row says why).',
+  tags: ['bulk'],
+  operationId: 'createGrants',
   body: {
     type: 'object',
     required: ['grants'],

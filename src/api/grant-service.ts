@@ -92,6 +92,17 @@ export interface GrantServiceOptions {
    * a keyed hash when GRANTEE_SEARCH_HASH_KEY is set; the e-mail itself by default.
    */
   granteeSearchValue?: (email: string) => string;
+  /** Told when a grant workflow is started or accepts a message (the API's metrics). */
+  observer?: GrantObserver;
+}
+
+/** The messages the API sends a grant's workflow. */
+export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny';
+
+/** What GrantService reports as it goes: only what has happened (a workflow started, a message accepted). */
+export interface GrantObserver {
+  grantStarted(project: string, database: string): void;
+  messageSent(kind: GrantMessageKind): void;
 }
 
 /** A display name: letters (any script), digits, spaces and . , ' ( ) _ - only. */
@@ -243,6 +254,7 @@ export class GrantService {
       }
       throw err;
     }
+    this.options.observer?.grantStarted(request.project, request.database);
     return this.waitForProvisioning(handle, () => initialGrantState(request, new Date().toISOString()));
   }
 
@@ -391,6 +403,7 @@ export class GrantService {
       throw conflict('grant_not_active', `the grant ${grantId} is already ${state.status.toLowerCase().replace('_', ' ')}`);
     }
     await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
+    this.options.observer?.messageSent('revoke');
     return { grantId, status: 'REVOKING' };
   }
 
@@ -401,6 +414,7 @@ export class GrantService {
     const actor = client.name;
     const { handle } = await this.subjectOf(grantId, client, 'extend');
     const result = await this.update(grantId, () => handle.executeUpdate(extendUpdate, { args: [{ expiresAt, actor, ...(reason ? { reason } : {}) }] }));
+    this.options.observer?.messageSent('extend');
     return { grantId, expiresAt: result.expiresAt };
   }
 
@@ -428,6 +442,7 @@ export class GrantService {
     const result = await this.update(grantId, () =>
       handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, ...(reason ? { reason } : {}) }] }),
     );
+    this.options.observer?.messageSent('change_level');
     return { grantId, ...result };
   }
 
@@ -438,6 +453,7 @@ export class GrantService {
     await this.update(grantId, () =>
       handle.executeUpdate(approveUpdate, { args: [{ actor: client.name, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason } : {}) }] }),
     );
+    this.options.observer?.messageSent('approve');
     // The decision is in; the workflow leaves PENDING_APPROVAL at its next step.
     const state = await this.queryState(handle);
     return this.waitForProvisioning(handle, () => state, SETTLED.filter((s) => s !== 'PENDING_APPROVAL'));
@@ -448,6 +464,7 @@ export class GrantService {
     if (!isSafeText(reason) || reason.trim() === '') throw badRequest('reason: must be a readable reason (no control or invisible characters)');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
     const result = await this.update(grantId, () => handle.executeUpdate(denyUpdate, { args: [{ actor: client.name, reason: reason.trim() }] }));
+    this.options.observer?.messageSent('deny');
     return { grantId, status: result.status };
   }
 

@@ -1,6 +1,9 @@
 // JSON schemas of every route: types, lengths, required and unknown fields.
 // Content rules (patterns, allowed values, dates) are checked by the domain code
 // afterwards, so that each refusal can say in words what is wrong.
+//
+// The same schemas are the OpenAPI document at /docs (docs.ts): `summary`,
+// `description`, `tags` and `operationId` are for it; Fastify ignores them.
 
 const error = {
   type: 'object',
@@ -78,6 +81,13 @@ const grantState = {
 } as const;
 
 export const createGrantSchema = {
+  summary: 'Ask for access',
+  description:
+    'Starts a grant: one person, one database, one access level, until an expiry (`expiresAt`) or for a `duration`. ' +
+    'Answers 201 with the grant ACTIVE when provisioning finished within API_GRANT_WAIT_MS, else 202 (still provisioning, or PENDING_APPROVAL when the level or database needs approval). ' +
+    '409 when an open grant exists for the same person and database; 502 when provisioning failed (everything was rolled back). Admins and requesters.',
+  tags: ['grants'],
+  operationId: 'createGrant',
   body: {
     type: 'object',
     required: ['email', 'name', 'project', 'database', 'accessLevel'],
@@ -96,9 +106,20 @@ export const createGrantSchema = {
   response: { 201: grantState, 202: grantState, 400: error, 403: error, 404: error, 409: error },
 } as const;
 
-export const getGrantSchema = { params: grantIdParams, response: { 200: grantState, 404: error } } as const;
+export const getGrantSchema = {
+  summary: 'Read a grant',
+  description: 'The grant as its workflow knows it (status, expiry, account, secret name, history), and the workflow itself. Never a password.',
+  tags: ['grants'],
+  operationId: 'getGrant',
+  params: grantIdParams,
+  response: { 200: grantState, 404: error },
+} as const;
 
 export const listGrantsSchema = {
+  summary: 'List grants',
+  description: 'Grants, newest first, filtered by grantee, project, database or status; `limit` from 1 to 1000.',
+  tags: ['grants'],
+  operationId: 'listGrants',
   querystring: {
     type: 'object',
     properties: {
@@ -139,18 +160,30 @@ export const listGrantsSchema = {
 } as const;
 
 export const revokeSchema = {
+  summary: 'Revoke a grant now',
+  description: 'Ends the access early: the account is locked, its sessions killed, the account dropped and its secret deleted. Answers 202 (REVOKING) at once; the revoke retries until done.',
+  tags: ['grants'],
+  operationId: 'revokeGrant',
   params: grantIdParams,
   body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
   response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 404: error, 409: error },
 } as const;
 
 export const extendSchema = {
+  summary: 'Move the expiry',
+  description: "Sets a new expiry (earlier or later), within the database's maximum duration.",
+  tags: ['grants'],
+  operationId: 'extendGrant',
   params: grantIdParams,
   body: { type: 'object', required: ['expiresAt'], properties: { expiresAt, reason }, additionalProperties: false },
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, expiresAt: { type: 'string' } } }, 400: error, 404: error, 409: error },
 } as const;
 
 export const changeLevelSchema = {
+  summary: 'Change the access level',
+  description: 'Moves an active grant to another level of its database. A downgrade also ends the open sessions (`sessionsKilled`).',
+  tags: ['grants'],
+  operationId: 'changeGrantLevel',
   params: grantIdParams,
   body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
   response: {
@@ -162,13 +195,30 @@ export const changeLevelSchema = {
 } as const;
 
 export const approveSchema = {
+  summary: 'Approve a request',
+  description: 'Approves a grant waiting for approval (PENDING_APPROVAL), then waits a little for it to become ACTIVE. Not by the grantee.',
+  tags: ['approval'],
+  operationId: 'approveGrant',
   params: grantIdParams,
   body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
   response: { 200: grantState, 202: grantState, 403: error, 404: error, 409: error },
 } as const;
 
 export const denySchema = {
+  summary: 'Deny a request',
+  description: 'Denies a grant waiting for approval, with a reason told to the grantee. Nothing is created.',
+  tags: ['approval'],
+  operationId: 'denyGrant',
   params: grantIdParams,
   body: { type: 'object', required: ['reason'], properties: { reason: { ...reason, minLength: 1 } }, additionalProperties: false },
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 400: error, 403: error, 404: error, 409: error },
+} as const;
+
+export const healthzSchema = {
+  summary: 'Liveness',
+  description: 'Always 200 while the process serves HTTP; touches no dependency. Readiness (Temporal reachable) is GET /readyz.',
+  tags: ['operations'],
+  operationId: 'healthz',
+  security: [],
+  response: { 200: { type: 'object', properties: { status: { type: 'string' } } } },
 } as const;

@@ -56,6 +56,7 @@ async function main(): Promise<void> {
         audit: new DynamoAuditStore(clients.doc, aws.auditTable),
         readCredential: (name) => grantSecrets.read(name),
       },
+      ...(env.get('METRICS_TOKEN') ? { metricsToken: env.get('METRICS_TOKEN') } : {}),
     });
     if (codec) logger.info({ encryptionKeyId: codec.keyId, decryptionKeyIds: codec.keyIds, corsOrigins: codecEndpoint.corsOrigins, codecAuthentication: !codecEndpoint.allowUnauthenticated }, 'payload encryption on');
     else logger.warn('payload encryption off: DBACCESS_CODEC_KEYS is not set, so grant details are stored in clear in Temporal');

@@ -32,6 +32,7 @@ export const ENV_VARS = [
   { name: 'API_RATE_LIMIT_PER_KEY', default: '300', doc: 'Requests a minute per API key (by key name), in a burst of as many; 0 turns the limit off. Counted per API process.', usedBy: ['api'] },
   { name: 'API_RATE_LIMIT_PER_ADDRESS', default: '300', doc: 'Requests a minute per client address, with or without a valid key (throttles key guessing); 0 turns it off. Counted per API process.', usedBy: ['api'] },
   { name: 'API_TRUST_PROXY', default: 'false', doc: 'Whose address is the client: false = the TCP peer; a hop count or a comma-separated list of proxy addresses/CIDRs = read X-Forwarded-For behind those proxies; true = trust any X-Forwarded-For (only behind a proxy that overwrites it).', usedBy: ['api'] },
+  { name: 'METRICS_TOKEN', doc: 'Bearer token GET /metrics on the API requires; unset: /metrics needs no token (keep it off the public ingress).', usedBy: ['api'], secret: true },
   { name: 'API_HSTS_MAX_AGE', default: '0', doc: 'max-age (seconds) of the Strict-Transport-Security header; 0 sends none (set it when clients reach the API over HTTPS).', usedBy: ['api'] },
   { name: 'DBACCESS_CODEC_KEYS', doc: 'Payload encryption keys, comma-separated `keyId:base64key` (32 random bytes each). The first encrypts, all decrypt (rotation). Unset: payloads are stored in clear.', usedBy: ['api', 'worker'], secret: true },
   { name: 'CODEC_CORS_ORIGINS', doc: 'Comma-separated origins (e.g. the Temporal UI, `https://temporal.example.com`) allowed to call /codec/encode and /codec/decode from a browser.', usedBy: ['api'] },
@@ -59,6 +60,14 @@ export const ENV_VARS = [
     usedBy: ['worker'],
   },
   { name: 'WORKER_MAX_CONCURRENT_ACTIVITIES', default: '50', doc: 'Activities one worker runs at once.', usedBy: ['worker'] },
+  { name: 'WORKER_METRICS_HOST', default: '127.0.0.1', doc: 'Address the worker serves /metrics, /healthz and /readyz on (0.0.0.0 in a container).', usedBy: ['worker'] },
+  { name: 'WORKER_METRICS_PORT', default: '9464', doc: 'Port of the worker\'s /metrics, /healthz and /readyz; 0 turns that server off.', usedBy: ['worker'] },
+  {
+    name: 'WORKER_SDK_METRICS_PORT',
+    default: '9465',
+    doc: 'Loopback port of the Temporal SDK\'s own Prometheus exporter, whose metrics the worker\'s /metrics includes; 0 turns the SDK metrics off.',
+    usedBy: ['worker'],
+  },
 ] as const satisfies readonly EnvVar[];
 
 export type EnvName = (typeof ENV_VARS)[number]['name'];

@@ -58,6 +58,8 @@ export interface TestStack {
   taskQueue: string;
   /** Every line the worker and the API logged (JSON), for leak checks. */
   logLines: string[];
+  /** The running worker (its grant counters: `worker.metrics`). */
+  worker: RunningWorker;
   /** A fresh grantee address in the allowed domain; its account name starts with the run prefix (cleaned up). */
   newEmail(): string;
   /** Calls the API over HTTP with the stack's key (or `key`, or none with `key: null`). */
@@ -205,6 +207,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     databases: { main: 'main', other: 'other', gated: 'gated', broken: 'broken' },
     taskQueue,
     logLines,
+    worker: running,
     newEmail: () => `${RUN_PREFIX}.${randomName(4)}${(n += 1)}@example.com`,
     grantPath: (grantId, suffix = '') => `/grants/${encodeURIComponent(grantId)}${suffix}`,
     async call(method, path, body, opts = {}) {

@@ -1,0 +1,153 @@
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { Counter, Histogram, Registry } from 'prom-client';
+import { bearerMatches, exposition, PROMETHEUS_CONTENT_TYPE } from '../metrics';
+import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from '../readiness';
+import type { GrantMessageKind, GrantObserver } from './grant-service';
+
+// The API's operator endpoints and instrumentation:
+//   GET /metrics  Prometheus metrics (open, or behind METRICS_TOKEN)
+//   GET /readyz   200 while Temporal answers, 503 otherwise
+//   request logs  carry the grant id of /grants/:grantId routes
+// Registered from buildApp before the routes. /healthz (liveness) stays in app.ts
+// and never touches a dependency.
+
+/** The API's metrics, in a registry of its own (one per app). */
+export class ApiMetrics implements GrantObserver {
+  readonly registry = new Registry();
+  readonly requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests answered, by method, route pattern and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly duration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Time to answer an HTTP request, by method, route pattern and status code.',
+    labelNames: ['method', 'route', 'status'] as const,
+    // POST /grants waits for provisioning (up to API_GRANT_WAIT_MS): the buckets reach 30 s.
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly grantsStarted = new Counter({
+    name: 'dbaccess_grants_started_total',
+    help: 'Grant workflows started by the API (POST /grants and POST /grants/batch), by project and database.',
+    labelNames: ['project', 'database'] as const,
+    registers: [this.registry],
+  });
+  readonly messagesSent = new Counter({
+    name: 'dbaccess_messages_sent_total',
+    help: 'Messages a grant workflow accepted from the API (revoke signal; extend, change_level, approve, deny updates).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  constructor() {
+    for (const kind of MESSAGE_KINDS) this.messagesSent.labels(kind).inc(0);
+  }
+
+  grantStarted(project: string, database: string): void {
+    this.grantsStarted.inc({ project, database });
+  }
+
+  messageSent(kind: GrantMessageKind): void {
+    this.messagesSent.inc({ kind });
+  }
+
+  metrics(): Promise<string> {
+    return exposition(this.registry);
+  }
+}
+
+const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_level', 'approve', 'deny'];
+
+export interface ObservabilityOptions {
+  metrics: ApiMetrics;
+  /** Bearer token that GET /metrics requires (METRICS_TOKEN); open when absent. */
+  metricsToken?: string;
+  /** The Temporal connection /readyz checks. */
+  connection: TemporalConnectionLike;
+  readinessTimeoutMs?: number;
+}
+
+/** A grant id as the route validates it: printable ASCII, at most 400 characters. */
+const LOGGABLE_GRANT_ID = /^[!-~]{1,400}$/;
+/** Routes no route pattern matched (404s of scanners): one label value, not one per URL. */
+const UNMATCHED = '(unmatched)';
+
+const plugin: FastifyPluginAsync<ObservabilityOptions> = async (app: FastifyInstance, options) => {
+  const { metrics } = options;
+
+  app.addHook('onRequest', async (request, reply) => {
+    // Every log line of a grant route names the grant (request and response logs included).
+    const grantId = (request.params as { grantId?: unknown } | undefined)?.grantId;
+    if (typeof grantId === 'string' && LOGGABLE_GRANT_ID.test(grantId)) {
+      request.log = request.log.child({ grantId });
+      reply.log = request.log;
+    }
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const labels = { method: request.method, route: request.routeOptions.url ?? UNMATCHED, status: String(reply.statusCode) };
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, reply.elapsedTime / 1000);
+  });
+
+  // Scraped from inside the network. With METRICS_TOKEN set, only a scraper that sends it
+  // gets the numbers; without it, anyone who can reach the API can (keep /metrics off
+  // the public ingress then). The numbers and labels hold no secret either way.
+  app.get('/metrics', { schema: metricsSchema }, async (request, reply) => {
+    if (options.metricsToken !== undefined && !bearerMatches(request.headers.authorization, options.metricsToken)) {
+      // Answered here rather than thrown: this route is added before buildApp sets its error handler.
+      request.log.warn({ route: '/metrics' }, 'metrics request without the metrics token');
+      return reply.status(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'the metrics token is required: Authorization: Bearer <METRICS_TOKEN>' });
+    }
+    return reply.type(PROMETHEUS_CONTENT_TYPE).send(await metrics.metrics());
+  });
+
+  app.get('/readyz', { schema: readyzSchema }, async (_request, reply) => {
+    const temporal = await checkTemporal(options.connection, options.readinessTimeoutMs ?? READINESS_TIMEOUT_MS);
+    return reply.status(temporal.ok ? 200 : 503).send({ status: temporal.ok ? 'ready' : 'unavailable', checks: { temporal } });
+  });
+};
+
+const metricsSchema = {
+  summary: 'Prometheus metrics',
+  description:
+    'Prometheus text format: http_requests_total, http_request_duration_seconds, dbaccess_grants_started_total, dbaccess_messages_sent_total and the Node.js process metrics. ' +
+    'No API key; when METRICS_TOKEN is set, `Authorization: Bearer <METRICS_TOKEN>` is required.',
+  tags: ['operations'],
+  operationId: 'metrics',
+  security: [],
+} as const;
+
+const readyzSchema = {
+  summary: 'Readiness: does the API reach Temporal?',
+  description: '200 while Temporal answers within the timeout, 503 otherwise. For load balancers and orchestrators; no API key. Liveness is GET /healthz.',
+  tags: ['operations'],
+  operationId: 'readyz',
+  security: [],
+  response: {
+    ...Object.fromEntries(
+      [200, 503].map((code) => [
+        code,
+        {
+          type: 'object',
+          properties: {
+            status: { type: 'string', enum: ['ready', 'unavailable'] },
+            checks: {
+              type: 'object',
+              properties: {
+                temporal: { type: 'object', properties: { ok: { type: 'boolean' }, latencyMs: { type: 'integer' }, error: { type: 'string' } } },
+              },
+            },
+          },
+        },
+      ]),
+    ),
+  },
+} as const;
+
+// Hooks apply to the whole application (see hardening.ts).
+(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+
+export const observability = plugin;

@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../../src/api/app';
+import { parseApiKeys } from '../../src/api/auth';
+import { minimalConfig } from '../support/minimal-config';
+import { toolPath } from '../support/tools';
+import { until } from '../support/wait';
+
+// GET /readyz follows Temporal: a dev server of this test's own (not the run's
+// shared one) is started, stopped and started again on the same port, and the
+// API's answer follows it. GET /healthz never does.
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as { port: number };
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+describe('HTTP API: /readyz follows Temporal, /healthz does not', function () {
+  this.timeout(120_000);
+  let port: number;
+  let server: ChildProcess | undefined;
+  let app: FastifyInstance;
+  let url: string;
+  let connection: Connection;
+
+  async function startTemporal(): Promise<void> {
+    const [http, metrics] = [await freePort(), await freePort()];
+    server = spawn(
+      toolPath.temporal(),
+      ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--http-port', String(http), '--metrics-port', String(metrics), '--log-level', 'error'],
+      { stdio: 'ignore' },
+    );
+  }
+  async function stopTemporal(): Promise<void> {
+    const s = server;
+    server = undefined;
+    if (!s || s.exitCode !== null) return;
+    const exited = new Promise((ok) => s.once('exit', ok));
+    s.kill('SIGKILL');
+    await exited;
+  }
+  const readyz = async () => {
+    const res = await fetch(`${url}/readyz`);
+    return { status: res.status, body: (await res.json()) as any };
+  };
+
+  before(async () => {
+    port = await freePort();
+    // Lazy: the API starts whether or not Temporal is up (the connection is made on first use).
+    connection = Connection.lazy({ address: `127.0.0.1:${port}` });
+    app = await buildApp({
+      client: new Client({ connection }),
+      config: minimalConfig(),
+      apiKeys: parseApiKeys(`ops:${randomBytes(24).toString('hex')}`),
+      taskQueue: 'readiness-test',
+      grantWaitMs: 0,
+    });
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  after(async () => {
+    await app?.close();
+    await connection?.close().catch(() => undefined);
+    await stopTemporal();
+  });
+
+  it('When Temporal has not started, then /readyz is 503 with the check, and /healthz is 200', async () => {
+    const r = await readyz();
+    assert.equal(r.status, 503);
+    assert.equal(r.body.status, 'unavailable');
+    assert.equal(r.body.checks.temporal.ok, false);
+    assert.equal(typeof r.body.checks.temporal.latencyMs, 'number');
+    assert.ok(r.body.checks.temporal.latencyMs <= 5000);
+    assert.ok(!JSON.stringify(r.body).includes(String(port)), 'the answer does not name the address');
+    assert.equal((await fetch(`${url}/healthz`)).status, 200);
+  });
+
+  it('When Temporal is up, then /readyz is 200; when it stops, 503; when it is back, 200 again', async () => {
+    await startTemporal();
+    const up = await until('readyz 200', async () => {
+      const r = await readyz();
+      return r.status === 200 ? r : undefined;
+    }, 60_000);
+    assert.deepEqual(Object.keys(up.body), ['status', 'checks']);
+    assert.equal(up.body.status, 'ready');
+    assert.equal(up.body.checks.temporal.ok, true);
+
+    await stopTemporal();
+    const down = await until('readyz 503', async () => {
+      const r = await readyz();
+      return r.status === 503 ? r : undefined;
+    }, 20_000);
+    assert.equal(down.body.checks.temporal.ok, false);
+    assert.equal((await fetch(`${url}/healthz`)).status, 200, 'liveness does not follow Temporal');
+
+    await startTemporal();
+    await until('readyz 200 again', async () => (await readyz()).status === 200, 90_000);
+  });
+});
