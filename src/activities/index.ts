@@ -40,6 +40,12 @@ export interface AccountRef {
   account: string;
   secretName: string;
   target: GrantTarget;
+  /**
+   * Set by the workflow when the account is known to be this grant's (createAccount
+   * returned, or it was adopted): the revoke then drops it without first asking
+   * Secrets Manager who owns it, so an AWS outage cannot delay the end of access.
+   */
+  owned?: boolean;
 }
 
 export interface PrivilegeChange extends AccountRef {
@@ -161,7 +167,7 @@ export function createActivities(deps: ActivityDeps) {
      * session only at its next USE, so without this a session opened under the
      * old level would keep it.
      */
-    async changePrivileges(change: Required<PrivilegeChange>): Promise<{ sessionsKilled: number }> {
+    async changePrivileges(change: PrivilegeChange & { previous: string[] }): Promise<{ sessionsKilled: number }> {
       return heartbeating(async (call) => {
         await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous, call);
         if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
@@ -179,11 +185,14 @@ export function createActivities(deps: ActivityDeps) {
     async revokeAccess(ref: AccountRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
       return heartbeating(async (call) => {
         // Only this grant's account: an account of the same name that the grant does
-        // not own (see createAccount) is not its to drop.
-        const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
-        if (owner !== undefined && owner !== ref.grantId) {
-          log.warn('secret belongs to another grant; leaving account and secret alone', { grantId: ref.grantId, owner });
-          return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
+        // not own (see createAccount) is not its to drop. When the workflow knows the
+        // account is its own, access ends first and Secrets Manager is asked nothing.
+        if (!ref.owned) {
+          const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
+          if (owner !== undefined && owner !== ref.grantId) {
+            log.warn('secret belongs to another grant; leaving account and secret alone', { grantId: ref.grantId, owner });
+            return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
+          }
         }
         const dropped = await deps.accounts.dropAccount(ref.target, ref.account, call);
         const secret = await deps.secrets.delete(ref.secretName);

@@ -800,7 +800,10 @@ class GrantLifecycle {
    * while the revoke goes on retrying with no limit.
    */
   private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<void> {
-    const ref = this.accountRef();
+    // After createAccount has returned (or an adoption), the account is this grant's for
+    // certain; during a rollback it may not be (AccountConflict), so ownership is checked.
+    const owned = why !== 'rollback' && (this.state.secretName !== undefined || this.request.adoption !== undefined);
+    const ref = { ...this.accountRef(), ...(owned ? { owned: true } : {}) };
     const summary = `revoke: lock ${this.state.account}, kill its sessions, drop it, delete its secret (${why})`;
     try {
       await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);

@@ -29,7 +29,7 @@ describe('faults: a dependency is down', function () {
       (ok) => ({ ok }),
       (err: unknown) => ({ err }),
     );
-    stack = await startFaultStack({ databases: ['audit', 'mail', 'mail2'] });
+    stack = await startFaultStack({ databases: ['audit', 'mail', 'mail2', 'awsexpiry'] });
   });
   after(async () => {
     await expiryCase;
@@ -69,6 +69,28 @@ describe('faults: a dependency is down', function () {
     const told = o.adminMails.find((m) => FAILED_SUBJECT.test(m.subject))!;
     assert.match(told.text, /audit GRANTED/, 'the e-mail names the step');
     assert.ok(told.text.includes(final.failure!.message.slice(0, 40)), 'and the reason');
+  });
+
+  it('When the AWS emulator is down at the expiry, then the account is still dropped on time; the secret and the audit follow once it is back', async () => {
+    const { aws } = stack;
+    const expiresAt = Date.now() + 6000;
+    const res = await stack.requestGrant({ email: stack.newEmail(), database: 'awsexpiry', accessLevel: 'READ', expiresAt: new Date(expiresAt).toISOString() });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const grantId: string = res.body.grantId;
+    aws.cut();
+    try {
+      // The revoke knows the account is this grant's: it does not wait for Secrets Manager.
+      await until('the account to be dropped', async () => !(await accountExists(res.body.account, '%')), 15_000);
+      const lagMs = Date.now() - expiresAt;
+      assert.ok(lagMs < 3000, `revoked ${lagMs} ms after the expiry, with AWS down`);
+      assert.equal((await stack.state(grantId)).status, 'REVOKING', 'the secret and the audit event are still to come');
+    } finally {
+      aws.restore();
+    }
+    const final = await stack.waitClosed(grantId, 60_000);
+    assert.equal(final.status, 'EXPIRED');
+    const o = await stack.assertConsistent(grantId);
+    assert.deepEqual(o.audit.map((e) => e.event).slice(0, 3), ['REQUESTED', 'GRANTED', 'EXPIRED']);
   });
 
   it('When SMTP is down, then a grant being provisioned is rolled back after the e-mail retries, and an expiry is neither delayed nor blocked (NOTIFY_FAILED)', async () => {
