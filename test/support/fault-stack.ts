@@ -201,6 +201,19 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     writeFileSync(configPath, JSON.stringify(raw, null, 2));
 
     const taskQueue = uniqueTaskQueue('faults');
+
+    const apiKey = randomBytes(24).toString('hex');
+    const app: FastifyInstance = await buildApp({
+      client,
+      config,
+      apiKeys: parseApiKeys(`${ADMIN_CLIENT}:${apiKey}`),
+      taskQueue,
+      grantWaitMs: options.grantWaitMs ?? 15_000,
+      hardening: { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
+    });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+
     const worker = await startWorkerProcess({
       DBACCESS_CONFIG: configPath,
       LOG_LEVEL: 'info',
@@ -215,20 +228,14 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       SMTP_HOST: smtp.host,
       SMTP_PORT: String(smtp.port),
       MAIL_FROM: components.smtpSettings.from,
+      // The GRANTED e-mail's one-time link points at this stack's API.
+      PUBLIC_URL: url,
+      CREDENTIAL_LINKS_TABLE: components.linksTable,
+      // Several workers run at once here: no metrics ports to collide on.
+      WORKER_METRICS_PORT: '0',
+      WORKER_SDK_METRICS_PORT: '0',
     });
     cleanups.push(() => worker.stop());
-
-    const apiKey = randomBytes(24).toString('hex');
-    const app: FastifyInstance = await buildApp({
-      client,
-      config,
-      apiKeys: parseApiKeys(`${ADMIN_CLIENT}:${apiKey}`),
-      taskQueue,
-      grantWaitMs: options.grantWaitMs ?? 15_000,
-      hardening: { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
-    });
-    const url = await app.listen({ host: '127.0.0.1', port: 0 });
-    cleanups.push(() => app.close());
 
     const audit = new DynamoAuditStore(components.aws.doc, components.auditTable);
     let n = 0;
