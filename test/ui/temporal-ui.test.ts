@@ -104,6 +104,11 @@ describe('Temporal UI (in a browser)', function () {
     await visible(page.getByText(`grant READ_WRITE (SELECT, INSERT, UPDATE, DELETE) on ${schema}`, { exact: true }), 'the grant activity summary');
     await visible(page.getByText(`audit GRANTED READ_WRITE until ${expiresAt}`, { exact: true }), 'the GRANTED audit activity summary');
     await page.screenshot({ path: join(SCREENSHOTS, '2-workflow-history.png'), fullPage: true });
+    // The history scrolls inside the page; the timeline has every step and its summary on one screen.
+    await page.getByRole('tab', { name: 'Timeline' }).click();
+    await visible(page.getByText('audit REQUESTED by dev-admin'), 'the REQUESTED audit activity summary on the timeline');
+    await visible(page.getByText(`notifyGrant • email GRANTED to ${email}`), 'the e-mail activity summary on the timeline');
+    await page.screenshot({ path: join(SCREENSHOTS, '3-workflow-timeline.png'), fullPage: true });
 
     // Summary, details and current details: each rendered (as Markdown) in a frame of its own.
     await page.getByRole('tab', { name: 'User Metadata' }).click();
@@ -116,7 +121,7 @@ describe('Temporal UI (in a browser)', function () {
     await visible(current.getByText('ACTIVE', { exact: true }), 'the current status');
     await visible(current.getByText(`READ_WRITE (SELECT, INSERT, UPDATE, DELETE) on demo/dev_project for ${email}`), 'the current level');
     await visible(current.getByText(`expires ${expiresAt}`), 'the current expiry');
-    await page.screenshot({ path: join(SCREENSHOTS, '3-workflow-user-metadata.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, '4-workflow-user-metadata.png'), fullPage: true });
 
     assert.ok(decodes.length > 0 && decodes.every((s) => s === 200), `the browser decoded through ${stack.api}/codec (answers: ${decodes.join(', ') || 'none'})`);
 
@@ -128,7 +133,7 @@ describe('Temporal UI (in a browser)', function () {
     await visible(page.frameLocator('#user-metadata-current-details').getByText('REVOKED', { exact: true }), 'the current status after the revoke');
     await page.getByRole('tab', { name: /^Event History/ }).click();
     await visible(page.getByText(`revoke: lock ${account}`), 'the revoke activity summary');
-    await page.screenshot({ path: join(SCREENSHOTS, '4-workflow-revoked.png'), fullPage: true });
+    await page.screenshot({ path: join(SCREENSHOTS, '5-workflow-revoked.png'), fullPage: true });
     await page.close();
   });
 });
