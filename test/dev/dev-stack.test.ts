@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { DevStackRunner, listening, type DevStack } from '../support/dev-stack';
 import { accountExists, canLogin, RUN_PREFIX, rootPool } from '../support/mariadb';
-import { ROOT } from '../support/tools';
 import { until } from '../support/wait';
 
 // `npm run dev` as a user runs it: one command brings up the whole stack on
@@ -14,96 +9,21 @@ import { until } from '../support/wait';
 // on the same state keeps the grant. Runs on free ports, in a state folder and
 // with schema names of its own, so it never touches a developer's running stack.
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-interface Stack {
-  api: string;
-  temporalUi: string;
-  inbox: string;
-  project: string;
-  databases: string[];
-  emailDomain: string;
-  aws: string;
-}
-
 describe('npm run dev', function () {
   this.timeout(240_000);
-  const stateDir = mkdtempSync(join(tmpdir(), 'dbaccess-dev-'));
-  const ports: Record<string, number> = {};
-  let child: ChildProcess | undefined;
-  let output = '';
+  const dev = new DevStackRunner();
+  const ports = dev.ports;
 
   before(async () => {
     rootPool(); // registers the end-of-run cleanup of this run's schemas and accounts
-    for (const name of ['DEV_API_PORT', 'DEV_TEMPORAL_PORT', 'DEV_TEMPORAL_UI_PORT', 'DEV_AWS_PORT', 'DEV_SMTP_PORT', 'DEV_INBOX_PORT']) ports[name] = await freePort();
+    await dev.allocatePorts();
   });
 
-  after(async () => {
-    if (child && child.exitCode === null) {
-      process.kill(-child.pid!, 'SIGKILL');
-    }
-    rmSync(stateDir, { recursive: true, force: true });
-  });
+  after(() => dev.dispose());
 
-  async function startDev(): Promise<Stack> {
-    output = '';
-    rmSync(join(stateDir, 'stack.json'), { force: true });
-    child = spawn(process.execPath, [join(ROOT, 'scripts', 'dev.mjs')], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])), DEV_STATE_DIR: stateDir, DEV_SCHEMA_PREFIX: `${RUN_PREFIX}_dev`, LOG_LEVEL: 'warn' },
-    });
-    child.stdout!.on('data', (d) => (output += String(d)));
-    child.stderr!.on('data', (d) => (output += String(d)));
-    const started = child;
-    await until(
-      'the dev stack to write stack.json',
-      () => {
-        if (started.exitCode !== null) throw new Error(`npm run dev exited early:\n${output.slice(-3000)}`);
-        return existsSync(join(stateDir, 'stack.json'));
-      },
-      180_000,
-    );
-    return JSON.parse(readFileSync(join(stateDir, 'stack.json'), 'utf8')) as Stack;
-  }
-
-  async function stopDev(): Promise<number | null> {
-    const running = child!;
-    running.kill('SIGINT');
-    await until('npm run dev to exit', () => running.exitCode !== null || running.signalCode !== null, 30_000);
-    return running.exitCode;
-  }
-
-  const key = (file = 'api-key') => readFileSync(join(stateDir, file), 'utf8').trim();
-  const call = async (stack: Stack, method: string, path: string, body?: unknown, keyFile?: string) => {
-    const res = await fetch(`${stack.api}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${key(keyFile)}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {}),
-    });
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const startDev = () => dev.start();
+  const stopDev = () => dev.stop();
+  const call = (stack: DevStack, method: string, path: string, body?: unknown, keyFile?: string) => dev.call(stack, method, path, body, keyFile);
 
   it('When it is started, then every service answers, a grant works, Ctrl-C stops it all, and a restart keeps the grant', async () => {
     const stack = await startDev();
@@ -112,7 +32,7 @@ describe('npm run dev', function () {
     ]);
     assert.equal(stack.api, `http://127.0.0.1:${ports.DEV_API_PORT}`);
     assert.deepEqual(stack.databases, ['dev_project', 'prod_project']);
-    for (const url of [stack.api, stack.temporalUi, stack.inbox]) assert.ok(output.includes(url), `${url} is printed`);
+    for (const url of [stack.api, stack.temporalUi, stack.inbox]) assert.ok(dev.output.includes(url), `${url} is printed`);
     assert.equal((await fetch(`${stack.api}/healthz`)).status, 200);
     assert.equal((await fetch(stack.temporalUi)).status, 200);
     assert.equal((await fetch(`${stack.inbox}/api/messages`)).status, 200);

@@ -17,3 +17,10 @@ export const toolPath = {
   temporalTestServer: () => tool('temporal-test-server'),
   motoServer: () => tool('moto_server'),
 };
+
+/** The browser the UI test drives: CHROMIUM_PATH, or Debian's chromium, which scripts/tools.mjs installs. */
+export function chromiumPath(): string {
+  const path = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+  if (!existsSync(path)) throw new Error(`${path} is missing: run "node scripts/tools.mjs" (npm test does it for you), which installs Debian's chromium, or set CHROMIUM_PATH`);
+  return path;
+}
