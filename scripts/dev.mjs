@@ -39,9 +39,11 @@ const PORTS = {
   smtp: port('DEV_SMTP_PORT', 1025),
   inbox: port('DEV_INBOX_PORT', 8025),
   api: port('DEV_API_PORT', 3000),
+  workerMetrics: port('DEV_WORKER_METRICS_PORT', 9464),
+  workerSdkMetrics: port('DEV_WORKER_SDK_METRICS_PORT', 9465),
 };
 const MYSQL_URL = env.DEV_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
-const PORT_ENV = { temporal: 'DEV_TEMPORAL_PORT', temporalUi: 'DEV_TEMPORAL_UI_PORT', aws: 'DEV_AWS_PORT', smtp: 'DEV_SMTP_PORT', inbox: 'DEV_INBOX_PORT', api: 'DEV_API_PORT' };
+const PORT_ENV = { temporal: 'DEV_TEMPORAL_PORT', temporalUi: 'DEV_TEMPORAL_UI_PORT', aws: 'DEV_AWS_PORT', smtp: 'DEV_SMTP_PORT', inbox: 'DEV_INBOX_PORT', api: 'DEV_API_PORT', workerMetrics: 'DEV_WORKER_METRICS_PORT', workerSdkMetrics: 'DEV_WORKER_SDK_METRICS_PORT' };
 
 const SEARCH_ATTRIBUTES = {
   DbAccessGrantee: 'Keyword',
@@ -260,6 +262,9 @@ async function main() {
     MAIL_FROM: 'dbaccess <dbaccess@example.com>',
     API_HOST: HOST,
     API_PORT: String(PORTS.api),
+    WORKER_METRICS_HOST: HOST,
+    WORKER_METRICS_PORT: String(PORTS.workerMetrics),
+    WORKER_SDK_METRICS_PORT: String(PORTS.workerSdkMetrics),
     DBACCESS_API_KEYS: `dev-admin:${apiKey},dev-approver:${approverKey}`,
     DBACCESS_CODEC_KEYS: codecKeys,
     CODEC_CORS_ORIGINS: HOST === '127.0.0.1' ? `${uiOrigin},http://localhost:${PORTS.temporalUi}` : uiOrigin,

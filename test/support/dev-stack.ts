@@ -76,7 +76,7 @@ export class DevStackRunner {
   /** Picks the free ports; call once before `start`. */
   async allocatePorts(): Promise<void> {
     for (const name of DEV_PORT_NAMES) this.ports[name] = await freePort();
-    for (const name of ['WORKER_METRICS_PORT', 'WORKER_SDK_METRICS_PORT']) this.workerPorts[name] = await freePort();
+    for (const name of ['DEV_WORKER_METRICS_PORT', 'DEV_WORKER_SDK_METRICS_PORT']) this.workerPorts[name] = await freePort();
   }
 
   async start(timeoutMs = 180_000): Promise<DevStack> {
