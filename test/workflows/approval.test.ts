@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { GrantErrorType, type GrantRequest, type GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { approveUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
-import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { uniqueTaskQueue } from '../support/temporal';
+import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';
 
 // The approval gate on the time-skipping server: nothing is created before an
@@ -19,44 +18,17 @@ const PROVISIONING_STEPS = ['checkTarget', 'createAccount', 'grantPrivileges', '
 
 describe('grantAccess workflow: approval gate (time-skipping)', function () {
   this.timeout(120_000);
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    env = await timeSkippingTemporal();
-    await workflowBundle();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
-
-  const started: { terminate: () => Promise<unknown> }[] = [];
-
-  async function withWorker<T>(recorded: RecordedActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = uniqueTaskQueue('approval');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded.activities() });
-    try {
-      return await worker.runUntil(fn(taskQueue));
-    } finally {
-      await Promise.all(started.splice(0).map((h) => h.terminate().catch(() => undefined)));
-    }
-  }
+  const h = useTimeSkipping('approval');
 
   async function start(taskQueue: string, overrides: Partial<GrantRequest> = {}, ttlMs = 7 * DAY) {
-    const now = new Date(await env.currentTimeMs());
+    const now = new Date(await h.env.currentTimeMs());
     const request = { ...grantRequest({ now, ttlMs, accessLevel: 'ADMIN', privileges: ['ALL PRIVILEGES'] }), approval: APPROVAL, ...overrides };
-    const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('id')}`, args: [request] });
-    started.push(handle);
+    const handle = await h.env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('id')}`, args: [request] });
+    h.started.push(handle);
     return { handle, request };
   }
 
-  async function waitForStatus(handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, status: string): Promise<GrantState> {
-    for (let i = 0; i < 200; i++) {
-      const state = await handle.query(grantStateQuery);
-      if (state.status === status) return state;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`grant never reached ${status}`);
-  }
+  const waitForStatus = (handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, status: string) => h.waitFor(handle, status);
 
   async function refusal(promise: Promise<unknown>): Promise<ApplicationFailure> {
     try {
@@ -73,7 +45,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When a request needs approval, then it waits with nothing created, and an approval provisions it', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq);
       const pending = await waitForStatus(handle, 'PENDING_APPROVAL');
       assert.deepEqual(pending.approval?.reasons, APPROVAL.reasons);
@@ -100,7 +72,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When an approver denies the request, then it ends DENIED with nothing created, and the grantee is told why', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq);
       await waitForStatus(handle, 'PENDING_APPROVAL');
       const missing = await refusal(handle.executeUpdate(denyUpdate, { args: [{ actor: 'ann', reason: '  ' }] }));
@@ -124,8 +96,8 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When nobody decides in time, then the request is DENIED by the service at the timeout', async () => {
     const recorded = new RecordedActivities();
-    const { state, startedAt } = await withWorker(recorded, async (tq) => {
-      const startedAt = await env.currentTimeMs();
+    const { state, startedAt } = await h.withWorker(recorded, async (tq) => {
+      const startedAt = await h.env.currentTimeMs();
       const { handle } = await start(tq, { approval: { ...APPROVAL, timeoutMs: 8 * HOUR } });
       return { state: await handle.result(), startedAt };
     });
@@ -140,7 +112,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When the requester, or the grantee, tries to approve, then it is refused and the request still waits', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle, request } = await start(tq);
       await waitForStatus(handle, 'PENDING_APPROVAL');
       const own = await refusal(handle.executeUpdate(approveUpdate, { args: [{ actor: request.requestedBy }] }));
@@ -158,7 +130,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When the request is revoked while pending, then it ends REVOKED with nothing created, and a later approval is refused', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq);
       await waitForStatus(handle, 'PENDING_APPROVAL');
       await handle.signal(revokeSignal, { actor: 'requester', reason: 'not needed' });
@@ -174,7 +146,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
     const recorded = new RecordedActivities();
     // The DENIED-path audit is held back so the workflow is still open when the approval arrives.
     recorded.fail('recordAudit', { kind: 'REVOKED', times: 3 });
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq);
       await waitForStatus(handle, 'PENDING_APPROVAL');
       await handle.signal(revokeSignal, { actor: 'requester' });
@@ -187,7 +159,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When the workflow is cancelled while pending, then the request ends REVOKED with nothing created', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq);
       await waitForStatus(handle, 'PENDING_APPROVAL');
       await handle.cancel();
@@ -200,11 +172,11 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When a request asks for a duration, then its clock starts at approval, not at the request', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, { durationMs: 8 * HOUR });
       await waitForStatus(handle, 'PENDING_APPROVAL');
       // Three hours pass before anyone approves.
-      await env.sleep(3 * HOUR);
+      await h.env.sleep(3 * HOUR);
       await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann' }] });
       const active = await waitForStatus(handle, 'ACTIVE');
       const granted = recorded.audits().find((a) => a.event === 'GRANTED')!;
@@ -218,7 +190,7 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
 
   it('When a grant needs no approval, then it never waits and the steps are those of an ordinary grant', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, { approval: undefined, durationMs: 2 * HOUR }, DAY);
       const active = await waitForStatus(handle, 'ACTIVE');
       assert.deepEqual(active.history.map((h) => h.event), ['REQUESTED', 'GRANTED']);

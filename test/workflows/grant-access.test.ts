@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
 import { REVOKE_ATTEMPTS_BEFORE_ALERT } from '../../src/workflows/grant-access';
-import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { Worker } from '@temporalio/worker';
+import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest, type StepName } from './fixtures';
 
 // The grant lifecycle on the time-skipping test server, with recorded
@@ -15,34 +15,7 @@ import { DAY, RecordedActivities, grantRequest, type StepName } from './fixtures
 
 describe('grantAccess workflow (time-skipping)', function () {
   this.timeout(120_000);
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    env = await timeSkippingTemporal();
-    await workflowBundle();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
-
-  const started: { terminate: () => Promise<unknown> }[] = [];
-
-  async function withWorker<T>(recorded: RecordedActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = uniqueTaskQueue('wf');
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue,
-      workflowBundle: await workflowBundle(),
-      activities: recorded.activities(),
-    });
-    try {
-      return await worker.runUntil(fn(taskQueue));
-    } finally {
-      // A workflow left open by a failed assertion would hold a workflow task
-      // with no worker, which stops the test server from skipping time.
-      await Promise.all(started.splice(0).map((h) => h.terminate().catch(() => undefined)));
-    }
-  }
+  const h = useTimeSkipping('wf');
 
   /** The message of the application failure behind a rejected update. */
   function updateFailure(err: unknown): ApplicationFailure {
@@ -52,29 +25,22 @@ describe('grantAccess workflow (time-skipping)', function () {
   }
 
   async function start(taskQueue: string, ttlMs: number, overrides: Parameters<typeof grantRequest>[0] extends infer P ? Partial<P> : never = {}) {
-    const now = new Date(await env.currentTimeMs());
+    const now = new Date(await h.env.currentTimeMs());
     const request = grantRequest({ now, ttlMs, ...overrides });
-    const handle = await env.client.workflow.start(grantAccess, {
+    const handle = await h.env.client.workflow.start(grantAccess, {
       taskQueue,
       workflowId: `${request.grantId}/${uniqueTaskQueue('id')}`,
       args: [{ ...request, grantId: request.grantId }],
     });
-    started.push(handle);
+    h.started.push(handle);
     return { handle, request };
   }
 
-  async function waitForStatus(handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, status: string): Promise<GrantState> {
-    for (let i = 0; i < 200; i++) {
-      const state = await handle.query(grantStateQuery);
-      if (state.status === status) return state;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`grant never reached ${status}`);
-  }
+  const waitForStatus = (handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, status: string) => h.waitFor(handle, status);
 
   it('When a 30-day grant runs its course, then it is provisioned, audited, notified, and revoked at the expiry', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       return handle.result();
     });
@@ -101,7 +67,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When the grant is extended before its expiry, then it expires at the new time, audited and notified', async () => {
     const recorded = new RecordedActivities();
-    const { state, newExpiry } = await withWorker(recorded, async (tq) => {
+    const { state, newExpiry } = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       const active = await waitForStatus(handle, 'ACTIVE');
       const newExpiry = new Date(Date.parse(active.expiresAt) + 20 * DAY).toISOString();
@@ -121,7 +87,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When an extension is not later, or beyond the maximum duration, then the update is rejected and nothing changes', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 10 * DAY);
       const active = await waitForStatus(handle, 'ACTIVE');
       const earlier = new Date(Date.parse(active.expiresAt) - DAY).toISOString();
@@ -146,7 +112,7 @@ describe('grantAccess workflow (time-skipping)', function () {
   it('When the EXTENDED audit event cannot be written, then the extension is refused and the expiry does not move', async () => {
     // A type the audit retry policy does not retry, so the update fails at once.
     const recorded = new RecordedActivities().fail('recordAudit', { kind: 'EXTENDED', type: 'UnknownDatabase' });
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 10 * DAY);
       const active = await waitForStatus(handle, 'ACTIVE');
       const failure = await handle
@@ -161,7 +127,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a revoke arrives early, then access is removed at once and the trail says who asked and why', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       await handle.signal(revokeSignal, { actor: 'bob', reason: 'left the team' });
@@ -182,7 +148,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When the workflow is cancelled (e.g. from the Temporal UI), then it is treated as a revoke', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       await handle.cancel();
@@ -195,7 +161,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a revoke arrives while the grant is being provisioned, then provisioning completes and is revoked right after', async () => {
     const recorded = new RecordedActivities().fail('grantPrivileges', { times: 2 });
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await handle.signal(revokeSignal, { actor: 'bob' });
       return handle.result();
@@ -210,7 +176,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When the level changes, then the new privileges are set from the old ones, audited first, and notified', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       const reply = await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'alice' }] });
@@ -234,7 +200,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a level change fails in the database, then the old level is restored, the trail says so, and the caller is told', async () => {
     const recorded = new RecordedActivities().fail('changePrivileges', { type: 'UnknownDatabase' });
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       const failure = await handle
@@ -258,11 +224,11 @@ describe('grantAccess workflow (time-skipping)', function () {
     const taskQueue = uniqueTaskQueue('race');
     const newWorker = async () =>
       // No workflow cache, so no sticky queue pins the workflow to the stopped worker.
-      Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded.activities(), maxCachedWorkflows: 0 });
-    const now = new Date(await env.currentTimeMs());
+      Worker.create({ connection: h.env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded.activities(), maxCachedWorkflows: 0 });
+    const now = new Date(await h.env.currentTimeMs());
     const request = grantRequest({ now, ttlMs: 30 * DAY });
-    const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('race')}`, args: [request] });
-    started.push(handle);
+    const handle = await h.env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('race')}`, args: [request] });
+    h.started.push(handle);
     await (await newWorker()).runUntil(waitForStatus(handle, 'ACTIVE'));
     // With no worker polling, both updates wait at the server and then reach the
     // workflow in one activation: the case where a flag-based lock let both in.
@@ -277,7 +243,7 @@ describe('grantAccess workflow (time-skipping)', function () {
       await handle.signal(revokeSignal, { actor: 'test' });
       return handle.result();
     });
-    started.splice(started.indexOf(handle), 1);
+    h.started.splice(h.started.indexOf(handle), 1);
     assert.equal(recorded.maxConcurrentChanges, 1, 'the two changes overlapped');
     const changes = recorded.succeeded().filter((c) => c.name === 'changePrivileges').map((c) => c.input as { privileges: string[]; previous: string[] });
     assert.equal(changes.length, 2);
@@ -289,7 +255,7 @@ describe('grantAccess workflow (time-skipping)', function () {
   it('When a level change fails and the old level cannot be restored either, then the grant is revoked rather than left with unknown privileges', async () => {
     // The first grantPrivileges call is provisioning; the restore is the second.
     const recorded = new RecordedActivities().fail('changePrivileges', { type: 'UnknownDatabase' }).fail('grantPrivileges', { skip: 1, type: 'UnknownDatabase' });
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       const failure = await handle
@@ -307,7 +273,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a message arrives after the grant ended, then updates are refused as not ACTIVE', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       await handle.signal(revokeSignal, { actor: 'alice' });
@@ -335,7 +301,7 @@ describe('grantAccess workflow (time-skipping)', function () {
   for (const c of cases) {
     it(`When "${c.label}" fails for good (${c.type ?? 'UnknownDatabase'}), then exactly [${c.compensations.join(', ')}] run in reverse and the grant ends FAILED`, async () => {
       const recorded = new RecordedActivities().fail(c.step, { ...(c.kind ? { kind: c.kind } : {}), type: c.type ?? 'UnknownDatabase' });
-      const err = await withWorker(recorded, async (tq) => {
+      const err = await h.withWorker(recorded, async (tq) => {
         const { handle } = await start(tq, 30 * DAY);
         const failure = await handle.result().then(
           () => assert.fail('the workflow should fail'),
@@ -363,7 +329,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a provisioning step fails only transiently, then it is retried and the grant becomes ACTIVE', async () => {
     const recorded = new RecordedActivities().fail('createAccount', { times: 3 });
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 30 * DAY);
       await waitForStatus(handle, 'ACTIVE');
       await handle.signal(revokeSignal, { actor: 'test' });
@@ -376,7 +342,7 @@ describe('grantAccess workflow (time-skipping)', function () {
   it('When revocation keeps failing, then it retries without limit, alerts administrators once, and succeeds when the failure stops', async () => {
     const failures = REVOKE_ATTEMPTS_BEFORE_ALERT + 10;
     const recorded = new RecordedActivities().fail('revokeAccess', { times: failures, type: 'DatabaseUnavailable' });
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, 2 * DAY);
       return handle.result();
     });
@@ -392,7 +358,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When the EXPIRED e-mail cannot be sent, then the revoke is not delayed and NOTIFY_FAILED is recorded', async () => {
     const recorded = new RecordedActivities().fail('notifyGrant', { kind: 'EXPIRED', type: 'MailRejected' });
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, DAY);
       return handle.result();
     });
@@ -404,8 +370,8 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When a grant continues as new, then it resumes with its state and audit sequence without provisioning again', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
-      const now = new Date(await env.currentTimeMs());
+    const state = await h.withWorker(recorded, async (tq) => {
+      const now = new Date(await h.env.currentTimeMs());
       const request = grantRequest({ now, ttlMs: DAY });
       const carriedState: GrantState = {
         grantId: request.grantId, status: 'ACTIVE', email: request.email, name: request.name, project: request.project,
@@ -413,12 +379,12 @@ describe('grantAccess workflow (time-skipping)', function () {
         expiresAt: request.expiresAt, requestedAt: now.toISOString(), requestedBy: 'test', grantedAt: now.toISOString(),
         history: [{ event: 'REQUESTED', at: now.toISOString(), actor: 'test', accessLevel: 'READ', expiresAt: request.expiresAt }],
       };
-      const handle = await env.client.workflow.start(grantAccess, {
+      const handle = await h.env.client.workflow.start(grantAccess, {
         taskQueue: tq,
         workflowId: `${request.grantId}/${uniqueTaskQueue('can')}`,
         args: [request, { state: carriedState, sequence: 41 }],
       });
-      started.push(handle);
+      h.started.push(handle);
       return handle.result();
     });
     assert.equal(state.status, 'EXPIRED');
@@ -429,7 +395,7 @@ describe('grantAccess workflow (time-skipping)', function () {
 
   it('When any activity is called, then its input carries no password', async () => {
     const recorded = new RecordedActivities();
-    await withWorker(recorded, async (tq) => {
+    await h.withWorker(recorded, async (tq) => {
       const { handle } = await start(tq, DAY);
       await handle.result();
     });

@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { NoticeMailRequest } from '../../src/activities';
 import type { GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
-import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
+import { uniqueTaskQueue } from '../support/temporal';
+import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';
 
 // Reminders before the expiry, on the time-skipping test server: when they are
@@ -17,44 +16,17 @@ const REMINDERS = [3 * DAY, DAY];
 
 describe('grant reminders (time-skipping)', function () {
   this.timeout(120_000);
-  let env: TestWorkflowEnvironment;
-
-  before(async () => {
-    env = await timeSkippingTemporal();
-    await workflowBundle();
-  });
-  after(async () => {
-    await env?.teardown();
-  });
-
-  const started: { terminate: () => Promise<unknown> }[] = [];
-
-  async function withWorker<T>(recorded: RecordedActivities, fn: (taskQueue: string) => Promise<T>): Promise<T> {
-    const taskQueue = uniqueTaskQueue('rem');
-    const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: await workflowBundle(), activities: recorded.activities() });
-    try {
-      return await worker.runUntil(fn(taskQueue));
-    } finally {
-      await Promise.all(started.splice(0).map((h) => h.terminate().catch(() => undefined)));
-    }
-  }
+  const h = useTimeSkipping('rem');
 
   async function start(taskQueue: string, ttlMs: number, reminderOffsetsMs: number[] | null = REMINDERS) {
-    const now = new Date(await env.currentTimeMs());
+    const now = new Date(await h.env.currentTimeMs());
     const request = { ...grantRequest({ now, ttlMs }), ...(reminderOffsetsMs ? { reminderOffsetsMs } : {}) };
-    const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('id')}`, args: [request] });
-    started.push(handle);
+    const handle = await h.env.client.workflow.start(grantAccess, { taskQueue, workflowId: `${request.grantId}/${uniqueTaskQueue('id')}`, args: [request] });
+    h.started.push(handle);
     return handle;
   }
 
-  async function waitFor(handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, ok: (s: GrantState) => boolean, what: string): Promise<GrantState> {
-    for (let i = 0; i < 400; i++) {
-      const state = await handle.query(grantStateQuery);
-      if (ok(state)) return state;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`never: ${what}`);
-  }
+  const waitFor = (handle: { query: (q: typeof grantStateQuery) => Promise<GrantState> }, ok: (s: GrantState) => boolean, _what: string) => h.waitFor(handle, ok);
 
   const reminders = (r: RecordedActivities) =>
     r
@@ -71,7 +43,7 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When a 10-day grant runs its course, then the grantee and the owner are reminded 3 days and 1 day before, each audited REMINDER_SENT', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => (await start(tq, 10 * DAY)).result());
+    const state = await h.withWorker(recorded, async (tq) => (await start(tq, 10 * DAY)).result());
     assert.equal(state.status, 'EXPIRED');
     assert.deepEqual(sentBefore(recorded), [72, 24]);
     const mails = reminders(recorded);
@@ -100,11 +72,11 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When a grant lasts 2 days, then only the 1-day reminder is sent; a 12-hour grant gets none', async () => {
     const twoDays = new RecordedActivities();
-    await withWorker(twoDays, async (tq) => (await start(tq, 2 * DAY)).result());
+    await h.withWorker(twoDays, async (tq) => (await start(tq, 2 * DAY)).result());
     assert.deepEqual(sentBefore(twoDays), [24]);
 
     const halfDay = new RecordedActivities();
-    const state = await withWorker(halfDay, async (tq) => (await start(tq, 12 * HOUR)).result());
+    const state = await h.withWorker(halfDay, async (tq) => (await start(tq, 12 * HOUR)).result());
     assert.equal(state.status, 'EXPIRED');
     assert.deepEqual(reminders(halfDay), []);
     assert.deepEqual(sentBefore(halfDay), []);
@@ -112,11 +84,11 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When a grant is extended after its 3-day reminder, then the 3-day and 1-day reminders are sent again before the new expiry', async () => {
     const recorded = new RecordedActivities();
-    const { state, newExpiry } = await withWorker(recorded, async (tq) => {
+    const { state, newExpiry } = await h.withWorker(recorded, async (tq) => {
       const handle = await start(tq, 10 * DAY);
       await waitFor(handle, (s) => s.status === 'ACTIVE', 'ACTIVE');
       // Skip past the 3-day reminder (7 days in), not to the 1-day one.
-      await env.sleep(7 * DAY + HOUR);
+      await h.env.sleep(7 * DAY + HOUR);
       const after3d = await waitFor(handle, (s) => s.history.some((h) => h.event === 'REMINDER_SENT'), 'the 3-day reminder');
       const newExpiry = new Date(Date.parse(after3d.expiresAt) + 10 * DAY).toISOString();
       await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: newExpiry, actor: 'alice' }] });
@@ -139,7 +111,7 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When the grant is revoked before its reminders, then none is sent', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => {
+    const state = await h.withWorker(recorded, async (tq) => {
       const handle = await start(tq, 10 * DAY);
       await waitFor(handle, (s) => s.status === 'ACTIVE', 'ACTIVE');
       await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
@@ -152,7 +124,7 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When the reminder e-mails fail, then NOTIFY_FAILED is audited and the grant still expires on time', async () => {
     const recorded = new RecordedActivities().fail('notifyGrantee', { type: 'MailRejected' });
-    const state = await withWorker(recorded, async (tq) => (await start(tq, 10 * DAY)).result());
+    const state = await h.withWorker(recorded, async (tq) => (await start(tq, 10 * DAY)).result());
     assert.equal(state.status, 'EXPIRED');
     const expired = recorded.audits().find((a) => a.event === 'EXPIRED')!;
     assert.ok(Date.parse(expired.at) >= Date.parse(state.expiresAt));
@@ -165,7 +137,7 @@ describe('grant reminders (time-skipping)', function () {
 
   it('When a request carries no reminder settings (made before reminders existed), then it sends none', async () => {
     const recorded = new RecordedActivities();
-    const state = await withWorker(recorded, async (tq) => (await start(tq, 10 * DAY, null)).result());
+    const state = await h.withWorker(recorded, async (tq) => (await start(tq, 10 * DAY, null)).result());
     assert.equal(state.status, 'EXPIRED');
     assert.deepEqual(reminders(recorded), []);
   });
