@@ -1,7 +1,7 @@
 import type { GrantState, Person } from '../../domain';
 import type { MailMessage } from '../ports';
-import { clean, formatUtc, headerSafe, messageIdFor, shellQuote, uniqueAddresses } from './format';
-import { renderHtml, renderText, type Block, type Document, type Fact } from './render';
+import { clean, formatUtc, shellQuote, uniqueAddresses } from './format';
+import { mailMessage, type Block, type Document, type Fact } from './render';
 
 // The e-mails of the approval gate: the request to the approvers, and the
 // refusal (denied, timed out or withdrawn) to the grantee and the project owner.
@@ -97,13 +97,5 @@ export function approvalMail(input: ApprovalMailInput): MailMessage {
     cc = uniqueAddresses([input.owner.email], to);
     doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, `Sent by dbaccess to ${clean(g.email)}${cc.length ? `, with a copy to the owner of project ${clean(g.project)}` : ''}.`];
   }
-  subject = headerSafe(subject);
-  return {
-    to,
-    ...(cc.length > 0 ? { cc } : {}),
-    subject,
-    text: renderText(doc),
-    html: renderHtml(doc, subject),
-    messageId: messageIdFor(input.kind, input.eventId),
-  };
+  return mailMessage(doc, subject, to, cc, input.kind, input.eventId);
 }

@@ -1,7 +1,7 @@
 import { formatDuration, type GrantState, type Person } from '../../domain';
 import type { MailMessage } from '../ports';
-import { clean, formatUtc, headerSafe, messageIdFor, relativePhrase, shellQuote, uniqueAddresses } from './format';
-import { renderHtml, renderText, type Block, type Document, type Fact } from './render';
+import { clean, formatUtc, relativePhrase, shellQuote, uniqueAddresses } from './format';
+import { mailMessage, type Block, type Document, type Fact } from './render';
 
 // Notices to the grantee (with the project owner in copy) that are not a change
 // of the grant: a reminder before the expiry, and the adoption of an account the
@@ -137,13 +137,5 @@ export function noticeMail(input: NoticeMailInput): MailMessage {
     `Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`,
     `Sent by dbaccess to ${clean(g.email)}${cc.length ? `, with a copy to ${clean(input.owner.email)} as owner of project ${clean(g.project)}` : ''}.`,
   ];
-  subject = headerSafe(subject);
-  return {
-    to,
-    ...(cc.length > 0 ? { cc } : {}),
-    subject,
-    text: renderText(doc),
-    html: renderHtml(doc, subject),
-    messageId: messageIdFor(input.kind, input.eventId),
-  };
+  return mailMessage(doc, subject, to, cc, input.kind, input.eventId);
 }

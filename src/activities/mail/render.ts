@@ -1,4 +1,5 @@
-import { escapeHtml } from './format';
+import type { MailMessage } from '../ports';
+import { escapeHtml, headerSafe, messageIdFor } from './format';
 
 // A mail is written once as a list of blocks and rendered twice, as text and as
 // HTML, so the two parts can never say different things. Block content is plain
@@ -132,4 +133,17 @@ export function renderHtml(doc: Document, subject: string): string {
     `<div style="padding:12px 24px;border-top:1px solid #d0d7de;color:#57606a;font-size:12px;line-height:1.5;">${doc.footer.map(escapeHtml).join('<br>')}</div>`,
     '</div></body></html>',
   ].join('\n');
+}
+
+/** The message for a document: both parts rendered, a safe subject, a deterministic Message-ID (`kind` + audit event id). */
+export function mailMessage(doc: Document, subject: string, to: string[], cc: string[], kind: string, eventId: string): MailMessage {
+  const safeSubject = headerSafe(subject);
+  return {
+    to,
+    ...(cc.length > 0 ? { cc } : {}),
+    subject: safeSubject,
+    text: renderText(doc),
+    html: renderHtml(doc, safeSubject),
+    messageId: messageIdFor(kind, eventId),
+  };
 }
