@@ -282,6 +282,10 @@ async function main() {
     '--db-filename', join(DEV, 'temporal.db'),
     '--namespace', 'default',
     '--log-level', 'warn',
+    // The dev server reads its history task queues at most 20 times a second: after a
+    // short burst every workflow and timer task waits ~35 ms (README: Performance).
+    // Same values as test/support/temporal.ts.
+    ...['history.transferProcessorMaxPollRPS=10000', 'history.timerProcessorMaxPollRPS=10000', 'history.visibilityProcessorMaxPollRPS=10000'].flatMap((v) => ['--dynamic-config-value', v]),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ]);
   say('starting the AWS emulator');

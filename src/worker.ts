@@ -1,5 +1,5 @@
 import { Client } from '@temporalio/client';
-import { NativeConnection, Runtime, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from './activities';
@@ -12,6 +12,7 @@ import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, payl
 import { createLogger } from './logger';
 import { configuredDatabases, countAuditEvents, WorkerMetrics } from './metrics';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
+import { loadWorkflowBundle } from './workflow-bundle';
 import { sdkMetricsUrl, startWorkerMetricsServer, workerRuntimeOptions } from './worker-metrics';
 
 // The worker: connects to Temporal, wires the real adapters into the
@@ -27,10 +28,12 @@ export interface WorkerOptions {
   credentials?: CredentialSettings;
   logger: Logger;
   maxConcurrentActivities?: number;
+  /** WORKER_MAX_CACHED_WORKFLOWS: sleeping grants kept in memory; the others are replayed from history when they wake (SDK default when unset). */
+  maxCachedWorkflows?: number;
   /** DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES: start even when an admin account holds more than it needs (logged). */
   allowExtraAdminPrivileges?: boolean;
   /** A pre-built workflow bundle (tests); otherwise the workflows are bundled at start-up. */
-  workflowBundle?: WorkflowBundleWithSourceMap;
+  workflowBundle?: WorkflowBundle;
   /** An existing connection (tests); otherwise one is opened and closed by the worker. */
   connection?: NativeConnection;
   /** The reconciler's schedule, created or updated at start-up (default id dbaccess-reconciler); `false`: left alone (tests). */
@@ -112,6 +115,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+    ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 
@@ -154,7 +158,12 @@ async function main(): Promise<void> {
     const temporal = temporalSettings(env);
     const codec = payloadCodec(env);
     const dataConverter = codecDataConverter(codec);
+    const bundleStarted = Date.now();
+    const { source, ...workflowBundle } = await loadWorkflowBundle();
+    logger.info({ source, ms: Date.now() - bundleStarted }, 'workflow code loaded');
     const running = await createWorker({
+      workflowBundle,
+      maxCachedWorkflows: env.int('WORKER_MAX_CACHED_WORKFLOWS', 0, 1_000_000),
       ...(dataConverter ? { dataConverter } : {}),
       config: loadConfigFile(env),
       temporal,

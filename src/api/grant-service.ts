@@ -1,4 +1,5 @@
 import {
+  WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -6,6 +7,7 @@ import {
   type Client,
   type WorkflowExecutionDescription,
   type WorkflowHandle,
+  type WorkflowStartOptions,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, levelTables, own, type ApiClient, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
@@ -36,7 +38,7 @@ import {
   type GrantStatus,
 } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
 import { listWorkflows } from '../visibility';
 import { SA } from '../workflows/search-attributes';
 import { refusal, type Action } from './authorization';
@@ -216,46 +218,73 @@ export class GrantService {
     const request = this.prepare(input, client);
     const actor = client.name;
     const { taskQueue } = this.options;
-    let handle: WorkflowHandle<typeof grantAccess>;
-    try {
-      handle = await this.options.client.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, {
-        taskQueue,
-        workflowId: request.grantId,
-        args: [request],
-        // One open grant per person and database; a closed one may be granted again.
-        workflowIdConflictPolicy: 'FAIL',
-        workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-        typedSearchAttributes: [
-          { key: SA.grantee, value: this.granteeValue(request.email) },
-          { key: SA.project, value: request.project },
-          { key: SA.database, value: request.database },
-          { key: SA.accessLevel, value: request.accessLevel },
-          { key: SA.status, value: 'REQUESTED' },
-          { key: SA.expiresAt, value: new Date(request.expiresAt) },
-        ],
-        // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule.
-        memo: { requestedBy: actor },
-        staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
-          request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
-        }${request.approval ? ' (needs approval)' : ''}`,
-        staticDetails: [
-          `**Grantee:** ${request.name} <${request.email}>`,
-          `**Account:** \`${request.account}\` on schema \`${request.target.schema}\``,
-          `**Privileges:** ${request.privileges.join(', ')}`,
-          `**Requested by:** ${actor}${request.reason ? ` — ${request.reason}` : ''}`,
-          `**Credentials:** secret \`${request.secretName}\``,
-        ].join('\n\n'),
+    const options: WorkflowStartOptions<typeof grantAccess> & { workflowIdConflictPolicy: 'FAIL' } = {
+      taskQueue,
+      workflowId: request.grantId,
+      args: [request],
+      // One open grant per person and database; a closed one may be granted again.
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SA.grantee, value: this.granteeValue(request.email) },
+        { key: SA.project, value: request.project },
+        { key: SA.database, value: request.database },
+        { key: SA.accessLevel, value: request.accessLevel },
+        { key: SA.status, value: 'REQUESTED' },
+        { key: SA.expiresAt, value: new Date(request.expiresAt) },
+      ],
+      // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule.
+      memo: { requestedBy: actor },
+      staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
+        request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
+      }${request.approval ? ' (needs approval)' : ''}`,
+      staticDetails: [
+        `**Grantee:** ${request.name} <${request.email}>`,
+        `**Account:** \`${request.account}\` on schema \`${request.target.schema}\``,
+        `**Privileges:** ${request.privileges.join(', ')}`,
+        `**Requested by:** ${actor}${request.reason ? ` — ${request.reason}` : ''}`,
+        `**Credentials:** secret \`${request.secretName}\``,
+      ].join('\n\n'),
+    };
+    const fallback = () => initialGrantState(request, new Date().toISOString());
+    const alreadyOpen = () =>
+      conflict('grant_exists', `an open grant already exists for ${request.email} on ${request.project}/${request.database}: ${request.grantId}`, {
+        grantId: request.grantId,
       });
-    } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) {
-        throw conflict('grant_exists', `an open grant already exists for ${request.email} on ${request.project}/${request.database}: ${request.grantId}`, {
-          grantId: request.grantId,
-        });
+    const { client: temporal, grantWaitMs } = this.options;
+    if (grantWaitMs <= 0) {
+      try {
+        await temporal.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, options);
+      } catch (err) {
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyOpen();
+        throw err;
       }
-      throw err;
+      this.options.observer?.grantStarted(request.project, request.database);
+      return fallback();
     }
-    this.options.observer?.grantStarted(request.project, request.database);
-    return this.waitForProvisioning(handle, () => initialGrantState(request, new Date().toISOString()));
+    // Started together with an update that the workflow answers as soon as the
+    // grant has settled (ACTIVE, waiting for approval, or ended): one call, no polling.
+    const start = new WithStartWorkflowOperation<typeof grantAccess>(WORKFLOW_TYPE, options);
+    try {
+      const state = await temporal.connection.withDeadline(Date.now() + grantWaitMs, () =>
+        temporal.workflow.executeUpdateWithStart(awaitStatusUpdate, { args: [{ statuses: [...SETTLED] }], startWorkflowOperation: start }),
+      );
+      this.options.observer?.grantStarted(request.project, request.database);
+      return state;
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyOpen();
+      // Not settled in time (no worker, or a slow one), or a worker without the
+      // update (older code): the grant is accepted if its workflow was started.
+      const handle = temporal.workflow.getHandle<typeof grantAccess>(request.grantId);
+      const started = await temporal.connection
+        .withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.describe())
+        .then((d) => d.status.name === 'RUNNING' || d.status.name === 'COMPLETED')
+        .catch(() => false);
+      if (!started) throw err;
+      this.options.observer?.grantStarted(request.project, request.database);
+      if (err instanceof WorkflowUpdateFailedError) return this.waitForProvisioning(handle, fallback);
+      return this.queryState(handle, 1000).catch(() => fallback());
+    }
   }
 
   /**
@@ -455,8 +484,15 @@ export class GrantService {
     );
     this.options.observer?.messageSent('approve');
     // The decision is in; the workflow leaves PENDING_APPROVAL at its next step.
-    const state = await this.queryState(handle);
-    return this.waitForProvisioning(handle, () => state, SETTLED.filter((s) => s !== 'PENDING_APPROVAL'));
+    const statuses = SETTLED.filter((s) => s !== 'PENDING_APPROVAL');
+    const { client: temporal, grantWaitMs } = this.options;
+    try {
+      return await temporal.connection.withDeadline(Date.now() + Math.max(grantWaitMs, 500), () => handle.executeUpdate(awaitStatusUpdate, { args: [{ statuses }] }));
+    } catch (err) {
+      const state = await this.queryState(handle);
+      // A worker without the update (older code): poll as before.
+      return err instanceof WorkflowUpdateFailedError ? this.waitForProvisioning(handle, () => state, statuses) : state;
+    }
   }
 
   /** Denies a request waiting for approval; nothing is created. */

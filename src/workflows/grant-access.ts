@@ -6,6 +6,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -42,7 +43,7 @@ import {
   type RepairDriftResult,
   type RevokeArgs,
 } from '../domain';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from './messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from './messages';
 import { SA } from './search-attributes';
 
 // One grant, one workflow, living exactly as long as the access does:
@@ -92,6 +93,9 @@ const UNTIL_DONE: ActivityOptions = {
   heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [] },
 };
+
+/** patched() id: the target is checked while REQUESTED is audited (grants started before it check afterwards). */
+export const CHECK_WITH_REQUESTED_AUDIT = 'check-target-with-requested-audit';
 
 const db = proxyActivities<GrantActivities>(DATABASE);
 const audit = proxyActivities<GrantActivities>(AUDIT);
@@ -173,6 +177,10 @@ class GrantLifecycle {
     setHandler(extendUpdate, (args) => this.extend(args), { validator: (args) => this.validateExtend(args) });
     setHandler(changeAccessLevelUpdate, (args) => this.changeLevel(args), { validator: (args) => this.validateChangeLevel(args) });
     setHandler(repairDriftUpdate, (args) => this.repairDrift(args), { validator: (_args) => this.requireActive() });
+    setHandler(awaitStatusUpdate, async ({ statuses }) => {
+      await condition(() => statuses.includes(this.state.status) || CLOSED_STATUSES.includes(this.state.status));
+      return this.state;
+    });
   }
 
   private isEndingOrEnded(): boolean {
@@ -414,9 +422,24 @@ class GrantLifecycle {
   private async provision(): Promise<boolean> {
     const compensations: Compensation[] = [];
     let step = 'audit REQUESTED';
+    const checkTarget = () =>
+      db.checkTarget.executeWithOptions({ ...DATABASE, summary: `check ${this.request.target.schema} and its admin secret ${this.request.target.adminSecretId}` }, [
+        this.accountRef(),
+      ]);
+    let checked: ReturnType<typeof checkTarget> | undefined;
     try {
       const requested = this.auditRecord('REQUESTED', this.request.requestedBy, { reason: this.request.reason });
-      await audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED by ${this.request.requestedBy}` }, [requested]);
+      const recorded = audit.recordAudit.executeWithOptions({ ...AUDIT, summary: `audit REQUESTED by ${this.request.requestedBy}` }, [requested]);
+      // Checking the target creates nothing, so it runs while REQUESTED is being
+      // audited: one round trip less before ACTIVE (README: Performance). Not for a
+      // grant that waits for approval, whose check must be fresh when it is approved.
+      // Grants started before this change replay the old order (no marker).
+      if (!this.request.approval && patched(CHECK_WITH_REQUESTED_AUDIT)) {
+        const inFlight = checkTarget();
+        inFlight.catch(() => undefined); // its failure is handled at its step below
+        checked = inFlight;
+      }
+      await recorded;
       this.commitEvent(requested);
 
       if (this.request.approval) {
@@ -430,9 +453,7 @@ class GrantLifecycle {
       // Before anything is created: a wrong admin secret, an unreachable server or a
       // missing schema fails here, with nothing to undo.
       step = 'check target';
-      await db.checkTarget.executeWithOptions({ ...DATABASE, summary: `check ${this.request.target.schema} and its admin secret ${this.request.target.adminSecretId}` }, [
-        this.accountRef(),
-      ]);
+      await (checked ?? checkTarget());
 
       // Compensations are registered before their step runs: a step that fails
       // after its retries may still have done part of its work (the account

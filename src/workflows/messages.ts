@@ -25,4 +25,9 @@ export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('den
  * own history, one change at a time with extend and change level). */
 export const repairDriftUpdate = defineUpdate<RepairDriftResult, [RepairDriftArgs]>('repairDrift');
 
+/** The API's wait for a new grant: answered, with the grant's state, as soon as its
+ * status is one of `statuses` (ACTIVE, waiting for approval, or ended). Sent with
+ * the start (update-with-start), it needs no polling and changes nothing. */
+export const awaitStatusUpdate = defineUpdate<GrantState, [{ statuses: GrantStatus[] }]>('awaitStatus');
+
 export const grantStateQuery = defineQuery<GrantState>('grantState');

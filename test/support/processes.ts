@@ -3,6 +3,7 @@ import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { onTestRunEnd } from './hooks';
+import { DEV_SERVER_TUNING } from './temporal';
 import { ROOT, toolPath } from './tools';
 import { until } from './wait';
 
@@ -148,15 +149,20 @@ export interface WorkerProcess {
   stop(): Promise<void>;
 }
 
-/** Starts `tsx src/worker.ts` with `env` (DBACCESS_CONFIG, TEMPORAL_*, AWS_*, SMTP_*, ...) and waits for "worker started". */
-export async function startWorkerProcess(env: Record<string, string>, options: { startTimeoutMs?: number } = {}): Promise<WorkerProcess> {
+/**
+ * Starts `tsx src/worker.ts` (or, `compiled`, `node dist/src/worker.js` of `npm run build`) with `env`
+ * (DBACCESS_CONFIG, TEMPORAL_*, AWS_*, SMTP_*, ...) and waits for "worker started".
+ */
+export async function startWorkerProcess(env: Record<string, string>, options: { startTimeoutMs?: number; compiled?: boolean } = {}): Promise<WorkerProcess> {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
   const fullEnv = { PATH: process.env.PATH, HOME: process.env.HOME, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env };
   let history = '';
   let current: GroupProcess | undefined;
   const start = async (): Promise<void> => {
     if (current) history += current.output();
-    current = spawnGroup('the worker', tsx, [join(ROOT, 'src', 'worker.ts')], fullEnv);
+    current = options.compiled
+      ? spawnGroup('the worker', process.execPath, [join(ROOT, 'dist', 'src', 'worker.js')], fullEnv)
+      : spawnGroup('the worker', tsx, [join(ROOT, 'src', 'worker.ts')], fullEnv);
     await current.waitForOutput(/"msg":"worker started"/, options.startTimeoutMs ?? 90_000);
   };
   await start();
@@ -188,7 +194,7 @@ export interface TemporalDevServer {
   start(): Promise<void>;
 }
 
-export async function startTemporalDevServer(options: { dbFile: string; searchAttributes: Record<string, 'Keyword' | 'Datetime'> }): Promise<TemporalDevServer> {
+export async function startTemporalDevServer(options: { dbFile: string; searchAttributes: Record<string, 'Keyword' | 'Datetime'>; extraArgs?: string[] }): Promise<TemporalDevServer> {
   const port = await freePort();
   const uiPort = await freePort();
   const httpPort = await freePort();
@@ -208,11 +214,13 @@ export async function startTemporalDevServer(options: { dbFile: string; searchAt
     '--metrics-port',
     String(metricsPort),
     '--headless',
-    '--db-filename',
-    options.dbFile,
+    // An empty dbFile: in memory (nothing survives a stop).
+    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
     '--log-level',
     'error',
     ...Object.entries(options.searchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+    ...DEV_SERVER_TUNING,
+    ...(options.extraArgs ?? []),
   ];
   let current: GroupProcess | undefined;
   const start = async (): Promise<void> => {

@@ -46,9 +46,15 @@ export class RecordedActivities {
     return this.calls.filter((c) => !(c as Call & { failed?: boolean }).failed);
   }
 
-  /** `name` or `name:kind` of each successful call, in order. */
+  /**
+   * `name` or `name:kind` of each successful call, in order. The target is checked
+   * while REQUESTED is audited (either may finish first): that pair is listed in
+   * the order of the workflow's code, audit first.
+   */
   trace(): string[] {
-    return this.succeeded().map((c) => (c.kind ? `${c.name}:${c.kind}` : c.name));
+    const names = this.succeeded().map((c) => (c.kind ? `${c.name}:${c.kind}` : c.name));
+    if (names[0] === 'checkTarget' && names[1] === 'recordAudit:REQUESTED') names.splice(0, 2, 'recordAudit:REQUESTED', 'checkTarget');
+    return names;
   }
 
   audits(): AuditRecord[] {

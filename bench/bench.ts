@@ -1,0 +1,332 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import mysql from 'mysql2/promise';
+
+import { createUserStatement, dropUserStatement, grantStatement } from '../src/activities/mysql/sql';
+import { manyExpiries } from '../test/load/many-expiries';
+import { mochaHooks } from '../test/support/hooks';
+import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
+import { ROOT } from '../test/support/tools';
+import { grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
+import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, type Summary } from './measure';
+import { startBenchStack, type BenchStack } from './stack';
+
+// `npm run bench`: how fast a grant is given and taken away, side by side with
+// what MariaDB alone can do, on the local stack (README: Performance).
+//
+//   npm run bench                     everything (about 20 minutes on two cores)
+//   npm run bench -- --quick          smaller counts, one run each (about 5 minutes)
+//   npm run bench -- --only floor,grant,expiry,idle
+//
+// Prints a table and writes the same figures as JSON to .bench/.
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    runs: { type: 'string' },
+    open: { type: 'string' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,grant,expiry,idle] [--runs N] [--open N]
+
+  --quick   smaller counts and one run of each figure
+  --only    the parts to run (default: all)
+  --runs    repeated runs of the floor and the grant path (default 3, quick 1)
+  --open    open grants for the cost of waiting (default 10000, quick 1000)
+`);
+  process.exit(0);
+}
+
+const quick = args.quick!;
+const parts = new Set((args.only ?? 'floor,grant,expiry,idle').split(',').map((s) => s.trim()));
+const RUNS = Number(args.runs ?? (quick ? 1 : 3));
+const OPEN = Number(args.open ?? (quick ? 1000 : 10_000));
+const SIZES = {
+  floor: { 1: quick ? 50 : 200, 16: quick ? 200 : 800 } as Record<number, number>,
+  grant: { 1: quick ? 15 : 40, 16: quick ? 48 : 160, 64: quick ? 128 : 320 } as Record<number, number>,
+  expiries: quick ? [100] : [100, 1000],
+  checkpoints: [0.1, 0.25, 0.5, 1].map((f) => Math.round(OPEN * f)),
+};
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+interface Row {
+  figure: string;
+  unit: string;
+  count: number;
+  median: number;
+  p99?: number;
+  max?: number;
+  note?: string;
+}
+const rows: Row[] = [];
+const results: Record<string, unknown> = {};
+const add = (figure: string, unit: string, s: Summary | { count: number; median: number }, note?: string) => {
+  rows.push({ figure, unit, count: s.count, median: s.median, ...('p99' in s ? { p99: s.p99, max: s.max } : {}), ...(note ? { note } : {}) });
+};
+
+// ---------------------------------------------------------------------------
+// 1. The floor: mysql2 alone, the statements the account manager sends.
+
+async function floor(stack: BenchStack): Promise<Record<number, number>> {
+  const { admin, schema } = stack.components;
+  const throughput: Record<number, number> = {};
+  for (const concurrency of [1, 16]) {
+    const pool = mysql.createPool({ host: MARIADB_HOST, port: MARIADB_PORT, user: admin.account, password: admin.password, connectionLimit: concurrency });
+    const perRun: number[] = [];
+    const latencies: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const n = SIZES.floor[concurrency]!;
+      const names = Array.from({ length: n }, (_, i) => `${RUN_PREFIX}_f${concurrency}_${run}_${i}`);
+      const t0 = performance.now();
+      await forEachConcurrently(names, concurrency, async (account) => {
+        const c0 = performance.now();
+        for (const s of [createUserStatement(account, '%', randomPassword(), 5), grantStatement(schema, ['SELECT'], account, '%'), dropUserStatement(account, '%')]) {
+          await pool.query(s.sql, [...s.values]);
+        }
+        latencies.push(performance.now() - c0);
+      });
+      perRun.push(n / ((performance.now() - t0) / 1000));
+    }
+    await pool.end();
+    const s = summarize(perRun);
+    throughput[concurrency] = s.median;
+    add(`floor: create + grant + drop, concurrency ${concurrency}`, 'cycles/s', { count: RUNS, median: s.median }, `cycle p50 ${summarize(latencies).median.toFixed(1)} ms, p99 ${summarize(latencies).p99.toFixed(1)} ms`);
+    results[`floor_c${concurrency}`] = { runs: perRun, cycleMs: summarize(latencies) };
+    log(`floor at concurrency ${concurrency}: ${s.median.toFixed(1)} cycles/s`);
+  }
+  return throughput;
+}
+
+// ---------------------------------------------------------------------------
+// 2. The grant path: POST /grants until ACTIVE (201), then revoked between runs.
+
+async function grantOnce(stack: BenchStack, email: string): Promise<{ grantId: string; account: string; ms: number }> {
+  const t0 = performance.now();
+  const res = await stack.call('POST', '/grants', {
+    email,
+    name: 'Bench Mark',
+    project: stack.project,
+    database: 'main',
+    accessLevel: 'READ',
+    expiresAt: new Date(Date.now() + 24 * 3600_000).toISOString(),
+  });
+  if (res.status !== 201 && res.status !== 202) throw new Error(`POST /grants answered ${res.status} ${JSON.stringify(res.body)}`);
+  // 202: the API's short wait ran out (an overloaded worker); ACTIVE is then read with GET.
+  let status: string = res.body.status;
+  while (status !== 'ACTIVE') {
+    if (!['REQUESTED', 'PROVISIONING'].includes(status)) throw new Error(`${res.body.grantId} ended ${status}`);
+    await sleep(50);
+    const got = await stack.call('GET', `/grants/${encodeURIComponent(res.body.grantId)}`);
+    status = got.status === 200 ? got.body.status : status;
+  }
+  return { grantId: res.body.grantId, account: res.body.account, ms: performance.now() - t0 };
+}
+
+async function accountsExisting(accounts: readonly string[]): Promise<number> {
+  if (accounts.length === 0) return 0;
+  const [found] = await rootPool().query('SELECT COUNT(*) AS n FROM mysql.user WHERE User IN (?)', [accounts]);
+  return Number((found as { n: number }[])[0]!.n);
+}
+
+async function revokeAll(stack: BenchStack, grants: readonly { grantId: string; account: string }[]): Promise<void> {
+  await forEachConcurrently(grants, 16, async ({ grantId }) => {
+    const res = await stack.call('POST', `/grants/${encodeURIComponent(grantId)}/revoke`, { reason: 'benchmark' });
+    if (res.status !== 202) throw new Error(`revoke ${grantId}: ${res.status} ${JSON.stringify(res.body)}`);
+  });
+  const accounts = grants.map((g) => g.account);
+  const deadline = Date.now() + 120_000;
+  while ((await accountsExisting(accounts)) > 0) {
+    if (Date.now() > deadline) throw new Error('revoked accounts still exist after 120 s');
+    await sleep(200);
+  }
+}
+
+async function grantPath(stack: BenchStack, floorC16: number | undefined): Promise<number | undefined> {
+  let c16: number | undefined;
+  const timings: GrantTiming[] = [];
+  /** Request time minus workflow time, per grant at concurrency 1. */
+  const apiShare: number[] = [];
+  for (const concurrency of [1, 16, 64]) {
+    const perRun: number[] = [];
+    const latencies: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const emails = Array.from({ length: SIZES.grant[concurrency]! }, () => stack.newEmail());
+      const grants: { grantId: string; account: string; ms: number }[] = [];
+      const t0 = performance.now();
+      await forEachConcurrently(emails, concurrency, async (email) => {
+        grants.push(await grantOnce(stack, email));
+      });
+      perRun.push(grants.length / ((performance.now() - t0) / 1000));
+      latencies.push(...grants.map((g) => g.ms));
+      // Usable: every account exists on the server once the API said ACTIVE.
+      const existing = await accountsExisting(grants.map((g) => g.account));
+      if (existing !== grants.length) throw new Error(`${grants.length - existing} ACTIVE grants have no account`);
+      if (concurrency === 1) {
+        for (const g of grants) {
+          const history = await stack.client.workflow.getHandle(g.grantId).fetchHistory();
+          const t = grantTiming(history.events ?? []);
+          if (!t) throw new Error(`${g.grantId}: no provisioning in its history`);
+          timings.push(t);
+          apiShare.push(g.ms - t.workflowMs);
+        }
+      }
+      await revokeAll(stack, grants);
+    }
+    const lat = summarize(latencies);
+    if (concurrency === 1) {
+      add('grant path: POST /grants until ACTIVE, concurrency 1', 'ms', lat);
+    }
+    const tp = summarize(perRun);
+    if (concurrency === 16) c16 = tp.median;
+    const ratio = concurrency === 16 && floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(0)}% of the floor at 16` : '';
+    add(`grant path: throughput, concurrency ${concurrency}`, 'grants/s', { count: RUNS, median: tp.median }, `latency p50 ${lat.median.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms${ratio}`);
+    results[`grant_c${concurrency}`] = { runs: perRun, latencyMs: lat };
+    log(`grant path at concurrency ${concurrency}: ${tp.median.toFixed(1)} grants/s, p50 ${lat.median.toFixed(0)} ms`);
+  }
+
+  // 5. Where the time of a grant goes (concurrency 1).
+  const breakdown: Record<string, { queued: Summary; ran: Summary }> = {};
+  for (const step of STEP_ORDER) {
+    const of = timings.flatMap((t) => t.steps.filter((s) => s.step === step));
+    breakdown[step] = { queued: summarize(of.map((s) => s.queuedMs)), ran: summarize(of.map((s) => s.ranMs)) };
+    add(`  step: ${step}`, 'ms', breakdown[step]!.ran, `queued p50 ${breakdown[step]!.queued.median.toFixed(1)} ms`);
+  }
+  const workflow = summarize(timings.map((t) => t.workflowMs));
+  const temporalShare = summarize(timings.map((t) => t.workflowMs - t.steps.reduce((sum, s) => sum + s.ranMs, 0)));
+  add('  Temporal: workflow time not in an activity', 'ms', temporalShare, `workflow start → ACTIVE p50 ${workflow.median.toFixed(0)} ms`);
+  add('  API: request time outside the workflow', 'ms', summarize(apiShare), 'start call, waiting for ACTIVE, HTTP');
+  results.breakdown = { steps: breakdown, workflowMs: workflow, temporalMs: temporalShare };
+  return c16;
+}
+
+// ---------------------------------------------------------------------------
+// 3. Revocation lag: N grants expiring in the same second.
+
+async function expiries(stack: BenchStack, grantsPerSecond: number | undefined): Promise<void> {
+  for (const n of SIZES.expiries) {
+    // Every grant must be ACTIVE before the common expiry: room for starting them all.
+    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : 10;
+    const leadMs = Math.round(20_000 + (n / rate) * 1500);
+    const f = await manyExpiries(stack, n, { leadMs, log });
+    const drops = summarize(f.dropLagsMs);
+    add(`revocation lag: ${n} expiring in the same second`, 'ms', drops, `none left; last EXPIRED audited ${f.lastAuditLagMs} ms after`);
+    results[`expiry_${n}`] = { dropLagMs: drops, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 4. The cost of waiting: open grants sleeping until a far expiry.
+
+async function idle(stack: BenchStack): Promise<void> {
+  // A fresh worker: what it holds is what the open grants cost, not the earlier parts.
+  await stack.worker.restart();
+  const pgid = () => stack.worker.process.pid;
+  const expiresAt = new Date(Date.now() + 300 * 24 * 3600_000).toISOString();
+  const open: string[] = [];
+  const memory: { grants: number; rssMiB: number; cpuCores: number }[] = [];
+  const measure = async () => {
+    await sleep(10_000); // let the last workflow tasks and timers settle
+    const cost = await idleCost(pgid(), 20_000);
+    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), cpuCores: cost.cpuCores });
+    log(`${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB, idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`);
+  };
+  await measure();
+  for (const target of SIZES.checkpoints) {
+    const emails = Array.from({ length: target - open.length }, () => stack.newEmail());
+    const t0 = Date.now();
+    await forEachConcurrently(emails, 32, async (email) => {
+      const res = await stack.call('POST', '/grants', { email, name: 'Bench Mark', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt });
+      if (res.status !== 201) throw new Error(`POST /grants answered ${res.status} ${JSON.stringify(res.body)}`);
+      open.push(res.body.grantId);
+    });
+    log(`opened ${emails.length} more grants in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    await measure();
+  }
+  for (const m of memory) add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core`);
+
+  const sample = Array.from({ length: Math.min(50, open.length) }, (_, i) => open[Math.floor((i * open.length) / Math.min(50, open.length))]!);
+  const lengths: number[] = [];
+  for (const id of sample) lengths.push((await stack.client.workflow.getHandle(id).describe()).historyLength);
+  const events = summarize(lengths);
+  add('cost of waiting: history events per open grant', 'events', events);
+
+  // A worker restart: killed, started again, and every sampled grant answering a query (each replayed).
+  const t0 = Date.now();
+  await stack.worker.restart();
+  const startedMs = Date.now() - t0;
+  const queryMs: number[] = [];
+  await forEachConcurrently(sample, 8, async (id) => {
+    const q0 = Date.now();
+    await stack.client.workflow.getHandle(id).query('grantState');
+    queryMs.push(Date.now() - q0);
+  });
+  const resumedMs = Date.now() - t0;
+  const afterRestart = sampleProcessGroup(pgid());
+  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'bundles the workflow code at start');
+  add(`worker restart: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${mib(afterRestart.rssBytes)} MiB`);
+  results.idle = { memory, historyEvents: events, restart: { startedMs, resumedMs, queryMs: summarize(queryMs) } };
+
+  // Clean-up, not a measurement: the open grants end with the Temporal server; their accounts are dropped here.
+  await stack.worker.stop();
+  log(`dropped ${await stack.dropGrantAccounts()} accounts of open grants`);
+}
+
+// ---------------------------------------------------------------------------
+
+function table(): string {
+  const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
+  const lines = [['figure', 'unit', 'n', 'median', 'p99', 'max', 'note'], ...rows.map((r) => [r.figure, r.unit, String(r.count), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])];
+  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
+  return lines.map((l) => l.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+}
+
+async function main(): Promise<void> {
+  log('building the worker (npm run build)');
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  const [version] = await rootPool().query('SELECT VERSION() AS v');
+  const machine = {
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / 1024 ** 3),
+    node: process.version,
+    mariadb: (version as { v: string }[])[0]!.v,
+  };
+  log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}`);
+  const stack = await startBenchStack({ log });
+  const started = Date.now();
+  try {
+    const floorTp = parts.has('floor') ? await floor(stack) : {};
+    const c16 = parts.has('grant') ? await grantPath(stack, floorTp[16]) : undefined;
+    if (parts.has('expiry')) await expiries(stack, c16);
+    if (parts.has('idle')) await idle(stack);
+  } finally {
+    await stack.stop();
+    await mochaHooks.afterAll();
+  }
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const dir = join(ROOT, '.bench');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
+  process.stdout.write(
+    `\ndbaccess benchmark — ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}; ${quick ? 'quick, ' : ''}${RUNS} run(s) per figure\n\n${table()}\n\nJSON: .bench/${file.split('/').pop()}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`[bench] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

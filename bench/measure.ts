@@ -1,0 +1,85 @@
+import { readdirSync, readFileSync } from 'node:fs';
+
+// Small measuring tools of the benchmark: summaries of samples, a worker's
+// resident memory and CPU time read from /proc, and a bounded-concurrency loop.
+
+export interface Summary {
+  count: number;
+  median: number;
+  p99: number;
+  max: number;
+}
+
+export function quantile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+export function summarize(samples: readonly number[]): Summary {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return { count: sorted.length, median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? Number.NaN };
+}
+
+/** Runs `fn` over `items` with at most `concurrency` calls in flight. */
+export async function forEachConcurrently<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface ProcessSample {
+  /** Resident memory of the group's processes, in bytes. */
+  rssBytes: number;
+  /** User + system CPU time they have used, in seconds. */
+  cpuSeconds: number;
+}
+
+const CLOCK_TICKS = 100;
+
+/**
+ * The processes of a process group (the worker and what it started), without the
+ * small shell that guards the group (`sh`, `cat`: test/support/processes.ts).
+ */
+export function sampleProcessGroup(pgid: number): ProcessSample {
+  let rssBytes = 0;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    let status: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const fields = stat.slice(close + 2).split(' ');
+    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+    if (Number(fields[2]) !== pgid || comm === 'sh' || comm === 'cat') continue;
+    ticks += Number(fields[11]) + Number(fields[12]);
+    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
+    if (rss) rssBytes += Number(rss[1]) * 1024;
+  }
+  return { rssBytes, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/** Mean CPU use of the group over `ms` (1.0 = one core busy), and its resident memory at the end. */
+export async function idleCost(pgid: number, ms: number): Promise<{ cpuCores: number; rssBytes: number }> {
+  const before = sampleProcessGroup(pgid);
+  const t0 = Date.now();
+  await sleep(ms);
+  const after = sampleProcessGroup(pgid);
+  return { cpuCores: (after.cpuSeconds - before.cpuSeconds) / ((Date.now() - t0) / 1000), rssBytes: after.rssBytes };
+}
+
+export const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;

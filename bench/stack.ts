@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { Client, Connection } from '@temporalio/client';
+import type { FastifyInstance } from 'fastify';
+
+import { buildApp } from '../src/api/app';
+import { parseApiKeys } from '../src/api/auth';
+import { parseFileConfig, type FileConfig } from '../src/config';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../src/workflows/search-attributes';
+import { createTestComponents, type TestComponents } from '../test/support/components';
+import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
+import { startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
+import { until } from '../test/support/wait';
+
+// The stack the benchmark measures, as production runs it and as `npm run dev`
+// starts it, with nothing in between:
+//
+//   the benchmark ─HTTP─▶ API (in this process) ──▶ Temporal dev server (its own, on a state file)
+//                                                        ▲
+//   worker: `node dist/src/worker.js`, a child process ───┘ (measured: resident memory, CPU)
+//     ├── MariaDB on 127.0.0.1:3306, through a least-privileged admin read from Secrets Manager
+//     ├── AWS emulator: Secrets Manager (admin and grant secrets) and DynamoDB (audit, links)
+//     └── SMTP capture server on loopback
+//
+// The worker is the compiled build (`npm run build`), like the image runs it:
+// no TypeScript loader in its memory figures.
+
+export const BENCH_CLIENT = 'bench-admin';
+
+export interface BenchStack {
+  components: TestComponents;
+  config: FileConfig;
+  project: string;
+  client: Client;
+  url: string;
+  temporal: TemporalDevServer;
+  worker: WorkerProcess;
+  newEmail(): string;
+  call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
+  /** Drops every account the benchmark's grants created (a cleanup between phases, not a revoke: nothing is audited). */
+  dropGrantAccounts(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface BenchStackOptions {
+  /** Extra environment for the worker (WORKER_MAX_CACHED_WORKFLOWS, ...). */
+  workerEnv?: Record<string, string>;
+  log: (line: string) => void;
+}
+
+export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
+  const cleanups: (() => Promise<void>)[] = [];
+  const stop = async (): Promise<void> => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        options.log(`cleanup failed: ${(err as Error).message}`);
+      }
+    }
+  };
+  try {
+    const dir = mkdtempSync(join(tmpdir(), 'dbaccess-bench-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+
+    const temporal = await startTemporalDevServer({ dbFile: join(dir, 'temporal.db'), searchAttributes: SEARCH_ATTRIBUTE_DEFINITIONS });
+    cleanups.push(() => temporal.stop());
+    const connection = await until(
+      'a connection to the Temporal dev server',
+      async () => {
+        try {
+          const c = await Connection.connect({ address: temporal.address, connectTimeout: 2000 });
+          await c.workflowService.getSystemInfo({});
+          return c;
+        } catch {
+          return undefined;
+        }
+      },
+      60_000,
+    );
+    cleanups.push(async () => connection.close());
+    const client = new Client({ connection, namespace: 'default' });
+
+    const components = await createTestComponents({ schemaCount: 1 });
+    cleanups.push(() => components.close());
+    const project = components.project;
+    const raw = {
+      secretPrefix: components.secretPrefix,
+      allowedEmailDomains: ['example.com'],
+      administrators: components.administrators,
+      accessLevels: { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] },
+      projects: {
+        [project]: {
+          ownerName: components.owner.name,
+          ownerEmail: components.owner.email,
+          databases: { main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' } },
+        },
+      },
+      apiClients: { [BENCH_CLIENT]: { role: 'admin' } },
+    };
+    const config = parseFileConfig(raw);
+    const configPath = join(dir, 'dbaccess.json');
+    writeFileSync(configPath, JSON.stringify(raw, null, 2));
+    const taskQueue = `bench-${Date.now().toString(36)}`;
+
+    const apiKey = randomBytes(24).toString('hex');
+    const app: FastifyInstance = await buildApp({
+      client,
+      config,
+      apiKeys: parseApiKeys(`${BENCH_CLIENT}:${apiKey}`),
+      taskQueue,
+      grantWaitMs: 15_000,
+      // The benchmark is one client on one address sending thousands of requests.
+      hardening: { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
+    });
+    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+
+    const worker = await startWorkerProcess(
+      {
+        DBACCESS_CONFIG: configPath,
+        LOG_LEVEL: 'info', // the default: what the worker logs per grant is part of its cost
+        TEMPORAL_ADDRESS: temporal.address,
+        TEMPORAL_NAMESPACE: 'default',
+        TEMPORAL_TASK_QUEUE: taskQueue,
+        AWS_REGION: components.awsSettings.region,
+        AWS_ENDPOINT_URL: components.awsSettings.endpoint!,
+        AWS_ACCESS_KEY_ID: 'bench',
+        AWS_SECRET_ACCESS_KEY: 'bench',
+        AUDIT_TABLE: components.auditTable,
+        SMTP_HOST: components.smtp.host,
+        SMTP_PORT: String(components.smtp.port),
+        MAIL_FROM: components.smtpSettings.from,
+        PUBLIC_URL: url,
+        CREDENTIAL_LINKS_TABLE: components.linksTable,
+        WORKER_METRICS_PORT: '0',
+        WORKER_SDK_METRICS_PORT: '0',
+        ...options.workerEnv,
+      },
+      { compiled: true },
+    );
+    cleanups.push(() => worker.stop());
+
+    const call = async (method: string, path: string, body?: unknown) => {
+      const res = await fetch(`${url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined } as { status: number; body: any };
+    };
+
+    let n = 0;
+    return {
+      components,
+      config,
+      project,
+      client,
+      url,
+      temporal,
+      worker,
+      newEmail: () => `${RUN_PREFIX}.b${randomName(4)}${(n += 1)}@example.com`,
+      call,
+      async dropGrantAccounts() {
+        const pool = rootPool();
+        const [rows] = await pool.query('SELECT User AS user, Host AS host FROM mysql.user WHERE User LIKE ?', [`${RUN_PREFIX}\\_b%`]);
+        for (const u of rows as { user: string; host: string }[]) await pool.query('DROP USER IF EXISTS ?@?', [u.user, u.host]);
+        return (rows as unknown[]).length;
+      },
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
