@@ -27,6 +27,7 @@ COPY scripts ./scripts
 # copies node_modules as it is after the prune.
 RUN npm run build \
  && test -f dist/src/workflows/index.js \
+ && test -f dist/workflows.bundle.js \
  && npm prune --omit=dev
 
 FROM ${NODE_IMAGE} AS runtime
@@ -36,8 +37,9 @@ WORKDIR /app
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps
 # Owned by root and read-only for the process: the service never writes its own
-# code or dependencies. The worker bundles dist/src/workflows in memory at start-up,
-# so that directory (with dist/src/domain it imports) must be in the image.
+# code or dependencies. The worker loads dist/workflows.bundle.js, the workflow code
+# `npm run build` bundled (dist/src/workflows and dist/src/domain are its sources,
+# kept for a worker that must bundle them itself when the bundle is missing).
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
