@@ -3,17 +3,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 
 import { buildApp } from '../src/api/app';
 import { parseApiKeys } from '../src/api/auth';
 import { parseFileConfig, type FileConfig } from '../src/config';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../src/workflows/search-attributes';
-import { createTestComponents, type TestComponents } from '../test/support/components';
+import { createTestComponents, stackConfigFile, type TestComponents } from '../test/support/components';
+import { apiCaller } from '../test/support/fault-stack';
 import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
-import { startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
-import { until } from '../test/support/wait';
+import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
 
 // The stack the benchmark measures, as production runs it and as `npm run dev`
 // starts it, with nothing in between:
@@ -68,39 +68,18 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
 
     const temporal = await startTemporalDevServer({ dbFile: join(dir, 'temporal.db'), searchAttributes: SEARCH_ATTRIBUTE_DEFINITIONS });
     cleanups.push(() => temporal.stop());
-    const connection = await until(
-      'a connection to the Temporal dev server',
-      async () => {
-        try {
-          const c = await Connection.connect({ address: temporal.address, connectTimeout: 2000 });
-          await c.workflowService.getSystemInfo({});
-          return c;
-        } catch {
-          return undefined;
-        }
-      },
-      60_000,
-    );
+    const connection = await connectToDevServer(temporal);
     cleanups.push(async () => connection.close());
     const client = new Client({ connection, namespace: 'default' });
 
     const components = await createTestComponents({ schemaCount: 1 });
     cleanups.push(() => components.close());
     const project = components.project;
-    const raw = {
-      secretPrefix: components.secretPrefix,
-      allowedEmailDomains: ['example.com'],
-      administrators: components.administrators,
-      accessLevels: { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] },
-      projects: {
-        [project]: {
-          ownerName: components.owner.name,
-          ownerEmail: components.owner.email,
-          databases: { main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' } },
-        },
-      },
-      apiClients: { [BENCH_CLIENT]: { role: 'admin' } },
-    };
+    const raw = stackConfigFile(
+      components,
+      { main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' } },
+      { apiClients: { [BENCH_CLIENT]: { role: 'admin' } } },
+    );
     const config = parseFileConfig(raw);
     const configPath = join(dir, 'dbaccess.json');
     writeFileSync(configPath, JSON.stringify(raw, null, 2));
@@ -144,15 +123,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     );
     cleanups.push(() => worker.stop());
 
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? (JSON.parse(text) as unknown) : undefined } as { status: number; body: any };
-    };
+    const call = apiCaller(url, apiKey);
 
     let n = 0;
     return {

@@ -116,6 +116,23 @@ export interface TestComponents {
   close(): Promise<void>;
 }
 
+/**
+ * The configuration file (raw, as written to disk) of a stack on these components:
+ * their project with `databases`, its owner, their administrators, the usual levels.
+ * `extra` adds or replaces top-level keys (more projects, apiClients, approval...).
+ */
+export function stackConfigFile(components: TestComponents, databases: Record<string, Record<string, unknown>>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const { projects, ...rest } = extra as { projects?: Record<string, unknown> };
+  return {
+    secretPrefix: components.secretPrefix,
+    allowedEmailDomains: ['example.com'],
+    administrators: components.administrators,
+    accessLevels: { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] },
+    projects: { [components.project]: { ownerName: components.owner.name, ownerEmail: components.owner.email, databases }, ...projects },
+    ...rest,
+  };
+}
+
 /** A Temporal Logger that keeps every entry in memory. */
 function memoryLogger(entries: LogEntry[]): Logger {
   const log = (level: LogLevel, message: string, meta?: LogMetadata): void => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 
 import { DynamoAuditStore } from '../../src/activities/aws';
@@ -15,10 +15,10 @@ import { parseApiKeys } from '../../src/api/auth';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import type { GrantState } from '../../src/domain';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/workflows/search-attributes';
-import { createTestComponents, type TestComponents } from './components';
+import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { accountExists, canLogin, MARIADB_HOST, MARIADB_PORT, randomName, RUN_PREFIX, schemaGrants } from './mariadb';
-import { startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from './processes';
+import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from './processes';
 import { startTcpProxy, type TcpProxy } from './proxy';
 import type { CapturedMail } from './smtp';
 import { localTemporal, uniqueTaskQueue } from './temporal';
@@ -97,6 +97,25 @@ export interface FaultStack {
   stop(): Promise<void>;
 }
 
+/** Calls the API at `url` with a bearer key; the body is parsed when it is JSON. */
+export function apiCaller(url: string, apiKey: string): (method: string, path: string, body?: unknown) => Promise<{ status: number; body: any }> {
+  return async (method, path, body) => {
+    const res = await fetch(`${url}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, body: parsed as any };
+  };
+}
+
 export async function startFaultStack(options: FaultStackOptions): Promise<FaultStack> {
   const cleanups: (() => Promise<void>)[] = [];
   let stopped: Promise<void> | undefined;
@@ -128,15 +147,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       temporal = await startTemporalDevServer({ dbFile: join(dir, 'temporal.db'), searchAttributes: SEARCH_ATTRIBUTE_DEFINITIONS });
       cleanups.push(async () => temporal!.stop());
       address = temporal.address;
-      const connection = await until('a connection to the Temporal dev server', async () => {
-        try {
-          const c = await Connection.connect({ address: temporal!.address, connectTimeout: 2000 });
-          await c.workflowService.getSystemInfo({});
-          return c;
-        } catch {
-          return undefined;
-        }
-      }, 60_000);
+      const connection = await connectToDevServer(temporal);
       cleanups.push(async () => connection.close());
       client = new Client({ connection, namespace });
     } else {
@@ -180,22 +191,11 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     cleanups.push(() => smtp.close());
 
     const project = components.project;
-    const raw = {
-      secretPrefix: components.secretPrefix,
-      allowedEmailDomains: ['example.com'],
-      administrators: components.administrators,
-      accessLevels: { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] },
-      projects: {
-        [project]: {
-          ownerName: components.owner.name,
-          ownerEmail: components.owner.email,
-          databases: Object.fromEntries(
-            options.databases.map((key) => [key, { schema: components.schema, adminSecretId: adminSecrets[key], maxDuration: options.maxDuration ?? '30d' }]),
-          ),
-        },
-      },
-      apiClients: { [ADMIN_CLIENT]: { role: 'admin' } },
-    };
+    const raw = stackConfigFile(
+      components,
+      Object.fromEntries(options.databases.map((key) => [key, { schema: components.schema, adminSecretId: adminSecrets[key], maxDuration: options.maxDuration ?? '30d' }])),
+      { apiClients: { [ADMIN_CLIENT]: { role: 'admin' } } },
+    );
     const config = parseFileConfig(raw);
     const configPath = join(dir, 'dbaccess.json');
     writeFileSync(configPath, JSON.stringify(raw, null, 2));
@@ -240,21 +240,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     const audit = new DynamoAuditStore(components.aws.doc, components.auditTable);
     let n = 0;
 
-    const call = async (method: string, path: string, body?: unknown) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${apiKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      let parsed: unknown = text;
-      try {
-        parsed = text ? JSON.parse(text) : undefined;
-      } catch {
-        // not JSON
-      }
-      return { status: res.status, body: parsed as any };
-    };
+    const call = apiCaller(url, apiKey);
     const grantPath = (grantId: string, suffix = '') => `/grants/${encodeURIComponent(grantId)}${suffix}`;
     const handle = (grantId: string) => client.workflow.getHandle(grantId);
 

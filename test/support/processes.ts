@@ -2,6 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, Socket } from 'node:net';
 import { join } from 'node:path';
 
+import { Connection } from '@temporalio/client';
+
 import { onTestRunEnd } from './hooks';
 import { DEV_SERVER_TUNING } from './temporal';
 import { ROOT, toolPath } from './tools';
@@ -240,6 +242,23 @@ export async function startTemporalDevServer(options: { dbFile: string; searchAt
     stop: () => current!.kill('SIGTERM'),
     start,
   };
+}
+
+/** A client connection to a dev server of the test's own, once it answers. */
+export async function connectToDevServer(server: TemporalDevServer): Promise<Connection> {
+  return until(
+    'a connection to the Temporal dev server',
+    async () => {
+      try {
+        const c = await Connection.connect({ address: server.address, connectTimeout: 2000 });
+        await c.workflowService.getSystemInfo({});
+        return c;
+      } catch {
+        return undefined;
+      }
+    },
+    60_000,
+  );
 }
 
 function portAnswers(port: number): Promise<boolean> {

@@ -11,7 +11,7 @@ import { parseFileConfig, type FileConfig } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
-import { createTestComponents, type TestComponents } from './components';
+import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { RUN_PREFIX, randomName } from './mariadb';
 import { localTemporal, uniqueTaskQueue, workflowBundle } from './temporal';
@@ -93,43 +93,40 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const env = await localTemporal();
   const components = await createTestComponents({ schemaCount: 2 });
   const project = components.project;
-  const config = parseFileConfig({
-    secretPrefix: components.secretPrefix,
-    allowedEmailDomains: ['example.com'],
-    administrators: components.administrators,
-    accessLevels: { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] },
-    projects: {
-      [project]: {
-        ownerName: components.owner.name,
-        ownerEmail: components.owner.email,
-        databases: {
-          main: { schema: components.schemas[0], adminSecretId: components.adminSecretId, maxDuration: options.maxDuration ?? '30d' },
-          other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
-          gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
-          broken: { schema: `${RUN_PREFIX}_missing`, adminSecretId: components.adminSecretId },
-        },
+  const config = parseFileConfig(
+    stackConfigFile(
+      components,
+      {
+        main: { schema: components.schemas[0], adminSecretId: components.adminSecretId, maxDuration: options.maxDuration ?? '30d' },
+        other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
+        gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
+        broken: { schema: `${RUN_PREFIX}_missing`, adminSecretId: components.adminSecretId },
       },
-      // A second project, so that the roles' project scopes can be tested.
-      elsewhere: {
-        ownerName: components.owner.name,
-        ownerEmail: components.owner.email,
-        databases: { main: { schema: components.schemas[0], adminSecretId: components.adminSecretId } },
-      },
-    },
-    approval: { timeout: options.approvalTimeout ?? '1h' },
-    ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
-    apiClients: Object.fromEntries(
-      Object.values(ROLE_CLIENTS).map((c) => [
-        c.name,
-        {
-          role: c.role,
-          ...('own' in c ? { projects: [project] } : {}),
-          ...('projects' in c ? { projects: c.projects } : {}),
-          ...('email' in c ? { email: c.email } : {}),
+      {
+        projects: {
+          // A second project, so that the roles' project scopes can be tested.
+          elsewhere: {
+            ownerName: components.owner.name,
+            ownerEmail: components.owner.email,
+            databases: { main: { schema: components.schemas[0], adminSecretId: components.adminSecretId } },
+          },
         },
-      ]),
+        approval: { timeout: options.approvalTimeout ?? '1h' },
+        ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
+        apiClients: Object.fromEntries(
+          Object.values(ROLE_CLIENTS).map((c) => [
+            c.name,
+            {
+              role: c.role,
+              ...('own' in c ? { projects: [project] } : {}),
+              ...('projects' in c ? { projects: c.projects } : {}),
+              ...('email' in c ? { email: c.email } : {}),
+            },
+          ]),
+        ),
+      },
     ),
-  });
+  );
 
   const logLines: string[] = [];
   const sink = new Writable({
