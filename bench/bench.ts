@@ -30,16 +30,20 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     runs: { type: 'string' },
     open: { type: 'string' },
+    expiries: { type: 'string' },
+    cache: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,grant,expiry,idle] [--runs N] [--open N]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,grant,expiry,idle] [--runs N] [--open N] [--expiries N,N] [--cache N]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
   --runs    repeated runs of the floor and the grant path (default 3, quick 1)
   --open    open grants for the cost of waiting (default 10000, quick 1000)
+  --expiries  comma-separated counts of simultaneous expiries (default 100,1000, quick 100)
+  --cache   the worker's WORKER_MAX_CACHED_WORKFLOWS (default: the worker's default)
 `);
   process.exit(0);
 }
@@ -51,7 +55,7 @@ const OPEN = Number(args.open ?? (quick ? 1000 : 10_000));
 const SIZES = {
   floor: { 1: quick ? 50 : 200, 16: quick ? 200 : 800 } as Record<number, number>,
   grant: { 1: quick ? 15 : 40, 16: quick ? 48 : 160, 64: quick ? 128 : 320 } as Record<number, number>,
-  expiries: quick ? [100] : [100, 1000],
+  expiries: args.expiries ? args.expiries.split(',').map(Number) : quick ? [100] : [100, 1000],
   checkpoints: [0.1, 0.25, 0.5, 1].map((f) => Math.round(OPEN * f)),
 };
 
@@ -186,7 +190,7 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined): Promi
     }
     const tp = summarize(perRun);
     if (concurrency === 16) c16 = tp.median;
-    const ratio = concurrency === 16 && floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(0)}% of the floor at 16` : '';
+    const ratio = concurrency === 16 && floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(1)}% of the floor at 16` : '';
     add(`grant path: throughput, concurrency ${concurrency}`, 'grants/s', { count: RUNS, median: tp.median }, `latency p50 ${lat.median.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms${ratio}`);
     results[`grant_c${concurrency}`] = { runs: perRun, latencyMs: lat };
     log(`grant path at concurrency ${concurrency}: ${tp.median.toFixed(1)} grants/s, p50 ${lat.median.toFixed(0)} ms`);
@@ -271,7 +275,7 @@ async function idle(stack: BenchStack): Promise<void> {
   });
   const resumedMs = Date.now() - t0;
   const afterRestart = sampleProcessGroup(pgid());
-  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'bundles the workflow code at start');
+  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'loads the workflow bundle of npm run build');
   add(`worker restart: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${mib(afterRestart.rssBytes)} MiB`);
   results.idle = { memory, historyEvents: events, restart: { startedMs, resumedMs, queryMs: summarize(queryMs) } };
 
@@ -301,7 +305,7 @@ async function main(): Promise<void> {
     mariadb: (version as { v: string }[])[0]!.v,
   };
   log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}`);
-  const stack = await startBenchStack({ log });
+  const stack = await startBenchStack({ log, ...(args.cache ? { workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: args.cache } } : {}) });
   const started = Date.now();
   try {
     const floorTp = parts.has('floor') ? await floor(stack) : {};
@@ -312,7 +316,7 @@ async function main(): Promise<void> {
     await stack.stop();
     await mochaHooks.afterAll();
   }
-  const out = { at: new Date().toISOString(), quick, runs: RUNS, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, cache: args.cache ?? 'default', machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
   const dir = join(ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);
