@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+
 import {
   WithStartWorkflowOperation,
   WorkflowExecutionAlreadyStartedError,
@@ -218,6 +220,7 @@ export class GrantService {
     const request = this.prepare(input, client);
     const actor = client.name;
     const { taskQueue } = this.options;
+    const startToken = randomUUID();
     const options: WorkflowStartOptions<typeof grantAccess> & { workflowIdConflictPolicy: 'FAIL' } = {
       taskQueue,
       workflowId: request.grantId,
@@ -233,8 +236,9 @@ export class GrantService {
         { key: SA.status, value: 'REQUESTED' },
         { key: SA.expiresAt, value: new Date(request.expiresAt) },
       ],
-      // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule.
-      memo: { requestedBy: actor },
+      // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule;
+      // and which request started this run (see below: a start whose answer was lost).
+      memo: { requestedBy: actor, startedBy: startToken },
       staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
         request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
       }${request.approval ? ' (needs approval)' : ''}`,
@@ -252,7 +256,8 @@ export class GrantService {
         grantId: request.grantId,
       });
     const { client: temporal, grantWaitMs } = this.options;
-    if (grantWaitMs <= 0) {
+    const handle = temporal.workflow.getHandle<typeof grantAccess>(request.grantId);
+    const startPlain = async () => {
       try {
         await temporal.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, options);
       } catch (err) {
@@ -260,6 +265,9 @@ export class GrantService {
         throw err;
       }
       this.options.observer?.grantStarted(request.project, request.database);
+    };
+    if (grantWaitMs <= 0) {
+      await startPlain();
       return fallback();
     }
     // Started together with an update that the workflow answers as soon as the
@@ -274,13 +282,18 @@ export class GrantService {
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyOpen();
       // Not settled in time (no worker, or a slow one), or a worker without the
-      // update (older code): the grant is accepted if its workflow was started.
-      const handle = temporal.workflow.getHandle<typeof grantAccess>(request.grantId);
+      // update (older code): the grant is accepted if this request started it (an
+      // earlier grant of the same id may be open, or have ended just before).
       const started = await temporal.connection
         .withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle.describe())
-        .then((d) => d.status.name === 'RUNNING' || d.status.name === 'COMPLETED')
+        .then((d) => d.memo?.startedBy === startToken)
         .catch(() => false);
-      if (!started) throw err;
+      if (!started) {
+        // Not started: a Temporal server without update-with-start (before 1.26), or
+        // the call failed before the start. Start it the plain way and poll.
+        await startPlain();
+        return this.waitForProvisioning(handle, fallback);
+      }
       this.options.observer?.grantStarted(request.project, request.database);
       if (err instanceof WorkflowUpdateFailedError) return this.waitForProvisioning(handle, fallback);
       return this.queryState(handle, 1000).catch(() => fallback());

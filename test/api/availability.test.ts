@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
@@ -51,5 +52,54 @@ describe('HTTP API without a worker', function () {
     assert.equal(get.statusCode, 503);
     assert.equal(get.json().error, 'unavailable');
     assert.match(get.json().message, /is a dbaccess worker running on task queue noworker-/);
+  });
+
+  it('When the Temporal server cannot do update-with-start, then the grant is started the plain way and accepted', async () => {
+    const env = await localTemporal();
+    // A server before 1.26 refuses ExecuteMultiOperation without starting anything.
+    const oldServer = new Client({
+      connection: env.connection,
+      namespace: env.namespace ?? 'default',
+      interceptors: {
+        workflow: [
+          {
+            async startUpdateWithStart() {
+              throw new Error('ExecuteMultiOperation API is disabled');
+            },
+          },
+        ],
+      },
+    });
+    const config = parseFileConfig({
+      allowedEmailDomains: ['example.com'],
+      administrators: [{ name: 'Admins', email: 'admins@example.com' }],
+      projects: { nowork: { ownerName: 'Owner', ownerEmail: 'owner@example.com', databases: { main: { schema: `${RUN_PREFIX}_nowork`, adminSecretId: 'nowhere/admin' } } } },
+      apiClients: { t: { role: 'admin' } },
+    });
+    const old = await buildApp({ client: oldServer, config, apiKeys: parseApiKeys(`t:${key}`), taskQueue: uniqueTaskQueue('noworker'), grantWaitMs: 1000 });
+    try {
+      const email = `${RUN_PREFIX}.${randomName(5)}@example.com`;
+      const grantId = `grant/nowork/main/${email}`;
+      const res = await old.inject({
+        method: 'POST',
+        url: '/grants',
+        headers: { authorization: `Bearer ${key}` },
+        payload: { email, name: 'Old Server', project: 'nowork', database: 'main', accessLevel: 'READ', expiresAt: new Date(Date.now() + 3600_000).toISOString() },
+      });
+      started.push(grantId);
+      assert.equal(res.statusCode, 202, res.body);
+      assert.equal(res.json().grantId, grantId);
+      const described = await env.client.workflow.getHandle(grantId).describe();
+      assert.equal(described.status.name, 'RUNNING', 'the workflow was started');
+      const again = await old.inject({
+        method: 'POST',
+        url: '/grants',
+        headers: { authorization: `Bearer ${key}` },
+        payload: { email, name: 'Old Server', project: 'nowork', database: 'main', accessLevel: 'READ', expiresAt: new Date(Date.now() + 3600_000).toISOString() },
+      });
+      assert.equal(again.statusCode, 409, 'a second request finds the open grant');
+    } finally {
+      await old.close();
+    }
   });
 });
