@@ -6,6 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
+import { API_CHANNEL_ARGS } from '../../src/api/server';
 import { minimalConfig } from '../support/minimal-config';
 import { toolPath } from '../support/tools';
 import { until } from '../support/wait';
@@ -29,14 +30,26 @@ describe('HTTP API: /readyz follows Temporal, /healthz does not', function () {
   let app: FastifyInstance;
   let url: string;
   let connection: Connection;
+  let output = '';
 
   async function startTemporal(): Promise<void> {
     const [http, metrics] = [await freePort(), await freePort()];
     server = spawn(
       toolPath.temporal(),
       ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--http-port', String(http), '--metrics-port', String(metrics), '--log-level', 'error'],
-      { stdio: 'ignore' },
+      { stdio: ['ignore', 'pipe', 'pipe'] },
     );
+    output = '';
+    server.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+    server.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  }
+  /** Polls /readyz until it answers `status`; fails at once, with its output, if the dev server exited. */
+  async function readyzUntil(status: number, timeoutMs: number) {
+    return until(`readyz ${status}`, async () => {
+      if (status === 200 && server && server.exitCode !== null) throw new Error(`the Temporal dev server exited (${server.exitCode}):\n${output.slice(-2000)}`);
+      const r = await readyz();
+      return r.status === status ? r : undefined;
+    }, timeoutMs);
   }
   async function stopTemporal(): Promise<void> {
     const s = server;
@@ -54,7 +67,8 @@ describe('HTTP API: /readyz follows Temporal, /healthz does not', function () {
   before(async () => {
     port = await freePort();
     // Lazy: the API starts whether or not Temporal is up (the connection is made on first use).
-    connection = Connection.lazy({ address: `127.0.0.1:${port}` });
+    // With the API's channel settings: reconnecting after an outage is part of what is tested.
+    connection = Connection.lazy({ address: `127.0.0.1:${port}`, channelArgs: API_CHANNEL_ARGS });
     app = await buildApp({
       client: new Client({ connection }),
       config: minimalConfig(),
@@ -85,23 +99,26 @@ describe('HTTP API: /readyz follows Temporal, /healthz does not', function () {
 
   it('When Temporal is up, then /readyz is 200; when it stops, 503; when it is back, 200 again', async () => {
     await startTemporal();
-    const up = await until('readyz 200', async () => {
-      const r = await readyz();
-      return r.status === 200 ? r : undefined;
-    }, 60_000);
+    const up = await readyzUntil(200, 60_000);
     assert.deepEqual(Object.keys(up.body), ['status', 'checks']);
     assert.equal(up.body.status, 'ready');
     assert.equal(up.body.checks.temporal.ok, true);
 
     await stopTemporal();
-    const down = await until('readyz 503', async () => {
-      const r = await readyz();
-      return r.status === 503 ? r : undefined;
-    }, 20_000);
+    const down = await readyzUntil(503, 20_000);
     assert.equal(down.body.checks.temporal.ok, false);
     assert.equal((await fetch(`${url}/healthz`)).status, 200, 'liveness does not follow Temporal');
-
+    // Down long enough for gRPC's reconnect backoff to have grown past 15 s (uncapped it
+    // reaches 120 s), probed every second like a load balancer would.
+    const stopped = Date.now();
+    while (Date.now() - stopped < 40_000) {
+      assert.equal((await readyz()).status, 503);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     await startTemporal();
-    await until('readyz 200 again', async () => (await readyz()).status === 200, 90_000);
+    // Back within seconds: the backoff is capped at 5 s (API_CHANNEL_ARGS).
+    const t0 = Date.now();
+    await readyzUntil(200, 8_000);
+    process.stdout.write(`      (ready again ${Date.now() - t0} ms after the server was started again)\n`);
   });
 });
