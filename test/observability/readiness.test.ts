@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
 import { API_CHANNEL_ARGS } from '../../src/api/server';
 import { minimalConfig } from '../support/minimal-config';
+import { freePort } from '../support/ports';
 import { toolPath } from '../support/tools';
 import { until } from '../support/wait';
 
@@ -15,13 +15,6 @@ import { until } from '../support/wait';
 // shared one) is started, stopped and started again on the same port, and the
 // API's answer follows it. GET /healthz never does.
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as { port: number };
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
 
 describe('HTTP API: /readyz follows Temporal, /healthz does not', function () {
   this.timeout(120_000);

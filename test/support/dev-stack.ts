@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RUN_PREFIX } from './mariadb';
 import { ROOT } from './tools';
 import { until } from './wait';
+import { freePort } from './ports';
 
 // `npm run dev` (scripts/dev.mjs) as a user runs it, on free ports, in a state
 // folder and with schema names of its own, so that it never touches a
@@ -24,16 +25,6 @@ export interface DevStack {
 
 export const DEV_PORT_NAMES = ['DEV_API_PORT', 'DEV_TEMPORAL_PORT', 'DEV_TEMPORAL_UI_PORT', 'DEV_AWS_PORT', 'DEV_SMTP_PORT', 'DEV_INBOX_PORT'] as const;
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function listening(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -142,3 +133,4 @@ export class DevStackRunner {
     return { status: res.status, body: (await res.json()) as any };
   }
 }
+

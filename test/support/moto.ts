@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 
 import type { AwsSettings } from '../../src/config';
 import { onTestRunEnd } from './hooks';
+import { freePort } from './ports';
 import { toolPath } from './tools';
 
 // One moto server (AWS API emulator) for the whole test run, started on first use.
@@ -37,18 +37,6 @@ export async function motoAwsSettings(auditTable: string): Promise<AwsSettings> 
   return { region, endpoint, auditTable };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 async function start(): Promise<Moto> {
   const binary = toolPath.motoServer();

@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 
 import { Connection } from '@temporalio/client';
 
 import { onTestRunEnd } from './hooks';
+import { freePort } from './ports';
 import { DEV_SERVER_TUNING } from './temporal';
 import { ROOT, toolPath } from './tools';
 import { until } from './wait';
@@ -122,18 +123,6 @@ export function spawnGroup(name: string, command: string, args: string[], env: N
   };
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => (port ? resolve(port) : reject(new Error('no free port'))));
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------
 // The worker, as `npm run worker` runs it.
@@ -272,3 +261,4 @@ function portAnswers(port: number): Promise<boolean> {
     socket.connect(port, '127.0.0.1');
   });
 }
+
