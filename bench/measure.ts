@@ -1,7 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 
-// Small measuring tools of the benchmark: summaries of samples, a worker's
-// resident memory and CPU time read from /proc, and a bounded-concurrency loop.
+import { quantile } from '../test/support/stats';
+
+export { forEachConcurrently } from '../test/support/stats';
+
+// Small measuring tools of the benchmark: summaries of samples, and a worker's
+// resident memory and CPU time read from /proc.
 
 export interface Summary {
   count: number;
@@ -10,27 +14,9 @@ export interface Summary {
   max: number;
 }
 
-export function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
-}
-
 export function summarize(samples: readonly number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
   return { count: sorted.length, median: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted.at(-1) ?? Number.NaN };
-}
-
-/** Runs `fn` over `items` with at most `concurrency` calls in flight. */
-export async function forEachConcurrently<T>(items: readonly T[], concurrency: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i]!, i);
-      }
-    }),
-  );
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { DynamoAuditStore } from '../../src/activities/aws';
 import { rootPool } from '../support/mariadb';
+import { forEachConcurrently, quantile } from '../support/stats';
 import type { TestComponents } from '../support/components';
 import type { TestStack } from '../support/stack';
 import { until } from '../support/wait';
@@ -33,16 +34,6 @@ export interface ExpiryFigures {
   p99AuditLagMs: number;
 }
 
-export async function pool<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]!);
-    }),
-  );
-}
-
-export const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
 
 export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, options: { leadMs?: number; log?: (line: string) => void } = {}): Promise<ExpiryFigures> {
   const log = options.log ?? (() => undefined);
@@ -52,7 +43,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
   const grants: { grantId: string; account: string }[] = [];
   const started = Date.now();
   const emails = Array.from({ length: n }, () => stack.newEmail());
-  await pool(emails, 16, async (email) => {
+  await forEachConcurrently(emails, 16, async (email) => {
     const res = await stack.call('POST', '/grants', { email, name: 'Load Test', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt: expiresAt.toISOString() });
     assert.ok(res.status === 201 || res.status === 202, `POST /grants: ${res.status} ${JSON.stringify(res.body)}`);
     grants.push({ grantId: res.body.grantId, account: res.body.account });
@@ -91,7 +82,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
 
   const audit = new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable);
   const lags: number[] = [];
-  await pool(grants, 16, async ({ grantId }) => {
+  await forEachConcurrently(grants, 16, async ({ grantId }) => {
     const events = await until(`EXPIRED in the trail of ${grantId}`, async () => {
       const list = await audit.forGrant(grantId);
       return list.some((e) => e.event === 'EXPIRED') && list;

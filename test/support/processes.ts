@@ -185,7 +185,7 @@ export interface TemporalDevServer {
   start(): Promise<void>;
 }
 
-export async function startTemporalDevServer(options: { dbFile: string; searchAttributes: Record<string, 'Keyword' | 'Datetime'>; extraArgs?: string[] }): Promise<TemporalDevServer> {
+export async function startTemporalDevServer(options: { dbFile: string; searchAttributes: Record<string, 'Keyword' | 'Datetime'> }): Promise<TemporalDevServer> {
   const port = await freePort();
   const uiPort = await freePort();
   const httpPort = await freePort();
@@ -205,13 +205,12 @@ export async function startTemporalDevServer(options: { dbFile: string; searchAt
     '--metrics-port',
     String(metricsPort),
     '--headless',
-    // An empty dbFile: in memory (nothing survives a stop).
-    ...(options.dbFile ? ['--db-filename', options.dbFile] : []),
+    '--db-filename',
+    options.dbFile,
     '--log-level',
     'error',
     ...Object.entries(options.searchAttributes).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
     ...DEV_SERVER_TUNING,
-    ...(options.extraArgs ?? []),
   ];
   let current: GroupProcess | undefined;
   const start = async (): Promise<void> => {
