@@ -9,6 +9,7 @@ import { checkAdminAccounts, createMysqlAccountManager } from './activities/mysq
 import { createReconcileActivities } from './activities/reconcile';
 import { codecDataConverter } from './codec';
 import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from './config';
+import { ARMED_REVOCATION_QUEUE_SUFFIX } from './domain';
 import { createLogger } from './logger';
 import { configuredDatabases, countAuditEvents, WorkerMetrics } from './metrics';
 import { ensureReconcilerSchedule } from './reconciler-schedule';
@@ -28,6 +29,8 @@ export interface WorkerOptions {
   credentials?: CredentialSettings;
   logger: Logger;
   maxConcurrentActivities?: number;
+  /** WORKER_MAX_ARMED_REVOCATIONS: revocations waiting on this worker for their expiry (they cost a timer each, not a slot of the others). */
+  maxArmedRevocations?: number;
   /** WORKER_MAX_CACHED_WORKFLOWS: sleeping grants kept in memory; the others are replayed from history when they wake (SDK default when unset). */
   maxCachedWorkflows?: number;
   /** DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES: start even when an admin account holds more than it needs (logged). */
@@ -46,6 +49,8 @@ export interface WorkerOptions {
 
 export interface RunningWorker {
   worker: Worker;
+  /** Serves the armed revocations' queue (`<task queue>-expiry`): attempts that wait for their expiry. */
+  expiryWorker: Worker;
   /** Grants provisioned, revoked, expired, rolled back; revoke retries. */
   metrics: WorkerMetrics;
   connection: NativeConnection;
@@ -105,17 +110,28 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   // With the workers' codec: the reconciler reads grant states and sends them updates.
   const client = new Client({ connection, namespace: options.temporal.namespace, ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}) });
   const metrics = options.metrics ?? new WorkerMetrics(configuredDatabases(options.config));
+  const activities = countAuditEvents(createActivities(deps), metrics);
   const worker = await Worker.create({
     connection,
     namespace: options.temporal.namespace,
     taskQueue: options.temporal.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: require.resolve('./workflows') }),
     activities: {
-      ...countAuditEvents(createActivities(deps), metrics),
+      ...activities,
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
     ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+  });
+  // Revocations armed ahead of their expiry wait on a queue of their own, so that
+  // a thousand of them waiting never hold the slots that new grants need.
+  const expiryWorker = await Worker.create({
+    connection,
+    namespace: options.temporal.namespace,
+    taskQueue: `${options.temporal.taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
+    activities: { revokeAccess: activities.revokeAccess },
+    maxConcurrentActivityTaskExecutions: options.maxArmedRevocations ?? 10_000,
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 
@@ -132,12 +148,22 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
 
   return {
     worker,
+    expiryWorker,
     metrics,
     connection,
-    shutdown: () => worker.shutdown(),
+    shutdown: () => {
+      for (const w of [worker, expiryWorker]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
     async run() {
       try {
-        await worker.run();
+        // One stops, both stop: a worker never serves half of what grants need.
+        await Promise.all(
+          [worker, expiryWorker].map((w) =>
+            w.run().finally(() => {
+              for (const other of [worker, expiryWorker]) if (other.getState() === 'RUNNING') other.shutdown();
+            }),
+          ),
+        );
       } finally {
         await accounts.close();
         mailer.close();
@@ -172,6 +198,7 @@ async function main(): Promise<void> {
       credentials: credentialSettings(env, 'worker'),
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
+      maxArmedRevocations: env.int('WORKER_MAX_ARMED_REVOCATIONS', 1, 1_000_000),
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
     });
     logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue, encryptionKeyId: codec?.keyId ?? null }, 'worker started');

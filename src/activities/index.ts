@@ -1,4 +1,5 @@
 import { Context, log } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from './errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
@@ -48,6 +49,17 @@ export interface AccountRef {
   owned?: boolean;
 }
 
+/** A revocation; `notBefore` arms it ahead of the expiry (see waitUntil). */
+export interface RevokeRef extends AccountRef {
+  /**
+   * ISO instant before which nothing is dropped: the attempt waits for it, and a
+   * cancellation while it waits stands it down with nothing changed. From that
+   * instant on it ignores cancellation and finishes, so that "stood down" always
+   * means the account is untouched.
+   */
+  notBefore?: string;
+}
+
 export interface PrivilegeChange extends AccountRef {
   privileges: string[];
   /** The privileges before a level change; absent when provisioning. */
@@ -74,13 +86,36 @@ export const GRANT_ID_TAG = 'dbaccess:grant-id';
  * noticed within the heartbeat timeout rather than the whole start-to-close
  * timeout, and so that cancellation reaches the attempt.
  */
-async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>): Promise<T> {
+async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>, options: { cancellable?: boolean } = {}): Promise<T> {
   const context = Context.current();
   const timer = setInterval(() => context.heartbeat(), 5000);
   try {
-    return await work({ signal: context.cancellationSignal });
+    return await work(options.cancellable === false ? {} : { signal: context.cancellationSignal });
   } finally {
     clearInterval(timer);
+  }
+}
+
+/**
+ * Waits until `instant`, heartbeating so that a cancellation reaches the attempt
+ * (the SDK sends at most one heartbeat per 0.8 × the heartbeat timeout). Throws
+ * the SDK's CancelledFailure when cancelled before the instant.
+ */
+async function waitUntil(instant: number): Promise<void> {
+  const context = Context.current();
+  try {
+    for (;;) {
+      const left = instant - Date.now();
+      if (left <= 0) return;
+      context.heartbeat();
+      await context.sleep(Math.min(left, 1000));
+    }
+  } catch (err) {
+    // Stood down by the workflow: reported as cancelled. Interrupted for another
+    // reason (this worker is stopping, a heartbeat timed out): a failed attempt,
+    // which Temporal retries on a worker that is still there.
+    if (context.cancellationDetails?.cancelRequested) throw err;
+    throw ApplicationFailure.retryable(`the armed revocation was interrupted before the expiry (${(err as Error).message}); retrying`, 'ArmedRevocationInterrupted');
   }
 }
 
@@ -182,7 +217,11 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /** Ends access for good: lock, kill sessions, drop the account, delete its secret. */
-    async revokeAccess(ref: AccountRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
+    async revokeAccess(ref: RevokeRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
+      // Armed ahead of the expiry: wait for it here, so that nothing but this
+      // worker's clock stands between the expiry and the drop (README: Performance).
+      const armed = ref.notBefore !== undefined;
+      if (armed) await waitUntil(Date.parse(ref.notBefore!));
       return heartbeating(async (call) => {
         // Only this grant's account: an account of the same name that the grant does
         // not own (see createAccount) is not its to drop. When the workflow knows the
@@ -196,9 +235,9 @@ export function createActivities(deps: ActivityDeps) {
         }
         const dropped = await deps.accounts.dropAccount(ref.target, ref.account, call);
         const secret = await deps.secrets.delete(ref.secretName);
-        log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed });
+        log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
         return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };
-      });
+      }, { cancellable: !armed });
     },
 
     /**

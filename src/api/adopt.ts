@@ -191,6 +191,7 @@ export function prepareAdoption(row: AdoptionRow, client: ApiClient, config: Fil
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
       reminderOffsetsMs: [...config.reminders],
+      ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
       adoption: { source: 'import', oldRecord, notes },
     },
   };

@@ -187,6 +187,7 @@ export class GrantService {
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
       reminderOffsetsMs: [...config.reminders],
+      ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
     };
   }
 

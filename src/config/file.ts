@@ -77,6 +77,11 @@ export interface FileConfig {
   approval: ApprovalSettings;
   /** When to remind grantees before their expiry: offsets in ms, longest first; empty for none. */
   reminders: number[];
+  /**
+   * How long before an expiry its revocation is handed to a worker, which drops
+   * the account at the exact instant without waiting for Temporal (ms; 0: off).
+   */
+  revocationLeadMs: number;
   reconciler: ReconcilerSettings;
 }
 
@@ -96,6 +101,7 @@ export const FILE_DEFAULTS = {
   reconcilerInterval: '1h',
   reconcilerMode: 'revoke',
   reminders: ['3d', '1d'],
+  revocationLead: '1m',
 } as const;
 
 /** Names of API keys: what DBACCESS_API_KEYS pairs with a key, and audit trails record as the actor. */
@@ -203,7 +209,7 @@ function fromLegacy(raw: Raw): Raw {
   return out;
 }
 
-const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reconciler', 'reminders']);
+const KNOWN_TOP = new Set(['secretPrefix', 'allowedEmailDomains', 'administrators', 'accessLevels', 'defaults', 'projects', 'apiClients', 'approval', 'reconciler', 'reminders', 'revocationLead']);
 const KNOWN_PROJECT = new Set(['ownerName', 'ownerEmail', 'accessLevels', 'databases']);
 const KNOWN_DATABASE = new Set(['schema', 'adminSecretId', 'hostPattern', 'maxUserConnections', 'maxDuration', 'accessLevels', 'requireApproval']);
 
@@ -328,6 +334,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   const approval = readApproval(r, raw.approval);
   const reconciler = readReconciler(r, raw.reconciler);
   const reminders = readReminders(r, raw.reminders);
+  const revocationLeadMs = readRevocationLead(r, raw.revocationLead);
   const apiClients = readApiClients(r, raw.apiClients, projects);
 
   // A database that needs approval must have someone who can give it.
@@ -342,7 +349,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
   }
 
   if (r.problems.length > 0) throw new ConfigError(r.problems);
-  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reconciler, reminders };
+  return { secretPrefix: secretPrefix!, allowedEmailDomains: domains, administrators, accessLevels, projects, apiClients, approval, reconciler, reminders, revocationLeadMs };
 }
 
 function readReconciler(r: Reader, value: unknown): ReconcilerSettings {
@@ -378,6 +385,18 @@ function readReminders(r: Reader, value: unknown): number[] {
     else out.add(ms);
   });
   return [...out].sort((a, b) => b - a);
+}
+
+/** `revocationLead: 1m`: from 5s to 1h, or `off`. */
+function readRevocationLead(r: Reader, value: unknown): number {
+  const text = value === undefined ? FILE_DEFAULTS.revocationLead : value;
+  if (text === 'off' || text === '0s' || text === 0) return 0;
+  const ms = typeof text === 'string' ? parseDuration(text) : undefined;
+  if (ms === undefined || ms < 5000 || ms > 3600_000) {
+    r.fail('$.revocationLead', 'must be a duration from 5s to 1h, such as 1m, or off');
+    return parseDuration(FILE_DEFAULTS.revocationLead)!;
+  }
+  return ms;
 }
 
 function readRequireApproval(r: Reader, value: unknown, path: string): true | string[] | undefined {

@@ -94,6 +94,13 @@ export interface GrantRequest {
    */
   reminderOffsetsMs?: number[];
   /**
+   * How long before the expiry the revocation is armed: started on a worker, which
+   * waits for the exact instant and drops the account then (the configuration's
+   * `revocationLead`, captured at request time). Absent on requests made before
+   * arming existed, and 0 when it is off: those grants revoke when their timer fires.
+   */
+  revocationLeadMs?: number;
+  /**
    * Set when the grant adopts an account the old scripts created: provisioning is
    * replaced by a check of the existing account, which is kept as it is.
    */
@@ -245,3 +252,10 @@ export const GrantErrorType = {
   /** A level change failed in the database and was undone: 502. */
   LevelChangeFailed: 'LevelChangeFailed',
 } as const;
+
+/**
+ * A revocation armed ahead of the expiry (the workflow's arm()) runs on the task
+ * queue `<task queue>-expiry`: the armed attempts wait there without taking the
+ * activity slots that provisioning needs. Every worker serves both queues.
+ */
+export const ARMED_REVOCATION_QUEUE_SUFFIX = '-expiry';

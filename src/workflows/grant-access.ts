@@ -1,4 +1,5 @@
 import {
+  ActivityCancellationType,
   ApplicationFailure,
   CancellationScope,
   allHandlersFinished,
@@ -20,6 +21,7 @@ import type { AuditRecord } from '../activities/ports';
 import type { ReconcileActivities } from '../activities/reconcile';
 import {
   ACCESS_LEVEL_NAME,
+  ARMED_REVOCATION_QUEUE_SUFFIX,
   ActivityErrorType,
   CLOSED_STATUSES,
   GrantErrorType,
@@ -94,6 +96,34 @@ const UNTIL_DONE: ActivityOptions = {
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [] },
 };
 
+/**
+ * Options of an armed revocation, `leftMs` before the expiry. Its heartbeats are
+ * what carries a stand-down (an extension, a level change) to it: the SDK sends
+ * one at most every 0.8 × the heartbeat timeout, so the timeout is a quarter of
+ * the wait, from 1 s to 20 s; a worker that dies is also noticed within it and
+ * the attempt retried elsewhere. A missing expiry worker is noticed by the
+ * schedule-to-start timeout, and the grant then revokes the way it always did.
+ */
+function armedRevocation(leftMs: number): ActivityOptions {
+  return {
+    taskQueue: `${workflowInfo().taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+    heartbeatTimeout: Math.min(20_000, Math.max(1000, Math.round(leftMs / 4))),
+    scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
+    startToCloseTimeout: leftMs + 60_000,
+    retry: REVOKE_FIRST.retry!,
+  };
+}
+
+/** What became of an armed revocation: it dropped the account at the expiry, stood down untouched, or failed. */
+type ArmedOutcome = { kind: 'dropped' } | { kind: 'stood down' } | { kind: 'failed'; error: unknown };
+interface ArmedRevocation {
+  expiresAt: string;
+  scope: CancellationScope;
+  outcome?: ArmedOutcome;
+  settled: Promise<void>;
+}
+
 /** patched() id: the target is checked while REQUESTED is audited (grants started before it check afterwards). */
 export const CHECK_WITH_REQUESTED_AUDIT = 'check-target-with-requested-audit';
 
@@ -101,6 +131,7 @@ const db = proxyActivities<GrantActivities>(DATABASE);
 const audit = proxyActivities<GrantActivities>(AUDIT);
 const email = proxyActivities<GrantActivities>(EMAIL);
 const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);
+const armedRevoke = proxyActivities<GrantActivities>(REVOKE_FIRST);
 const untilDone = proxyActivities<GrantActivities>(UNTIL_DONE);
 const repair = proxyActivities<ReconcileActivities>(DATABASE);
 
@@ -152,6 +183,10 @@ class GrantLifecycle {
   private decision?: { approved: boolean; actor: string; reason?: string; eventId: string };
   private deciding = false;
   private reminders?: ReminderPlan;
+  /** The revocation armed for the current expiry, if any (see arm()). */
+  private armed?: ArmedRevocation;
+  /** The expiry whose arming failed before it came: that one is revoked the way it always was. */
+  private armFailedFor?: string;
 
   constructor(
     private readonly request: GrantRequest,
@@ -188,6 +223,9 @@ class GrantLifecycle {
   }
 
   private requireActive(): void {
+    if (this.accessEndedAtExpiry()) {
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant expired at ${this.state.expiresAt}; its account has been dropped`, nonRetryable: true });
+    }
     if (this.state.status !== 'ACTIVE' || this.revokeRequest) {
       const why = this.revokeRequest && this.state.status === 'ACTIVE' ? 'being revoked' : this.state.status;
       throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant is ${why}, not ACTIVE`, nonRetryable: true });
@@ -257,10 +295,15 @@ class GrantLifecycle {
     }
   }
 
-  /** Runs `fn` after every update that arrived before it, once the grant is still ACTIVE. */
+  /**
+   * Runs `fn` after every update that arrived before it, once the grant is still
+   * ACTIVE. An armed revocation stands down first: if it has already dropped the
+   * account (the expiry came), the update is refused.
+   */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.changing += 1;
-    const run = this.chain.then(() => {
+    const run = this.chain.then(async () => {
+      await this.disarm();
       this.requireActive();
       return fn();
     });
@@ -704,22 +747,89 @@ class GrantLifecycle {
     for (;;) {
       // A change in flight finishes first: it was accepted before this decision.
       await condition(() => this.changing === 0);
-      if (this.revokeRequest) return;
+      if (this.revokeRequest || this.accessEndedAtExpiry()) return;
       const left = Date.parse(this.state.expiresAt) - Date.now();
-      if (left <= 0) return;
-      if (workflowInfo().continueAsNewSuggested) {
+      if (this.armed?.outcome) {
+        const { outcome } = this.armed;
+        this.armed = undefined;
+        // Failed at the expiry: the revocation goes on in end(), which alerts.
+        if (outcome.kind === 'failed' && left <= 0) return;
+        if (outcome.kind === 'failed') this.armFailedFor = this.state.expiresAt;
+      }
+      if (left <= 0 && !this.armed) return;
+      if (!this.armed && workflowInfo().continueAsNewSuggested) {
         await this.settle();
         if (!this.revokeRequest && this.changing === 0 && allHandlersFinished()) {
           await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence, ...(this.reminders ? { reminders: this.reminders } : {}) });
         }
       }
       const nextReminder = this.remindIfDue();
+      const lead = this.armFailedFor === this.state.expiresAt ? 0 : (this.request.revocationLeadMs ?? 0);
+      if (lead > 0 && !this.armed && left <= lead) this.arm(left);
+      const armed = this.armed;
+      if (armed) {
+        // The worker holds the revocation now; wake for its outcome, a revoke, an update (which disarms it) or a reminder.
+        const woken = () => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0;
+        await (nextReminder === undefined ? condition(woken) : condition(woken, nextReminder));
+        continue;
+      }
       const version = this.expiryVersion;
+      const untilArmed = lead > 0 ? left - lead : left;
       await condition(
         () => this.revokeRequest !== undefined || this.expiryVersion !== version || workflowInfo().continueAsNewSuggested,
-        nextReminder === undefined ? left : Math.min(left, nextReminder),
+        nextReminder === undefined ? untilArmed : Math.min(untilArmed, nextReminder),
       );
     }
+  }
+
+  /**
+   * Arms the revocation `leftMs` before the expiry: a revokeAccess attempt starts
+   * now on a worker and waits there for the exact instant, so that at the expiry
+   * nothing waits for Temporal (a timer, a workflow task, an activity dispatch):
+   * only the worker's clock and MySQL. 1,000 expiries in the same second then end
+   * within a second (README: Performance). An update first stands it down
+   * (disarm()); a revoke runs at once beside it (end()).
+   */
+  private arm(leftMs: number): void {
+    const expiresAt = this.state.expiresAt;
+    const scope = new CancellationScope();
+    const armed: ArmedRevocation = { expiresAt, scope, settled: Promise.resolve() };
+    const ref = { ...this.accountRef(), ...(this.ownsAccount() ? { owned: true } : {}), notBefore: expiresAt };
+    armed.settled = scope
+      .run(() =>
+        armedRevoke.revokeAccess.executeWithOptions(
+          { ...armedRevocation(leftMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; lock ${this.state.account}, kill its sessions, drop it, delete its secret` },
+          [ref],
+        ),
+      )
+      .then(
+        () => {
+          armed.outcome = { kind: 'dropped' };
+        },
+        (err: unknown) => {
+          armed.outcome = isCancellation(err) ? { kind: 'stood down' } : { kind: 'failed', error: err };
+          if (armed.outcome.kind === 'failed') log.warn('armed revocation failed; revoking the usual way', { grantId: this.state.grantId, message: innermostMessage(err) });
+        },
+      );
+    this.armed = armed;
+  }
+
+  /** Stands the armed revocation down and waits to learn whether it did (or had already dropped the account). */
+  private async disarm(): Promise<void> {
+    const armed = this.armed;
+    if (!armed || armed.outcome) return;
+    armed.scope.cancel();
+    await armed.settled;
+  }
+
+  /** The armed revocation dropped the account: the grant has expired, whatever its status says yet. */
+  private accessEndedAtExpiry(): boolean {
+    return this.armed?.outcome?.kind === 'dropped';
+  }
+
+  /** After createAccount has returned (or an adoption), the account is this grant's for certain. */
+  private ownsAccount(): boolean {
+    return this.state.secretName !== undefined || this.request.adoption !== undefined;
   }
 
   /**
@@ -790,7 +900,11 @@ class GrantLifecycle {
   /** Revokes (on request or at expiry), audits and notifies. Never gives up on the revoke itself. */
   private async end(): Promise<void> {
     await condition(() => this.changing === 0);
-    const requested = this.revokeRequest;
+    const armed = this.armed;
+    // Dropped at the expiry by the armed revocation: the grant expired, even if a
+    // revoke arrived while the workflow was learning it.
+    const droppedAtExpiry = armed?.outcome?.kind === 'dropped';
+    const requested = droppedAtExpiry ? undefined : this.revokeRequest;
     const outcome: 'REVOKED' | 'EXPIRED' = requested ? 'REVOKED' : 'EXPIRED';
     this.setStatus('REVOKING');
 
@@ -801,7 +915,15 @@ class GrantLifecycle {
       // Written alongside the revoke: an audit outage must not delay the end of access.
       requestAudit = untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit REVOKE_REQUESTED by ${requested.actor}` }, [record]);
     }
-    await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke');
+    if (!droppedAtExpiry) {
+      // A revoke before the expiry does not wait for an armed revocation to stand
+      // down: it runs now, and the armed one is told to stand down (both are idempotent).
+      armed?.scope.cancel();
+      const failedAtExpiry = armed?.outcome?.kind === 'failed' ? armed.outcome.error : undefined;
+      await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke', failedAtExpiry);
+    }
+    // Nothing of this grant may still be running when it closes.
+    await armed?.settled;
     await requestAudit;
 
     const actor = requested?.actor ?? 'dbaccess';
@@ -820,13 +942,14 @@ class GrantLifecycle {
    * fail, administrators are alerted once (audit REVOKE_RETRYING and an e-mail)
    * while the revoke goes on retrying with no limit.
    */
-  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<void> {
-    // After createAccount has returned (or an adoption), the account is this grant's for
-    // certain; during a rollback it may not be (AccountConflict), so ownership is checked.
-    const owned = why !== 'rollback' && (this.state.secretName !== undefined || this.request.adoption !== undefined);
+  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback', firstAttemptsFailed?: unknown): Promise<void> {
+    // During a rollback the account may not be this grant's (AccountConflict), so ownership is checked.
+    const owned = why !== 'rollback' && this.ownsAccount();
     const ref = { ...this.accountRef(), ...(owned ? { owned: true } : {}) };
     const summary = `revoke: lock ${this.state.account}, kill its sessions, drop it, delete its secret (${why})`;
     try {
+      // The armed revocation's attempts were the first ones: straight to the alert.
+      if (firstAttemptsFailed !== undefined) throw firstAttemptsFailed;
       await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);
       return;
     } catch (err) {

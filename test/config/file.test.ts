@@ -89,6 +89,7 @@ describe('config: file', () => {
         approval: { timeoutMs: DAY, levels: [] },
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
         reminders: [3 * DAY, DAY],
+        revocationLeadMs: 60_000,
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -230,6 +231,19 @@ describe('config: file', () => {
       ]);
     });
 
+    it('When revocationLead is given, then it is read (off turns arming off); out of range or not a duration is refused with its path', () => {
+      const doc = minimal();
+      assert.equal(parseFileConfig(doc).revocationLeadMs, 60_000);
+      doc.revocationLead = '5m';
+      assert.equal(parseFileConfig(doc).revocationLeadMs, 300_000);
+      doc.revocationLead = 'off';
+      assert.equal(parseFileConfig(doc).revocationLeadMs, 0);
+      for (const bad of ['2s', '2h', 'soon', 60]) {
+        doc.revocationLead = bad;
+        assert.deepEqual(problemsOf(doc), ['$.revocationLead: must be a duration from 5s to 1h, such as 1m, or off'], String(bad));
+      }
+    });
+
     it('When text holds control or invisible characters, then it is refused', () => {
       const doc = minimal();
       doc.administrators = [{ name: 'Ada\r\nBcc: eve@evil.org', email: 'ada@example.com' }];
@@ -332,6 +346,7 @@ describe('config: file', () => {
         approval: { timeoutMs: DAY, levels: [] },
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
         reminders: [3 * DAY, DAY],
+        revocationLeadMs: 60_000,
       } satisfies FileConfig);
     });
 
