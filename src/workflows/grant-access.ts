@@ -756,7 +756,8 @@ class GrantLifecycle {
         if (outcome.kind === 'failed' && left <= 0) return;
         if (outcome.kind === 'failed') this.armFailedFor = this.state.expiresAt;
       }
-      if (left <= 0 && !this.armed) return;
+      // At the expiry: done, or the armed revocation is at work (end() waits for it).
+      if (left <= 0) return;
       if (!this.armed && workflowInfo().continueAsNewSuggested) {
         await this.settle();
         if (!this.revokeRequest && this.changing === 0 && allHandlersFinished()) {
@@ -768,9 +769,10 @@ class GrantLifecycle {
       if (lead > 0 && !this.armed && left <= lead) this.arm(left);
       const armed = this.armed;
       if (armed) {
-        // The worker holds the revocation now; wake for its outcome, a revoke, an update (which disarms it) or a reminder.
-        const woken = () => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0;
-        await (nextReminder === undefined ? condition(woken) : condition(woken, nextReminder));
+        // The worker holds the revocation now; wake for its outcome, a revoke, an
+        // update (which disarms it), a reminder, or the expiry (from which on the
+        // grant shows REVOKING, however long the armed revocation takes).
+        await condition(() => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0, Math.min(left, nextReminder ?? left));
         continue;
       }
       const version = this.expiryVersion;
@@ -901,6 +903,11 @@ class GrantLifecycle {
   private async end(): Promise<void> {
     await condition(() => this.changing === 0);
     const armed = this.armed;
+    if (armed && !armed.outcome && !this.revokeRequest) {
+      // The expiry has come and the armed revocation is at work: it is the revocation.
+      this.setStatus('REVOKING');
+      await armed.settled;
+    }
     // Dropped at the expiry by the armed revocation: the grant expired, even if a
     // revoke arrived while the workflow was learning it.
     const droppedAtExpiry = armed?.outcome?.kind === 'dropped';

@@ -48,6 +48,8 @@ export interface FaultStackOptions {
   ownTemporal?: boolean;
   maxDuration?: string;
   grantWaitMs?: number;
+  /** The configuration's revocationLead (default: the configuration's default, 1m). */
+  revocationLead?: string;
 }
 
 export interface GrantOutcome {
@@ -85,7 +87,8 @@ export interface FaultStack {
   requestGrant(fields: { email: string; database: string; accessLevel?: string; expiresAt?: string; duration?: string }): Promise<{ status: number; body: any }>;
   /** Names of the activities the grant's workflow is running or retrying. */
   pendingActivities(grantId: string): Promise<{ type: string; attempt: number }[]>;
-  waitForPending(grantId: string, activityType: string, timeoutMs?: number): Promise<void>;
+  /** Waits until the grant has `activityType` pending (with `started`: picked up by a worker). */
+  waitForPending(grantId: string, activityType: string, timeoutMs?: number, options?: { started?: boolean }): Promise<void>;
   /** The grant's state, by query (needs a running worker). */
   state(grantId: string): Promise<GrantState>;
   /** Waits until the workflow has closed, and returns its final state. */
@@ -194,7 +197,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     const raw = stackConfigFile(
       components,
       Object.fromEntries(options.databases.map((key) => [key, { schema: components.schema, adminSecretId: adminSecrets[key], maxDuration: options.maxDuration ?? '30d' }])),
-      { apiClients: { [ADMIN_CLIENT]: { role: 'admin' } } },
+      { apiClients: { [ADMIN_CLIENT]: { role: 'admin' } }, ...(options.revocationLead ? { revocationLead: options.revocationLead } : {}) },
     );
     const config = parseFileConfig(raw);
     const configPath = join(dir, 'dbaccess.json');
@@ -246,7 +249,11 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
 
     const pendingActivities = async (grantId: string) => {
       const d = await handle(grantId).describe();
-      return (d.raw.pendingActivities ?? []).map((a) => ({ type: a.activityType?.name ?? '?', attempt: a.attempt ?? 0 }));
+      return (d.raw.pendingActivities ?? []).map((a) => ({
+        type: a.activityType?.name ?? '?',
+        attempt: a.attempt ?? 0,
+        started: [2, 'PENDING_ACTIVITY_STATE_STARTED'].includes(a.state as never),
+      }));
     };
 
     const state = async (grantId: string): Promise<GrantState> => (await handle(grantId).query('grantState')) as GrantState;
@@ -331,8 +338,12 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
           ...(fields.duration ? { duration: fields.duration } : { expiresAt: fields.expiresAt ?? new Date(Date.now() + 7 * 24 * 3600_000).toISOString() }),
         }),
       pendingActivities,
-      async waitForPending(grantId, activityType, timeoutMs = 30_000) {
-        await until(`${grantId} to be running ${activityType}`, async () => (await pendingActivities(grantId)).some((a) => a.type === activityType), timeoutMs);
+      async waitForPending(grantId, activityType, timeoutMs = 30_000, options = {}) {
+        await until(
+          `${grantId} to be running ${activityType}`,
+          async () => (await pendingActivities(grantId)).some((a) => a.type === activityType && (!options.started || a.started)),
+          timeoutMs,
+        );
       },
       state,
       async waitClosed(grantId, timeoutMs) {
