@@ -218,7 +218,7 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
   for (const n of SIZES.expiries) {
     // Every grant must be ACTIVE before the common expiry: room for starting them all.
     const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : 10;
-    const leadMs = Math.round(20_000 + (n / rate) * 1500);
+    const leadMs = Math.round(30_000 + (n / rate) * 2000);
     const f = await manyExpiries(stack, n, { leadMs, log });
     const drops = summarize(f.dropLagsMs);
     add(`revocation lag: ${n} expiring in the same second`, 'ms', drops, `none left; last EXPIRED audited ${f.lastAuditLagMs} ms after`);

@@ -99,21 +99,27 @@ const UNTIL_DONE: ActivityOptions = {
 /**
  * Options of an armed revocation, `leftMs` before the expiry. Its heartbeats are
  * what carries a stand-down (an extension, a level change) to it: the SDK sends
- * one at most every 0.8 × the heartbeat timeout, so the timeout is a quarter of
- * the wait, from 1 s to 20 s; a worker that dies is also noticed within it and
- * the attempt retried elsewhere. A missing expiry worker is noticed by the
- * schedule-to-start timeout, and the grant then revokes the way it always did.
+ * one at most every 0.8 × the heartbeat timeout. Each heartbeat is a write on
+ * the Temporal server, so there are few: the timeout is half the wait, from 1 s
+ * to 30 s (three heartbeats for a 1-minute lead; a stand-down reaches the attempt
+ * within 0.4 × the wait, at most 24 s). A worker that dies is noticed within the
+ * same timeout and the attempt retried elsewhere. A missing expiry worker is
+ * noticed by the schedule-to-start timeout, and the grant then revokes the way
+ * it always did.
  */
 function armedRevocation(leftMs: number): ActivityOptions {
   return {
     taskQueue: `${workflowInfo().taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: Math.min(20_000, Math.max(1000, Math.round(leftMs / 4))),
+    heartbeatTimeout: Math.min(30_000, Math.max(1000, Math.round(leftMs / 2))),
     scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
     startToCloseTimeout: leftMs + 60_000,
     retry: REVOKE_FIRST.retry!,
   };
 }
+
+/** How long after the expiry an armed revocation may take to report before the grant shows REVOKING. */
+const ARMED_REPORT_GRACE_MS = 10_000;
 
 /** What became of an armed revocation: it dropped the account at the expiry, stood down untouched, or failed. */
 type ArmedOutcome = { kind: 'dropped' } | { kind: 'stood down' } | { kind: 'failed'; error: unknown };
@@ -770,9 +776,12 @@ class GrantLifecycle {
       const armed = this.armed;
       if (armed) {
         // The worker holds the revocation now; wake for its outcome, a revoke, an
-        // update (which disarms it), a reminder, or the expiry (from which on the
-        // grant shows REVOKING, however long the armed revocation takes).
-        await condition(() => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0, Math.min(left, nextReminder ?? left));
+        // update (which disarms it), a reminder, or a while after the expiry: if the
+        // armed revocation has not reported by then (it is retrying), the grant shows
+        // REVOKING while it goes on. Not at the expiry itself: a thousand timers
+        // firing then would take the CPU the drops need, for nothing when they report.
+        const wakeAt = left + ARMED_REPORT_GRACE_MS;
+        await condition(() => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0, Math.min(wakeAt, nextReminder ?? wakeAt));
         continue;
       }
       const version = this.expiryVersion;
@@ -800,7 +809,7 @@ class GrantLifecycle {
     armed.settled = scope
       .run(() =>
         armedRevoke.revokeAccess.executeWithOptions(
-          { ...armedRevocation(leftMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; lock ${this.state.account}, kill its sessions, drop it, delete its secret` },
+          { ...armedRevocation(leftMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; drop ${this.state.account}, end its sessions, delete its secret` },
           [ref],
         ),
       )
@@ -953,7 +962,7 @@ class GrantLifecycle {
     // During a rollback the account may not be this grant's (AccountConflict), so ownership is checked.
     const owned = why !== 'rollback' && this.ownsAccount();
     const ref = { ...this.accountRef(), ...(owned ? { owned: true } : {}) };
-    const summary = `revoke: lock ${this.state.account}, kill its sessions, drop it, delete its secret (${why})`;
+    const summary = `revoke: drop ${this.state.account}, end its sessions, delete its secret (${why})`;
     try {
       // The armed revocation's attempts were the first ones: straight to the alert.
       if (firstAttemptsFailed !== undefined) throw firstAttemptsFailed;

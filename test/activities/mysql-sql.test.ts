@@ -17,7 +17,6 @@ import {
   grantStatement,
   killConnectionStatement,
   listSessionsStatement,
-  lockUserStatement,
   missingAdminPrivileges,
   mysqlReadableStatement,
   revokeAllStatements,
@@ -89,8 +88,7 @@ describe('mysql statement builders', () => {
         for (const bad of ['0', '-1', '1; DROP USER x', '1 OR 1', '', 1.5]) invalidIdentifier(() => killConnectionStatement(dialect, bad));
       });
 
-      it('When an account is dropped, then lock and drop use IF EXISTS and placeholders', () => {
-        assert.equal(lockUserStatement('acct_1', '%').sql, 'ALTER USER IF EXISTS ?@? ACCOUNT LOCK');
+      it('When an account is dropped, then the drop uses IF EXISTS and placeholders', () => {
         assert.equal(dropUserStatement('acct_1', '%').sql, 'DROP USER IF EXISTS ?@?');
       });
     });

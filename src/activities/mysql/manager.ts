@@ -23,7 +23,6 @@ import {
   grantStatement,
   killConnectionStatement,
   listSessionsStatement,
-  lockUserStatement,
   missingAdminPrivileges,
   mysqlReadableStatement,
   performanceSchemaStatement,
@@ -914,32 +913,27 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         const existsNow = await hasAccount(session, account, target.hostPattern);
         existedAtStart ??= existsNow;
         const existed = existedAtStart;
-        // Lock first so that no new session starts while the open ones are being killed;
-        // kill again after the drop, because a dropped account's open sessions keep running.
-        await run(session, lockUserStatement(account, target.hostPattern));
-        let killFailure: ApplicationFailure | undefined;
+        // Drop first: from then on no new session can start. The sessions already open
+        // keep their privileges until they end, so they are ended right after. (Three
+        // statements, not the five of lock, kill, drop, kill: a thousand expiries in
+        // the same second are dropped that much sooner. README: Performance.)
+        await run(session, dropUserStatement(account, target.hostPattern));
         try {
           await killAll(session, account, killed);
         } catch (err) {
           // Without PROCESS or CONNECTION ADMIN the sessions cannot be ended, but the
-          // account can still be dropped (a dropped account opens no new session):
-          // drop it, then report the sessions.
+          // account is dropped (a dropped account opens no new session): report the sessions.
           if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.AdminPrivilegeMissing)) throw err;
-          killFailure = err;
-        }
-        await run(session, dropUserStatement(account, target.hostPattern));
-        if (killFailure) {
           log.warn({ ...where(target, account), existed }, 'account dropped, but its sessions could not be ended');
           throw withDriverError(
             activityError(
               ActivityErrorType.AdminPrivilegeMissing,
-              `account ${account} was dropped, but its open connections could not be ended: ${killFailure.message}`,
-              killFailure.details?.[0] as Record<string, string | number> | undefined,
+              `account ${account} was dropped, but its open connections could not be ended: ${err.message}`,
+              err.details?.[0] as Record<string, string | number> | undefined,
             ),
-            killFailure,
+            err,
           );
         }
-        await killAll(session, account, killed);
         log.info({ ...where(target, account), existed, sessionsKilled: killed.size }, 'account dropped');
         return { existed, sessionsKilled: killed.size };
       });

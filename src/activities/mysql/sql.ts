@@ -480,15 +480,6 @@ export function killConnectionStatement(dialect: SqlDialect, id: number | string
   };
 }
 
-export function lockUserStatement(account: string, host: string): Statement {
-  return {
-    sql: 'ALTER USER IF EXISTS ?@? ACCOUNT LOCK',
-    values: [checkAccount(account), checkHost(host)],
-    purpose: 'lock the account',
-    requires: 'CREATE USER ON *.*',
-  };
-}
-
 export function dropUserStatement(account: string, host: string): Statement {
   return {
     sql: 'DROP USER IF EXISTS ?@?',
