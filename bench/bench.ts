@@ -221,10 +221,43 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
     const leadMs = Math.round(30_000 + (n / rate) * 2000);
     const f = await manyExpiries(stack, n, { leadMs, log });
     const drops = summarize(f.dropLagsMs);
-    add(`revocation lag: ${n} expiring in the same second`, 'ms', drops, `none left; last EXPIRED audited ${f.lastAuditLagMs} ms after`);
-    results[`expiry_${n}`] = { dropLagMs: drops, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    const armed = armedAhead(stack.worker.output(), f.expiresAt);
+    add(
+      `revocation lag: ${n} expiring in the same second`,
+      'ms',
+      drops,
+      `none left; ${armed.before}/${n} armed before the expiry (last ${(armed.lastBeforeMs / 1000).toFixed(1)} s before it); last EXPIRED audited ${f.lastAuditLagMs} ms after`,
+    );
+    results[`expiry_${n}`] = { dropLagMs: drops, armed, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
     log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
   }
+}
+
+/**
+ * How many revocations for `expiresAt` the worker armed before it (its log line
+ * "revocation armed"), and how close to it the last of those was armed.
+ */
+function armedAhead(output: string, expiresAt: string): { before: number; after: number; lastBeforeMs: number } {
+  const at = Date.parse(expiresAt);
+  const before = new Set<string>();
+  const after = new Set<string>();
+  let lastBeforeMs = Infinity;
+  for (const line of output.split('\n')) {
+    if (!line.includes('revocation armed') || !line.includes(expiresAt)) continue;
+    let entry: { time?: number | string; expiry?: string; grantId?: string };
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      continue;
+    }
+    if (entry.expiry !== expiresAt || entry.time === undefined) continue;
+    const t = typeof entry.time === 'number' ? entry.time : Date.parse(entry.time);
+    if (t < at) {
+      before.add(String(entry.grantId));
+      lastBeforeMs = Math.min(lastBeforeMs, at - t);
+    } else after.add(String(entry.grantId));
+  }
+  return { before: before.size, after: [...after].filter((g) => !before.has(g)).length, lastBeforeMs: Number.isFinite(lastBeforeMs) ? lastBeforeMs : 0 };
 }
 
 // ---------------------------------------------------------------------------
