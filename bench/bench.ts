@@ -11,7 +11,7 @@ import { manyExpiries } from '../test/load/many-expiries';
 import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
-import { grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
+import { expiryRevocation, grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
 import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, type Summary } from './measure';
 import { startBenchStack, type BenchStack } from './stack';
 
@@ -221,12 +221,12 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
     const leadMs = Math.round(30_000 + (n / rate) * 2000);
     const f = await manyExpiries(stack, n, { leadMs, log });
     const drops = summarize(f.dropLagsMs);
-    const armed = armedAhead(stack.worker.output(), f.expiresAt);
+    const armed = await armedAhead(stack, f.grantIds, f.expiresAt);
     add(
       `revocation lag: ${n} expiring in the same second`,
       'ms',
       drops,
-      `none left; ${armed.before}/${n} armed before the expiry (last ${(armed.lastBeforeMs / 1000).toFixed(1)} s before it); last EXPIRED audited ${f.lastAuditLagMs} ms after`,
+      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.retried} retried; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
     );
     results[`expiry_${n}`] = { dropLagMs: drops, armed, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
     log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
@@ -234,30 +234,26 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
 }
 
 /**
- * How many revocations for `expiresAt` the worker armed before it (its log line
- * "revocation armed"), and how close to it the last of those was armed.
+ * How the grants' revocations ran, from their histories: how many were armed (on
+ * the `-expiry` queue) before the expiry, how close to it the last was armed, and
+ * how many needed more than one attempt.
  */
-function armedAhead(output: string, expiresAt: string): { before: number; after: number; lastBeforeMs: number } {
+async function armedAhead(stack: BenchStack, grantIds: string[], expiresAt: string): Promise<{ armedBefore: number; lastArmedBeforeMs: number; retried: number }> {
   const at = Date.parse(expiresAt);
-  const before = new Set<string>();
-  const after = new Set<string>();
-  let lastBeforeMs = Infinity;
-  for (const line of output.split('\n')) {
-    if (!line.includes('revocation armed') || !line.includes(expiresAt)) continue;
-    let entry: { time?: number | string; expiry?: string; grantId?: string };
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      continue;
+  let armedBefore = 0;
+  let retried = 0;
+  let lastArmedBeforeMs = Infinity;
+  await forEachConcurrently(grantIds, 8, async (grantId) => {
+    const history = await stack.client.workflow.getHandle(grantId).fetchHistory();
+    const r = expiryRevocation(history.events ?? [], at);
+    if (!r) return;
+    if (r.armed && r.scheduledMs < 0) {
+      armedBefore += 1;
+      lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
     }
-    if (entry.expiry !== expiresAt || entry.time === undefined) continue;
-    const t = typeof entry.time === 'number' ? entry.time : Date.parse(entry.time);
-    if (t < at) {
-      before.add(String(entry.grantId));
-      lastBeforeMs = Math.min(lastBeforeMs, at - t);
-    } else after.add(String(entry.grantId));
-  }
-  return { before: before.size, after: [...after].filter((g) => !before.has(g)).length, lastBeforeMs: Number.isFinite(lastBeforeMs) ? lastBeforeMs : 0 };
+    if (r.attempts > 1) retried += 1;
+  });
+  return { armedBefore, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0, retried };
 }
 
 // ---------------------------------------------------------------------------

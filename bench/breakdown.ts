@@ -66,3 +66,30 @@ export function grantTiming(events: readonly HistoryEvent[]): GrantTiming | unde
   if (!active) return undefined;
   return { workflowMs: ms(active.eventTime) - ms(started.eventTime), steps };
 }
+
+/** How a grant's expiry was revoked, read from its history. */
+export interface ExpiryRevocation {
+  /** The revoke ran on the armed revocations' queue (`…-expiry`). */
+  armed: boolean;
+  /** When it was scheduled (armed), relative to `expiresAtMs` (negative: before). */
+  scheduledMs: number;
+  /** Its last attempt's start, relative to `expiresAtMs`. */
+  startedMs: number;
+  attempts: number;
+}
+
+/** The revocation of an expiry, from the grant's history (undefined when there is none). */
+export function expiryRevocation(events: readonly HistoryEvent[], expiresAtMs: number): ExpiryRevocation | undefined {
+  const scheduled = new Map<number, { queue: string; at: number }>();
+  let found: ExpiryRevocation | undefined;
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a?.activityType?.name === 'revokeAccess') scheduled.set(id(e.eventId), { queue: a.taskQueue?.name ?? '', at: ms(e.eventTime) });
+    const started = e.activityTaskStartedEventAttributes;
+    const s = started ? scheduled.get(id(started.scheduledEventId)) : undefined;
+    if (started && s) {
+      found = { armed: s.queue.endsWith('-expiry'), scheduledMs: s.at - expiresAtMs, startedMs: ms(e.eventTime) - expiresAtMs, attempts: started.attempt ?? 1 };
+    }
+  }
+  return found;
+}

@@ -24,6 +24,7 @@ export interface ExpiryFigures {
   grants: number;
   /** The common expiry. */
   expiresAt: string;
+  grantIds: string[];
   createMs: number;
   activeMs: number;
   /** From the common expiry to the last account's drop, as seen by polling every 50 ms. */
@@ -100,7 +101,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
     lags.push(lag);
   });
   lags.sort((a, b) => a - b);
-  return { grants: n, expiresAt: expiresAt.toISOString(), createMs, activeMs, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99) };
+  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99) };
 }
 
 export function printFigures(f: ExpiryFigures, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
