@@ -189,7 +189,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
       .filter((d): d is Uint8Array => d instanceof Uint8Array)
       .map((d) => JSON.parse(Buffer.from(d).toString('utf8')) as string);
     assert.ok(summaries.some((s) => s.startsWith('create account')), `summaries: ${summaries.join(' | ')}`);
-    assert.ok(summaries.some((s) => s.startsWith('revoke: lock')));
+    assert.ok(summaries.some((s) => s.startsWith('revoke: drop')));
     assert.ok(summaries.some((s) => s.startsWith('audit GRANTED')));
 
     // Nowhere in any history of this run, nor in the logs, is a generated or admin password.
