@@ -2,7 +2,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker } from '@temporalio/worker';
-import type { GrantRequest } from '../../src/domain';
+import { Context } from '@temporalio/activity';
+import { ARMED_REVOCATION_QUEUE_SUFFIX, type GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { approveUpdate, changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
@@ -37,6 +38,8 @@ async function main(): Promise<void> {
     /** Fields added to the request (new request fields: reminders, adoption). */
     request?: Partial<GrantRequest>;
     ttlMs?: number;
+    /** Activities of a worker on the armed revocations' queue (`<queue>-expiry`); none when absent. */
+    expiry?: (r: RecordedActivities) => Record<string, (...args: any[]) => Promise<unknown>>;
   }[] = [
     {
       name: 'full-lifecycle',
@@ -95,6 +98,36 @@ async function main(): Promise<void> {
       },
     },
     {
+      // The revocation armed 1 minute ahead; an extension while it is armed stands it down
+      // (the first attempt waits to be cancelled); the second, for the new expiry, drops.
+      name: 'armed-expiry',
+      ttlMs: DAY,
+      request: { revocationLeadMs: 60_000 },
+      expiry(r) {
+        let calls = 0;
+        return {
+          async revokeAccess(ref: any) {
+            calls += 1;
+            if (calls === 1) {
+              const context = Context.current();
+              for (;;) {
+                context.heartbeat();
+                await context.sleep(200);
+              }
+            }
+            return r.activities().revokeAccess(ref);
+          },
+        };
+      },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        const state = await handle.query(grantStateQuery);
+        await env.sleep(Date.parse(state.expiresAt) - (await env.currentTimeMs()) - 30_000);
+        await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + DAY).toISOString(), actor: 'alice', reason: 'one more day' }] });
+        return handle.result();
+      },
+    },
+    {
       name: 'revoke-retrying',
       setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
       drive: (handle) => handle.result(),
@@ -109,6 +142,10 @@ async function main(): Promise<void> {
     scenario.setup?.(recorded);
     const taskQueue = uniqueTaskQueue('record');
     const worker = await Worker.create({ connection: env.nativeConnection, taskQueue, workflowBundle: bundle, activities: recorded.activities() });
+    const expiryWorker = scenario.expiry
+      ? await Worker.create({ connection: env.nativeConnection, taskQueue: `${taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`, activities: scenario.expiry(recorded) })
+      : undefined;
+    const running = expiryWorker ? expiryWorker.run() : undefined;
     await worker.runUntil(async () => {
       const now = new Date(await env.currentTimeMs());
       const request = {
@@ -124,6 +161,8 @@ async function main(): Promise<void> {
       writeFileSync(file, `${json}\n`);
       process.stdout.write(`recorded ${scenario.name} (${history.events?.length ?? 0} events)\n`);
     });
+    expiryWorker?.shutdown();
+    await running;
   }
   await env.teardown();
 }
