@@ -226,7 +226,7 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
       `revocation lag: ${n} expiring in the same second`,
       'ms',
       drops,
-      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.retried} retried; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
+      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
     );
     results[`expiry_${n}`] = { dropLagMs: drops, armed, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
     log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
@@ -238,22 +238,21 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
  * the `-expiry` queue) before the expiry, how close to it the last was armed, and
  * how many needed more than one attempt.
  */
-async function armedAhead(stack: BenchStack, grantIds: string[], expiresAt: string): Promise<{ armedBefore: number; lastArmedBeforeMs: number; retried: number }> {
+async function armedAhead(stack: BenchStack, grantIds: string[], expiresAt: string): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number }> {
   const at = Date.parse(expiresAt);
-  let armedBefore = 0;
-  let retried = 0;
+  const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
   let lastArmedBeforeMs = Infinity;
   await forEachConcurrently(grantIds, 8, async (grantId) => {
     const history = await stack.client.workflow.getHandle(grantId).fetchHistory();
     const r = expiryRevocation(history.events ?? [], at);
-    if (!r) return;
-    if (r.armed && r.scheduledMs < 0) {
-      armedBefore += 1;
+    if (!r || !r.armed) counts.notArmed += 1;
+    else if (r.scheduledMs < 0) {
+      counts.armedBefore += 1;
       lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
-    }
-    if (r.attempts > 1) retried += 1;
+    } else counts.armedAfter += 1;
+    if (r && r.attempts > 1) counts.retried += 1;
   });
-  return { armedBefore, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0, retried };
+  return { ...counts, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
 }
 
 // ---------------------------------------------------------------------------
