@@ -132,6 +132,10 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     taskQueue: `${options.temporal.taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     activities: { revokeAccess: activities.revokeAccess },
     maxConcurrentActivityTaskExecutions: options.maxArmedRevocations ?? 10_000,
+    // A heartbeat at least every 10 s (the SDK's default is 0.8 × the heartbeat timeout,
+    // up to 24 s here): a busy Temporal server that answers one late must not time out
+    // an attempt that is waiting as it should. It also brings a stand-down within 10 s.
+    maxHeartbeatThrottleInterval: '10s',
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 
