@@ -113,7 +113,10 @@ function armedRevocation(leftMs: number): ActivityOptions {
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
     heartbeatTimeout: Math.min(30_000, Math.max(1000, Math.round(leftMs / 2))),
     scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
-    startToCloseTimeout: leftMs + 60_000,
+    // The wait, then the drop and the secret's deletion. The deletion may queue behind
+    // a thousand others after a burst of expiries: liveness is the heartbeat's job, so
+    // this only bounds an attempt that hangs while heartbeating.
+    startToCloseTimeout: leftMs + 600_000,
     retry: REVOKE_FIRST.retry!,
   };
 }
