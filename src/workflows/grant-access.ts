@@ -98,14 +98,13 @@ const UNTIL_DONE: ActivityOptions = {
 
 /**
  * Options of an armed revocation, `leftMs` before the expiry. Its heartbeats are
- * what carries a stand-down (an extension, a level change) to it: the SDK sends
- * one at most every 0.8 × the heartbeat timeout. Each heartbeat is a write on
- * the Temporal server, so there are few: the timeout is half the wait, from 1 s
- * to 30 s (three heartbeats for a 1-minute lead; a stand-down reaches the attempt
- * within 0.4 × the wait, at most 24 s). A worker that dies is noticed within the
- * same timeout and the attempt retried elsewhere. A missing expiry worker is
- * noticed by the schedule-to-start timeout, and the grant then revokes the way
- * it always did.
+ * what carries a stand-down (an extension, a level change) to it. Each heartbeat
+ * is a write on the Temporal server, so there are few: the timeout is half the
+ * wait, from 1 s to 30 s, and the expiry worker sends one every 0.8 × that, or
+ * every 10 s when that is shorter (worker.ts): a stand-down reaches the attempt
+ * within 10 s. A worker that dies is noticed within the heartbeat timeout and the
+ * attempt retried elsewhere. A missing expiry worker is noticed by the
+ * schedule-to-start timeout, and the grant then revokes the way it always did.
  */
 function armedRevocation(leftMs: number): ActivityOptions {
   return {
