@@ -760,7 +760,7 @@ class GrantLifecycle {
       if (this.armed?.outcome) {
         const { outcome } = this.armed;
         this.armed = undefined;
-        // Failed at the expiry: the revocation goes on in end(), which alerts.
+        // Failed at the expiry: the ordinary revoke takes over in end().
         if (outcome.kind === 'failed' && left <= 0) return;
         if (outcome.kind === 'failed') this.armFailedFor = this.state.expiresAt;
       }
@@ -936,9 +936,12 @@ class GrantLifecycle {
     if (!droppedAtExpiry) {
       // A revoke before the expiry does not wait for an armed revocation to stand
       // down: it runs now, and the armed one is told to stand down (both are idempotent).
+      // An armed revocation that failed at the expiry is followed by the ordinary
+      // revoke and its own first attempts before anyone is alerted: under an
+      // overloaded Temporal an armed attempt can be reported failed after it had
+      // dropped the account, and that must not page the administrators.
       armed?.scope.cancel();
-      const failedAtExpiry = armed?.outcome?.kind === 'failed' ? armed.outcome.error : undefined;
-      await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke', failedAtExpiry);
+      await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke');
     }
     // Nothing of this grant may still be running when it closes.
     await armed?.settled;
@@ -960,14 +963,12 @@ class GrantLifecycle {
    * fail, administrators are alerted once (audit REVOKE_RETRYING and an e-mail)
    * while the revoke goes on retrying with no limit.
    */
-  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback', firstAttemptsFailed?: unknown): Promise<void> {
+  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<void> {
     // During a rollback the account may not be this grant's (AccountConflict), so ownership is checked.
     const owned = why !== 'rollback' && this.ownsAccount();
     const ref = { ...this.accountRef(), ...(owned ? { owned: true } : {}) };
     const summary = `revoke: drop ${this.state.account}, end its sessions, delete its secret (${why})`;
     try {
-      // The armed revocation's attempts were the first ones: straight to the alert.
-      if (firstAttemptsFailed !== undefined) throw firstAttemptsFailed;
       await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);
       return;
     } catch (err) {

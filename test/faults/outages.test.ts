@@ -15,7 +15,7 @@ const ALERT_SUBJECT = /ACTION NEEDED: revoking/;
 const FAILED_SUBJECT = /FAILED and rolled back/;
 
 describe('faults: a dependency is down', function () {
-  this.timeout(180_000);
+  this.timeout(240_000);
   let stack: FaultStack;
   let expiryStack: FaultStack;
   let expiryCase: Promise<{ ok: string } | { err: unknown }>;
@@ -164,8 +164,9 @@ async function mariadbDownAtExpiry(stack: FaultStack): Promise<string> {
   proxy.cut();
   const triesBefore = proxy.accepted;
 
-  // The first attempts (1 s .. 10 s apart) fail; then one alert, and the retries go on.
-  const retrying = await until('REVOKE_RETRYING in the audit trail', async () => (await stack.audit.forGrant(grantId)).find((e) => e.event === 'REVOKE_RETRYING'), 60_000);
+  // The armed attempts fail, then the ordinary revoke's first attempts (1 s .. 10 s apart);
+  // then one alert, and the retries go on.
+  const retrying = await until('REVOKE_RETRYING in the audit trail', async () => (await stack.audit.forGrant(grantId)).find((e) => e.event === 'REVOKE_RETRYING'), 120_000);
   const alertAfterMs = Date.parse(retrying.at) - expiresAt;
   assert.match(retrying.detail ?? '', new RegExp(`failed ${REVOKE_ATTEMPTS_BEFORE_ALERT} times`));
   // Stay down long enough after the alert for the retries to reach their 10 s ceiling
