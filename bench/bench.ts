@@ -226,9 +226,9 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
       `revocation lag: ${n} expiring in the same second`,
       'ms',
       drops,
-      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
+      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
     );
-    results[`expiry_${n}`] = { dropLagMs: drops, armed, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    results[`expiry_${n}`] = { dropLagMs: drops, armed, alerted: f.alerted, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
     log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
   }
 }

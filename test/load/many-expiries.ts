@@ -35,6 +35,8 @@ export interface ExpiryFigures {
   lastAuditLagMs: number;
   p50AuditLagMs: number;
   p99AuditLagMs: number;
+  /** Grants whose trail says REVOKE_RETRYING (the administrators were alerted). */
+  alerted: number;
 }
 
 
@@ -91,6 +93,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
   // emulator's CPU from the very audit writes that are being waited for.
   const auditDeadline = Date.now() + Math.max(60_000, n * 300);
   const missing: string[] = [];
+  let alerted = 0;
   await forEachConcurrently(grants, 16, async ({ grantId }) => {
     let events = await audit.forGrant(grantId);
     while (!events.some((e) => e.event === 'EXPIRED')) {
@@ -101,6 +104,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
       await new Promise((r) => setTimeout(r, 1000));
       events = await audit.forGrant(grantId);
     }
+    if (events.some((e) => e.event === 'REVOKE_RETRYING')) alerted += 1;
     const expired = events.filter((e) => e.event === 'EXPIRED');
     assert.equal(expired.length, 1, `${grantId}: one EXPIRED event`);
     assert.ok(events.some((e) => e.event === 'GRANTED'), `${grantId}: GRANTED before`);
@@ -114,7 +118,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
     throw new Error(`${missing.length} of ${n} grants have no EXPIRED event ${Math.round((Date.now() - expiresAt.getTime()) / 1000)} s after the expiry (their accounts are gone); ${states.join('; ')}`);
   }
   lags.sort((a, b) => a - b);
-  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99) };
+  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99), alerted };
 }
 
 export function printFigures(f: ExpiryFigures, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
