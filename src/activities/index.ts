@@ -31,8 +31,6 @@ export interface ActivityDeps {
   apiUrl?: string;
   /** How the GRANTED e-mail delivers the credentials (a one-time link, or the password); without it, it only names the secret. */
   credentials?: CredentialDelivery;
-  /** Orders secret deletions after the drops in flight (one per worker; a fresh one by default). */
-  dropsFirst?: DropsFirst;
 }
 
 /** Identifies an account and where it lives; never a credential. */
@@ -100,7 +98,7 @@ async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>, o
 
 /**
  * Waits until `instant`, heartbeating so that a cancellation reaches the attempt
- * (the SDK sends at most one heartbeat per 0.8 × the heartbeat timeout). Throws
+ * (the SDK sends the heartbeats it is given at its own pace, see worker.ts). Throws
  * the SDK's CancelledFailure when cancelled before the instant.
  */
 async function waitUntil(instant: number): Promise<void> {
@@ -159,7 +157,8 @@ export class DropsFirst {
 
 export function createActivities(deps: ActivityDeps) {
   const newPassword = deps.generatePassword ?? generatePassword;
-  const dropsFirst = deps.dropsFirst ?? new DropsFirst();
+  // One per worker: the activities of both its task queues share it.
+  const dropsFirst = new DropsFirst();
 
   return {
     /** Checks the target (admin secret, server, privileges, schema) before anything is created. */

@@ -124,9 +124,8 @@ function armedRevocation(leftMs: number): ActivityOptions {
 const ARMED_REPORT_GRACE_MS = 10_000;
 
 /** What became of an armed revocation: it dropped the account at the expiry, stood down untouched, or failed. */
-type ArmedOutcome = { kind: 'dropped' } | { kind: 'stood down' } | { kind: 'failed'; error: unknown };
+type ArmedOutcome = 'dropped' | 'stood down' | 'failed';
 interface ArmedRevocation {
-  expiresAt: string;
   scope: CancellationScope;
   outcome?: ArmedOutcome;
   settled: Promise<void>;
@@ -139,7 +138,6 @@ const db = proxyActivities<GrantActivities>(DATABASE);
 const audit = proxyActivities<GrantActivities>(AUDIT);
 const email = proxyActivities<GrantActivities>(EMAIL);
 const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);
-const armedRevoke = proxyActivities<GrantActivities>(REVOKE_FIRST);
 const untilDone = proxyActivities<GrantActivities>(UNTIL_DONE);
 const repair = proxyActivities<ReconcileActivities>(DATABASE);
 
@@ -758,11 +756,10 @@ class GrantLifecycle {
       if (this.revokeRequest || this.accessEndedAtExpiry()) return;
       const left = Date.parse(this.state.expiresAt) - Date.now();
       if (this.armed?.outcome) {
-        const { outcome } = this.armed;
+        // Failed before the expiry: that expiry is revoked the way it always was. Failed
+        // at it: the ordinary revoke takes over in end() (the return just below).
+        if (this.armed.outcome === 'failed' && left > 0) this.armFailedFor = this.state.expiresAt;
         this.armed = undefined;
-        // Failed at the expiry: the ordinary revoke takes over in end().
-        if (outcome.kind === 'failed' && left <= 0) return;
-        if (outcome.kind === 'failed') this.armFailedFor = this.state.expiresAt;
       }
       // At the expiry: done, or the armed revocation is at work (end() waits for it).
       if (left <= 0) return;
@@ -806,22 +803,22 @@ class GrantLifecycle {
   private arm(leftMs: number): void {
     const expiresAt = this.state.expiresAt;
     const scope = new CancellationScope();
-    const armed: ArmedRevocation = { expiresAt, scope, settled: Promise.resolve() };
+    const armed: ArmedRevocation = { scope, settled: Promise.resolve() };
     const ref = { ...this.accountRef(), ...(this.ownsAccount() ? { owned: true } : {}), notBefore: expiresAt };
     armed.settled = scope
       .run(() =>
-        armedRevoke.revokeAccess.executeWithOptions(
+        revokeFirst.revokeAccess.executeWithOptions(
           { ...armedRevocation(leftMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; drop ${this.state.account}, end its sessions, delete its secret` },
           [ref],
         ),
       )
       .then(
         () => {
-          armed.outcome = { kind: 'dropped' };
+          armed.outcome = 'dropped';
         },
         (err: unknown) => {
-          armed.outcome = isCancellation(err) ? { kind: 'stood down' } : { kind: 'failed', error: err };
-          if (armed.outcome.kind === 'failed') log.warn('armed revocation failed; revoking the usual way', { grantId: this.state.grantId, message: innermostMessage(err) });
+          armed.outcome = isCancellation(err) ? 'stood down' : 'failed';
+          if (armed.outcome === 'failed') log.warn('armed revocation failed; revoking the usual way', { grantId: this.state.grantId, message: innermostMessage(err) });
         },
       );
     this.armed = armed;
@@ -837,7 +834,7 @@ class GrantLifecycle {
 
   /** The armed revocation dropped the account: the grant has expired, whatever its status says yet. */
   private accessEndedAtExpiry(): boolean {
-    return this.armed?.outcome?.kind === 'dropped';
+    return this.armed?.outcome === 'dropped';
   }
 
   /** After createAccount has returned (or an adoption), the account is this grant's for certain. */
@@ -921,7 +918,7 @@ class GrantLifecycle {
     }
     // Dropped at the expiry by the armed revocation: the grant expired, even if a
     // revoke arrived while the workflow was learning it.
-    const droppedAtExpiry = armed?.outcome?.kind === 'dropped';
+    const droppedAtExpiry = armed?.outcome === 'dropped';
     const requested = droppedAtExpiry ? undefined : this.revokeRequest;
     const outcome: 'REVOKED' | 'EXPIRED' = requested ? 'REVOKED' : 'EXPIRED';
     this.setStatus('REVOKING');
