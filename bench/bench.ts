@@ -11,16 +11,17 @@ import { manyExpiries } from '../test/load/many-expiries';
 import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
-import { expiryRevocation, grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
+import { expiryRevocation, grantTiming, historyOutline, revocationFailures, STEP_ORDER, type GrantTiming } from './breakdown';
 import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, type Summary } from './measure';
 import { startBenchStack, type BenchStack } from './stack';
+import { temporalFloor } from './temporal-floor';
 
 // `npm run bench`: how fast a grant is given and taken away, side by side with
 // what MariaDB alone can do, on the local stack (README: Performance).
 //
 //   npm run bench                     everything (about 20 minutes on two cores)
 //   npm run bench -- --quick          smaller counts, one run each (about 5 minutes)
-//   npm run bench -- --only floor,grant,expiry,idle
+//   npm run bench -- --only floor,temporal,grant,expiry,idle
 //
 // Prints a table and writes the same figures as JSON to .bench/.
 
@@ -36,7 +37,7 @@ const { values: args } = parseArgs({
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,grant,expiry,idle] [--runs N] [--open N] [--expiries N,N] [--cache N]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--runs N] [--open N] [--expiries N,N] [--cache N]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
@@ -49,12 +50,13 @@ if (args.help) {
 }
 
 const quick = args.quick!;
-const parts = new Set((args.only ?? 'floor,grant,expiry,idle').split(',').map((s) => s.trim()));
+const parts = new Set((args.only ?? 'floor,temporal,grant,expiry,idle').split(',').map((s) => s.trim()));
 const RUNS = Number(args.runs ?? (quick ? 1 : 3));
 const OPEN = Number(args.open ?? (quick ? 1000 : 10_000));
 const SIZES = {
   floor: { 1: quick ? 50 : 200, 16: quick ? 200 : 800 } as Record<number, number>,
   grant: { 1: quick ? 15 : 40, 16: quick ? 48 : 160, 64: quick ? 128 : 320 } as Record<number, number>,
+  temporal: { 1: quick ? 15 : 40, 16: quick ? 48 : 160 } as Record<number, number>,
   expiries: args.expiries ? args.expiries.split(',').map(Number) : quick ? [100] : [100, 1000],
   checkpoints: [0.1, 0.25, 0.5, 1].map((f) => Math.round(OPEN * f)),
 };
@@ -110,6 +112,20 @@ async function floor(stack: BenchStack): Promise<Record<number, number>> {
 }
 
 // ---------------------------------------------------------------------------
+// 1b. The Temporal floor: a workflow of a grant's shape with activities that do
+// nothing, on the same Temporal server. The grant path cannot be faster than this.
+
+async function temporal(stack: BenchStack): Promise<number | undefined> {
+  const f = await temporalFloor(stack.temporal.address, stack.client, { runs: RUNS, sizes: SIZES.temporal, log });
+  add('Temporal floor: grant-shaped workflow, no-op steps, concurrency 1', 'ms', f.latencyMs, 'start → result; 6 activities, 2 of them side by side');
+  for (const [concurrency, runs] of Object.entries(f.throughput)) {
+    add(`Temporal floor: throughput, concurrency ${concurrency}`, 'workflows/s', { count: runs.length, median: summarize(runs).median });
+  }
+  results.temporal_floor = f;
+  return f.throughput[16] ? summarize(f.throughput[16]).median : undefined;
+}
+
+// ---------------------------------------------------------------------------
 // 2. The grant path: POST /grants until ACTIVE (201), then revoked between runs.
 
 async function grantOnce(stack: BenchStack, email: string): Promise<{ grantId: string; account: string; ms: number }> {
@@ -153,7 +169,7 @@ async function revokeAll(stack: BenchStack, grants: readonly { grantId: string; 
   }
 }
 
-async function grantPath(stack: BenchStack, floorC16: number | undefined): Promise<number | undefined> {
+async function grantPath(stack: BenchStack, floorC16: number | undefined, temporalC16: number | undefined): Promise<number | undefined> {
   let c16: number | undefined;
   const timings: GrantTiming[] = [];
   /** Request time minus workflow time, per grant at concurrency 1. */
@@ -190,7 +206,10 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined): Promi
     }
     const tp = summarize(perRun);
     if (concurrency === 16) c16 = tp.median;
-    const ratio = concurrency === 16 && floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(1)}% of the floor at 16` : '';
+    const ratio =
+      concurrency === 16
+        ? [floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(1)}% of the floor at 16` : '', temporalC16 ? `; ${((tp.median / temporalC16) * 100).toFixed(0)}% of the Temporal floor at 16` : ''].join('')
+        : '';
     add(`grant path: throughput, concurrency ${concurrency}`, 'grants/s', { count: RUNS, median: tp.median }, `latency p50 ${lat.median.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms${ratio}`);
     results[`grant_c${concurrency}`] = { runs: perRun, latencyMs: lat };
     log(`grant path at concurrency ${concurrency}: ${tp.median.toFixed(1)} grants/s, p50 ${lat.median.toFixed(0)} ms`);
@@ -238,21 +257,31 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
  * the `-expiry` queue) before the expiry, how close to it the last was armed, and
  * how many needed more than one attempt.
  */
-async function armedAhead(stack: BenchStack, grantIds: string[], expiresAt: string): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number }> {
+async function armedAhead(
+  stack: BenchStack,
+  grantIds: string[],
+  expiresAt: string,
+): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number> }> {
   const at = Date.parse(expiresAt);
   const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
+  const failures: Record<string, number> = {};
   let lastArmedBeforeMs = Infinity;
   await forEachConcurrently(grantIds, 8, async (grantId) => {
     const history = await stack.client.workflow.getHandle(grantId).fetchHistory();
     const r = expiryRevocation(history.events ?? [], at);
-    if (!r || !r.armed) counts.notArmed += 1;
+    if (!r || !r.armed) {
+      counts.notArmed += 1;
+      if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
+    }
     else if (r.scheduledMs < 0) {
       counts.armedBefore += 1;
       lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
     } else counts.armedAfter += 1;
     if (r && r.attempts > 1) counts.retried += 1;
+    for (const reason of revocationFailures(history.events ?? [])) failures[reason] = (failures[reason] ?? 0) + 1;
   });
-  return { ...counts, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
+  for (const [reason, count] of Object.entries(failures).sort((a, b) => b[1] - a[1])) log(`  revocation attempt failed ×${count}: ${reason}`);
+  return { ...counts, failures, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
 }
 
 // ---------------------------------------------------------------------------
@@ -337,7 +366,8 @@ async function main(): Promise<void> {
   const started = Date.now();
   try {
     const floorTp = parts.has('floor') ? await floor(stack) : {};
-    const c16 = parts.has('grant') ? await grantPath(stack, floorTp[16]) : undefined;
+    const temporalC16 = parts.has('temporal') ? await temporal(stack) : undefined;
+    const c16 = parts.has('grant') ? await grantPath(stack, floorTp[16], temporalC16) : undefined;
     if (parts.has('expiry')) await expiries(stack, c16);
     if (parts.has('idle')) await idle(stack);
   } finally {

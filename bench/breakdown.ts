@@ -93,3 +93,55 @@ export function expiryRevocation(events: readonly HistoryEvent[], expiresAtMs: n
   }
   return found;
 }
+
+type Failure = temporal.api.failure.v1.IFailure;
+
+/** One line for a failure: its kind (timeout type, error type) and message, without details. */
+export function failureReason(f: Failure | null | undefined): string {
+  if (!f) return 'unknown';
+  const timeout = f.timeoutFailureInfo?.timeoutType;
+  if (timeout !== undefined && timeout !== null) {
+    const name = typeof timeout === 'number' ? (TIMEOUT_NAMES[timeout] ?? String(timeout)) : String(timeout);
+    return `timeout ${name}`;
+  }
+  const type = f.applicationFailureInfo?.type ?? (f.canceledFailureInfo ? 'cancelled' : f.serverFailureInfo ? 'server' : 'failure');
+  const cause = f.cause ? `; cause: ${failureReason(f.cause)}` : '';
+  // Names (of secrets, accounts) differ from grant to grant: the reasons are counted without them.
+  return `${type}: ${(f.message ?? '').replace(/"[^"]*"/g, '"…"').slice(0, 160)}${cause}`;
+}
+const TIMEOUT_NAMES: Record<number, string> = { 1: 'START_TO_CLOSE', 2: 'SCHEDULE_TO_START', 3: 'SCHEDULE_TO_CLOSE', 4: 'HEARTBEAT' };
+
+/**
+ * Why the revocations of a grant's history needed more than one attempt: for each
+ * failed attempt of `revokeAccess`, `armed`/`ordinary` and the failure (the
+ * previous attempt's failure as recorded on a later start, and the last
+ * attempt's as recorded on its failed, timed-out or cancelled event).
+ */
+export function revocationFailures(events: readonly HistoryEvent[]): string[] {
+  const queue = new Map<number, string>();
+  const out: string[] = [];
+  for (const e of events) {
+    const a = e.activityTaskScheduledEventAttributes;
+    if (a?.activityType?.name === 'revokeAccess') queue.set(id(e.eventId), a.taskQueue?.name?.endsWith('-expiry') ? 'armed' : 'ordinary');
+    const started = e.activityTaskStartedEventAttributes;
+    const failed = e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
+    const cancelled = e.activityTaskCanceledEventAttributes;
+    const which = queue.get(id(started?.scheduledEventId ?? failed?.scheduledEventId ?? cancelled?.scheduledEventId));
+    if (!which) continue;
+    if (started && (started.attempt ?? 1) > 1) out.push(`${which}, attempts before the last: ${failureReason(started.lastFailure)}`);
+    if (failed) out.push(`${which}, last attempt: ${failureReason(failed.failure)}`);
+    if (cancelled) out.push(`${which}, cancelled`);
+  }
+  return out;
+}
+
+/** A grant's history in one line (event types, with the queue of each revokeAccess), to see how an expiry went. */
+export function historyOutline(events: readonly HistoryEvent[]): string {
+  return events
+    .map((e) => {
+      const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as Record<string, unknown>)[k]) ?? '?';
+      const a = e.activityTaskScheduledEventAttributes;
+      return kind.replace(/EventAttributes$/, '') + (a ? `(${a.activityType?.name}@${a.taskQueue?.name})` : '');
+    })
+    .join(' ');
+}

@@ -126,12 +126,24 @@ async function waitUntil(instant: number): Promise<void> {
  * (and the reports to Temporal that follow them) do not slow the drops down.
  * Ending access is urgent; deleting the password of an account that no longer
  * exists is not. (README: Performance.)
+ *
+ * Then at most `maxCleanups` deletions run at once; the others wait their turn
+ * here, heartbeating. Without the bound a burst sent a thousand requests at once:
+ * they queued for the HTTP client's sockets and the endpoint, their 10 s request
+ * timeout ran out while they queued, and a third of the revocations failed an
+ * attempt and were retried. (Secrets Manager also throttles deletions, at 50 a
+ * second per account and region.)
  */
 export class DropsFirst {
   private inFlight = 0;
   private waiting: (() => void)[] = [];
+  private cleaning = 0;
+  private queued: (() => void)[] = [];
 
-  constructor(private readonly maxWaitMs = 10_000) {}
+  constructor(
+    private readonly maxWaitMs = 10_000,
+    private readonly maxCleanups = 8,
+  ) {}
 
   async drop<T>(work: () => Promise<T>): Promise<T> {
     this.inFlight += 1;
@@ -152,6 +164,21 @@ export class DropsFirst {
       timer = setTimeout(resolve, this.maxWaitMs);
     });
     clearTimeout(timer);
+  }
+
+  /** Runs a clean-up (a secret's deletion) once the drops have settled, at most maxCleanups at a time, in arrival order. */
+  async cleanup<T>(work: () => Promise<T>): Promise<T> {
+    await this.settled();
+    if (this.cleaning >= this.maxCleanups) await new Promise<void>((resolve) => this.queued.push(resolve));
+    else this.cleaning += 1;
+    try {
+      return await work();
+    } finally {
+      // The slot passes straight to the next in line (cleaning stays counted), or is freed.
+      const next = this.queued.shift();
+      if (next) next();
+      else this.cleaning -= 1;
+    }
   }
 }
 
@@ -275,8 +302,7 @@ export function createActivities(deps: ActivityDeps) {
           }
         }
         const dropped = await dropsFirst.drop(() => deps.accounts.dropAccount(ref.target, ref.account, call));
-        await dropsFirst.settled();
-        const secret = await deps.secrets.delete(ref.secretName);
+        const secret = await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
         log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
         return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };
       }, { cancellable: !armed });
