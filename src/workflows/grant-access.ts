@@ -99,18 +99,21 @@ const UNTIL_DONE: ActivityOptions = {
 /**
  * Options of an armed revocation, `leftMs` before the expiry. Its heartbeats are
  * what carries a stand-down (an extension, a level change) to it. Each heartbeat
- * is a write on the Temporal server, so there are few: the timeout is half the
- * wait, from 1 s to 30 s, and the expiry worker sends one every 0.8 × that, or
- * every 10 s when that is shorter (worker.ts): a stand-down reaches the attempt
- * within 10 s. A worker that dies is noticed within the heartbeat timeout and the
- * attempt retried elsewhere. A missing expiry worker is noticed by the
- * schedule-to-start timeout, and the grant then revokes the way it always did.
+ * is a write on the Temporal server, so there are few: the expiry worker sends one
+ * every 0.8 × the heartbeat timeout, or every 10 s when that is shorter
+ * (worker.ts): a stand-down reaches the attempt within 10 s. The timeout is half
+ * the wait, from 20 s to 30 s: below 20 s a heartbeat has less than a fifth of the
+ * timeout to reach the server, and under load (a thousand grants arming in the
+ * same minute) one in fifteen attempts timed out while it was waiting. A worker
+ * that dies is noticed within the heartbeat timeout and the attempt retried
+ * elsewhere. A missing expiry worker is noticed by the schedule-to-start timeout,
+ * and the grant then revokes the way it always did.
  */
 function armedRevocation(leftMs: number): ActivityOptions {
   return {
     taskQueue: `${workflowInfo().taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: Math.min(30_000, Math.max(1000, Math.round(leftMs / 2))),
+    heartbeatTimeout: Math.min(30_000, Math.max(20_000, Math.round(leftMs / 2))),
     scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
     // The wait, then the drop and the secret's deletion. The deletion may queue behind
     // a thousand others after a burst of expiries: liveness is the heartbeat's job, so

@@ -490,6 +490,14 @@ export function dropUserStatement(account: string, host: string): Statement {
 }
 
 /**
+ * Drops the account and tells whether there was one, in one round trip: the
+ * server refuses it with ER_CANNOT_USER (1396) when there is none.
+ */
+export function dropExistingUserStatement(account: string, host: string): Statement {
+  return { ...dropUserStatement(account, host), sql: 'DROP USER ?@?' };
+}
+
+/**
  * The complete grants of the service's admin account: everything it needs and nothing
  * more. For the dev stack, the README and the tests (which run through an admin
  * created with exactly these). The names are checked and then written as quoted
