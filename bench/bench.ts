@@ -117,12 +117,17 @@ async function floor(stack: BenchStack): Promise<Record<number, number>> {
 
 async function temporal(stack: BenchStack): Promise<number | undefined> {
   const f = await temporalFloor(stack.temporal.address, stack.client, { runs: RUNS, sizes: SIZES.temporal, log });
-  add('Temporal floor: grant-shaped workflow, no-op steps, concurrency 1', 'ms', f.latencyMs, 'start → result; 6 activities, 2 of them side by side');
-  for (const [concurrency, runs] of Object.entries(f.throughput)) {
-    add(`Temporal floor: throughput, concurrency ${concurrency}`, 'workflows/s', { count: runs.length, median: summarize(runs).median });
+  for (const [kind, floor] of [
+    ['activities', f.activities],
+    ['local activities', f.local],
+  ] as const) {
+    add(`Temporal floor (${kind}): grant-shaped workflow, concurrency 1`, 'ms', floor.latencyMs, 'start → result; 6 no-op steps, 2 of them side by side');
+    for (const [concurrency, runs] of Object.entries(floor.throughput)) {
+      add(`Temporal floor (${kind}): throughput, concurrency ${concurrency}`, 'workflows/s', { count: runs.length, median: summarize(runs).median });
+    }
   }
   results.temporal_floor = f;
-  return f.throughput[16] ? summarize(f.throughput[16]).median : undefined;
+  return f.activities.throughput[16] ? summarize(f.activities.throughput[16]).median : undefined;
 }
 
 // ---------------------------------------------------------------------------

@@ -15,11 +15,17 @@ export interface TemporalFloor {
   latencyMs: Summary;
 }
 
+/** The floor with activities (as grants run), and with local activities (what they could run as). */
+export interface TemporalFloors {
+  activities: TemporalFloor;
+  local: TemporalFloor;
+}
+
 export async function temporalFloor(
   address: string,
   client: Client,
   options: { runs: number; sizes: Record<number, number>; log: (line: string) => void },
-): Promise<TemporalFloor> {
+): Promise<TemporalFloors> {
   try {
     Runtime.install({ logger: new DefaultLogger('WARN') });
   } catch {
@@ -37,27 +43,30 @@ export async function temporalFloor(
     maxConcurrentActivityTaskExecutions: 50,
   });
   const running = worker.run();
-  const throughput: Record<number, number[]> = {};
-  const latencies: number[] = [];
-  try {
+  const measure = async (workflowType: string): Promise<TemporalFloor> => {
+    const throughput: Record<number, number[]> = {};
+    const latencies: number[] = [];
     for (const concurrency of Object.keys(options.sizes).map(Number)) {
       throughput[concurrency] = [];
       for (let run = 0; run < options.runs; run++) {
-        const ids = Array.from({ length: options.sizes[concurrency]! }, (_, i) => `${taskQueue}-c${concurrency}-${run}-${i}`);
+        const ids = Array.from({ length: options.sizes[concurrency]! }, (_, i) => `${taskQueue}-${workflowType}-c${concurrency}-${run}-${i}`);
         const t0 = performance.now();
         await forEachConcurrently(ids, concurrency, async (workflowId) => {
           const w0 = performance.now();
-          await client.workflow.execute('grantShaped', { taskQueue, workflowId, args: [] });
+          await client.workflow.execute(workflowType, { taskQueue, workflowId, args: [] });
           if (concurrency === 1) latencies.push(performance.now() - w0);
         });
         throughput[concurrency]!.push(ids.length / ((performance.now() - t0) / 1000));
       }
-      options.log(`Temporal floor at concurrency ${concurrency}: ${summarize(throughput[concurrency]!).median.toFixed(1)} workflows/s`);
+      options.log(`Temporal floor (${workflowType}) at concurrency ${concurrency}: ${summarize(throughput[concurrency]!).median.toFixed(1)} workflows/s`);
     }
+    return { throughput, latencyMs: summarize(latencies) };
+  };
+  try {
+    return { activities: await measure('grantShaped'), local: await measure('grantShapedLocal') };
   } finally {
     worker.shutdown();
     await running;
     await connection.close();
   }
-  return { throughput, latencyMs: summarize(latencies) };
 }
