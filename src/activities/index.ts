@@ -281,7 +281,7 @@ export function createActivities(deps: ActivityDeps) {
       await heartbeating((call) => deps.accounts.revokeAllPrivileges(ref.target, ref.account, call));
     },
 
-    /** Ends access for good: lock, kill sessions, drop the account, delete its secret. */
+    /** Ends access for good: drop the account, end its sessions, then delete its secret (at most 8 deletions at a time per worker). */
     async revokeAccess(ref: RevokeRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
       // Armed ahead of the expiry: wait for it here, so that nothing but this
       // worker's clock stands between the expiry and the drop (README: Performance).

@@ -97,23 +97,24 @@ const UNTIL_DONE: ActivityOptions = {
 };
 
 /**
- * Options of an armed revocation, `leftMs` before the expiry. Its heartbeats are
- * what carries a stand-down (an extension, a level change) to it. Each heartbeat
- * is a write on the Temporal server, so there are few: the expiry worker sends one
- * every 0.8 × the heartbeat timeout, or every 10 s when that is shorter
- * (worker.ts): a stand-down reaches the attempt within 10 s. The timeout is half
- * the wait, from 20 s to 30 s: below 20 s a heartbeat has less than a fifth of the
- * timeout to reach the server, and under load (a thousand grants arming in the
- * same minute) one in fifteen attempts timed out while it was waiting. A worker
- * that dies is noticed within the heartbeat timeout and the attempt retried
- * elsewhere. A missing expiry worker is noticed by the schedule-to-start timeout,
- * and the grant then revokes the way it always did.
+ * Options of an armed revocation, `leftMs` before the expiry, with the grant's
+ * lead `leadMs`. Its heartbeats are what carries a stand-down (an extension, a
+ * level change) to it. Each heartbeat is a write on the Temporal server, so there
+ * are few: the expiry worker sends one every 0.8 × the heartbeat timeout, or every
+ * 10 s when that is shorter (worker.ts): a stand-down reaches the attempt within
+ * 10 s. The timeout is half the lead (1 s to 30 s), not half the time left: a
+ * grant armed late, because a thousand arm in the same minute, got a short
+ * timeout that left its heartbeats 2 s of slack on a loaded server, and one in
+ * fifteen such attempts timed out while it waited. A worker that dies is noticed
+ * within the heartbeat timeout and the attempt retried elsewhere. A missing expiry
+ * worker is noticed by the schedule-to-start timeout, and the grant then revokes
+ * the way it always did.
  */
-function armedRevocation(leftMs: number): ActivityOptions {
+function armedRevocation(leftMs: number, leadMs: number): ActivityOptions {
   return {
     taskQueue: `${workflowInfo().taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: Math.min(30_000, Math.max(20_000, Math.round(leftMs / 2))),
+    heartbeatTimeout: Math.min(30_000, Math.max(1000, Math.round(leadMs / 2))),
     scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
     // The wait, then the drop and the secret's deletion. The deletion may queue behind
     // a thousand others after a burst of expiries: liveness is the heartbeat's job, so
@@ -774,7 +775,7 @@ class GrantLifecycle {
       }
       const nextReminder = this.remindIfDue();
       const lead = this.armFailedFor === this.state.expiresAt ? 0 : (this.request.revocationLeadMs ?? 0);
-      if (lead > 0 && !this.armed && left <= lead) this.arm(left);
+      if (lead > 0 && !this.armed && left <= lead) this.arm(left, lead);
       const armed = this.armed;
       if (armed) {
         // The worker holds the revocation now; wake for its outcome, a revoke, an
@@ -803,7 +804,7 @@ class GrantLifecycle {
    * within a second (README: Performance). An update first stands it down
    * (disarm()); a revoke runs at once beside it (end()).
    */
-  private arm(leftMs: number): void {
+  private arm(leftMs: number, leadMs: number): void {
     const expiresAt = this.state.expiresAt;
     const scope = new CancellationScope();
     const armed: ArmedRevocation = { scope, settled: Promise.resolve() };
@@ -811,7 +812,7 @@ class GrantLifecycle {
     armed.settled = scope
       .run(() =>
         revokeFirst.revokeAccess.executeWithOptions(
-          { ...armedRevocation(leftMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; drop ${this.state.account}, end its sessions, delete its secret` },
+          { ...armedRevocation(leftMs, leadMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; drop ${this.state.account}, end its sessions, delete its secret` },
           [ref],
         ),
       )

@@ -7,6 +7,8 @@ import { until } from '../support/wait';
 // revocationLead, 1m): every grant here expires within the lead, so its
 // revocation is handed to the worker as soon as it is ACTIVE and waits there for
 // the exact instant. Extensions, level changes and revokes arrive while it waits.
+// A stand-down reaches the armed attempt with its next heartbeat, within 10 s
+// (worker.ts), so the grants that are updated expire 20 s or more after they start.
 
 describe('end to end: the revocation armed ahead of the expiry', function () {
   this.timeout(120_000);
@@ -73,7 +75,7 @@ describe('end to end: the revocation armed ahead of the expiry', function () {
   });
 
   it('When the grant is extended while its revocation is armed, then the revocation stands down, the account outlives the old expiry, and the new one is armed and kept', async () => {
-    const g = await grant(8);
+    const g = await grant(20);
     await armed(g.grantId, g.expiresAt);
     const later = new Date(Date.parse(g.expiresAt) + 6000).toISOString();
     const asked = Date.now();
@@ -95,7 +97,7 @@ describe('end to end: the revocation armed ahead of the expiry', function () {
   });
 
   it('When the level changes while the revocation is armed, then the new privileges are set and the account is still dropped at the expiry', async () => {
-    const g = await grant(10);
+    const g = await grant(22);
     await armed(g.grantId, g.expiresAt);
     const changed = await stack.call('PATCH', stack.grantPath(g.grantId), { accessLevel: 'READ' });
     assert.equal(changed.status, 200, JSON.stringify(changed.body));

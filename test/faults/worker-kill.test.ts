@@ -51,7 +51,7 @@ describe('faults: the worker is killed during each step', function () {
     const rollbackEmail = stack.newEmail();
     const rollbackId = `grant/${stack.project}/rollback/${rollbackEmail}`;
     const grantFails = mysql.rollback!.hold('GRANT SELECT, INSERT, UPDATE, DELETE', { until: 'reset' });
-    const rollbackDrop = mysql.rollback!.hold('DROP USER IF EXISTS', { until: 'reply' });
+    const rollbackDrop = mysql.rollback!.hold('DROP USER ', { until: 'reply' });
     const rollbackAnswer = stack.requestGrant({ email: rollbackEmail, database: 'rollback' });
     await caught(rollbackDrop, 'the rollback\'s DROP USER', 60_000);
     assert.equal((await stack.state(rollbackId)).status, 'ROLLING_BACK');
@@ -72,7 +72,7 @@ describe('faults: the worker is killed during each step', function () {
       grant: mysql.grant!.hold('GRANT SELECT, INSERT, UPDATE, DELETE', { until: 'reply' }),
       granted: aws.hold((t) => t.includes('"S":"GRANTED"') && t.includes(emails.granted), { until: 'request' }),
       notify: smtp.hold(`RCPT TO:<${emails.notify}>`, { until: 'request' }),
-      revoke: mysql.revoke!.hold('DROP USER IF EXISTS', { until: 'reply' }),
+      revoke: mysql.revoke!.hold('DROP USER ', { until: 'reply' }),
       rollback: rollbackDrop,
     };
     const activityOf: Record<string, string> = {
