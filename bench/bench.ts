@@ -12,7 +12,7 @@ import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
 import { expiryRevocation, grantTiming, historyOutline, revocationFailures, STEP_ORDER, type GrantTiming } from './breakdown';
-import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, type Summary } from './measure';
+import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
 import { startBenchStack, type BenchStack } from './stack';
 import { temporalFloor } from './temporal-floor';
 
@@ -33,6 +33,7 @@ const { values: args } = parseArgs({
     open: { type: 'string' },
     expiries: { type: 'string' },
     cache: { type: 'string' },
+    'worker-env': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -45,6 +46,7 @@ if (args.help) {
   --open    open grants for the cost of waiting (default 10000, quick 1000)
   --expiries  comma-separated counts of simultaneous expiries (default 100,1000, quick 100)
   --cache   the worker's WORKER_MAX_CACHED_WORKFLOWS (default: the worker's default)
+  --worker-env NAME=VALUE  more environment for the worker, repeatable (e.g. MALLOC_ARENA_MAX=2)
 `);
   process.exit(0);
 }
@@ -133,16 +135,9 @@ async function temporal(stack: BenchStack): Promise<number | undefined> {
 // ---------------------------------------------------------------------------
 // 2. The grant path: POST /grants until ACTIVE (201), then revoked between runs.
 
-async function grantOnce(stack: BenchStack, email: string): Promise<{ grantId: string; account: string; ms: number }> {
+async function grantOnce(stack: BenchStack, email: string, expiresAt = new Date(Date.now() + 24 * 3600_000).toISOString()): Promise<{ grantId: string; account: string; ms: number }> {
   const t0 = performance.now();
-  const res = await stack.call('POST', '/grants', {
-    email,
-    name: 'Bench Mark',
-    project: stack.project,
-    database: 'main',
-    accessLevel: 'READ',
-    expiresAt: new Date(Date.now() + 24 * 3600_000).toISOString(),
-  });
+  const res = await stack.call('POST', '/grants', { email, name: 'Bench Mark', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt });
   if (res.status !== 201 && res.status !== 202) throw new Error(`POST /grants answered ${res.status} ${JSON.stringify(res.body)}`);
   // 202: the API's short wait ran out (an overloaded worker); ACTIVE is then read with GET.
   let status: string = res.body.status;
@@ -298,26 +293,32 @@ async function idle(stack: BenchStack): Promise<void> {
   const pgid = () => stack.worker.process.pid;
   const expiresAt = new Date(Date.now() + 300 * 24 * 3600_000).toISOString();
   const open: string[] = [];
-  const memory: { grants: number; rssMiB: number; cpuCores: number }[] = [];
+  const memory: { grants: number; rssMiB: number; cpuCores: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[] = [];
   const measure = async () => {
     await sleep(10_000); // let the last workflow tasks and timers settle
     const cost = await idleCost(pgid(), 20_000);
-    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), cpuCores: cost.cpuCores });
-    log(`${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB, idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`);
+    // The main thread's V8 heap; the rest of the RSS is the workflow thread's heap, the SDK's native core, code and allocator slack.
+    const m = await workerMemory(stack.workerMetricsUrl);
+    const split = { heapTotalMiB: mib(m.heapTotalBytes), heapUsedMiB: mib(m.heapUsedBytes), externalMiB: mib(m.externalBytes) };
+    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), cpuCores: cost.cpuCores, ...split });
+    log(
+      `${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +
+        `the rest ${mib(cost.rssBytes - m.heapTotalBytes - m.externalBytes)} MiB), idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`,
+    );
   };
   await measure();
   for (const target of SIZES.checkpoints) {
     const emails = Array.from({ length: target - open.length }, () => stack.newEmail());
     const t0 = Date.now();
     await forEachConcurrently(emails, 32, async (email) => {
-      const res = await stack.call('POST', '/grants', { email, name: 'Bench Mark', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt });
-      if (res.status !== 201) throw new Error(`POST /grants answered ${res.status} ${JSON.stringify(res.body)}`);
-      open.push(res.body.grantId);
+      open.push((await grantOnce(stack, email, expiresAt)).grantId);
     });
     log(`opened ${emails.length} more grants in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     await measure();
   }
-  for (const m of memory) add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core`);
+  for (const m of memory) {
+    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB`);
+  }
 
   const sample = Array.from({ length: Math.min(50, open.length) }, (_, i) => open[Math.floor((i * open.length) / Math.min(50, open.length))]!);
   const lengths: number[] = [];
@@ -367,7 +368,14 @@ async function main(): Promise<void> {
     mariadb: (version as { v: string }[])[0]!.v,
   };
   log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}`);
-  const stack = await startBenchStack({ log, ...(args.cache ? { workerEnv: { WORKER_MAX_CACHED_WORKFLOWS: args.cache } } : {}) });
+  const workerEnv: Record<string, string> = {};
+  for (const pair of args['worker-env'] ?? []) {
+    const eq = pair.indexOf('=');
+    if (eq < 1) throw new Error(`--worker-env ${pair}: expected NAME=VALUE`);
+    workerEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  if (args.cache) workerEnv.WORKER_MAX_CACHED_WORKFLOWS = args.cache;
+  const stack = await startBenchStack({ log, workerEnv });
   const started = Date.now();
   try {
     const floorTp = parts.has('floor') ? await floor(stack) : {};
@@ -379,7 +387,7 @@ async function main(): Promise<void> {
     await stack.stop();
     await mochaHooks.afterAll();
   }
-  const out = { at: new Date().toISOString(), quick, runs: RUNS, cache: args.cache ?? 'default', machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, cache: args.cache ?? 'default', workerEnv, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
   const dir = join(ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);

@@ -69,3 +69,28 @@ export async function idleCost(pgid: number, ms: number): Promise<{ cpuCores: nu
 }
 
 export const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+/** What the worker's own /metrics says of its memory: the main thread's V8 heap and the memory V8 tracks outside it. */
+export interface WorkerMemory {
+  rssBytes: number;
+  heapTotalBytes: number;
+  heapUsedBytes: number;
+  externalBytes: number;
+}
+
+export async function workerMemory(metricsUrl: string): Promise<WorkerMemory> {
+  const res = await fetch(metricsUrl, { signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`worker metrics answered ${res.status}`);
+  const text = await res.text();
+  const value = (name: string) => {
+    const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text);
+    if (!m) throw new Error(`worker metrics lack ${name}`);
+    return Number(m[1]);
+  };
+  return {
+    rssBytes: value('process_resident_memory_bytes'),
+    heapTotalBytes: value('nodejs_heap_size_total_bytes'),
+    heapUsedBytes: value('nodejs_heap_size_used_bytes'),
+    externalBytes: value('nodejs_external_memory_bytes'),
+  };
+}

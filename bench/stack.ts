@@ -13,6 +13,7 @@ import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../src/workflows/search-attributes
 import { createTestComponents, stackConfigFile, type TestComponents } from '../test/support/components';
 import { apiCaller } from '../test/support/fault-stack';
 import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
+import { freePort } from '../test/support/ports';
 import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
 
 // The stack the benchmark measures, as production runs it and as `npm run dev`
@@ -38,6 +39,8 @@ export interface BenchStack {
   url: string;
   temporal: TemporalDevServer;
   worker: WorkerProcess;
+  /** The worker's own metrics server (GET /metrics: process and heap figures). */
+  workerMetricsUrl: string;
   newEmail(): string;
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** Drops every account the benchmark's grants created (a cleanup between phases, not a revoke: nothing is audited). */
@@ -98,6 +101,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
 
+    const workerMetricsPort = await freePort();
     const worker = await startWorkerProcess(
       {
         DBACCESS_CONFIG: configPath,
@@ -115,7 +119,8 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         MAIL_FROM: components.smtpSettings.from,
         PUBLIC_URL: url,
         CREDENTIAL_LINKS_TABLE: components.linksTable,
-        WORKER_METRICS_PORT: '0',
+        WORKER_METRICS_HOST: '127.0.0.1',
+        WORKER_METRICS_PORT: String(workerMetricsPort),
         WORKER_SDK_METRICS_PORT: '0',
         ...options.workerEnv,
       },
@@ -134,6 +139,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       url,
       temporal,
       worker,
+      workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`,
       newEmail: () => `${RUN_PREFIX}.b${randomName(4)}${(n += 1)}@example.com`,
       call,
       async dropGrantAccounts() {
