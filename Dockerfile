@@ -34,8 +34,14 @@ FROM ${NODE_IMAGE} AS runtime
 WORKDIR /app
 # --enable-source-maps: stack traces name the TypeScript lines (the maps carry
 # their sources, see tsconfig.build.json).
+# MALLOC_*: glibc's allocator gives memory back after a burst instead of keeping
+# it in per-thread arenas (src/process-tuning.ts; README: Performance). The worker
+# also runs with --max-semi-space-size=4 (its command in docker-compose.yml).
 ENV NODE_ENV=production \
-    NODE_OPTIONS=--enable-source-maps
+    NODE_OPTIONS=--enable-source-maps \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=131072 \
+    MALLOC_TRIM_THRESHOLD_=131072
 # Owned by root and read-only for the process: the service never writes its own
 # code or dependencies. The worker loads dist/workflows.bundle.js, the workflow code
 # `npm run build` bundled (dist/src/workflows and dist/src/domain are its sources,

@@ -10,6 +10,7 @@ import YAML from 'yaml';
 import { ENV_VARS, type EnvVar } from '../../src/config/env';
 import { parseFileConfig, type FileConfig } from '../../src/config/file';
 import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/workflows/search-attributes';
+import { ALLOCATOR_ENV, WORKER_NODE_FLAGS } from '../../src/process-tuning';
 
 // Docker cannot run where the tests run, so the local stack is proven by reading
 // it: docker-compose.yml, the Dockerfile and the configuration file they mount
@@ -288,7 +289,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
     });
 
     it('When the processes are started, then worker, api and setup run the compiled entry points', () => {
-      assert.deepEqual(argv(svc('worker').command), ['node', 'dist/src/worker.js']);
+      assert.deepEqual(argv(svc('worker').command), ['node', ...WORKER_NODE_FLAGS, 'dist/src/worker.js']);
       assert.deepEqual(argv(svc('setup').command), ['node', 'dist/scripts/seed.js']);
       // The API is the image's default command.
       const apiCommand = argv(svc('api').command);
@@ -577,6 +578,11 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.match(runs, /\bnpm ci\b/, 'install exactly the lock file');
       assert.match(runs, /npm prune --omit=dev|npm ci --omit=dev/, 'dev dependencies must not reach the runtime image');
       assert.ok(last.some((i) => i.op === 'COPY' && /\/app\/dist\b/.test(i.args)), 'the runtime stage copies dist/ (workflows included)');
+    });
+
+    it('When the image runs, then the allocator gives memory back as the worker was measured with (src/process-tuning.ts)', () => {
+      const env = df.stages.at(-1)!.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
+      for (const [name, value] of Object.entries(ALLOCATOR_ENV)) assert.match(env, new RegExp(`(^|\\s)${name}=${value}(\\s|$)`), `ENV ${name}=${value}`);
     });
 
     it('When the image starts without a command, then it runs the API', () => {

@@ -38,6 +38,12 @@ describe('faults: the worker is killed during each step', function () {
     await stack?.stop();
   });
 
+  it('When the worker process starts as the image starts it (src/process-tuning.ts), then it reports no memory setting missing', () => {
+    const output = stack.worker.output();
+    assert.match(output, /"msg":"worker started"/);
+    assert.doesNotMatch(output, /started without the memory settings/);
+  });
+
   it('When the worker is SIGKILLed mid-step and restarted, then every grant ends ACTIVE with everything or FAILED with nothing, and the interrupted revoke ends REVOKED', async () => {
     const { mysql, aws, smtp } = stack;
 
