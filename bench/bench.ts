@@ -12,7 +12,7 @@ import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
 import { expiryRevocation, grantTiming, historyOutline, revocationFailures, STEP_ORDER, type GrantTiming } from './breakdown';
-import { forEachConcurrently, idleCost, mib, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
+import { forEachConcurrently, idleCost, mib, resetPeakRss, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
 import { startBenchStack, type BenchStack } from './stack';
 import { temporalFloor } from './temporal-floor';
 
@@ -238,16 +238,19 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
     // Every grant must be ACTIVE before the common expiry: room for starting them all.
     const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : 10;
     const leadMs = Math.round(30_000 + (n / rate) * 2000);
+    // The worker's peak memory over the burst: the grants' creation, the arming, the drops and the audit after.
+    resetPeakRss(stack.worker.process.pid);
     const f = await manyExpiries(stack, n, { leadMs, log });
+    const peak = sampleProcessGroup(stack.worker.process.pid);
     const drops = summarize(f.dropLagsMs);
     const armed = await armedAhead(stack, f.grantIds, f.expiresAt);
     add(
       `revocation lag: ${n} expiring in the same second`,
       'ms',
       drops,
-      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after`,
+      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; worker peak RSS ${mib(peak.peakRssBytes)} MiB, ${mib(peak.rssBytes)} MiB at the end`,
     );
-    results[`expiry_${n}`] = { dropLagMs: drops, armed, alerted: f.alerted, audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    results[`expiry_${n}`] = { dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
     log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
   }
 }
@@ -293,16 +296,18 @@ async function idle(stack: BenchStack): Promise<void> {
   const pgid = () => stack.worker.process.pid;
   const expiresAt = new Date(Date.now() + 300 * 24 * 3600_000).toISOString();
   const open: string[] = [];
-  const memory: { grants: number; rssMiB: number; cpuCores: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[] = [];
+  const memory: { grants: number; rssMiB: number; peakRssMiB: number; cpuCores: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[] = [];
   const measure = async () => {
     await sleep(10_000); // let the last workflow tasks and timers settle
     const cost = await idleCost(pgid(), 20_000);
     // The main thread's V8 heap; the rest of the RSS is the workflow thread's heap, the SDK's native core, code and allocator slack.
     const m = await workerMemory(stack.workerMetricsUrl);
     const split = { heapTotalMiB: mib(m.heapTotalBytes), heapUsedMiB: mib(m.heapUsedBytes), externalMiB: mib(m.externalBytes) };
-    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), cpuCores: cost.cpuCores, ...split });
+    // The peak since the burst of grants before this measure began (resetPeakRss).
+    const peakRssMiB = mib(sampleProcessGroup(pgid()).peakRssBytes);
+    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), peakRssMiB, cpuCores: cost.cpuCores, ...split });
     log(
-      `${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +
+      `${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB, ${peakRssMiB} MiB at the peak of the burst (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +
         `the rest ${mib(cost.rssBytes - m.heapTotalBytes - m.externalBytes)} MiB), idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`,
     );
   };
@@ -310,6 +315,7 @@ async function idle(stack: BenchStack): Promise<void> {
   for (const target of SIZES.checkpoints) {
     const emails = Array.from({ length: target - open.length }, () => stack.newEmail());
     const t0 = Date.now();
+    resetPeakRss(pgid());
     await forEachConcurrently(emails, 32, async (email) => {
       open.push((await grantOnce(stack, email, expiresAt)).grantId);
     });
@@ -317,7 +323,7 @@ async function idle(stack: BenchStack): Promise<void> {
     await measure();
   }
   for (const m of memory) {
-    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB`);
+    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB; peak while opening ${m.peakRssMiB} MiB`);
   }
 
   const sample = Array.from({ length: Math.min(50, open.length) }, (_, i) => open[Math.floor((i * open.length) / Math.min(50, open.length))]!);

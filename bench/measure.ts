@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 import { quantile } from '../test/support/stats';
 
@@ -24,6 +24,8 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export interface ProcessSample {
   /** Resident memory of the group's processes, in bytes. */
   rssBytes: number;
+  /** Their peak resident memory since they started or since resetPeakRss (VmHWM), in bytes. */
+  peakRssBytes: number;
   /** User + system CPU time they have used, in seconds. */
   cpuSeconds: number;
 }
@@ -36,27 +38,47 @@ const CLOCK_TICKS = 100;
  */
 export function sampleProcessGroup(pgid: number): ProcessSample {
   let rssBytes = 0;
+  let peakRssBytes = 0;
   let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
+  for (const { fields, status } of groupProcesses(pgid)) {
+    // fields[0] is field 3 (state): utime is field 14, stime 15.
+    ticks += Number(fields[11]) + Number(fields[12]);
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+    rssBytes += kib('VmRSS');
+    peakRssBytes += kib('VmHWM');
+  }
+  return { rssBytes, peakRssBytes, cpuSeconds: ticks / CLOCK_TICKS };
+}
+
+/** Starts the group's peak resident memory (VmHWM) over from what each process holds now. */
+export function resetPeakRss(pgid: number): void {
+  for (const { pid } of groupProcesses(pgid)) {
+    try {
+      writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    } catch {
+      // exited meanwhile
+    }
+  }
+}
+
+function* groupProcesses(pgid: number): Generator<{ pid: string; fields: string[]; status: string }> {
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
     let stat: string;
     let status: string;
     try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      status = readFileSync(`/proc/${entry}/status`, 'utf8');
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      status = readFileSync(`/proc/${pid}/status`, 'utf8');
     } catch {
       continue; // exited meanwhile
     }
     const close = stat.lastIndexOf(')');
     const comm = stat.slice(stat.indexOf('(') + 1, close);
     const fields = stat.slice(close + 2).split(' ');
-    // fields[0] is field 3 (state): pgrp is field 5, utime 14, stime 15.
+    // fields[2] is field 5, the process group.
     if (Number(fields[2]) !== pgid || comm === 'sh' || comm === 'cat') continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
-    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    if (rss) rssBytes += Number(rss[1]) * 1024;
+    yield { pid, fields, status };
   }
-  return { rssBytes, cpuSeconds: ticks / CLOCK_TICKS };
 }
 
 /** Mean CPU use of the group over `ms` (1.0 = one core busy), and its resident memory at the end. */
