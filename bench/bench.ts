@@ -304,7 +304,7 @@ async function idle(stack: BenchStack): Promise<void> {
     const m = await workerMemory(stack.workerMetricsUrl);
     const split = { heapTotalMiB: mib(m.heapTotalBytes), heapUsedMiB: mib(m.heapUsedBytes), externalMiB: mib(m.externalBytes) };
     // The peak since the burst of grants before this measure began (resetPeakRss).
-    const peakRssMiB = mib(sampleProcessGroup(pgid()).peakRssBytes);
+    const peakRssMiB = mib(cost.peakRssBytes);
     memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), peakRssMiB, cpuCores: cost.cpuCores, ...split });
     log(
       `${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB, ${peakRssMiB} MiB at the peak of the burst (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +

@@ -81,20 +81,19 @@ function* groupProcesses(pgid: number): Generator<{ pid: string; fields: string[
   }
 }
 
-/** Mean CPU use of the group over `ms` (1.0 = one core busy), and its resident memory at the end. */
-export async function idleCost(pgid: number, ms: number): Promise<{ cpuCores: number; rssBytes: number }> {
+/** Mean CPU use of the group over `ms` (1.0 = one core busy), and its resident memory (and peak) at the end. */
+export async function idleCost(pgid: number, ms: number): Promise<{ cpuCores: number; rssBytes: number; peakRssBytes: number }> {
   const before = sampleProcessGroup(pgid);
   const t0 = Date.now();
   await sleep(ms);
   const after = sampleProcessGroup(pgid);
-  return { cpuCores: (after.cpuSeconds - before.cpuSeconds) / ((Date.now() - t0) / 1000), rssBytes: after.rssBytes };
+  return { cpuCores: (after.cpuSeconds - before.cpuSeconds) / ((Date.now() - t0) / 1000), rssBytes: after.rssBytes, peakRssBytes: after.peakRssBytes };
 }
 
 export const mib = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
 
 /** What the worker's own /metrics says of its memory: the main thread's V8 heap and the memory V8 tracks outside it. */
 export interface WorkerMemory {
-  rssBytes: number;
   heapTotalBytes: number;
   heapUsedBytes: number;
   externalBytes: number;
@@ -110,7 +109,6 @@ export async function workerMemory(metricsUrl: string): Promise<WorkerMemory> {
     return Number(m[1]);
   };
   return {
-    rssBytes: value('process_resident_memory_bytes'),
     heapTotalBytes: value('nodejs_heap_size_total_bytes'),
     heapUsedBytes: value('nodejs_heap_size_used_bytes'),
     externalBytes: value('nodejs_external_memory_bytes'),
