@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
+import { ActivityErrorType, isDowngrade, type GrantTarget, type LeftBehindObject, type Person } from '../domain';
 import { activityError } from './errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { adminMail, approvalMail, grantMail, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
@@ -58,6 +58,23 @@ export interface RevokeRef extends AccountRef {
    * means the account is untouched.
    */
   notBefore?: string;
+}
+
+/**
+ * What a revocation did. The fields after `secretDeleted` are absent from results
+ * recorded before containment existed: read a missing `dropped` as true.
+ */
+export interface RevocationResult {
+  accountExisted: boolean;
+  sessionsKilled: number;
+  secretDeleted: boolean;
+  /** When access ended (the account was contained). */
+  containedAt?: string;
+  /** False when the server refused the drop: the account stays, contained, and is retained. */
+  dropped?: boolean;
+  refusal?: string;
+  leftBehind?: LeftBehindObject[];
+  leftBehindCount?: number;
 }
 
 export interface PrivilegeChange extends AccountRef {
@@ -281,8 +298,8 @@ export function createActivities(deps: ActivityDeps) {
       await heartbeating((call) => deps.accounts.revokeAllPrivileges(ref.target, ref.account, call));
     },
 
-    /** Ends access for good: drop the account, end its sessions, then delete its secret (at most 8 deletions at a time per worker). */
-    async revokeAccess(ref: RevokeRef): Promise<{ accountExisted: boolean; sessionsKilled: number; secretDeleted: boolean }> {
+    /** Ends access for good: contain the account, drop it, then delete its secret (at most 8 deletions at a time per worker). */
+    async revokeAccess(ref: RevokeRef): Promise<RevocationResult> {
       // Armed ahead of the expiry: wait for it here, so that nothing but this
       // worker's clock stands between the expiry and the drop (README: Performance).
       const armed = ref.notBefore !== undefined;
@@ -301,10 +318,19 @@ export function createActivities(deps: ActivityDeps) {
             return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
           }
         }
-        const dropped = await dropsFirst.drop(() => deps.accounts.dropAccount(ref.target, ref.account, call));
+        const ended = await dropsFirst.drop(() => deps.accounts.endAccess(ref.target, ref.account, call));
         const secret = await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
-        log.info('access revoked', { grantId: ref.grantId, account: ref.account, ...dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
-        return { accountExisted: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed };
+        log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
+        return {
+          accountExisted: ended.existed,
+          sessionsKilled: ended.sessionsKilled,
+          secretDeleted: secret.existed,
+          ...(ended.containedAt ? { containedAt: ended.containedAt } : {}),
+          dropped: ended.dropped,
+          ...(ended.refusal ? { refusal: ended.refusal } : {}),
+          leftBehind: ended.leftBehind,
+          leftBehindCount: ended.leftBehindCount,
+        };
       }, { cancellable: !armed });
     },
 

@@ -1,4 +1,4 @@
-import type { AuditEventType, GrantTarget, Person } from '../domain';
+import type { AuditEventType, GrantTarget, LeftBehindObject, Person } from '../domain';
 
 // The small interfaces behind which every side effect lives. Activities are
 // written against these; the worker wires in the real adapters (MySQL, AWS,
@@ -67,7 +67,34 @@ export interface AccountManager {
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
   /** Locks the account, kills its connections, drops it. Idempotent. */
   dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
+  /**
+   * Ends the account's access, then drops it. Contains first: lock the account,
+   * replace its password with a random one nobody keeps, revoke every privilege
+   * it holds (every schema, GRANT OPTION), end every session; then lists the
+   * stored objects it defines (disabling its events) and drops it. Idempotent.
+   * A drop the server refuses for good (MySQL 4006: the account defines stored
+   * objects) is not an error: `dropped: false` with the reason. Transient
+   * failures (server unreachable, timeouts) throw DatabaseUnavailable.
+   */
+  endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
   close(): Promise<void>;
+}
+
+/** What endAccess did. */
+export interface AccessEnding {
+  /** Whether the account existed when the first attempt of this call started. */
+  existed: boolean;
+  sessionsKilled: number;
+  /** ISO instant at which containment had completed; absent when there was no account. */
+  containedAt?: string;
+  /** True once the account no longer exists (dropped now, or already gone). */
+  dropped: boolean;
+  /** When the server refused the drop for good: why, readable, without SQL or secrets. */
+  refusal?: string;
+  /** Stored objects whose definer (or owner) is the account, capped at LEFT_BEHIND_LIST_LIMIT. */
+  leftBehind: LeftBehindObject[];
+  /** How many there are in all. */
+  leftBehindCount: number;
 }
 
 /** The per-grant secret's value (JSON in Secrets Manager). */
@@ -108,6 +135,8 @@ export interface AuditRecord {
   runId: string;
   reason?: string;
   detail?: string;
+  /** REVOKED, EXPIRED, ORPHAN_REVOKED: the instant access ended (the account was contained). */
+  accessEndedAt?: string;
 }
 
 export interface AuditStore {

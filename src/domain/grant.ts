@@ -39,8 +39,41 @@ export const AUDIT_EVENTS = [
   'REMINDER_SENT',
   'ADOPTED',
   'ADOPTION_REFUSED',
+  'ACCOUNT_RETAINED',
+  'ACCOUNT_DROPPED',
+  'EXTENSION_REQUESTED',
+  'EXTENSION_DENIED',
+  'LEVEL_CHANGE_INCOMPLETE',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
+
+/**
+ * A stored object the grantee's account left behind: one whose definer (MySQL,
+ * MariaDB) or owner (PostgreSQL) is the account. Names only, never a definition.
+ */
+export interface LeftBehindObject {
+  kind: 'VIEW' | 'PROCEDURE' | 'FUNCTION' | 'TRIGGER' | 'EVENT' | 'TABLE' | 'SEQUENCE' | 'SCHEMA' | 'TYPE' | 'OTHER';
+  schema: string;
+  name: string;
+  /** What was done to it or what it hangs on: `disabled` (an event), `on table t` (a trigger), `owner now X`. */
+  note?: string;
+}
+
+/** At most this many left-behind objects are listed anywhere (history, audit, e-mail); the count is exact. */
+export const LEFT_BEHIND_LIST_LIMIT = 50;
+
+/**
+ * An account whose access has ended (contained: locked, password replaced,
+ * privileges revoked, sessions ended) but that the server refused to drop.
+ */
+export interface RetainedAccount {
+  /** When containment completed: access ended then. */
+  since: string;
+  /** Why the drop was refused (no SQL, no secret). */
+  reason: string;
+  objects: LeftBehindObject[];
+  objectCount: number;
+}
 
 /** Where the account lives. Captured when the grant is requested, so that a later
  * configuration change can never make the service forget how to revoke it. */
@@ -160,6 +193,12 @@ export interface GrantState {
   connection?: { host: string; port: number; engine: 'mysql' | 'mariadb' };
   /** For FAILED grants: the step that failed and why. */
   failure?: { step: string; message: string };
+  /** When access ended: the instant the account was contained (revoke, expiry), from the revocation's own clock. */
+  accessEndedAt?: string;
+  /** Objects the account left behind, reported when access ended (capped at LEFT_BEHIND_LIST_LIMIT). */
+  leftBehind?: { objects: LeftBehindObject[]; count: number };
+  /** Set while the server refuses to drop the contained account; cleared once it is dropped. */
+  retained?: RetainedAccount;
   /** Requested duration (the clock starts when access is granted); `expiresAt` is fixed then. */
   durationMs?: number;
   /** For grants behind the approval gate: why, until when, and the decision. */

@@ -78,7 +78,7 @@ describe('worker metrics: counters from the audit events written', () => {
     const logger = createLogger('dbaccess-worker', 'info', new Writable({ write: (c, _e, done) => (lines.push(String(c)), done()) }));
     const grantId = 'grant/p/d/a@example.com';
     const deps = {
-      accounts: { dropAccount: async () => ({ existed: true, sessionsKilled: 0 }) },
+      accounts: { endAccess: async () => ({ existed: true, sessionsKilled: 0, dropped: true, leftBehind: [], leftBehindCount: 0 }) },
       secrets: { describe: async () => ({ tags: { 'dbaccess:grant-id': grantId } }), delete: async () => ({ existed: true }) },
     } as unknown as ActivityDeps;
     const ref = { grantId, project: 'p', database: 'd', account: 'acct', secretName: 'dbaccess/p/d/acct', target: { schema: 's', adminSecretId: 'admin', hostPattern: '%', maxUserConnections: 5 } } as AccountRef;

@@ -112,6 +112,7 @@ function fromItem(item: Record<string, unknown>): AuditRecord {
   record.event = text('event') as AuditEventType;
   if (typeof item['reason'] === 'string') record.reason = item['reason'];
   if (typeof item['detail'] === 'string') record.detail = item['detail'];
+  if (typeof item['accessEndedAt'] === 'string') record.accessEndedAt = item['accessEndedAt'];
   return record;
 }
 
@@ -133,6 +134,7 @@ export class DynamoAuditStore implements AuditStore {
     for (const f of RECORD_FIELDS) item[f] = record[f];
     if (record.reason !== undefined) item['reason'] = record.reason;
     if (record.detail !== undefined) item['detail'] = record.detail;
+    if (record.accessEndedAt !== undefined) item['accessEndedAt'] = record.accessEndedAt;
     // The grantee index is searched by address; one spelling per person.
     item['email'] = record.email.trim().toLowerCase();
     item['sk'] = auditSortKey(record);

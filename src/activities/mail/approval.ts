@@ -7,7 +7,11 @@ import { mailMessage, type Block, type Document, type Fact } from './render';
 // refusal (denied, timed out or withdrawn) to the grantee and the project owner.
 // Pure functions of their input, like the lifecycle's e-mails.
 
-export type ApprovalMailKind = 'APPROVAL_REQUESTED' | 'DENIED';
+/**
+ * APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_REQUESTED /
+ * EXTENSION_DENIED: an ACTIVE grant asks for more time than was approved.
+ */
+export type ApprovalMailKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED';
 
 export interface ApprovalMailInput {
   kind: ApprovalMailKind;
@@ -28,6 +32,8 @@ export interface ApprovalMailInput {
   eventId: string;
   /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
   apiUrl?: string;
+  /** EXTENSION_*: the expiry now, the one asked for, and who asked. */
+  extension?: { from: string; to: string; requestedBy: string };
 }
 
 const where = (g: GrantState) => `${clean(g.project)}/${clean(g.database)}`;

@@ -10,7 +10,12 @@ import { renderHtml, renderText, type Block, type Document, type Fact } from './
 // when the operator turned CREDENTIALS_IN_EMAIL on (see `credentials`).
 
 export type GrantMailKind = 'GRANTED' | 'LEVEL_CHANGED' | 'EXTENDED' | 'REVOKED' | 'EXPIRED';
-export type AdminMailKind = 'FAILED' | 'REVOKE_RETRYING';
+/**
+ * FAILED: rolled back. REVOKE_RETRYING: a revocation keeps failing. ACCOUNT_RETAINED:
+ * access ended but the server refuses the drop (sent once, with the owner in copy).
+ * LEVEL_CHANGE_INCOMPLETE: a lowering of access could not finish (it is retried; never undone).
+ */
+export type AdminMailKind = 'FAILED' | 'REVOKE_RETRYING' | 'ACCOUNT_RETAINED' | 'LEVEL_CHANGE_INCOMPLETE';
 
 export interface GrantMailInput {
   kind: GrantMailKind;
@@ -43,6 +48,8 @@ export interface AdminMailInput {
   eventId: string;
   /** What went wrong, as the workflow knows it (the last error, attempts so far...). */
   detail: string;
+  /** The project owner, copied on ACCOUNT_RETAINED (and LEVEL_CHANGE_INCOMPLETE). */
+  owner?: Person;
 }
 
 const KIND_EVENTS: Record<GrantMailKind, readonly string[]> = {

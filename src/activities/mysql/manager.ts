@@ -3,7 +3,7 @@ import mysql, { type Connection, type Pool, type PoolConnection, type RowDataPac
 
 import type { GrantTarget } from '../../domain';
 import { ActivityErrorType, activityError } from '../errors';
-import type { AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
+import type { AccessEnding, AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
 import { ER, errnoOf, isAccessDenied, isConnectionFailure, toActivityError } from './errors';
 import { accountHostsStatement, listAccountsStatement, parseSchemaGrant, schemaGrantsStatement, type AccountInventory } from './inventory';
 import {
@@ -106,6 +106,7 @@ export interface MysqlAccountManager extends AccountManager, AccountInventory {
   revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
   dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
+  endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
 }
 
 interface ServerInfo {
@@ -937,6 +938,19 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         log.info({ ...where(target, account), existed, sessionsKilled: killed.size }, 'account dropped');
         return { existed, sessionsKilled: killed.size };
       });
+    },
+
+    async endAccess(target, account, callOptions) {
+      // Provisional: the drop as before, reported in the new shape (containment comes with issue 13).
+      const dropped = await this.dropAccount(target, account, callOptions);
+      return {
+        existed: dropped.existed,
+        sessionsKilled: dropped.sessionsKilled,
+        ...(dropped.existed ? { containedAt: new Date().toISOString() } : {}),
+        dropped: true,
+        leftBehind: [],
+        leftBehindCount: 0,
+      };
     },
 
     async inventory(adminSecretId, include, callOptions) {
