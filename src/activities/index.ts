@@ -81,6 +81,8 @@ export interface PrivilegeChange extends AccountRef {
   privileges: string[];
   /** The privileges before a level change; absent when provisioning. */
   previous?: string[];
+  /** repairPrivileges: what the grant's last repair removed and restored; the same difference again is `recurring`, not repaired. */
+  lastRepair?: { removed: string[]; restored: string[] };
 }
 
 /** A grant e-mail to send; the region of the secret is the worker's. */

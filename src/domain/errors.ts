@@ -21,6 +21,12 @@ export const ActivityErrorType = {
   AdoptionRefused: 'AdoptionRefused',
   /** SMTP refused every recipient or the message; retried a few times. */
   MailRejected: 'MailRejected',
+  /**
+   * A lowering of privileges was applied but the account's open sessions could not be
+   * ended (e.g. MySQL without CONNECTION_ADMIN): the lower level stays, the workflow
+   * alerts and retries ending the sessions (endSessions); it never raises them again.
+   */
+  SessionsNotEnded: 'SessionsNotEnded',
 } as const;
 
 export type ActivityErrorTypeName = (typeof ActivityErrorType)[keyof typeof ActivityErrorType];

@@ -257,6 +257,32 @@ export interface ExtendArgs {
   expiresAt: string;
   actor: string;
   reason?: string;
+  /**
+   * Set by the API when the caller is an approver of the project or an admin: the
+   * extension may go beyond what was approved without asking anyone.
+   */
+  mayExceedApproval?: boolean;
+  /** The caller's e-mail address, when its key has one (nobody approves their own extension). */
+  actorEmail?: string;
+}
+
+/** An extension is applied at once, or (beyond what was approved) waits for an approver. */
+export interface ExtendResult {
+  expiresAt: string;
+  /** Present when the extension waits for approval: the grant keeps `expiresAt` meanwhile. */
+  pending?: { requestedExpiresAt: string; decideBy: string };
+}
+
+/** The retryDrop update: who asks (the reconciler, an administrator). */
+export interface RetryDropArgs {
+  actor: string;
+  reason?: string;
+}
+
+export interface RetryDropResult {
+  /** `dropped`: the account is gone (the grant then closes); `retained`: refused again; `not-retained`: nothing to do. */
+  outcome: 'dropped' | 'retained' | 'not-retained';
+  detail: string;
 }
 export interface ChangeLevelArgs {
   accessLevel: string;
@@ -290,6 +316,8 @@ export const GrantErrorType = {
   AuditUnavailable: 'AuditUnavailable',
   /** A level change failed in the database and was undone: 502. */
   LevelChangeFailed: 'LevelChangeFailed',
+  /** An extension or approval arrives when the grant has reached its expiry: 409. */
+  Expired: 'GrantExpired',
 } as const;
 
 /**

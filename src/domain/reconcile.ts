@@ -102,7 +102,7 @@ export interface ReconcileSummary {
   orphanCount: number;
   lookAlikes: LookAlike[];
   lookAlikeCount: number;
-  drift: (Drift & { outcome: 'repaired' | 'revoking' | 'clean' | 'reported' | 'failed'; detail?: string })[];
+  drift: (Drift & { outcome: 'repaired' | 'revoking' | 'clean' | 'recurring' | 'reported' | 'failed'; detail?: string })[];
   driftCount: number;
 }
 
@@ -146,14 +146,19 @@ export interface RepairDriftArgs {
 
 /** What the grant's own check found and did. */
 export interface RepairDriftResult {
-  /** `clean`: nothing to do; `repaired`: privileges set back; `revoking`: the account was gone, so the grant is being revoked. */
-  outcome: 'clean' | 'repaired' | 'revoking';
+  /**
+   * `clean`: nothing to do; `repaired`: privileges set back; `revoking`: the account was gone,
+   * so the grant is being revoked; `recurring`: the same difference as the last repair, with no
+   * new cause since: not repaired again (reported instead, so a repair that cannot hold never loops).
+   */
+  outcome: 'clean' | 'repaired' | 'revoking' | 'recurring';
   detail: string;
 }
 
 /** What the repairPrivileges activity found on the server (and did). */
 export interface PrivilegeRepair {
-  status: 'clean' | 'repaired' | 'missing';
+  /** `recurring`: the difference equals `lastRepair` of the request; nothing was changed. */
+  status: 'clean' | 'repaired' | 'missing' | 'recurring';
   /** The account's privileges on the schema before (GRANT OPTION included when held). */
   before: string[];
   /** Removed: held beyond the grant's level. */

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApproveArgs, ChangeLevelArgs, DenyArgs, ExtendArgs, GrantState, GrantStatus, RevokeArgs } from '../domain/grant';
+import type { ApproveArgs, ChangeLevelArgs, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, RevokeArgs } from '../domain/grant';
 import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
@@ -13,7 +13,7 @@ export const revokeSignal = defineSignal<[RevokeArgs]>('revoke');
 /** Extend and change level are updates, so the caller learns at once (from the
  * validator) whether the change was accepted, and the reply comes after it has
  * been audited and applied. */
-export const extendUpdate = defineUpdate<{ expiresAt: string }, [ExtendArgs]>('extend');
+export const extendUpdate = defineUpdate<ExtendResult, [ExtendArgs]>('extend');
 export const changeAccessLevelUpdate = defineUpdate<{ accessLevel: string; sessionsKilled: number }, [ChangeLevelArgs]>('changeAccessLevel');
 
 /** The approval gate's decisions: updates, so that a refusal (not pending, one's
@@ -24,6 +24,10 @@ export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('den
 /** From the reconciler: check the account against the grant and set its privileges back (in the grant's
  * own history, one change at a time with extend and change level). */
 export const repairDriftUpdate = defineUpdate<RepairDriftResult, [RepairDriftArgs]>('repairDrift');
+
+/** From the reconciler (or an administrator): try again to drop an account the server
+ * refused to drop when access ended (it is retained, contained, meanwhile). */
+export const retryDropUpdate = defineUpdate<RetryDropResult, [RetryDropArgs]>('retryDrop');
 
 /** The API's wait for a new grant: answered, with the grant's state, as soon as its
  * status is one of `statuses` (ACTIVE, waiting for approval, or ended). Sent with
