@@ -284,13 +284,39 @@ export function createActivities(deps: ActivityDeps) {
      * Moves the account to another level. A downgrade also ends the account's
      * open sessions: MySQL applies a database-level privilege change to an open
      * session only at its next USE, so without this a session opened under the
-     * old level would keep it.
+     * old level would keep it. When the lower level is in place but the sessions
+     * could not be ended, the failure is SessionsNotEnded and not retryable: the
+     * workflow keeps the lower level (it must never raise it again), alerts, and
+     * retries endSessions.
      */
     async changePrivileges(change: PrivilegeChange & { previous: string[] }): Promise<{ sessionsKilled: number }> {
       return heartbeating(async (call) => {
         await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous, call);
         if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
-        const sessionsKilled = await deps.accounts.killSessions(change.target, change.account, call);
+        try {
+          const sessionsKilled = await deps.accounts.killSessions(change.target, change.account, call);
+          return { sessionsKilled };
+        } catch (err) {
+          const why = err instanceof Error ? err.message : String(err);
+          log.warn('privileges lowered, but the open sessions could not be ended', { grantId: change.grantId, account: change.account, privileges: change.privileges });
+          throw ApplicationFailure.create({
+            type: ActivityErrorType.SessionsNotEnded,
+            message: `the privileges of ${change.account} were lowered to ${change.privileges.join(', ')}, but its open sessions could not be ended: ${why}`,
+            nonRetryable: true,
+            details: [{ privileges: change.privileges, cause: err instanceof ApplicationFailure && err.type ? err.type : 'Error' }],
+          });
+        }
+      });
+    },
+
+    /**
+     * Ends the account's open sessions (its own: matched by user name and host).
+     * The workflow retries it after a lowering whose sessions could not be ended.
+     */
+    async endSessions(ref: AccountRef): Promise<{ sessionsKilled: number }> {
+      return heartbeating(async (call) => {
+        const sessionsKilled = await deps.accounts.killSessions(ref.target, ref.account, call);
+        log.info('sessions ended', { grantId: ref.grantId, account: ref.account, sessionsKilled });
         return { sessionsKilled };
       });
     },

@@ -63,10 +63,12 @@ export interface AccountManager {
    * Reads only; used to adopt accounts the old scripts created.
    */
   schemaPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<string[] | undefined>;
-  /** Kills the account's open connections; returns how many were killed. */
+  /**
+   * Kills the account's open connections (the account's: matched by user name and
+   * host, so that another account of the same name keeps its own); returns how many
+   * were killed.
+   */
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
-  /** Locks the account, kills its connections, drops it. Idempotent. */
-  dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
   /**
    * Ends the account's access, then drops it. Contains first: lock the account,
    * replace its password with a random one nobody keeps, revoke every privilege
@@ -74,7 +76,9 @@ export interface AccountManager {
    * stored objects it defines (disabling its events) and drops it. Idempotent.
    * A drop the server refuses for good (MySQL 4006: the account defines stored
    * objects) is not an error: `dropped: false` with the reason. Transient
-   * failures (server unreachable, timeouts) throw DatabaseUnavailable.
+   * failures (server unreachable, timeouts) throw DatabaseUnavailable; so does a
+   * containment that did not complete. Calls for accounts on the same server may
+   * be served together (one statement for many accounts).
    */
   endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
   close(): Promise<void>;

@@ -14,17 +14,20 @@ import {
   type LookAlike,
   type Orphan,
   type Person,
+  type LeftBehindObject,
   type PrivilegeRepair,
   type ReconcileSummary,
   type ReconcilerMode,
   type RepairDriftResult,
+  type RetainedGrant,
+  type RetryDropResult,
   type ServerFindings,
 } from '../domain';
-import { grantStateQuery, repairDriftUpdate } from '../workflows/messages';
+import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../workflows/messages';
 import { SA } from '../workflows/search-attributes';
 import { GRANT_ID_TAG, type PrivilegeChange } from './index';
 import { reconcileMail } from './mail/reconcile-mail';
-import { databasePrivilegesOf, patternIsSchema, type AccountInventory, type SchemaGrant } from './mysql/inventory';
+import { patternIsSchema, type AccountInventory, type SchemaGrant } from './mysql/inventory';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from './ports';
 import { listWorkflows } from '../visibility';
 
@@ -66,7 +69,8 @@ export interface OrphanRevocation {
 }
 
 export interface OrphanOutcome {
-  outcome: 'revoked' | 'skipped';
+  /** `retained`: access ended (contained), but the server refused the drop; the next run tries again. */
+  outcome: 'revoked' | 'retained' | 'skipped';
   detail: string;
 }
 
@@ -75,7 +79,22 @@ export interface DriftOutcome {
   detail: string;
 }
 
+/** Grant statuses of a workflow that stays open only because its account is retained. */
+const ENDED_STATUSES = new Set(['REVOKED', 'EXPIRED']);
+
+/** Left-behind objects for a report line: `VIEW s.v, TRIGGER s.t (on table x), ... and N more`. */
+function describeObjects(objects: readonly LeftBehindObject[], count: number): string {
+  const shown = objects.slice(0, 10).map((o) => `${o.kind} ${o.schema}.${o.name}${o.note ? ` (${o.note})` : ''}`);
+  return `${shown.join(', ')}${count > shown.length ? `, and ${count - shown.length} more` : ''}`;
+}
+
 const GRANT_WORKFLOW_QUERY = "WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running'";
+
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const x = new Set(a);
+  const y = new Set(b);
+  return x.size === y.size && [...x].every((v) => y.has(v));
+}
 
 function heartbeater(): { beat: (details?: unknown) => void; call: AccountCallOptions } {
   const context = Context.current();
@@ -146,6 +165,27 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     return undefined;
   }
 
+  /** The grant's retained account, when its (ended, still running) workflow says it has one. */
+  async function retainedGrant(grantId: string, account: string, db: ManagedDatabase): Promise<RetainedGrant | undefined> {
+    let state;
+    try {
+      state = await client.workflow.getHandle(grantId).query(grantStateQuery);
+    } catch (err) {
+      log.warn('could not query a grant for the reconciler', { grantId, message: innermostMessage(err) });
+      return undefined;
+    }
+    if (!state.retained || state.account !== account) return undefined;
+    return {
+      grantId,
+      project: db.project,
+      database: db.database,
+      account,
+      since: state.retained.since,
+      reason: state.retained.reason,
+      objectCount: state.retained.objectCount,
+    };
+  }
+
   return {
     /** What the run covers: the mode from the configuration and one entry per admin secret (server). */
     async reconcilePlan(): Promise<{ mode: ReconcilerMode; servers: string[] }> {
@@ -170,6 +210,8 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         drift: [],
         driftCount: 0,
         inProgress: 0,
+        retained: [],
+        retainedCount: 0,
       };
       if (dbs.length === 0) return findings;
       const dbOf = (project: string, database: string) => dbs.find((d) => d.project === project && d.database === database);
@@ -192,7 +234,8 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
       const server = await deps.inventory.inventory(input.adminSecretId, hasAccountShape, call);
       beat();
-      const allPrivileges = databasePrivilegesOf(server.dialect);
+      // What ALL PRIVILEGES means on this server, privileges newer than this code included.
+      const allPrivileges = server.databasePrivileges;
       const managedSchemas = new Set(dbs.map((d) => d.schema));
       const hostsOf = new Map<string, string[]>();
       for (const a of server.accounts) hostsOf.set(a.user, [...(hostsOf.get(a.user) ?? []), a.host]);
@@ -255,8 +298,17 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       }
 
       // Drift: every ACTIVE grant of this server, against what its account holds.
+      // Retained: ended grants kept open because the server refused to drop their account.
       for (const [account, g] of open) {
         beat({ grantId: g.grantId });
+        if (ENDED_STATUSES.has(g.status) && hostsOf.has(account)) {
+          const retained = await retainedGrant(g.grantId, account, g.db);
+          if (retained) {
+            findings.retainedCount! += 1;
+            if (findings.retained!.length < INSPECTION_LIST_LIMIT) findings.retained!.push(retained);
+          }
+          continue;
+        }
         if (g.status !== 'ACTIVE') continue;
         let state;
         try {
@@ -288,15 +340,19 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         lookAlikes: findings.lookAlikeCount,
         drift: findings.driftCount,
         inProgress: findings.inProgress,
+        retained: findings.retainedCount,
       });
       return findings;
     },
 
     /**
-     * Revokes an orphan exactly as a grant's revoke does (lock, kill sessions, drop,
-     * delete the secret), after checking again that its grant is not running and its
-     * secret is not another grant's. Audited ORPHAN_REVOKED under an id made of the
-     * run and the account, so a retried write is a no-op.
+     * Revokes an orphan exactly as a grant's revoke does (contain: lock, a password
+     * nobody knows, every privilege revoked, every session ended; then the drop),
+     * after checking again that its grant is not running and its secret is not
+     * another grant's, and deletes its secret. Audited ORPHAN_REVOKED (with the
+     * instant access ended) under an id made of the run and the account, so a
+     * retried write is a no-op. When the server refuses the drop, access has ended
+     * all the same: the outcome is `retained` and the next run tries the drop again.
      */
     async revokeOrphan(input: OrphanRevocation): Promise<OrphanOutcome> {
       const { beat, call } = heartbeater();
@@ -308,12 +364,16 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         const owner = (await deps.secrets.describe(secretName))?.tags[GRANT_ID_TAG];
         if (owner !== undefined && owner !== o.grantId) return { outcome: 'skipped', detail: `its secret now belongs to ${owner}; left alone` };
         const target = { schema: o.schema, adminSecretId: o.adminSecretId, hostPattern: o.host, maxUserConnections: 1 };
-        const dropped = await deps.accounts.dropAccount(target, o.account, call);
+        const ended = await deps.accounts.endAccess(target, o.account, call);
+        // Also when the drop is refused: the password in the secret no longer works.
         const secret = await deps.secrets.delete(secretName);
         const parsed = parseGrantId(o.grantId);
+        const sessions = ended.sessionsKilled > 0 ? `, ${ended.sessionsKilled} session(s) ended` : '';
+        const objects = ended.leftBehindCount > 0 ? `; it defines ${ended.leftBehindCount} stored object(s): ${describeObjects(ended.leftBehind, ended.leftBehindCount)}` : '';
+        const fate = ended.dropped ? 'dropped' : `NOT dropped: ${ended.refusal ?? 'the server refused'}; retained, the next run tries again`;
         const detail =
           `account ${o.account}@${o.host} had no open grant (ownership proven by ${o.proof === 'secret' ? 'its per-grant secret' : 'the GRANTED audit event'}; ` +
-          `it held ${o.privileges.join(', ') || 'no privilege'} on ${o.schema}); locked, sessions ended, dropped; ` +
+          `it held ${o.privileges.join(', ') || 'no privilege'} on ${o.schema}); locked, password replaced, every privilege revoked, sessions ended${sessions}; ${fate}${objects}; ` +
           `secret ${secret.existed ? 'deleted' : 'already gone'}`;
         const record: AuditRecord = {
           grantId: o.grantId,
@@ -330,12 +390,40 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           workflowId: input.workflowId,
           runId: input.runId,
           detail,
+          ...(ended.containedAt ? { accessEndedAt: ended.containedAt } : {}),
         };
         await deps.audit.append(record);
-        log.info('orphan revoked', { grantId: o.grantId, account: o.account, host: o.host, existed: dropped.existed, sessionsKilled: dropped.sessionsKilled, secretDeleted: secret.existed });
-        return { outcome: 'revoked', detail: `dropped${dropped.sessionsKilled > 0 ? `, ${dropped.sessionsKilled} session(s) ended` : ''}; secret ${secret.existed ? 'deleted' : 'already gone'}` };
+        log.info('orphan revoked', {
+          grantId: o.grantId,
+          account: o.account,
+          host: o.host,
+          existed: ended.existed,
+          sessionsKilled: ended.sessionsKilled,
+          dropped: ended.dropped,
+          leftBehind: ended.leftBehindCount,
+          secretDeleted: secret.existed,
+        });
+        const summary = `contained${sessions}; ${fate}${objects}; secret ${secret.existed ? 'deleted' : 'already gone'}`;
+        return { outcome: ended.dropped ? 'revoked' : 'retained', detail: summary };
       } finally {
         clearInterval(timer);
+      }
+    },
+
+    /**
+     * Asks a retained grant (access ended, the server refused to drop its account)
+     * to try the drop again (the retryDrop update): once a person has dealt with
+     * what the account defines, the drop succeeds and the grant closes.
+     */
+    async retryRetainedDrop(input: { grantId: string; runId: string }): Promise<RetryDropResult> {
+      try {
+        return await client.workflow.getHandle(input.grantId).executeUpdate(retryDropUpdate, {
+          args: [{ actor: RECONCILER_ACTOR, reason: `reconciler run ${input.runId}` }],
+        });
+      } catch (err) {
+        // Closed meanwhile, or no longer retained: nothing to do.
+        if (err instanceof WorkflowUpdateFailedError || err instanceof WorkflowNotFoundError) return { outcome: 'not-retained', detail: innermostMessage(err) };
+        throw err;
       }
     },
 
@@ -358,9 +446,12 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
     /**
      * For the grant's repairDrift update: compares the account with the grant's
-     * privileges and sets them back exactly when they differ. Ends the account's
-     * open sessions when it held more than the grant (an open session keeps a
-     * database privilege until its next USE). Never creates an account.
+     * privileges (ALL PRIVILEGES meaning what it means on that server) and sets
+     * them back exactly when they differ. Ends the account's open sessions when it
+     * held more than the grant (an open session keeps a database privilege until
+     * its next USE). Never creates an account. When the difference is exactly the
+     * one the grant's last repair found (`lastRepair`), the repair did not hold:
+     * `recurring`, and nothing is changed (no hourly repair that never converges).
      */
     async repairPrivileges(change: PrivilegeChange): Promise<PrivilegeRepair> {
       const { beat, call } = heartbeater();
@@ -370,9 +461,13 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         const host = change.target.hostPattern.toLowerCase();
         if (!found.hosts.includes(host)) return { status: 'missing', before: [], removed: [], restored: [], sessionsKilled: 0 };
         const before = [...new Set(found.grants.filter((g) => g.host === host && patternIsSchema(g.pattern, change.target.schema)).flatMap((g) => g.privileges))].sort();
-        const diff = privilegeDifference(change.privileges, before.filter((p) => p !== 'GRANT OPTION'), databasePrivilegesOf(found.dialect));
+        const diff = privilegeDifference(change.privileges, before.filter((p) => p !== 'GRANT OPTION'), found.databasePrivileges);
         const removed = [...diff.extra, ...(before.includes('GRANT OPTION') ? ['GRANT OPTION'] : [])];
         if (removed.length === 0 && diff.missing.length === 0) return { status: 'clean', before, removed: [], restored: [], sessionsKilled: 0 };
+        if (change.lastRepair && sameSet(change.lastRepair.removed, removed) && sameSet(change.lastRepair.restored, diff.missing)) {
+          log.warn('the same difference as the last repair: not repaired again', { grantId: change.grantId, account: change.account, removed, restored: diff.missing });
+          return { status: 'recurring', before, removed, restored: diff.missing, sessionsKilled: 0 };
+        }
         // Grant what is missing first, then revoke the rest: never a moment with less than the level.
         await deps.accounts.setPrivileges(change.target, change.account, change.privileges, [], call);
         const sessionsKilled = removed.length > 0 ? await deps.accounts.killSessions(change.target, change.account, call) : 0;

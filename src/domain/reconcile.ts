@@ -73,6 +73,24 @@ export interface Drift {
   elsewhere: string[];
 }
 
+/**
+ * A grant whose access ended (its account contained) but whose account the server
+ * refused to drop: its workflow stays open (status REVOKED or EXPIRED) until the
+ * drop succeeds. The reconciler asks it to try again (the retryDrop update).
+ */
+export interface RetainedGrant {
+  grantId: string;
+  project: string;
+  database: string;
+  account: string;
+  /** When access ended. */
+  since: string;
+  /** Why the server refused the drop. */
+  reason: string;
+  /** How many stored objects the account defines (what holds the drop back on MySQL). */
+  objectCount: number;
+}
+
 /** What one server's inspection found (lists capped at INSPECTION_LIST_LIMIT; counts are exact). */
 export interface ServerFindings {
   adminSecretId: string;
@@ -88,6 +106,9 @@ export interface ServerFindings {
   driftCount: number;
   /** Proven accounts left alone because their grant's workflow is running (provisioning, revoking, visibility lag). */
   inProgress: number;
+  /** Grants whose contained account the server refused to drop (absent from inspections made before retention existed). */
+  retained?: RetainedGrant[];
+  retainedCount?: number;
 }
 
 export const INSPECTION_LIST_LIMIT = 100;
@@ -98,17 +119,21 @@ export interface ReconcileSummary {
   mode: ReconcilerMode;
   startedAt: string;
   servers: { adminSecretId: string; accountsSeen: number; openGrants: number; inProgress: number; error?: string }[];
-  orphans: (Orphan & { outcome: 'revoked' | 'reported' | 'skipped' | 'failed'; detail?: string })[];
+  /** `retained`: access ended (the account is contained) but the server refused the drop; the next run tries again. */
+  orphans: (Orphan & { outcome: 'revoked' | 'retained' | 'reported' | 'skipped' | 'failed'; detail?: string })[];
   orphanCount: number;
   lookAlikes: LookAlike[];
   lookAlikeCount: number;
   drift: (Drift & { outcome: 'repaired' | 'revoking' | 'clean' | 'recurring' | 'reported' | 'failed'; detail?: string })[];
   driftCount: number;
+  /** Retained grants asked to drop their account again (`dropped`, `retained` again, ...); absent in runs made before retention existed. */
+  retained?: (RetainedGrant & { outcome: 'dropped' | 'retained' | 'not-retained' | 'reported' | 'failed'; detail?: string })[];
+  retainedCount?: number;
 }
 
 /** Whether a run found anything an administrator should hear about. */
 export function summaryHasFindings(s: ReconcileSummary): boolean {
-  return s.orphanCount > 0 || s.lookAlikeCount > 0 || s.driftCount > 0 || s.servers.some((x) => x.error !== undefined);
+  return s.orphanCount > 0 || s.lookAlikeCount > 0 || s.driftCount > 0 || (s.retainedCount ?? 0) > 0 || s.servers.some((x) => x.error !== undefined);
 }
 
 /**

@@ -72,7 +72,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
       }
       try {
         const done = await change.revokeOrphan.executeWithOptions(
-          { ...CHANGE, summary: `revoke orphan ${orphan.account}@${orphan.host} of ${orphan.grantId}: lock, kill sessions, drop, delete its secret` },
+          { ...CHANGE, summary: `revoke orphan ${orphan.account}@${orphan.host} of ${orphan.grantId}: contain (lock, new password, revoke, end sessions), drop, delete its secret` },
           [{ orphan, workflowId: info.workflowId, runId: info.runId, at: new Date().toISOString() }],
         );
         summary.orphans.push({ ...orphan, outcome: done.outcome, detail: done.detail });
@@ -96,6 +96,28 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
         summary.drift.push({ ...drift, outcome: 'failed', detail: innermostMessage(err) });
       }
     }
+
+    // Absent from inspections recorded before retained accounts existed: no new command on replay.
+    for (const retained of findings.retained ?? []) {
+      summary.retained ??= [];
+      summary.retainedCount = (summary.retainedCount ?? 0) + 1;
+      if (mode === 'report') {
+        summary.retained.push({ ...retained, outcome: 'reported' });
+        continue;
+      }
+      try {
+        const done = await change.retryRetainedDrop.executeWithOptions(
+          { ...CHANGE, summary: `ask ${retained.grantId} to try dropping its retained account ${retained.account} again` },
+          [{ grantId: retained.grantId, runId: info.runId }],
+        );
+        summary.retained.push({ ...retained, outcome: done.outcome, detail: done.detail });
+      } catch (err) {
+        summary.retained.push({ ...retained, outcome: 'failed', detail: innermostMessage(err) });
+      }
+    }
+    if ((findings.retainedCount ?? 0) > (findings.retained?.length ?? 0)) {
+      summary.retainedCount = (summary.retainedCount ?? 0) + (findings.retainedCount! - findings.retained!.length);
+    }
   }
 
   if (summaryHasFindings(summary)) {
@@ -105,6 +127,6 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
       log.error('could not e-mail the reconciler summary', { message: innermostMessage(err) });
     }
   }
-  log.info('reconciler run done', { orphans: summary.orphanCount, drift: summary.driftCount, lookAlikes: summary.lookAlikeCount });
+  log.info('reconciler run done', { orphans: summary.orphanCount, drift: summary.driftCount, lookAlikes: summary.lookAlikeCount, retained: summary.retainedCount ?? 0 });
   return summary;
 }

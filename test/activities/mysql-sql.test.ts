@@ -3,23 +3,33 @@ import { strict as assert } from 'node:assert';
 import { ApplicationFailure } from '@temporalio/common';
 
 import { ActivityErrorType } from '../../src/activities/errors';
-import { toActivityError } from '../../src/activities/mysql/errors';
+import { missingAdminPrivileges } from '../../src/activities/mysql/admin-check';
+import { dropRefusalText, isPermanentRefusal, toActivityError } from '../../src/activities/mysql/errors';
+import { databasePrivilegesOfColumns, parseSchemaGrant } from '../../src/activities/mysql/inventory';
 import {
   accountExistsStatement,
-  adminGlobalPrivilegesStatement,
+  accountsNamedStatement,
+  adminGrantsStatement,
   adminGrantStatements,
   alterUserStatement,
-  canSeeAllSessions,
   connectionAliveStatement,
+  containStatement,
   createUserStatement,
+  databasePrivilegesOfRow,
+  disableEventStatement,
+  dropUsersStatement,
   dropUserStatement,
   grantSchema,
   grantStatement,
   killConnectionStatement,
+  leftBehindStatement,
   listSessionsStatement,
-  missingAdminPrivileges,
   mysqlReadableStatement,
+  privilegeOfColumn,
+  privilegesFromDbRows,
+  quoteStoredName,
   revokeAllStatements,
+  revokeEverythingStatement,
   revokeExceptStatement,
   schemaExistsStatement,
   SESSION_SQL_MODE,
@@ -34,6 +44,13 @@ import type { SqlDialect } from '../../src/activities/ports';
 // also exercised against a real server in mysql.test.ts.
 
 const DIALECTS: SqlDialect[] = ['mysql', 'mariadb'];
+
+/** The privilege columns of mysql.db on MariaDB 11.3 and later (SHOW CREATE ROUTINE is new there). */
+const MARIADB_113_PRIVILEGE_COLUMNS = [
+  'Select_priv', 'Insert_priv', 'Update_priv', 'Delete_priv', 'Create_priv', 'Drop_priv', 'Grant_priv', 'References_priv', 'Index_priv',
+  'Alter_priv', 'Create_tmp_table_priv', 'Lock_tables_priv', 'Create_view_priv', 'Show_view_priv', 'Create_routine_priv',
+  'Alter_routine_priv', 'Execute_priv', 'Event_priv', 'Trigger_priv', 'Delete_history_priv', 'Show_create_routine_priv',
+];
 const PW = 'S3cret-pass_word!';
 
 function invalidIdentifier(fn: () => unknown): void {
@@ -88,25 +105,83 @@ describe('mysql statement builders', () => {
         for (const bad of ['0', '-1', '1; DROP USER x', '1 OR 1', '', 1.5]) invalidIdentifier(() => killConnectionStatement(dialect, bad));
       });
 
-      it('When an account is dropped, then the drop uses IF EXISTS and placeholders', () => {
+      it('When an account is dropped, then the drop uses IF EXISTS and placeholders, one statement for many accounts', () => {
         assert.equal(dropUserStatement('acct_1', '%').sql, 'DROP USER IF EXISTS ?@?');
+        const many = dropUsersStatement([{ account: 'acct_1', host: '%' }, { account: 'acct_2', host: '10.0.%' }]);
+        assert.equal(many.sql, 'DROP USER IF EXISTS ?@?, ?@?');
+        assert.deepEqual(many.values, ['acct_1', '%', 'acct_2', '10.0.%']);
+        invalidIdentifier(() => dropUsersStatement([]));
+      });
+
+      it('When accounts are contained, then one ALTER USER locks them all, each with its own password as a placeholder, and it is marked sensitive', () => {
+        const one = containStatement([{ account: 'acct_1', host: '%', password: PW }]);
+        assert.equal(one.sql, 'ALTER USER ?@? IDENTIFIED BY ? ACCOUNT LOCK');
+        assert.deepEqual(one.values, ['acct_1', '%', PW]);
+        assert.equal(one.sensitive, true);
+        assert.equal(one.requires, 'CREATE USER ON *.*');
+        const two = containStatement([
+          { account: 'acct_1', host: '%', password: PW },
+          { account: 'acct_2', host: '10.0.%', password: `${PW}2` },
+        ]);
+        assert.equal(two.sql, 'ALTER USER ?@? IDENTIFIED BY ?, ?@? IDENTIFIED BY ? ACCOUNT LOCK');
+        assert.deepEqual(two.values, ['acct_1', '%', PW, 'acct_2', '10.0.%', `${PW}2`]);
+        for (const s of [one, two]) assert.ok(!s.sql.includes(PW) && !s.purpose.includes(PW));
+        invalidIdentifier(() => containStatement([]));
+        invalidIdentifier(() => containStatement([{ account: 'acct_1', host: '%', password: "it's-a-pass" }]));
+      });
+
+      it('When every privilege is taken, then one REVOKE ALL PRIVILEGES, GRANT OPTION FROM names every account (every level, every schema)', () => {
+        assert.equal(revokeEverythingStatement([{ account: 'acct_1', host: '%' }]).sql, 'REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?');
+        const two = revokeEverythingStatement([{ account: 'acct_1', host: '%' }, { account: 'acct_2', host: 'db.example.com' }]);
+        assert.equal(two.sql, 'REVOKE ALL PRIVILEGES, GRANT OPTION FROM ?@?, ?@?');
+        assert.deepEqual(two.values, ['acct_1', '%', 'acct_2', 'db.example.com']);
+        assert.equal(two.requires, 'CREATE USER ON *.*');
+      });
+
+      it('When accounts are looked up for containment, then the names and the anonymous user are read from mysql.user', () => {
+        const s = accountsNamedStatement(['acct_1', 'acct_2']);
+        assert.equal(s.sql, "SELECT User AS user, Host AS host FROM mysql.user WHERE User IN (?, ?, '')");
+        assert.deepEqual(s.values, ['acct_1', 'acct_2']);
+      });
+
+      it('When what the accounts left behind is listed, then one statement reads views, routines, triggers and events by DEFINER, capped per account with an exact total, enabled events always included', () => {
+        const s = leftBehindStatement([{ account: 'acct_1', host: '%' }, { account: 'acct_2', host: '10.0.%' }], 50);
+        for (const table of ['VIEWS', 'ROUTINES', 'TRIGGERS', 'EVENTS']) assert.ok(s.sql.includes(`FROM information_schema.${table} WHERE DEFINER IN (?, ?)`), table);
+        assert.match(s.sql, /COUNT\(\*\) OVER \(PARTITION BY x\.definer\) AS total/);
+        assert.match(s.sql, /WHERE n <= \? OR \(kind = 'EVENT' AND note = 'ENABLED'\)/);
+        assert.deepEqual(s.values, [...Array(4).fill(['acct_1@%', 'acct_2@10.0.%']).flat(), 50]);
+        assert.deepEqual(leftBehindStatement([{ account: 'acct_1', host: 'DB.Example.com' }], 5).values.slice(0, 1), ['acct_1@db.example.com']);
+        for (const bad of [0, -1, 1.5, 10_001]) invalidIdentifier(() => leftBehindStatement([{ account: 'acct_1', host: '%' }], bad));
+      });
+
+      it("When an event is disabled, then the account stays its definer (ALTER DEFINER = ?@? EVENT ... DISABLE), and its server-read names are quoted with backticks doubled", () => {
+        const s = disableEventStatement('acct_1', '%', 'dev_project', 'nightly');
+        assert.equal(s.sql, 'ALTER DEFINER = ?@? EVENT `dev_project`.`nightly` DISABLE');
+        assert.deepEqual(s.values, ['acct_1', '%']);
+        assert.match(s.requires, /SET USER .*SET_ANY_DEFINER/);
+        assert.equal(disableEventStatement('acct_1', '%', 'd', 'a`b').sql, 'ALTER DEFINER = ?@? EVENT `d`.`a``b` DISABLE');
+        assert.equal(disableEventStatement('acct_1', '%', 'd', "x'; DROP USER root; --").sql, "ALTER DEFINER = ?@? EVENT `d`.`x'; DROP USER root; --` DISABLE");
+        for (const bad of ['', 'a\u0000b', 'e'.repeat(65)]) invalidIdentifier(() => disableEventStatement('acct_1', '%', 'd', bad));
+        assert.equal(quoteStoredName('é'.repeat(64)), '`' + 'é'.repeat(64) + '`');
       });
     });
   }
 
-  it('When sessions are listed, then MySQL reads performance_schema.processlist (information_schema when P_S is off) and MariaDB information_schema', () => {
+  it('When sessions are listed, then MySQL reads performance_schema.processlist (information_schema when P_S is off) and MariaDB information_schema, with user, client host and command, for one or many names', () => {
+    const columns = 'SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command FROM';
     assert.equal(
       listSessionsStatement('mysql', 'acct_1', { performanceSchema: true }).sql,
-      'SELECT ID AS id FROM performance_schema.processlist WHERE USER = ? AND ID <> CONNECTION_ID()',
+      `${columns} performance_schema.processlist WHERE USER IN (?) AND ID <> CONNECTION_ID()`,
     );
     assert.equal(
-      listSessionsStatement('mysql', 'acct_1', { performanceSchema: false }).sql,
-      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+      listSessionsStatement('mysql', ['acct_1', 'acct_2'], { performanceSchema: false }).sql,
+      `${columns} information_schema.PROCESSLIST WHERE USER IN (?, ?) AND ID <> CONNECTION_ID()`,
     );
     assert.equal(
       listSessionsStatement('mariadb', 'acct_1', { performanceSchema: true }).sql,
-      'SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = ? AND ID <> CONNECTION_ID()',
+      `${columns} information_schema.PROCESSLIST WHERE USER IN (?) AND ID <> CONNECTION_ID()`,
     );
+    invalidIdentifier(() => listSessionsStatement('mariadb', [], { performanceSchema: false }));
   });
 
   it('When a level changes, then the revoke lists every database-level privilege of the dialect outside the new level, plus GRANT OPTION', () => {
@@ -126,15 +201,54 @@ describe('mysql statement builders', () => {
     }
   });
 
-  it('When the admin grants are listed, then they are exactly CREATE USER, PROCESS, the dialect’s CONNECTION ADMIN, SELECT on mysql and ALL on each schema with GRANT OPTION', () => {
+  it('When the account holds a privilege the code does not know (MariaDB 11.3 SHOW CREATE ROUTINE), then a downgrade revokes it too, by the name the server gives it', () => {
+    const held = ['SELECT', 'INSERT', 'SHOW CREATE ROUTINE', 'GRANT OPTION'];
+    const sql = revokeExceptStatement('mariadb', 'dev_project', ['SELECT'], 'acct_1', '%', held).sql;
+    assert.match(sql, /^REVOKE INSERT, .*, DELETE HISTORY, SHOW CREATE ROUTINE, GRANT OPTION ON `dev\\_project`\.\* FROM \?@\?$/);
+    assert.ok(!/\bSELECT\b/.test(sql));
+    // Kept when the new level is everything.
+    assert.equal(revokeExceptStatement('mariadb', 'dev_project', ['ALL PRIVILEGES'], 'acct_1', '%', held).sql, 'REVOKE GRANT OPTION ON `dev\\_project`.* FROM ?@?');
+    // Anything that is not plain words never reaches SQL.
+    for (const bad of ['SELECT; DROP USER x', 'select', 'X`Y', 'A'.repeat(40)]) {
+      invalidIdentifier(() => revokeExceptStatement('mariadb', 'dev_project', ['SELECT'], 'acct_1', '%', [bad]));
+    }
+  });
+
+  it('When mysql.db columns are read, then each *_priv column is named generically (including ones newer than this code) and the server\'s ALL is every one of them', () => {
+    assert.equal(privilegeOfColumn('Select_priv'), 'SELECT');
+    assert.equal(privilegeOfColumn('Create_tmp_table_priv'), 'CREATE TEMPORARY TABLES');
+    assert.equal(privilegeOfColumn('Grant_priv'), 'GRANT OPTION');
+    assert.equal(privilegeOfColumn('Lock_tables_priv'), 'LOCK TABLES');
+    assert.equal(privilegeOfColumn('Delete_history_priv'), 'DELETE HISTORY');
+    assert.equal(privilegeOfColumn('Show_create_routine_priv'), 'SHOW CREATE ROUTINE');
+    for (const bad of ['Db', 'User', 'priv', 'x;y_priv', 'Select priv', '_priv']) assert.equal(privilegeOfColumn(bad), undefined, bad);
+
+    // A MariaDB 11.3 row: everything a `GRANT ALL PRIVILEGES ON db.*` sets, SHOW CREATE ROUTINE included.
+    const columns = ['Host', 'Db', 'User', ...MARIADB_113_PRIVILEGE_COLUMNS];
+    const all = Object.fromEntries(columns.map((c) => [c, c.endsWith('_priv') ? (c === 'Grant_priv' ? 'N' : 'Y') : c === 'Db' ? 'dev\\_project' : 'x']));
+    assert.ok(databasePrivilegesOfRow('mariadb', all).includes('SHOW CREATE ROUTINE'));
+    assert.deepEqual(privilegesFromDbRows('mariadb', [all]), ['ALL PRIVILEGES']);
+    assert.deepEqual(databasePrivilegesOfColumns('mariadb', columns), databasePrivilegesOfRow('mariadb', all));
+    // The same row read by the reconciler's inventory: no UNKNOWN privilege.
+    assert.ok(parseSchemaGrant(all as never).privileges.includes('SHOW CREATE ROUTINE'));
+    // After a downgrade to SELECT on 11.3: only SELECT is left, and that reads as SELECT (not ALL, not unknown).
+    const read = { ...all, ...Object.fromEntries(MARIADB_113_PRIVILEGE_COLUMNS.map((c) => [c, c === 'Select_priv' ? 'Y' : 'N'])) };
+    assert.deepEqual(privilegesFromDbRows('mariadb', [read]), ['SELECT']);
+    // The 10.x set (no SHOW CREATE ROUTINE) still reads as ALL there.
+    const older = Object.fromEntries(Object.entries(all).filter(([c]) => c !== 'Show_create_routine_priv'));
+    assert.deepEqual(privilegesFromDbRows('mariadb', [older]), ['ALL PRIVILEGES']);
+  });
+
+  it('When the admin grants are listed, then they are exactly CREATE USER, PROCESS, the dialect’s CONNECTION ADMIN (and SET USER on MariaDB), SELECT on mysql and ALL on each schema with GRANT OPTION', () => {
     assert.deepEqual(adminGrantStatements('mysql', 'dbaccess_admin', '%', ['dev_project', 'shop']), [
       "GRANT CREATE USER, PROCESS, CONNECTION_ADMIN ON *.* TO 'dbaccess_admin'@'%'",
       "GRANT SELECT ON mysql.* TO 'dbaccess_admin'@'%'",
       "GRANT ALL PRIVILEGES ON `dev\\_project`.* TO 'dbaccess_admin'@'%' WITH GRANT OPTION",
       "GRANT ALL PRIVILEGES ON `shop`.* TO 'dbaccess_admin'@'%' WITH GRANT OPTION",
     ]);
+    // MariaDB also SET USER, to disable a grantee's events without making the admin their definer.
     assert.deepEqual(adminGrantStatements('mariadb', 'dbaccess_admin', '10.0.%', ['dev_project']), [
-      "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO 'dbaccess_admin'@'10.0.%'",
+      "GRANT CREATE USER, PROCESS, CONNECTION ADMIN, SET USER ON *.* TO 'dbaccess_admin'@'10.0.%'",
       "GRANT SELECT ON mysql.* TO 'dbaccess_admin'@'10.0.%'",
       "GRANT ALL PRIVILEGES ON `dev\\_project`.* TO 'dbaccess_admin'@'10.0.%' WITH GRANT OPTION",
     ]);
@@ -190,19 +304,31 @@ describe('mysql statement builders', () => {
     invalidIdentifier(() => sessionSettingsStatement('oracle' as SqlDialect, { lockWaitTimeoutSeconds: 1, statementTimeoutSeconds: 1 }));
   });
 
-  it("When the admin's privileges are checked, then its own global privileges are read and CREATE USER, PROCESS and (MariaDB) CONNECTION ADMIN are required", () => {
-    const read = adminGlobalPrivilegesStatement();
-    assert.match(read.sql, /^SELECT PRIVILEGE_TYPE AS privilege FROM information_schema\.USER_PRIVILEGES WHERE GRANTEE = CONCAT\(.*CURRENT_USER\(\)/);
+  it("When the admin's privileges are checked, then its SHOW GRANTS is read (dynamic privileges included), not USER_PRIVILEGES", () => {
+    const read = adminGrantsStatement();
+    assert.equal(read.sql, 'SHOW GRANTS FOR CURRENT_USER()');
     assert.deepEqual(read.values, []);
-    assert.deepEqual(missingAdminPrivileges('mariadb', ['USAGE']), ['CREATE USER', 'PROCESS', 'CONNECTION ADMIN']);
-    assert.deepEqual(missingAdminPrivileges('mariadb', ['CREATE USER', 'PROCESS', 'CONNECTION ADMIN']), []);
-    assert.deepEqual(missingAdminPrivileges('mariadb', ['CREATE USER', 'SUPER']), []);
-    // MySQL lists only static privileges in USER_PRIVILEGES: CONNECTION_ADMIN cannot be checked there.
-    assert.deepEqual(missingAdminPrivileges('mysql', ['USAGE']), ['CREATE USER', 'PROCESS']);
-    assert.deepEqual(missingAdminPrivileges('mysql', ['CREATE USER', 'PROCESS']), []);
-    assert.equal(canSeeAllSessions(['CREATE USER']), false);
-    assert.equal(canSeeAllSessions(['PROCESS']), true);
     assert.equal(mysqlReadableStatement().sql, 'SELECT COUNT(*) AS n FROM mysql.user WHERE 1 = 0');
+    assert.deepEqual(missingAdminPrivileges('mysql', ['GRANT USAGE ON *.* TO `a`@`%`'], [], { essential: true }), [
+      'CREATE USER ON *.*',
+      'PROCESS ON *.*',
+      'CONNECTION_ADMIN ON *.*',
+      'SELECT ON mysql.*',
+    ]);
+  });
+
+  it('When a drop is refused, then 4006 and other server refusals are permanent, timeouts, locks, read-only and lost connections are not, and the reason holds no SQL', () => {
+    const err = (errno: number, code = 'X', sqlMessage = 'refused') => Object.assign(new Error(sqlMessage), { errno, code, sqlMessage });
+    assert.equal(isPermanentRefusal(err(4006, 'ER_CANNOT_USER_REFERENCED_AS_DEFINER')), true);
+    assert.equal(isPermanentRefusal(err(1227)), true);
+    for (const transient of [1205, 1213, 1317, 3024, 1969, 1290, 1836, 1053, 1040]) assert.equal(isPermanentRefusal(err(transient)), false, String(transient));
+    assert.equal(isPermanentRefusal(Object.assign(new Error('Connection lost'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true })), false);
+    assert.equal(isPermanentRefusal(Object.assign(new Error('ECONNRESET'), { code: 'ECONNRESET', errno: -104 })), false);
+    const definer = dropRefusalText(err(4006, 'ER_CANNOT_USER_REFERENCED_AS_DEFINER', "Operation DROP USER failed for 'a'@'%' as it is referenced as a definer account in a stored routine."), []);
+    assert.match(definer, /definer of stored objects \(MySQL error 4006\); it stays locked/);
+    const other = dropRefusalText(err(1227, 'ER_SPECIFIC_ACCESS_DENIED_ERROR', `Access denied near 'DROP USER' ${PW}`), [PW]);
+    assert.ok(!other.includes(PW), other);
+    assert.match(other, /^the server refused to drop the account \(error 1227: /);
   });
 
   it('When an interrupted statement is checked for, then its id is a validated placeholder in the dialect\'s processlist', () => {

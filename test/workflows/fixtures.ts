@@ -114,6 +114,10 @@ export class RecordedActivities {
       revokePrivileges: async (ref) => {
         this.enter('revokePrivileges', ref);
       },
+      endSessions: async (ref) => {
+        this.enter('endSessions', ref);
+        return { sessionsKilled: 0 };
+      },
       revokeAccess: async (ref) => {
         this.enter('revokeAccess', ref);
         return { accountExisted: true, sessionsKilled: 0, secretDeleted: true };

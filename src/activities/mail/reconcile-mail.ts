@@ -92,6 +92,29 @@ export function reconcileMail(input: ReconcileMailInput): MailMessage {
     );
   }
 
+  const retainedCount = s.retainedCount ?? 0;
+  if (retainedCount > 0) {
+    const retained = s.retained ?? [];
+    counts.push(`${retainedCount} retained account(s)`);
+    blocks.push(
+      { kind: 'h', text: 'Accounts whose access has ended but that the server refuses to drop' },
+      {
+        kind: 'p',
+        text: 'Each is locked, with a password nobody knows, no privilege and no session; its grant stays open until the drop succeeds. The server refuses the drop while the account is the definer of stored objects (the grant\'s e-mail and audit event name them). Drop those objects or give them another definer; each run tries the drop again.',
+      },
+      {
+        kind: 'list',
+        items: [
+          ...retained.map(
+            (r) =>
+              `${clean(r.account, 64)} on ${clean(r.project, 64)}/${clean(r.database, 64)} (grant ${clean(r.grantId, 300)}; access ended ${formatUtc(r.since)}; ${r.objectCount} stored object(s)): ${r.outcome}${r.detail ? ` - ${clean(r.detail, 500)}` : ''}`,
+          ),
+          ...more(retainedCount, retained.length),
+        ],
+      },
+    );
+  }
+
   if (s.lookAlikeCount > 0) {
     counts.push(`${s.lookAlikeCount} look-alike account(s)`);
     blocks.push(

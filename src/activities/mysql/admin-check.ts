@@ -2,14 +2,17 @@ import mysql from 'mysql2/promise';
 
 import type { FileConfig } from '../../config';
 import { ConfigError } from '../../config/errors';
-import type { AdminCredentialSource, AdminCredentials } from '../ports';
+import type { AdminCredentialSource, AdminCredentials, SqlDialect } from '../ports';
 import type { MysqlLogger } from './manager';
+import { ADMIN_GLOBAL_PRIVILEGES, CONNECTION_ADMIN, grantSchema } from './sql';
 
-// The start-up check of the admin accounts: each admin secret's account may hold
-// what the README lists (adminGrantStatements) and nothing more. It reads
-// `SHOW GRANTS FOR CURRENT_USER()` and names every privilege beyond:
-//   - CREATE USER, PROCESS, CONNECTION_ADMIN (MySQL) / CONNECTION ADMIN (MariaDB) ON *.*
-//     (and USAGE, which is no privilege),
+// The start-up check of the admin accounts: each admin secret's account must
+// hold what the README lists (adminGrantStatements) and nothing more. It reads
+// `SHOW GRANTS FOR CURRENT_USER()` (which, unlike USER_PRIVILEGES on MySQL, also
+// lists dynamic privileges such as CONNECTION_ADMIN) and names every privilege
+// missing (missingAdminPrivileges: logged, see checkAdminAccounts) and every one beyond:
+//   - CREATE USER, PROCESS, CONNECTION_ADMIN (MySQL) / CONNECTION ADMIN and SET USER
+//     (MariaDB) ON *.* (and USAGE, which is no privilege),
 //   - SELECT ON `mysql`.* (or on tables/columns of it),
 //   - anything, WITH GRANT OPTION, on a schema the configuration names for that secret
 //     (written with `_` and `%` escaped: unescaped they are wildcards),
@@ -18,7 +21,7 @@ import type { MysqlLogger } from './manager';
 // dialects' SHOW GRANTS output (MariaDB 10.x/11.x, MySQL 8.x). Nothing here ever
 // puts a password or a password hash into a message.
 
-const GLOBAL_ALLOWED = new Set(['USAGE', 'CREATE USER', 'PROCESS', 'CONNECTION_ADMIN', 'CONNECTION ADMIN']);
+const GLOBAL_ALLOWED = new Set(['USAGE', ...ADMIN_GLOBAL_PRIVILEGES.mysql, ...ADMIN_GLOBAL_PRIVILEGES.mariadb]);
 const MYSQL_SCHEMA_ALLOWED = new Set(['USAGE', 'SELECT']);
 
 /** What one SHOW GRANTS line grants, as far as the check is concerned. */
@@ -215,8 +218,67 @@ export function excessAdminPrivileges(lines: readonly string[], schemas: readonl
   return extra;
 }
 
-/** Reads SHOW GRANTS FOR CURRENT_USER() over a connection of its own, bounded in time. */
-export async function readAdminGrants(credentials: AdminCredentials, timeoutMs = 5000): Promise<string[]> {
+/** Privileges that SUPER also gives (deprecated on MySQL 8, still honoured). */
+const SUPER_COVERS = new Set<string>([CONNECTION_ADMIN.mysql, CONNECTION_ADMIN.mariadb, 'SET USER']);
+
+/**
+ * What the admin's grants (`lines`, SHOW GRANTS FOR CURRENT_USER()) lack of what
+ * the service needs on `dialect` to manage `schemas`: each as "<privilege> ON
+ * <object>". `essential`: only what every grant and revocation needs (SET USER,
+ * which only disables a grantee's events, is left out). Privileges held through
+ * roles are not seen (roles are refused by excessAdminPrivileges anyway).
+ */
+export function missingAdminPrivileges(
+  dialect: SqlDialect,
+  lines: readonly string[],
+  schemas: readonly string[],
+  options: { essential?: boolean } = {},
+): string[] {
+  const global = new Set<string>();
+  let globalGrantOption = false;
+  let mysqlReadable = false;
+  const onSchema = new Map<string, { all: boolean; grantOption: boolean }>();
+  for (const line of lines) {
+    const g = parseGrantLine(line);
+    if (g.kind !== 'privileges') continue;
+    if (g.scope === 'global') {
+      for (const p of g.privileges) global.add(p);
+      globalGrantOption ||= g.withGrantOption;
+      continue;
+    }
+    if (g.scope !== 'database') continue;
+    const name = literalSchema(g.database);
+    if (name === undefined) continue;
+    if (name === 'mysql' && (g.privileges.includes('SELECT') || g.privileges.includes('ALL PRIVILEGES'))) mysqlReadable = true;
+    const entry = onSchema.get(name) ?? { all: false, grantOption: false };
+    entry.all ||= g.privileges.includes('ALL PRIVILEGES');
+    entry.grantOption ||= g.withGrantOption;
+    onSchema.set(name, entry);
+  }
+  const holds = (p: string) => global.has(p) || global.has('ALL PRIVILEGES') || (SUPER_COVERS.has(p) && global.has('SUPER'));
+  const missing: string[] = [];
+  for (const p of ADMIN_GLOBAL_PRIVILEGES[dialect]) {
+    if (options.essential && p === 'SET USER') continue;
+    if (!holds(p)) missing.push(`${p} ON *.*`);
+  }
+  if (!mysqlReadable && !holds('SELECT')) missing.push('SELECT ON mysql.*');
+  const everywhere = global.has('ALL PRIVILEGES') && globalGrantOption;
+  for (const schema of schemas) {
+    const held = onSchema.get(schema);
+    if (!everywhere && !(held?.all && held.grantOption)) missing.push(`ALL PRIVILEGES ON ${grantSchema(schema)}.* WITH GRANT OPTION`);
+  }
+  return missing;
+}
+
+/** `["CREATE USER ON *.*", "PROCESS ON *.*", "SELECT ON mysql.*"]` → `CREATE USER, PROCESS ON *.*; SELECT ON mysql.*`. */
+export function describePrivileges(list: readonly string[]): string {
+  const global = list.filter((p) => p.endsWith(' ON *.*')).map((p) => p.slice(0, -' ON *.*'.length));
+  const rest = list.filter((p) => !p.endsWith(' ON *.*'));
+  return [...(global.length > 0 ? [`${global.join(', ')} ON *.*`] : []), ...rest].join('; ');
+}
+
+/** The server's dialect and the admin's SHOW GRANTS lines, over a connection of its own, bounded in time. */
+export async function readAdminAccount(credentials: AdminCredentials, timeoutMs = 5000): Promise<{ dialect: SqlDialect; grants: string[] }> {
   const conn = await mysql.createConnection({
     host: credentials.host,
     port: credentials.port,
@@ -226,13 +288,21 @@ export async function readAdminGrants(credentials: AdminCredentials, timeoutMs =
     multipleStatements: false,
   });
   try {
-    // Pinned quoting: no ANSI_QUOTES, whatever the server's default.
     await conn.query({ sql: "SET SESSION sql_mode = ''", timeout: timeoutMs });
+    const [version] = await conn.query<mysql.RowDataPacket[]>({ sql: 'SELECT VERSION() AS version', timeout: timeoutMs });
     const [rows] = await conn.query<mysql.RowDataPacket[]>({ sql: 'SHOW GRANTS FOR CURRENT_USER()', timeout: timeoutMs });
-    return rows.map((r) => String(Object.values(r)[0]));
+    return {
+      dialect: /mariadb/i.test(String(version[0]?.version ?? '')) ? 'mariadb' : 'mysql',
+      grants: rows.map((r) => String(Object.values(r)[0])),
+    };
   } finally {
     conn.destroy();
   }
+}
+
+/** Reads SHOW GRANTS FOR CURRENT_USER() over a connection of its own, bounded in time. */
+export async function readAdminGrants(credentials: AdminCredentials, timeoutMs = 5000): Promise<string[]> {
+  return (await readAdminAccount(credentials, timeoutMs)).grants;
 }
 
 /** Every distinct admin secret of the configuration, with the schemas it manages. */
@@ -261,8 +331,22 @@ export interface AdminCheckOptions {
 export interface AdminCheckResult {
   /** Secret id → the privileges beyond what is needed (only secrets that have some). */
   excess: Map<string, string[]>;
+  /** Secret id → the privileges it needs and lacks (only secrets that lack some). */
+  missing: Map<string, string[]>;
   /** Secret id → why it could not be checked (unreadable secret, unreachable server). */
   unchecked: Map<string, string>;
+}
+
+/** What fails without the missing privileges, for the start-up warning. */
+function consequences(missing: readonly string[]): string {
+  const says: string[] = [];
+  const lacks = (p: string) => missing.some((m) => m.startsWith(p));
+  if (lacks('CREATE USER')) says.push('no account can be created, locked or dropped');
+  if (lacks('PROCESS') || lacks('CONNECTION')) says.push("a revocation or a lowered level cannot end the grantee's open sessions");
+  if (lacks('SET USER')) says.push("a revocation cannot disable the grantee's events (they stay enabled, running with no privilege)");
+  if (lacks('SELECT ON mysql')) says.push('accounts cannot be looked up');
+  if (missing.some((m) => m.startsWith('ALL PRIVILEGES ON'))) says.push('privileges on those schemas cannot be granted');
+  return says.join('; ');
 }
 
 /** The message of a failure to check, without anything the secret holds. */
@@ -277,22 +361,35 @@ function reasonOf(err: unknown, secrets: readonly string[]): string {
 /**
  * Checks every distinct admin secret of the configuration. Excess privileges
  * refuse the start (ConfigError naming the secret ids and the privileges) unless
- * `allowExtraPrivileges`; then they are logged as warnings. A secret that cannot
+ * `allowExtraPrivileges`; then they are logged as warnings. Missing privileges
+ * are logged as warnings naming what fails without them: refusing to start would
+ * also stop the revocations that still work (a revocation without CONNECTION_ADMIN
+ * still locks the account and takes its privileges), and the per-grant
+ * check-target step refuses new grants on that database. A secret that cannot
  * be read or a server that does not answer is only logged: the worker must still
  * start, or it would block revocations on every other database; the per-grant
  * check-target step reports that database's problem.
  */
 export async function checkAdminAccounts(options: AdminCheckOptions): Promise<AdminCheckResult> {
   const { logger } = options;
-  const result: AdminCheckResult = { excess: new Map(), unchecked: new Map() };
+  const result: AdminCheckResult = { excess: new Map(), missing: new Map(), unchecked: new Map() };
   await Promise.all(
     [...adminScopes(options.config)].map(async ([secretId, schemas]) => {
       let credentials: AdminCredentials | undefined;
       try {
         credentials = await options.credentials.get(secretId);
-        const extra = excessAdminPrivileges(await readAdminGrants(credentials, options.timeoutMs), schemas);
+        const { dialect, grants } = await readAdminAccount(credentials, options.timeoutMs);
+        const extra = excessAdminPrivileges(grants, schemas);
+        const lacking = missingAdminPrivileges(dialect, grants, schemas);
         if (extra.length > 0) result.excess.set(secretId, extra);
-        else logger.info({ secretId, schemas }, 'admin account checked: it holds only what dbaccess needs');
+        if (lacking.length > 0) {
+          result.missing.set(secretId, lacking);
+          logger.warn(
+            { secretId, dialect, missingPrivileges: lacking },
+            `the admin account lacks ${describePrivileges(lacking)}: ${consequences(lacking)}; grant what the README lists (adminGrantStatements)`,
+          );
+        }
+        if (extra.length === 0 && lacking.length === 0) logger.info({ secretId, schemas }, 'admin account checked: it holds exactly what dbaccess needs');
       } catch (err) {
         const reason = reasonOf(err, credentials ? [credentials.password] : []);
         result.unchecked.set(secretId, reason);

@@ -35,7 +35,39 @@ export const ER = {
   MYSQL_QUERY_TIMEOUT: 3024,
   /** MariaDB: max_statement_time exceeded. */
   MARIADB_STATEMENT_TIMEOUT: 1969,
+  /** REVOKE ALL PRIVILEGES, GRANT OPTION FROM an account that does not exist (or another refusal of it). */
+  REVOKE_GRANTS: 1269,
+  LOCK_DEADLOCK: 1213,
+  SERVER_SHUTDOWN: 1053,
+  TOO_MANY_CONNECTIONS: 1040,
+  OUT_OF_RESOURCES: 1041,
+  /** The server runs with --read-only (a replica, or a failover in progress). */
+  OPTION_PREVENTS_STATEMENT: 1290,
+  READ_ONLY_MODE: 1836,
+  MARIADB_CONNECTION_KILLED: 1927,
+  MYSQL_CLIENT_INTERACTION_TIMEOUT: 4031,
+  /** MySQL 8.0.22+: DROP USER of an account that is the DEFINER of a stored object. */
+  CANNOT_USER_REFERENCED_AS_DEFINER: 4006,
 } as const;
+
+/**
+ * Server errors that say "not now" rather than "no": a retry may succeed once the
+ * lock is released, the server is back or writable again.
+ */
+const TRANSIENT_ERRNOS = new Set<number>([
+  ER.LOCK_WAIT_TIMEOUT,
+  ER.LOCK_DEADLOCK,
+  ER.QUERY_INTERRUPTED,
+  ER.MYSQL_QUERY_TIMEOUT,
+  ER.MARIADB_STATEMENT_TIMEOUT,
+  ER.SERVER_SHUTDOWN,
+  ER.TOO_MANY_CONNECTIONS,
+  ER.OUT_OF_RESOURCES,
+  ER.OPTION_PREVENTS_STATEMENT,
+  ER.READ_ONLY_MODE,
+  ER.MARIADB_CONNECTION_KILLED,
+  ER.MYSQL_CLIENT_INTERACTION_TIMEOUT,
+]);
 
 /** The server gave up on the statement (a lock held elsewhere, or the session's time limit). */
 const SERVER_TIMEOUT_ERRNOS = new Set<number>([ER.LOCK_WAIT_TIMEOUT, ER.QUERY_INTERRUPTED, ER.MYSQL_QUERY_TIMEOUT, ER.MARIADB_STATEMENT_TIMEOUT]);
@@ -129,6 +161,34 @@ export function isConnectionFailure(err: unknown): boolean {
   if (code && CONNECTION_CODES.has(code)) return true;
   // A driver error without a server error number is the client's own (closed pool, socket, timeout).
   return errnoOf(err) === undefined || (err as DriverErrorShape | null)?.fatal === true;
+}
+
+/**
+ * A refusal no retry will change on its own: the server answered the statement
+ * with an error of its own that is not a timeout, a lock, a shutdown or a
+ * read-only server. Client-side failures (no errno, a lost connection) are not refusals.
+ */
+export function isPermanentRefusal(err: unknown): boolean {
+  const errno = errnoOf(err);
+  if (errno === undefined || isConnectionFailure(err)) return false;
+  return !TRANSIENT_ERRNOS.has(errno);
+}
+
+/**
+ * Why the server refused to drop a contained account, for people: no SQL, no
+ * secret. 4006 is explained; anything else names the error and the server's
+ * (scrubbed, bounded) text.
+ */
+export function dropRefusalText(err: unknown, secrets: readonly (string | undefined)[]): string {
+  const errno = errnoOf(err);
+  if (errno === ER.CANNOT_USER_REFERENCED_AS_DEFINER) {
+    return (
+      'the server refuses to drop the account while it is the definer of stored objects (MySQL error 4006); ' +
+      'it stays locked, with a password nobody knows, no privilege and no session, until those objects are dropped or given another definer'
+    );
+  }
+  const text = serverText(err, secrets);
+  return `the server refused to drop the account (error ${errno ?? 'unknown'}${text ? `: ${text}` : ''}); it stays locked, with a password nobody knows, no privilege and no session`;
 }
 
 export interface ErrorContext {

@@ -7,4 +7,15 @@ export {
   type MysqlLogger,
 } from './manager';
 export { adminGrantStatements, grantSchema, MAX_USER_CONNECTIONS_LIMIT, SESSION_SQL_MODE, sessionSettingsStatement } from './sql';
-export { adminScopes, checkAdminAccounts, excessAdminPrivileges, parseGrantLine, readAdminGrants, type AdminCheckOptions, type AdminCheckResult } from './admin-check';
+export {
+  adminScopes,
+  checkAdminAccounts,
+  describePrivileges,
+  excessAdminPrivileges,
+  missingAdminPrivileges,
+  parseGrantLine,
+  readAdminAccount,
+  readAdminGrants,
+  type AdminCheckOptions,
+  type AdminCheckResult,
+} from './admin-check';

@@ -1,7 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
 import { DATABASE_PRIVILEGES, type GrantTarget } from '../../domain';
 import type { AccountCallOptions, SqlDialect } from '../ports';
-import { DB_PRIVILEGE_COLUMNS, checkAccount, grantSchema, type Statement } from './sql';
+import { checkAccount, grantSchema, privilegeOfColumn, type Statement } from './sql';
 
 // What the reconciler reads from a server: its accounts and their
 // database-level privileges. Read from the grant tables themselves (mysql.user,
@@ -11,9 +11,27 @@ import { DB_PRIVILEGE_COLUMNS, checkAccount, grantSchema, type Statement } from 
 // the current account's own rows. Only names, hosts, database patterns and Y/N
 // flags are selected: never a password hash.
 
-/** What `ALL PRIVILEGES ON db.*` stands for on each dialect. */
+/**
+ * What `ALL PRIVILEGES ON db.*` stands for on each dialect, as far as this code
+ * knows; a server may have more (MariaDB 11.3 added SHOW CREATE ROUTINE): compare
+ * with the server's own set (ServerInventory.databasePrivileges) instead.
+ */
 export function databasePrivilegesOf(dialect: SqlDialect): string[] {
   return dialect === 'mariadb' ? [...DATABASE_PRIVILEGES, 'DELETE HISTORY'] : [...DATABASE_PRIVILEGES];
+}
+
+/**
+ * What `ALL PRIVILEGES ON db.*` stands for on the server whose mysql.db has
+ * `columns`: every `*_priv` column but Grant_priv, named generically
+ * (privilegeOfColumn). The dialect's known set when the columns say nothing.
+ */
+export function databasePrivilegesOfColumns(dialect: SqlDialect, columns: readonly string[]): string[] {
+  const found: string[] = [];
+  for (const c of columns) {
+    const p = privilegeOfColumn(c);
+    if (p !== undefined && p !== 'GRANT OPTION' && !found.includes(p)) found.push(p);
+  }
+  return found.length > 0 ? found : databasePrivilegesOf(dialect);
 }
 
 export interface ServerAccount {
@@ -34,6 +52,8 @@ export interface SchemaGrant {
 
 export interface ServerInventory {
   dialect: SqlDialect;
+  /** What ALL PRIVILEGES means at the database level on this server (from its mysql.db columns). */
+  databasePrivileges: string[];
   /** The admin account itself, which is never a candidate. */
   adminAccount: string;
   accounts: ServerAccount[];
@@ -42,6 +62,8 @@ export interface ServerInventory {
 
 export interface AccountGrants {
   dialect: SqlDialect;
+  /** What ALL PRIVILEGES means at the database level on this server (from its mysql.db columns). */
+  databasePrivileges: string[];
   /** Hosts the account exists with (none: the account does not exist). */
   hosts: string[];
   grants: SchemaGrant[];
@@ -76,6 +98,16 @@ export function schemaGrantsStatement(account?: string): Statement {
     : { sql: 'SELECT * FROM mysql.db WHERE User = ?', values: [checkAccount(account)], purpose: "list the account's database-level privileges", requires: 'SELECT ON mysql.*' };
 }
 
+/** The columns of mysql.db: which database-level privileges this server has. */
+export function dbColumnsStatement(): Statement {
+  return {
+    sql: "SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db'",
+    values: [],
+    purpose: 'read which database-level privileges the server has',
+    requires: 'SELECT ON mysql.*',
+  };
+}
+
 /** A stored database pattern without its escapes; `undefined` when it holds a wildcard. */
 export function exactSchemaOf(pattern: string): string | undefined {
   let name = '';
@@ -98,11 +130,12 @@ function text(value: unknown): string {
   return String(value ?? '');
 }
 
+/** One mysql.db row; every `*_priv` column is read by its name, so a privilege a newer server adds is named too. */
 export function parseSchemaGrant(row: RowDataPacket): SchemaGrant {
   const privileges: string[] = [];
   for (const [column, value] of Object.entries(row)) {
     if (!/_priv$/i.test(column) || text(value).toUpperCase() !== 'Y') continue;
-    privileges.push(DB_PRIVILEGE_COLUMNS[column] ?? `UNKNOWN (${column.replace(/[^A-Za-z0-9_]/g, '')})`);
+    privileges.push(privilegeOfColumn(column) ?? `UNKNOWN (${column.replace(/[^A-Za-z0-9_]/g, '')})`);
   }
   const pattern = text(row.Db ?? row.db);
   const schema = exactSchemaOf(pattern);

@@ -1,14 +1,27 @@
 import { ApplicationFailure } from '@temporalio/common';
 import mysql, { type Connection, type Pool, type PoolConnection, type RowDataPacket } from 'mysql2/promise';
 
-import type { GrantTarget } from '../../domain';
+import { LEFT_BEHIND_LIST_LIMIT, isSafeText, type GrantTarget, type LeftBehindObject } from '../../domain';
 import { ActivityErrorType, activityError } from '../errors';
+import { generatePassword } from '../password';
 import type { AccessEnding, AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
-import { ER, errnoOf, isAccessDenied, isConnectionFailure, toActivityError } from './errors';
-import { accountHostsStatement, listAccountsStatement, parseSchemaGrant, schemaGrantsStatement, type AccountInventory } from './inventory';
+import { describePrivileges, missingAdminPrivileges } from './admin-check';
+import { Coalescer, type Outcome } from './coalesce';
+import { ER, dropRefusalText, errnoOf, isAccessDenied, isConnectionFailure, isPermanentRefusal, toActivityError } from './errors';
+import { sessionsOfAccount, type AccountId } from './hosts';
+import {
+  accountHostsStatement,
+  databasePrivilegesOfColumns,
+  dbColumnsStatement,
+  listAccountsStatement,
+  parseSchemaGrant,
+  schemaGrantsStatement,
+  type AccountInventory,
+} from './inventory';
 import {
   accountExistsStatement,
-  adminGlobalPrivilegesStatement,
+  accountsNamedStatement,
+  adminGrantsStatement,
   alterUserStatement,
   checkAccount,
   checkHost,
@@ -18,16 +31,22 @@ import {
   checkSchema,
   checkSessionLimits,
   connectionAliveStatement,
+  containStatement,
   createUserStatement,
-  dropExistingUserStatement,
+  definerOf,
+  disableEventStatement,
+  dropUsersStatement,
+  grantSchema,
   grantStatement,
+  heldPrivilegesOfRows,
   killConnectionStatement,
+  leftBehindStatement,
   listSessionsStatement,
-  missingAdminPrivileges,
   mysqlReadableStatement,
   performanceSchemaStatement,
   processProbeStatement,
   revokeAllStatements,
+  revokeEverythingStatement,
   revokeExceptStatement,
   privilegesFromDbRows,
   schemaExistsStatement,
@@ -74,6 +93,8 @@ export interface MysqlAccountManagerOptions {
    * (default 25000). Keep it below the activity's start-to-close timeout.
    */
   operationTimeoutMs?: number;
+  /** Most accounts whose access is ended by one coalesced batch of statements (default 100; 1 turns coalescing off). */
+  maxBatch?: number;
   logger?: MysqlLogger;
 }
 
@@ -105,7 +126,6 @@ export interface MysqlAccountManager extends AccountManager, AccountInventory {
   ): Promise<void>;
   revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
-  dropAccount(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<{ existed: boolean; sessionsKilled: number }>;
   endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
 }
 
@@ -154,6 +174,60 @@ const silent: MysqlLogger = { info: () => undefined, warn: () => undefined };
 
 /** Errors meaning "nothing to revoke": the revoke has already happened. */
 const NO_SUCH_GRANT = [ER.NONEXISTING_GRANT, ER.NONEXISTING_TABLE_GRANT];
+
+/** Rounds of listing and killing an account's sessions before new ones that keep appearing are a failure. */
+const SESSION_ROUNDS = 5;
+
+/** One account in a batch of endAccess calls (calls for the same account share one). */
+interface Ending {
+  readonly target: GrantTarget;
+  readonly account: string;
+  readonly host: string;
+  readonly password: string;
+  /** Sticky across a second run of the batch's work (see withSession). */
+  existedAtStart?: boolean;
+  /** Exists now, as far as this batch knows. */
+  present: boolean;
+  /** Connection ids killed (counted), kept across a second run. */
+  readonly killed: Set<string>;
+  containedAt?: string;
+  leftBehind: LeftBehindObject[];
+  leftBehindCount: number;
+  dropped?: boolean;
+  refusal?: string;
+  /** This account's own failure: the other accounts of the batch go on. */
+  failure?: unknown;
+}
+
+/** What a session-ending pass works on: one account and the connections already killed for it. */
+interface SessionTarget {
+  readonly account: string;
+  readonly host: string;
+  readonly killed: Set<string>;
+}
+
+const EVENT_LEFT_ENABLED =
+  'left enabled: the admin account may not keep the grantee as its definer (it lacks SET USER on MariaDB, SET_ANY_DEFINER on MySQL), ' +
+  "and a plain ALTER EVENT would make the admin its definer; it runs with the account's own privileges, which are none now";
+
+function text(value: unknown): string {
+  return Buffer.isBuffer(value) ? value.toString('utf8') : String(value ?? '');
+}
+
+/** A name the grantee chose, as it may appear in a report, an e-mail or a log: control and invisible characters escaped. */
+function shownName(name: string): string {
+  if (isSafeText(name)) return name;
+  return [...name].map((c) => (isSafeText(c) ? c : `\\u{${c.codePointAt(0)!.toString(16)}}`)).join('');
+}
+
+function kindOf(value: string): LeftBehindObject['kind'] {
+  const kind = value.toUpperCase();
+  return kind === 'VIEW' || kind === 'PROCEDURE' || kind === 'FUNCTION' || kind === 'TRIGGER' || kind === 'EVENT' ? kind : 'OTHER';
+}
+
+function accountIdOf(row: RowDataPacket): AccountId {
+  return { user: text(row.user), host: text(row.host).toLowerCase() };
+}
 
 /** Codes (in details) of the failures this module raises itself. */
 const Code = {
@@ -285,6 +359,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
   });
   /** Bound on killing an interrupted statement from a side connection (connect, KILL, wait for it to end). */
   const stopTimeoutMs = Math.min(3000, connectTimeout + 1000);
+  const maxBatch = positive('maxBatch', options.maxBatch, 100);
   const log = options.logger ?? silent;
 
   /** The current server per secret id, and the first build of one in progress. */
@@ -622,7 +697,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     const errno = errnoOf(driverErrors.get(err));
     if (errno !== ER.SPECIFIC_ACCESS_DENIED && errno !== ER.KILL_DENIED) return false;
     try {
-      return missingAdminPrivileges(session.info.dialect, await heldPrivileges(session)).length === 0;
+      return missingAdminPrivileges(session.info.dialect, await adminGrants(session), [], { essential: true }).length === 0;
     } catch {
       return false;
     }
@@ -737,8 +812,9 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     }
   }
 
-  async function heldPrivileges(session: Session): Promise<string[]> {
-    return (await run(session, adminGlobalPrivilegesStatement())).map((r) => String(r.privilege));
+  /** The admin's SHOW GRANTS lines: dynamic privileges (CONNECTION_ADMIN on MySQL) included. */
+  async function adminGrants(session: Session): Promise<string[]> {
+    return (await run(session, adminGrantsStatement())).map((r) => text(Object.values(r)[0]));
   }
 
   async function requireSchema(session: Session, target: GrantTarget): Promise<void> {
@@ -792,16 +868,58 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     return next;
   }
 
-  async function killAll(session: ReadySession, account: string, killed: Set<string>): Promise<void> {
-    await requireSeesAllSessions(session, account);
+  /**
+   * Ends every session of the targets, matched by user name and host (an account
+   * of the same name with another host pattern keeps its sessions, see hosts.ts),
+   * listing again until none is left: a session that logged in just before the
+   * lock shows up in a later listing. A killed session may linger in the list for
+   * a moment (it cannot run a statement any more); one that is still there after
+   * SESSION_ROUNDS is accepted as ending. New sessions that keep appearing after
+   * that many rounds fail the call. `known`: the accounts of these names, when the
+   * caller has read them already.
+   */
+  async function endSessions(session: ReadySession, targets: readonly SessionTarget[], known?: AccountId[]): Promise<void> {
+    if (targets.length === 0) return;
+    await requireSeesAllSessions(session, targets.length === 1 ? targets[0]!.account : `${targets.length} accounts`);
     const { dialect, performanceSchema } = session.info;
-    const rows = await run(session, listSessionsStatement(dialect, account, { performanceSchema }));
-    for (const row of rows) {
-      const id = String(row.id);
-      if (killed.has(id)) continue;
-      // The connection may have ended since it was listed: "unknown thread" means done.
-      if (await attempt(session, killConnectionStatement(dialect, id), [ER.NO_SUCH_THREAD])) killed.add(id);
+    const names = [...new Set(targets.map((t) => t.account))];
+    const handled = new Set<string>();
+    for (const t of targets) for (const id of t.killed) handled.add(id);
+    let accounts = known;
+    for (let round = 1; ; round += 1) {
+      const rows = await run(session, listSessionsStatement(dialect, names, { performanceSchema }));
+      if (rows.length === 0) return;
+      const sessions = rows.map((r) => ({ id: text(r.id), user: text(r.user), host: text(r.host) }));
+      accounts ??= (await run(session, accountsNamedStatement(names))).map(accountIdOf);
+      let remaining = 0;
+      let fresh = 0;
+      for (const t of targets) {
+        for (const s of sessionsOfAccount({ user: t.account, host: t.host }, sessions, accounts)) {
+          remaining += 1;
+          if (handled.has(s.id)) continue;
+          fresh += 1;
+          handled.add(s.id);
+          // The connection may have ended since it was listed: "unknown thread" means done.
+          if (await attempt(session, killConnectionStatement(dialect, s.id), [ER.NO_SUCH_THREAD])) t.killed.add(s.id);
+        }
+      }
+      if (remaining === 0) return;
+      if (round >= SESSION_ROUNDS) {
+        if (fresh === 0) return;
+        throw activityError(
+          ActivityErrorType.DatabaseUnavailable,
+          `new sessions of ${names.join(', ')} kept appearing on the server of ${session.server.secretId} after ${SESSION_ROUNDS} rounds of ending them`,
+        );
+      }
+      // Only killed sessions still listed: give them a moment to go.
+      if (fresh === 0) await later(20 * round);
     }
+  }
+
+  /** What ALL PRIVILEGES means at the database level on this server, read from its mysql.db columns. */
+  async function serverDatabasePrivileges(session: ReadySession): Promise<string[]> {
+    const columns = (await run(session, dbColumnsStatement())).map((r) => text(r.name));
+    return databasePrivilegesOfColumns(session.info.dialect, columns);
   }
 
   async function revokeAll(session: Session, target: GrantTarget, account: string): Promise<void> {
@@ -817,15 +935,217 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     host: target.hostPattern,
   });
 
+  // --- ending access ---------------------------------------------------------
+
+  /** A refusal by the server itself (not a timeout, a lock or a lost connection): no retry of the statement changes it. */
+  function refused(err: unknown): boolean {
+    return err instanceof ApplicationFailure && isPermanentRefusal(driverErrors.get(err));
+  }
+
+  /**
+   * Runs a statement for a group of accounts as one statement, and one account at
+   * a time when the server refuses the group (MySQL refuses all of it for one
+   * account; MariaDB applies it to the others and names that one). An account the
+   * server refuses alone fails by itself, unless it no longer exists (another
+   * revocation dropped it meanwhile); a transient failure fails the batch.
+   */
+  async function eachOrOne(session: ReadySession, group: readonly Ending[], build: (accounts: readonly Ending[]) => Statement): Promise<void> {
+    const live = group.filter((e) => e.failure === undefined && e.present);
+    if (live.length === 0) return;
+    if (live.length > 1) {
+      try {
+        await exec(session, build(live));
+        return;
+      } catch (err) {
+        if (!refused(err)) throw err;
+        log.warn({ secretId: session.server.secretId, accounts: live.length, errno: errnoOf(driverErrors.get(err as object)) ?? null }, 'a statement for several accounts was refused; one account at a time');
+      }
+    }
+    for (const e of live) {
+      try {
+        await exec(session, build([e]));
+      } catch (err) {
+        if (!refused(err)) throw err;
+        if (!(await hasAccount(session, e.account, e.host))) {
+          e.present = false;
+          continue;
+        }
+        e.failure = err;
+      }
+    }
+  }
+
+  /** Disables one enabled event of the account, keeping the account as its definer; says what happened. */
+  async function disableEvent(session: ReadySession, e: Ending, schema: string, name: string): Promise<string> {
+    let statement: Statement;
+    try {
+      statement = disableEventStatement(e.account, e.host, schema, name);
+    } catch {
+      return 'left enabled: its name cannot be used in a statement safely';
+    }
+    try {
+      await exec(session, statement);
+      return 'disabled';
+    } catch (err) {
+      const errno = errnoOf(driverErrors.get(err as object));
+      if (errno === ER.SPECIFIC_ACCESS_DENIED) return EVENT_LEFT_ENABLED;
+      if (!refused(err)) throw err;
+      return `left enabled: the server refused to disable it (error ${errno})`;
+    }
+  }
+
+  /**
+   * Lists what the accounts define (capped per account, counted exactly) and
+   * disables their enabled events. Tables are not among them: neither server
+   * records who created a table.
+   */
+  async function collectLeftBehind(session: ReadySession, group: readonly Ending[]): Promise<void> {
+    const live = group.filter((e) => e.failure === undefined);
+    if (live.length === 0) return;
+    const rows = await run(session, leftBehindStatement(live, LEFT_BEHIND_LIST_LIMIT));
+    const byDefiner = new Map(live.map((e) => [definerOf(e.account, e.host), e]));
+    for (const e of live) {
+      e.leftBehind = [];
+      e.leftBehindCount = 0;
+    }
+    for (const row of rows) {
+      const e = byDefiner.get(text(row.definer).toLowerCase());
+      if (!e) continue;
+      e.leftBehindCount = Number(row.total) || 0;
+      const kind = kindOf(text(row.kind));
+      const schema = text(row.db);
+      const name = text(row.name);
+      let note: string | undefined;
+      if (kind === 'TRIGGER') note = `on table ${shownName(text(row.note))}`;
+      if (kind === 'EVENT') note = text(row.note) === 'ENABLED' ? await disableEvent(session, e, schema, name) : 'disabled';
+      if (e.leftBehind.length < LEFT_BEHIND_LIST_LIMIT) {
+        e.leftBehind.push({ kind, schema: shownName(schema), name: shownName(name), ...(note !== undefined ? { note } : {}) });
+      }
+    }
+  }
+
+  /** Drops the contained accounts; a permanent refusal is reported per account, not thrown. */
+  async function dropContained(session: ReadySession, group: readonly Ending[]): Promise<void> {
+    const live = group.filter((e) => e.failure === undefined && e.present);
+    for (const e of live) {
+      e.dropped = undefined;
+      e.refusal = undefined;
+    }
+    if (live.length === 0) return;
+    if (live.length > 1) {
+      try {
+        await exec(session, dropUsersStatement(live));
+        for (const e of live) e.dropped = true;
+        return;
+      } catch (err) {
+        if (!refused(err)) throw err;
+        log.warn({ secretId: session.server.secretId, accounts: live.length, errno: errnoOf(driverErrors.get(err as object)) ?? null }, 'a DROP USER of several accounts was refused; one account at a time');
+      }
+    }
+    for (const e of live) {
+      try {
+        await exec(session, dropUsersStatement([e]));
+        e.dropped = true;
+      } catch (err) {
+        if (!refused(err)) throw err;
+        e.dropped = false;
+        e.refusal = dropRefusalText(driverErrors.get(err as object), [session.server.credentials.password]);
+      }
+    }
+  }
+
+  /**
+   * Ends the access of every account of a batch on one server: contain them all
+   * (lock and a new random password, every privilege revoked, every session
+   * ended), then list what they define (disabling their events), then drop them.
+   * A few statements for the whole batch; one account at a time only where the
+   * server refuses the group. Returns one outcome per request, in order.
+   */
+  async function endBatch(secretId: string, requests: readonly { target: GrantTarget; account: string }[], signal: AbortSignal): Promise<Outcome<AccessEnding>[]> {
+    const entries: Ending[] = [];
+    const entryOf = requests.map((r) => {
+      const host = r.target.hostPattern;
+      const index = entries.findIndex((e) => e.account === r.account && e.host.toLowerCase() === host.toLowerCase());
+      if (index >= 0) return index;
+      entries.push({ target: r.target, account: r.account, host, password: generatePassword(), present: false, killed: new Set(), leftBehind: [], leftBehindCount: 0 });
+      return entries.length - 1;
+    });
+    const live = () => entries.filter((e) => e.failure === undefined);
+    await withSession(
+      { adminSecretId: secretId },
+      entries.map((e) => e.password),
+      { signal },
+      async (session) => {
+        for (const e of entries) {
+          try {
+            refuseAdmin(session, e.account);
+          } catch (err) {
+            e.failure = err;
+          }
+        }
+        if (live().length === 0) return;
+        // Which accounts exist, and every account of these names (whose sessions are whose).
+        const accounts = (await run(session, accountsNamedStatement([...new Set(live().map((e) => e.account))]))).map(accountIdOf);
+        for (const e of live()) {
+          e.present = accounts.some((a) => a.user === e.account && a.host === e.host.toLowerCase());
+          e.existedAtStart ??= e.present;
+        }
+        // Containment: from here on nobody can log in, and what is open holds nothing.
+        await eachOrOne(session, live(), (group) => containStatement(group));
+        await eachOrOne(session, live(), (group) => revokeEverythingStatement(group));
+        // A dropped account's open sessions live on: they are ended whether it still exists or not.
+        await endSessions(session, live(), accounts);
+        const containedAt = new Date().toISOString();
+        for (const e of live()) if (e.existedAtStart) e.containedAt = containedAt;
+        await collectLeftBehind(session, live());
+        await dropContained(session, live());
+      },
+    );
+    const outcomes: Outcome<AccessEnding>[] = requests.map((_, i) => {
+      const e = entries[entryOf[i]!]!;
+      if (e.failure !== undefined) return { ok: false, error: e.failure };
+      return {
+        ok: true,
+        value: {
+          existed: e.existedAtStart ?? false,
+          sessionsKilled: e.killed.size,
+          ...(e.existedAtStart && e.containedAt ? { containedAt: e.containedAt } : {}),
+          dropped: e.dropped ?? !e.present,
+          ...(e.refusal ? { refusal: e.refusal } : {}),
+          leftBehind: e.leftBehind,
+          leftBehindCount: e.leftBehindCount,
+        },
+      };
+    });
+    for (const e of entries) {
+      if (e.failure !== undefined) continue;
+      const fields = { ...where(e.target, e.account), existed: e.existedAtStart ?? false, sessionsKilled: e.killed.size, leftBehind: e.leftBehindCount, batch: entries.length };
+      if (e.dropped === false) log.warn({ ...fields, refusal: e.refusal }, 'access ended (account contained); the server refused the drop');
+      else log.info({ ...fields, dropped: true }, 'access ended; account dropped');
+    }
+    return outcomes;
+  }
+
+  /** endAccess calls per admin secret, coalesced while the server's connections are busy (see coalesce.ts). */
+  const endings = new Coalescer<{ target: GrantTarget; account: string }, AccessEnding>({
+    concurrency: Math.max(1, poolSize - 1),
+    maxBatch,
+    process: endBatch,
+    cancelled: (secretId, _request, started) =>
+      activityError(ActivityErrorType.DatabaseUnavailable, `database server of ${secretId}: cancelled ${started ? 'while' : 'before'} trying to end access`, {
+        code: Code.Cancelled,
+      }),
+  });
+
   return {
     async checkTarget(target, callOptions) {
       validate(target);
       return withSession(target, [], callOptions, async (session) => {
-        const missing = missingAdminPrivileges(session.info.dialect, await heldPrivileges(session));
+        const missing = missingAdminPrivileges(session.info.dialect, await adminGrants(session), [target.schema], { essential: true });
         if (missing.length > 0) {
           throw activityError(
             ActivityErrorType.AdminPrivilegeMissing,
-            `the admin account of ${target.adminSecretId} lacks ${missing.join(', ')} ON *.* (see adminGrantStatements)`,
+            `the admin account of ${target.adminSecretId} lacks ${describePrivileges(missing)} (see adminGrantStatements)`,
           );
         }
         await run(session, mysqlReadableStatement());
@@ -865,7 +1185,11 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         } else {
           // Grant first, then take away the rest: an upgrade is never without access.
           if (wanted.length > 0) await run(session, grantStatement(target.schema, wanted, account, target.hostPattern));
-          const revoke = revokeExceptStatement(session.info.dialect, target.schema, wanted, account, target.hostPattern);
+          // Whatever the server calls what the account holds (a privilege newer than this code included).
+          const pattern = grantSchema(target.schema).slice(1, -1);
+          const rows = await run(session, schemaPrivilegesStatement(account, target.hostPattern, target.schema));
+          const held = heldPrivilegesOfRows(rows.filter((r) => text(r.Db) === pattern));
+          const revoke = revokeExceptStatement(session.info.dialect, target.schema, wanted, account, target.hostPattern, held);
           await attempt(session, revoke, NO_SUCH_GRANT);
         }
         log.info({ ...where(target, account), privileges: wanted, previous: previous ?? null }, 'privileges set');
@@ -895,62 +1219,19 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     async killSessions(target, account, callOptions) {
       validate(target, account);
       // Kept across a second run of the work within this call (see withSession).
-      const killed = new Set<string>();
+      const own: SessionTarget = { account, host: target.hostPattern, killed: new Set<string>() };
       return withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
-        await killAll(session, account, killed);
-        if (killed.size > 0) log.info({ ...where(target, account), sessionsKilled: killed.size }, 'sessions killed');
-        return killed.size;
-      });
-    },
-
-    async dropAccount(target, account, callOptions) {
-      validate(target, account);
-      // Kept across a second run of the work within this call (see withSession).
-      let existedAtStart: boolean | undefined;
-      const killed = new Set<string>();
-      return withSession(target, [], callOptions, async (session) => {
-        refuseAdmin(session, account);
-        // Drop first: from then on no new session can start. The sessions already open
-        // keep their privileges until they end, so they are ended right after. (Two
-        // statements when no session is open, not the five of lock, kill, drop, kill:
-        // a thousand expiries in the same second are dropped that much sooner.
-        // README: Performance.) The drop itself tells whether there was an account.
-        const droppedNow = await attempt(session, dropExistingUserStatement(account, target.hostPattern), [ER.CANNOT_USER]);
-        existedAtStart ??= droppedNow;
-        const existed = existedAtStart;
-        try {
-          await killAll(session, account, killed);
-        } catch (err) {
-          // Without PROCESS or CONNECTION ADMIN the sessions cannot be ended, but the
-          // account is dropped (a dropped account opens no new session): report the sessions.
-          if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.AdminPrivilegeMissing)) throw err;
-          log.warn({ ...where(target, account), existed }, 'account dropped, but its sessions could not be ended');
-          throw withDriverError(
-            activityError(
-              ActivityErrorType.AdminPrivilegeMissing,
-              `account ${account} was dropped, but its open connections could not be ended: ${err.message}`,
-              err.details?.[0] as Record<string, string | number> | undefined,
-            ),
-            err,
-          );
-        }
-        log.info({ ...where(target, account), existed, sessionsKilled: killed.size }, 'account dropped');
-        return { existed, sessionsKilled: killed.size };
+        await endSessions(session, [own]);
+        if (own.killed.size > 0) log.info({ ...where(target, account), sessionsKilled: own.killed.size }, 'sessions killed');
+        return own.killed.size;
       });
     },
 
     async endAccess(target, account, callOptions) {
-      // Provisional: the drop as before, reported in the new shape (containment comes with issue 13).
-      const dropped = await this.dropAccount(target, account, callOptions);
-      return {
-        existed: dropped.existed,
-        sessionsKilled: dropped.sessionsKilled,
-        ...(dropped.existed ? { containedAt: new Date().toISOString() } : {}),
-        dropped: true,
-        leftBehind: [],
-        leftBehindCount: 0,
-      };
+      validate(target, account);
+      if (closed) throw closedFailure();
+      return endings.run(target.adminSecretId, { target, account }, callOptions?.signal);
     },
 
     async inventory(adminSecretId, include, callOptions) {
@@ -962,7 +1243,8 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
           .map((r) => ({ user: String(r.user), host: String(r.host).toLowerCase() }))
           .filter((a) => keep(a.user));
         const grants = (await run(session, schemaGrantsStatement())).map(parseSchemaGrant).filter((g) => keep(g.user));
-        return { dialect: session.info.dialect, adminAccount, accounts, grants };
+        const databasePrivileges = await serverDatabasePrivileges(session);
+        return { dialect: session.info.dialect, databasePrivileges, adminAccount, accounts, grants };
       });
     },
 
@@ -972,7 +1254,8 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         refuseAdmin(session, account);
         const hosts = (await run(session, accountHostsStatement(account))).map((r) => String(r.host).toLowerCase());
         const grants = (await run(session, schemaGrantsStatement(account))).map(parseSchemaGrant);
-        return { dialect: session.info.dialect, hosts, grants };
+        const databasePrivileges = await serverDatabasePrivileges(session);
+        return { dialect: session.info.dialect, databasePrivileges, hosts, grants };
       });
     },
 

@@ -8,7 +8,10 @@ import type { SqlDialect } from '../ports';
 // placeholders; the only text spliced into SQL is (a) a schema name that
 // matched SCHEMA_NAME and is then quoted and wildcard-escaped, (b) privilege
 // keywords taken from the whitelist constant itself (never the caller's
-// string), (c) integers that passed Number.isSafeInteger.
+// string) or derived from the server's own grant-table column names and checked
+// to be plain words, (c) integers that passed Number.isSafeInteger, (d) names of
+// stored objects read from the server (grantee-controlled), checked (length, no
+// NUL) and backtick-quoted with backticks doubled.
 
 /** One statement, with what the error mapping needs to explain a refusal without echoing SQL. */
 export interface Statement {
@@ -36,10 +39,16 @@ const DB_LEVEL_PRIVILEGES: Readonly<Record<SqlDialect, readonly string[]>> = {
 };
 
 /** The privilege that lets the admin end other accounts' connections: MariaDB spells it with a space. */
-const CONNECTION_ADMIN: Readonly<Record<SqlDialect, string>> = {
+export const CONNECTION_ADMIN: Readonly<Record<SqlDialect, string>> = {
   mysql: 'CONNECTION_ADMIN',
   mariadb: 'CONNECTION ADMIN',
 };
+
+/**
+ * A privilege keyword the server names itself (a mysql.db column turned into
+ * words): plain upper-case words only, so it can be spliced into GRANT/REVOKE.
+ */
+const SERVER_PRIVILEGE = /^[A-Z]{1,32}(?: [A-Z]{1,32}){0,4}$/;
 
 function invalid(message: string): never {
   throw activityError(ActivityErrorType.InvalidIdentifier, message);
@@ -119,10 +128,14 @@ export function grantSchema(schema: string): string {
   return '`' + checkSchema(schema).replace(/[_%\\]/g, (c) => `\\${c}`) + '`';
 }
 
-/** The keyword list for GRANT/REVOKE, built from whitelist constants only. */
+/**
+ * The keyword list for GRANT/REVOKE: whitelist constants, GRANT OPTION, and
+ * database-level privileges the server itself names (see privilegeOfColumn),
+ * which are checked to be plain upper-case words before they reach SQL.
+ */
 function privilegeList(privileges: readonly string[]): string {
   const known = new Set<string>([...PRIVILEGE_WHITELIST, 'DELETE HISTORY', 'GRANT OPTION']);
-  for (const p of privileges) if (!known.has(p)) invalid(`privilege ${shown(p)} is not allowed in SQL`);
+  for (const p of privileges) if (!known.has(p) && !SERVER_PRIVILEGE.test(p)) invalid(`privilege ${shown(p)} is not allowed in SQL`);
   return privileges.join(', ');
 }
 
@@ -142,45 +155,12 @@ export function performanceSchemaStatement(): Statement {
 }
 
 /**
- * The admin's own global privileges (one row each, `privilege`), from
- * information_schema.USER_PRIVILEGES for CURRENT_USER(). Looks at direct grants
- * (what adminGrantStatements produces), not at roles. MySQL fills this table from
- * mysql.user, i.e. static privileges only: dynamic ones such as CONNECTION_ADMIN
- * are not listed there (see missingAdminPrivileges).
+ * The admin's own grants, as SHOW GRANTS lines (parsed by admin-check.ts). Unlike
+ * information_schema.USER_PRIVILEGES, which MySQL fills from mysql.user only, this
+ * lists dynamic privileges such as CONNECTION_ADMIN too. Needs no privilege.
  */
-export function adminGlobalPrivilegesStatement(): Statement {
-  return {
-    sql:
-      'SELECT PRIVILEGE_TYPE AS privilege FROM information_schema.USER_PRIVILEGES ' +
-      "WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
-    values: [],
-    purpose: "read the admin account's global privileges",
-    requires: 'a working login',
-  };
-}
-
-/**
- * Whether the admin holds PROCESS (or SUPER) on *.*. Without it the processlist
- * silently shows only the admin's own connections, and killSessions would report
- * "none" while the grantee stays connected: it must fail instead.
- */
-export function canSeeAllSessions(held: readonly string[]): boolean {
-  return held.includes('PROCESS') || held.includes('SUPER');
-}
-
-/**
- * The global privileges of adminGrantStatements that `held` (from
- * adminGlobalPrivilegesStatement) lacks, spelled as GRANT spells them. The
- * privilege to end other accounts' connections is only checked on MariaDB, where
- * USER_PRIVILEGES lists it; on MySQL a missing CONNECTION_ADMIN shows when a KILL
- * is refused (AdminPrivilegeMissing naming it).
- */
-export function missingAdminPrivileges(dialect: SqlDialect, held: readonly string[]): string[] {
-  const missing: string[] = [];
-  if (!held.includes('CREATE USER')) missing.push('CREATE USER');
-  if (!canSeeAllSessions(held)) missing.push('PROCESS');
-  if (dialect === 'mariadb' && !held.includes(CONNECTION_ADMIN.mariadb) && !held.includes('SUPER')) missing.push(CONNECTION_ADMIN.mariadb);
-  return missing;
+export function adminGrantsStatement(): Statement {
+  return { sql: 'SHOW GRANTS FOR CURRENT_USER()', values: [], purpose: "read the admin account's grants", requires: 'a working login' };
 }
 
 /**
@@ -331,41 +311,65 @@ export function schemaPrivilegesStatement(account: string, host: string, schema:
   };
 }
 
-/** mysql.db columns and the privilege each one stands for. */
-export const DB_PRIVILEGE_COLUMNS: Readonly<Record<string, string>> = {
-  Select_priv: 'SELECT',
-  Insert_priv: 'INSERT',
-  Update_priv: 'UPDATE',
-  Delete_priv: 'DELETE',
-  Create_priv: 'CREATE',
-  Drop_priv: 'DROP',
+/** The two mysql.db columns whose privilege is not their name in words. */
+const COLUMN_PRIVILEGE_EXCEPTIONS: Readonly<Record<string, string>> = {
   Grant_priv: 'GRANT OPTION',
-  References_priv: 'REFERENCES',
-  Index_priv: 'INDEX',
-  Alter_priv: 'ALTER',
   Create_tmp_table_priv: 'CREATE TEMPORARY TABLES',
-  Lock_tables_priv: 'LOCK TABLES',
-  Create_view_priv: 'CREATE VIEW',
-  Show_view_priv: 'SHOW VIEW',
-  Create_routine_priv: 'CREATE ROUTINE',
-  Alter_routine_priv: 'ALTER ROUTINE',
-  Execute_priv: 'EXECUTE',
-  Event_priv: 'EVENT',
-  Trigger_priv: 'TRIGGER',
-  Delete_history_priv: 'DELETE HISTORY',
 };
 
 /**
- * The privileges held in mysql.db rows, as whitelist names; every database-level
- * privilege of the dialect together reads as `ALL PRIVILEGES`. `GRANT OPTION` and
- * anything outside the whitelist are kept, so that a comparison sees them.
+ * The privilege a mysql.db (or mysql.tables_priv-style) `*_priv` column stands
+ * for, derived from its name (`Show_create_routine_priv` → `SHOW CREATE
+ * ROUTINE`), so that a privilege a newer server adds is seen, compared and
+ * revoked without this code knowing it. Undefined for anything else.
  */
-export function privilegesFromDbRows(dialect: SqlDialect, rows: readonly Record<string, unknown>[]): string[] {
-  const held = new Set<string>();
-  for (const row of rows) {
-    for (const [column, privilege] of Object.entries(DB_PRIVILEGE_COLUMNS)) if (String(row[column] ?? '') === 'Y') held.add(privilege);
+export function privilegeOfColumn(column: string): string | undefined {
+  if (typeof column !== 'string' || !/^[A-Za-z]+(?:_[A-Za-z]+)*_priv$/.test(column)) return undefined;
+  const name = COLUMN_PRIVILEGE_EXCEPTIONS[column] ?? column.slice(0, -'_priv'.length).replace(/_/g, ' ').toUpperCase();
+  return SERVER_PRIVILEGE.test(name) ? name : undefined;
+}
+
+/**
+ * What `ALL PRIVILEGES ON db.*` means on the server a mysql.db row comes from:
+ * every privilege column of the row but GRANT OPTION (the row has every column,
+ * held or not). Falls back to what the dialect is known to have when there is no row.
+ */
+export function databasePrivilegesOfRow(dialect: SqlDialect, row: Readonly<Record<string, unknown>> | undefined): string[] {
+  if (!row) return [...DB_LEVEL_PRIVILEGES[dialect]];
+  const found: string[] = [];
+  for (const column of Object.keys(row)) {
+    const p = privilegeOfColumn(column);
+    if (p !== undefined && p !== 'GRANT OPTION' && !found.includes(p)) found.push(p);
   }
-  const all = DB_LEVEL_PRIVILEGES[dialect];
+  return found.length > 0 ? found : [...DB_LEVEL_PRIVILEGES[dialect]];
+}
+
+function isHeld(value: unknown): boolean {
+  const text = Buffer.isBuffer(value) ? value.toString('utf8') : String(value ?? '');
+  return text.toUpperCase() === 'Y';
+}
+
+/** Every privilege (GRANT OPTION included) the mysql.db rows hold, named as the server's columns say. */
+export function heldPrivilegesOfRows(rows: readonly Readonly<Record<string, unknown>>[]): string[] {
+  const held: string[] = [];
+  for (const row of rows) {
+    for (const [column, value] of Object.entries(row)) {
+      const p = privilegeOfColumn(column);
+      if (p !== undefined && isHeld(value) && !held.includes(p)) held.push(p);
+    }
+  }
+  return held;
+}
+
+/**
+ * The privileges held in mysql.db rows, as whitelist names; every database-level
+ * privilege of the server together (databasePrivilegesOfRow) reads as `ALL
+ * PRIVILEGES`. `GRANT OPTION` and privileges outside the whitelist are kept, so
+ * that a comparison sees them.
+ */
+export function privilegesFromDbRows(dialect: SqlDialect, rows: readonly Readonly<Record<string, unknown>>[]): string[] {
+  const held = new Set(heldPrivilegesOfRows(rows));
+  const all = databasePrivilegesOfRow(dialect, rows[0]);
   if (all.every((p) => held.has(p))) {
     for (const p of all) held.delete(p);
     return ['ALL PRIVILEGES', ...held];
@@ -426,13 +430,24 @@ export function revokeAllStatements(schema: string, account: string, host: strin
  * Revokes every database-level privilege except `keep`. Sent after the GRANT of a
  * level change, it never touches what the new level holds (no moment without
  * access), yet leaves exactly `keep` however stale the caller's idea of the
- * previous level was. `ALL PRIVILEGES` in the previous level is covered because
- * the list is its expansion. Revoking privileges that are not held is not an
- * error once the account has a row for the schema (the GRANT just made sure of it).
+ * previous level was: the list is every privilege the dialect is known to have,
+ * plus `held`, what the account's mysql.db row holds under whatever names the
+ * server gives them (a privilege a newer server added, such as MariaDB 11.3's
+ * SHOW CREATE ROUTINE). Revoking privileges that are not held is not an error once
+ * the account has a row for the schema (the GRANT just made sure of it).
  */
-export function revokeExceptStatement(dialect: SqlDialect, schema: string, keep: readonly string[], account: string, host: string): Statement {
-  const kept = checkPrivileges(keep);
-  const revoke = kept.includes('ALL PRIVILEGES') ? [] : DB_LEVEL_PRIVILEGES[dialect].filter((p) => !(kept as string[]).includes(p));
+export function revokeExceptStatement(
+  dialect: SqlDialect,
+  schema: string,
+  keep: readonly string[],
+  account: string,
+  host: string,
+  held: readonly string[] = [],
+): Statement {
+  const kept = checkPrivileges(keep) as string[];
+  const known = [...DB_LEVEL_PRIVILEGES[dialect]];
+  for (const p of held) if (p !== 'GRANT OPTION' && p !== 'ALL PRIVILEGES' && !known.includes(p)) known.push(p);
+  const revoke = kept.includes('ALL PRIVILEGES') ? [] : known.filter((p) => !kept.includes(p));
   const list = [...revoke, 'GRANT OPTION'];
   return {
     sql: `REVOKE ${privilegeList(list)} ON ${grantSchema(schema)}.* FROM ?@?`,
@@ -443,20 +458,26 @@ export function revokeExceptStatement(dialect: SqlDialect, schema: string, keep:
 }
 
 /**
- * The account's connections. MySQL 8.4 deprecates information_schema.PROCESSLIST in
- * favour of performance_schema.processlist (readable by everyone, rows filtered by
+ * The connections of every account named `users`, with the client host (to tell
+ * apart accounts of one name, see hosts.ts) and the command (`Killed` once a KILL
+ * has reached it). MySQL 8.4 deprecates information_schema.PROCESSLIST in favour
+ * of performance_schema.processlist (readable by everyone, rows filtered by
  * PROCESS), which is empty when the Performance Schema is off, so the caller falls
- * back then. MariaDB has no performance_schema.processlist. The processlist shows
- * the user name, not the account's host pattern: names are unique per grant
- * (derived with a hash), so the name identifies the account.
+ * back then. MariaDB has no performance_schema.processlist.
  */
-export function listSessionsStatement(dialect: SqlDialect, account: string, options: { performanceSchema: boolean }): Statement {
+export function listSessionsStatement(dialect: SqlDialect, users: string | readonly string[], options: { performanceSchema: boolean }): Statement {
+  const names = (typeof users === 'string' ? [users] : [...users]).map(checkAccount);
+  if (names.length === 0) invalid('listing sessions needs at least one account');
   return {
-    sql: `SELECT ID AS id FROM ${processlist(dialect, options)} WHERE USER = ? AND ID <> CONNECTION_ID()`,
-    values: [checkAccount(account)],
-    purpose: "list the account's connections",
+    sql: `SELECT ID AS id, USER AS user, HOST AS host, COMMAND AS command FROM ${processlist(dialect, options)} WHERE USER IN (${marks(names.length)}) AND ID <> CONNECTION_ID()`,
+    values: names,
+    purpose: names.length === 1 ? "list the account's connections" : "list the accounts' connections",
     requires: 'PROCESS ON *.*',
   };
+}
+
+function marks(n: number, mark = '?'): string {
+  return Array.from({ length: n }, () => mark).join(', ');
 }
 
 function processlist(dialect: SqlDialect, options: { performanceSchema: boolean }): string {
@@ -480,22 +501,167 @@ export function killConnectionStatement(dialect: SqlDialect, id: number | string
   };
 }
 
-export function dropUserStatement(account: string, host: string): Statement {
+/** An account: user name and host pattern. */
+export interface AccountName {
+  account: string;
+  host: string;
+}
+
+function accountValues(accounts: readonly AccountName[], what: string): string[] {
+  if (!Array.isArray(accounts) || accounts.length === 0) invalid(`${what} needs at least one account`);
+  const values: string[] = [];
+  for (const a of accounts) values.push(checkAccount(a.account), checkHost(a.host));
+  return values;
+}
+
+/**
+ * The accounts of these user names, and the anonymous ones (''), with their host
+ * patterns: whether each account exists, and which account a session of one of
+ * these names belongs to (hosts.ts).
+ */
+export function accountsNamedStatement(users: readonly string[]): Statement {
+  const names = users.map(checkAccount);
+  if (names.length === 0) invalid('looking accounts up needs at least one name');
   return {
-    sql: 'DROP USER IF EXISTS ?@?',
-    values: [checkAccount(account), checkHost(host)],
-    purpose: 'drop the account',
-    requires: 'CREATE USER ON *.*',
+    sql: `SELECT User AS user, Host AS host FROM mysql.user WHERE User IN (${marks(names.length)}, '')`,
+    values: names,
+    purpose: names.length === 1 ? 'look the account up' : 'look the accounts up',
+    requires: 'SELECT ON mysql.*',
   };
 }
 
 /**
- * Drops the account and tells whether there was one, in one round trip: the
- * server refuses it with ER_CANNOT_USER (1396) when there is none.
+ * Containment, first step: each account is locked (no new login) and its
+ * password replaced by `password`, a random one that is never kept. One
+ * statement for many accounts: MySQL 8 applies it to all or none, MariaDB to
+ * those it can and names the others in its error; either way the caller then
+ * goes one account at a time. Carries passwords: marked sensitive.
  */
-export function dropExistingUserStatement(account: string, host: string): Statement {
-  return { ...dropUserStatement(account, host), sql: 'DROP USER ?@?' };
+export function containStatement(accounts: readonly (AccountName & { password: string })[]): Statement {
+  const values = accountValues(accounts, 'ALTER USER');
+  const withPasswords: string[] = [];
+  accounts.forEach((a, i) => withPasswords.push(values[2 * i]!, values[2 * i + 1]!, checkPassword(a.password)));
+  return {
+    sql: `ALTER USER ${marks(accounts.length, '?@? IDENTIFIED BY ?')} ACCOUNT LOCK`,
+    values: withPasswords,
+    purpose: accounts.length === 1 ? 'lock the account and replace its password' : `lock ${accounts.length} accounts and replace their passwords`,
+    requires: 'CREATE USER ON *.*',
+    sensitive: true,
+  };
 }
+
+/**
+ * Containment, second step: every privilege the accounts hold, at every level
+ * (global, every schema, tables, columns, routines) and GRANT OPTION. Needs only
+ * CREATE USER on both servers. Both refuse it for an account that does not exist.
+ */
+export function revokeEverythingStatement(accounts: readonly AccountName[]): Statement {
+  return {
+    sql: `REVOKE ALL PRIVILEGES, GRANT OPTION FROM ${marks(accounts.length, '?@?')}`,
+    values: accountValues(accounts, 'REVOKE ALL'),
+    purpose: accounts.length === 1 ? 'revoke every privilege of the account' : `revoke every privilege of ${accounts.length} accounts`,
+    requires: 'CREATE USER ON *.*',
+  };
+}
+
+/** How a DEFINER reads in information_schema: `user@host`, the host lower-cased as both servers store it. */
+export function definerOf(account: string, host: string): string {
+  return `${checkAccount(account)}@${checkHost(host).toLowerCase()}`;
+}
+
+/**
+ * The stored objects the accounts define (views, procedures, functions,
+ * triggers, events), at most `limit` per account, each row with the account's
+ * exact `total`; and beyond the limit still every enabled event, which must be
+ * disabled whatever the cap. Rows: kind, db, name, definer, note (a trigger's
+ * table, an event's status), total. Reads information_schema, which shows the
+ * admin the objects of the schemas it holds privileges on: the only ones a grant
+ * account can create objects in. Tables are not listed: neither server records
+ * who created a table.
+ */
+export function leftBehindStatement(accounts: readonly AccountName[], limit: number): Statement {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) invalid(`limit ${shown(limit)} must be an integer from 1 to 10000`);
+  const values = accountValues(accounts, 'listing stored objects');
+  const definers: string[] = [];
+  for (let i = 0; i < values.length; i += 2) definers.push(definerOf(values[i]!, values[i + 1]!));
+  const inList = `DEFINER IN (${marks(definers.length)})`;
+  const sql =
+    'SELECT kind, db, name, definer, note, total FROM (' +
+    'SELECT x.kind, x.db, x.name, x.definer, x.note, COUNT(*) OVER (PARTITION BY x.definer) AS total, ' +
+    'ROW_NUMBER() OVER (PARTITION BY x.definer ORDER BY x.kind, x.db, x.name) AS n FROM (' +
+    `SELECT 'VIEW' AS kind, TABLE_SCHEMA AS db, TABLE_NAME AS name, DEFINER AS definer, CAST(NULL AS CHAR) AS note FROM information_schema.VIEWS WHERE ${inList} ` +
+    `UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME, DEFINER, NULL FROM information_schema.ROUTINES WHERE ${inList} ` +
+    `UNION ALL SELECT 'TRIGGER', TRIGGER_SCHEMA, TRIGGER_NAME, DEFINER, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE ${inList} ` +
+    `UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS WHERE ${inList}` +
+    ") AS x) AS y WHERE n <= ? OR (kind = 'EVENT' AND note = 'ENABLED') ORDER BY definer, kind, db, name";
+  return {
+    sql,
+    values: [...definers, ...definers, ...definers, ...definers, limit],
+    purpose: accounts.length === 1 ? 'list the stored objects the account defines' : 'list the stored objects the accounts define',
+    requires: 'SELECT ON mysql.* and privileges on the managed schemas',
+  };
+}
+
+/** Longest name of a schema or stored object on either server, in characters. */
+const STORED_NAME_MAX = 64;
+
+/**
+ * A schema or object name read from the server, as an identifier. It is the
+ * grantee's choice (backticks, quotes, anything but NUL), so it is checked
+ * (1-64 characters, no NUL) and quoted with every backtick doubled.
+ */
+export function quoteStoredName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || [...name].length > STORED_NAME_MAX || name.includes('\u0000')) {
+    invalid(`stored object name ${shown(name)} must be 1-${STORED_NAME_MAX} characters without NUL`);
+  }
+  return '`' + name.replace(/`/g, '``') + '`';
+}
+
+/**
+ * Stops one of the account's events from running, and keeps the account as its
+ * definer. A plain ALTER EVENT makes whoever runs it the definer (both servers'
+ * manuals, and seen on MariaDB 10.11): the grantee's code would then run with the
+ * admin's rights once enabled again. Naming another definer needs SET USER
+ * (MariaDB) or SET_ANY_DEFINER (MySQL 8.2+); refused without it (1227), and the
+ * caller then leaves the event as it is (it runs with the contained account's
+ * rights, which are none).
+ */
+export function disableEventStatement(account: string, host: string, schema: string, name: string): Statement {
+  return {
+    sql: `ALTER DEFINER = ?@? EVENT ${quoteStoredName(schema)}.${quoteStoredName(name)} DISABLE`,
+    values: [checkAccount(account), checkHost(host)],
+    purpose: "disable one of the account's events",
+    requires: 'SET USER (MariaDB) or SET_ANY_DEFINER (MySQL) ON *.*, and EVENT on its schema',
+  };
+}
+
+/** Drops the accounts that exist; one statement for many (see containStatement for how servers differ). */
+export function dropUsersStatement(accounts: readonly AccountName[]): Statement {
+  return {
+    sql: `DROP USER IF EXISTS ${marks(accounts.length, '?@?')}`,
+    values: accountValues(accounts, 'DROP USER'),
+    purpose: accounts.length === 1 ? 'drop the account' : `drop ${accounts.length} accounts`,
+    requires: 'CREATE USER ON *.*',
+  };
+}
+
+export function dropUserStatement(account: string, host: string): Statement {
+  return dropUsersStatement([{ account, host }]);
+}
+
+/**
+ * The global privileges the admin needs. MariaDB also SET USER: to disable a
+ * grantee's events while keeping the grantee as their definer
+ * (disableEventStatement). Not on MySQL: its equivalent, SET_ANY_DEFINER, would
+ * also let DROP USER orphan the objects an account defines instead of refusing
+ * (4006), the refusal that keeps such an account contained and reported until a
+ * person deals with its objects; a contained account's event runs with no
+ * privilege.
+ */
+export const ADMIN_GLOBAL_PRIVILEGES: Readonly<Record<SqlDialect, readonly string[]>> = {
+  mysql: ['CREATE USER', 'PROCESS', CONNECTION_ADMIN.mysql],
+  mariadb: ['CREATE USER', 'PROCESS', CONNECTION_ADMIN.mariadb, 'SET USER'],
+};
 
 /**
  * The complete grants of the service's admin account: everything it needs and nothing
@@ -507,7 +673,7 @@ export function adminGrantStatements(dialect: SqlDialect, adminAccount: string, 
   if (dialect !== 'mysql' && dialect !== 'mariadb') invalid(`dialect ${shown(dialect)} must be mysql or mariadb`);
   const to = `'${checkAccount(adminAccount)}'@'${checkHost(adminHost)}'`;
   return [
-    `GRANT CREATE USER, PROCESS, ${CONNECTION_ADMIN[dialect]} ON *.* TO ${to}`,
+    `GRANT ${ADMIN_GLOBAL_PRIVILEGES[dialect].join(', ')} ON *.* TO ${to}`,
     `GRANT SELECT ON mysql.* TO ${to}`,
     ...schemas.map((s) => `GRANT ALL PRIVILEGES ON ${grantSchema(s)}.* TO ${to} WITH GRANT OPTION`),
   ];
