@@ -3,14 +3,36 @@ import { randomUUID } from 'node:crypto';
 
 import { CreateSecretCommand, DeleteSecretCommand, DescribeSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import type { Connection } from 'mysql2/promise';
 
-import { GRANT_ID_TAG, type AccountRef, type GrantActivities } from '../../src/activities';
+import { createActivities, GRANT_ID_TAG, type AccountRef, type GrantActivities } from '../../src/activities';
 import { ActivityErrorType } from '../../src/activities/errors';
+import { createMysqlAccountManager } from '../../src/activities/mysql';
 import type { AuditRecord } from '../../src/activities/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
-import { accountExists, canLogin, connectAs, createSchema, MARIADB_HOST, MARIADB_PORT, queryFails, randomName, randomPassword, rootPool, RUN_PREFIX, schemaGrants, showGrants } from '../support/mariadb';
+import {
+  accountExists,
+  canLogin,
+  connectAs,
+  createAdmin,
+  createSchema,
+  grantGlobal,
+  MARIADB_HOST,
+  MARIADB_PORT,
+  queryFails,
+  randomName,
+  randomPassword,
+  rootPool,
+  RUN_PREFIX,
+  schemaGrants,
+  sessionsOf,
+  showGrants,
+  StaticCredentialSource,
+} from '../support/mariadb';
 import { expectFailure } from '../support/failures';
 import type { CapturedMail } from '../support/smtp';
 
@@ -340,6 +362,48 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
       assert.equal(lines.length, 1, lines.join('\n'));
       assert.deepEqual(privilegesOf(lines[0]!).sort(), [...READ_WRITE].sort());
     });
+
+    it('When a downgrade lowered the privileges but the sessions cannot be ended, then it fails with the non-retryable SessionsNotEnded, the lower level stays, and endSessions ends them once the admin may', async () => {
+      const { grant, password } = await provision(READ_WRITE);
+      const open = await connectAs(grant.ref.account, password, c.schema);
+      // An admin that may lower privileges but not end other accounts' connections (no CONNECTION ADMIN).
+      const weak = await createAdmin(c.schemas);
+      await grantGlobal(['CONNECTION ADMIN'], weak, true);
+      const accounts = createMysqlAccountManager({ credentials: new StaticCredentialSource(weak.credentials) });
+      const weakActivities = createActivities({ ...c.deps, accounts });
+      const quiet = new DefaultLogger('ERROR', () => undefined);
+      const run = <T>(fn: () => Promise<T>) => new MockActivityEnvironment(undefined, { logger: quiet }).run(fn) as Promise<T>;
+      try {
+        const err = await run(() => weakActivities.changePrivileges({ ...grant.ref, privileges: READ, previous: READ_WRITE })).then(
+          () => assert.fail('changePrivileges should have failed'),
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof ApplicationFailure, String(err));
+        assert.equal(err.type, ActivityErrorType.SessionsNotEnded);
+        assert.equal(err.nonRetryable, true);
+        assert.match(err.message, /lowered to SELECT, but its open sessions could not be ended: .*CONNECTION ADMIN/);
+        assertNoSecret(everything(err), [password, weak.password, ...c.knownSecrets()], 'the SessionsNotEnded error');
+        // Lowered, and not raised again: only SELECT; the old session is still open.
+        const lines = await grantsBeyondUsage(grant.ref.account);
+        assert.deepEqual(lines.map(privilegesOf), [['SELECT']]);
+        assert.ok((await sessionsOf(grant.ref.account)).includes(open.threadId));
+
+        await grantGlobal(['CONNECTION ADMIN'], weak);
+        // A new login sees the new privilege (a session keeps the global privileges it logged in with).
+        const freshAccounts = createMysqlAccountManager({ credentials: new StaticCredentialSource(weak.credentials) });
+        try {
+          const ended = await run(() => createActivities({ ...c.deps, accounts: freshAccounts }).endSessions(grant.ref));
+          assert.equal(ended.sessionsKilled, 1);
+          assert.equal(await queryFails(open), true);
+        } finally {
+          await freshAccounts.close();
+        }
+      } finally {
+        open.destroy();
+        await accounts.close();
+        await rootPool().query('DROP USER IF EXISTS ?@?', [weak.account, weak.host]);
+      }
+    });
   });
 
   describe('revokeAccess', () => {
@@ -357,8 +421,12 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
       assert.equal(await queryFails(open), true, 'the connection opened before the revoke must be gone');
       assert.equal(await c.secretExists(grant.ref.secretName), false);
 
+      assert.equal(first.dropped, true);
+      assert.ok(first.containedAt && Date.parse(first.containedAt) <= Date.now(), String(first.containedAt));
+      assert.deepEqual([first.leftBehind, first.leftBehindCount], [[], 0]);
+
       const again = await act.revokeAccess(grant.ref);
-      assert.deepEqual(again, { accountExisted: false, sessionsKilled: 0, secretDeleted: false });
+      assert.deepEqual(again, { accountExisted: false, sessionsKilled: 0, secretDeleted: false, dropped: true, leftBehind: [], leftBehindCount: 0 });
     });
 
     it('When the admin secret holds a password the server refuses, then revokeAccess fails with AdminAccessDenied and leaves the grant secret for the retry', async () => {

@@ -139,7 +139,7 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
     assert.deepEqual(admin.grants, adminGrantStatements('mariadb', admin.account, '%', [schema]));
     const lines = await showGrants(admin.account, '%');
     assert.equal(lines.length, 3);
-    assert.match(lines[0]!, /^GRANT PROCESS, CREATE USER, CONNECTION ADMIN ON \*\.\* TO /);
+    assert.match(lines[0]!, /^GRANT PROCESS, CREATE USER, SET USER, CONNECTION ADMIN ON \*\.\* TO /);
     assert.ok(lines.some((l) => l.startsWith('GRANT SELECT ON `mysql`.*')));
     assert.ok(lines.some((l) => l.startsWith(`GRANT ALL PRIVILEGES ON \`${schema.replace(/_/g, '\\_')}\`.*`) && l.endsWith('WITH GRANT OPTION')));
   });
@@ -295,29 +295,31 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
     });
   });
 
-  describe('dropAccount', () => {
-    it('When the account is dropped, then login fails and a connection opened before is dead', async () => {
+  describe('endAccess', () => {
+    it('When access ends, then login fails, a connection opened before is dead, and the account is dropped', async () => {
       const { account, password } = await grantee(READ_WRITE);
       const before = await connectAs(account, password, schema);
-      const result = await manager.dropAccount(target(), account);
-      assert.deepEqual(result, { existed: true, sessionsKilled: 1 });
+      const { containedAt, ...result } = await manager.endAccess(target(), account);
+      assert.deepEqual(result, { existed: true, sessionsKilled: 1, dropped: true, leftBehind: [], leftBehindCount: 0 });
+      assert.ok(containedAt && Number.isFinite(Date.parse(containedAt)), String(containedAt));
       assert.equal(await queryFails(before), true);
       assert.equal(await canLogin(account, password), false);
       assert.equal(await accountExists(account, '%'), false);
       assert.deepEqual(await sessionsOf(account), []);
     });
 
-    it('When dropAccount runs twice, then the second call is fine and reports existed=false', async () => {
+    it('When endAccess runs twice, then the second call is fine and reports existed=false, dropped=true and no containment time', async () => {
       const { account } = await grantee(READ);
-      assert.equal((await manager.dropAccount(target(), account)).existed, true);
-      assert.deepEqual(await manager.dropAccount(target(), account), { existed: false, sessionsKilled: 0 });
+      assert.equal((await manager.endAccess(target(), account)).existed, true);
+      assert.deepEqual(await manager.endAccess(target(), account), { existed: false, sessionsKilled: 0, dropped: true, leftBehind: [], leftBehindCount: 0 });
     });
 
-    it('When an earlier drop stopped after the lock, then dropAccount finishes the job', async () => {
+    it('When an earlier attempt stopped after the lock, then endAccess finishes the job', async () => {
       const { account, password } = await grantee(READ);
       await rootPool().query('ALTER USER ?@? ACCOUNT LOCK', [account, '%']);
       assert.equal(await canLogin(account, password), false);
-      assert.deepEqual(await manager.dropAccount(target(), account), { existed: true, sessionsKilled: 0 });
+      const result = await manager.endAccess(target(), account);
+      assert.deepEqual([result.existed, result.sessionsKilled, result.dropped], [true, 0, true]);
       assert.equal(await accountExists(account, '%'), false);
     });
   });
@@ -338,11 +340,11 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
         calls.push([`account ${JSON.stringify(a)}`, () => m.setPrivileges(target(), a, READ)]);
         calls.push([`account ${JSON.stringify(a)}`, () => m.revokeAllPrivileges(target(), a)]);
         calls.push([`account ${JSON.stringify(a)}`, () => m.killSessions(target(), a)]);
-        calls.push([`account ${JSON.stringify(a)}`, () => m.dropAccount(target(), a)]);
+        calls.push([`account ${JSON.stringify(a)}`, () => m.endAccess(target(), a)]);
       }
       for (const h of hostileHosts) {
         calls.push([`host ${JSON.stringify(h)}`, () => m.ensureAccount(target({ hostPattern: h }), newAccount(), newPassword())]);
-        calls.push([`host ${JSON.stringify(h)}`, () => m.dropAccount(target({ hostPattern: h }), newAccount())]);
+        calls.push([`host ${JSON.stringify(h)}`, () => m.endAccess(target({ hostPattern: h }), newAccount())]);
       }
       for (const s of hostileSchemas) {
         calls.push([`schema ${JSON.stringify(s)}`, () => m.ensureAccount(target({ schema: s }), newAccount(), newPassword())]);
@@ -370,7 +372,7 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
     });
 
     it('When the account named is the admin itself, then it is refused and the admin keeps working', async () => {
-      await expectFailure(manager.dropAccount(target(), admin.account), ActivityErrorType.InvalidIdentifier);
+      await expectFailure(manager.endAccess(target(), admin.account), ActivityErrorType.InvalidIdentifier);
       await expectFailure(manager.killSessions(target(), admin.account), ActivityErrorType.InvalidIdentifier);
       assert.equal(await accountExists(admin.account, '%'), true);
       await grantee(READ);
@@ -407,7 +409,8 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       // The pool's open connection ends (e.g. a server restart): the next one must log in again.
       for (const id of await sessionsOf(rotating.account)) await rootPool().query(`KILL CONNECTION ${id}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.deepEqual(await m.dropAccount(target(), account), { existed: true, sessionsKilled: 0 });
+      const ended = await m.endAccess(target(), account);
+      assert.deepEqual([ended.existed, ended.sessionsKilled, ended.dropped], [true, 0, true]);
       assert.deepEqual(
         creds.calls.map((c) => c.refresh),
         [false, true],
@@ -465,21 +468,25 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       }
     });
 
-    it('When the admin lacks PROCESS, then dropAccount still drops the account, then reports the sessions it could not end; a retry after GRANT PROCESS ends them', async () => {
+    it('When the admin lacks PROCESS, then endAccess locks the account and takes its privileges, fails naming PROCESS and does not drop it; a retry after GRANT PROCESS ends the session and drops it', async () => {
       const weak = await withoutProcess();
       const m = otherManager(new StaticCredentialSource(weak.credentials));
       const { account, password } = await grantee(READ);
       const conn = await connectAs(account, password, schema);
       try {
-        const err = await expectFailure(m.dropAccount(target(), account), ActivityErrorType.AdminPrivilegeMissing);
-        assert.match(err.message, new RegExp(`account ${account} was dropped, but its open connections could not be ended: .*PROCESS`));
-        assert.equal(await accountExists(account, '%'), false);
+        const err = await expectFailure(m.endAccess(target(), account), ActivityErrorType.AdminPrivilegeMissing);
+        assert.match(err.message, /PROCESS/);
+        // Contained as far as it could be: no login, nothing on the schema; not dropped before its sessions end.
         assert.equal(await canLogin(account, password), false);
+        assert.deepEqual(await schemaGrants(account, '%', schema), []);
+        assert.equal(await accountExists(account, '%'), true);
         // The session itself, by id: the refused login's thread may linger for a moment beside it.
         assert.ok((await sessionsOf(account)).includes(conn.threadId), 'the open session is still there');
         await grantGlobal(['PROCESS'], weak);
-        assert.deepEqual(await m.dropAccount(target(), account), { existed: false, sessionsKilled: 1 });
+        const done = await m.endAccess(target(), account);
+        assert.deepEqual([done.existed, done.sessionsKilled, done.dropped], [true, 1, true]);
         assert.equal(await queryFails(conn), true);
+        assert.equal(await accountExists(account, '%'), false);
       } finally {
         conn.destroy();
       }
@@ -488,6 +495,7 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
     it('When the admin lacks CONNECTION ADMIN, then killSessions fails with AdminPrivilegeMissing naming it', async () => {
       const weak = await createAdmin([schema], { grants: [] });
       await rootPool().query('GRANT PROCESS ON *.* TO ?@?', [weak.account, '%']);
+      await rootPool().query('GRANT SELECT ON mysql.* TO ?@?', [weak.account, '%']);
       const m = otherManager(new StaticCredentialSource(weak.credentials));
       const { account, password } = await grantee(READ);
       const conn = await connectAs(account, password, schema);
@@ -539,7 +547,7 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       assert.equal(await manager.accountExists(target(), account), true);
       assert.equal(await manager.accountExists(target({ hostPattern: '10.0.%' }), account), false);
       assert.equal(await manager.accountExists(target(), newAccount()), false);
-      await manager.dropAccount(target(), account);
+      await manager.endAccess(target(), account);
       assert.equal(await manager.accountExists(target(), account), false);
       await expectFailure(manager.accountExists(target(), "x' OR '1'='1"), ActivityErrorType.InvalidIdentifier);
     });
@@ -740,7 +748,7 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
 
       // Through the manager, on a connection opened while the server default was lax.
       const { account } = await grantee(READ);
-      await manager.dropAccount(target(), account);
+      await manager.endAccess(target(), account);
       const m = otherManager(new StaticCredentialSource(admin.credentials), { poolSize: 1 });
       await withGlobalSqlMode('', async () => {
         assert.equal(await m.accountExists(target(), account), false);
@@ -768,7 +776,8 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       await proxy.close(); // the old address is gone, with the pool's open connection
       // Once the pool has noticed, a new connection is refused (ECONNREFUSED) before any statement.
       await new Promise((resolve) => setTimeout(resolve, 100));
-      assert.deepEqual(await m.dropAccount(target(), account), { existed: true, sessionsKilled: 0 });
+      const ended = await m.endAccess(target(), account);
+      assert.deepEqual([ended.existed, ended.sessionsKilled, ended.dropped], [true, 0, true]);
       assert.deepEqual(await m.checkTarget(target()), { host: MARIADB_HOST, port: MARIADB_PORT, engine: 'mariadb' });
       assert.deepEqual(
         creds.calls.map((c) => c.refresh),

@@ -1141,7 +1141,8 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
     async checkTarget(target, callOptions) {
       validate(target);
       return withSession(target, [], callOptions, async (session) => {
-        const missing = missingAdminPrivileges(session.info.dialect, await adminGrants(session), [target.schema], { essential: true });
+        // The schema's own grant is proven by the GRANT itself (it may come through a pattern the start-up check reports).
+        const missing = missingAdminPrivileges(session.info.dialect, await adminGrants(session), [], { essential: true });
         if (missing.length > 0) {
           throw activityError(
             ActivityErrorType.AdminPrivilegeMissing,
