@@ -12,10 +12,16 @@ import { onTestRunEnd } from './hooks';
 //   hold(...)  stops one conversation at a chosen request: before it reaches the
 //              server, or after (the server did the work, the client never hears back),
 //              or resets its connection there (a network that fails at that request)
+//   answer(...) MySQL protocol only: answers a matching query (COM_QUERY) with an
+//              error packet of a chosen errno, SQLSTATE and message instead of
+//              forwarding it: the server never sees it, the connection stays usable
+//              (a server that refuses that statement, e.g. MySQL's 4006 on DROP USER)
 //
 // It forwards bytes and looks at them only to find a hold's match; it never
 // changes them. A match is searched in each chunk plus the tail of the previous
-// one, so a request split across two chunks is still found.
+// one, so a request split across two chunks is still found. An answer's match is
+// searched in one whole query packet at the start of a chunk (the client sends
+// one command and waits for its result).
 
 export interface Hold {
   /** Resolves when the first conversation is caught. */
@@ -35,6 +41,14 @@ export interface HoldOptions {
   until: 'request' | 'reply' | 'reset';
 }
 
+/** The error a matching query is answered with (see TcpProxy.answer). */
+export interface ErrorAnswer {
+  errno: number;
+  /** Five characters (default HY000). */
+  sqlState?: string;
+  message: string;
+}
+
 export interface TcpProxy {
   readonly host: string;
   readonly port: number;
@@ -46,6 +60,8 @@ export interface TcpProxy {
   restore(): void;
   /** Catches every conversation whose client bytes match (text, regular expression or predicate over latin1 text), until released. */
   hold(match: string | RegExp | ((text: string) => boolean), options: HoldOptions): Hold;
+  /** Answers every query whose text matches with `error` instead of forwarding it, until released. */
+  answer(match: string | RegExp | ((text: string) => boolean), error: ErrorAnswer): Hold;
   /** Connections accepted so far (a way to see that a client tried). */
   readonly accepted: number;
   /** When each connection was accepted (Date.now()), cut or not. */
@@ -56,6 +72,24 @@ export interface TcpProxy {
 }
 
 const TAIL = 256;
+
+const COM_QUERY = 0x03;
+
+/** A MySQL ERR packet (protocol 4.1) with sequence id `sequence`. */
+function errorPacket(sequence: number, error: ErrorAnswer): Buffer {
+  const state = (error.sqlState ?? 'HY000').padEnd(5, '0').slice(0, 5);
+  const message = Buffer.from(error.message, 'utf8');
+  const payload = Buffer.alloc(1 + 2 + 1 + 5 + message.length);
+  payload[0] = 0xff;
+  payload.writeUInt16LE(error.errno, 1);
+  payload.write('#', 3, 'latin1');
+  payload.write(state, 4, 'latin1');
+  message.copy(payload, 9);
+  const header = Buffer.alloc(4);
+  header.writeUIntLE(payload.length, 0, 3);
+  header[3] = sequence & 0xff;
+  return Buffer.concat([header, payload]);
+}
 
 /** Waits for a hold to catch something; fails with `what` (e.g. the statement it waits for) after `timeoutMs`. */
 export async function caught(hold: Hold, what: string, timeoutMs = 30_000): Promise<void> {
@@ -74,7 +108,8 @@ export async function caught(hold: Hold, what: string, timeoutMs = 30_000): Prom
 
 interface Rule {
   test: (text: string) => boolean;
-  until: 'request' | 'reply' | 'reset';
+  until: 'request' | 'reply' | 'reset' | 'answer';
+  error?: ErrorAnswer;
   hits: number;
   released: boolean;
   onHit: () => void;
@@ -120,12 +155,33 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
     for (const r of rules) r.conns.delete(c);
   };
 
+  /** A query packet at the start of `chunk` that an answer rule matches: answered here; returns what is left to forward. */
+  const answered = (c: Conn, chunk: Buffer): Buffer => {
+    if (chunk.length < 5 || chunk[4] !== COM_QUERY) return chunk;
+    const length = chunk.readUIntLE(0, 3);
+    if (chunk.length < 4 + length) return chunk;
+    const text = chunk.subarray(5, 4 + length).toString('latin1');
+    for (const rule of rules) {
+      if (rule.until !== 'answer' || rule.released || !rule.test(text)) continue;
+      rule.hits += 1;
+      rule.onHit();
+      c.client.write(errorPacket(chunk[3]! + 1, rule.error!));
+      return chunk.subarray(4 + length);
+    }
+    return chunk;
+  };
+
   const fromClient = (c: Conn, chunk: Buffer): void => {
+    if (!c.heldUp && !c.heldDown) {
+      const rest = answered(c, chunk);
+      if (rest.length === 0) return;
+      chunk = rest;
+    }
     if (!c.heldUp && !c.heldDown) {
       const text = c.tail + chunk.toString('latin1');
       c.tail = text.slice(-TAIL);
       for (const rule of rules) {
-        if (rule.released || !rule.test(text)) continue;
+        if (rule.until === 'answer' || rule.released || !rule.test(text)) continue;
         rule.hits += 1;
         rule.onHit();
         if (rule.until === 'reset') {
@@ -202,6 +258,33 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
   };
   onTestRunEnd(close);
 
+  function addRule(match: string | RegExp | ((text: string) => boolean), kind: { until: Rule['until']; error?: ErrorAnswer }): Hold {
+    const test =
+      typeof match === 'string' ? (t: string) => t.includes(match) : match instanceof RegExp ? (t: string) => match.test(t) : match;
+    let onHit!: () => void;
+    const hit = new Promise<void>((resolve) => {
+      onHit = resolve;
+    });
+    const rule: Rule = { test, until: kind.until, ...(kind.error ? { error: kind.error } : {}), hits: 0, released: false, onHit, conns: new Set() };
+    rules.add(rule);
+    return {
+      hit,
+      get hits() {
+        return rule.hits;
+      },
+      release() {
+        rule.released = true;
+        rules.delete(rule);
+        for (const c of rule.conns) {
+          if (c.heldUp === rule) c.heldUp = undefined;
+          if (c.heldDown === rule) c.heldDown = undefined;
+          flush(c);
+        }
+        rule.conns.clear();
+      },
+    };
+  }
+
   return {
     host,
     port,
@@ -235,31 +318,11 @@ export async function startTcpProxy(target: { host: string; port: number }, opti
         else flush(c);
       }
     },
+    answer(match, error) {
+      return addRule(match, { until: 'answer', error });
+    },
     hold(match, holdOptions) {
-      const test =
-        typeof match === 'string' ? (t: string) => t.includes(match) : match instanceof RegExp ? (t: string) => match.test(t) : match;
-      let onHit!: () => void;
-      const hit = new Promise<void>((resolve) => {
-        onHit = resolve;
-      });
-      const rule: Rule = { test, until: holdOptions.until, hits: 0, released: false, onHit, conns: new Set() };
-      rules.add(rule);
-      return {
-        hit,
-        get hits() {
-          return rule.hits;
-        },
-        release() {
-          rule.released = true;
-          rules.delete(rule);
-          for (const c of rule.conns) {
-            if (c.heldUp === rule) c.heldUp = undefined;
-            if (c.heldDown === rule) c.heldDown = undefined;
-            flush(c);
-          }
-          rule.conns.clear();
-        },
-      };
+      return addRule(match, { until: holdOptions.until });
     },
     close,
   };
