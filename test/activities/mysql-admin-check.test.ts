@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
-import { checkAdminAccounts, excessAdminPrivileges, parseGrantLine, readAdminGrants } from '../../src/activities/mysql/admin-check';
+import { checkAdminAccounts, describePrivileges, excessAdminPrivileges, missingAdminPrivileges, parseGrantLine, readAdminGrants } from '../../src/activities/mysql/admin-check';
 import { adminGrantStatements } from '../../src/activities/mysql/sql';
 import type { AdminCredentialSource } from '../../src/activities/ports';
 import { ConfigError, parseFileConfig, type FileConfig } from '../../src/config';
@@ -136,6 +136,40 @@ describe('admin privilege check', () => {
       assert.ok(!extra.join(' ').includes('5A87921594'));
     });
 
+    it('When MySQL 8.4 shows CONNECTION_ADMIN on a line of its own (a dynamic privilege, absent from USER_PRIVILEGES), then the check sees it; without it, it is named as missing', () => {
+      const lines = [
+        'GRANT PROCESS, CREATE USER ON *.* TO `dbaccess_admin`@`%`',
+        'GRANT CONNECTION_ADMIN ON *.* TO `dbaccess_admin`@`%`',
+        'GRANT SELECT ON `mysql`.* TO `dbaccess_admin`@`%`',
+        'GRANT ALL PRIVILEGES ON `dev\\_project`.* TO `dbaccess_admin`@`%` WITH GRANT OPTION',
+      ];
+      assert.deepEqual(missingAdminPrivileges('mysql', lines, ['dev_project']), []);
+      assert.deepEqual(missingAdminPrivileges('mysql', lines.filter((l) => !l.includes('CONNECTION_ADMIN')), ['dev_project']), ['CONNECTION_ADMIN ON *.*']);
+      // MySQL needs no SET USER (its SET_ANY_DEFINER would let DROP USER orphan objects instead of refusing).
+      assert.ok(!missingAdminPrivileges('mysql', ['GRANT USAGE ON *.* TO `a`@`%`'], []).some((m) => m.startsWith('SET')));
+    });
+
+    it('When the MariaDB admin lacks SET USER, then it is named (what disables a grantee\'s events), but not among the essentials check-target refuses on; SUPER stands for both', () => {
+      const hash = HASH;
+      const lines = [
+        `GRANT PROCESS, CREATE USER, CONNECTION ADMIN ON *.* TO \`dbaccess_admin\`@\`%\` ${hash}`,
+        'GRANT SELECT ON `mysql`.* TO `dbaccess_admin`@`%`',
+        'GRANT ALL PRIVILEGES ON `dev\\_project`.* TO `dbaccess_admin`@`%` WITH GRANT OPTION',
+      ];
+      assert.deepEqual(missingAdminPrivileges('mariadb', lines, ['dev_project']), ['SET USER ON *.*']);
+      assert.deepEqual(missingAdminPrivileges('mariadb', lines, ['dev_project'], { essential: true }), []);
+      const superAdmin = [lines[0]!.replace('CONNECTION ADMIN', 'SUPER'), lines[1]!, lines[2]!];
+      assert.deepEqual(missingAdminPrivileges('mariadb', superAdmin, ['dev_project']), []);
+    });
+
+    it('When the schema grant lacks GRANT OPTION, or mysql.* cannot be read, then each is named; a root-like admin lacks nothing', () => {
+      const lines = ['GRANT PROCESS, CREATE USER, CONNECTION_ADMIN ON *.* TO `a`@`%`', 'GRANT ALL PRIVILEGES ON `dev\\_project`.* TO `a`@`%`'];
+      const missing = missingAdminPrivileges('mysql', lines, ['dev_project', 'shop']);
+      assert.deepEqual(missing, ['SELECT ON mysql.*', 'ALL PRIVILEGES ON `dev\\_project`.* WITH GRANT OPTION', 'ALL PRIVILEGES ON `shop`.* WITH GRANT OPTION']);
+      assert.equal(describePrivileges(['CREATE USER ON *.*', 'PROCESS ON *.*', ...missing.slice(0, 1)]), 'CREATE USER, PROCESS ON *.*; SELECT ON mysql.*');
+      assert.deepEqual(missingAdminPrivileges('mariadb', [`GRANT ALL PRIVILEGES ON *.* TO \`root\`@\`localhost\` ${HASH} WITH GRANT OPTION`], ['dev_project']), []);
+    });
+
     it('When a line is not a grant this parser knows, then it is reported rather than ignored', () => {
       assert.deepEqual(parseGrantLine('GRANT SELECT ON * TO `a`@`%`').kind, 'unrecognised');
       assert.deepEqual(excessAdminPrivileges(['SOMETHING NEW ON *.* TO `a`@`%`'], []), ['an unrecognised grant (SOMETHING NEW ON)']);
@@ -228,6 +262,18 @@ describe('admin privilege check', () => {
       assert.equal(error, undefined);
       assert.equal(warnings.length, 1);
       assert.deepEqual((warnings[0]!.obj as { extraPrivileges: string[] }).extraPrivileges, ['SUPER ON *.*']);
+      assert.ok(!JSON.stringify(warnings).includes(admin.password));
+    });
+
+    it('When the admin lacks CONNECTION ADMIN and SET USER, then the start-up check warns naming each and what fails without them, and the worker may still start', async () => {
+      const admin = await createAdmin(schemas);
+      await rootPool().query('REVOKE CONNECTION ADMIN, SET USER ON *.* FROM ?@?', [admin.account, '%']);
+      const { warnings, logger } = recorder();
+      const result = await checkAdminAccounts({ config: configFor(schemas), credentials: new StaticCredentialSource(admin.credentials), allowExtraPrivileges: false, logger });
+      assert.deepEqual(result.missing.get(secretId), ['CONNECTION ADMIN ON *.*', 'SET USER ON *.*']);
+      assert.equal(result.excess.size, 0);
+      assert.equal(warnings.length, 1);
+      assert.match(warnings[0]!.msg, /lacks CONNECTION ADMIN, SET USER ON \*\.\*: a revocation or a lowered level cannot end the grantee's open sessions; a revocation cannot disable the grantee's events/);
       assert.ok(!JSON.stringify(warnings).includes(admin.password));
     });
 
