@@ -9,11 +9,17 @@ import {
   accountExistsStatement,
   checkHost,
   checkSchema,
+  containStatement,
   createUserStatement,
+  disableEventStatement,
+  dropUsersStatement,
   dropUserStatement,
   grantSchema,
   grantStatement,
+  leftBehindStatement,
+  quoteStoredName,
   revokeAllStatements,
+  revokeEverythingStatement,
   revokeExceptStatement,
   SESSION_SQL_MODE,
   type Statement,
@@ -35,6 +41,8 @@ import mysql from 'mysql2/promise';
 //                   → checkPrivileges (exact whitelist members) → keywords spliced from the whitelist constant
 //   hostPattern   → configuration only (HOST_PATTERN) → `?` placeholder
 //   name, reason  → audit, e-mail, workflow summary: never into a statement (checked below)
+//   stored object names (events, their schemas) → read from information_schema, the grantee's choice
+//                   → quoteStoredName: 1-64 characters, no NUL, backticks doubled (ALTER DEFINER ... EVENT ... DISABLE)
 // The API's own validation (GrantService.prepare, list) is called for real; the
 // statements are proven against the real MariaDB, not only by looking at them.
 // A failure prints fast-check's seed and path; FC_SEED=<seed> replays it.
@@ -278,6 +286,53 @@ describe('SQL properties: every path from a request field to SQL', () => {
       );
     });
 
+    it('When the containment builders get any string as account or host, then they refuse it (InvalidIdentifier) or every name is a strict placeholder value', () => {
+      fc.assert(
+        fc.property(anyString('john_doe_k3x9qa'), anyString('%'), (account, host) => {
+          const builders = [
+            (a: { account: string; host: string }[]) => containStatement(a.map((x) => ({ ...x, password: 'Pw0123456789abcd' }))),
+            (a: { account: string; host: string }[]) => revokeEverythingStatement(a),
+            (a: { account: string; host: string }[]) => dropUsersStatement(a),
+            (a: { account: string; host: string }[]) => leftBehindStatement(a, 50),
+          ];
+          for (const build of builders) {
+            let statement: Statement;
+            try {
+              statement = build([{ account, host }, { account: 'other_acct', host: '%' }]);
+            } catch (err) {
+              assert.equal((err as { type?: string }).type, ActivityErrorType.InvalidIdentifier, String(err));
+              assert.ok(!ACCOUNT_NAME.test(account) || !HOST_PATTERN.test(host));
+              continue;
+            }
+            assert.match(account, ACCOUNT_NAME);
+            assert.match(host, HOST_PATTERN);
+            // The text does not depend on the names: they travel only as values.
+            assert.equal(statement.sql, build([{ account: 'acct_x', host: '%' }, { account: 'other_acct', host: '%' }]).sql);
+          }
+        }),
+        params(PURE_RUNS),
+      );
+    });
+
+    it('When an event or schema name read from the server is any string, then disableEventStatement refuses it or splices it only as one backtick-quoted identifier', () => {
+      fc.assert(
+        fc.property(anyString('nightly'), anyString('dev_project'), (name, schema) => {
+          let statement: Statement;
+          try {
+            statement = disableEventStatement('acct_1', '%', schema, name);
+          } catch (err) {
+            assert.equal((err as { type?: string }).type, ActivityErrorType.InvalidIdentifier, String(err));
+            assert.ok([name, schema].some((n) => n.length === 0 || n.includes('\0') || [...n].length > 64));
+            return;
+          }
+          const quote = (n: string) => '`' + n.replace(/`/g, '``') + '`';
+          assert.equal(statement.sql, `ALTER DEFINER = ?@? EVENT ${quote(schema)}.${quote(name)} DISABLE`);
+          assert.deepEqual(statement.values, ['acct_1', '%']);
+        }),
+        params(PURE_RUNS),
+      );
+    });
+
     it('When a statement builder gets any string as schema, account or host, then it refuses it (InvalidIdentifier) or it is strict', () => {
       fc.assert(
         fc.property(anyString('dev_project'), anyString('john_doe_k3x9qa'), anyString('%'), (schema, account, host) => {
@@ -335,6 +390,54 @@ describe('SQL properties: every path from a request field to SQL', () => {
         }),
         params(DB_RUNS),
       );
+    });
+
+    it('When an event has any name the server accepts (backticks, quotes, unicode, SQL), then disabling it reaches exactly that event and keeps its definer', async () => {
+      const pool = rootPool();
+      const schema = await createSchema(`${RUN_PREFIX}_ev_props`);
+      const account = `${RUN_PREFIX}_evdef`;
+      await pool.query('CREATE USER IF NOT EXISTS ?@? ACCOUNT LOCK', [account, '%']);
+      // A bystander that must stay enabled whatever the name under test is.
+      await pool.query(`CREATE DEFINER = ?@? EVENT IF NOT EXISTS ${quoteStoredName(schema)}.bystander ON SCHEDULE EVERY 1 DAY DO SELECT 1`, [account, '%']);
+      const names = fc.oneof(hostileString, fc.string({ minLength: 1, maxLength: 64 }), fc.constantFrom('a`b', "x'; DROP USER root; --", 'é✓ünï', '` DISABLE; --', 'bystander`'));
+      try {
+        await fc.assert(
+          fc.asyncProperty(names, async (name) => {
+            let quoted: string;
+            try {
+              quoted = quoteStoredName(name);
+            } catch {
+              return;
+            }
+            try {
+              await pool.query(`CREATE DEFINER = ?@? EVENT ${quoteStoredName(schema)}.${quoted} ON SCHEDULE EVERY 1 DAY DO SELECT 1`, [account, '%']);
+            } catch {
+              return; // a name the server does not accept cannot be read back from it either
+            }
+            try {
+              const [[created]] = await pool.query<RowDataPacket[]>('SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME <> ?', [schema, 'bystander']);
+              const stored = String(created!.name);
+              const disable = disableEventStatement(account, '%', schema, stored);
+              await pool.query(disable.sql, [...disable.values]);
+              const [rows] = await pool.query<RowDataPacket[]>('SELECT EVENT_NAME AS name, STATUS AS status, DEFINER AS definer FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? ORDER BY EVENT_NAME = ?', [schema, 'bystander']);
+              assert.deepEqual(
+                rows.map((r) => [String(r.name), r.status, r.definer]),
+                [
+                  [stored, 'DISABLED', `${account}@%`],
+                  ['bystander', 'ENABLED', `${account}@%`],
+                ],
+              );
+            } finally {
+              const [left] = await pool.query<RowDataPacket[]>('SELECT EVENT_NAME AS name FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ? AND EVENT_NAME <> ?', [schema, 'bystander']);
+              for (const r of left) await pool.query(`DROP EVENT IF EXISTS ${quoteStoredName(schema)}.${quoteStoredName(String(r.name))}`);
+            }
+          }),
+          params(DB_RUNS),
+        );
+      } finally {
+        await pool.query('DROP USER IF EXISTS ?@?', [account, '%']);
+        await pool.query(`DROP DATABASE IF EXISTS ${quoteStoredName(schema)}`);
+      }
     });
 
     it('When any string goes through a placeholder, then it round-trips byte for byte', async () => {
