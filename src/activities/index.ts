@@ -139,12 +139,12 @@ async function waitUntil(instant: number): Promise<void> {
 }
 
 /**
- * Drops in flight in this worker. A secret is deleted only once none is (or after
- * `maxWaitMs`): when a thousand revocations come due in the same second, every
- * account is dropped first, and the slower, CPU-hungrier Secrets Manager calls
- * (and the reports to Temporal that follow them) do not slow the drops down.
- * Ending access is urgent; deleting the password of an account that no longer
- * exists is not. (README: Performance.)
+ * Endings of access (containment and drop) in flight in this worker. A secret is
+ * deleted only once none is (or after `maxWaitMs`): when a thousand revocations
+ * come due in the same second, every account is contained and dropped first, and
+ * the slower, CPU-hungrier Secrets Manager calls (and the reports to Temporal that
+ * follow them) do not slow them down. Ending access is urgent; deleting a password
+ * that no longer works is not. (README: Performance.)
  *
  * Then at most `maxCleanups` deletions run at once; the others wait their turn
  * here, heartbeating. Without the bound a burst sent a thousand requests at once:
@@ -329,7 +329,7 @@ export function createActivities(deps: ActivityDeps) {
     /** Ends access for good: contain the account, drop it, then delete its secret (at most 8 deletions at a time per worker). */
     async revokeAccess(ref: RevokeRef): Promise<RevocationResult> {
       // Armed ahead of the expiry: wait for it here, so that nothing but this
-      // worker's clock stands between the expiry and the drop (README: Performance).
+      // worker's clock stands between the expiry and the end of access (README: Performance).
       const armed = ref.notBefore !== undefined;
       if (armed) {
         log.info('revocation armed; waiting for the expiry', { grantId: ref.grantId, account: ref.account, expiry: ref.notBefore, waitMs: Date.parse(ref.notBefore!) - Date.now() });
@@ -347,6 +347,7 @@ export function createActivities(deps: ActivityDeps) {
           }
         }
         const ended = await dropsFirst.drop(() => deps.accounts.endAccess(ref.target, ref.account, call));
+        // Also when the drop was refused: the account is contained, the password in the secret no longer works.
         const secret = await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
         log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
         return {
