@@ -11,6 +11,7 @@ import {
   connectAs,
   createAdmin,
   createSchema,
+  grantGlobal,
   MARIADB_HOST,
   MARIADB_PORT,
   queryFails,
@@ -173,7 +174,7 @@ describe('containment: ending access on MariaDB', function () {
 
   it('When the admin may not name another definer (no SET USER), then the event is left as it is, not handed to the admin, and the report says why', async () => {
     const weak = await createAdmin([schema]);
-    await rootPool().query('REVOKE SET USER ON *.* FROM ?@?', [weak.account, weak.host]);
+    await grantGlobal(['SET USER'], weak, true);
     const m = createMysqlAccountManager({ credentials: new StaticCredentialSource(weak.credentials), connectTimeoutMs: 3000 });
     extra.push(m);
     const { account, password } = await adminGrantee();

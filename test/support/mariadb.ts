@@ -193,7 +193,7 @@ export async function queryFails(conn: Connection): Promise<boolean> {
 }
 
 /** Grants (or revokes) global privileges of an account as root, e.g. `grantGlobal(['PROCESS'], admin)`. */
-export async function grantGlobal(privileges: readonly ('PROCESS' | 'CREATE USER' | 'CONNECTION ADMIN')[], admin: { account: string; host: string }, revoke = false): Promise<void> {
+export async function grantGlobal(privileges: readonly ('PROCESS' | 'CREATE USER' | 'CONNECTION ADMIN' | 'SET USER')[], admin: { account: string; host: string }, revoke = false): Promise<void> {
   const list = privileges.join(', ');
   await rootPool().query(revoke ? `REVOKE ${list} ON *.* FROM ?@?` : `GRANT ${list} ON *.* TO ?@?`, [admin.account, admin.host]);
 }
