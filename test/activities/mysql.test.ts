@@ -1,6 +1,7 @@
 import { strict as assert } from 'node:assert';
 
 import { ApplicationFailure } from '@temporalio/common';
+import type { RowDataPacket } from 'mysql2/promise';
 
 import type { GrantTarget } from '../../src/domain';
 import { ActivityErrorType } from '../../src/activities/errors';
@@ -540,6 +541,16 @@ describe('MySQL account manager on MariaDB (least-privileged admin)', function (
       for (const g of grants) await rootPool().query(g.replace("'placeholder'@'%'", '?@?'), [noMysql.account, '%']);
       const err2 = await expectFailure(otherManager(new StaticCredentialSource(noMysql.credentials)).checkTarget(target()), ActivityErrorType.AdminPrivilegeMissing);
       assert.match(err2.message, /SELECT ON mysql\.\*/);
+    });
+
+    it("When an account's grants are read for the reconciler, then ALL PRIVILEGES means what this server's mysql.db columns say (DELETE HISTORY on MariaDB)", async () => {
+      const { account } = await grantee(ADMIN);
+      const found = await manager.accountGrants(target(), account);
+      const [columns] = await rootPool().query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db' AND COLUMN_NAME LIKE '%\\_priv' AND COLUMN_NAME <> 'Grant_priv'");
+      assert.equal(found.databasePrivileges.length, Number(columns[0]!.n));
+      assert.ok(found.databasePrivileges.includes('DELETE HISTORY'));
+      assert.deepEqual(found.grants.map((g) => [...g.privileges].sort()), [[...found.databasePrivileges].sort()], 'ALL PRIVILEGES holds each of them');
+      assert.deepEqual(await manager.schemaPrivileges(target(), account), ['ALL PRIVILEGES']);
     });
 
     it('When accounts are looked up, then accountExists is true only for an existing name with the target host pattern', async () => {

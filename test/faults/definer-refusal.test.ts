@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import type { RowDataPacket } from 'mysql2/promise';
+import mysql, { type RowDataPacket } from 'mysql2/promise';
 
 import { createActivities, type RevocationResult } from '../../src/activities';
 import { createMysqlAccountManager, type MysqlAccountManager } from '../../src/activities/mysql';
@@ -85,6 +85,33 @@ describe('a drop the server refuses (MySQL 4006, injected through the proxy)', f
   after(async () => {
     for (const m of managers) await m.close();
     await proxy?.close();
+  });
+
+  it('When the proxy answers a query with an error, then the client gets that errno, SQLSTATE and message, the server never saw it, and the same connection goes on working', async () => {
+    const account = `${RUN_PREFIX}_never_${randomName(3)}`;
+    await rootPool().query('CREATE USER ?@? IDENTIFIED BY ?', [account, '%', randomPassword()]);
+    const refusal = proxy.answer(/^DROP USER/, DEFINER_REFUSAL);
+    const conn = await mysql.createConnection({ host: proxy.host, port: proxy.port, user: admin.account, password: admin.password });
+    try {
+      await assert.rejects(conn.query('DROP USER ?@?', [account, '%']), (err: { errno?: number; sqlState?: string; sqlMessage?: string }) => {
+        assert.deepEqual([err.errno, err.sqlState, err.sqlMessage], [4006, 'HY000', DEFINER_REFUSAL.message]);
+        return true;
+      });
+      assert.equal(refusal.hits, 1);
+      assert.equal(await accountExists(account, '%'), true, 'the server never saw the DROP');
+      const [rows] = await conn.query<RowDataPacket[]>('SELECT 1 AS one');
+      assert.deepEqual(rows, [{ one: 1 }]);
+      // Every matching query is answered, on the same connection, until released.
+      await assert.rejects(conn.query('DROP USER IF EXISTS ?@?', [account, '%']), { errno: 4006 });
+      assert.equal(refusal.hits, 2);
+      refusal.release();
+      await conn.query('DROP USER IF EXISTS ?@?', [account, '%']);
+      assert.equal(await accountExists(account, '%'), false);
+    } finally {
+      refusal.release();
+      conn.destroy();
+      await rootPool().query('DROP USER IF EXISTS ?@?', [account, '%']);
+    }
   });
 
   it('When DROP USER is answered with 4006, then endAccess returns dropped:false with a readable refusal, the account is contained (locked, old password refused, no privilege, no session), and each call sends exactly one DROP', async () => {

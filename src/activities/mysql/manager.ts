@@ -870,22 +870,24 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
 
   /**
    * Ends every session of the targets, matched by user name and host (an account
-   * of the same name with another host pattern keeps its sessions, see hosts.ts),
-   * listing again until none is left: a session that logged in just before the
-   * lock shows up in a later listing. A killed session may linger in the list for
-   * a moment (it cannot run a statement any more); one that is still there after
-   * SESSION_ROUNDS is accepted as ending. New sessions that keep appearing after
-   * that many rounds fail the call. `known`: the accounts of these names, when the
-   * caller has read them already.
+   * of the same name with another host pattern keeps its sessions, see hosts.ts).
+   * `untilNone` (the account is locked): lists again until none is left, since a
+   * session that logged in just before the lock shows up in a later listing; a
+   * killed session may linger in the list for a moment (it cannot run a statement
+   * any more), and one still there after SESSION_ROUNDS is accepted as ending;
+   * new sessions that keep appearing after that many rounds fail the call.
+   * Without it (a lowered level: the account may log in again, with the new
+   * privileges), one pass ends what was open. `known`: the accounts of these
+   * names, when the caller has read them already.
    */
-  async function endSessions(session: ReadySession, targets: readonly SessionTarget[], known?: AccountId[]): Promise<void> {
+  async function endSessions(session: ReadySession, targets: readonly SessionTarget[], options: { untilNone: boolean; known?: AccountId[] }): Promise<void> {
     if (targets.length === 0) return;
     await requireSeesAllSessions(session, targets.length === 1 ? targets[0]!.account : `${targets.length} accounts`);
     const { dialect, performanceSchema } = session.info;
     const names = [...new Set(targets.map((t) => t.account))];
     const handled = new Set<string>();
     for (const t of targets) for (const id of t.killed) handled.add(id);
-    let accounts = known;
+    let accounts = options.known;
     for (let round = 1; ; round += 1) {
       const rows = await run(session, listSessionsStatement(dialect, names, { performanceSchema }));
       if (rows.length === 0) return;
@@ -903,7 +905,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
           if (await attempt(session, killConnectionStatement(dialect, s.id), [ER.NO_SUCH_THREAD])) t.killed.add(s.id);
         }
       }
-      if (remaining === 0) return;
+      if (remaining === 0 || !options.untilNone) return;
       if (round >= SESSION_ROUNDS) {
         if (fresh === 0) return;
         throw activityError(
@@ -1094,7 +1096,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
         await eachOrOne(session, live(), (group) => containStatement(group));
         await eachOrOne(session, live(), (group) => revokeEverythingStatement(group));
         // A dropped account's open sessions live on: they are ended whether it still exists or not.
-        await endSessions(session, live(), accounts);
+        await endSessions(session, live(), { untilNone: true, known: accounts });
         const containedAt = new Date().toISOString();
         for (const e of live()) if (e.existedAtStart) e.containedAt = containedAt;
         await collectLeftBehind(session, live());
@@ -1223,7 +1225,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       const own: SessionTarget = { account, host: target.hostPattern, killed: new Set<string>() };
       return withSession(target, [], callOptions, async (session) => {
         refuseAdmin(session, account);
-        await endSessions(session, [own]);
+        await endSessions(session, [own], { untilNone: false });
         if (own.killed.size > 0) log.info({ ...where(target, account), sessionsKilled: own.killed.size }, 'sessions killed');
         return own.killed.size;
       });
