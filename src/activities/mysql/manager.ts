@@ -949,7 +949,8 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
    * a time when the server refuses the group (MySQL refuses all of it for one
    * account; MariaDB applies it to the others and names that one). An account the
    * server refuses alone fails by itself, unless it no longer exists (another
-   * revocation dropped it meanwhile); a transient failure fails the batch.
+   * revocation dropped it meanwhile); a transient failure, or one about the admin's
+   * own privileges (maybe a session older than a GRANT: see withSession), fails the batch.
    */
   async function eachOrOne(session: ReadySession, group: readonly Ending[], build: (accounts: readonly Ending[]) => Statement): Promise<void> {
     const live = group.filter((e) => e.failure === undefined && e.present);
@@ -967,7 +968,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       try {
         await exec(session, build([e]));
       } catch (err) {
-        if (!refused(err)) throw err;
+        if (!refused(err) || (err instanceof ApplicationFailure && err.type === ActivityErrorType.AdminPrivilegeMissing)) throw err;
         if (!(await hasAccount(session, e.account, e.host))) {
           e.present = false;
           continue;
