@@ -147,6 +147,9 @@ describe('mysql statement builders', () => {
       it('When what the accounts left behind is listed, then one statement reads views, routines, triggers and events by DEFINER, capped per account with an exact total, enabled events always included', () => {
         const s = leftBehindStatement([{ account: 'acct_1', host: '%' }, { account: 'acct_2', host: '10.0.%' }], 50);
         for (const table of ['VIEWS', 'ROUTINES', 'TRIGGERS', 'EVENTS']) assert.ok(s.sql.includes(`FROM information_schema.${table} WHERE DEFINER IN (?, ?)`), table);
+        // Every branch in one collation: MySQL 8 refuses a UNION of information_schema columns of different collations.
+        assert.equal(s.sql.match(/CONVERT\(DEFINER USING utf8mb4\) COLLATE utf8mb4_bin AS definer/g)?.length, 4);
+        assert.ok(s.sql.includes("CONVERT('VIEW' USING utf8mb4) COLLATE utf8mb4_bin AS kind"));
         assert.match(s.sql, /COUNT\(\*\) OVER \(PARTITION BY x\.definer\) AS total/);
         assert.match(s.sql, /WHERE n <= \? OR \(kind = 'EVENT' AND note = 'ENABLED'\)/);
         assert.deepEqual(s.values, [...Array(4).fill(['acct_1@%', 'acct_2@10.0.%']).flat(), 50]);

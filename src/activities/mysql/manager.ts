@@ -1021,7 +1021,7 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       let note: string | undefined;
       if (kind === 'TRIGGER') note = `on table ${shownName(text(row.note))}`;
       if (kind === 'EVENT') note = text(row.note) === 'ENABLED' ? await disableEvent(session, e, schema, name) : 'disabled';
-      if (e.leftBehind.length < LEFT_BEHIND_LIST_LIMIT) {
+      if (Number(row.n) <= LEFT_BEHIND_LIST_LIMIT && e.leftBehind.length < LEFT_BEHIND_LIST_LIMIT) {
         e.leftBehind.push({ kind, schema: shownName(schema), name: shownName(name), ...(note !== undefined ? { note } : {}) });
       }
     }

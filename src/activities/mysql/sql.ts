@@ -574,7 +574,7 @@ export function definerOf(account: string, host: string): string {
  * triggers, events), at most `limit` per account, each row with the account's
  * exact `total`; and beyond the limit still every enabled event, which must be
  * disabled whatever the cap. Rows: kind, db, name, definer, note (a trigger's
- * table, an event's status), total. Reads information_schema, which shows the
+ * table, an event's status), total, n (the row's rank for its account). Reads information_schema, which shows the
  * admin the objects of the schemas it holds privileges on: the only ones a grant
  * account can create objects in. Tables are not listed: neither server records
  * who created a table.
@@ -585,14 +585,21 @@ export function leftBehindStatement(accounts: readonly AccountName[], limit: num
   const definers: string[] = [];
   for (let i = 0; i < values.length; i += 2) definers.push(definerOf(values[i]!, values[i + 1]!));
   const inList = `DEFINER IN (${marks(definers.length)})`;
+  // One character set and collation for every branch: MySQL 8's information_schema
+  // columns differ in collation, and a UNION of them is otherwise refused.
+  const text = (column: string) => `CONVERT(${column} USING utf8mb4) COLLATE utf8mb4_bin`;
+  const branch = (kind: string, schema: string, name: string, note: string, table: string) =>
+    `SELECT ${text(kind)} AS kind, ${text(schema)} AS db, ${text(name)} AS name, ${text('DEFINER')} AS definer, ${text(note)} AS note FROM information_schema.${table} WHERE ${inList}`;
   const sql =
-    'SELECT kind, db, name, definer, note, total FROM (' +
+    'SELECT kind, db, name, definer, note, total, n FROM (' +
     'SELECT x.kind, x.db, x.name, x.definer, x.note, COUNT(*) OVER (PARTITION BY x.definer) AS total, ' +
     'ROW_NUMBER() OVER (PARTITION BY x.definer ORDER BY x.kind, x.db, x.name) AS n FROM (' +
-    `SELECT 'VIEW' AS kind, TABLE_SCHEMA AS db, TABLE_NAME AS name, DEFINER AS definer, CAST(NULL AS CHAR) AS note FROM information_schema.VIEWS WHERE ${inList} ` +
-    `UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME, DEFINER, NULL FROM information_schema.ROUTINES WHERE ${inList} ` +
-    `UNION ALL SELECT 'TRIGGER', TRIGGER_SCHEMA, TRIGGER_NAME, DEFINER, EVENT_OBJECT_TABLE FROM information_schema.TRIGGERS WHERE ${inList} ` +
-    `UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME, DEFINER, STATUS FROM information_schema.EVENTS WHERE ${inList}` +
+    [
+      branch("'VIEW'", 'TABLE_SCHEMA', 'TABLE_NAME', 'NULL', 'VIEWS'),
+      branch('ROUTINE_TYPE', 'ROUTINE_SCHEMA', 'ROUTINE_NAME', 'NULL', 'ROUTINES'),
+      branch("'TRIGGER'", 'TRIGGER_SCHEMA', 'TRIGGER_NAME', 'EVENT_OBJECT_TABLE', 'TRIGGERS'),
+      branch("'EVENT'", 'EVENT_SCHEMA', 'EVENT_NAME', 'STATUS', 'EVENTS'),
+    ].join(' UNION ALL ') +
     ") AS x) AS y WHERE n <= ? OR (kind = 'EVENT' AND note = 'ENABLED') ORDER BY definer, kind, db, name";
   return {
     sql,
