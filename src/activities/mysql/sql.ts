@@ -318,7 +318,7 @@ const COLUMN_PRIVILEGE_EXCEPTIONS: Readonly<Record<string, string>> = {
 };
 
 /**
- * The privilege a mysql.db (or mysql.tables_priv-style) `*_priv` column stands
+ * The privilege a mysql.db `*_priv` column stands
  * for, derived from its name (`Show_create_routine_priv` → `SHOW CREATE
  * ROUTINE`), so that a privilege a newer server adds is seen, compared and
  * revoked without this code knowing it. Undefined for anything else.
