@@ -137,6 +137,10 @@ export interface AuditRecord {
   detail?: string;
   /** REVOKED, EXPIRED, ORPHAN_REVOKED: the instant access ended (the account was contained). */
   accessEndedAt?: string;
+  /** CREDENTIALS_VIEWED: the address the credentials went to (the API's request.ip). */
+  clientAddress?: string;
+  /** CREDENTIALS_VIEWED: the client's user agent, one line, bounded. */
+  userAgent?: string;
 }
 
 export interface AuditStore {
