@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 
-import { adminMail, createSmtpMailer, grantMail, grantOwnerNotice, messageIdFor, type AdminMailKind, type GrantMailKind } from '../../src/activities/mail';
-import type { Mailer } from '../../src/activities/ports';
+import { adminMail, approvalMail, createSmtpMailer, grantMail, grantOwnerNotice, messageIdFor, type AdminMailKind, type GrantMailKind } from '../../src/activities/mail';
+import { noticeMail } from '../../src/activities/mail/notices';
+import type { Mailer, MailMessage } from '../../src/activities/ports';
 import type { SmtpSettings } from '../../src/config';
 import { definerObjectsQuery } from '../../src/activities/mail/templates';
 import type { GrantState, LeftBehindObject, Person } from '../../src/domain';
@@ -296,6 +297,35 @@ describe('mail', () => {
       assert.match(m.text, /10 attempts, last: connect ETIMEDOUT/);
       assert.match(m.text, /ALTER USER 'alice_k3j9qa'@/);
       assert.ok(m.text.includes('grant/shop/dev_project/alice@example.com'));
+    });
+  });
+
+  describe('who gets the credentials', () => {
+    it('When every kind of e-mail is rendered for a grant whose credentials are at hand, then only the grantee\'s own GRANTED message carries the link, the password or the command that reads the secret', () => {
+      const url = 'https://dbaccess.example.com/credentials/AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdE';
+      const password = 'Pa55wordInTheMail0123';
+      const grant = grantFixture({ retained: { since: '2026-12-10T08:00:01.000Z', reason: 'refused', objects: [{ kind: 'VIEW', schema: 's', name: 'v' }], objectCount: 1 } });
+      const base = { grant, owner: OWNER, eventId: 'run-1:000020', awsRegion: 'eu-west-1', schema: 'dev_project' };
+      const messages: MailMessage[] = [];
+      for (const credentials of [{ kind: 'link' as const, url, linkExpiresAt: '2026-12-02T23:59:59.000Z' }, { kind: 'password' as const, password }]) {
+        for (const kind of ['GRANTED', 'LEVEL_CHANGED', 'EXTENDED', 'REVOKED', 'EXPIRED'] as const) {
+          messages.push(grantMail({ ...base, kind, credentials }));
+          const notice = grantOwnerNotice({ ...base, kind, credentials });
+          if (notice) messages.push(notice);
+        }
+      }
+      for (const kind of ['FAILED', 'REVOKE_RETRYING', 'ACCOUNT_RETAINED', 'LEVEL_CHANGE_INCOMPLETE'] as const) messages.push(adminMail({ kind, grant, administrators: ADMINS, owner: OWNER, eventId: 'e', detail: 'd' }));
+      for (const kind of ['APPROVAL_REQUESTED', 'DENIED', 'EXTENSION_REQUESTED', 'EXTENSION_DENIED'] as const) {
+        messages.push(approvalMail({ kind, grant, owner: OWNER, approvers: ADMINS, reasons: ['r'], eventId: 'e', extension: { from: grant.expiresAt, to: '2027-01-31T23:59:59.000Z', requestedBy: 'x' } }));
+      }
+      for (const kind of ['REMINDER', 'ADOPTED'] as const) messages.push(noticeMail({ kind, grant, owner: OWNER, eventId: 'e', maxDurationMs: 90 * 86_400_000 }));
+
+      const carriers = messages.filter((m) => [m.text, m.html].some((part) => part.includes(url) || part.includes(password) || part.includes('secretsmanager get-secret-value')));
+      assert.equal(carriers.length, 2, 'the GRANTED message with a link, and the one with the password');
+      for (const m of carriers) {
+        assert.deepEqual([...m.to, ...(m.cc ?? [])], ['alice@example.com'], `${m.subject}: to the grantee alone`);
+        assert.equal(m.messageId?.startsWith('<granted.'), true);
+      }
     });
   });
 
