@@ -363,7 +363,18 @@ export function createActivities(deps: ActivityDeps) {
         }
       }
       const notice = grantOwnerNotice(input);
-      if (notice) await deps.mailer.send(notice);
+      if (!notice) return;
+      try {
+        await deps.mailer.send(notice);
+      } catch (err) {
+        // Refused for good (the owner's address): the grantee has access and their message, and a
+        // wrong owner address must not undo every grant of the project. (As a copy, it was dropped too.)
+        if (err instanceof ApplicationFailure && err.type === ActivityErrorType.MailRejected) {
+          log.error('the project owner\'s GRANTED notice was refused; the grantee\'s message went out', { grantId: request.grant.grantId, eventId: request.eventId, message: err.message });
+          return;
+        }
+        throw err;
+      }
     },
 
     /** E-mails the approvers of a request, or tells the grantee it was denied. */

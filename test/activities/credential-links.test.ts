@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type GrantActivities } from '../../src/activities';
 import { SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { hashCredentialToken } from '../../src/activities/credential-links';
+import { activityError, ActivityErrorType } from '../../src/activities/errors';
 import { messageIdFor } from '../../src/activities/mail';
 import type { Mailer } from '../../src/activities/ports';
 import type { GrantState } from '../../src/domain';
@@ -184,6 +185,22 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     assert.equal(c.smtp.messages.filter(mailsTo(grant.email)).length, 1, 'no second message to the grantee');
     const token = LINK.exec(first.text)![1]!;
     assert.equal((await c.links.findByTokenHash(hashCredentialToken(token)))?.linkId, eventId, 'the mailed link still works');
+  });
+
+  it('When the relay refuses the owner\'s address for good, then the grantee still has their message and the notify succeeds (a wrong owner address does not undo the grant)', async () => {
+    const { grant, state } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    const mailer: Mailer = {
+      send: async (m) => {
+        if (m.to.includes(c.owner.email)) throw activityError(ActivityErrorType.MailRejected, 'SMTP server rejected the message (550 at RCPT)');
+        await c.deps.mailer.send(m);
+      },
+      close: () => undefined,
+    };
+    await activities(false, mailer).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
+    const mine = await c.smtp.waitFor(mailsTo(grant.email));
+    assert.ok(LINK.test(mine.text), 'the grantee has the link');
+    assert.ok(logged.some((l) => l.includes('GRANTED notice was refused')), 'the refusal is logged');
   });
 
   it('When the link was already redeemed and the notify runs again, then no new link and no new e-mail', async () => {
