@@ -30,7 +30,7 @@ describe('approval e-mails', () => {
 
   it('When the API URL is unknown, then the commands use a placeholder rather than a wrong address', () => {
     const mail = approvalMail({ kind: 'APPROVAL_REQUESTED', grant, owner: request.owner, approvers, reasons: ['x'], eventId: 'run:000002' });
-    assert.ok(mail.text.includes('$DBACCESS_URL/grants/'));
+    assert.ok(mail.text.includes(`curl -X POST "$DBACCESS_URL/grants/${encodeURIComponent(grant.grantId)}/approve" `), 'the placeholder expands in the shell');
   });
 
   it('When a request is denied, then the grantee is told who denied it and why, with the owner in copy; a timeout says so', () => {

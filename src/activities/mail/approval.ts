@@ -58,7 +58,8 @@ function decisionCommand(input: ApprovalMailInput, verb: 'approve' | 'deny'): st
   const base = clean(input.apiUrl ?? '', 300).replace(/\/+$/, '') || '$DBACCESS_URL';
   const url = `${base}/grants/${encodeURIComponent(input.grant.grantId)}/${verb}`;
   const body = verb === 'deny' ? ` --json '{"reason":"..."}'` : '';
-  return `curl -X POST ${shellQuote(url)} -H "Authorization: Bearer $DBACCESS_API_KEY"${body}`;
+  // The placeholder must expand in the shell: double quotes (the grant id is URL-encoded, so holds no quote or $).
+  return `curl -X POST ${base.startsWith('$') ? `"${url}"` : shellQuote(url)} -H "Authorization: Bearer $DBACCESS_API_KEY"${body}`;
 }
 
 /** What an EXTENSION_* mail is about; the grant's expiry and `unknown` when the input lacks it. */
