@@ -1,15 +1,16 @@
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { GrantCredential } from './ports';
-import { hashCredentialToken, newCredentialToken, type CredentialLinkStore } from './credential-links';
+import { hashCredentialToken, newCredentialToken, type CredentialLink, type CredentialLinkStore } from './credential-links';
 import type { GrantMailInput, MailCredentials } from './mail';
 
-// How the GRANTED e-mail hands over the credentials (see README "Credentials"):
+// How the grantee's GRANTED e-mail hands over the credentials (see README "Credentials"):
 //  - by default a one-time link: a fresh random token, stored as a hash in the
 //    links table under the GRANTED event id, put only into the e-mail;
 //  - with CREDENTIALS_IN_EMAIL, the password itself, read from the per-grant secret.
-// Neither the token nor the password leaves this module other than in the message:
-// they are not returned, not logged, and never enter workflow history.
+// Neither the token nor the password leaves this module other than in the grantee's
+// own message: they are not returned, not logged, never enter workflow history, and
+// never go into a message to anyone else (the owner's notice has neither).
 
 export interface CredentialDelivery {
   /** CREDENTIALS_IN_EMAIL: the password in the e-mail instead of a link. */
@@ -26,9 +27,16 @@ export interface CredentialDelivery {
 
 export type PreparedCredentials =
   | { status: 'none' }
-  /** The link of this GRANTED event was already redeemed: its e-mail arrived; nothing to send again. */
-  | { status: 'already-used' }
-  | { status: 'ready'; credentials: MailCredentials; /** distinguishes the message of each new token */ messageTag?: string };
+  /** The link of this GRANTED event was already mailed (or even redeemed): nothing to send the grantee again. */
+  | { status: 'delivered' }
+  | {
+      status: 'ready';
+      credentials: MailCredentials;
+      /** Distinguishes the message of each new token. */
+      messageTag?: string;
+      /** Call once the grantee's message was sent: a retry then leaves the link and the grantee alone. */
+      mailed?: () => Promise<void>;
+    };
 
 function runOf(): { workflowId?: string; runId?: string } {
   try {
@@ -58,7 +66,8 @@ export async function prepareCredentials(delivery: CredentialDelivery, request: 
   const token = newCredentialToken();
   const tokenHash = hashCredentialToken(token);
   const run = runOf();
-  const { written } = await delivery.links.put({
+  // runId: the run that provisioned the grant (GRANTED is mailed in it), whose tag the secret carries.
+  const link: CredentialLink = {
     linkId: request.eventId,
     tokenHash,
     grantId: grant.grantId,
@@ -73,13 +82,15 @@ export async function prepareCredentials(delivery: CredentialDelivery, request: 
     runId: run.runId ?? '',
     linkExpiresAt,
     createdAt: new Date(nowMs).toISOString(),
-  });
-  if (!written) return { status: 'already-used' };
+  };
+  const { written } = await delivery.links.put(link);
+  if (!written) return { status: 'delivered' };
   return {
     status: 'ready',
     credentials: { kind: 'link', url: `${delivery.publicUrl}/credentials/${token}`, linkExpiresAt: new Date(linkExpiresAt * 1000).toISOString() },
-    // Each retry carries a new link, so it is a new message: a mail system that drops
-    // repeats of a Message-ID must not keep the earlier, dead link instead.
+    // A retry after a failed send carries a new link, so it is a new message: a mail system
+    // that drops repeats of a Message-ID must not keep the earlier, dead link instead.
     messageTag: createHash('sha256').update(tokenHash).digest('hex').slice(0, 12),
+    mailed: () => delivery.links.markMailed(link, new Date((delivery.now ?? Date.now)()).toISOString()),
   };
 }

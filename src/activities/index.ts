@@ -3,13 +3,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type LeftBehindObject, type Person } from '../domain';
 import { activityError } from './errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
-import { adminMail, approvalMail, grantMail, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
+import { GRANT_RUN_TAG } from './credential-links';
+import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
 import { noticeMail, type NoticeMailInput } from './mail/notices';
 import { generatePassword } from './password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
 
 export * from './ports';
 export type { CredentialDelivery } from './credential-delivery';
+export { GRANT_RUN_TAG } from './credential-links';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
 // it can run again after a partial success (a worker crash, a lost result) and
@@ -240,10 +242,13 @@ export function createActivities(deps: ActivityDeps) {
         const password = newPassword();
         // The secret first, tagged with its grant: once it exists, a retry knows the
         // account is this grant's, and the account never has a password that is not stored.
+        // The run tag binds it to this lifecycle: a credential link of an earlier grant of
+        // the same id (same secret name) no longer opens it.
+        const run = Context.current().info.workflowExecution?.runId;
         await deps.secrets.put(
           ref.secretName,
           { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
-          { [GRANT_ID_TAG]: ref.grantId, 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
+          { [GRANT_ID_TAG]: ref.grantId, ...(run ? { [GRANT_RUN_TAG]: run } : {}), 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
         );
         await deps.accounts.ensureAccount(ref.target, ref.account, password, call);
         log.info('account ready', { grantId: ref.grantId, account: ref.account, secretName: ref.secretName });
@@ -364,19 +369,39 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * E-mails the grantee and the project owner. GRANTED carries a fresh one-time
-     * credential link (a retry replaces the link: the earlier one dies), or the
-     * password with CREDENTIALS_IN_EMAIL; neither is returned or logged.
+     * E-mails the grantee and the project owner. GRANTED is two messages: the
+     * grantee's alone carries a fresh one-time credential link (or the password,
+     * with CREDENTIALS_IN_EMAIL); the owner's notice carries neither. The other
+     * kinds are one message with the owner in copy. Nothing secret is returned or logged.
      */
     async notifyGrant(request: GrantMailRequest): Promise<void> {
+      const input = { ...request, awsRegion: deps.awsRegion };
       const prepared = deps.credentials ? await prepareCredentials(deps.credentials, request) : { status: 'none' as const };
-      if (prepared.status === 'already-used') {
-        log.info('credential link already redeemed; its e-mail was delivered, not sending again', { grantId: request.grant.grantId, eventId: request.eventId });
-        return;
+      if (prepared.status === 'delivered') {
+        // A retry after the grantee's message went out (the owner's failed, or a result was lost).
+        log.info('credential link already mailed; not sending it again', { grantId: request.grant.grantId, eventId: request.eventId });
+      } else {
+        const message = grantMail({ ...input, ...(prepared.status === 'ready' ? { credentials: prepared.credentials } : {}) });
+        if (prepared.status === 'ready' && prepared.messageTag) message.messageId = messageIdFor(request.kind, `${request.eventId}.${prepared.messageTag}`);
+        await deps.mailer.send(message);
+        if (prepared.status === 'ready' && prepared.mailed) {
+          // Best effort: without the mark a retry sends a fresh link (the earlier one dies), which is safe.
+          await prepared.mailed().catch((err: unknown) => log.warn('could not record that the credential link was mailed', { grantId: request.grant.grantId, eventId: request.eventId, message: (err as Error).message }));
+        }
       }
-      const message = grantMail({ ...request, awsRegion: deps.awsRegion, ...(prepared.status === 'ready' ? { credentials: prepared.credentials } : {}) });
-      if (prepared.status === 'ready' && prepared.messageTag) message.messageId = messageIdFor(request.kind, `${request.eventId}.${prepared.messageTag}`);
-      await deps.mailer.send(message);
+      const notice = grantOwnerNotice(input);
+      if (!notice) return;
+      try {
+        await deps.mailer.send(notice);
+      } catch (err) {
+        // Refused for good (the owner's address): the grantee has access and their message, and a
+        // wrong owner address must not undo every grant of the project. (As a copy, it was dropped too.)
+        if (err instanceof ApplicationFailure && err.type === ActivityErrorType.MailRejected) {
+          log.error('the project owner\'s GRANTED notice was refused; the grantee\'s message went out', { grantId: request.grant.grantId, eventId: request.eventId, message: err.message });
+          return;
+        }
+        throw err;
+      }
     },
 
     /** E-mails the approvers of a request, or tells the grantee it was denied. */

@@ -114,7 +114,7 @@ export interface GrantCredential {
 export interface GrantSecretStore {
   /** The secret's tags when it exists (not deleted or scheduled for deletion), else undefined. */
   describe(name: string): Promise<{ tags: Record<string, string> } | undefined>;
-  /** Creates or overwrites the secret (restoring it if it was scheduled for deletion). */
+  /** Creates or overwrites the secret (restoring it if it was scheduled for deletion); the tags are set on an existing secret too, before its new value. */
   put(name: string, value: GrantCredential, tags?: Record<string, string>): Promise<void>;
   /** Deletes the secret at once (no recovery window); `existed: false` when it was not there. */
   delete(name: string): Promise<{ existed: boolean }>;
@@ -141,6 +141,10 @@ export interface AuditRecord {
   detail?: string;
   /** REVOKED, EXPIRED, ORPHAN_REVOKED: the instant access ended (the account was contained). */
   accessEndedAt?: string;
+  /** CREDENTIALS_VIEWED: the address the credentials went to (the API's request.ip). */
+  clientAddress?: string;
+  /** CREDENTIALS_VIEWED: the client's user agent, one line, bounded. */
+  userAgent?: string;
 }
 
 export interface AuditStore {

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CREDENTIAL_TOKEN_PATTERN, hashCredentialToken, type CredentialLink, type CredentialLinkStore } from '../activities/credential-links';
 import type { AuditStore, GrantCredential } from '../activities/ports';
-import { escapeHtml } from '../activities/mail/format';
+import { clean, escapeHtml } from '../activities/mail/format';
 
 // Redeems the one-time credential link of a GRANTED e-mail (README "Credentials").
 //
@@ -14,11 +14,18 @@ import { escapeHtml } from '../activities/mail/format';
 //   POST /credentials/:token  (the button) → redeems; HTML or JSON by Accept
 //
 // Redeeming: find the link by the token's hash → mark it used (conditional: of
-// two concurrent requests exactly one wins) → read the secret → audit
-// CREDENTIALS_VIEWED → answer. The audit event is written before any credential
-// leaves the process, and only by the request that won the mark, so there is
-// exactly one event per view and no view without one. A failure before the
-// answer that disclosed nothing releases the mark, so the link can be tried again.
+// two concurrent requests exactly one wins) → read the secret → check that the
+// secret belongs to the link's grant run → audit CREDENTIALS_VIEWED (with the
+// request's address and user agent) → answer. The audit event is written before
+// any credential leaves the process, and only by the request that won the mark,
+// so there is exactly one event per view and no view without one. A failure
+// before the answer that disclosed nothing releases the mark, so the link can be
+// tried again.
+//
+// The same person granted the same database again gets the same account and
+// secret names: a link of the earlier grant must not open the new password. The
+// secret names its run (GRANT_RUN_TAG, set by createAccount); a link of another
+// run gets the same 410 as a link of an ended grant.
 //
 // The token is in the URL: these routes log only at warn level and above (no
 // request lines), and nothing here logs the token or a credential.
@@ -26,12 +33,24 @@ import { escapeHtml } from '../activities/mail/format';
 export interface CredentialRoutesDeps {
   links: CredentialLinkStore;
   audit: AuditStore;
-  /** The per-grant secret's value; undefined when it no longer exists (the grant ended). */
-  readCredential(secretName: string): Promise<GrantCredential | undefined>;
+  /**
+   * The per-grant secret's value and the grant run it belongs to (its GRANT_RUN_TAG);
+   * undefined when it no longer exists (the grant ended). SecretsManagerGrantSecretStore.readBound.
+   */
+  readCredential(secretName: string): Promise<{ credential: GrantCredential; grantRun: string | undefined } | undefined>;
   now?: () => Date;
 }
 
 export const CREDENTIALS_ACTOR = 'credential-link';
+
+/** Longest user agent kept in the audit trail. */
+export const USER_AGENT_MAX = 256;
+
+/** Who redeemed, as an access log would have it: the client address (request.ip: API_TRUST_PROXY applies) and the user agent, one bounded line. */
+export function requestClient(request: FastifyRequest): { clientAddress: string; userAgent?: string } {
+  const agent = clean(request.headers['user-agent'], USER_AGENT_MAX);
+  return { clientAddress: clean(request.ip, 64) || 'unknown', ...(agent ? { userAgent: agent } : {}) };
+}
 
 const NOT_FOUND = { error: 'not_found', message: 'this link is not valid' };
 const GONE = {
@@ -173,16 +192,23 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
       }
     };
 
-    let credential: GrantCredential | undefined;
+    let bound: Awaited<ReturnType<CredentialRoutesDeps['readCredential']>>;
     try {
-      credential = await deps.readCredential(link.secretName);
+      bound = await deps.readCredential(link.secretName);
     } catch (err) {
       request.log.error({ err, linkId: link.linkId }, 'could not read the grant secret for a credential link');
       await release();
       return unavailable(request, reply, html);
     }
     // The secret is deleted when the grant ends: the link stays used, there is nothing to show.
-    if (!credential) return refuse(request, reply, html, 410, ENDED);
+    if (!bound) return refuse(request, reply, html, 410, ENDED);
+    // A secret of another run (a later grant of the same id), or of none: this link's grant has ended.
+    if (!link.runId || bound.grantRun !== link.runId) {
+      request.log.warn({ linkId: link.linkId, grantId: link.grantId }, 'credential link of an earlier grant run presented; nothing shown');
+      return refuse(request, reply, html, 410, ENDED);
+    }
+    const { credential } = bound;
+    const client = requestClient(request);
 
     try {
       await deps.audit.append({
@@ -199,7 +225,8 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
         account: link.account,
         workflowId: link.workflowId,
         runId: link.runId,
-        detail: `one-time link ${link.linkId} redeemed (request ${request.id})`,
+        ...client,
+        detail: `one-time link ${link.linkId} redeemed from ${client.clientAddress}${client.userAgent ? ` by "${client.userAgent}"` : ''} (request ${request.id})`,
       });
     } catch (err) {
       // No view without an audit event: nothing is shown.

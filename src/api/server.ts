@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       credentials: {
         links: new DynamoCredentialLinkStore(clients.doc, credentialSettings(env, 'api').linksTable),
         audit: new DynamoAuditStore(clients.doc, aws.auditTable),
-        readCredential: (name) => grantSecrets.read(name),
+        readCredential: (name) => grantSecrets.readBound(name),
       },
       ...(env.get('METRICS_TOKEN') ? { metricsToken: env.get('METRICS_TOKEN') } : {}),
     });

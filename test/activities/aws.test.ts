@@ -27,6 +27,7 @@ import {
   type AwsClients,
 } from '../../src/activities/aws';
 import { ActivityErrorType } from '../../src/activities/errors';
+import { GRANT_ID_TAG, GRANT_RUN_TAG } from '../../src/activities';
 import type { AuditRecord, GrantCredential } from '../../src/activities/ports';
 import { getMoto, motoAwsSettings } from '../support/moto';
 import { ROOT } from '../support/tools';
@@ -289,6 +290,20 @@ describe('AWS adapters (moto)', function () {
         Object.fromEntries((described.Tags ?? []).map((t) => [t.Key, t.Value])),
         { grantId: 'grant/proj/dev_project/john@example.com', project: 'proj' },
       );
+    });
+
+    it('When a secret that exists is put again with tags (a new grant run of the same id), then its tags name the new run, and readBound reads the value with that run', async () => {
+      const store = new SecretsManagerGrantSecretStore(clients.secrets);
+      const id = name();
+      const grantId = 'grant/proj/dev_project/john@example.com';
+      await store.put(id, credential('first'), { [GRANT_ID_TAG]: grantId, [GRANT_RUN_TAG]: 'run-one' });
+      assert.deepEqual(await store.readBound(id), { credential: credential('first'), grantRun: 'run-one' });
+      // Not deleted in between (a revocation whose deletion failed): the name is taken over.
+      await store.put(id, credential('second'), { [GRANT_ID_TAG]: grantId, [GRANT_RUN_TAG]: 'run-two' });
+      assert.deepEqual(await store.readBound(id), { credential: credential('second'), grantRun: 'run-two' });
+      assert.deepEqual((await store.describe(id))?.tags, { [GRANT_ID_TAG]: grantId, [GRANT_RUN_TAG]: 'run-two' });
+      await store.delete(id);
+      assert.equal(await store.readBound(id), undefined);
     });
 
     it('When a secret is put, deleted and put again under the same name, then the new value is stored', async () => {

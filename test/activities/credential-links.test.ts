@@ -7,10 +7,14 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createActivities, type GrantActivities } from '../../src/activities';
 import { SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { hashCredentialToken } from '../../src/activities/credential-links';
+import { activityError, ActivityErrorType } from '../../src/activities/errors';
+import { messageIdFor } from '../../src/activities/mail';
+import type { Mailer } from '../../src/activities/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
 import { MARIADB_HOST, MARIADB_PORT } from '../support/mariadb';
 import type { CapturedMail } from '../support/smtp';
+import { until } from '../support/wait';
 
 // notifyGrant(GRANTED) with credential delivery, on the real adapters (moto's
 // links table and secrets, the SMTP capture, MariaDB for the account).
@@ -38,10 +42,11 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     await c?.close();
   });
 
-  function activities(inEmail: boolean): GrantActivities {
+  function activities(inEmail: boolean, mailer: Mailer = c.deps.mailer): GrantActivities {
     const secrets = new SecretsManagerGrantSecretStore(c.aws.secrets);
     const acts = createActivities({
       ...c.deps,
+      mailer,
       credentials: { inEmail, links: c.links, publicUrl: PUBLIC_URL, linkTtlMs: 24 * 3600_000, readCredential: (name) => secrets.read(name) },
     });
     const wrapped: Record<string, unknown> = {};
@@ -85,31 +90,117 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
 
   const mailsTo = (email: string) => (m: CapturedMail) => m.envelopeTo.includes(email);
 
-  it('When GRANTED is notified twice (a retry), then one link item remains: the second token works, the first does not', async () => {
+  it('When GRANTED is notified, then the grantee alone gets the link; the owner gets a notice of their own without the link, the password or the secret', async () => {
     const { grant, state, password } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    await activities(false).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
+
+    const mine = await c.smtp.waitFor(mailsTo(grant.email));
+    assert.deepEqual(mine.envelopeTo, [grant.email], 'the message with the link goes to the grantee alone');
+    assert.deepEqual(mine.cc, []);
+    const token = LINK.exec(mine.text)?.[1];
+    assert.ok(token, 'the grantee has the link');
+
+    const notice = await c.smtp.waitFor((m) => mailsTo(c.owner.email)(m) && m.messageId === messageIdFor('GRANTED_OWNER', eventId));
+    assert.deepEqual(notice.envelopeTo, [c.owner.email]);
+    assert.ok(notice.text.includes(grant.email) && notice.text.includes(grant.ref.account), 'the notice says who has which account');
+    for (const [what, value] of [['the token', token], ['the password', password], ['the secret name', grant.ref.secretName]] as const) {
+      assert.ok(!notice.raw.includes(value), `the owner's notice holds ${what}`);
+    }
+    assert.doesNotMatch(notice.raw, /\/credentials\/|secretsmanager/);
+    const items = await linkItems(eventId);
+    assert.equal(items.length, 1);
+    assert.equal(items[0]!['tokenHash'], hashCredentialToken(token));
+    assert.equal(typeof items[0]!['mailedAt'], 'string', 'the link is marked mailed');
+  });
+
+  it('When the notify runs again after both e-mails went out (a lost result), then the grantee gets no second link and the owner\'s notice keeps its Message-ID', async () => {
+    const { grant, state } = await provisioned();
     const eventId = `${randomUUID()}:000002`;
     const act = activities(false);
     const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
-
     await act.notifyGrant(request);
     const first = await c.smtp.waitFor(mailsTo(grant.email));
+    const token = LINK.exec(first.text)![1]!;
     await act.notifyGrant(request);
-    const second = await c.smtp.waitFor((m) => mailsTo(grant.email)(m) && m.messageId !== first.messageId);
+    const noticeId = messageIdFor('GRANTED_OWNER', eventId);
+    await until('the notice twice', async () => c.smtp.messages.filter((m) => m.messageId === noticeId).length === 2);
+    assert.equal(c.smtp.messages.filter(mailsTo(grant.email)).length, 1, 'one message to the grantee');
+    assert.equal((await c.links.findByTokenHash(hashCredentialToken(token)))?.linkId, eventId, 'the mailed token still works');
+  });
 
-    const t1 = LINK.exec(first.text)?.[1];
+  it('When the grantee\'s e-mail failed, then the retry mails a new link and the first token is dead; the owner is told once', async () => {
+    const { grant, state, password } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    const sentTo: string[][] = [];
+    let failGrantee = true;
+    // The real SMTP path, except that the first message to the grantee is deferred after it was built.
+    const mailer: Mailer = {
+      send: async (m) => {
+        if (failGrantee && m.to.includes(grant.email)) {
+          failGrantee = false;
+          sentTo.push(['(deferred)', LINK.exec(m.text)?.[1] ?? '']);
+          throw new Error('SMTP server deferred the message (451)');
+        }
+        sentTo.push(m.to);
+        await c.deps.mailer.send(m);
+      },
+      close: () => undefined,
+    };
+    const act = activities(false, mailer);
+    const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
+    await assert.rejects(act.notifyGrant(request), /deferred/);
+    await act.notifyGrant(request);
+    const second = await c.smtp.waitFor(mailsTo(grant.email));
+    const t1 = sentTo[0]![1]!;
     const t2 = LINK.exec(second.text)?.[1];
-    assert.ok(t1 && t2 && t1 !== t2, 'each attempt mails a new token');
-    assert.ok(first.text.includes(`${PUBLIC_URL}/credentials/${t1}`));
-    for (const m of [first, second]) assert.ok(!m.raw.includes(password), 'no password in a link e-mail');
-
-    const items = await linkItems(eventId);
-    assert.equal(items.length, 1);
-    assert.equal(items[0]!['tokenHash'], hashCredentialToken(t2));
-    assert.equal(items[0]!['grantId'], grant.ref.grantId);
-    assert.equal(items[0]!['secretName'], grant.ref.secretName);
-    assert.equal(typeof items[0]!['ttl'], 'number');
+    assert.ok(t1 && t2 && t1 !== t2, 'the retry mails a new token');
+    assert.notEqual(second.messageId, messageIdFor('GRANTED', eventId), 'a new link is a new message');
+    assert.ok(!second.raw.includes(password));
     assert.equal(await c.links.findByTokenHash(hashCredentialToken(t1)), undefined, 'the first token is dead');
     assert.equal((await c.links.findByTokenHash(hashCredentialToken(t2)))?.linkId, eventId, 'the second token is the link');
+    assert.deepEqual(sentTo.filter((to) => to.includes(c.owner.email)).length, 1, 'the owner is told once, after the grantee');
+  });
+
+  it('When the owner\'s notice failed after the grantee\'s e-mail went out, then the retry sends only the notice', async () => {
+    const { grant, state } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    let failOwner = true;
+    const mailer: Mailer = {
+      send: async (m) => {
+        if (failOwner && m.to.includes(c.owner.email)) {
+          failOwner = false;
+          throw new Error('SMTP server deferred the message (451)');
+        }
+        await c.deps.mailer.send(m);
+      },
+      close: () => undefined,
+    };
+    const act = activities(false, mailer);
+    const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
+    await assert.rejects(act.notifyGrant(request), /deferred/);
+    const first = await c.smtp.waitFor(mailsTo(grant.email));
+    await act.notifyGrant(request);
+    await c.smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED_OWNER', eventId));
+    assert.equal(c.smtp.messages.filter(mailsTo(grant.email)).length, 1, 'no second message to the grantee');
+    const token = LINK.exec(first.text)![1]!;
+    assert.equal((await c.links.findByTokenHash(hashCredentialToken(token)))?.linkId, eventId, 'the mailed link still works');
+  });
+
+  it('When the relay refuses the owner\'s address for good, then the grantee still has their message and the notify succeeds (a wrong owner address does not undo the grant)', async () => {
+    const { grant, state } = await provisioned();
+    const eventId = `${randomUUID()}:000002`;
+    const mailer: Mailer = {
+      send: async (m) => {
+        if (m.to.includes(c.owner.email)) throw activityError(ActivityErrorType.MailRejected, 'SMTP server rejected the message (550 at RCPT)');
+        await c.deps.mailer.send(m);
+      },
+      close: () => undefined,
+    };
+    await activities(false, mailer).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
+    const mine = await c.smtp.waitFor(mailsTo(grant.email));
+    assert.ok(LINK.test(mine.text), 'the grantee has the link');
+    assert.ok(logged.some((l) => l.includes('GRANTED notice was refused')), 'the refusal is logged');
   });
 
   it('When the link was already redeemed and the notify runs again, then no new link and no new e-mail', async () => {
@@ -132,11 +223,14 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     assert.ok(items[0]!['usedAt']);
   });
 
-  it('When CREDENTIALS_IN_EMAIL is on, then the GRANTED e-mail holds the password and no link, and no link is stored', async () => {
+  it('When CREDENTIALS_IN_EMAIL is on, then the grantee\'s GRANTED e-mail holds the password and no link, the owner\'s notice neither, and no link is stored', async () => {
     const { grant, state, password } = await provisioned();
     const eventId = `${randomUUID()}:000002`;
     await activities(true).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
     const mail = await c.smtp.waitFor(mailsTo(grant.email));
+    assert.deepEqual(mail.envelopeTo, [grant.email], 'the message with the password goes to the grantee alone');
+    const notice = await c.smtp.waitFor((m) => m.messageId === messageIdFor('GRANTED_OWNER', eventId));
+    assert.ok(!notice.raw.includes(password), 'no password in the owner\'s notice');
     assert.ok(mail.text.includes(password), 'the text holds the password');
     assert.ok(mail.html.includes(password), 'the HTML holds the password');
     assert.doesNotMatch(mail.raw, /\/credentials\//, 'no link');

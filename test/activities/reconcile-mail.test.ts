@@ -70,6 +70,15 @@ describe('reconciler: summary e-mail', () => {
     assert.ok(mail.html.includes('&lt;script&gt;'));
   });
 
+  it('When a repair recurred, then the mail says it was not repaired again and why; a plain repair says nothing of it', () => {
+    const base = summary();
+    const recurring = reconcileMail({ summary: summary({ drift: [{ ...base.drift[0]!, outcome: 'recurring', detail: 'same difference as the last repair' }] }), administrators: [{ name: 'DBA', email: 'dba@example.com' }] });
+    const flat = recurring.text.replace(/\s+/g, ' ');
+    assert.ok(flat.includes('ann_q2w3e4 (grant grant/demo/dev_project/ann@example.com)') && flat.includes(': recurring - same difference as the last repair'), flat);
+    assert.ok(flat.includes('It was not repaired again, so that a repair that cannot hold does not end the grantee\'s sessions every run'), flat);
+    assert.ok(!reconcileMail({ summary: base, administrators: [] }).text.includes('not repaired again'), 'only when one recurred');
+  });
+
   it('When the run was in report mode, then the mail says nothing was changed and how to revoke', () => {
     const s = summary({ mode: 'report', orphans: summary().orphans.map((o) => ({ ...o, outcome: 'reported' as const })), drift: [], driftCount: 0, lookAlikes: [], lookAlikeCount: 0 });
     const mail = reconcileMail({ summary: s, administrators: [{ name: 'DBA', email: 'dba@example.com' }] });

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import Fastify from 'fastify';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { hashCredentialToken, newCredentialToken } from '../../src/activities/credential-links';
+import { credentialRoutes, USER_AGENT_MAX } from '../../src/api/credentials';
+import { serverOptions } from '../../src/api/hardening';
 import { canLogin } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';
@@ -18,6 +22,8 @@ describe('API: one-time credential links', function () {
   let stack: TestStack;
   const tokens: string[] = [];
   const passwords: string[] = [];
+  /** GRANTED e-mails already taken by a test (a second grant to one address must find its own). */
+  const granted: { messageId: string }[] = [];
 
   before(async () => {
     stack = await startTestStack();
@@ -26,9 +32,8 @@ describe('API: one-time credential links', function () {
     await stack?.stop();
   });
 
-  /** Grants READ on `main` to a fresh address; returns the grant and the token from its GRANTED e-mail. */
-  async function grant(): Promise<{ grantId: string; account: string; secretName: string; token: string; mail: { text: string; html: string; raw: string } }> {
-    const email = stack.newEmail();
+  /** Grants READ on `main` to a fresh address (or `email`); returns the grant and the token from its GRANTED e-mail. */
+  async function grant(email = stack.newEmail()): Promise<{ grantId: string; account: string; secretName: string; token: string; mail: { text: string; html: string; raw: string; messageId: string } }> {
     const created = await stack.call('POST', '/grants', {
       email,
       name: 'Link User',
@@ -38,7 +43,9 @@ describe('API: one-time credential links', function () {
       expiresAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString().slice(0, 10),
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
-    const mail = await stack.components.smtp.waitFor((m) => m.to.includes(email) && /granted/i.test(m.subject), 15_000);
+    const seen = new Set(granted.map((m) => m.messageId));
+    const mail = await stack.components.smtp.waitFor((m) => m.to.includes(email) && /granted/i.test(m.subject) && !seen.has(m.messageId), 15_000);
+    granted.push(mail);
     const m = LINK.exec(mail.text);
     assert.ok(m, 'the GRANTED e-mail has a credential link');
     tokens.push(m[1]!);
@@ -101,7 +108,10 @@ describe('API: one-time credential links', function () {
     const link = (await stack.components.links.findByTokenHash(hashCredentialToken(g.token)))!;
     const token = newCredentialToken();
     tokens.push(token);
-    await stack.components.links.put({ ...link, tokenHash: hashCredentialToken(token), linkExpiresAt: Math.floor(Date.now() / 1000) - 1 });
+    // Written over the mailed link directly: the store leaves a mailed link alone.
+    await stack.components.aws.doc.send(
+      new PutCommand({ TableName: stack.components.linksTable, Item: { ...link, tokenHash: hashCredentialToken(token), linkExpiresAt: Math.floor(Date.now() / 1000) - 1 } }),
+    );
     const res = await redeem(token);
     assert.equal(res.status, 410);
     assert.match(res.body.message, /used or has expired/);
@@ -118,6 +128,37 @@ describe('API: one-time credential links', function () {
     assert.equal(res.body.error, 'access_ended');
     assert.match(res.body.message, /access has ended/);
     assert.equal((await viewedEvents(g.grantId)).length, 0, 'nothing was viewed');
+  });
+
+  it('When a grant ends and the same person gets the same database again, then the first grant\'s unused link answers 410, reveals nothing and uses up nothing of the new grant', async () => {
+    const email = stack.newEmail();
+    const first = await grant(email);
+    assert.equal((await stack.call('POST', stack.grantPath(first.grantId, '/revoke'), { reason: 'test' })).status, 202);
+    await until('the first grant to close', async () => (await stack.client.workflow.getHandle(first.grantId).describe()).status.name !== 'RUNNING', 30_000);
+
+    const second = await grant(email);
+    assert.equal(second.grantId, first.grantId, 'the same grant id');
+    assert.equal(second.secretName, first.secretName, 'the same secret name');
+    assert.notEqual(second.token, first.token);
+    const secret = (await stack.components.readGrantSecret(second.secretName))!;
+    passwords.push(secret.password);
+
+    for (const attempt of [
+      () => redeem(first.token),
+      () => stack.call('POST', `/credentials/${first.token}`, '', { key: null, headers: { ...BROWSER_ACCEPT, 'content-type': 'application/x-www-form-urlencoded' } }),
+    ]) {
+      const res = await attempt();
+      assert.equal(res.status, 410, JSON.stringify(res.body));
+      const text = typeof res.body === 'string' ? res.body : JSON.stringify(res.body);
+      assert.ok(!text.includes(secret.password), 'no password of the new grant');
+      assert.ok(!text.includes(second.account), 'nothing of the grant');
+    }
+    assert.equal((await viewedEvents(first.grantId)).length, 0, 'nothing was viewed');
+
+    const own = await redeem(second.token);
+    assert.equal(own.status, 200, JSON.stringify(own.body));
+    assert.equal(own.body.password, secret.password);
+    assert.equal((await viewedEvents(second.grantId)).length, 1);
   });
 
   it('When two requests redeem one link at once, then exactly one gets the credentials and exactly one CREDENTIALS_VIEWED is audited', async () => {
@@ -162,6 +203,45 @@ describe('API: one-time credential links', function () {
     assert.match(again.body, /already been used or has expired/);
     assert.equal((await redeem(g.token)).status, 410);
     assert.equal((await viewedEvents(g.grantId)).length, 1);
+  });
+
+  it('When a link is redeemed, then CREDENTIALS_VIEWED records the client address and its user agent, bounded and without control characters; a forged X-Forwarded-For is ignored', async () => {
+    const g = await grant();
+    passwords.push((await stack.components.readGrantSecret(g.secretName))!.password);
+    const agent = `curl/8.5.0\t\u007f\u0085\u009b[31m${'x'.repeat(400)}`;
+    // In process: HTTP clients refuse to send such a header, a hand-made request need not.
+    const res = await stack.app.inject({ method: 'GET', url: `/credentials/${g.token}`, remoteAddress: '127.0.0.1', headers: { ...JSON_ACCEPT, 'user-agent': agent, 'x-forwarded-for': '198.51.100.23' } });
+    assert.equal(res.statusCode, 200, res.body);
+    const [viewed] = await viewedEvents(g.grantId);
+    // The stack's API trusts no proxy: the address is the peer's, not the header's.
+    assert.equal(viewed!.clientAddress, '127.0.0.1');
+    assert.ok(viewed!.userAgent!.startsWith('curl/8.5.0 [31mxxx'), viewed!.userAgent);
+    assert.ok(viewed!.userAgent!.length <= USER_AGENT_MAX);
+    assert.doesNotMatch(viewed!.userAgent!, /[\u0000-\u001f\u007f-\u009f]/);
+    assert.match(viewed!.detail ?? '', /from 127\.0\.0\.1 by "curl\/8\.5\.0/);
+  });
+
+  it('When the API sits behind a trusted proxy (API_TRUST_PROXY), then CREDENTIALS_VIEWED records the client address the proxy forwarded', async () => {
+    const g = await grant();
+    passwords.push((await stack.components.readGrantSecret(g.secretName))!.password);
+    const { components } = stack;
+    const app = Fastify({ ...serverOptions({ trustProxy: '127.0.0.1' }) });
+    await app.register(
+      credentialRoutes({
+        links: components.links,
+        audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
+        readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).readBound(name),
+      }),
+    );
+    try {
+      const res = await app.inject({ method: 'GET', url: `/credentials/${g.token}`, remoteAddress: '127.0.0.1', headers: { ...JSON_ACCEPT, 'x-forwarded-for': '203.0.113.9', 'user-agent': 'Mozilla/5.0 (test)' } });
+      assert.equal(res.statusCode, 200, res.body);
+    } finally {
+      await app.close();
+    }
+    const [viewed] = await viewedEvents(g.grantId);
+    assert.equal(viewed!.clientAddress, '203.0.113.9');
+    assert.equal(viewed!.userAgent, 'Mozilla/5.0 (test)');
   });
 
   it('When a curl user POSTs, then the answer is JSON', async () => {

@@ -151,7 +151,15 @@ describe('leak check: no secret in histories, logs, e-mails, audit items or answ
     const tokenScan = new LeakScanner();
     for (const [name, value] of linkTokens) tokenScan.secret(name, value);
     await collectSources(tokenScan, { mails: false });
+    // The token may be in one e-mail only: the grantee's own. Every message that reaches
+    // anyone else (the owner's notice, copies, the administrators' alerts) is searched.
+    const grantee = a.body.grantId.split('/').pop()!;
+    const toOthers = components.smtp.messages.filter((m) => m.envelopeTo.some((r) => r !== grantee));
+    assert.ok(toOthers.some((m) => m.envelopeTo.includes(components.owner.email) && /granted/i.test(m.subject)), 'the owner was told of the grant');
+    addMails(tokenScan, toOthers);
     assert.deepEqual(tokenScan.findings().map((f) => `${f.secret} (${f.encoding}) in ${f.source}`), [], 'a link token leaked');
+    const carriers = components.smtp.messages.filter((m) => linkTokens.get('the one-time link token') && m.text.includes(linkTokens.get('the one-time link token')!));
+    assert.deepEqual(carriers.map((m) => m.envelopeTo), [[grantee]], 'the link went to the grantee alone');
 
     const findings = scan.findings();
     const leaks = findings.filter((f) => f.secret !== 'the planted marker');

@@ -169,7 +169,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     credentials: {
       links: components.links,
       audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
-      readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).read(name),
+      readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).readBound(name),
     },
   });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });

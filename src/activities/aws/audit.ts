@@ -113,6 +113,8 @@ function fromItem(item: Record<string, unknown>): AuditRecord {
   if (typeof item['reason'] === 'string') record.reason = item['reason'];
   if (typeof item['detail'] === 'string') record.detail = item['detail'];
   if (typeof item['accessEndedAt'] === 'string') record.accessEndedAt = item['accessEndedAt'];
+  if (typeof item['clientAddress'] === 'string') record.clientAddress = item['clientAddress'];
+  if (typeof item['userAgent'] === 'string') record.userAgent = item['userAgent'];
   return record;
 }
 
@@ -135,6 +137,8 @@ export class DynamoAuditStore implements AuditStore {
     if (record.reason !== undefined) item['reason'] = record.reason;
     if (record.detail !== undefined) item['detail'] = record.detail;
     if (record.accessEndedAt !== undefined) item['accessEndedAt'] = record.accessEndedAt;
+    if (record.clientAddress !== undefined) item['clientAddress'] = record.clientAddress;
+    if (record.userAgent !== undefined) item['userAgent'] = record.userAgent;
     // The grantee index is searched by address; one spelling per person.
     item['email'] = record.email.trim().toLowerCase();
     item['sk'] = auditSortKey(record);

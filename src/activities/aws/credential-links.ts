@@ -19,7 +19,7 @@ import { awsErrorName, awsFailure } from './errors';
 //   link stopped working (until then a late click gets "used or expired", after
 //   it "not valid").
 //
-// IAM: the worker needs dynamodb:PutItem on the table; the API needs
+// IAM: the worker needs dynamodb:PutItem on the table (markMailed is a put too); the API needs
 // dynamodb:Query on table/NAME/index/byTokenHash, GetItem and UpdateItem on the table.
 
 export const CREDENTIAL_LINKS_INDEX_BY_TOKEN = 'byTokenHash';
@@ -48,8 +48,17 @@ const TEXT_FIELDS = ['linkId', 'tokenHash', 'grantId', 'secretName', 'account', 
 function fromItem(item: Record<string, unknown>): CredentialLink {
   const link = Object.fromEntries(TEXT_FIELDS.map((f) => [f, typeof item[f] === 'string' ? item[f] : ''])) as unknown as CredentialLink;
   link.linkExpiresAt = typeof item['linkExpiresAt'] === 'number' ? item['linkExpiresAt'] : 0;
+  if (typeof item['mailedAt'] === 'string') link.mailedAt = item['mailedAt'];
   if (typeof item['usedAt'] === 'string') link.usedAt = item['usedAt'];
   return link;
+}
+
+function toItem(link: CredentialLink): Record<string, string | number> {
+  const item: Record<string, string | number> = {};
+  for (const f of TEXT_FIELDS) item[f] = link[f];
+  item['linkExpiresAt'] = link.linkExpiresAt;
+  item[CREDENTIAL_LINKS_TTL_ATTRIBUTE] = link.linkExpiresAt + KEEP_AFTER_EXPIRY_SECONDS;
+  return item;
 }
 
 export class DynamoCredentialLinkStore implements CredentialLinkStore {
@@ -59,17 +68,32 @@ export class DynamoCredentialLinkStore implements CredentialLinkStore {
   ) {}
 
   async put(link: CredentialLink): Promise<{ written: boolean }> {
-    const item: Record<string, string | number> = {};
-    for (const f of TEXT_FIELDS) item[f] = link[f];
-    item['linkExpiresAt'] = link.linkExpiresAt;
-    item[CREDENTIAL_LINKS_TTL_ATTRIBUTE] = link.linkExpiresAt + KEEP_AFTER_EXPIRY_SECONDS;
     try {
-      // A used link stays used: a late retry of the notify must not hand out a second one.
-      await this.doc.send(new PutCommand({ TableName: this.tableName, Item: item, ConditionExpression: 'attribute_not_exists(usedAt)' }));
+      // A mailed or used link stays: a late retry of the notify must not hand out a second one.
+      await this.doc.send(
+        new PutCommand({ TableName: this.tableName, Item: toItem(link), ConditionExpression: 'attribute_not_exists(usedAt) AND attribute_not_exists(mailedAt)' }),
+      );
       return { written: true };
     } catch (err) {
       if (awsErrorName(err) === 'ConditionalCheckFailedException') return { written: false };
       throw awsFailure(`could not store credential link ${link.linkId}`, err);
+    }
+  }
+
+  async markMailed(link: CredentialLink, mailedAt: string): Promise<void> {
+    try {
+      // A put of the same item (the worker needs no UpdateItem), only while it still holds this token and is unused.
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...toItem(link), mailedAt },
+          ConditionExpression: 'tokenHash = :h AND attribute_not_exists(usedAt)',
+          ExpressionAttributeValues: { ':h': link.tokenHash },
+        }),
+      );
+    } catch (err) {
+      if (awsErrorName(err) === 'ConditionalCheckFailedException') return;
+      throw awsFailure(`could not mark credential link ${link.linkId} mailed`, err);
     }
   }
 

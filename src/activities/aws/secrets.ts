@@ -7,8 +7,10 @@ import {
   PutSecretValueCommand,
   RestoreSecretCommand,
   type SecretsManagerClient,
+  TagResourceCommand,
 } from '@aws-sdk/client-secrets-manager';
 
+import { GRANT_RUN_TAG } from '../credential-links';
 import { activityError, ActivityErrorType } from '../errors';
 import type { AdminCredentialSource, AdminCredentials, GrantCredential, GrantSecretStore } from '../ports';
 import { awsErrorName, awsFailure } from './errors';
@@ -18,8 +20,10 @@ import { awsErrorName, awsFailure } from './errors';
 //                      (+ kms:Decrypt if it is encrypted with a customer key)
 //   per-grant secrets: secretsmanager:CreateSecret, PutSecretValue, DescribeSecret,
 //                      RestoreSecret, DeleteSecret, TagResource
+//                      (+ GetSecretValue with CREDENTIALS_IN_EMAIL)
 //                      on arn:aws:secretsmanager:REGION:ACCOUNT:secret:{secretPrefix}/*
 //   SMTP secret (if any): secretsmanager:GetSecretValue on it
+// The API (credential links): GetSecretValue and DescribeSecret on the per-grant secrets.
 
 /** A secret that is missing, unreadable by the worker or malformed: no retry fixes it. */
 export class SecretInvalidError extends Error {
@@ -213,6 +217,16 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
     if (!existing) throw new Error(`secret "${name}" could not be created and does not exist (it may still be being deleted); retry later`);
     // A value cannot be stored in a secret scheduled for deletion (and it would vanish with it).
     if (existing.DeletedDate !== undefined) await this.restore(name);
+    // The tags first: once the new value is readable, the secret already names its new
+    // grant run, so a credential link of an earlier run can never open the new password.
+    const tagged = tagList(tags);
+    if (tagged) {
+      try {
+        await this.client.send(new TagResourceCommand({ SecretId: name, Tags: tagged }));
+      } catch (err) {
+        throw awsFailure(`could not tag secret "${name}"`, err);
+      }
+    }
     try {
       await this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: secretString }));
     } catch (err) {
@@ -242,6 +256,20 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
       throw new SecretInvalidError(name, 'is not a grant secret {engine, host, port, username, password, database}');
     }
     return { engine, host: str('host'), port, username: str('username'), password: str('password'), database: str('database') };
+  }
+
+  /**
+   * The secret's value and the grant run it belongs to (GRANT_RUN_TAG), for a
+   * credential link; undefined when the secret does not exist. The value is read
+   * before the tags: put() re-tags before it stores a new value, so a run tag
+   * read afterwards is at least as new as the value.
+   */
+  async readBound(name: string): Promise<{ credential: GrantCredential; grantRun: string | undefined } | undefined> {
+    const credential = await this.read(name);
+    if (!credential) return undefined;
+    const described = await this.describe(name);
+    if (!described) return undefined;
+    return { credential, grantRun: described.tags[GRANT_RUN_TAG] };
   }
 
   async delete(name: string): Promise<{ existed: boolean }> {

@@ -100,7 +100,7 @@ export function noticeMail(input: NoticeMailInput): MailMessage {
         greeting,
         {
           kind: 'p',
-          text: `your ${level} access to the database ${clean(g.database)} of project ${clean(g.project)} ends at ${formatUtc(g.expiresAt)} (${phrase}). Then the account ${clean(g.account, 64)} is removed and its open sessions are closed.`,
+          text: `your ${level} access to the database ${clean(g.database)} of project ${clean(g.project)} ends at ${formatUtc(g.expiresAt)} (${phrase}). Then access ends: the account ${clean(g.account, 64)} is locked, its open sessions are closed, and it is removed.`,
         },
         { kind: 'facts', rows: rows(input) },
         ...extendBlocks(input),
@@ -121,7 +121,7 @@ export function noticeMail(input: NoticeMailInput): MailMessage {
       {
         kind: 'list',
         items: [
-          `The access now ends at ${formatUtc(g.expiresAt)}: the account is then removed and its open sessions are closed. You will be reminded before.`,
+          `The access now ends at ${formatUtc(g.expiresAt)}: the account is then locked, its open sessions are closed, and it is removed. You will be reminded before.`,
           'The password stays the one you received from the old scripts. dbaccess did not store it: it is not in any secret, and this e-mail cannot tell you what it is. If you lost it, ask for a new grant once this one ends, or ask an administrator to revoke this one and grant you access again (the new grant stores its password in AWS Secrets Manager).',
           'Extensions, level changes and revocation go through dbaccess from now on.',
         ],

@@ -68,6 +68,13 @@ export function reconcileMail(input: ReconcileMailInput): MailMessage {
       },
     );
     if (report) blocks.push({ kind: 'p', text: `To revoke them, set reconciler.mode to revoke, restart the workers, and trigger the schedule ${RECONCILER_SCHEDULE_ID}.` });
+    // An outcome the engine may report: access ended (locked, privileges revoked, sessions ended) but the drop was refused.
+    if (s.orphans.some((o) => (o.outcome as string) === 'retained')) {
+      blocks.push({
+        kind: 'p',
+        text: 'retained: access has ended (the account is locked, its password replaced, its privileges revoked, its sessions ended), but the server refused to drop the account because it defines stored objects. Give those objects another definer or drop them (they belong to the project: ask its owner); the next run drops the account.',
+      });
+    }
   }
 
   if (s.driftCount > 0) {
@@ -90,6 +97,12 @@ export function reconcileMail(input: ReconcileMailInput): MailMessage {
         text: 'Privileges are set back to exactly the grant level by the grant itself (audited DRIFT_REPAIRED in its history). A grant whose account was dropped is revoked, not re-created: ask the grantee to request access again if it is still needed.',
       },
     );
+    if (s.drift.some((d) => d.outcome === 'recurring')) {
+      blocks.push({
+        kind: 'p',
+        text: 'recurring: the same difference as the grant\'s last repair came back with no new cause (no level change since). It was not repaired again, so that a repair that cannot hold does not end the grantee\'s sessions every run. Check by hand what puts it back: a privilege of the server the service does not know, a script or a person granting it.',
+      });
+    }
   }
 
   const retainedCount = s.retainedCount ?? 0;

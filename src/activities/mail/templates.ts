@@ -1,13 +1,15 @@
-import { ACCOUNT_NAME, isDowngrade, type GrantEvent, type GrantState, type Person } from '../../domain';
+import { ACCOUNT_NAME, isDowngrade, type GrantEvent, type GrantState, type LeftBehindObject, type Person } from '../../domain';
 import type { MailMessage } from '../ports';
-import { clean, formatUtc, headerSafe, messageIdFor, relativePhrase, shellQuote, uniqueAddresses } from './format';
-import { renderHtml, renderText, type Block, type Document, type Fact } from './render';
+import { clean, formatUtc, relativePhrase, shellQuote, uniqueAddresses } from './format';
+import { mailMessage, type Block, type Document, type Fact } from './render';
 
 // The e-mails of a grant's lifecycle. Pure functions of their input: the same
 // event renders the same message on every retry (times are taken from the grant,
-// never from the clock). The GRANTED mail carries a one-time link to the
+// never from the clock). The grantee's GRANTED mail carries a one-time link to the
 // credentials and names the per-grant secret; it carries the password itself only
-// when the operator turned CREDENTIALS_IN_EMAIL on (see `credentials`).
+// when the operator turned CREDENTIALS_IN_EMAIL on (see `credentials`). It goes to
+// the grantee alone: the owner gets a separate notice (grantOwnerNotice) with
+// neither the link, nor the password, nor the way to read the secret.
 
 export type GrantMailKind = 'GRANTED' | 'LEVEL_CHANGED' | 'EXTENDED' | 'REVOKED' | 'EXPIRED';
 /**
@@ -20,7 +22,7 @@ export type AdminMailKind = 'FAILED' | 'REVOKE_RETRYING' | 'ACCOUNT_RETAINED' | 
 export interface GrantMailInput {
   kind: GrantMailKind;
   grant: GrantState;
-  /** The project owner: receives a copy (not twice when they are the grantee). */
+  /** The project owner: receives a copy (GRANTED: a notice of their own), not twice when they are the grantee. */
   owner: Person;
   /** Audit event id of what is announced; makes the Message-ID deterministic. */
   eventId: string;
@@ -115,12 +117,14 @@ function connectCommand(grant: GrantState, schema: string | undefined): string |
   return `mysql --host=${shellQuote(clean(host, 255))} --port=${Number(port)} --user=${shellQuote(clean(grant.account, 64))} --password${db}`;
 }
 
-function grantFooter(grant: GrantState, eventId: string, ownerCopied: Person | undefined): string[] {
+function grantFooter(grant: GrantState, eventId: string, ownerCopied: Person | undefined, ownerToldApart?: Person): string[] {
   return [
     `Grant ${clean(grant.grantId)} - event ${clean(eventId, 120)}`,
     ownerCopied
       ? `Sent by dbaccess to ${clean(grant.email)}, with a copy to ${person(ownerCopied)} as owner of project ${clean(grant.project)}.`
-      : `Sent by dbaccess to ${clean(grant.email)}.`,
+      : ownerToldApart
+        ? `Sent by dbaccess to ${clean(grant.email)} only. ${person(ownerToldApart)}, owner of project ${clean(grant.project)}, is told separately, without your credentials.`
+        : `Sent by dbaccess to ${clean(grant.email)}.`,
   ];
 }
 
@@ -202,7 +206,7 @@ function grantedDocument(input: GrantMailInput, reference: string | undefined): 
     { kind: 'h', text: 'When it ends' },
     {
       kind: 'p',
-      text: `At ${formatUtc(grant.expiresAt)} the account is removed and its open sessions are closed. If you need longer, ask for an extension before then.`,
+      text: `At ${formatUtc(grant.expiresAt)} access ends: the account is locked, its open sessions are closed, and it is removed. If you need longer, ask for an extension before then.`,
     },
   );
   return {
@@ -291,6 +295,10 @@ function endedDocument(input: GrantMailInput, found: { event?: GrantEvent }, act
   const { grant } = input;
   const revoked = input.kind === 'REVOKED';
   const endedAt = grant.endedAt ?? found.event?.at ?? (revoked ? undefined : grant.expiresAt);
+  const retained = grant.retained;
+  const accessEndedAt = grant.accessEndedAt ?? retained?.since;
+  const objects = leftBehindOf(grant);
+  const account = clean(grant.account, 64);
   const rows: Fact[] = [['Project / database', where(grant)]];
   if (revoked) {
     rows.push(['Revoked by', actor || 'unknown']);
@@ -300,30 +308,76 @@ function endedDocument(input: GrantMailInput, found: { event?: GrantEvent }, act
   } else {
     rows.push(['Expired at', formatUtc(endedAt ?? grant.expiresAt)]);
   }
-  rows.push(['Access level', clean(grant.accessLevel, 40)], ['Account (removed)', clean(grant.account, 64), 'code'], ['Grant id', clean(grant.grantId), 'code']);
+  if (accessEndedAt) rows.push(['Access ended at', formatUtc(accessEndedAt), 'strong']);
+  rows.push(
+    ['Access level', clean(grant.accessLevel, 40)],
+    retained ? ['Account (locked, kept)', account, 'code'] : ['Account (removed)', account, 'code'],
+  );
+  if (objects) rows.push(['Objects left behind', String(objects.count)]);
+  rows.push(['Grant id', clean(grant.grantId), 'code']);
   const lead = revoked
     ? `your access to ${where(grant)} was revoked${actor ? ` by ${actor}` : ''}${reason ? ` (reason: ${reason})` : ''}.`
     : `your access to ${where(grant)} expired at ${formatUtc(grant.expiresAt)}, as planned.`;
+  const blocks: Block[] = [
+    { kind: 'p', text: `Hello ${clean(grant.name, 120) || clean(grant.email)},` },
+    { kind: 'p', text: lead },
+    { kind: 'facts', rows },
+  ];
+  if (retained) {
+    // Access has ended even though the account exists: say so, and never that it was removed.
+    blocks.push(
+      {
+        kind: 'p',
+        text: `Access ended at ${formatUtc(accessEndedAt)}: the account ${account} was locked, its password replaced with one nobody knows, its privileges revoked and its open sessions ended. It cannot log in, and the credentials in its secret no longer work.`,
+      },
+      {
+        kind: 'p',
+        text: `The account itself is kept, locked, because the database server refused to drop it: ${clean(retained.reason, 500) || 'no reason given'}. The administrators have been told; it will be dropped once the objects it defines have been dealt with. If you still need access, request a new grant once it is gone.`,
+      },
+    );
+  } else {
+    blocks.push({
+      kind: 'p',
+      text: 'The database account has been locked, its open sessions closed, and it has been removed; the credentials in its secret no longer work. If you still need access, request a new grant.',
+    });
+  }
+  if (objects) blocks.push(...leftBehindBlocks(objects, Boolean(retained), grant, input.owner));
+  const title = revoked ? `Access to ${where(grant)} revoked` : `Access to ${where(grant)} expired`;
   return {
-    subject: revoked ? `[dbaccess] Access to ${where(grant)} revoked` : `[dbaccess] Access to ${where(grant)} expired`,
-    doc: {
-      title: revoked ? `Access to ${where(grant)} revoked` : `Access to ${where(grant)} expired`,
-      tone: revoked ? 'warning' : 'info',
-      blocks: [
-        { kind: 'p', text: `Hello ${clean(grant.name, 120) || clean(grant.email)},` },
-        { kind: 'p', text: lead },
-        { kind: 'facts', rows },
-        {
-          kind: 'p',
-          text: 'The database account has been removed and its open sessions closed; the credentials in its secret no longer work. If you still need access, request a new grant.',
-        },
-      ],
-      footer: [],
-    } satisfies Document,
+    subject: `[dbaccess] ${title}${retained ? '; account kept for its stored objects' : objects ? `; ${objects.count} stored object(s) left behind` : ''}`,
+    doc: { title, tone: revoked || retained || objects ? 'warning' : 'info', blocks, footer: [] } satisfies Document,
   };
 }
 
-/** The grantee's e-mail for a lifecycle event: to the grantee, a copy to the project owner. */
+/** What the account left behind, from the retained account or the report of its drop; undefined when nothing. */
+function leftBehindOf(grant: GrantState): { objects: LeftBehindObject[]; count: number } | undefined {
+  const objects = grant.retained?.objects ?? grant.leftBehind?.objects ?? [];
+  const count = Math.max(grant.retained?.objectCount ?? grant.leftBehind?.count ?? 0, objects.length);
+  return count > 0 ? { objects, count } : undefined;
+}
+
+/** One line per object: names only (grantee-controlled, cleaned), never a definition. */
+function objectLines(objects: { objects: LeftBehindObject[]; count: number }): string[] {
+  const lines = objects.objects.map((o) => `${clean(o.kind, 20)} ${clean(o.schema, 64)}.${clean(o.name, 64)}${o.note ? ` (${clean(o.note, 200)})` : ''}`);
+  if (objects.count > objects.objects.length) lines.push(`... and ${objects.count - objects.objects.length} more (the query in the administrators' alert lists them all).`);
+  return lines;
+}
+
+function leftBehindBlocks(objects: { objects: LeftBehindObject[]; count: number }, retained: boolean, grant: GrantState, owner: Person): Block[] {
+  return [
+    { kind: 'h', text: 'What the account left behind' },
+    {
+      kind: 'p',
+      text: retained
+        ? `These stored objects have the account ${clean(grant.account, 64)} as their definer. Nothing was deleted: they belong to the project, and ${person(owner)}, its owner, decides with the administrators whether to give each one another definer or to drop it. Its events were disabled so that nothing runs with the account's rights.`
+        : `The account was removed, but these stored objects it defined were kept: they belong to the project. Their definer no longer exists, so a view or routine that runs with its definer's rights fails, and a trigger makes writes to its table fail, until someone gives it another definer or drops it. ${person(owner)}, owner of the project, decides.`,
+    },
+    { kind: 'list', items: objectLines(objects) },
+    { kind: 'p', text: 'Tables are not listed: MySQL and MariaDB do not record who created a table. Tables and data the grantee created stay where they are.' },
+  ];
+}
+
+/** The grantee's e-mail for a lifecycle event: to the grantee; a copy to the project owner, except GRANTED (see grantOwnerNotice). */
 export function grantMail(input: GrantMailInput): MailMessage {
   const { grant, kind } = input;
   const found = findEvent(grant, KIND_EVENTS[kind]);
@@ -352,17 +406,61 @@ export function grantMail(input: GrantMailInput): MailMessage {
     }
   }
   const to = uniqueAddresses([grant.email]);
-  const cc = uniqueAddresses([input.owner.email], to);
-  built.doc.footer = grantFooter(grant, input.eventId, cc.length > 0 ? input.owner : undefined);
-  const subject = headerSafe(built.subject);
-  return {
-    to,
-    ...(cc.length > 0 ? { cc } : {}),
-    subject,
-    text: renderText(built.doc),
-    html: renderHtml(built.doc, subject),
-    messageId: messageIdFor(kind, input.eventId),
+  // GRANTED carries the credentials: no copy of it goes to anyone else.
+  const ownerApart = kind === 'GRANTED' && uniqueAddresses([input.owner.email], to).length > 0;
+  const cc = kind === 'GRANTED' ? [] : uniqueAddresses([input.owner.email], to);
+  built.doc.footer = grantFooter(grant, input.eventId, cc.length > 0 ? input.owner : undefined, ownerApart ? input.owner : undefined);
+  return mailMessage(built.doc, built.subject, to, cc, kind, input.eventId);
+}
+
+/**
+ * The owner's own message about a GRANTED event: who has which access until when,
+ * and nothing that opens the credentials (no link, no password, no secret name or
+ * command to read it). Undefined for the other kinds (the owner is copied on the
+ * grantee's message) and when the owner is the grantee.
+ */
+export function grantOwnerNotice(input: GrantMailInput): MailMessage | undefined {
+  const { grant } = input;
+  if (input.kind !== 'GRANTED') return undefined;
+  const to = uniqueAddresses([input.owner.email], [grant.email]);
+  if (to.length === 0) return undefined;
+  const level = clean(grant.accessLevel, 40);
+  const grantee = person({ name: grant.name, email: grant.email });
+  const rows: Fact[] = [
+    ['Grantee', grantee],
+    ['Project / database', where(grant)],
+  ];
+  if (input.schema) rows.push(['Schema', clean(input.schema, 64), 'code']);
+  rows.push(['Access level', level, 'strong'], ['Privileges', privilegeList(grant.privileges)]);
+  if (grant.connection) rows.push(['Server', `${clean(grant.connection.host, 255)}:${Number(grant.connection.port)} (${engineName(grant.connection.engine)})`, 'code']);
+  rows.push(['Account', clean(grant.account, 64), 'code'], ['Expires', formatUtc(grant.expiresAt), 'strong']);
+  if (grant.reason) rows.push(['Reason', clean(grant.reason)]);
+  rows.push(['Requested by', clean(grant.requestedBy, 120)], ['Grant id', clean(grant.grantId), 'code']);
+  const doc: Document = {
+    title: `${level} access to ${where(grant)} granted to ${clean(grant.email)}`,
+    tone: 'info',
+    blocks: [
+      { kind: 'p', text: `Hello ${clean(input.owner.name, 120) || clean(input.owner.email)},` },
+      {
+        kind: 'p',
+        text: `as owner of project ${clean(grant.project)}: ${grantee} now has ${level} access to the database ${clean(grant.database)}, until ${formatUtc(grant.expiresAt)}.`,
+      },
+      { kind: 'facts', rows },
+      {
+        kind: 'p',
+        text: `The credentials went to ${clean(grant.email)} alone, in a message of their own. This notice holds none of them, and nothing that opens them.`,
+      },
+      {
+        kind: 'p',
+        text: `At ${formatUtc(grant.expiresAt)} access ends: the account is locked, its open sessions are closed, and it is removed. You are told when it ends, and of any extension or change of level.`,
+      },
+    ],
+    footer: [
+      `Grant ${clean(grant.grantId)} - event ${clean(input.eventId, 120)}`,
+      `Sent by dbaccess to ${clean(input.owner.email)} as owner of project ${clean(grant.project)}.`,
+    ],
   };
+  return mailMessage(doc, `[dbaccess] ${level} access to ${where(grant)} granted to ${clean(grant.email)} until ${formatUtc(grant.expiresAt, 'minutes')}`, to, [], 'GRANTED_OWNER', input.eventId);
 }
 
 function grantRows(grant: GrantState, withSecret: boolean): Fact[] {
@@ -447,7 +545,7 @@ export function adminMail(input: AdminMailInput): MailMessage {
       ],
       footer: adminFooter(grant, input.eventId),
     };
-  } else {
+  } else if (kind === 'REVOKE_RETRYING') {
     const account = clean(grant.account, 64);
     const rows = grantRows(grant, true);
     rows.push(['Detail', detail || 'none'], ['Grant id', clean(grant.grantId), 'code']);
@@ -467,7 +565,7 @@ export function adminMail(input: AdminMailInput): MailMessage {
         items: [
           'The database server is up and reachable from the worker (network, DNS, security groups, max connections).',
           'The admin secret of this database exists in Secrets Manager, is valid JSON (MYSQL_HOST, MYSQL_PORT, MYSQL_USERNAME, MYSQL_PASSWORD) and its password still works (was it rotated?).',
-          'The admin account may still drop users and end their sessions (CREATE USER, and CONNECTION_ADMIN or SUPER / PROCESS).',
+          'The admin account may still lock, change and drop users and end their sessions (CREATE USER, and CONNECTION_ADMIN or SUPER, and PROCESS).',
           'A worker is running and polling the task queue.',
         ],
       },
@@ -475,12 +573,13 @@ export function adminMail(input: AdminMailInput): MailMessage {
     if (ACCOUNT_NAME.test(account)) {
       blocks.push(
         { kind: 'h', text: 'If access must end right now' },
-        { kind: 'p', text: 'Lock the account by hand and end its sessions; the automatic revocation still completes afterwards, it is idempotent:' },
+        { kind: 'p', text: 'Lock the account by hand, take its privileges and end its sessions; the automatic revocation still completes afterwards, it is idempotent:' },
         {
           kind: 'code',
           text: [
             `SELECT user, host FROM mysql.user WHERE user = '${account}';`,
             `ALTER USER '${account}'@'<host from the query above>' ACCOUNT LOCK;`,
+            `REVOKE ALL PRIVILEGES, GRANT OPTION FROM '${account}'@'<host from the query above>';`,
             `SELECT id FROM information_schema.processlist WHERE user = '${account}';  -- then KILL <id>; for each`,
           ].join('\n'),
         },
@@ -488,14 +587,139 @@ export function adminMail(input: AdminMailInput): MailMessage {
     }
     subject = `[dbaccess] ACTION NEEDED: revoking ${grantee} on ${where(grant)} keeps failing`;
     doc = { title: `Revocation of ${account} keeps failing`, tone: 'alert', blocks, footer: adminFooter(grant, input.eventId) };
+  } else if (kind === 'ACCOUNT_RETAINED') {
+    ({ subject, doc } = retainedDocument(input, detail));
+  } else {
+    ({ subject, doc } = levelChangeIncompleteDocument(input, detail));
   }
 
-  const safeSubject = headerSafe(subject);
+  // The owner is copied on what concerns the project's objects and the grantee's access.
+  const to = uniqueAddresses(input.administrators.map((a) => a.email));
+  const copyOwner = input.owner && (kind === 'ACCOUNT_RETAINED' || kind === 'LEVEL_CHANGE_INCOMPLETE');
+  const cc = copyOwner ? uniqueAddresses([input.owner!.email], to) : [];
+  if (cc.length > 0) doc.footer = [doc.footer[0]!, `Sent by dbaccess to its administrators, with a copy to ${person(input.owner!)} as owner of project ${clean(grant.project)}. Find the workflow in the Temporal UI by its id (the grant id).`];
+  return mailMessage(doc, subject, to, cc, kind, input.eventId);
+}
+
+/** A backquoted MySQL identifier; undefined when the name is not printable as it is (it could not be pasted back). */
+function quotedIdentifier(name: string): string | undefined {
+  if (name.length === 0 || name.length > 64 || clean(name, 64) !== name) return undefined;
+  return `\`${name.replace(/`/g, '``')}\``;
+}
+
+const SHOW_CREATE: Partial<Record<LeftBehindObject['kind'], string>> = { VIEW: 'VIEW', PROCEDURE: 'PROCEDURE', FUNCTION: 'FUNCTION', TRIGGER: 'TRIGGER', EVENT: 'EVENT' };
+
+/**
+ * The statement that lists every stored object the account defines, on MySQL and
+ * MariaDB. The account name is checked against the service's own pattern, so the
+ * quoted literal is safe to paste; undefined for any other name.
+ */
+export function definerObjectsQuery(account: string): string | undefined {
+  if (!ACCOUNT_NAME.test(account)) return undefined;
+  const definedBy = `SUBSTRING_INDEX(DEFINER, '@', 1) = '${account}'`;
+  return [
+    `SELECT 'VIEW' AS kind, TABLE_SCHEMA AS schema_name, TABLE_NAME AS object_name FROM information_schema.VIEWS WHERE ${definedBy}`,
+    `UNION ALL SELECT ROUTINE_TYPE, ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ${definedBy}`,
+    `UNION ALL SELECT 'TRIGGER', TRIGGER_SCHEMA, TRIGGER_NAME FROM information_schema.TRIGGERS WHERE ${definedBy}`,
+    `UNION ALL SELECT 'EVENT', EVENT_SCHEMA, EVENT_NAME FROM information_schema.EVENTS WHERE ${definedBy};`,
+  ].join('\n');
+}
+
+function retainedDocument(input: AdminMailInput, detail: string): { subject: string; doc: Document } {
+  const { grant } = input;
+  const account = clean(grant.account, 64);
+  const retained = grant.retained;
+  const since = retained?.since ?? grant.accessEndedAt;
+  const reason = clean(retained?.reason, 500) || detail || 'the server refused to drop the account';
+  const objects = leftBehindOf(grant) ?? { objects: [], count: 0 };
+  const rows = grantRows(grant, false);
+  rows.push(
+    ['Access ended at', formatUtc(since), 'strong'],
+    ['Account kept', `${account} (locked)`, 'code'],
+    ['Drop refused', reason],
+    ['Objects it defines', String(objects.count)],
+  );
+  if (detail && detail !== reason) rows.push(['Detail', detail]);
+  rows.push(['Grant id', clean(grant.grantId), 'code']);
+  const owner = input.owner ? person(input.owner) : `the owner of project ${clean(grant.project)}`;
+  const blocks: Block[] = [
+    {
+      kind: 'p',
+      text: `The access of ${person({ name: grant.name, email: grant.email })} to ${where(grant)} has ended (${clean(grant.status, 40)}) at ${formatUtc(since)}: the account ${account} was locked, its password replaced with one nobody knows, its privileges revoked and its sessions ended. It cannot log in.`,
+    },
+    {
+      kind: 'p',
+      text: `The database server refused to drop the account: ${reason}. MySQL refuses to drop an account that is the definer of a view, routine, trigger or event. The account is kept, locked, and shown as retained on the grant, until it can be dropped. You are told once.`,
+    },
+    { kind: 'facts', rows },
+  ];
+  if (objects.objects.length > 0) blocks.push({ kind: 'h', text: 'The objects it defines' }, { kind: 'list', items: objectLines(objects) });
+  blocks.push(
+    { kind: 'h', text: 'What to do' },
+    {
+      kind: 'list',
+      items: [
+        `Decide with ${owner} what becomes of each object: they belong to the project, the owner decides. Nothing was deleted, and its events were disabled so that nothing runs with the account's rights.`,
+        'To keep an object, give it another definer: read its definition with SHOW CREATE (below) and create it again with DEFINER set to an account that should own it (CREATE OR REPLACE for a view, DROP and CREATE for a procedure, function or trigger, ALTER DEFINER = ... EVENT for an event).',
+        'Drop the objects nobody needs.',
+        'Then the reconciler drops the account at its next run, or an administrator has it dropped at once with the command below.',
+        'Until then the account stays locked and without privileges: it cannot log in.',
+      ],
+    },
+    { kind: 'code', text: `dbaccess retry-drop ${shellQuote(clean(grant.grantId))}` },
+  );
+  const query = definerObjectsQuery(grant.account);
+  if (query) blocks.push({ kind: 'h', text: 'List the objects' }, { kind: 'p', text: 'Every stored object the account defines, on MySQL or MariaDB (run it as the admin account):' }, { kind: 'code', text: query });
+  const shows = objects.objects.flatMap((o) => {
+    const what = SHOW_CREATE[o.kind];
+    const schema = quotedIdentifier(o.schema);
+    const name = quotedIdentifier(o.name);
+    return what && schema && name ? [`SHOW CREATE ${what} ${schema}.${name};`] : [];
+  });
+  if (shows.length > 0) blocks.push({ kind: 'p', text: 'Their definitions:' }, { kind: 'code', text: shows.join('\n') });
   return {
-    to: uniqueAddresses(input.administrators.map((a) => a.email)),
-    subject: safeSubject,
-    text: renderText(doc),
-    html: renderHtml(doc, safeSubject),
-    messageId: messageIdFor(kind, input.eventId),
+    subject: `[dbaccess] ACTION NEEDED: account ${account} on ${where(grant)} kept after access ended: it defines stored objects`,
+    doc: { title: `Access ended; account ${account} kept for its stored objects`, tone: 'warning', blocks, footer: adminFooter(grant, input.eventId) },
+  };
+}
+
+function levelChangeIncompleteDocument(input: AdminMailInput, detail: string): { subject: string; doc: Document } {
+  const { grant } = input;
+  const account = clean(grant.account, 64);
+  const level = clean(grant.accessLevel, 40);
+  const rows = grantRows(grant, false);
+  rows.push(['Detail', detail || 'none'], ['Grant id', clean(grant.grantId), 'code']);
+  const blocks: Block[] = [
+    {
+      kind: 'p',
+      text: `The access of ${person({ name: grant.name, email: grant.email })} to ${where(grant)} was lowered to ${level} (${privilegeList(grant.privileges)}), but the change could not be finished: the account's open sessions could not be ended (or a step after the lowering failed).`,
+    },
+    {
+      kind: 'p',
+      text: `The lower level stays: it is never raised back. New connections of ${account} get only ${level}. A session opened before the change may keep the higher privileges until it ends or selects the database again (USE). The service keeps trying to end those sessions, with bounded backoff; it does not hold up the expiry, which ends every session anyway.`,
+    },
+    { kind: 'facts', rows },
+    { kind: 'h', text: 'What to check' },
+    {
+      kind: 'list',
+      items: [
+        'On MySQL: the admin account holds CONNECTION_ADMIN (or SUPER) to end the sessions of other accounts, and PROCESS to see them (SHOW GRANTS FOR CURRENT_USER()).',
+        'On MariaDB: the admin account holds CONNECTION ADMIN (or SUPER) and PROCESS.',
+        'The database server is up and reachable from the worker, and the admin secret of this database still works.',
+      ],
+    },
+  ];
+  if (ACCOUNT_NAME.test(account)) {
+    blocks.push(
+      { kind: 'h', text: 'To end the sessions by hand' },
+      {
+        kind: 'code',
+        text: `SELECT id, host, db, time FROM information_schema.processlist WHERE user = '${account}';  -- then KILL <id>; for each`,
+      },
+    );
+  }
+  return {
+    subject: `[dbaccess] ACTION NEEDED: lowering ${clean(grant.email)} to ${level} on ${where(grant)} did not finish`,
+    doc: { title: `Lowering of ${account} to ${level} did not finish`, tone: 'alert', blocks, footer: adminFooter(grant, input.eventId) },
   };
 }
