@@ -63,6 +63,14 @@ export interface AccountManager {
    * Reads only; used to adopt accounts the old scripts created.
    */
   schemaPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<string[] | undefined>;
+  /**
+   * Everything the account holds besides its database-level privileges on the target's
+   * schema: global privileges beyond USAGE, other schemas, table, column and routine
+   * privileges, roles, proxy grants (and, where the engine allows it, accounts it is
+   * granted to as a role). Empty for an account that holds one schema's privileges only;
+   * undefined when the account does not exist. Reads only; used to adopt accounts.
+   */
+  accountFootprint(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccountHolding[] | undefined>;
   /** Kills the account's open connections; returns how many were killed. */
   killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
   /** Locks the account, kills its connections, drops it. Idempotent. */
@@ -78,6 +86,13 @@ export interface AccountManager {
    */
   endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
   close(): Promise<void>;
+}
+
+/** One thing an account holds beyond one schema's privileges (names only, never a secret). */
+export interface AccountHolding {
+  kind: 'global' | 'schema' | 'table' | 'column' | 'routine' | 'role' | 'proxy' | 'role-of';
+  /** E.g. `SUPER`, `other_db: SELECT`, `db.t: SELECT, INSERT`, `procedure db.p: EXECUTE`, `app_role`, `someone@%`. */
+  what: string;
 }
 
 /** What endAccess did. */

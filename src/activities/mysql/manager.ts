@@ -6,6 +6,7 @@ import { ActivityErrorType, activityError } from '../errors';
 import type { AccessEnding, AccountManager, AdminCredentialSource, AdminCredentials, ServerEndpoint, SqlDialect } from '../ports';
 import { ER, errnoOf, isAccessDenied, isConnectionFailure, toActivityError } from './errors';
 import { accountHostsStatement, listAccountsStatement, parseSchemaGrant, schemaGrantsStatement, type AccountInventory } from './inventory';
+import { readFootprint } from './footprint';
 import {
   accountExistsStatement,
   adminGlobalPrivilegesStatement,
@@ -982,6 +983,14 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       await Promise.all([...building.values()].map((entry) => entry.catch(() => undefined)));
       latest.clear();
       await Promise.all([...pools].map(endPool));
+    },
+
+    async accountFootprint(target, account, callOptions) {
+      validate(target, account);
+      return withSession(target, [], callOptions, async (session) => {
+        if (!(await hasAccount(session, account, target.hostPattern))) return undefined;
+        return readFootprint(session.info.dialect, account, target.hostPattern, target.schema, (statement) => run(session, statement));
+      });
     },
   };
 }
