@@ -178,7 +178,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
       // Open grants first, the server second: an account that exists by the time the
       // server is read belongs to a grant listed here, or is re-checked by its id below.
-      const listed: { names: { current: string; legacy: string }; started: number; grant: { grantId: string; db: ManagedDatabase; status: string } }[] = [];
+      const listed: { names: { current: string; legacy: string }; grant: { grantId: string; db: ManagedDatabase; status: string } }[] = [];
       for await (const wf of listWorkflows(client, GRANT_WORKFLOW_QUERY)) {
         beat();
         const parsed = parseGrantId(wf.workflowId);
@@ -186,7 +186,6 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         if (!parsed || !db) continue;
         listed.push({
           names: deriveAccountNames(parsed.email, db.project, db.database),
-          started: wf.startTime.getTime(),
           grant: { grantId: wf.workflowId, db, status: String(wf.searchAttributes.get(SA.status) ?? '') },
         });
       }
@@ -203,16 +202,15 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       findings.accountsSeen = hostsOf.size;
 
       // Each open grant by the name its account carries: the current rule's, or the legacy
-      // one's for grants begun before it (their input keeps it). Whichever exists on the
-      // server; both when neither does (the drift check then finds the account missing).
-      // A legacy name (30 bits) can be forced to match another grant's: the grant that
-      // began first keeps it, since a grant begun under the current rule cannot hold it.
+      // one's for grants begun before it (their input keeps it). A grant whose current name
+      // is on the server holds that one and claims no other: a legacy name (30 bits) can be
+      // forced to match someone else's, and must not shield it. Otherwise the legacy name
+      // when it is there, and both when neither is (the drift check finds the account missing).
       const open = new Map<string, { grantId: string; db: ManagedDatabase; status: string }>();
-      for (const { names, grant } of [...listed].sort((a, b) => a.started - b.started)) {
+      for (const { names, grant } of listed) {
         const current = hostsOf.has(names.current);
-        const legacy = hostsOf.has(names.legacy);
-        if (current || !legacy) open.set(names.current, grant);
-        if ((legacy || !current) && !open.has(names.legacy)) open.set(names.legacy, grant);
+        if (current || !hostsOf.has(names.legacy)) open.set(names.current, grant);
+        if (!current && !open.has(names.legacy)) open.set(names.legacy, grant);
       }
       const onManaged = (g: SchemaGrant) => [...managedSchemas].some((s) => patternIsSchema(g.pattern, s));
 
