@@ -11,8 +11,9 @@
 //   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, dbaccess_admin)
 //
 // It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
-// seeds the emulator and the database, keeps an admin API key in .dev/api-key,
-// writes .dev/stack.json for scripts, prints every URL, and stops everything it
+// seeds the emulator and the database, keeps API keys in .dev/ (api-key: admin,
+// requester-key: requester of project demo, approver-key: its approver), writes
+// .dev/stack.json for scripts, prints every URL, and stops everything it
 // started on Ctrl-C. Plain Node with no dependencies, so it runs on a fresh clone.
 
 import { spawn } from 'node:child_process';
@@ -199,13 +200,18 @@ projects:
 ${API_CLIENTS}`;
 }
 
-// Roles of the dev stack's two keys (.dev/api-key and .dev/approver-key).
+// Roles of the dev stack's keys (.dev/api-key, .dev/requester-key and .dev/approver-key):
+// the requester asks, the approver decides, so the approval flow can be tried from both sides.
+const REQUESTER_CLIENT = `  dev-requester:
+    role: requester
+    projects: [${DEMO.project}]
+`;
 const API_CLIENTS = `approval:
   timeout: 24h
 apiClients:
   dev-admin:
     role: admin
-  dev-approver:
+${REQUESTER_CLIENT}  dev-approver:
     role: approver
     projects: [${DEMO.project}]
     email: approver@${DEMO.emailDomain}
@@ -224,6 +230,11 @@ async function main() {
   if (!existsSync(configPath)) writeFileSync(configPath, demoConfig());
   // A configuration written before keys had roles: give the dev keys theirs.
   if (!/^apiClients:/m.test(readFileSync(configPath, 'utf8'))) appendFileSync(configPath, `\n# Added by npm run dev: every API key needs a role.\n${API_CLIENTS}`);
+  // One written before the requester key: add its client (every key needs an entry).
+  const config = readFileSync(configPath, 'utf8');
+  if (!/^ {2}dev-requester:/m.test(config)) writeFileSync(configPath, config.replace(/^apiClients:\n/m, `apiClients:\n${REQUESTER_CLIENT}`));
+  const hasRequester = /^ {2}dev-requester:/m.test(readFileSync(configPath, 'utf8'));
+  if (!hasRequester) say(`${configPath} has no apiClients entry dev-requester (role requester, projects [${DEMO.project}]) and its apiClients could not be extended: no requester key this time`);
   const devKey = (file) => {
     const path = join(DEV, file);
     if (!existsSync(path)) writeFileSync(path, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
@@ -231,6 +242,7 @@ async function main() {
   };
   const { path: keyPath, key: apiKey } = devKey('api-key');
   const { path: approverKeyPath, key: approverKey } = devKey('approver-key');
+  const { path: requesterKeyPath, key: requesterKey } = devKey('requester-key');
   // Payload encryption key, kept like the API key: a restart must still read the grants it wrote.
   const codecKeyPath = join(DEV, 'codec-key');
   if (!existsSync(codecKeyPath)) writeFileSync(codecKeyPath, `dev-1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
@@ -265,7 +277,7 @@ async function main() {
     WORKER_METRICS_HOST: HOST,
     WORKER_METRICS_PORT: String(PORTS.workerMetrics),
     WORKER_SDK_METRICS_PORT: String(PORTS.workerSdkMetrics),
-    DBACCESS_API_KEYS: `dev-admin:${apiKey},dev-approver:${approverKey}`,
+    DBACCESS_API_KEYS: [`dev-admin:${apiKey}`, ...(hasRequester ? [`dev-requester:${requesterKey}`] : []), `dev-approver:${approverKey}`].join(','),
     DBACCESS_CODEC_KEYS: codecKeys,
     CODEC_CORS_ORIGINS: HOST === '127.0.0.1' ? `${uiOrigin},http://localhost:${PORTS.temporalUi}` : uiOrigin,
     CODEC_ALLOW_UNAUTHENTICATED: loopback ? 'true' : 'false',
@@ -330,6 +342,7 @@ async function main() {
     config: configPath,
     apiKeyFile: keyPath,
     approverKeyFile: approverKeyPath,
+    requesterKeyFile: requesterKeyPath,
     codecEndpoint,
     codecKeyFile: codecKeyPath,
   };
@@ -339,11 +352,11 @@ async function main() {
   process.stdout.write(`
   dbaccess is up.
 
-    API           ${stack.api}        (admin key in ${keyPath}, approver key in ${approverKeyPath})
+    API           ${stack.api}        (keys: admin ${keyPath}, requester ${requesterKeyPath}, approver ${approverKeyPath})
     Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
     Mail inbox    ${stack.inbox}
     Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
-    State         ${DEV} (dbaccess.yaml, stack.json, api-key, approver-key, codec-key, *.log)
+    State         ${DEV} (dbaccess.yaml, stack.json, api-key, requester-key, approver-key, codec-key, *.log)
     Payloads      encrypted (key in ${codecKeyPath}); the Temporal UI decrypts them through ${codecEndpoint}
 
   Try:
@@ -351,11 +364,11 @@ async function main() {
       -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \\
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"dev_project","accessLevel":"READ_WRITE","expiresAt":"${expires}"}'
 
-  ADMIN on prod_project needs approval: ask, then approve with the approver's key:
-    curl -s -X POST ${stack.api}/grants \
-      -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \
+  ADMIN on prod_project needs approval: ask with the requester's key, then approve with the approver's:
+    curl -s -X POST ${stack.api}/grants \\
+      -H "Authorization: Bearer $(cat ${requesterKeyPath})" -H 'Content-Type: application/json' \\
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"prod_project","accessLevel":"ADMIN","duration":"8h"}'
-    curl -s -X POST ${stack.api}/grants/grant%2F${DEMO.project}%2Fprod_project%2Fjohn.doe%40${DEMO.emailDomain}/approve \
+    curl -s -X POST ${stack.api}/grants/grant%2F${DEMO.project}%2Fprod_project%2Fjohn.doe%40${DEMO.emailDomain}/approve \\
       -H "Authorization: Bearer $(cat ${approverKeyPath})"
 
   Ctrl-C stops everything.

@@ -259,8 +259,10 @@ export function createActivities(deps: ActivityDeps) {
     /**
      * Checks, without changing anything, that an account the old scripts created can
      * be adopted: the target is sound, the account exists for the host pattern, it
-     * holds exactly the level's privileges on the schema, and no other grant owns
-     * the name. Refuses (AdoptionRefused) otherwise; the account is never touched.
+     * holds exactly the level's privileges on the schema and nothing else (no global
+     * privilege, other schema, table, column or routine privilege, role or proxy grant:
+     * the revoke would drop them with the account), and no other grant owns the name.
+     * Refuses (AdoptionRefused) otherwise; the account is never touched.
      */
     async verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }> {
       return heartbeating(async (call) => {
@@ -274,6 +276,24 @@ export function createActivities(deps: ActivityDeps) {
         const wanted = [...change.privileges].sort();
         if (held.length !== wanted.length || [...held].sort().some((p, i) => p !== wanted[i])) {
           throw refuse(`the account ${at} holds ${held.length ? held.join(', ') : 'no privilege'} on ${change.target.schema}, not exactly ${change.privileges.join(', ')}`);
+        }
+        const beyond = (await deps.accounts.accountFootprint(change.target, change.account, call)) ?? [];
+        if (beyond.length > 0) {
+          const words: Record<string, string> = {
+            global: 'global privileges',
+            schema: 'privileges on other schemas',
+            table: 'table privileges',
+            column: 'column privileges',
+            routine: 'routine privileges',
+            role: 'roles',
+            proxy: 'proxy grants for',
+            'role-of': 'granted as a role to',
+          };
+          const parts = Object.entries(words).flatMap(([kind, word]) => {
+            const items = beyond.filter((h) => h.kind === kind).map((h) => h.what);
+            return items.length ? [`${word} ${items.slice(0, 5).join('; ')}${items.length > 5 ? ` and ${items.length - 5} more` : ''}`] : [];
+          });
+          throw refuse(`the account ${at} holds more than its privileges on ${change.target.schema} (${parts.join('; ')}); only an account that holds one schema's privileges and nothing else is adopted`);
         }
         log.info('account verified for adoption', { grantId: change.grantId, account: change.account, privileges: held });
         return { connection };

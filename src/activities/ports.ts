@@ -64,6 +64,14 @@ export interface AccountManager {
    */
   schemaPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<string[] | undefined>;
   /**
+   * Everything the account holds besides its database-level privileges on the target's
+   * schema: global privileges beyond USAGE, other schemas, table, column and routine
+   * privileges, roles, proxy grants (and, where the engine allows it, accounts it is
+   * granted to as a role). Empty for an account that holds one schema's privileges only;
+   * undefined when the account does not exist. Reads only; used to adopt accounts.
+   */
+  accountFootprint(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccountHolding[] | undefined>;
+  /**
    * Kills the account's open connections (the account's: matched by user name and
    * host, so that another account of the same name keeps its own); returns how many
    * were killed.
@@ -82,6 +90,13 @@ export interface AccountManager {
    */
   endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
   close(): Promise<void>;
+}
+
+/** One thing an account holds beyond one schema's privileges (names only, never a secret). */
+export interface AccountHolding {
+  kind: 'global' | 'schema' | 'table' | 'column' | 'routine' | 'role' | 'proxy' | 'role-of';
+  /** E.g. `SUPER`, `other_db: SELECT`, `db.t: SELECT, INSERT`, `procedure db.p: EXECUTE`, `app_role`, `someone@%`. */
+  what: string;
 }
 
 /** What endAccess did. */

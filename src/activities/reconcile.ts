@@ -4,9 +4,10 @@ import type { FileConfig } from '../config/file';
 import {
   INSPECTION_LIST_LIMIT,
   RECONCILER_ACTOR,
-  deriveAccountName,
+  deriveAccountNames,
   grantSecretName,
   hasAccountShape,
+  isDerivedAccountName,
   parseGrantId,
   privilegeDifference,
   innermostMessage,
@@ -148,11 +149,12 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     dbs: ManagedDatabase[],
     granted: Map<string, AuditRecord>,
   ): Promise<{ db: ManagedDatabase; grantId: string; proof: 'audit' | 'secret'; record?: AuditRecord } | undefined> {
-    // The name must be exactly the one the service derives for that grant: a
-    // secret or event that names some other account proves nothing about this one.
+    // The name must be exactly one the service derives for that grant (the current
+    // rule's or, for accounts made before it, the legacy one's): a secret or event
+    // that names some other account proves nothing about this one.
     const derivesTo = (grantId: string, db: ManagedDatabase) => {
       const parsed = parseGrantId(grantId);
-      return parsed !== undefined && parsed.project === db.project && parsed.database === db.database && deriveAccountName(parsed.email, db.project, db.database) === account;
+      return parsed !== undefined && parsed.project === db.project && parsed.database === db.database && isDerivedAccountName(account, parsed.email, db.project, db.database);
     };
     for (const db of dbs) {
       const record = granted.get(`${db.project}/${db.database}/${account}`);
@@ -218,19 +220,18 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
       // Open grants first, the server second: an account that exists by the time the
       // server is read belongs to a grant listed here, or is re-checked by its id below.
-      const open = new Map<string, { grantId: string; db: ManagedDatabase; status: string }>();
+      const listed: { names: { current: string; legacy: string }; grant: { grantId: string; db: ManagedDatabase; status: string } }[] = [];
       for await (const wf of listWorkflows(client, GRANT_WORKFLOW_QUERY)) {
         beat();
         const parsed = parseGrantId(wf.workflowId);
         const db = parsed && dbOf(parsed.project, parsed.database);
         if (!parsed || !db) continue;
-        open.set(deriveAccountName(parsed.email, db.project, db.database), {
-          grantId: wf.workflowId,
-          db,
-          status: String(wf.searchAttributes.get(SA.status) ?? ''),
+        listed.push({
+          names: deriveAccountNames(parsed.email, db.project, db.database),
+          grant: { grantId: wf.workflowId, db, status: String(wf.searchAttributes.get(SA.status) ?? '') },
         });
       }
-      findings.openGrants = open.size;
+      findings.openGrants = listed.length;
 
       const server = await deps.inventory.inventory(input.adminSecretId, hasAccountShape, call);
       beat();
@@ -242,6 +243,18 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       const grantsOf = new Map<string, SchemaGrant[]>();
       for (const g of server.grants) grantsOf.set(g.user, [...(grantsOf.get(g.user) ?? []), g]);
       findings.accountsSeen = hostsOf.size;
+
+      // Each open grant by the name its account carries: the current rule's, or the legacy
+      // one's for grants begun before it (their input keeps it). A grant whose current name
+      // is on the server holds that one and claims no other: a legacy name (30 bits) can be
+      // forced to match someone else's, and must not shield it. Otherwise the legacy name
+      // when it is there, and both when neither is (the drift check finds the account missing).
+      const open = new Map<string, { grantId: string; db: ManagedDatabase; status: string }>();
+      for (const { names, grant } of listed) {
+        const current = hostsOf.has(names.current);
+        if (current || !hostsOf.has(names.legacy)) open.set(names.current, grant);
+        if (!current && !open.has(names.legacy)) open.set(names.legacy, grant);
+      }
       const onManaged = (g: SchemaGrant) => [...managedSchemas].some((s) => patternIsSchema(g.pattern, s));
 
       // GRANTED events of each database, by account: one query per database.

@@ -1,4 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { AuditStore } from '../activities/ports';
 import type { FastifyInstance } from 'fastify';
 import { levelTables, own, type ApiClient, type FileConfig } from '../config';
 import {
@@ -22,15 +23,19 @@ import {
 import type { grantAccess } from '../workflows';
 import { grantStateQuery } from '../workflows/messages';
 import { SA } from '../workflows/search-attributes';
+import { listWorkflows } from '../visibility';
 import { refusal } from './authorization';
 import { HttpError } from './errors';
 
 // POST /grants/adopt: adopts accesses the old scripts created as grant workflows,
 // without re-creating their accounts (used by `dbaccess import`). Admin only.
-// Each row is checked against the configuration like a request; the account
-// itself is checked by the workflow (the API never talks to MySQL): a missing
-// account or one whose privileges are not the level's ends that workflow FAILED
-// with nothing changed, and the row is reported REFUSED with the reason.
+// Each row is checked against the configuration like a request, and against the
+// grants of its database: an account another grant holds (adopted or being adopted
+// by a running grant, or retained by an ended one) is refused before anything
+// starts. The account itself is checked by the workflow (the API never talks to
+// MySQL): a missing account, one whose privileges are not the level's, or one that
+// holds anything else ends that workflow FAILED with nothing changed, and the row
+// is reported REFUSED with the reason.
 
 export interface AdoptionRow {
   email: string;
@@ -72,6 +77,10 @@ export interface AdoptDeps {
   taskQueue: string;
   grantWaitMs: number;
   now?: () => Date;
+  /** What the DbAccessGrantee search attribute holds for an e-mail (GRANTEE_SEARCH_HASH_KEY); the e-mail when unset. */
+  granteeSearchValue?: (email: string) => string;
+  /** The audit trail, to find the accounts other grants hold; without it only the rows of one request are compared. */
+  audit?: Pick<AuditStore, 'forDatabase'>;
 }
 
 const MAX_ROWS = 25;
@@ -197,8 +206,44 @@ export function prepareAdoption(row: AdoptionRow, client: ApiClient, config: Fil
   };
 }
 
+/** Events that give a grant its account, and those after which it no longer holds it. */
+const CLAIMS = new Set(['REQUESTED', 'GRANTED', 'ADOPTED']);
+
+/**
+ * The accounts of one database that another grant holds, with why: the account of a
+ * running grant (from its latest REQUESTED event: the adoption being verified, or the
+ * adopted or granted account it manages), or one retained by an ended grant (access
+ * ended, the server refused the drop, and no ACCOUNT_DROPPED since).
+ */
+export async function heldAccounts(client: Client, audit: Pick<AuditStore, 'forDatabase'>, project: string, database: string): Promise<Map<string, { grantId: string; running: boolean; why: string }>> {
+  const running = new Set<string>();
+  // Keys were checked against PROJECT_KEY / DATABASE_KEY: nothing to escape in the query.
+  const query = `WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running' AND ${SA.project.name} = '${project}' AND ${SA.database.name} = '${database}'`;
+  for await (const wf of listWorkflows(client, query)) running.add(wf.workflowId);
+  const events = [...(await audit.forDatabase(project, database))].sort((a, b) => a.at.localeCompare(b.at));
+  const held = new Map<string, { grantId: string; running: boolean; why: string }>();
+  const current = new Map<string, { account: string; event: string }>();
+  const retained = new Map<string, { account: string; grantId: string }>();
+  for (const e of events) {
+    if (e.event === 'REQUESTED' || (CLAIMS.has(e.event) && !current.has(e.grantId))) current.set(e.grantId, { account: e.account, event: e.event });
+    else if (CLAIMS.has(e.event) && current.get(e.grantId)?.account === e.account) current.set(e.grantId, { account: e.account, event: e.event });
+    if (e.event === 'ACCOUNT_RETAINED') retained.set(`${e.grantId}\n${e.account}`, { account: e.account, grantId: e.grantId });
+    if (e.event === 'ACCOUNT_DROPPED') retained.delete(`${e.grantId}\n${e.account}`);
+  }
+  for (const [grantId, claim] of current) {
+    if (!running.has(grantId)) continue;
+    const why = claim.event === 'REQUESTED' ? `the running grant ${grantId} is being set up with it` : `the running grant ${grantId} holds it (${claim.event === 'ADOPTED' ? 'adopted' : 'granted'})`;
+    held.set(claim.account, { grantId, running: true, why });
+  }
+  for (const r of retained.values()) {
+    if (!held.has(r.account)) held.set(r.account, { grantId: r.grantId, running: false, why: `the grant ${r.grantId} ended with it retained (the server refused to drop it; an administrator must deal with it first)` });
+  }
+  return held;
+}
+
 export function registerAdoptRoutes(app: FastifyInstance, deps: AdoptDeps): void {
   const now = deps.now ?? (() => new Date());
+  const granteeValue = deps.granteeSearchValue ?? ((email: string) => email);
 
   async function start(request: GrantRequest): Promise<WorkflowHandle<typeof grantAccess>> {
     return deps.client.workflow.start<typeof grantAccess>('grantAccess', {
@@ -208,7 +253,7 @@ export function registerAdoptRoutes(app: FastifyInstance, deps: AdoptDeps): void
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       typedSearchAttributes: [
-        { key: SA.grantee, value: request.email },
+        { key: SA.grantee, value: granteeValue(request.email) },
         { key: SA.project, value: request.project },
         { key: SA.database, value: request.database },
         { key: SA.accessLevel, value: request.accessLevel },
@@ -248,18 +293,39 @@ export function registerAdoptRoutes(app: FastifyInstance, deps: AdoptDeps): void
     const dryRun = request.body.dryRun === true;
     const at = now();
     const deadline = Date.now() + deps.grantWaitMs;
+    const prepared = request.body.rows.map((row) => {
+      try {
+        return prepareAdoption(row, request.client, deps.config, at);
+      } catch (err) {
+        if (err instanceof Refused) return err;
+        throw err;
+      }
+    });
+    // What other grants hold, once per database of the request.
+    const holders = new Map<string, ReturnType<typeof heldAccounts>>();
+    const heldOn = (project: string, database: string) => {
+      const key = `${project}/${database}`;
+      if (!holders.has(key)) holders.set(key, deps.audit ? heldAccounts(deps.client, deps.audit, project, database) : Promise.resolve(new Map()));
+      return holders.get(key)!;
+    };
+    const firstRowOf = new Map<string, number>();
     const results = await Promise.all(
       request.body.rows.map(async (row, index): Promise<AdoptionResult> => {
         const base = { row: index, email: row.email, project: row.project, database: row.database, account: row.account };
-        let prepared: ReturnType<typeof prepareAdoption>;
-        try {
-          prepared = prepareAdoption(row, request.client, deps.config, at);
-        } catch (err) {
-          if (err instanceof Refused) return { ...base, status: 'REFUSED', error: err.code, message: err.message };
-          throw err;
-        }
-        const { request: grant, notes } = prepared;
+        const ready = prepared[index]!;
+        if (ready instanceof Refused) return { ...base, status: 'REFUSED', error: ready.code, message: ready.message };
+        const { request: grant, notes } = ready;
         const planned = { ...base, email: grant.email, grantId: grant.grantId, expiresAt: grant.expiresAt, ...(notes.length ? { notes } : {}) };
+        // Two grants on one account: revoking either would drop the other's access.
+        const key = `${grant.target.adminSecretId}\n${grant.account}`;
+        const first = firstRowOf.get(key) ?? index;
+        firstRowOf.set(key, first);
+        if (first !== index) return { ...planned, status: 'REFUSED', error: 'account_taken', message: `account: ${grant.account} is also adopted by row ${first} of this request; an account is adopted by one grant only` };
+        const holder = (await heldOn(grant.project, grant.database)).get(grant.account);
+        // The row's own grant, still running: reported EXISTS below.
+        if (holder !== undefined && !(holder.running && holder.grantId === grant.grantId)) {
+          return { ...planned, status: 'REFUSED', error: 'account_taken', message: `account: ${grant.account} belongs to another grant: ${holder.why}; it is left alone` };
+        }
         if (dryRun) return { ...planned, status: 'WOULD_ADOPT' };
         let handle: WorkflowHandle<typeof grantAccess>;
         try {

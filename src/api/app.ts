@@ -167,7 +167,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     grants.deny(request.params.grantId, request.client, request.body.reason),
   );
 
-  registerAdoptRoutes(app, { client: deps.client, config: deps.config, taskQueue: deps.taskQueue, grantWaitMs: deps.grantWaitMs, ...(deps.now ? { now: deps.now } : {}) });
+  registerAdoptRoutes(app, {
+    client: deps.client,
+    config: deps.config,
+    taskQueue: deps.taskQueue,
+    grantWaitMs: deps.grantWaitMs,
+    ...(deps.now ? { now: deps.now } : {}),
+    ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
+    // The API's audit store (it writes CREDENTIALS_VIEWED): adoption reads who holds which account.
+    ...(deps.credentials ? { audit: deps.credentials.audit } : {}),
+  });
   if (deps.codec) registerCodecRoutes(app, deps.codec);
   if (deps.credentials) await app.register(credentialRoutes(deps.credentials));
 

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
 import { ConfigError } from '../config';
 import { HttpError } from './errors';
 
 // API hardening, in one place: rate limits (per API key and per client address),
-// security headers on every answer, safe request ids echoed in answers, error
-// bodies and every log line of a request.
+// timeouts that keep a slow or silent client from holding a socket, security
+// headers on every answer, safe request ids echoed in answers, error bodies and
+// every log line of a request.
 //
 // Installed from buildApp with `serverOptions(...)` (construction-time options:
-// request ids, trustProxy) and one `app.register(hardening, ...)` placed before the
+// request ids, trustProxy, timeouts) and one `app.register(hardening, ...)` placed before the
 // authentication hook, so that the per-address limit runs before a key is checked
 // (key guessing is throttled) and the per-key limit after (it needs the key's name).
 
@@ -19,19 +20,24 @@ export interface HardeningOptions {
   /** Requests per minute per client address, authenticated or not; 0 turns the limit off. */
   rateLimitPerAddress?: number;
   /**
-   * Whose address is the client's: `false` (default) the TCP peer; `true` the left-most
-   * X-Forwarded-For entry (spoofable unless every request passes a proxy that overwrites
-   * it); a number of trusted proxy hops; or a comma-separated list of trusted proxy
-   * addresses/CIDRs (what Fastify's `trustProxy` accepts).
+   * Whose address is the client's (the per-address rate limit, logs, CREDENTIALS_VIEWED):
+   * `false` (default) the TCP peer; a comma-separated list of trusted proxy addresses/CIDRs,
+   * or a number of trusted proxy hops: the nearest X-Forwarded-For entry that is not a
+   * trusted proxy (what a client writes itself further left is ignored); `true` the
+   * left-most entry (spoofable unless every request passes a proxy that overwrites it).
    */
   trustProxy?: boolean | number | string;
+  /** The whole request (headers and body) must arrive within this time, or the answer is 408 and the socket closed. */
+  requestTimeoutMs?: number;
+  /** A socket with no traffic either way for this long is closed (longer than the grant wait of POST /grants). */
+  connectionTimeoutMs?: number;
   /** `max-age` of Strict-Transport-Security in seconds; 0 (default) sends no HSTS header. */
   hstsMaxAge?: number;
   /** Clock for the rate limiter (tests). */
   now?: () => number;
 }
 
-export const HARDENING_DEFAULTS = { rateLimitPerKey: 300, rateLimitPerAddress: 300, hstsMaxAge: 0 } as const;
+export const HARDENING_DEFAULTS = { rateLimitPerKey: 300, rateLimitPerAddress: 300, hstsMaxAge: 0, requestTimeoutMs: 30_000, connectionTimeoutMs: 150_000 } as const;
 
 /** Routes that are neither rate limited nor authenticated. */
 const UNLIMITED_ROUTES = new Set(['/healthz']);
@@ -46,14 +52,48 @@ export function requestIdFor(req: IncomingMessage): string {
 }
 
 /** Fastify construction options that belong to hardening (spread into `Fastify({...})`). */
-export function serverOptions(options: HardeningOptions): Pick<FastifyServerOptions, 'requestIdHeader' | 'genReqId' | 'trustProxy'> {
+export function serverOptions(
+  options: HardeningOptions,
+): Pick<FastifyServerOptions, 'requestIdHeader' | 'genReqId' | 'trustProxy' | 'requestTimeout' | 'connectionTimeout'> & { http: ServerOptions } {
+  const requestTimeout = options.requestTimeoutMs ?? HARDENING_DEFAULTS.requestTimeoutMs;
   return {
     // Fastify would take any header value as the id; genReqId validates it instead.
     requestIdHeader: false,
     genReqId: requestIdFor,
-    // Fastify accepts a hop count at run time; its type declaration does not list it.
-    trustProxy: (options.trustProxy ?? false) as FastifyServerOptions['trustProxy'],
+    trustProxy: trustFunction(options.trustProxy ?? false),
+    requestTimeout,
+    connectionTimeout: options.connectionTimeoutMs ?? HARDENING_DEFAULTS.connectionTimeoutMs,
+    // Node checks the request and header timeouts only every 30 s by default: a tenth of
+    // the timeout keeps the bound close to what is configured.
+    http: { headersTimeout: Math.min(requestTimeout, 60_000), connectionsCheckingInterval: Math.min(5000, Math.max(100, Math.floor(requestTimeout / 10))) },
   };
+}
+
+/**
+ * Fastify reads a bare hop count as "trust nobody" (it cannot tell a balancer from a
+ * client that connects directly), so every client behind the balancer would share its
+ * rate-limit budget. The count is given as the function it stands for: the `hops`
+ * nearest addresses, the TCP peer first, are proxies (see API_TRUST_PROXY's caveat).
+ */
+function trustFunction(trustProxy: boolean | number | string): FastifyServerOptions['trustProxy'] {
+  if (typeof trustProxy !== 'number') return trustProxy;
+  const hops = trustProxy;
+  return (_address: string, hop: number) => hop < hops;
+}
+
+/**
+ * Checks the API's timeouts against the grant wait at start-up: a connection timeout
+ * shorter than the wait would cut POST /grants while it waits for the grant.
+ */
+export function checkTimeouts(options: { requestTimeoutMs: number; connectionTimeoutMs: number; grantWaitMs: number }): void {
+  if (options.connectionTimeoutMs < options.grantWaitMs + 10_000) {
+    throw new ConfigError([
+      `API_CONNECTION_TIMEOUT_MS (${options.connectionTimeoutMs}) must be at least API_GRANT_WAIT_MS (${options.grantWaitMs}) + 10000: a request waiting for its grant would lose its connection`,
+    ]);
+  }
+  if (options.requestTimeoutMs > options.connectionTimeoutMs) {
+    throw new ConfigError([`API_REQUEST_TIMEOUT_MS (${options.requestTimeoutMs}) must not be longer than API_CONNECTION_TIMEOUT_MS (${options.connectionTimeoutMs})`]);
+  }
 }
 
 /** Parses API_TRUST_PROXY: `false`/`true`, a hop count, or a comma-separated list of addresses/CIDRs. */

@@ -5,7 +5,8 @@ import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from
 import type { GrantMessageKind, GrantObserver } from './grant-service';
 
 // The API's operator endpoints and instrumentation:
-//   GET /metrics  Prometheus metrics (open, or behind METRICS_TOKEN)
+//   GET /metrics  Prometheus metrics: behind METRICS_TOKEN when it is set; without it,
+//                 open on a loopback address and refused beyond (see metricsAccess)
 //   GET /readyz   200 while Temporal answers, 503 otherwise
 //   request logs  carry the grant id of /grants/:grantId routes
 // Registered from buildApp before the routes. /healthz (liveness) stays in app.ts
@@ -62,11 +63,28 @@ const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_
 
 export interface ObservabilityOptions {
   metrics: ApiMetrics;
-  /** Bearer token that GET /metrics requires (METRICS_TOKEN); open when absent. */
+  /** Bearer token that GET /metrics requires (METRICS_TOKEN); see metricsAccess when absent. */
   metricsToken?: string;
   /** The Temporal connection /readyz checks. */
   connection: TemporalConnectionLike;
   readinessTimeoutMs?: number;
+}
+
+const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|::ffff:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost)$/i;
+
+/** Whether an address (or API_HOST) only takes connections from this machine. */
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK.test(host.trim());
+}
+
+/**
+ * Who may read /metrics: `token` with METRICS_TOKEN; without it `open` on a loopback
+ * address, `refused` beyond: the numbers hold no secret, but they tell anyone who can
+ * reach the API how it is used, so they are not served to the network unasked.
+ */
+export function metricsAccess(host: string, metricsToken: string | undefined): 'token' | 'open' | 'refused' {
+  if (metricsToken !== undefined) return 'token';
+  return isLoopbackHost(host) ? 'open' : 'refused';
 }
 
 /** A grant id as the route validates it: printable ASCII, at most 400 characters. */
@@ -92,12 +110,19 @@ const plugin: FastifyPluginAsync<ObservabilityOptions> = async (app: FastifyInst
     metrics.duration.observe(labels, reply.elapsedTime / 1000);
   });
 
-  // Scraped from inside the network. With METRICS_TOKEN set, only a scraper that sends it
-  // gets the numbers; without it, anyone who can reach the API can (keep /metrics off
-  // the public ingress then). The numbers and labels hold no secret either way.
+  // Scraped from inside the network. The address the API listens on decides, not the
+  // caller's: on 0.0.0.0 a request from 127.0.0.1 is refused too, like any other.
   app.get('/metrics', { schema: metricsSchema }, async (request, reply) => {
-    if (options.metricsToken !== undefined && !bearerMatches(request.headers.authorization, options.metricsToken)) {
-      // Answered here rather than thrown: this route is added before buildApp sets its error handler.
+    const bound = app.server.address();
+    // Not listening (inject) or a Unix socket: reachable from this machine only.
+    const host = bound !== null && typeof bound === 'object' ? bound.address : '127.0.0.1';
+    const access = metricsAccess(host, options.metricsToken);
+    // Answered here rather than thrown: this route is added before buildApp sets its error handler.
+    if (access === 'refused') {
+      request.log.warn({ route: '/metrics', listen: host }, 'metrics request refused: the API listens beyond loopback and METRICS_TOKEN is not set');
+      return reply.status(403).send({ error: 'forbidden', message: '/metrics is off: the API listens beyond loopback and METRICS_TOKEN is not set' });
+    }
+    if (access === 'token' && !bearerMatches(request.headers.authorization, options.metricsToken!)) {
       request.log.warn({ route: '/metrics' }, 'metrics request without the metrics token');
       return reply.status(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'the metrics token is required: Authorization: Bearer <METRICS_TOKEN>' });
     }
@@ -114,7 +139,7 @@ const metricsSchema = {
   summary: 'Prometheus metrics',
   description:
     'Prometheus text format: http_requests_total, http_request_duration_seconds, dbaccess_grants_started_total, dbaccess_messages_sent_total and the Node.js process metrics. ' +
-    'No API key; when METRICS_TOKEN is set, `Authorization: Bearer <METRICS_TOKEN>` is required.',
+    'No API key. When METRICS_TOKEN is set, `Authorization: Bearer <METRICS_TOKEN>` is required; without it, /metrics is open while the API listens on a loopback address and refused (403) when it listens beyond.',
   tags: ['operations'],
   operationId: 'metrics',
   security: [],

@@ -6,7 +6,8 @@ import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, En
 import { createLogger } from '../logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './auth';
-import { parseTrustProxy } from './hardening';
+import { checkTimeouts, parseTrustProxy } from './hardening';
+import { metricsAccess } from './observability';
 
 // The API process: reads configuration once, connects to Temporal, listens, and
 // closes cleanly on SIGINT/SIGTERM.
@@ -39,6 +40,12 @@ async function main(): Promise<void> {
     const codec = payloadCodec(env);
     const codecEndpoint = codecEndpointSettings(env);
     const hashGrantee = granteeSearchValue(env);
+    const host = env.require('API_HOST');
+    const port = env.int('API_PORT', 0, 65535);
+    const grantWaitMs = env.int('API_GRANT_WAIT_MS', 0, 120_000);
+    const timeouts = { requestTimeoutMs: env.int('API_REQUEST_TIMEOUT_MS', 1000, 600_000), connectionTimeoutMs: env.int('API_CONNECTION_TIMEOUT_MS', 1000, 3_600_000) };
+    checkTimeouts({ ...timeouts, grantWaitMs });
+    const metricsToken = env.get('METRICS_TOKEN');
     const client = await connectClient(temporal, codecDataConverter(codec));
     // Only to redeem credential links: the password must not pass through Temporal.
     const aws = awsSettings(env);
@@ -49,13 +56,14 @@ async function main(): Promise<void> {
       config,
       apiKeys,
       taskQueue: temporal.taskQueue,
-      grantWaitMs: env.int('API_GRANT_WAIT_MS', 0, 120_000),
+      grantWaitMs,
       logger,
       hardening: {
         rateLimitPerKey: env.int('API_RATE_LIMIT_PER_KEY', 0, 1_000_000),
         rateLimitPerAddress: env.int('API_RATE_LIMIT_PER_ADDRESS', 0, 1_000_000),
         trustProxy: parseTrustProxy(env.get('API_TRUST_PROXY')),
         hstsMaxAge: env.int('API_HSTS_MAX_AGE', 0, 100_000_000),
+        ...timeouts,
       },
       ...(codec ? { codec: { codec, ...codecEndpoint } } : {}),
       ...(hashGrantee ? { granteeSearchValue: hashGrantee } : {}),
@@ -64,12 +72,13 @@ async function main(): Promise<void> {
         audit: new DynamoAuditStore(clients.doc, aws.auditTable),
         readCredential: (name) => grantSecrets.readBound(name),
       },
-      ...(env.get('METRICS_TOKEN') ? { metricsToken: env.get('METRICS_TOKEN') } : {}),
+      ...(metricsToken ? { metricsToken } : {}),
     });
     if (codec) logger.info({ encryptionKeyId: codec.keyId, decryptionKeyIds: codec.keyIds, corsOrigins: codecEndpoint.corsOrigins, codecAuthentication: !codecEndpoint.allowUnauthenticated }, 'payload encryption on');
     else logger.warn('payload encryption off: DBACCESS_CODEC_KEYS is not set, so grant details are stored in clear in Temporal');
-    const host = env.require('API_HOST');
-    const port = env.int('API_PORT', 0, 65535);
+    if (metricsAccess(host, metricsToken) === 'refused') {
+      logger.warn({ host }, 'GET /metrics is refused: the API listens beyond loopback (API_HOST) and METRICS_TOKEN is not set; set METRICS_TOKEN to scrape it');
+    }
     await app.listen({ host, port });
     let closing = false;
     const close = async (signal: string) => {

@@ -10,8 +10,9 @@ import type { AdoptionResult, AdoptionRow } from '../api/adopt';
 // `database_name`, `database_expiry` as YYYY-MM-DD or NA, plus `project`,
 // `access_level`, `newer_name`, `newer_username`...), maps each row to an
 // adoption, and sends them to the API (POST /grants/adopt, admin key). The API
-// checks each row against the configuration and starts a grant workflow that
-// verifies the account on the server before it adopts it; nothing is created.
+// checks each row against the configuration and the other grants, and starts a
+// grant workflow that verifies the account on the server (it holds the level's
+// privileges on the schema and nothing else) before it adopts it; nothing is created.
 // Rows it cannot map (no project, no level...) are reported, never guessed.
 
 const USAGE = `usage: dbaccess import [--table NAME] [--region REGION] [--endpoint-url URL]
@@ -20,6 +21,10 @@ const USAGE = `usage: dbaccess import [--table NAME] [--region REGION] [--endpoi
 Adopts the accesses recorded by the old scripts as dbaccess grants, without
 re-creating their accounts. Every row is reported: ADOPTED, WOULD ADOPT (dry run),
 EXISTS (already a grant), PENDING (still being verified) or REFUSED (with why).
+An account is adopted only when it holds exactly the level's privileges on its
+database's schema and nothing else (no global privilege, other schema, table,
+column or routine privilege, role or proxy grant), and no other grant holds it;
+otherwise it is refused and left as it is.
 
   --table         the old scripts' DynamoDB table (default user-management-audit)
   --region        its region (default AWS_REGION, else us-east-1)

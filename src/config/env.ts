@@ -31,8 +31,26 @@ export const ENV_VARS = [
   { name: 'API_GRANT_WAIT_MS', default: '10000', doc: 'How long POST /grants waits for ACTIVE before answering 202.', usedBy: ['api'] },
   { name: 'API_RATE_LIMIT_PER_KEY', default: '300', doc: 'Requests a minute per API key (by key name), in a burst of as many; 0 turns the limit off. Counted per API process.', usedBy: ['api'] },
   { name: 'API_RATE_LIMIT_PER_ADDRESS', default: '300', doc: 'Requests a minute per client address, with or without a valid key (throttles key guessing); 0 turns it off. Counted per API process.', usedBy: ['api'] },
-  { name: 'API_TRUST_PROXY', default: 'false', doc: 'Whose address is the client: false = the TCP peer; a hop count or a comma-separated list of proxy addresses/CIDRs = read X-Forwarded-For behind those proxies; true = trust any X-Forwarded-For (only behind a proxy that overwrites it).', usedBy: ['api'] },
-  { name: 'METRICS_TOKEN', doc: 'Bearer token GET /metrics on the API requires; unset: /metrics needs no token (keep it off the public ingress).', usedBy: ['api'], secret: true },
+  {
+    name: 'API_TRUST_PROXY',
+    default: 'false',
+    doc:
+      'Whose address is the client (per-address rate limit, logs, CREDENTIALS_VIEWED). false = the TCP peer. Behind a load balancer: a comma-separated list of its addresses/CIDRs (e.g. 10.0.0.0/8): the client is the nearest X-Forwarded-For entry that is not a trusted proxy, and what a client writes into the header itself is ignored; a peer that is not listed is the client whatever it sends. Or the number of proxy hops (1): the same, but whoever connects counts as a proxy, so only when nothing else can reach the API. true = the left-most entry (only behind a proxy that overwrites the header: otherwise any client can choose its address).',
+    usedBy: ['api'],
+  },
+  {
+    name: 'METRICS_TOKEN',
+    doc: 'Bearer token GET /metrics on the API requires. Unset: /metrics needs no token while API_HOST is a loopback address, and is refused (403) when the API listens beyond loopback.',
+    usedBy: ['api'],
+    secret: true,
+  },
+  { name: 'API_REQUEST_TIMEOUT_MS', default: '30000', doc: 'The whole request (headers and body) must arrive within this time; a slower client gets 408 and its connection is closed.', usedBy: ['api'] },
+  {
+    name: 'API_CONNECTION_TIMEOUT_MS',
+    default: '150000',
+    doc: 'A connection with no traffic either way for this long is closed. At least API_GRANT_WAIT_MS + 10000, so that POST /grants is not cut while it waits for the grant.',
+    usedBy: ['api'],
+  },
   { name: 'API_HSTS_MAX_AGE', default: '0', doc: 'max-age (seconds) of the Strict-Transport-Security header; 0 sends none (set it when clients reach the API over HTTPS).', usedBy: ['api'] },
   { name: 'DBACCESS_CODEC_KEYS', doc: 'Payload encryption keys, comma-separated `keyId:base64key` (32 random bytes each). The first encrypts, all decrypt (rotation). Unset: payloads are stored in clear.', usedBy: ['api', 'worker'], secret: true },
   { name: 'CODEC_CORS_ORIGINS', doc: 'Comma-separated origins (e.g. the Temporal UI, `https://temporal.example.com`) allowed to call /codec/encode and /codec/decode from a browser.', usedBy: ['api'] },

@@ -1,21 +1,25 @@
-import { ACCOUNT_HASH_CHARS, ACCOUNT_PREFIX_MAX } from './account';
+import { ACCOUNT_HASH_CHARS, ACCOUNT_PREFIX_MAX, LEGACY_ACCOUNT_HASH_CHARS, LEGACY_ACCOUNT_PREFIX_MAX } from './account';
 import { PRIVILEGE_WHITELIST } from './levels';
 
 // The reconciler's vocabulary: what it looks for on a server, what it found,
 // and how privileges are compared. Pure (imported inside the workflow sandbox).
 
 /**
- * The shape of the account names this service derives (see deriveAccountName):
- * a local part of [a-z0-9] words joined by single `_` (at most 24 characters),
- * `_`, and 6 base32 characters. A name of this shape is only a candidate: a person
- * can create one by hand. Ownership is proven separately (secret tag or audit).
+ * The shapes of the account names this service derives (see deriveAccountNames):
+ * a local part of [a-z0-9] words joined by single `_`, `_`, and base32 characters:
+ * 16 after a local part of at most 14 characters (the current rule), or 6 after one
+ * of at most 24 (the legacy rule, still on accounts made before). A name of either
+ * shape is only a candidate: a person can create one by hand. Ownership is proven
+ * separately (secret tag or audit).
  */
-export const ACCOUNT_SHAPE = new RegExp(`^([a-z0-9]+(?:_[a-z0-9]+)*)_[a-z2-7]{${ACCOUNT_HASH_CHARS}}$`);
+export const ACCOUNT_SHAPE = new RegExp(`^([a-z0-9]+(?:_[a-z0-9]+)*)_(?:[a-z2-7]{${ACCOUNT_HASH_CHARS}}|[a-z2-7]{${LEGACY_ACCOUNT_HASH_CHARS}})$`);
 
 export function hasAccountShape(account: string): boolean {
   if (typeof account !== 'string') return false;
   const m = ACCOUNT_SHAPE.exec(account);
-  return m !== null && m[1]!.length <= ACCOUNT_PREFIX_MAX;
+  if (m === null) return false;
+  const hashChars = account.length - m[1]!.length - 1;
+  return m[1]!.length <= (hashChars === ACCOUNT_HASH_CHARS ? ACCOUNT_PREFIX_MAX : LEGACY_ACCOUNT_PREFIX_MAX);
 }
 
 /** `revoke`: orphans are dropped and drift is repaired. `report`: nothing is changed, everything is reported. */

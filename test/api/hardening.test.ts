@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
-import type { HardeningOptions } from '../../src/api/hardening';
+import { checkTimeouts, type HardeningOptions } from '../../src/api/hardening';
+import { ConfigError } from '../../src/config';
 import { createLogger } from '../../src/logger';
 import { onTestRunEnd } from '../support/hooks';
 import { startTestStack, type TestStack } from '../support/stack';
@@ -158,6 +160,87 @@ describe('HTTP API: hardening', function () {
       assert.equal((await from('203.0.113.8')).status, 200, 'another client behind the same proxy has its own budget');
       const warn = app.logs.find((l) => l.msg === 'rate limit exceeded');
       assert.equal(warn?.address, '203.0.113.7');
+    });
+
+    // Behind a load balancer the TCP peer is the balancer: every client would share one
+    // budget. The balancer appends the peer it saw to X-Forwarded-For; a client may have
+    // written anything before that.
+    for (const [label, trustProxy] of [['the list of proxy addresses', '127.0.0.1'], ['a hop count', 1]] as const) {
+      it(`When API_TRUST_PROXY is ${label} and requests come from that proxy, then each client behind it has its own budget, and an X-Forwarded-For the client wrote itself does not change whose budget it is`, async () => {
+        const app = await startApp({ rateLimitPerKey: 1000, rateLimitPerAddress: 2, trustProxy });
+        // `forged` is what the client sent; the proxy appended the address it saw.
+        const from = (client: string, forged?: string) => app.call('GET', '/grants?limit=1', { headers: { 'x-forwarded-for': forged ? `${forged}, ${client}` : client } });
+        assert.equal((await from('203.0.113.7')).status, 200);
+        assert.equal((await from('203.0.113.7', '198.51.100.1')).status, 200);
+        assert.equal((await from('203.0.113.7', '198.51.100.2')).status, 429, 'a forged entry does not give a fresh budget');
+        assert.equal((await from('203.0.113.8')).status, 200, 'another client behind the same proxy has its own budget');
+        assert.equal((await from('203.0.113.8', '203.0.113.9')).status, 200);
+        assert.equal((await from('203.0.113.9')).status, 200, 'naming another client in a forged entry took none of its budget');
+        const warn = app.logs.find((l) => l.msg === 'rate limit exceeded');
+        assert.equal(warn?.address, '203.0.113.7');
+      });
+    }
+
+    it('When API_TRUST_PROXY names proxies and the request comes from another peer, then its X-Forwarded-For is not believed: the peer\'s address is counted', async () => {
+      const app = await startApp({ rateLimitPerKey: 1000, rateLimitPerAddress: 2, trustProxy: '10.0.0.0/8,192.0.2.1' });
+      const from = (ip: string) => app.call('GET', '/grants?limit=1', { headers: { 'x-forwarded-for': ip } });
+      assert.equal((await from('203.0.113.7')).status, 200);
+      assert.equal((await from('203.0.113.8')).status, 200);
+      assert.equal((await from('203.0.113.9')).status, 429, 'a new X-Forwarded-For on each request does not escape the limit');
+      const warn = app.logs.find((l) => l.msg === 'rate limit exceeded');
+      assert.equal(warn?.address, '127.0.0.1');
+    });
+  });
+
+  describe('timeouts', () => {
+    /** Opens a raw connection, writes `head`, then `trickle` one byte every 200 ms; resolves with what the server sent once it closes. */
+    function slowClient(url: string, head: string, trickle: boolean): Promise<string> {
+      const { hostname, port } = new URL(url);
+      return new Promise((resolve, reject) => {
+        const socket = connect({ host: hostname, port: Number(port) });
+        let received = '';
+        let timer: NodeJS.Timeout | undefined;
+        socket.on('connect', () => {
+          if (head) socket.write(head);
+          if (trickle) timer = setInterval(() => socket.write('x'), 200);
+        });
+        socket.on('data', (d) => (received += String(d)));
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          clearInterval(timer);
+          resolve(received);
+        });
+        // Far beyond the configured timeouts: reached only when the server never closes.
+        setTimeout(() => {
+          clearInterval(timer);
+          socket.destroy();
+          reject(new Error(`the server kept the connection open; it sent ${JSON.stringify(received)}`));
+        }, 20_000).unref();
+      });
+    }
+
+    it('When a client sends its request more slowly than the request timeout allows, then it gets 408 and its connection is closed, however steadily it trickles', async () => {
+      const app = await startApp({ requestTimeoutMs: 1000, connectionTimeoutMs: 30_000 });
+      const head = `POST /grants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${app.keys.alpha}\r\nContent-Type: application/json\r\nContent-Length: 10000\r\n\r\n{`;
+      const answer = await slowClient(app.url, head, true);
+      assert.match(answer, /^HTTP\/1\.1 408 /, answer);
+    });
+
+    it('When a connection stays silent longer than the connection timeout, then the server closes it', async () => {
+      const app = await startApp({ requestTimeoutMs: 30_000, connectionTimeoutMs: 1000 });
+      assert.equal(await slowClient(app.url, '', false), '');
+      // The API still answers everyone else.
+      assert.equal((await app.call('GET', '/healthz', { key: null })).status, 200);
+    });
+
+    it('When the connection timeout would cut POST /grants while it waits for its grant, then the configuration is refused at start-up, naming both variables', () => {
+      checkTimeouts({ requestTimeoutMs: 30_000, connectionTimeoutMs: 150_000, grantWaitMs: 120_000 });
+      assert.throws(() => checkTimeouts({ requestTimeoutMs: 30_000, connectionTimeoutMs: 60_000, grantWaitMs: 60_000 }), (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.match(err.message, /API_CONNECTION_TIMEOUT_MS.*API_GRANT_WAIT_MS/);
+        return true;
+      });
+      assert.throws(() => checkTimeouts({ requestTimeoutMs: 90_000, connectionTimeoutMs: 60_000, grantWaitMs: 0 }), /API_REQUEST_TIMEOUT_MS/);
     });
   });
 

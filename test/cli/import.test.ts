@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { randomBytes } from 'node:crypto';
 import { DynamoAuditStore } from '../../src/activities/aws';
+import { buildApp } from '../../src/api/app';
+import { parseApiKeys } from '../../src/api/auth';
+import { granteeHasher } from '../../src/codec/keys';
+import { SA } from '../../src/workflows/search-attributes';
 import { importCommand } from '../../src/cli/import';
 import { grantIdFor } from '../../src/domain';
 import { accountExists, canLogin, randomName, randomPassword, rootPool, RUN_PREFIX } from '../support/mariadb';
@@ -173,6 +178,135 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
     // Run again: nothing is adopted twice.
     const again = await run([]);
     assert.match(again.out, new RegExp(`EXISTS .*${live.account}`));
+  });
+
+  describe('what is refused', () => {
+    type Result = { row: number; status: string; error?: string; message?: string; grantId?: string };
+    const adopt = async (rows: Record<string, unknown>[]): Promise<Result[]> => {
+      const res = await stack.call('POST', '/grants/adopt', { rows });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return (res.body as { results: Result[] }).results;
+    };
+    /** An old account with SELECT on the main schema (the READ level), and a row adopting it. */
+    async function readAccount(): Promise<{ account: string; row: Record<string, unknown>; email: string }> {
+      const username = `${RUN_PREFIX}.${randomName(4)}`;
+      const { account } = await oldAccount(username, 'SELECT', stack.components.schemas[0]!);
+      const email = `${username}@example.com`;
+      return { account, email, row: { email, name: 'Old Timer', project: stack.project, database: 'main', accessLevel: 'READ', account, expiresAt: day(10) } };
+    }
+
+    it('When an account holds anything besides the level on its schema (global, other schema, table, column, routine, role, proxy), then it is refused, named, audited and left untouched', async () => {
+      const pool = rootPool();
+      const other = stack.components.schemas[1]!;
+      const procedure = `${RUN_PREFIX}_p_${randomName(4)}`;
+      const role = `${RUN_PREFIX}_role_${randomName(4)}`;
+      const proxied = `${RUN_PREFIX}_px_${randomName(4)}`;
+      await pool.query(`CREATE PROCEDURE \`${other}\`.\`${procedure}\`() SELECT 1`);
+      await pool.query(`CREATE ROLE \`${role}\``);
+      const cases: { grant: (account: string) => string; expect: RegExp }[] = [
+        { grant: (a) => `GRANT PROCESS ON *.* TO '${a}'@'%'`, expect: /global privileges PROCESS/ },
+        { grant: (a) => `GRANT SELECT, INSERT ON \`${other}\`.* TO '${a}'@'%'`, expect: new RegExp(`privileges on other schemas ${other}: INSERT, SELECT`) },
+        { grant: (a) => `GRANT SELECT ON \`${other}\`.t TO '${a}'@'%'`, expect: new RegExp(`table privileges ${other}\\.t: SELECT`) },
+        { grant: (a) => `GRANT UPDATE (v) ON \`${other}\`.t TO '${a}'@'%'`, expect: new RegExp(`column privileges ${other}\\.t\\.v: UPDATE`) },
+        { grant: (a) => `GRANT EXECUTE ON PROCEDURE \`${other}\`.\`${procedure}\` TO '${a}'@'%'`, expect: new RegExp(`routine privileges procedure ${other}\\.${procedure}: EXECUTE`) },
+        { grant: (a) => `GRANT \`${role}\` TO '${a}'@'%'`, expect: new RegExp(`roles ${role}`) },
+        // root here (root@127.0.0.1) holds no PROXY grant option: the row GRANT PROXY would write.
+        {
+          grant: (a) => `INSERT INTO mysql.proxies_priv (Host, User, Proxied_host, Proxied_user, With_grant, Grantor) VALUES ('%', '${a}', '%', '${proxied}', 0, 'root@localhost')`,
+          expect: new RegExp(`proxy grants for ${proxied}@%`),
+        },
+      ];
+      try {
+        const accounts = [];
+        for (const c of cases) {
+          const a = await readAccount();
+          await pool.query(c.grant(a.account));
+          accounts.push(a);
+        }
+        await pool.query('FLUSH PRIVILEGES');
+        const results = await adopt(accounts.map((a) => a.row));
+        const trail = new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable);
+        for (const [i, c] of cases.entries()) {
+          const result = results[i]!;
+          assert.equal(result.status, 'REFUSED', JSON.stringify(result));
+          assert.match(result.message ?? '', c.expect, JSON.stringify(result));
+          assert.match(result.message ?? '', /nothing else is adopted/);
+          const events = (await trail.forGrant(result.grantId!)).map((e) => e.event);
+          assert.deepEqual(events, ['REQUESTED', 'ADOPTION_REFUSED'], result.grantId);
+          assert.ok(await accountExists(accounts[i]!.account, '%'), `${accounts[i]!.account} is untouched`);
+        }
+      } finally {
+        await pool.query(`DROP PROCEDURE IF EXISTS \`${other}\`.\`${procedure}\``);
+        await pool.query(`DROP ROLE IF EXISTS \`${role}\``);
+        await pool.query('DELETE FROM mysql.proxies_priv WHERE Proxied_user = ?', [proxied]);
+        await pool.query('FLUSH PRIVILEGES');
+      }
+    });
+
+    it('When an account is adopted by a running grant, named twice in one request, or retained by an ended grant, then another adoption of it is refused before anything starts', async () => {
+      const first = await readAccount();
+      const [adopted] = await adopt([first.row]);
+      assert.equal(adopted!.status, 'ADOPTED', JSON.stringify(adopted));
+
+      // Another grantee's row for the same account: refused, nothing started.
+      const second = { ...first.row, email: `${RUN_PREFIX}.${randomName(5)}@example.com` };
+      const [taken] = await adopt([second]);
+      assert.equal(taken!.status, 'REFUSED', JSON.stringify(taken));
+      assert.equal(taken!.error, 'account_taken');
+      assert.ok(taken!.message!.includes(adopted!.grantId!), taken!.message);
+      assert.equal(await exists(taken!.grantId!), false, 'no workflow was started');
+      // The same row again is still EXISTS (its own grant), not refused.
+      assert.equal((await adopt([first.row]))[0]!.status, 'EXISTS');
+
+      // Two rows of one request naming one account: the first is adopted, the second refused.
+      const shared = await readAccount();
+      const twice = await adopt([shared.row, { ...shared.row, email: `${RUN_PREFIX}.${randomName(5)}@example.com` }]);
+      assert.equal(twice[0]!.status, 'ADOPTED', JSON.stringify(twice));
+      assert.equal(twice[1]!.status, 'REFUSED', JSON.stringify(twice));
+      assert.match(twice[1]!.message!, /also adopted by row 0/);
+
+      // An account whose grant ended with it retained (the server refused the drop).
+      const kept = await readAccount();
+      const endedGrant = grantIdFor(stack.project, 'main', `${RUN_PREFIX}.${randomName(5)}@example.com`);
+      await stack.components.deps.audit.append({
+        grantId: endedGrant, eventId: `retained-test:${kept.account}`, at: new Date().toISOString(), event: 'ACCOUNT_RETAINED', actor: 'test', email: 'x@example.com',
+        project: stack.project, database: 'main', accessLevel: 'READ', expiresAt: new Date().toISOString(), account: kept.account, workflowId: endedGrant, runId: 'ended-run',
+      });
+      const [retained] = await adopt([kept.row]);
+      assert.equal(retained!.status, 'REFUSED', JSON.stringify(retained));
+      assert.match(retained!.message!, new RegExp(`${endedGrant.replace(/[.]/g, '\\.')} ended with it retained`));
+      // A dry run says so too.
+      const dry = await stack.call('POST', '/grants/adopt', { dryRun: true, rows: [kept.row] });
+      assert.equal(dry.body.results[0].status, 'REFUSED');
+    });
+
+    it('When GRANTEE_SEARCH_HASH_KEY is set, then an adopted grant\'s DbAccessGrantee holds the keyed hash, not the e-mail, and the grant is found by its e-mail', async () => {
+      const hash = granteeHasher(randomBytes(32).toString('hex'));
+      const key = randomBytes(24).toString('hex');
+      const app = await buildApp({
+        client: stack.client,
+        config: stack.config,
+        apiKeys: parseApiKeys(`test-admin:${key}`),
+        taskQueue: stack.taskQueue,
+        grantWaitMs: 15_000,
+        granteeSearchValue: hash,
+      });
+      try {
+        const a = await readAccount();
+        const res = await app.inject({ method: 'POST', url: '/grants/adopt', headers: { authorization: `Bearer ${key}` }, payload: { rows: [a.row] } });
+        const result = res.json().results[0];
+        assert.equal(result.status, 'ADOPTED', res.body);
+        const sa = (await stack.client.workflow.getHandle(result.grantId).describe()).typedSearchAttributes.get(SA.grantee);
+        assert.equal(sa, hash(a.email));
+        assert.notEqual(sa, a.email);
+        await until('the grant is listed by its e-mail', async () => {
+          const list = await app.inject({ method: 'GET', url: `/grants?email=${encodeURIComponent(a.email)}`, headers: { authorization: `Bearer ${key}` } });
+          return list.json().grants.some((g: { grantId: string }) => g.grantId === result.grantId);
+        }, 20_000);
+      } finally {
+        await app.close();
+      }
+    });
   });
 
   it('When an adopted grant is revoked, then its account is dropped like any other', async () => {

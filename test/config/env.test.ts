@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import { checkTimeouts } from '../../src/api/hardening';
 import { awsSettings, ConfigError, Env, ENV_VARS, smtpSettings, temporalSettings } from '../../src/config';
 
 // Addresses, ports and keys come from the environment. A wrong value must stop
@@ -58,6 +59,13 @@ describe('config: environment', () => {
         configError(() => new Env({ SMTP_PORT: v }).int('SMTP_PORT', 1, 65535), 'SMTP_PORT must be an integer from 1 to 65535', `"${v}"`);
       }
       configError(() => new Env({}).int('TEMPORAL_TLS_CERT', 1, 2), 'TEMPORAL_TLS_CERT must be an integer from 1 to 2, not ""');
+    });
+
+    it('When the API timeouts are left at their defaults, then they hold for every grant wait API_GRANT_WAIT_MS accepts', () => {
+      const env = new Env({});
+      const timeouts = { requestTimeoutMs: env.int('API_REQUEST_TIMEOUT_MS', 1000, 600_000), connectionTimeoutMs: env.int('API_CONNECTION_TIMEOUT_MS', 1000, 3_600_000) };
+      assert.deepEqual(timeouts, { requestTimeoutMs: 30_000, connectionTimeoutMs: 150_000 });
+      for (const grantWaitMs of [0, 10_000, 120_000]) checkTimeouts({ ...timeouts, grantWaitMs });
     });
 
     it('When the table of variables is read, then names are unique and secrets have no default', () => {

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { DevStackRunner, listening, type DevStack } from '../support/dev-stack';
 import { accountExists, canLogin, RUN_PREFIX, rootPool } from '../support/mariadb';
@@ -66,11 +68,18 @@ describe('npm run dev', function () {
     assert.equal(((await viewed.json()) as { password: string }).password, secret.password);
     assert.equal((await fetch(link, { headers: { accept: 'application/json' } })).status, 410);
 
-    // ADMIN on prod_project waits for the approver key the stack generated.
+    // The approval flow from both sides, with the keys the stack generated: the requester
+    // asks for ADMIN on prod_project (and may not approve it), the approver approves.
+    const requesterKey = join(dev.stateDir, 'requester-key');
+    assert.equal(statSync(requesterKey).mode & 0o777, 0o600, 'the requester key is readable by its owner only');
+    assert.match(dev.key('requester-key'), /^[0-9a-f]{48}$/);
+    assert.ok(dev.output.includes(requesterKey), 'the requester key file is printed');
     const gatedEmail = `${RUN_PREFIX}.devgate@${stack.emailDomain}`;
-    const gated = await call(stack, 'POST', '/grants', { email: gatedEmail, name: 'Dev Gate', project: stack.project, database: 'prod_project', accessLevel: 'ADMIN', duration: '1h' });
+    const gated = await call(stack, 'POST', '/grants', { email: gatedEmail, name: 'Dev Gate', project: stack.project, database: 'prod_project', accessLevel: 'ADMIN', duration: '1h' }, 'requester-key');
     assert.equal(gated.status, 202, JSON.stringify(gated.body));
     assert.equal(gated.body.status, 'PENDING_APPROVAL');
+    const selfApproved = await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/approve`, undefined, 'requester-key');
+    assert.equal(selfApproved.status, 403, JSON.stringify(selfApproved.body));
     const approved = await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/approve`, undefined, 'approver-key');
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
     assert.equal(approved.body.status, 'ACTIVE');
@@ -101,8 +110,17 @@ describe('npm run dev', function () {
     assert.equal(await stopDev(), 0);
     for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} ${port} is still open after Ctrl-C`);
 
+    // A state folder from before the requester key: its configuration lacks the client. The
+    // restart adds it, and the requester key works.
+    const configPath = join(dev.stateDir, 'dbaccess.yaml');
+    writeFileSync(configPath, readFileSync(configPath, 'utf8').replace(/^ {2}dev-requester:\n(?: {4}.*\n)+/m, ''));
+    assert.doesNotMatch(readFileSync(configPath, 'utf8'), /dev-requester/);
+
     // The Temporal state survives the restart: the grant is still there, still ACTIVE, and can be revoked.
     const again = await startDev();
+    assert.match(readFileSync(configPath, 'utf8'), /^ {2}dev-requester:\n {4}role: requester\n/m);
+    const mine = await call(again, 'GET', `/grants?project=${again.project}&limit=1`, undefined, 'requester-key');
+    assert.equal(mine.status, 200, JSON.stringify(mine.body));
     const state = await call(again, 'GET', `/grants/${encodeURIComponent(grantId)}`);
     assert.equal(state.status, 200, JSON.stringify(state.body));
     assert.equal(state.body.status, 'ACTIVE');

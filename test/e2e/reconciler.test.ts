@@ -3,7 +3,7 @@ import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2/promise';
 import { GRANT_ID_TAG } from '../../src/activities';
 import { messageIdFor } from '../../src/activities/mail';
-import { deriveAccountName, grantIdFor, grantSecretName, type ReconcileSummary } from '../../src/domain';
+import { deriveAccountName, deriveAccountNames, grantIdFor, grantSecretName, type GrantRequest, type ReconcileSummary } from '../../src/domain';
 import { accountExists, RUN_PREFIX, randomName, rootPool } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { localTemporal } from '../support/temporal';
@@ -124,6 +124,91 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
       assert.ok(mail.text.includes(account));
     } finally {
       await pool.query("DROP USER IF EXISTS ?@'%'", [account]);
+    }
+  });
+
+  it('When an account named by the legacy rule (6 hash characters) is left behind by its grant, then it is still proven the service\'s and revoked; a legacy-shaped and a current-shaped account made by hand are reported and left alone', async () => {
+    const schema = stack.components.schema;
+    const on = `\`${schema.replace(/_/g, '\\_')}\`.*`;
+    const pool = rootPool();
+    // What a grant made before the current rule left: its account under the legacy
+    // name, its tagged secret and its GRANTED event, and no running workflow.
+    const email = stack.newEmail();
+    const grantId = grantIdFor(stack.project, 'main', email);
+    const names = deriveAccountNames(email, stack.project, 'main');
+    assert.match(names.legacy, /_[a-z2-7]{6}$/);
+    assert.notEqual(names.legacy, names.current);
+    const secretName = grantSecretName(stack.components.secretPrefix, stack.project, 'main', names.legacy);
+    await pool.query("CREATE USER ?@'%' IDENTIFIED BY 'Legacy-grant-123'", [names.legacy]);
+    await pool.query(`GRANT SELECT ON ${on} TO ?@'%'`, [names.legacy]);
+    await stack.components.deps.secrets.put(
+      secretName,
+      { engine: 'mariadb', host: '127.0.0.1', port: 3306, username: names.legacy, password: 'Legacy-grant-123', database: schema },
+      { [GRANT_ID_TAG]: grantId },
+    );
+    const at = new Date(Date.now() - 3600_000).toISOString();
+    await stack.components.deps.audit.append({
+      grantId, eventId: `legacy-test:${names.legacy}`, at, event: 'GRANTED', actor: 'test-admin', email, project: stack.project, database: 'main',
+      accessLevel: 'READ', expiresAt: new Date(Date.now() + 86_400_000).toISOString(), account: names.legacy, workflowId: grantId, runId: 'legacy-run',
+    });
+    // Accounts of both shapes that nothing proves: a person made them.
+    const lookAlikes = [deriveAccountNames(stack.newEmail(), stack.project, 'main').legacy, deriveAccountNames(stack.newEmail(), stack.project, 'main').current];
+    for (const account of lookAlikes) {
+      await pool.query("CREATE USER ?@'%' IDENTIFIED BY 'Hand-made-123'", [account]);
+      await pool.query(`GRANT SELECT ON ${on} TO ?@'%'`, [account]);
+    }
+    try {
+      const summary = await reconcile();
+      const orphan = summary.orphans.filter((o) => o.account === names.legacy);
+      assert.equal(orphan.length, 1, JSON.stringify(summary));
+      assert.equal(orphan[0]!.grantId, grantId);
+      assert.equal(orphan[0]!.outcome, 'revoked', JSON.stringify(orphan[0]));
+      assert.equal(await accountExists(names.legacy, '%'), false, 'the legacy-named orphan is dropped');
+      assert.equal(await stack.components.secretExists(secretName), false, 'its secret is deleted');
+      const events = (await stack.components.deps.audit.forGrant(grantId)).filter((r) => r.event === 'ORPHAN_REVOKED');
+      assert.equal(events.length, 1);
+      assert.equal(events[0]!.account, names.legacy);
+      for (const account of lookAlikes) {
+        assert.equal(summary.lookAlikes.filter((l) => l.account === account).length, 1, `${account} is reported: ${JSON.stringify(summary.lookAlikes)}`);
+        assert.equal(summary.orphans.filter((o) => o.account === account).length, 0);
+        assert.ok(await accountExists(account, '%'), `${account} is never dropped`);
+      }
+    } finally {
+      for (const account of [names.legacy, ...lookAlikes]) await pool.query("DROP USER IF EXISTS ?@'%'", [account]);
+    }
+  });
+
+  it('When an open grant\'s account carries the legacy name, then it is matched to its grant: neither orphan nor look-alike, and its drift is repaired', async () => {
+    // A grant begun before the current rule: its input holds the legacy name (started
+    // here as the API started it then), and every step uses that name.
+    const email = stack.newEmail();
+    const grantId = grantIdFor(stack.project, 'main', email);
+    const { legacy } = deriveAccountNames(email, stack.project, 'main');
+    const main = stack.config.projects[stack.project]!.databases['main']!;
+    const request: GrantRequest = {
+      grantId, email, name: 'Lena Legacy', project: stack.project, database: 'main', accessLevel: 'READ_WRITE',
+      privileges: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], expiresAt: new Date(Date.now() + 86_400_000).toISOString(), requestedBy: 'test-admin',
+      account: legacy, secretName: grantSecretName(stack.config.secretPrefix, stack.project, 'main', legacy),
+      target: { schema: main.schema, adminSecretId: main.adminSecretId, hostPattern: main.hostPattern, maxUserConnections: main.maxUserConnections },
+      owner: stack.components.owner, maxDurationMs: main.maxDurationMs,
+    };
+    await stack.client.workflow.start('grantAccess', { taskQueue: stack.taskQueue, workflowId: grantId, args: [request] });
+    try {
+      await until('the legacy grant is ACTIVE', async () => (await stack.call('GET', stack.grantPath(grantId))).body.status === 'ACTIVE', 30_000);
+      assert.ok(await accountExists(legacy, '%'));
+      const on = `\`${main.schema.replace(/_/g, '\\_')}\`.*`;
+      await rootPool().query(`REVOKE DELETE ON ${on} FROM ?@'%'`, [legacy]);
+      const summary = await reconcile();
+      assert.equal(summary.lookAlikes.filter((l) => l.account === legacy).length, 0, JSON.stringify(summary.lookAlikes));
+      assert.equal(summary.orphans.filter((o) => o.account === legacy).length, 0, JSON.stringify(summary.orphans));
+      const drift = summary.drift.filter((d) => d.grantId === grantId);
+      assert.equal(drift.length, 1, JSON.stringify(summary.drift));
+      assert.equal(drift[0]!.account, legacy);
+      assert.equal(drift[0]!.outcome, 'repaired', JSON.stringify(drift[0]));
+      assert.deepEqual(await dbPrivileges(legacy, main.schema), ['Delete_priv', 'Insert_priv', 'Select_priv', 'Update_priv'], 'DELETE is back');
+    } finally {
+      await stack.call('POST', stack.grantPath(grantId, '/revoke'), { reason: 'test done' });
+      await until('the legacy account is dropped', async () => !(await accountExists(legacy, '%')), 30_000);
     }
   });
 

@@ -7,7 +7,14 @@ import { startWorkerMetricsServer, type WorkerMetricsServer } from '../../src/wo
 import { Client, Connection } from '@temporalio/client';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { metricsAccess } from '../../src/api/observability';
+import { freePort } from '../support/ports';
+import { spawnGroup } from '../support/processes';
 import { isExposition, sampleValue } from '../support/prometheus';
+import { ROOT } from '../support/tools';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';
 
@@ -140,6 +147,89 @@ describe('observability: metrics and logs over the stack', function () {
       // /healthz and /readyz stay open.
       assert.equal((await fetch(`${url}/healthz`)).status, 200);
       assert.equal((await fetch(`${url}/readyz`)).status, 200);
+    });
+  });
+
+  describe('API /metrics when the API listens beyond loopback', () => {
+    const token = randomBytes(24).toString('hex');
+    /** An app of the stack's client, listening on every address (as in a container). */
+    async function listenEverywhere(metricsToken?: string): Promise<string> {
+      const app = await buildApp({
+        client: stack.env.client,
+        config: stack.config,
+        apiKeys: parseApiKeys(`test-admin:${stack.keys.admin}`),
+        taskQueue: stack.taskQueue,
+        grantWaitMs: 0,
+        ...(metricsToken ? { metricsToken } : {}),
+      });
+      closers.push(() => app.close());
+      await app.listen({ host: '0.0.0.0', port: 0 });
+      return `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    }
+
+    it('When API_HOST is not a loopback address and METRICS_TOKEN is unset, then /metrics is refused (even from this machine) and /healthz still answers', async () => {
+      const url = await listenEverywhere();
+      for (const headers of [{}, { authorization: `Bearer ${stack.keys.admin}` }] as Record<string, string>[]) {
+        const res = await fetch(`${url}/metrics`, { headers });
+        assert.equal(res.status, 403);
+        const b = (await res.json()) as Record<string, unknown>;
+        assert.equal(b.error, 'forbidden');
+        assert.match(String(b.message), /METRICS_TOKEN/);
+        assert.doesNotMatch(JSON.stringify(b), /http_requests_total/);
+      }
+      assert.equal((await fetch(`${url}/healthz`)).status, 200);
+    });
+
+    it('When API_HOST is not a loopback address and METRICS_TOKEN is set, then /metrics answers to the token only', async () => {
+      const url = await listenEverywhere(token);
+      assert.equal((await fetch(`${url}/metrics`)).status, 401);
+      const ok = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+      assert.equal(ok.status, 200);
+      assert.match(await ok.text(), /# TYPE http_requests_total counter/);
+    });
+
+    it('When the listening address is judged, then only loopback addresses (and localhost) leave /metrics open without a token', () => {
+      for (const host of ['127.0.0.1', '127.1.2.3', '::1', 'localhost', 'LOCALHOST', '::ffff:127.0.0.1']) assert.equal(metricsAccess(host, undefined), 'open', host);
+      for (const host of ['0.0.0.0', '::', '10.1.2.3', '192.168.0.10', 'api.internal', '::ffff:10.0.0.1', '128.0.0.1']) assert.equal(metricsAccess(host, undefined), 'refused', host);
+      for (const host of ['0.0.0.0', '127.0.0.1']) assert.equal(metricsAccess(host, token), 'token', host);
+    });
+
+    it('When the API process starts on 0.0.0.0 without METRICS_TOKEN, then it says at start-up that /metrics is refused, and refuses it', async function () {
+      this.timeout(120_000);
+      const dir = mkdtempSync(join(tmpdir(), 'dbaccess-api-metrics-'));
+      const configPath = join(dir, 'dbaccess.json');
+      writeFileSync(configPath, JSON.stringify({
+        secretPrefix: 'dbaccess',
+        allowedEmailDomains: ['example.com'],
+        administrators: [{ name: 'Admin', email: 'admin@example.com' }],
+        accessLevels: { READ: ['SELECT'] },
+        projects: { demo: { ownerName: 'Owner', ownerEmail: 'owner@example.com', databases: { main: { schema: 'demo_main', adminSecretId: 'admin/demo' } } } },
+        apiClients: { ops: { role: 'admin' } },
+      }));
+      const port = await freePort();
+      const api = spawnGroup('the API', join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'api', 'server.ts')], {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        DBACCESS_CONFIG: configPath,
+        TEMPORAL_ADDRESS: stack.env.address,
+        DBACCESS_API_KEYS: `ops:${randomBytes(24).toString('hex')}`,
+        API_HOST: '0.0.0.0',
+        API_PORT: String(port),
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'x',
+      });
+      try {
+        await api.waitForOutput(/Server listening/, 90_000);
+        const warning = api.output().split('\n').find((l) => l.includes('/metrics is refused'));
+        assert.ok(warning, api.output());
+        assert.equal(JSON.parse(warning).level, 'warn');
+        assert.match(warning, /METRICS_TOKEN/);
+        assert.equal((await fetch(`http://127.0.0.1:${port}/metrics`)).status, 403);
+        assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+      } finally {
+        await api.kill('SIGTERM');
+      }
     });
   });
 

@@ -18,6 +18,7 @@ import {
   schemaGrantsStatement,
   type AccountInventory,
 } from './inventory';
+import { readFootprint } from './footprint';
 import {
   accountExistsStatement,
   accountsNamedStatement,
@@ -1269,6 +1270,14 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       await Promise.all([...building.values()].map((entry) => entry.catch(() => undefined)));
       latest.clear();
       await Promise.all([...pools].map(endPool));
+    },
+
+    async accountFootprint(target, account, callOptions) {
+      validate(target, account);
+      return withSession(target, [], callOptions, async (session) => {
+        if (!(await hasAccount(session, account, target.hostPattern))) return undefined;
+        return readFootprint(session.info.dialect, account, target.hostPattern, target.schema, (statement) => run(session, statement));
+      });
     },
   };
 }
