@@ -329,14 +329,14 @@ class GrantLifecycle {
   }
 
   private requireActive(): void {
+    const retained = this.state.retained
+      ? `; its access has ended, and its account ${this.state.account} is retained (the server refused to drop it: ${this.state.retained.reason})`
+      : '';
     if (this.accessEndedAtExpiry()) {
-      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant expired at ${this.state.expiresAt}; its access has ended`, nonRetryable: true });
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant expired at ${this.state.expiresAt}${retained || '; its access has ended'}`, nonRetryable: true });
     }
     if (this.state.status !== 'ACTIVE' || this.revokeRequest || this.ending) {
       const why = (this.revokeRequest || this.ending) && this.state.status === 'ACTIVE' ? 'being revoked' : this.state.status;
-      const retained = this.state.retained
-        ? `; its access has ended, and its account ${this.state.account} is retained (the server refused to drop it: ${this.state.retained.reason})`
-        : '';
       throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant is ${why}, not ACTIVE${retained}`, nonRetryable: true });
     }
   }
