@@ -468,11 +468,14 @@ class GrantLifecycle {
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.changing += 1;
     const run = this.chain.then(async () => {
-      await this.disarm();
-      this.requireActive();
       // Queued behind others until the expiry: refused, so that updates kept in
       // flight cannot hold the expiry back (grants started before replay as they ran).
-      if (this.pastExpiry() && patched(NO_UPDATE_AFTER_EXPIRY)) this.refuseAtExpiry();
+      // One that reached the front in time may still wait for the armed revocation
+      // to stand down: that one decides, at the expiry, whether access ended.
+      const late = this.pastExpiry();
+      await this.disarm();
+      this.requireActive();
+      if (late && patched(NO_UPDATE_AFTER_EXPIRY)) this.refuseAtExpiry();
       return fn();
     });
     this.chain = run.catch(() => undefined);
