@@ -176,6 +176,9 @@ describe('grantAccess workflow: extensions beyond an approval (time-skipping)', 
       assert.equal(after.expiresAt, to);
       assert.equal(after.approvedUntil, to);
       assert.ok(!recorded.audits().some((a) => a.event === 'EXTENSION_REQUESTED'));
+      // Ended, so that no background e-mail is left running when the worker stops.
+      await handle.signal(revokeSignal, { actor: 'rita' });
+      await handle.result();
     });
   });
 
@@ -186,6 +189,9 @@ describe('grantAccess workflow: extensions beyond an approval (time-skipping)', 
       const to = later(active.expiresAt, 3 * DAY);
       const answer = await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: to, actor: 'rita' }] });
       assert.deepEqual(answer, { expiresAt: to });
+      // Ended, so that no background e-mail is left running when the worker stops.
+      await handle.signal(revokeSignal, { actor: 'rita' });
+      await handle.result();
     });
   });
 
@@ -215,6 +221,9 @@ describe('grantAccess workflow: extensions beyond an approval (time-skipping)', 
       assert.equal(active.approvedUntil, undefined);
       const to = later(active.expiresAt, 30 * DAY);
       assert.deepEqual(await extendBy(handle, to), { expiresAt: to });
+      // Ended, so that no background e-mail is left running when the worker stops.
+      await handle.signal(revokeSignal, { actor: 'rita' });
+      await handle.result();
     });
   });
 });
