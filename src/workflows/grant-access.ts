@@ -1700,8 +1700,10 @@ function endingDetail(ending: Ending): string | undefined {
 function retainedDetail(account: string, retained: { since: string; reason: string; objects: LeftBehindObject[]; objectCount: number }): string {
   return (
     `access ended at ${retained.since}; the account ${account} is contained but the server refused to drop it (${retained.reason})` +
-    (retained.objectCount > 0 ? `; it defines ${retained.objectCount} stored object(s): ${describeLeftBehind(retained.objects, retained.objectCount)}` : '') +
-    '; an administrator must deal with them (change their definer or drop them), then the drop is retried'
+    (retained.objectCount > 0
+      ? `; it defines ${retained.objectCount} stored object(s): ${describeLeftBehind(retained.objects, retained.objectCount)}; an administrator must deal with them (change their definer or drop them)`
+      : '; an administrator must find out why and fix it') +
+    ', then the drop is retried'
   );
 }
 
