@@ -11,7 +11,7 @@ import { GrantService, type GrantFilters, type NewGrant } from './grant-service'
 import { registerAdoptRoutes } from './adopt';
 import { isDocsRoute, registerDocs } from './docs';
 import { ApiMetrics, observability } from './observability';
-import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, revokeSchema } from './schemas';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL, and to AWS only to redeem one-time
@@ -144,9 +144,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(202).send(result);
   });
 
-  app.post<{ Params: { grantId: string }; Body: { expiresAt: string; reason?: string } }>('/grants/:grantId/extend', { schema: extendSchema }, async (request) =>
-    grants.extend(request.params.grantId, request.body.expiresAt, request.client, request.body.reason),
-  );
+  app.post<{ Params: { grantId: string }; Body: { expiresAt: string; reason?: string } }>('/grants/:grantId/extend', { schema: extendSchema }, async (request, reply) => {
+    const result = await grants.extend(request.params.grantId, request.body.expiresAt, request.client, request.body.reason);
+    // Beyond what was approved: accepted, waiting for an approver; the expiry has not moved.
+    return reply.status(result.pending ? 202 : 200).send(result);
+  });
 
   app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
     grants.changeLevel(request.params.grantId, request.body.accessLevel, request.client, request.body.reason),
@@ -165,6 +167,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.post<{ Params: { grantId: string }; Body: { reason: string } }>('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
     grants.deny(request.params.grantId, request.client, request.body.reason),
+  );
+
+  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/retry-drop', { schema: retryDropSchema }, async (request) =>
+    grants.retryDrop(request.params.grantId, request.client, request.body?.reason),
   );
 
   registerAdoptRoutes(app, {

@@ -35,12 +35,15 @@ import {
   resolveLevel,
   formatDuration,
   type ApprovalRequirement,
+  type ChangeLevelResult,
+  type ExtendResult,
   type GrantRequest,
   type GrantState,
   type GrantStatus,
+  type RetryDropResult,
 } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../workflows/messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../workflows/messages';
 import { listWorkflows } from '../visibility';
 import { SA } from '../workflows/search-attributes';
 import { refusal, type Action } from './authorization';
@@ -101,7 +104,7 @@ export interface GrantServiceOptions {
 }
 
 /** The messages the API sends a grant's workflow. */
-export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny';
+export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop';
 
 /** What GrantService reports as it goes: only what has happened (a workflow started, a message accepted). */
 export interface GrantObserver {
@@ -252,17 +255,14 @@ export class GrantService {
       ].join('\n\n'),
     };
     const fallback = () => initialGrantState(request, new Date().toISOString());
-    const alreadyOpen = () =>
-      conflict('grant_exists', `an open grant already exists for ${request.email} on ${request.project}/${request.database}: ${request.grantId}`, {
-        grantId: request.grantId,
-      });
     const { client: temporal, grantWaitMs } = this.options;
     const handle = temporal.workflow.getHandle<typeof grantAccess>(request.grantId);
+    const alreadyOpen = () => this.alreadyOpen(request, handle);
     const startPlain = async () => {
       try {
         await temporal.workflow.start<typeof grantAccess>(WORKFLOW_TYPE, options);
       } catch (err) {
-        if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyOpen();
+        if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyOpen();
         throw err;
       }
       this.options.observer?.grantStarted(request.project, request.database);
@@ -281,7 +281,7 @@ export class GrantService {
       this.options.observer?.grantStarted(request.project, request.database);
       return state;
     } catch (err) {
-      if (err instanceof WorkflowExecutionAlreadyStartedError) throw alreadyOpen();
+      if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyOpen();
       // Not settled in time (no worker, or a slow one), or a worker without the
       // update (older code): the grant is accepted if this request started it (an
       // earlier grant of the same id may be open, or have ended just before).
@@ -299,6 +299,25 @@ export class GrantService {
       if (err instanceof WorkflowUpdateFailedError) return this.waitForProvisioning(handle, fallback);
       return this.queryState(handle, 1000).catch(() => fallback());
     }
+  }
+
+  /**
+   * The 409 for a request while a grant of the same id is open. An ended grant whose
+   * account the server refused to drop stays open until the account is gone (a new
+   * grant would get the same account name): the answer says so.
+   */
+  private async alreadyOpen(request: GrantRequest, handle: WorkflowHandle<typeof grantAccess>): Promise<HttpError> {
+    const open = await this.queryState(handle, 2000).catch(() => undefined);
+    const where = `${request.email} on ${request.project}/${request.database}`;
+    if (open?.retained) {
+      return conflict(
+        'grant_exists',
+        `the previous grant for ${where} (${request.grantId}) has ended, but its account ${open.account} is retained: it defines stored objects, so the server refused to drop it. ` +
+          `An administrator must deal with them (change their definer or drop them) and then retry the drop (POST /grants/{grantId}/retry-drop); a new grant can start once the account is gone`,
+        { grantId: request.grantId },
+      );
+    }
+    return conflict('grant_exists', `an open grant already exists for ${where}: ${request.grantId}`, { grantId: request.grantId });
   }
 
   /**
@@ -443,22 +462,33 @@ export class GrantService {
       throw err;
     });
     if (state && !REVOCABLE.includes(state.status)) {
-      throw conflict('grant_not_active', `the grant ${grantId} is already ${state.status.toLowerCase().replace('_', ' ')}`);
+      const retained = state.retained ? `; its access has ended and its account ${state.account} is retained until an administrator deals with the objects it defines` : '';
+      throw conflict('grant_not_active', `the grant ${grantId} is already ${state.status.toLowerCase().replace('_', ' ')}${retained}`);
     }
     await handle.signal(revokeSignal, { actor, ...(reason ? { reason } : {}) });
     this.options.observer?.messageSent('revoke');
     return { grantId, status: 'REVOKING' };
   }
 
-  async extend(grantId: string, expiresAt: string, client: ApiClient, reason?: string): Promise<{ grantId: string; expiresAt: string }> {
+  /**
+   * Moves the expiry. Beyond what an approver agreed to (a grant whose level needed
+   * approval), an extension by anyone but an approver of the project or an admin
+   * waits for an approver: the answer then carries `pending`.
+   */
+  async extend(grantId: string, expiresAt: string, client: ApiClient, reason?: string): Promise<{ grantId: string } & ExtendResult> {
     const parsed = parseExpiry(expiresAt);
     if (!parsed.ok) throw badRequest(`expiresAt: ${parsed.reason}`);
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const actor = client.name;
-    const { handle } = await this.subjectOf(grantId, client, 'extend');
-    const result = await this.update(grantId, () => handle.executeUpdate(extendUpdate, { args: [{ expiresAt, actor, ...(reason ? { reason } : {}) }] }));
+    const { handle, ids } = await this.subjectOf(grantId, client, 'extend');
+    const mayExceedApproval = client.role === 'admin' || approversOf(this.options.config, ids.project).some((a) => a.name === client.name);
+    const result = await this.update(grantId, () =>
+      handle.executeUpdate(extendUpdate, {
+        args: [{ expiresAt, actor, mayExceedApproval, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason } : {}) }],
+      }),
+    );
     this.options.observer?.messageSent('extend');
-    return { grantId, expiresAt: result.expiresAt };
+    return { grantId, expiresAt: result.expiresAt, ...(result.pending ? { pending: result.pending } : {}) };
   }
 
   /** The privileges of a level on a database; a refusal lists the levels that exist there (and never echoes the input). */
@@ -469,7 +499,7 @@ export class GrantService {
     return privileges;
   }
 
-  async changeLevel(grantId: string, accessLevel: string, client: ApiClient, reason?: string): Promise<{ grantId: string; accessLevel: string; sessionsKilled: number }> {
+  async changeLevel(grantId: string, accessLevel: string, client: ApiClient, reason?: string): Promise<{ grantId: string } & ChangeLevelResult> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const actor = client.name;
     const { handle, ids } = await this.subjectOf(grantId, client, 'changeLevel');
@@ -482,14 +512,33 @@ export class GrantService {
     if (gated.length > 0 && client.role !== 'admin') {
       throw forbidden(`accessLevel: ${gated[0]}; revoke this grant and request ${accessLevel} so that it can be approved`);
     }
+    // The workflow learns whether the new level is behind the gate: an admin's change
+    // there is what was approved; a level that needs none leaves nothing to bound.
+    const approval = gated.length > 0 ? this.approvalFor(project, gated) : null;
     const result = await this.update(grantId, () =>
-      handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, ...(reason ? { reason } : {}) }] }),
+      handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel, privileges: [...privileges], actor, approval, ...(reason ? { reason } : {}) }] }),
     );
     this.options.observer?.messageSent('change_level');
     return { grantId, ...result };
   }
 
-  /** Approves a request waiting for approval, then waits a little for it to become ACTIVE. */
+  /**
+   * Asks a grant whose account the server refused to drop (it is retained,
+   * contained) to try the drop again, once an administrator has dealt with the
+   * objects the account defines. Admins only.
+   */
+  async retryDrop(grantId: string, client: ApiClient, reason?: string): Promise<{ grantId: string } & RetryDropResult> {
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
+    if (!parseGrantId(grantId)) throw notFound('grant_not_found', `no grant ${grantId}: a grant id looks like grant/{project}/{database}/{email}`);
+    if (client.role !== 'admin') throw forbidden(`the ${client.role} key ${client.name} may not retry the drop of a retained account: administrators only`);
+    const { handle } = await this.requireRunning(grantId);
+    const result = await this.update(grantId, () => handle.executeUpdate(retryDropUpdate, { args: [{ actor: client.name, ...(reason ? { reason } : {}) }] }));
+    this.options.observer?.messageSent('retry_drop');
+    if (result.outcome === 'not-retained') throw conflict('grant_not_retained', `${grantId}: ${result.detail}`);
+    return { grantId, ...result };
+  }
+
+  /** Approves a request waiting for approval (or an ACTIVE grant's extension), then waits a little for it to become ACTIVE. */
   async approve(grantId: string, client: ApiClient, reason?: string): Promise<GrantState> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
@@ -509,7 +558,7 @@ export class GrantService {
     }
   }
 
-  /** Denies a request waiting for approval; nothing is created. */
+  /** Denies a request waiting for approval (nothing is created), or an ACTIVE grant's extension (its expiry stays). */
   async deny(grantId: string, client: ApiClient, reason: string): Promise<{ grantId: string; status: GrantStatus }> {
     if (!isSafeText(reason) || reason.trim() === '') throw badRequest('reason: must be a readable reason (no control or invisible characters)');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
@@ -535,6 +584,8 @@ export class GrantService {
         if (type === GrantErrorType.Invalid) throw badRequest(message);
         if (type === GrantErrorType.NotActive) throw conflict('grant_not_active', `${grantId}: ${message}`);
         if (type === GrantErrorType.NotPending) throw conflict('grant_not_pending', `${grantId}: ${message}`);
+        if (type === GrantErrorType.Expired) throw conflict('grant_expired', `${grantId}: ${message}`);
+        if (type === GrantErrorType.ExtensionPending) throw conflict('extension_pending', `${grantId}: ${message}`);
         if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
         if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);

@@ -37,7 +37,7 @@ export class ApiMetrics implements GrantObserver {
   });
   readonly messagesSent = new Counter({
     name: 'dbaccess_messages_sent_total',
-    help: 'Messages a grant workflow accepted from the API (revoke signal; extend, change_level, approve, deny updates).',
+    help: 'Messages a grant workflow accepted from the API (revoke signal; extend, change_level, approve, deny, retry_drop updates).',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });
@@ -59,7 +59,7 @@ export class ApiMetrics implements GrantObserver {
   }
 }
 
-const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_level', 'approve', 'deny'];
+const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_level', 'approve', 'deny', 'retry_drop'];
 
 export interface ObservabilityOptions {
   metrics: ApiMetrics;

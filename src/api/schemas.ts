@@ -38,6 +38,11 @@ const grantEvent = {
   },
 } as const;
 
+const leftBehindObject = {
+  type: 'object',
+  properties: { kind: { type: 'string' }, schema: { type: 'string' }, name: { type: 'string' }, note: { type: 'string' } },
+} as const;
+
 const grantState = {
   type: 'object',
   properties: {
@@ -72,6 +77,36 @@ const grantState = {
     },
     connection: { type: 'object', properties: { host: { type: 'string' }, port: { type: 'integer' }, engine: { type: 'string' } } },
     failure: { type: 'object', properties: { step: { type: 'string' }, message: { type: 'string' } } },
+    accessEndedAt: { type: 'string', description: 'when access ended: the account was contained (locked, password replaced, privileges revoked, sessions ended)' },
+    leftBehind: {
+      type: 'object',
+      description: 'stored objects the account defined when access ended (names only, at most 50 listed; `count` is exact)',
+      properties: { objects: { type: 'array', items: leftBehindObject }, count: { type: 'integer' } },
+    },
+    retained: {
+      type: 'object',
+      description: 'present while the server refuses to drop the contained account (it defines stored objects): an administrator deals with them, then POST /grants/{grantId}/retry-drop',
+      properties: {
+        since: { type: 'string' },
+        reason: { type: 'string' },
+        objects: { type: 'array', items: leftBehindObject },
+        objectCount: { type: 'integer' },
+      },
+    },
+    approvedUntil: { type: 'string', description: 'for a level that needs approval: the latest expiry an approver agreed to' },
+    pendingExtension: {
+      type: 'object',
+      description: 'an extension beyond `approvedUntil` waiting for an approver (POST /grants/{grantId}/approve or /deny)',
+      properties: {
+        from: { type: 'string' },
+        to: { type: 'string' },
+        requestedBy: { type: 'string' },
+        requestedByEmail: { type: 'string' },
+        requestedAt: { type: 'string' },
+        decideBy: { type: 'string' },
+        reason: { type: 'string' },
+      },
+    },
     history: { type: 'array', items: grantEvent },
     workflow: {
       type: 'object',
@@ -85,7 +120,8 @@ export const createGrantSchema = {
   description:
     'Starts a grant: one person, one database, one access level, until an expiry (`expiresAt`) or for a `duration`. ' +
     'Answers 201 with the grant ACTIVE when provisioning finished within API_GRANT_WAIT_MS, else 202 (still provisioning, or PENDING_APPROVAL when the level or database needs approval). ' +
-    '409 when an open grant exists for the same person and database; 502 when provisioning failed (everything was rolled back). Admins and requesters.',
+    '409 when an open grant exists for the same person and database, or when the previous one ended but its account is retained (it defines stored objects the server will not drop it with: an administrator deals with them first); ' +
+    '502 when provisioning failed (everything was rolled back). Admins and requesters.',
   tags: ['grants'],
   operationId: 'createGrant',
   body: {
@@ -161,7 +197,10 @@ export const listGrantsSchema = {
 
 export const revokeSchema = {
   summary: 'Revoke a grant now',
-  description: 'Ends the access early: the account is locked, its sessions killed, the account dropped and its secret deleted. Answers 202 (REVOKING) at once; the revoke retries until done.',
+  description:
+    'Ends the access early. First the account is contained: locked, its password replaced with one nobody knows, every privilege revoked, its sessions ended; from then on access has ended. ' +
+    'Then it is dropped and its secret deleted. Answers 202 (REVOKING) at once; the revoke retries until done. If the server refuses the drop (the account defines stored objects), ' +
+    'the grant still ends REVOKED, the account stays contained and is listed as `retained`, and administrators and the owner are alerted.',
   tags: ['grants'],
   operationId: 'revokeGrant',
   params: grantIdParams,
@@ -169,25 +208,45 @@ export const revokeSchema = {
   response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 404: error, 409: error },
 } as const;
 
+const extendAnswer = {
+  type: 'object',
+  properties: {
+    grantId: { type: 'string' },
+    expiresAt: { type: 'string' },
+    pending: { type: 'object', properties: { requestedExpiresAt: { type: 'string' }, decideBy: { type: 'string' } } },
+  },
+} as const;
+
 export const extendSchema = {
   summary: 'Move the expiry',
-  description: "Sets a new expiry (earlier or later), within the database's maximum duration.",
+  description:
+    "Sets a later expiry, within the database's maximum duration. Answers 200 with the new expiry. For a grant whose level needed approval, an extension beyond what was approved (`approvedUntil`) " +
+    'by anyone but an approver of the project or an admin waits for an approver: 202 with `pending` (the grant keeps its expiry meanwhile; approvers decide with /approve or /deny, ' +
+    'and without a decision by `decideBy` it is denied). 409 while another extension waits, or at or after the expiry.',
   tags: ['grants'],
   operationId: 'extendGrant',
   params: grantIdParams,
   body: { type: 'object', required: ['expiresAt'], properties: { expiresAt, reason }, additionalProperties: false },
-  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, expiresAt: { type: 'string' } } }, 400: error, 404: error, 409: error },
+  response: {
+    200: extendAnswer,
+    202: extendAnswer,
+    400: error,
+    404: error,
+    409: error,
+  },
 } as const;
 
 export const changeLevelSchema = {
   summary: 'Change the access level',
-  description: 'Moves an active grant to another level of its database. A downgrade also ends the open sessions (`sessionsKilled`).',
+  description:
+    'Moves an active grant to another level of its database. A downgrade also ends the open sessions (`sessionsKilled`). A lowering is never undone: if it cannot finish ' +
+    '(the sessions cannot be ended), the lower level stays, administrators are alerted, the rest is retried, and `incomplete` says so.',
   tags: ['grants'],
   operationId: 'changeGrantLevel',
   params: grantIdParams,
   body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
   response: {
-    200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' } } },
+    200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' }, incomplete: { type: 'string' } } },
     400: error,
     404: error,
     409: error,
@@ -196,7 +255,9 @@ export const changeLevelSchema = {
 
 export const approveSchema = {
   summary: 'Approve a request',
-  description: 'Approves a grant waiting for approval (PENDING_APPROVAL), then waits a little for it to become ACTIVE. Not by the grantee.',
+  description:
+    'Approves a grant waiting for approval (PENDING_APPROVAL), then waits a little for it to become ACTIVE; or, on an ACTIVE grant, the extension waiting for approval (`pendingExtension`). ' +
+    'Not by the grantee, nor by whoever asked.',
   tags: ['approval'],
   operationId: 'approveGrant',
   params: grantIdParams,
@@ -206,12 +267,30 @@ export const approveSchema = {
 
 export const denySchema = {
   summary: 'Deny a request',
-  description: 'Denies a grant waiting for approval, with a reason told to the grantee. Nothing is created.',
+  description: 'Denies a grant waiting for approval, with a reason told to the grantee (nothing is created); or, on an ACTIVE grant, the extension waiting for approval (its expiry stays).',
   tags: ['approval'],
   operationId: 'denyGrant',
   params: grantIdParams,
   body: { type: 'object', required: ['reason'], properties: { reason: { ...reason, minLength: 1 } }, additionalProperties: false },
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 400: error, 403: error, 404: error, 409: error },
+} as const;
+
+export const retryDropSchema = {
+  summary: 'Retry the drop of a retained account',
+  description:
+    "For a grant whose access has ended but whose account the server refused to drop (`retained`: it defines stored objects). Once an administrator has dealt with them " +
+    '(changed their definer or dropped them), this tries the drop again: `dropped` (the grant then closes) or `retained` (refused again; nothing else changes). ' +
+    'The grant also retries once a day by itself. 409 when the account is not retained. Admins only.',
+  tags: ['grants'],
+  operationId: 'retryDropGrantAccount',
+  params: grantIdParams,
+  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  response: {
+    200: { type: 'object', properties: { grantId: { type: 'string' }, outcome: { type: 'string' }, detail: { type: 'string' } } },
+    403: error,
+    404: error,
+    409: error,
+  },
 } as const;
 
 export const healthzSchema = {

@@ -296,6 +296,11 @@ Examples:
         ['requested', `${when(g.requestedAt)} (${relative(g.requestedAt)}) by ${clean(g.requestedBy)}${g.reason ? `: ${clean(g.reason)}` : ''}`],
         ['approval', g.approval ? `${(g.approval.reasons ?? []).map(clean).join('; ')}${g.approval.decision ? ` (${clean(g.approval.decision)} by ${clean(g.approval.decidedBy)})` : ` (decide by ${when(g.approval.decideBy)})`}` : undefined],
         ['failure', g.failure ? `step ${clean(g.failure.step)}: ${clean(g.failure.message)}` : undefined],
+        ['extension', g.pendingExtension ? `to ${when(g.pendingExtension.to)} asked by ${clean(g.pendingExtension.requestedBy)}, waiting for approval (denied unless decided by ${when(g.pendingExtension.decideBy)})` : undefined],
+        ['approved to', g.approvedUntil ? when(g.approvedUntil) : undefined],
+        ['access ended', g.accessEndedAt ? `${when(g.accessEndedAt)} (account contained: locked, password replaced, privileges revoked, sessions ended)` : undefined],
+        ['retained', g.retained ? `since ${when(g.retained.since)}: the server refused to drop the account (${clean(g.retained.reason)}); an administrator deals with what it defines, then runs dbaccess retry-drop ${clean(g.grantId)}` : undefined],
+        ['objects', objectsOf(g.retained ? { objects: g.retained.objects, count: g.retained.objectCount } : g.leftBehind)],
       ]),
     );
     const history: any[] = g.history ?? [];
@@ -311,6 +316,15 @@ Examples:
     return EXIT.OK;
   },
 };
+
+/** "VIEW s.v, TRIGGER s.t (on table x) and 3 more". */
+function objectsOf(found: { objects?: any[]; count?: number } | undefined): string | undefined {
+  const objects = found?.objects ?? [];
+  if (!found || (found.count ?? objects.length) === 0) return undefined;
+  const listed = objects.map((o) => `${clean(o.kind)} ${clean(o.schema)}.${clean(o.name)}${o.note ? ` (${clean(o.note)})` : ''}`);
+  const more = (found.count ?? objects.length) - objects.length;
+  return listed.join(', ') + (more > 0 ? ` and ${more} more` : '');
+}
 
 const list: Command = {
   name: 'list',
@@ -360,11 +374,14 @@ Examples:
 
 const extend: Command = {
   name: 'extend',
-  summary: 'move the expiry of an active grant later',
+  summary: 'move the expiry of an active grant later (beyond an approval: asks the approvers)',
   options: { ...GRANT_REF_OPTIONS, expires: { type: 'string' }, duration: { type: 'string' }, reason: { type: 'string' } },
   help: `Usage: dbaccess extend GRANT_ID (--expires WHEN | --duration DURATION) [--reason TEXT]
 
-Move the expiry later: at most the database's maximum duration from now.
+Move the expiry later: at most the database's maximum duration from now. For a
+grant whose level needed approval, going beyond what the approver agreed to asks the
+approvers again (unless you are one, or an admin): the grant keeps its expiry until
+one of them runs dbaccess approve (or deny) on it, or until the time to decide runs out.
 
   --expires WHEN       YYYY-MM-DD (the end of that day, UTC) or a timestamp with a time zone
   --duration DURATION  the new expiry is now + DURATION (8h, 14d, 1d12h)
@@ -382,7 +399,12 @@ Examples:
     const reason = str(values, 'reason');
     const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/extend'), { expiresAt, ...(reason !== undefined ? { reason } : {}) });
     if (ctx.json) printJson(ctx, body);
-    else ctx.out(`Extended ${clean(body.grantId)}: ${expiryPhrase('ACTIVE', body.expiresAt)} (${when(body.expiresAt)}).\n`);
+    else if (body.pending) {
+      ctx.out(
+        `Asked the approvers: ${clean(body.grantId)} to ${when(body.pending.requestedExpiresAt)} is beyond what was approved. ` +
+          `Until one of them approves (by ${when(body.pending.decideBy)}), it still ${expiryPhrase('ACTIVE', body.expiresAt)} (${when(body.expiresAt)}).\n`,
+      );
+    } else ctx.out(`Extended ${clean(body.grantId)}: ${expiryPhrase('ACTIVE', body.expiresAt)} (${when(body.expiresAt)}).\n`);
     return EXIT.OK;
   },
 };
@@ -394,8 +416,9 @@ const update: Command = {
   help: `Usage: dbaccess update GRANT_ID --level LEVEL [--reason TEXT]
 
 Change the access level; the account is kept. A downgrade also ends the account's
-open sessions. A level that needs approval cannot be reached this way (revoke and
-ask for a new grant).
+open sessions, and is never undone: if it cannot finish, the lower level stays,
+administrators are alerted, and the rest is retried. A level that needs approval
+cannot be reached this way (revoke and ask for a new grant).
 
   --level LEVEL   READ, READ_WRITE, ADMIN, ... (the levels of that database)
   --reason TEXT   recorded in the audit trail
@@ -412,7 +435,10 @@ Examples:
     const reason = str(values, 'reason');
     const { body } = await request(ctx.conn(), 'PATCH', grantPath(id), { accessLevel, ...(reason !== undefined ? { reason } : {}) });
     if (ctx.json) printJson(ctx, body);
-    else ctx.out(`Changed ${clean(body.grantId)} to ${clean(body.accessLevel)}${body.sessionsKilled ? ` (${clean(body.sessionsKilled)} open session${body.sessionsKilled === 1 ? '' : 's'} ended)` : ''}.\n`);
+    else {
+      ctx.out(`Changed ${clean(body.grantId)} to ${clean(body.accessLevel)}${body.sessionsKilled ? ` (${clean(body.sessionsKilled)} open session${body.sessionsKilled === 1 ? '' : 's'} ended)` : ''}.\n`);
+      if (body.incomplete) ctx.out(`Not finished yet: ${clean(body.incomplete)}.\n`);
+    }
     return EXIT.OK;
   },
 };
@@ -423,8 +449,12 @@ const revoke: Command = {
   options: { ...GRANT_REF_OPTIONS, reason: { type: 'string' } },
   help: `Usage: dbaccess revoke GRANT_ID [--reason TEXT]
 
-End access now: the account is locked, its sessions ended, and it is dropped within
-seconds. A request still waiting for approval is withdrawn.
+End access now, within seconds: first the account is contained (locked, its password
+replaced with one nobody knows, every privilege revoked, its sessions ended), then it
+is dropped. If the server refuses the drop (the account defines stored objects), access
+has still ended: the account stays contained and is listed as retained until an
+administrator deals with the objects (see dbaccess retry-drop). A request still
+waiting for approval is withdrawn.
 
 ${GRANT_REF_HELP}
 
@@ -444,12 +474,13 @@ Examples:
 
 const approve: Command = {
   name: 'approve',
-  summary: 'approve a request waiting for approval (approvers and admins)',
+  summary: 'approve a request, or an extension, waiting for approval (approvers and admins)',
   options: { ...GRANT_REF_OPTIONS, reason: { type: 'string' } },
   help: `Usage: dbaccess approve GRANT_ID [--reason TEXT]
 
-Approve a request in PENDING_APPROVAL; the grant is then provisioned. Nobody
-approves their own request. Find waiting requests with:
+Approve a request in PENDING_APPROVAL; the grant is then provisioned. On an ACTIVE
+grant, approve its extension waiting for approval (dbaccess show lists it). Nobody
+approves their own request or extension, or their own access. Find waiting requests with:
   dbaccess list --status PENDING_APPROVAL
 
 ${GRANT_REF_HELP}
@@ -469,12 +500,13 @@ Examples:
 
 const deny: Command = {
   name: 'deny',
-  summary: 'deny a request waiting for approval, with a reason',
+  summary: 'deny a request, or an extension, waiting for approval, with a reason',
   options: { ...GRANT_REF_OPTIONS, reason: { type: 'string' } },
   help: `Usage: dbaccess deny GRANT_ID --reason TEXT
 
-Deny a request in PENDING_APPROVAL. The reason is required: the person receives it
-by e-mail, with the project owner in copy. Nothing was created.
+Deny a request in PENDING_APPROVAL (nothing was created), or an ACTIVE grant's
+extension waiting for approval (its expiry stays). The reason is required: the person
+receives it by e-mail, with the project owner in copy.
 
 ${GRANT_REF_HELP}
 
@@ -491,7 +523,39 @@ Examples:
   },
 };
 
-export const COMMANDS: Command[] = [grant, show, list, extend, update, revoke, approve, deny];
+const retryDrop: Command = {
+  name: 'retry-drop',
+  summary: 'drop a retained account again, once its stored objects are dealt with (admins)',
+  options: { ...GRANT_REF_OPTIONS, reason: { type: 'string' } },
+  help: `Usage: dbaccess retry-drop GRANT_ID [--reason TEXT]
+
+When a grant ends, its account is contained first (locked, password replaced, every
+privilege revoked, sessions ended): access has ended. If the server then refuses to
+drop it (MySQL does while the account is the definer of a view, routine, trigger or
+event), the grant shows it as retained (dbaccess show) and stays open: no new grant of
+the same person and database can start. Deal with the objects it names (change their
+definer, or drop them), then run this to drop the account. The grant also retries by
+itself once a day. Administrators only.
+
+  --reason TEXT   recorded in the audit trail
+
+${GRANT_REF_HELP}
+
+Examples:
+  dbaccess retry-drop grant/demo/prod_project/john.doe@example.com --reason "views re-created as app_owner"
+`,
+  async run(values, positionals, ctx) {
+    const id = grantRef(values, positionals, 'retry-drop');
+    const reason = str(values, 'reason');
+    const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/retry-drop'), reason !== undefined ? { reason } : {});
+    if (ctx.json) printJson(ctx, body);
+    else if (body.outcome === 'dropped') ctx.out(`Dropped the retained account of ${clean(body.grantId)}; the grant is closed.\n`);
+    else ctx.out(`Still retained: ${clean(body.detail)}.\n`);
+    return body.outcome === 'dropped' ? EXIT.OK : EXIT.REFUSED;
+  },
+};
+
+export const COMMANDS: Command[] = [grant, show, list, extend, update, revoke, approve, deny, retryDrop];
 
 /** Resolves the API connection once, on first use. */
 export function contextFor(io: Io, values: Values): Context {

@@ -199,11 +199,31 @@ export interface GrantState {
   leftBehind?: { objects: LeftBehindObject[]; count: number };
   /** Set while the server refuses to drop the contained account; cleared once it is dropped. */
   retained?: RetainedAccount;
+  /**
+   * The latest expiry an approver (or an admin) agreed to, for a grant whose level
+   * needs approval: set when the request is approved, raised by an approved
+   * extension. Extensions beyond it by anyone else wait for an approver.
+   */
+  approvedUntil?: string;
+  /** An extension beyond `approvedUntil`, waiting for an approver (one at a time). */
+  pendingExtension?: PendingExtension;
   /** Requested duration (the clock starts when access is granted); `expiresAt` is fixed then. */
   durationMs?: number;
   /** For grants behind the approval gate: why, until when, and the decision. */
   approval?: ApprovalState;
   history: GrantEvent[];
+}
+
+export interface PendingExtension {
+  /** The expiry when it was asked for (the grant keeps it meanwhile) and the one asked for. */
+  from: string;
+  to: string;
+  requestedBy: string;
+  requestedByEmail?: string;
+  requestedAt: string;
+  /** Denied without a decision by then (the approval timeout, or the expiry if sooner). */
+  decideBy: string;
+  reason?: string;
 }
 
 export interface ApprovalState {
@@ -289,6 +309,23 @@ export interface ChangeLevelArgs {
   privileges: string[];
   actor: string;
   reason?: string;
+  /**
+   * Set by the API: the approval the new level needs on the grant's database (only
+   * an admin reaches such a level: the grant as it stands counts as approved), or
+   * null when it needs none (nothing is left to bound). Absent from older callers.
+   */
+  approval?: ApprovalRequirement | null;
+}
+
+/** What a level change did. */
+export interface ChangeLevelResult {
+  accessLevel: string;
+  sessionsKilled: number;
+  /**
+   * A lowering whose privileges or sessions could not all be dealt with yet: the
+   * lower level stays, administrators were alerted, and the workflow keeps retrying.
+   */
+  incomplete?: string;
 }
 
 export interface ApproveArgs {
@@ -318,7 +355,19 @@ export const GrantErrorType = {
   LevelChangeFailed: 'LevelChangeFailed',
   /** An extension or approval arrives when the grant has reached its expiry: 409. */
   Expired: 'GrantExpired',
+  /** An extension while another waits for approval: 409. */
+  ExtensionPending: 'ExtensionPending',
 } as const;
+
+/**
+ * "VIEW s.v, TRIGGER s.t (on table s.x)" and, past the list's cap, "and 12 more".
+ * Names only: never a definition.
+ */
+export function describeLeftBehind(objects: readonly LeftBehindObject[], count: number): string {
+  const listed = objects.map((o) => `${o.kind} ${o.schema}.${o.name}${o.note ? ` (${o.note})` : ''}`);
+  const more = count - objects.length;
+  return listed.join(', ') + (more > 0 ? `${listed.length ? ' ' : ''}and ${more} more` : '');
+}
 
 /**
  * A revocation armed ahead of the expiry (the workflow's arm()) runs on the task

@@ -16,7 +16,7 @@ import {
   type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
-import type { AccountRef, GrantActivities } from '../activities';
+import type { AccountRef, GrantActivities, RevocationResult } from '../activities';
 import type { AuditRecord } from '../activities/ports';
 import type { ReconcileActivities } from '../activities/reconcile';
 import {
@@ -27,25 +27,32 @@ import {
   GrantErrorType,
   PERMANENT_PROVISIONING_ERRORS,
   checkExpiryWindow,
+  describeLeftBehind,
   formatDuration,
   initialGrantState,
   innermostMessage,
+  isDowngrade,
   normalizePrivileges,
   parseExpiry,
   type ApprovalRequirement,
   type ApproveArgs,
   type AuditEventType,
   type ChangeLevelArgs,
+  type ChangeLevelResult,
   type DenyArgs,
   type ExtendArgs,
+  type ExtendResult,
   type GrantRequest,
   type GrantState,
   type GrantStatus,
+  type LeftBehindObject,
   type RepairDriftArgs,
   type RepairDriftResult,
+  type RetryDropArgs,
+  type RetryDropResult,
   type RevokeArgs,
 } from '../domain';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from './messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from './messages';
 import { SA } from './search-attributes';
 
 // One grant, one workflow, living exactly as long as the access does:
@@ -56,6 +63,12 @@ import { SA } from './search-attributes';
 //                    │                └─(expiry)→ REVOKING → EXPIRED
 //                    │                └─(revoke / cancel)→ REVOKING → REVOKED
 //                    └─(a step fails for good)→ ROLLING_BACK → FAILED
+//
+// Ending access contains the account first (locked, password replaced, privileges
+// revoked, sessions ended), then drops it. When the server refuses the drop (the
+// account defines stored objects), access has still ended: the grant is REVOKED or
+// EXPIRED, but its workflow stays open, the account listed as retained, until a
+// retried drop succeeds (retryDrop, or its own retry once a day).
 //
 // Determinism: time comes from the workflow clock (Date in the sandbox is the
 // time of the workflow task), ids from workflowInfo(); every side effect is an
@@ -95,6 +108,34 @@ const UNTIL_DONE: ActivityOptions = {
   heartbeatTimeout: '15s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', nonRetryableErrorTypes: [] },
 };
+/** Another try at dropping a retained account: a few attempts, then it waits for the next try (never a storm). */
+const RETRY_DROP: ActivityOptions = {
+  startToCloseTimeout: '60s',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 3 },
+};
+/** A lowering of privileges: a session that cannot be ended is not a reason to apply the change again. */
+const LOWERING: ActivityOptions = {
+  ...DATABASE,
+  retry: { ...PROVISIONING_RETRY, nonRetryableErrorTypes: [...PERMANENT_PROVISIONING_ERRORS, ActivityErrorType.SessionsNotEnded] },
+};
+/**
+ * Finishing a lowering that failed midway: the lower level applied again, then the
+ * sessions ended, until done; slowly, since what fails here usually needs a person
+ * (a privilege the admin account lacks).
+ */
+const FINISH_LOWERING: ActivityOptions = {
+  startToCloseTimeout: '60s',
+  heartbeatTimeout: '15s',
+  retry: { initialInterval: '10s', backoffCoefficient: 2, maximumInterval: '10m', nonRetryableErrorTypes: [ActivityErrorType.SessionsNotEnded] },
+};
+
+/** How long the expiry (or a revoke) waits for an update already running; then access ends anyway. */
+export const UPDATE_GRACE_MS = 30_000;
+/** How often a grant retries, on its own, to drop its retained account. */
+export const RETAINED_RETRY_MS = 24 * 3600_000;
+/** How long an extension waits for an approver when no approval timeout is known. */
+const DEFAULT_EXTENSION_TIMEOUT_MS = 24 * 3600_000;
 
 /**
  * Options of an armed revocation, `leftMs` before the expiry, with the grant's
@@ -127,16 +168,29 @@ function armedRevocation(leftMs: number, leadMs: number): ActivityOptions {
 /** How long after the expiry an armed revocation may take to report before the grant shows REVOKING. */
 const ARMED_REPORT_GRACE_MS = 10_000;
 
-/** What became of an armed revocation: it dropped the account at the expiry, stood down untouched, or failed. */
-type ArmedOutcome = 'dropped' | 'stood down' | 'failed';
+/** What became of an armed revocation: it ended access at the expiry, stood down untouched, or failed. */
+type ArmedOutcome = 'ended' | 'stood down' | 'failed';
 interface ArmedRevocation {
   scope: CancellationScope;
   outcome?: ArmedOutcome;
+  /** What the revocation reported, once it has ended access. */
+  result?: RevocationResult;
   settled: Promise<void>;
 }
 
 /** patched() id: the target is checked while REQUESTED is audited (grants started before it check afterwards). */
 export const CHECK_WITH_REQUESTED_AUDIT = 'check-target-with-requested-audit';
+/** patched() id: the expiry and a revoke wait for a running update for UPDATE_GRACE_MS at most (before: until it finished). */
+export const BOUNDED_UPDATE_WAIT = 'bounded-update-wait';
+/** patched() id: an update that reaches the front of the chain at or after the expiry is refused. */
+export const NO_UPDATE_AFTER_EXPIRY = 'no-update-after-expiry';
+/** patched() id: a lowering that fails is finished, never undone (before: the old level was restored). */
+export const LOWERING_ONLY_LOWERS = 'lowering-only-lowers';
+
+/** The engine's activity that ends an account's open sessions (a lowering whose kill failed). */
+interface SessionActivities {
+  endSessions(ref: AccountRef): Promise<unknown>;
+}
 
 const db = proxyActivities<GrantActivities>(DATABASE);
 const audit = proxyActivities<GrantActivities>(AUDIT);
@@ -144,6 +198,8 @@ const email = proxyActivities<GrantActivities>(EMAIL);
 const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);
 const untilDone = proxyActivities<GrantActivities>(UNTIL_DONE);
 const repair = proxyActivities<ReconcileActivities>(DATABASE);
+const retryingDrop = proxyActivities<GrantActivities>(RETRY_DROP);
+const finishing = proxyActivities<GrantActivities & SessionActivities>(FINISH_LOWERING);
 
 /** State carried across continue-as-new. */
 export interface CarriedState {
@@ -151,6 +207,20 @@ export interface CarriedState {
   sequence: number;
   /** Reminders planned for the current expiry (grants whose request has `reminderOffsetsMs`). */
   reminders?: ReminderPlan;
+  /** `retained`: access has ended and the run only waits to drop the retained account. */
+  phase?: 'retained';
+  /** What the last drift repair removed and restored (forgotten at a level change). */
+  lastRepair?: { removed: string[]; restored: string[] };
+  /** Who decides extensions beyond `approvedUntil`, when the request's own gate does not say (a level an admin gated). */
+  gate?: ApprovalRequirement;
+  /** A lowering still being finished (see finishLowering). */
+  lowering?: LoweringWork;
+}
+
+/** What remains of a lowering that failed midway: the lower level to apply again, or only the sessions to end. */
+interface LoweringWork {
+  step: 'privileges' | 'sessions';
+  previous: string[];
 }
 
 /**
@@ -167,7 +237,7 @@ export interface ReminderPlan {
 export const GRANT_FAILED_ERROR = 'GrantFailed';
 
 /** A step's undo; `unless` skips it for failures after which there is nothing of ours to undo. */
-type Compensation = { name: string; run: () => Promise<unknown>; unless?: (err: unknown) => boolean };
+type Compensation = { name: string; run: () => Promise<string | void>; unless?: (err: unknown) => boolean };
 type NotifyKind = 'REVOKED' | 'EXPIRED' | 'EXTENDED' | 'LEVEL_CHANGED';
 type NoticeKind = 'REMINDER' | 'ADOPTED';
 type MailContext = { previous?: { accessLevel?: string; expiresAt?: string; privileges?: string[] }; actor?: string; reason?: string };
@@ -192,18 +262,34 @@ class GrantLifecycle {
   /** The approval gate's decision, once audited; `deciding` while it is being audited. */
   private decision?: { approved: boolean; actor: string; reason?: string; eventId: string };
   private deciding = false;
+  /** Set once the gate's wait is over (a decision, a withdrawal, the timeout): no decision is taken after it. */
+  private gateClosed = false;
+  /** A decision on the pending extension is being made (by an approver, or the timeout): no other is taken. */
+  private extensionDeciding = false;
   private reminders?: ReminderPlan;
   /** The revocation armed for the current expiry, if any (see arm()). */
   private armed?: ArmedRevocation;
   /** The expiry whose arming failed before it came: that one is revoked the way it always was. */
   private armFailedFor?: string;
+  /** Set when end() has begun: an update still running learns that access is ending. */
+  private ending = false;
+  private lastRepair?: { removed: string[]; restored: string[] };
+  /** Who decides an extension beyond what was approved. */
+  private gate?: ApprovalRequirement;
+  /** A lowering being finished in the background, and how to stop it. */
+  private lowering?: { work: LoweringWork; scope: CancellationScope; done: Promise<void> };
+  /** Retries of the retained account's drop run one at a time; counted to restart the daily wait. */
+  private dropRetries: Promise<unknown> = Promise.resolve();
+  private dropRetryCount = 0;
 
   constructor(
     private readonly request: GrantRequest,
-    carried?: CarriedState,
+    private readonly carried?: CarriedState,
   ) {
     this.sequence = carried?.sequence ?? 0;
     if (carried?.reminders) this.reminders = carried.reminders;
+    if (carried?.lastRepair) this.lastRepair = carried.lastRepair;
+    this.gate = carried?.gate ?? request.approval;
     this.state = carried?.state ?? initialGrantState(request, new Date().toISOString());
   }
 
@@ -217,11 +303,21 @@ class GrantLifecycle {
       this.revokeRequest = { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) };
     });
 
-    setHandler(approveUpdate, (args) => this.decide(true, args), { validator: (args) => this.validateDecision(true, args) });
-    setHandler(denyUpdate, (args) => this.decide(false, args), { validator: (args) => this.validateDecision(false, args) });
+    // On an ACTIVE grant, approve and deny decide its pending extension; before, the request.
+    setHandler(approveUpdate, (args) => (this.state.status === 'ACTIVE' ? this.decideExtension(true, args) : this.decide(true, args)), {
+      validator: (args) => this.validateDecision(true, args),
+    });
+    setHandler(denyUpdate, (args) => (this.state.status === 'ACTIVE' ? this.decideExtension(false, args) : this.decide(false, args)), {
+      validator: (args) => this.validateDecision(false, args),
+    });
     setHandler(extendUpdate, (args) => this.extend(args), { validator: (args) => this.validateExtend(args) });
     setHandler(changeAccessLevelUpdate, (args) => this.changeLevel(args), { validator: (args) => this.validateChangeLevel(args) });
     setHandler(repairDriftUpdate, (args) => this.repairDrift(args), { validator: (_args) => this.requireActive() });
+    setHandler(retryDropUpdate, (args) => this.retryDrop(args), {
+      validator: (args) => {
+        if (typeof args?.actor !== 'string' || args.actor === '') this.invalid('actor: is required');
+      },
+    });
     setHandler(awaitStatusUpdate, async ({ statuses }) => {
       await condition(() => statuses.includes(this.state.status) || CLOSED_STATUSES.includes(this.state.status));
       return this.state;
@@ -233,12 +329,33 @@ class GrantLifecycle {
   }
 
   private requireActive(): void {
+    const retained = this.state.retained
+      ? `; its access has ended, and its account ${this.state.account} is retained (the server refused to drop it: ${this.state.retained.reason})`
+      : '';
     if (this.accessEndedAtExpiry()) {
-      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant expired at ${this.state.expiresAt}; its account has been dropped`, nonRetryable: true });
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant expired at ${this.state.expiresAt}${retained || '; its access has ended'}`, nonRetryable: true });
     }
-    if (this.state.status !== 'ACTIVE' || this.revokeRequest) {
-      const why = this.revokeRequest && this.state.status === 'ACTIVE' ? 'being revoked' : this.state.status;
-      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant is ${why}, not ACTIVE`, nonRetryable: true });
+    if (this.state.status !== 'ACTIVE' || this.revokeRequest || this.ending) {
+      const why = (this.revokeRequest || this.ending) && this.state.status === 'ACTIVE' ? 'being revoked' : this.state.status;
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: `the grant is ${why}, not ACTIVE${retained}`, nonRetryable: true });
+    }
+  }
+
+  /** At or after the expiry, access is ending: no change is accepted any more. */
+  private pastExpiry(): boolean {
+    return Date.now() >= Date.parse(this.state.expiresAt);
+  }
+
+  /** For an update that was running when access began to end: its change is not made. */
+  private refuseIfEnding(): void {
+    if (this.ending) {
+      throw ApplicationFailure.create({ type: GrantErrorType.NotActive, message: 'access to the grant ended while the change was being recorded; it was not made', nonRetryable: true });
+    }
+  }
+
+  private refuseAtExpiry(): void {
+    if (this.pastExpiry()) {
+      throw ApplicationFailure.create({ type: GrantErrorType.Expired, message: `the grant reached its expiry at ${this.state.expiresAt}; its access is ending`, nonRetryable: true });
     }
   }
 
@@ -248,6 +365,8 @@ class GrantLifecycle {
 
   validateExtend(args: ExtendArgs): void {
     this.requireActive();
+    this.refuseAtExpiry();
+    this.refuseWhileExtensionPending();
     if (typeof args?.expiresAt !== 'string') this.invalid('expiresAt: is required');
     const parsed = parseExpiry(args.expiresAt);
     if (!parsed.ok) this.invalid(`expiresAt: ${parsed.reason}`);
@@ -258,8 +377,20 @@ class GrantLifecycle {
     if (window) this.invalid(`expiresAt: ${window}`);
   }
 
+  private refuseWhileExtensionPending(): void {
+    const pending = this.state.pendingExtension;
+    if (pending) {
+      throw ApplicationFailure.create({
+        type: GrantErrorType.ExtensionPending,
+        message: `an extension to ${pending.to} asked by ${pending.requestedBy} waits for approval (denied unless decided by ${pending.decideBy}); one at a time`,
+        nonRetryable: true,
+      });
+    }
+  }
+
   validateChangeLevel(args: ChangeLevelArgs): void {
     this.requireActive();
+    this.refuseAtExpiry();
     if (typeof args?.accessLevel !== 'string' || !ACCESS_LEVEL_NAME.test(args.accessLevel)) this.invalid('accessLevel: must be a level name such as READ');
     try {
       normalizePrivileges(args.privileges ?? []);
@@ -269,8 +400,11 @@ class GrantLifecycle {
   }
 
   validateDecision(approving: boolean, args: ApproveArgs | DenyArgs): void {
-    if (this.state.status !== 'PENDING_APPROVAL' || this.decision || this.deciding || this.revokeRequest) {
-      const why = this.decision || this.deciding ? 'already decided' : this.revokeRequest ? 'withdrawn' : this.state.status;
+    if (this.state.status === 'ACTIVE') return this.validateExtensionDecision(approving, args);
+    // Closed from the moment the wait is over: a decision arriving while the
+    // timeout's DENIED is being audited must not be answered as approved.
+    if (this.state.status !== 'PENDING_APPROVAL' || this.decision || this.deciding || this.revokeRequest || this.gateClosed) {
+      const why = this.decision || this.deciding ? 'already decided' : this.revokeRequest ? 'withdrawn' : this.gateClosed ? `denied (no decision by ${this.state.approval?.decideBy})` : this.state.status;
       throw ApplicationFailure.create({ type: GrantErrorType.NotPending, message: `the request is ${why}, not waiting for approval`, nonRetryable: true });
     }
     if (typeof args?.actor !== 'string' || args.actor === '') this.invalid('actor: is required');
@@ -284,6 +418,27 @@ class GrantLifecycle {
       }
     } else if (typeof args.reason !== 'string' || args.reason.trim() === '') {
       this.invalid('reason: is required to deny a request');
+    }
+  }
+
+  /** A decision on an ACTIVE grant's extension that waits for approval: same rules as for a request. */
+  private validateExtensionDecision(approving: boolean, args: ApproveArgs | DenyArgs): void {
+    const pending = this.state.pendingExtension;
+    if (!pending || this.extensionDeciding || this.revokeRequest || this.ending) {
+      const why = pending && this.extensionDeciding ? 'its extension is already being decided' : pending ? 'being revoked' : 'ACTIVE with no extension waiting for approval';
+      throw ApplicationFailure.create({ type: GrantErrorType.NotPending, message: `the grant is ${why}`, nonRetryable: true });
+    }
+    this.refuseAtExpiry();
+    if (typeof args?.actor !== 'string' || args.actor === '') this.invalid('actor: is required');
+    if (approving) {
+      const self = (message: string) => ApplicationFailure.create({ type: GrantErrorType.SelfApproval, message, nonRetryable: true });
+      const email = (args as ApproveArgs).actorEmail?.toLowerCase();
+      if (args.actor === pending.requestedBy || (email !== undefined && email === pending.requestedByEmail?.toLowerCase())) {
+        throw self(`${args.actor} asked for this extension and cannot approve it; another approver must`);
+      }
+      if (email !== undefined && email === this.state.email) throw self('nobody can approve access for themselves; another approver must');
+    } else if (typeof args.reason !== 'string' || args.reason.trim() === '') {
+      this.invalid('reason: is required to deny an extension');
     }
   }
 
@@ -307,14 +462,20 @@ class GrantLifecycle {
 
   /**
    * Runs `fn` after every update that arrived before it, once the grant is still
-   * ACTIVE. An armed revocation stands down first: if it has already dropped the
-   * account (the expiry came), the update is refused.
+   * ACTIVE and before its expiry. An armed revocation stands down first: if it has
+   * already ended access (the expiry came), the update is refused.
    */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     this.changing += 1;
     const run = this.chain.then(async () => {
+      // Queued behind others until the expiry: refused, so that updates kept in
+      // flight cannot hold the expiry back (grants started before replay as they ran).
+      // One that reached the front in time may still wait for the armed revocation
+      // to stand down: that one decides, at the expiry, whether access ended.
+      const late = this.pastExpiry();
       await this.disarm();
       this.requireActive();
+      if (late && patched(NO_UPDATE_AFTER_EXPIRY)) this.refuseAtExpiry();
       return fn();
     });
     this.chain = run.catch(() => undefined);
@@ -323,16 +484,25 @@ class GrantLifecycle {
     });
   }
 
-  private extend(args: ExtendArgs): Promise<{ expiresAt: string }> {
+  private extend(args: ExtendArgs): Promise<ExtendResult> {
     return this.exclusive(async () => {
       const previous = this.state.expiresAt;
       const next = (parseExpiry(args.expiresAt) as { expiresAt: Date }).expiresAt.toISOString();
       if (Date.parse(next) <= Date.parse(previous)) this.invalid(`expiresAt: must be later than the current expiry ${previous}`);
+      this.refuseWhileExtensionPending();
+      // Beyond what an approver agreed to, by someone who is neither an approver nor an
+      // admin: the approvers decide. `mayExceedApproval` is set (true or false) by the
+      // API since approvals bound extensions; extensions recorded before never wait.
+      const bound = this.state.approvedUntil;
+      if (args.mayExceedApproval === false && bound !== undefined && Date.parse(next) > Date.parse(bound)) return this.requestExtension(args, previous, next, bound);
       // Audit first: access never lasts longer than the trail says.
       const record = this.auditRecord('EXTENDED', args.actor, { reason: args.reason, detail: `expiry moved from ${previous} to ${next}`, expiresAt: next });
       await this.auditBeforeChange(record, `audit EXTENDED until ${next}`);
       this.commitEvent(record);
+      this.refuseIfEnding();
       this.state.expiresAt = next;
+      // An approver or an admin extending is an approval of the new expiry.
+      if (bound !== undefined && args.mayExceedApproval === true && Date.parse(next) > Date.parse(bound)) this.state.approvedUntil = next;
       this.expiryVersion++;
       this.publish();
       this.notifyInBackground('EXTENDED', record.eventId, { previous: { expiresAt: previous }, actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) });
@@ -340,25 +510,139 @@ class GrantLifecycle {
     });
   }
 
-  private changeLevel(args: ChangeLevelArgs): Promise<{ accessLevel: string; sessionsKilled: number }> {
+  /**
+   * An extension beyond what was approved: audited as asked for, the approvers
+   * e-mailed; the grant keeps its expiry until one of them decides (approve / deny
+   * on the ACTIVE grant), or it is denied at the approval timeout or the expiry.
+   */
+  private async requestExtension(args: ExtendArgs, from: string, to: string, bound: string): Promise<ExtendResult> {
+    const gate = this.gate;
+    const timeoutMs = Math.max(gate?.timeoutMs ?? DEFAULT_EXTENSION_TIMEOUT_MS, 1000);
+    const decideBy = new Date(Math.min(Date.now() + timeoutMs, Date.parse(from))).toISOString();
+    const asked = gate?.approvers.map((a) => a.email).join(', ') || 'the administrators';
+    const record = this.auditRecord('EXTENSION_REQUESTED', args.actor, {
+      reason: args.reason,
+      detail: `asked to move the expiry from ${from} to ${to}, beyond what was approved (${bound}); the grant keeps ${from} unless an approver agrees by ${decideBy}; asked: ${asked}`,
+    });
+    await this.auditBeforeChange(record, `audit EXTENSION_REQUESTED until ${to}`);
+    this.commitEvent(record);
+    this.refuseIfEnding();
+    this.state.pendingExtension = {
+      from,
+      to,
+      requestedBy: args.actor,
+      ...(args.actorEmail ? { requestedByEmail: args.actorEmail.toLowerCase() } : {}),
+      requestedAt: record.at,
+      decideBy,
+      ...(args.reason ? { reason: args.reason } : {}),
+    };
+    this.expiryVersion++;
+    this.publish();
+    this.inBackground(() => this.notifyExtension('EXTENSION_REQUESTED', record.eventId, { decideBy, ...(args.reason ? { reason: args.reason } : {}) }));
+    return { expiresAt: from, pending: { requestedExpiresAt: to, decideBy } };
+  }
+
+  /** An approver approves or denies the pending extension (in the update chain: an approval moves the expiry). */
+  private decideExtension(approved: boolean, args: ApproveArgs | DenyArgs): Promise<{ status: GrantStatus }> {
+    this.extensionDeciding = true;
+    return this.exclusive(async () => {
+      const pending = this.state.pendingExtension!;
+      const asked = `asked by ${pending.requestedBy}${pending.reason ? ` (${pending.reason})` : ''}`;
+      if (approved) {
+        const record = this.auditRecord('EXTENDED', args.actor, {
+          reason: args.reason,
+          detail: `expiry moved from ${pending.from} to ${pending.to}, ${asked}, approved by ${args.actor}`,
+          expiresAt: pending.to,
+        });
+        await this.auditBeforeChange(record, `audit EXTENDED until ${pending.to} (approved by ${args.actor})`);
+        this.commitEvent(record);
+        delete this.state.pendingExtension;
+        this.refuseIfEnding();
+        this.state.expiresAt = pending.to;
+        this.state.approvedUntil = pending.to;
+        this.expiryVersion++;
+        this.publish();
+        this.notifyInBackground('EXTENDED', record.eventId, { previous: { expiresAt: pending.from }, actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) });
+      } else {
+        const record = this.auditRecord('EXTENSION_DENIED', args.actor, {
+          reason: args.reason,
+          detail: `the extension from ${pending.from} to ${pending.to}, ${asked}, was denied; the grant still expires at ${this.state.expiresAt}`,
+        });
+        await this.auditBeforeChange(record, `audit EXTENSION_DENIED by ${args.actor}`);
+        this.commitEvent(record);
+        delete this.state.pendingExtension;
+        this.publish();
+        this.inBackground(() => this.notifyExtension('EXTENSION_DENIED', record.eventId, { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) }, pending));
+      }
+      return { status: this.state.status };
+    }).finally(() => {
+      this.extensionDeciding = false;
+      // Refused because access ended meanwhile: the request still gets its one outcome.
+      if (this.ending && this.state.pendingExtension) this.closePendingExtension('the grant ended before the decision could be applied');
+    });
+  }
+
+  /**
+   * Denies the pending extension nobody decided on: at its decide-by time, or when
+   * access ends first. Decisions are refused from this moment (one outcome).
+   */
+  private closePendingExtension(reason: string): void {
+    const pending = this.state.pendingExtension;
+    if (!pending || this.extensionDeciding) return;
+    this.extensionDeciding = true;
+    const record = this.auditRecord('EXTENSION_DENIED', 'dbaccess', {
+      reason,
+      detail: `the extension from ${pending.from} to ${pending.to}, asked by ${pending.requestedBy}, was not approved; the grant keeps its expiry ${this.state.expiresAt}`,
+    });
+    this.commitEvent(record);
+    delete this.state.pendingExtension;
+    this.publish();
+    this.inBackground(async () => {
+      try {
+        await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit EXTENSION_DENIED (no decision in time)' }, [record]);
+        await this.notifyExtension('EXTENSION_DENIED', record.eventId, { actor: 'dbaccess', reason }, pending);
+      } finally {
+        this.extensionDeciding = false;
+      }
+    });
+  }
+
+  /** Ms until the pending extension's decide-by time; undefined when none waits. */
+  private untilExtensionDecision(): number | undefined {
+    const pending = this.state.pendingExtension;
+    if (!pending || this.extensionDeciding) return undefined;
+    return Date.parse(pending.decideBy) - Date.now();
+  }
+
+  private changeLevel(args: ChangeLevelArgs): Promise<ChangeLevelResult> {
     return this.exclusive(async () => {
       const previousLevel = this.state.accessLevel;
       const previous = this.state.privileges;
       if (args.accessLevel === previousLevel) return { accessLevel: previousLevel, sessionsKilled: 0 };
       const privileges = normalizePrivileges(args.privileges);
+      const lowering = isDowngrade(previous, privileges);
       const detail = `${previousLevel} (${previous.join(', ')}) → ${args.accessLevel} (${privileges.join(', ')})`;
       // Audit first, so that more access is never in place before the trail says so.
       const record = this.auditRecord('LEVEL_CHANGED', args.actor, { reason: args.reason, detail, accessLevel: args.accessLevel });
       return CancellationScope.nonCancellable(async () => {
         await this.auditBeforeChange(record, `audit LEVEL_CHANGED ${previousLevel} → ${args.accessLevel}`);
         this.commitEvent(record);
+        this.refuseIfEnding();
+        // A new level is a new cause: a difference the last repair saw may be right now.
+        this.lastRepair = undefined;
+        // A lowering still being finished gives way: this change sets the level afresh.
+        await this.stopLowering();
         let sessionsKilled: number;
         try {
           ({ sessionsKilled } = await db.changePrivileges.executeWithOptions(
-            { ...DATABASE, summary: `set ${args.accessLevel} (${privileges.join(', ')}) on ${this.request.target.schema} for ${this.state.account}` },
+            { ...(lowering ? LOWERING : DATABASE), summary: `set ${args.accessLevel} (${privileges.join(', ')}) on ${this.request.target.schema} for ${this.state.account}` },
             [{ ...this.accountRef(), privileges, previous }],
           ));
         } catch (err) {
+          // Access ended meanwhile (the expiry did not wait for this change): nothing to undo or finish.
+          this.refuseIfEnding();
+          // Lowering only lowers: finish it, never put the higher level back.
+          if (lowering && patched(LOWERING_ONLY_LOWERS)) return this.finishLoweringLater(args, previousLevel, previous, privileges, record.eventId, err);
           // Put the old level back exactly and say so in the trail, then refuse the update.
           try {
             await db.grantPrivileges.executeWithOptions({ ...DATABASE, summary: `restore ${previousLevel} after a failed change` }, [
@@ -377,9 +661,8 @@ class GrantLifecycle {
           this.inBackground(() => untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGED (undone)' }, [back]));
           throw ApplicationFailure.create({ type: GrantErrorType.LevelChangeFailed, message: `the level change failed and was undone: ${innermostMessage(err)}`, nonRetryable: true });
         }
-        this.state.accessLevel = args.accessLevel;
-        this.state.privileges = privileges;
-        this.publish();
+        this.refuseIfEnding();
+        this.applyLevel(args, privileges);
         this.notifyInBackground('LEVEL_CHANGED', record.eventId, {
           previous: { accessLevel: previousLevel, privileges: previous },
           actor: args.actor,
@@ -388,6 +671,99 @@ class GrantLifecycle {
         return { accessLevel: args.accessLevel, sessionsKilled };
       });
     });
+  }
+
+  /** The grant is at its new level; what it means for the approval bound (see ChangeLevelArgs.approval). */
+  private applyLevel(args: ChangeLevelArgs, privileges: string[]): void {
+    this.state.accessLevel = args.accessLevel;
+    this.state.privileges = privileges;
+    if (args.approval === null) {
+      // The new level needs no approval: there is nothing left for an extension to exceed.
+      delete this.state.approvedUntil;
+    } else if (args.approval) {
+      // Only an admin reaches a level behind the gate: the grant as it stands is approved.
+      this.gate = args.approval;
+      this.state.approvedUntil ??= this.state.expiresAt;
+    }
+    this.publish();
+  }
+
+  /**
+   * A lowering failed after the audit: the lower level stays (the trail already says
+   * so), administrators are alerted once, and the rest (the lower level applied
+   * again, or only the sessions ended) is retried in the background, outside the
+   * update chain, so that neither later changes nor the expiry wait for it.
+   */
+  private finishLoweringLater(args: ChangeLevelArgs, previousLevel: string, previous: string[], privileges: string[], changedEventId: string, err: unknown): ChangeLevelResult {
+    const sessionsOnly = failureType(err) === ActivityErrorType.SessionsNotEnded;
+    this.applyLevel(args, privileges);
+    const incomplete = sessionsOnly
+      ? `${previousLevel} → ${args.accessLevel}: the privileges were lowered, but the account's open sessions could not be ended (${innermostMessage(err)}); ` +
+        `${args.accessLevel} stays, and ending the sessions is retried until it succeeds`
+      : `${previousLevel} → ${args.accessLevel} failed midway (${innermostMessage(err)}); ${previousLevel} is not restored: ` +
+        `${args.accessLevel} is applied again, and the sessions ended, until it succeeds`;
+    const record = this.auditRecord('LEVEL_CHANGE_INCOMPLETE', 'dbaccess', { detail: incomplete });
+    this.commitEvent(record);
+    const grant = { ...this.state, history: [...this.state.history] };
+    // In the background: an audit or mail outage must not hold the update chain, which the expiry waits for.
+    this.inBackground(() => untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit LEVEL_CHANGE_INCOMPLETE' }, [record]));
+    this.inBackground(() =>
+      email.notifyAdmins
+        .executeWithOptions({ ...EMAIL, summary: 'alert administrators: a lowering of access could not finish' }, [
+          { kind: 'LEVEL_CHANGE_INCOMPLETE', grant, eventId: record.eventId, detail: incomplete, owner: this.request.owner },
+        ])
+        .catch((mailErr) => log.error('could not alert administrators', { grantId: this.state.grantId, message: innermostMessage(mailErr) })),
+    );
+    this.finishLowering({ step: sessionsOnly ? 'sessions' : 'privileges', previous });
+    this.notifyInBackground('LEVEL_CHANGED', changedEventId, {
+      previous: { accessLevel: previousLevel, privileges: previous },
+      actor: args.actor,
+      ...(args.reason ? { reason: args.reason } : {}),
+    });
+    return { accessLevel: args.accessLevel, sessionsKilled: 0, incomplete };
+  }
+
+  /** Applies the lower level again (if needed) and ends the account's sessions, retrying until done or stopped. */
+  private finishLowering(work: LoweringWork): void {
+    const scope = new CancellationScope();
+    const ref = this.accountRef();
+    const level = this.state.accessLevel;
+    const privileges = this.state.privileges;
+    const lowering = { work, scope, done: Promise.resolve() };
+    lowering.done = scope
+      .run(async () => {
+        if (work.step === 'privileges') {
+          try {
+            await finishing.changePrivileges.executeWithOptions(
+              { ...FINISH_LOWERING, summary: `apply ${level} (${privileges.join(', ')}) again to ${this.state.account}: a lowering is finished, never undone` },
+              [{ ...ref, privileges, previous: work.previous }],
+            );
+            return;
+          } catch (err) {
+            if (isCancellation(err) || failureType(err) !== ActivityErrorType.SessionsNotEnded) throw err;
+            work.step = 'sessions';
+          }
+        }
+        await finishing.endSessions.executeWithOptions({ ...FINISH_LOWERING, summary: `end the open sessions of ${this.state.account}, lowered to ${level}` }, [ref]);
+      })
+      .then(
+        () => log.info('lowering finished', { grantId: this.state.grantId, accessLevel: level }),
+        (err: unknown) => {
+          if (!isCancellation(err)) log.error('lowering could not be finished', { grantId: this.state.grantId, message: innermostMessage(err) });
+        },
+      )
+      .finally(() => {
+        if (this.lowering === lowering) this.lowering = undefined;
+      });
+    this.lowering = lowering;
+  }
+
+  /** Stops finishing a lowering (a new level, or the end of access, supersedes it). */
+  private async stopLowering(): Promise<void> {
+    const lowering = this.lowering;
+    if (!lowering) return;
+    lowering.scope.cancel();
+    await lowering.done;
   }
 
   /**
@@ -404,12 +780,18 @@ class GrantLifecycle {
         try {
           found = await repair.repairPrivileges.executeWithOptions(
             { ...DATABASE, summary: `reconcile: check that ${this.state.account} holds exactly ${this.state.accessLevel} (${this.state.privileges.join(', ')}) on ${schema}` },
-            [{ ...this.accountRef(), privileges: this.state.privileges }],
+            [{ ...this.accountRef(), privileges: this.state.privileges, ...(this.lastRepair ? { lastRepair: this.lastRepair } : {}) }],
           );
         } catch (err) {
           throw ApplicationFailure.create({ type: 'DriftRepairFailed', message: `the account could not be checked or repaired: ${innermostMessage(err)}`, nonRetryable: true });
         }
         if (found.status === 'clean') return { outcome: 'clean', detail: `${this.state.account} holds exactly the grant's privileges` };
+        if (found.status === 'recurring') {
+          // The same difference as last time, with no new cause since: a repair that
+          // does not hold is reported, not repeated (each repair ends the sessions).
+          const what = [...(this.lastRepair?.removed.length ? [`removed ${this.lastRepair.removed.join(', ')}`] : []), ...(this.lastRepair?.restored.length ? [`restored ${this.lastRepair.restored.join(', ')}`] : [])].join('; ');
+          return { outcome: 'recurring', detail: `${this.state.account} differs from ${this.state.accessLevel} on ${schema} exactly as before the last repair (${what || 'the same difference'}); not repaired again until the grant changes` };
+        }
         const detail =
           found.status === 'missing'
             ? `account ${this.state.account} no longer exists on the server; it is not re-created: the grant is revoked`
@@ -425,6 +807,7 @@ class GrantLifecycle {
           this.revokeRequest ??= { actor: args.actor, reason: detail };
           return { outcome: 'revoking', detail };
         }
+        this.lastRepair = { removed: [...found.removed], restored: [...found.restored] };
         return { outcome: 'repaired', detail };
       }),
     );
@@ -452,6 +835,12 @@ class GrantLifecycle {
       this.revokeRequest ??= { actor: 'temporal', reason: 'workflow cancelled' };
     });
     this.publish();
+    if (this.carried?.phase === 'retained') {
+      // Continued as new while the account is retained: access has long ended.
+      await CancellationScope.nonCancellable(() => this.holdRetained());
+      return this.state;
+    }
+    if (this.carried?.lowering) this.finishLowering(this.carried.lowering);
     if (!resumed) {
       // Provisioning is shielded from cancellation: a cancel that arrives now is
       // acted on as a revoke once the steps (or their compensation) are done, so
@@ -501,6 +890,8 @@ class GrantLifecycle {
       }
       // A duration's clock starts now, when access is about to be granted.
       if (this.request.durationMs !== undefined) this.state.expiresAt = new Date(Date.now() + this.request.durationMs).toISOString();
+      // What the approver agreed to: extensions beyond it wait for an approver (see extend()).
+      if (this.request.approval) this.state.approvedUntil = this.state.expiresAt;
       this.setStatus('PROVISIONING');
 
       // Before anything is created: a wrong admin secret, an unreachable server or a
@@ -515,7 +906,13 @@ class GrantLifecycle {
       step = 'create account';
       compensations.push({
         name: 'drop account and delete secret',
-        run: () => this.revokeUntilDone('rollback'),
+        run: async () => {
+          // An account this grant just created defines nothing, but should the server
+          // refuse its drop, the trail must say the account is still there (contained).
+          const ending = endingOf(await this.revokeUntilDone('rollback'));
+          if (ending.dropped) return;
+          return `the server refused to drop the account (${ending.refusal ?? 'no reason given'}); it stays contained${ending.leftBehindCount ? `, defining ${describeLeftBehind(ending.leftBehind, ending.leftBehindCount)}` : ''}`;
+        },
         // The account name was taken by an account this grant does not own: leave it alone.
         unless: (err) => failureType(err) === ActivityErrorType.AccountConflict,
       });
@@ -645,6 +1042,8 @@ class GrantLifecycle {
     await this.notifyApprovalOrRecord('APPROVAL_REQUESTED', requested.eventId, { decideBy });
 
     await condition(() => this.decision !== undefined || this.revokeRequest !== undefined, waitMs);
+    // From here on the gate takes no decision: one outcome, one audit trail.
+    this.gateClosed = true;
     // A decision being audited when the time ran out still counts.
     await condition(() => !this.deciding);
 
@@ -682,13 +1081,30 @@ class GrantLifecycle {
     return false;
   }
 
+  /** E-mails the approvers about an extension asked for, or the grantee about its denial. */
+  private async notifyExtension(
+    kind: 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED',
+    eventId: string,
+    extra: { decideBy?: string; actor?: string; reason?: string },
+    pending = this.state.pendingExtension,
+  ): Promise<void> {
+    if (!pending) return;
+    const gate = this.gate ?? { reasons: [], timeoutMs: DEFAULT_EXTENSION_TIMEOUT_MS, approvers: [] };
+    await this.notifyApprovalOrRecord(kind, eventId, { ...extra, extension: { from: pending.from, to: pending.to, requestedBy: pending.requestedBy } }, gate);
+  }
+
   /** Sends an approval-gate e-mail; a failure is recorded as NOTIFY_FAILED and never blocks the gate. */
-  private async notifyApprovalOrRecord(kind: 'APPROVAL_REQUESTED' | 'DENIED', eventId: string, extra: { decideBy?: string; actor?: string; reason?: string }): Promise<void> {
-    const approval = this.request.approval!;
+  private async notifyApprovalOrRecord(
+    kind: 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED',
+    eventId: string,
+    extra: { decideBy?: string; actor?: string; reason?: string; extension?: { from: string; to: string; requestedBy: string } },
+    approval: ApprovalRequirement = this.request.approval!,
+  ): Promise<void> {
     const grant = { ...this.state, history: [...this.state.history] };
+    const asking = kind === 'APPROVAL_REQUESTED' || kind === 'EXTENSION_REQUESTED';
     try {
       await email.notifyApproval.executeWithOptions(
-        { ...EMAIL, summary: kind === 'APPROVAL_REQUESTED' ? `email the approvers: ${approval.approvers.map((a) => a.email).join(', ')}` : `email DENIED to ${grant.email}` },
+        { ...EMAIL, summary: asking ? `email the approvers: ${approval.approvers.map((a) => a.email).join(', ') || 'the administrators'}${kind === 'EXTENSION_REQUESTED' ? ' (extension)' : ''}` : `email ${kind} to ${grant.email}` },
         [
           {
             kind,
@@ -717,8 +1133,8 @@ class GrantLifecycle {
     for (const c of [...compensations].reverse()) {
       if (c.unless?.(err)) continue;
       try {
-        await c.run();
-        undone.push(c.name);
+        const note = await c.run();
+        undone.push(note ? `${c.name} (${note})` : c.name);
       } catch (compErr) {
         // Keep going: the remaining compensations must still run.
         log.error('compensation failed', { grantId: this.state.grantId, compensation: c.name, message: innermostMessage(compErr) });
@@ -755,8 +1171,9 @@ class GrantLifecycle {
   /** Sleeps until the expiry, a revoke, or a suggestion to continue as new. */
   private async waitForEnd(): Promise<void> {
     for (;;) {
-      // A change in flight finishes first: it was accepted before this decision.
-      await condition(() => this.changing === 0);
+      // A change in flight finishes first: it was accepted before this decision. At
+      // the expiry it is waited for UPDATE_GRACE_MS at most, then access ends anyway.
+      await this.waitForChanges(Date.parse(this.state.expiresAt) + UPDATE_GRACE_MS, true);
       if (this.revokeRequest || this.accessEndedAtExpiry()) return;
       const left = Date.parse(this.state.expiresAt) - Date.now();
       if (this.armed?.outcome) {
@@ -770,10 +1187,12 @@ class GrantLifecycle {
       if (!this.armed && workflowInfo().continueAsNewSuggested) {
         await this.settle();
         if (!this.revokeRequest && this.changing === 0 && allHandlersFinished()) {
-          await continueAsNew<typeof grantAccess>(this.request, { state: this.state, sequence: this.sequence, ...(this.reminders ? { reminders: this.reminders } : {}) });
+          await continueAsNew<typeof grantAccess>(this.request, this.carry());
         }
       }
-      const nextReminder = this.remindIfDue();
+      const decision = this.untilExtensionDecision();
+      if (decision !== undefined && decision <= 0) this.closePendingExtension(`no decision by ${this.state.pendingExtension!.decideBy}`);
+      const nextWake = earliest(this.remindIfDue(), this.untilExtensionDecision());
       const lead = this.armFailedFor === this.state.expiresAt ? 0 : (this.request.revocationLeadMs ?? 0);
       if (lead > 0 && !this.armed && left <= lead) this.arm(left, lead);
       const armed = this.armed;
@@ -784,16 +1203,45 @@ class GrantLifecycle {
         // REVOKING while it goes on. Not at the expiry itself: a thousand timers
         // firing then would take the CPU the drops need, for nothing when they report.
         const wakeAt = left + ARMED_REPORT_GRACE_MS;
-        await condition(() => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0, Math.min(wakeAt, nextReminder ?? wakeAt));
+        await condition(() => armed.outcome !== undefined || this.revokeRequest !== undefined || this.changing > 0, Math.min(wakeAt, nextWake ?? wakeAt));
         continue;
       }
       const version = this.expiryVersion;
       const untilArmed = lead > 0 ? left - lead : left;
       await condition(
         () => this.revokeRequest !== undefined || this.expiryVersion !== version || workflowInfo().continueAsNewSuggested,
-        nextReminder === undefined ? untilArmed : Math.min(untilArmed, nextReminder),
+        nextWake === undefined ? untilArmed : Math.min(untilArmed, nextWake),
       );
     }
+  }
+
+  /**
+   * Waits for the updates in flight, until `deadline` at most (and, with `orRevoke`,
+   * until a revoke arrives). False when some still run. Grants started before the
+   * bound existed wait for them as they did, however long.
+   */
+  private async waitForChanges(deadline: number, orRevoke = false): Promise<boolean> {
+    if (this.changing === 0) return true;
+    if (!patched(BOUNDED_UPDATE_WAIT)) {
+      await condition(() => this.changing === 0);
+      return true;
+    }
+    const left = deadline - Date.now();
+    if (left > 0) await condition(() => this.changing === 0 || (orRevoke && this.revokeRequest !== undefined), left);
+    return this.changing === 0;
+  }
+
+  /** What continues as new: the state, and whatever is still in progress. */
+  private carry(phase?: 'retained'): CarriedState {
+    return {
+      state: this.state,
+      sequence: this.sequence,
+      ...(this.reminders ? { reminders: this.reminders } : {}),
+      ...(phase ? { phase } : {}),
+      ...(this.lastRepair ? { lastRepair: this.lastRepair } : {}),
+      ...(this.gate && this.gate !== this.request.approval ? { gate: this.gate } : {}),
+      ...(this.lowering ? { lowering: this.lowering.work } : {}),
+    };
   }
 
   /**
@@ -812,13 +1260,17 @@ class GrantLifecycle {
     armed.settled = scope
       .run(() =>
         revokeFirst.revokeAccess.executeWithOptions(
-          { ...armedRevocation(leftMs, leadMs), summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; drop ${this.state.account}, end its sessions, delete its secret` },
+          {
+            ...armedRevocation(leftMs, leadMs),
+            summary: `revoke at the expiry ${expiresAt}: armed ${formatDuration(leftMs)} ahead; contain ${this.state.account} (lock, replace its password, revoke its privileges, end its sessions), drop it, delete its secret`,
+          },
           [ref],
         ),
       )
       .then(
-        () => {
-          armed.outcome = 'dropped';
+        (result) => {
+          armed.outcome = 'ended';
+          armed.result = result;
         },
         (err: unknown) => {
           armed.outcome = isCancellation(err) ? 'stood down' : 'failed';
@@ -828,7 +1280,7 @@ class GrantLifecycle {
     this.armed = armed;
   }
 
-  /** Stands the armed revocation down and waits to learn whether it did (or had already dropped the account). */
+  /** Stands the armed revocation down and waits to learn whether it did (or had already ended access). */
   private async disarm(): Promise<void> {
     const armed = this.armed;
     if (!armed || armed.outcome) return;
@@ -836,9 +1288,9 @@ class GrantLifecycle {
     await armed.settled;
   }
 
-  /** The armed revocation dropped the account: the grant has expired, whatever its status says yet. */
+  /** The armed revocation ended access: the grant has expired, whatever its status says yet. */
   private accessEndedAtExpiry(): boolean {
-    return this.armed?.outcome === 'dropped';
+    return this.armed?.outcome === 'ended';
   }
 
   /** After createAccount has returned (or an adoption), the account is this grant's for certain. */
@@ -911,19 +1363,26 @@ class GrantLifecycle {
     }
   }
 
-  /** Revokes (on request or at expiry), audits and notifies. Never gives up on the revoke itself. */
+  /** Ends access (on request or at expiry), audits and notifies. Never gives up on ending access itself. */
   private async end(): Promise<void> {
-    await condition(() => this.changing === 0);
+    // An update still running holds the end for UPDATE_GRACE_MS at most. What it does
+    // later is harmless: the account is contained (locked, its password unknown, its
+    // privileges revoked) before it is dropped, and the update learns access ended.
+    const deadline = (this.revokeRequest ? Date.now() : Date.parse(this.state.expiresAt)) + UPDATE_GRACE_MS;
+    if (!(await this.waitForChanges(deadline))) log.warn('an update is still running; access ends without waiting for it', { grantId: this.state.grantId });
+    this.ending = true;
+    // Ending access ends the sessions too: a lowering still being finished stops.
+    this.lowering?.scope.cancel();
     const armed = this.armed;
     if (armed && !armed.outcome && !this.revokeRequest) {
       // The expiry has come and the armed revocation is at work: it is the revocation.
       this.setStatus('REVOKING');
       await armed.settled;
     }
-    // Dropped at the expiry by the armed revocation: the grant expired, even if a
+    // Ended at the expiry by the armed revocation: the grant expired, even if a
     // revoke arrived while the workflow was learning it.
-    const droppedAtExpiry = armed?.outcome === 'dropped';
-    const requested = droppedAtExpiry ? undefined : this.revokeRequest;
+    const endedAtExpiry = armed?.outcome === 'ended';
+    const requested = endedAtExpiry ? undefined : this.revokeRequest;
     const outcome: 'REVOKED' | 'EXPIRED' = requested ? 'REVOKED' : 'EXPIRED';
     this.setStatus('REVOKING');
 
@@ -934,7 +1393,8 @@ class GrantLifecycle {
       // Written alongside the revoke: an audit outage must not delay the end of access.
       requestAudit = untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit REVOKE_REQUESTED by ${requested.actor}` }, [record]);
     }
-    if (!droppedAtExpiry) {
+    let result = endedAtExpiry ? armed!.result : undefined;
+    if (!endedAtExpiry) {
       // A revoke before the expiry does not wait for an armed revocation to stand
       // down: it runs now, and the armed one is told to stand down (both are idempotent).
       // An armed revocation that failed at the expiry is followed by the ordinary
@@ -942,36 +1402,135 @@ class GrantLifecycle {
       // overloaded Temporal an armed attempt can be reported failed after it had
       // dropped the account, and that must not page the administrators.
       armed?.scope.cancel();
-      await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke');
+      result = await this.revokeUntilDone(outcome === 'EXPIRED' ? 'expiry' : 'revoke');
     }
     // Nothing of this grant may still be running when it closes.
     await armed?.settled;
     await requestAudit;
+    await this.lowering?.done;
+
+    // Results recorded before containment existed say nothing more: dropped, as then.
+    const ending = endingOf(result);
+    if (ending.containedAt) this.state.accessEndedAt = ending.containedAt;
+    if (ending.leftBehindCount > 0) this.state.leftBehind = { objects: ending.leftBehind, count: ending.leftBehindCount };
+    if (this.state.pendingExtension && !this.extensionDeciding) this.closePendingExtension(`the grant was ${outcome.toLowerCase()} before an approver decided`);
 
     const actor = requested?.actor ?? 'dbaccess';
-    const done = this.auditRecord(outcome, actor, { reason: requested?.reason });
+    const done = this.auditRecord(outcome, actor, { reason: requested?.reason, detail: endingDetail(ending), accessEndedAt: ending.containedAt });
     await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit ${outcome}` }, [done]);
     this.commitEvent(done);
     this.state.endedAt = new Date().toISOString();
+    let retained: AuditRecord | undefined;
+    if (!ending.dropped) {
+      this.state.retained = {
+        since: ending.containedAt ?? this.state.endedAt,
+        reason: ending.refusal ?? 'the server refused to drop the account',
+        objects: ending.leftBehind,
+        objectCount: ending.leftBehindCount,
+      };
+      retained = this.auditRecord('ACCOUNT_RETAINED', 'dbaccess', { detail: retainedDetail(this.state.account, this.state.retained), accessEndedAt: ending.containedAt });
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit ACCOUNT_RETAINED ${this.state.account}` }, [retained]);
+      this.commitEvent(retained);
+    }
     this.setStatus(outcome);
 
     await this.notifyOrRecord(outcome, done.eventId, requested ? { actor: requested.actor, ...(requested.reason ? { reason: requested.reason } : {}) } : {});
+    if (retained) await this.alertRetained(retained);
     await this.settle();
+    if (this.state.retained) await this.holdRetained();
+  }
+
+  /** Once per retained account: the administrators, with the project owner in copy. */
+  private async alertRetained(record: AuditRecord): Promise<void> {
+    const grant = { ...this.state, history: [...this.state.history] };
+    try {
+      await email.notifyAdmins.executeWithOptions({ ...EMAIL, summary: `alert administrators and the owner: account ${this.state.account} retained` }, [
+        { kind: 'ACCOUNT_RETAINED', grant, eventId: record.eventId, detail: record.detail ?? '', owner: this.request.owner },
+      ]);
+    } catch (err) {
+      log.error('could not alert administrators about a retained account', { grantId: this.state.grantId, message: innermostMessage(err) });
+      const failed = this.auditRecord('NOTIFY_FAILED', 'dbaccess', { detail: `ACCOUNT_RETAINED e-mail not sent: ${innermostMessage(err)}` });
+      this.commitEvent(failed);
+      await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: 'audit NOTIFY_FAILED' }, [failed]);
+    }
   }
 
   /**
-   * Drops the account and its secret. The first attempts are limited; if they all
-   * fail, administrators are alerted once (audit REVOKE_RETRYING and an e-mail)
-   * while the revoke goes on retrying with no limit.
+   * Access has ended, but the server refused to drop the account. The workflow
+   * stays open, so that the Temporal UI and GET /grants/:id show the retained
+   * account and no new grant of the same account can start, until a retried drop
+   * succeeds: asked for (retryDrop: the reconciler, an administrator), or its own
+   * retry once a day. A refusal again changes nothing: no audit event, no alert.
    */
-  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<void> {
+  private async holdRetained(): Promise<void> {
+    while (this.state.retained) {
+      if (workflowInfo().continueAsNewSuggested) {
+        await this.settle();
+        if (this.state.retained && allHandlersFinished()) await continueAsNew<typeof grantAccess>(this.request, this.carry('retained'));
+      }
+      const tries = this.dropRetryCount;
+      const woken = await condition(() => !this.state.retained || this.dropRetryCount !== tries || workflowInfo().continueAsNewSuggested, RETAINED_RETRY_MS);
+      if (!woken) await this.retryDrop({ actor: 'dbaccess', reason: 'the daily retry of a retained account' });
+    }
+    await this.settle();
+  }
+
+  /** One retry at a time; each restarts the daily wait. */
+  private retryDrop(args: RetryDropArgs): Promise<RetryDropResult> {
+    const run = this.dropRetries.then(() => this.retryDropOnce(args));
+    this.dropRetries = run.catch(() => undefined);
+    return run;
+  }
+
+  private async retryDropOnce(args: RetryDropArgs): Promise<RetryDropResult> {
+    const retained = this.state.retained;
+    const account = this.state.account;
+    if (!retained) return { outcome: 'not-retained', detail: `the grant is ${this.state.status}; its account ${account} is not retained` };
+    this.dropRetryCount += 1;
+    let result: RevocationResult;
+    try {
+      result = await CancellationScope.nonCancellable(() =>
+        retryingDrop.revokeAccess.executeWithOptions(
+          { ...RETRY_DROP, summary: `retry the drop of the retained account ${account} (contained since ${retained.since}), asked by ${args.actor}` },
+          [{ ...this.accountRef(), ...(this.ownsAccount() ? { owned: true } : {}) }],
+        ),
+      );
+    } catch (err) {
+      return { outcome: 'retained', detail: `the drop could not be tried (${innermostMessage(err)}); ${account} stays retained, contained` };
+    }
+    const ending = endingOf(result);
+    if (!ending.dropped) {
+      // Refused again: the picture is brought up to date; nothing is audited or alerted again.
+      this.state.retained = {
+        ...retained,
+        reason: ending.refusal ?? retained.reason,
+        ...(ending.leftBehindCount > 0 ? { objects: ending.leftBehind, objectCount: ending.leftBehindCount } : {}),
+      };
+      this.publish();
+      return { outcome: 'retained', detail: `the server refused the drop again (${this.state.retained.reason}); ${account} stays retained, contained` };
+    }
+    const detail = `the retained account ${account} was dropped (contained since ${retained.since})`;
+    const record = this.auditRecord('ACCOUNT_DROPPED', args.actor, { reason: args.reason, detail });
+    await untilDone.recordAudit.executeWithOptions({ ...UNTIL_DONE, summary: `audit ACCOUNT_DROPPED ${account}` }, [record]);
+    this.commitEvent(record);
+    delete this.state.retained;
+    this.publish();
+    return { outcome: 'dropped', detail };
+  }
+
+  /**
+   * Contains the account, drops it and deletes its secret. The first attempts are
+   * limited; if they all fail, administrators are alerted once (audit
+   * REVOKE_RETRYING and an e-mail) while the revoke goes on retrying with no limit.
+   * A drop the server refuses is not a failure: the result says so.
+   */
+  private async revokeUntilDone(why: 'revoke' | 'expiry' | 'rollback'): Promise<RevocationResult> {
     // During a rollback the account may not be this grant's (AccountConflict), so ownership is checked.
     const owned = why !== 'rollback' && this.ownsAccount();
     const ref = { ...this.accountRef(), ...(owned ? { owned: true } : {}) };
-    const summary = `revoke: drop ${this.state.account}, end its sessions, delete its secret (${why})`;
+    const summary = `revoke: contain ${this.state.account} (lock, replace its password, revoke its privileges, end its sessions), drop it, delete its secret (${why})`;
     try {
-      await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);
-      return;
+      return await revokeFirst.revokeAccess.executeWithOptions({ ...REVOKE_FIRST, summary }, [ref]);
     } catch (err) {
       if (isCancellation(err)) throw err;
       const detail = `revocation failed ${REVOKE_ATTEMPTS_BEFORE_ALERT} times (last error: ${innermostMessage(err)}); retrying until it succeeds`;
@@ -986,8 +1545,9 @@ class GrantLifecycle {
           ])
           .catch((mailErr) => log.error('could not alert administrators', { grantId: this.state.grantId, message: innermostMessage(mailErr) })),
       ]);
-      await untilDone.revokeAccess.executeWithOptions({ ...UNTIL_DONE, summary: `${summary}, retrying until done` }, [ref]);
+      const result = await untilDone.revokeAccess.executeWithOptions({ ...UNTIL_DONE, summary: `${summary}, retrying until done` }, [ref]);
       await alert;
+      return result;
     }
   }
 
@@ -1036,7 +1596,7 @@ class GrantLifecycle {
   private auditRecord(
     event: AuditEventType,
     actor: string,
-    extra: { reason?: string | undefined; detail?: string; accessLevel?: string; expiresAt?: string } = {},
+    extra: { reason?: string | undefined; detail?: string | undefined; accessLevel?: string; expiresAt?: string; accessEndedAt?: string | undefined } = {},
   ): AuditRecord {
     const info = workflowInfo();
     this.sequence += 1;
@@ -1056,6 +1616,7 @@ class GrantLifecycle {
       runId: info.runId,
       ...(extra.reason ? { reason: extra.reason } : {}),
       ...(extra.detail ? { detail: extra.detail } : {}),
+      ...(extra.accessEndedAt ? { accessEndedAt: extra.accessEndedAt } : {}),
     };
   }
 
@@ -1092,11 +1653,63 @@ class GrantLifecycle {
         s.secretName ? `credentials in secret \`${s.secretName}\`` : '',
         s.failure ? `failed at step "${s.failure.step}": ${s.failure.message}` : '',
         s.status === 'PENDING_APPROVAL' && s.approval ? `waiting for approval (${s.approval.reasons.join('; ')}); denied unless decided by ${s.approval.decideBy}` : '',
+        s.pendingExtension ? `extension to ${s.pendingExtension.to} asked by ${s.pendingExtension.requestedBy} waits for approval; denied unless decided by ${s.pendingExtension.decideBy}` : '',
+        s.accessEndedAt ? `access ended at ${s.accessEndedAt} (account contained: locked, password replaced, privileges revoked, sessions ended)` : '',
+        s.retained ? `**account \`${s.account}\` retained**: ${retainedDetail(s.account, s.retained)}` : '',
+        !s.retained && s.leftBehind ? `left behind (kept): ${describeLeftBehind(s.leftBehind.objects, s.leftBehind.count)}` : '',
       ]
         .filter(Boolean)
         .join('\n\n'),
     );
   }
+}
+
+/** What a revocation reported, with what results recorded before containment lack filled in. */
+interface Ending {
+  dropped: boolean;
+  containedAt?: string;
+  refusal?: string;
+  leftBehind: LeftBehindObject[];
+  leftBehindCount: number;
+}
+
+function endingOf(result: RevocationResult | undefined): Ending {
+  const leftBehind = result?.leftBehind ?? [];
+  return {
+    dropped: result?.dropped !== false,
+    ...(result?.containedAt ? { containedAt: result.containedAt } : {}),
+    ...(result?.refusal ? { refusal: result.refusal } : {}),
+    leftBehind,
+    leftBehindCount: result?.leftBehindCount ?? leftBehind.length,
+  };
+}
+
+/** The REVOKED / EXPIRED event's detail: what stayed behind, and a refused drop. */
+function endingDetail(ending: Ending): string | undefined {
+  const objects = ending.leftBehindCount > 0 ? describeLeftBehind(ending.leftBehind, ending.leftBehindCount) : '';
+  if (!ending.dropped) {
+    return (
+      `access ended${ending.containedAt ? ` at ${ending.containedAt}` : ''}: the account was contained (locked, password replaced, privileges revoked, sessions ended); ` +
+      `the server refused to drop it (${ending.refusal ?? 'no reason given'}), so it is retained` +
+      (objects ? `; it defines ${ending.leftBehindCount} stored object(s): ${objects}` : '')
+    );
+  }
+  return objects ? `the account left ${ending.leftBehindCount} stored object(s) behind, kept as they are: ${objects}` : undefined;
+}
+
+function retainedDetail(account: string, retained: { since: string; reason: string; objects: LeftBehindObject[]; objectCount: number }): string {
+  return (
+    `access ended at ${retained.since}; the account ${account} is contained but the server refused to drop it (${retained.reason})` +
+    (retained.objectCount > 0
+      ? `; it defines ${retained.objectCount} stored object(s): ${describeLeftBehind(retained.objects, retained.objectCount)}; an administrator must deal with them (change their definer or drop them)`
+      : '; an administrator must find out why and fix it') +
+    ', then the drop is retried'
+  );
+}
+
+/** The sooner of two optional delays. */
+function earliest(a: number | undefined, b: number | undefined): number | undefined {
+  return a === undefined ? b : b === undefined ? a : Math.min(a, b);
 }
 
 /** The type of the application failure at the root of a failure chain, if any. */

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApproveArgs, ChangeLevelArgs, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, RevokeArgs } from '../domain/grant';
+import type { ApproveArgs, ChangeLevelArgs, ChangeLevelResult, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, RevokeArgs } from '../domain/grant';
 import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
@@ -14,10 +14,11 @@ export const revokeSignal = defineSignal<[RevokeArgs]>('revoke');
  * validator) whether the change was accepted, and the reply comes after it has
  * been audited and applied. */
 export const extendUpdate = defineUpdate<ExtendResult, [ExtendArgs]>('extend');
-export const changeAccessLevelUpdate = defineUpdate<{ accessLevel: string; sessionsKilled: number }, [ChangeLevelArgs]>('changeAccessLevel');
+export const changeAccessLevelUpdate = defineUpdate<ChangeLevelResult, [ChangeLevelArgs]>('changeAccessLevel');
 
 /** The approval gate's decisions: updates, so that a refusal (not pending, one's
- * own request) is known at once and the reply comes after the decision is audited. */
+ * own request) is known at once and the reply comes after the decision is audited.
+ * On an ACTIVE grant they decide its extension waiting for approval. */
 export const approveUpdate = defineUpdate<{ status: GrantStatus }, [ApproveArgs]>('approve');
 export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('deny');
 

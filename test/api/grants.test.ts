@@ -5,7 +5,9 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2/promise';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/auth';
-import { accountPrefix, deriveAccountName, grantIdFor, grantSecretName } from '../../src/domain';
+import { accountPrefix, deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type GrantState } from '../../src/domain';
+import type { CarriedState } from '../../src/workflows/grant-access';
+import { SA } from '../../src/workflows/search-attributes';
 import { rootPool, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 
@@ -587,6 +589,91 @@ describe('HTTP API: grants', function () {
         assertError(await api('GET', `/grants?${query}`), 400, 'invalid_request', pattern);
       });
     }
+  });
+
+  describe('a grant whose account is retained', () => {
+    // The grant ended, but the server refused to drop its account (it defines stored
+    // objects): its workflow stays open, as a run continued as new in that phase.
+    let email: string;
+    let grantId: string;
+    const retained = {
+      since: new Date(Date.now() - 3600_000).toISOString(),
+      reason: 'the server refused to drop the account: it is the definer of stored objects (MySQL error 4006)',
+      objects: [{ kind: 'VIEW' as const, schema: 'app', name: 'v_orders' }],
+      objectCount: 1,
+    };
+
+    before(async () => {
+      email = stack.newEmail();
+      const project = stack.project;
+      const database = stack.databases.main;
+      const db = stack.config.projects[project]!.databases[database]!;
+      const account = deriveAccountName(email, project, database);
+      grantId = grantIdFor(project, database, email);
+      const expiresAt = new Date(Date.now() - 2 * 3600_000).toISOString();
+      const request: GrantRequest = {
+        grantId, email, name: 'Ada Lovelace', project, database, accessLevel: 'READ', privileges: ['SELECT'], expiresAt, requestedBy: 'test-admin', account,
+        secretName: grantSecretName(stack.config.secretPrefix, project, database, account),
+        target: { schema: db.schema, adminSecretId: db.adminSecretId, hostPattern: db.hostPattern, maxUserConnections: db.maxUserConnections },
+        owner: stack.config.projects[project]!.owner, maxDurationMs: db.maxDurationMs,
+      };
+      const at = (e: string) => ({ event: e as 'REVOKED', at: retained.since, actor: 'dbaccess', accessLevel: 'READ', expiresAt });
+      const state: GrantState = {
+        grantId, status: 'EXPIRED', email, name: request.name, project, database, schema: db.schema, account, accessLevel: 'READ', privileges: ['SELECT'], expiresAt,
+        requestedAt: retained.since, requestedBy: 'test-admin', endedAt: retained.since, secretName: request.secretName, accessEndedAt: retained.since, retained,
+        history: [at('REQUESTED'), at('GRANTED'), at('EXPIRED'), at('ACCOUNT_RETAINED')],
+      };
+      const carried: CarriedState = { state, sequence: 4, phase: 'retained' };
+      await stack.client.workflow.start('grantAccess', {
+        taskQueue: stack.taskQueue,
+        workflowId: grantId,
+        args: [request, carried],
+        memo: { requestedBy: 'test-admin' },
+        typedSearchAttributes: [
+          { key: SA.grantee, value: email },
+          { key: SA.project, value: project },
+          { key: SA.database, value: database },
+          { key: SA.accessLevel, value: 'READ' },
+          { key: SA.status, value: 'EXPIRED' },
+          { key: SA.expiresAt, value: new Date(expiresAt) },
+        ],
+      });
+    });
+
+    it('When it is read, then GET shows it ended, when access ended, and the retained account with its objects', async () => {
+      const state = await pollGrant(grantId, (s) => s.retained !== undefined);
+      assert.equal(state.status, 'EXPIRED');
+      assert.equal(state.workflow.status, 'RUNNING');
+      assert.equal(state.accessEndedAt, retained.since);
+      assert.deepEqual(state.retained, retained);
+    });
+
+    it('When the same person asks for the same database again, then it answers 409 saying the account is retained and an administrator must deal with its objects', async () => {
+      const res = await api('POST', '/grants', grantBody({ email }));
+      assertError(res, 409, 'grant_exists', /account \S+ is retained/, /defines stored objects/, /administrator must deal with them/);
+      assert.equal(res.body.grantId, grantId);
+    });
+
+    it('When revoke, extend or a level change reach it, then each answers 409 as for an ended grant', async () => {
+      assertError(await api('POST', stack.grantPath(grantId, '/revoke'), {}), 409, 'grant_not_active', /retained/);
+      assertError(await api('POST', stack.grantPath(grantId, '/extend'), { expiresAt: dateIn(10) }), 409, 'grant_not_active', /retained/);
+      assertError(await api('PATCH', stack.grantPath(grantId), { accessLevel: 'READ_WRITE' }), 409, 'grant_not_active', /retained/);
+    });
+
+    it('When an admin retries the drop once the objects are dealt with, then the account is dropped, the grant closes, and the person can be granted again', async () => {
+      const requester = await api('POST', stack.grantPath(grantId, '/retry-drop'), {}, { key: stack.keys.requester });
+      assertError(requester, 403, 'forbidden', /administrators only/);
+      const res = await api('POST', stack.grantPath(grantId, '/retry-drop'), { reason: 'definers changed to app_owner' });
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      assert.equal(res.body.outcome, 'dropped');
+      const state = await pollGrant(grantId, (s) => s.workflow.status === 'COMPLETED');
+      assert.equal(state.retained, undefined);
+      assert.equal(state.history.at(-1).event, 'ACCOUNT_DROPPED');
+      assert.equal(state.history.at(-1).actor, 'test-admin');
+      assertError(await api('POST', stack.grantPath(grantId, '/retry-drop'), {}), 409, 'grant_closed');
+      const again = await api('POST', '/grants', grantBody({ email }));
+      assert.equal(again.status, 201, JSON.stringify(again.body));
+    });
   });
 
   describe('POST /grants/:grantId/revoke', () => {

@@ -99,6 +99,12 @@ describe('HTTP API: roles and approvals', function () {
         call: async (r) => stack.call('POST', stack.grantPath(await pendingTarget(r, 200), '/deny'), { reason: 'not now' }, as(r)),
         expect: { admin: 200, requester: 403, otherRequester: 403, outsideRequester: 403, approver: 200, outsideApprover: 403, auditor: 403 },
       },
+      {
+        // Admins only; the shared grant's account is not retained: 409 for the admin.
+        name: 'POST /grants/:grantId/retry-drop',
+        call: async (r) => stack.call('POST', stack.grantPath(active, '/retry-drop'), {}, as(r)),
+        expect: { admin: 409, requester: 403, otherRequester: 403, outsideRequester: 403, approver: 403, outsideApprover: 403, auditor: 403 },
+      },
     ];
 
     // A change that is allowed gets a fresh grant of the requester (so that one
@@ -256,6 +262,66 @@ describe('HTTP API: roles and approvals', function () {
       const byAdmin = await stack.call('PATCH', stack.grantPath(gated), { accessLevel: 'READ_WRITE' }, as('admin'));
       assert.equal(byAdmin.status, 200, JSON.stringify(byAdmin.body));
       assert.equal((await stack.call('PATCH', stack.grantPath(active), { accessLevel: 'READ_WRITE' }, as('requester'))).status, 200);
+    });
+
+    describe('extensions beyond what was approved', () => {
+      const inDays = (days: number) => new Date(Date.now() + days * 86_400_000).toISOString();
+      /** A gated grant of the requester for one hour, approved by the approver. */
+      async function approvedHour(): Promise<{ grantId: string; expiresAt: string }> {
+        const grantId = await grantBy('requester', 'gated', { expiresAt: undefined, duration: '1h' });
+        const approved = await stack.call('POST', stack.grantPath(grantId, '/approve'), {}, as('approver'));
+        assert.equal(approved.status, 200, JSON.stringify(approved.body));
+        assert.equal(approved.body.approvedUntil, approved.body.expiresAt);
+        return { grantId, expiresAt: approved.body.expiresAt };
+      }
+
+      it('When the requester extends an approved grant beyond the approval, then it answers 202 and the expiry stays until an approver approves', async () => {
+        const { grantId, expiresAt } = await approvedHour();
+        const to = inDays(5);
+        const asked = await stack.call('POST', stack.grantPath(grantId, '/extend'), { expiresAt: to, reason: 'quarter close' }, as('requester'));
+        assert.equal(asked.status, 202, JSON.stringify(asked.body));
+        assert.equal(asked.body.expiresAt, expiresAt, 'the grant keeps its expiry');
+        assert.equal(asked.body.pending.requestedExpiresAt, to);
+        const waiting = (await stack.call('GET', stack.grantPath(grantId))).body;
+        assert.equal(waiting.expiresAt, expiresAt);
+        assert.equal(waiting.pendingExtension.to, to);
+        assert.equal(waiting.pendingExtension.requestedBy, ROLE_CLIENTS.requester.name);
+
+        const again = await stack.call('POST', stack.grantPath(grantId, '/extend'), { expiresAt: inDays(6) }, as('requester'));
+        assert.equal(again.status, 409, JSON.stringify(again.body));
+        assert.equal(again.body.error, 'extension_pending');
+        assert.equal((await stack.call('POST', stack.grantPath(grantId, '/approve'), {}, as('requester'))).status, 403);
+
+        const approved = await stack.call('POST', stack.grantPath(grantId, '/approve'), { reason: 'ok for the close' }, as('approver'));
+        assert.equal(approved.status, 200, JSON.stringify(approved.body));
+        assert.equal(approved.body.expiresAt, to);
+        assert.equal(approved.body.pendingExtension, undefined);
+        const events = await until('EXTENDED in the audit trail', async () => {
+          const list = await audit.forGrant(grantId);
+          return list.some((e) => e.event === 'EXTENDED') ? list : undefined;
+        });
+        assert.equal(events.find((e) => e.event === 'EXTENSION_REQUESTED')?.actor, ROLE_CLIENTS.requester.name);
+        assert.equal(events.find((e) => e.event === 'EXTENDED')?.actor, ROLE_CLIENTS.approver.name);
+        assert.equal(events.find((e) => e.event === 'EXTENDED')?.expiresAt, to);
+      });
+
+      it('When an approver denies the extension, then the grant keeps its expiry; an admin extends it at once', async () => {
+        const { grantId, expiresAt } = await approvedHour();
+        assert.equal((await stack.call('POST', stack.grantPath(grantId, '/extend'), { expiresAt: inDays(3) }, as('requester'))).status, 202);
+        const denied = await stack.call('POST', stack.grantPath(grantId, '/deny'), { reason: 'one hour is enough' }, as('approver'));
+        assert.equal(denied.status, 200, JSON.stringify(denied.body));
+        assert.equal(denied.body.status, 'ACTIVE');
+        const after = (await stack.call('GET', stack.grantPath(grantId))).body;
+        assert.equal(after.expiresAt, expiresAt);
+        assert.equal(after.pendingExtension, undefined);
+        assert.ok(after.history.some((h: { event: string }) => h.event === 'EXTENSION_DENIED'));
+
+        const to = inDays(2);
+        const byAdmin = await stack.call('POST', stack.grantPath(grantId, '/extend'), { expiresAt: to }, as('admin'));
+        assert.equal(byAdmin.status, 200, JSON.stringify(byAdmin.body));
+        assert.equal(byAdmin.body.expiresAt, to);
+        assert.equal(byAdmin.body.pending, undefined);
+      });
     });
 
     it('When a request asks for a duration, then the expiry is counted from the grant, and a duration beyond the maximum is refused', async () => {

@@ -80,7 +80,7 @@ describe('CLI: dbaccess against the real stack', function () {
   const person = () => ({ email: stack.newEmail(), name: 'Ada Lovelace' });
 
   it('When a command is given --help, then it exits 0 and shows its usage and an example', async () => {
-    for (const command of ['grant', 'show', 'list', 'extend', 'update', 'revoke', 'approve', 'deny']) {
+    for (const command of ['grant', 'show', 'list', 'extend', 'update', 'revoke', 'approve', 'deny', 'retry-drop']) {
       for (const args of [[command, '--help'], ['help', command]]) {
         const r = await cli(args, { key: null });
         ok(r);
@@ -267,6 +267,20 @@ describe('CLI: dbaccess against the real stack', function () {
     ok(approved);
     assert.match(approved.stdout, /^Approved\. Granted READ on .*gated .*: expires in 7 hours/);
     assert.equal((await get(first)).body.status, 'ACTIVE');
+
+    // Beyond the eight approved hours: the requester's extension asks the approvers.
+    const stretched = await cli(['extend', first, '--duration', '5d'], asRequester);
+    ok(stretched);
+    assert.match(stretched.stdout, /^Asked the approvers: grant\/.* is beyond what was approved\. Until one of them approves \(by .*\), it still expires in 7 hours/);
+    const waiting = await cli(['show', first]);
+    assert.match(waiting.stdout, /\nextension: +to \d{4}-\d\d-\d\d \d\d:\d\d UTC asked by test-requester, waiting for approval/);
+    const extended = await cli(['approve', first], { key: stack.keys.approver });
+    ok(extended);
+    assert.match(extended.stdout, /expires in (4|5) days/);
+    // Nothing retained: an admin's retry-drop is refused (exit 3) and says why.
+    const notRetained = await cli(['retry-drop', first]);
+    assert.equal(notRetained.code, 3);
+    assert.match(notRetained.stderr, /not retained/);
 
     const second = await ask();
     const noReason = await cli(['deny', second], { key: stack.keys.approver });

@@ -52,8 +52,8 @@ describe('end to end: the revocation armed ahead of the expiry', function () {
     }
   }
 
-  async function closed(grantId: string): Promise<{ status: string; history: { event: string }[] }> {
-    let body: { status: string; history: { event: string }[] } | undefined;
+  async function closed(grantId: string): Promise<{ status: string; accessEndedAt: string; history: { event: string }[] }> {
+    let body: { status: string; accessEndedAt: string; history: { event: string }[] } | undefined;
     await until(`${grantId} to close`, async () => {
       const got = await stack.call('GET', stack.grantPath(grantId));
       body = got.body;
@@ -70,6 +70,8 @@ describe('end to end: the revocation armed ahead of the expiry', function () {
     const done = await closed(g.grantId);
     assert.equal(done.status, 'EXPIRED');
     assert.deepEqual(done.history.map((e) => e.event), ['REQUESTED', 'GRANTED', 'EXPIRED']);
+    // What the armed revocation reported is the grant's: when access ended.
+    assert.ok(Date.parse(done.accessEndedAt) >= Date.parse(g.expiresAt), `access ended at ${done.accessEndedAt}`);
     // eslint-disable-next-line no-console
     console.log(`      (dropped ${lag} ms after the expiry)`);
   });

@@ -110,6 +110,10 @@ describe('end to end: the grant lifecycle over HTTP', function () {
       ['REQUESTED', 'GRANTED', 'LEVEL_CHANGED', 'EXTENDED', 'REVOKE_REQUESTED', 'REVOKED'],
     );
     assert.ok(await queryFails(reader), 'the session open at revocation was killed');
+    // Access ended when the account was contained: the grant and its REVOKED event say when.
+    assert.ok(Date.parse(final.accessEndedAt) <= Date.parse(final.endedAt), `access ended at ${final.accessEndedAt}`);
+    const revokedEvent = (await new DynamoAuditStore(components.aws.doc, components.auditTable).forGrant(grantId)).find((e) => e.event === 'REVOKED')!;
+    assert.equal(revokedEvent.accessEndedAt, final.accessEndedAt);
     assert.equal(await accountExists(account, '%'), false);
     assert.equal(await canLogin(account, secret.password), false);
     assert.equal(await components.secretExists(secretName), false, 'the per-grant secret is deleted');
@@ -146,6 +150,8 @@ describe('end to end: the grant lifecycle over HTTP', function () {
       return list.some((e) => e.event === 'EXPIRED') && list;
     });
     assert.deepEqual(events.map((e) => e.event), ['REQUESTED', 'GRANTED', 'EXPIRED']);
+    const accessEndedAt = Date.parse(events[2]!.accessEndedAt ?? '');
+    assert.ok(accessEndedAt >= expiresAt.getTime() && accessEndedAt <= goneAt, 'the EXPIRED event says when access ended: at the expiry, before the account was gone');
 
     for (const recipient of [email, components.owner.email]) {
       for (const kind of [/granted/i, /expired/i]) {
@@ -190,7 +196,7 @@ describe('end to end: the grant lifecycle over HTTP', function () {
       .filter((d): d is Uint8Array => d instanceof Uint8Array)
       .map((d) => JSON.parse(Buffer.from(d).toString('utf8')) as string);
     assert.ok(summaries.some((s) => s.startsWith('create account')), `summaries: ${summaries.join(' | ')}`);
-    assert.ok(summaries.some((s) => s.startsWith('revoke: drop')));
+    assert.ok(summaries.some((s) => s.startsWith('revoke: contain')), 'the revocation reads as containment, then the drop');
     assert.ok(summaries.some((s) => s.startsWith('audit GRANTED')));
 
     // Nowhere in any history of this run, nor in the logs, is a generated or admin password.

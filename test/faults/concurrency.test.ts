@@ -119,7 +119,7 @@ describe('faults: concurrent requests', function () {
         assert.equal((await stack.waitClosed(g.grantId, 30_000)).status, 'REVOKED');
         await stack.assertConsistent(g.grantId);
       } else {
-        assert.match(x.body.error, /^grant_(not_active|closed)$/);
+        assert.match(x.body.error, /^grant_(not_active|closed|expired)$/);
         const final = await stack.waitClosed(g.grantId, 30_000);
         assert.equal(final.status, 'EXPIRED');
         const o = await stack.assertConsistent(g.grantId);
@@ -129,6 +129,33 @@ describe('faults: concurrent requests', function () {
     }
     // eslint-disable-next-line no-console
     console.log(`      (extend accepted ${accepted} of ${results.length} times, offsets ${offsets.join(', ')} ms)`);
+  });
+
+  it('When level changes are kept in flight across the expiry, then those after it are refused and the grant still expires', async () => {
+    const expiresAt = Date.now() + 4000;
+    const [g] = await activeGrants(1, new Date(expiresAt).toISOString());
+    const stopAt = expiresAt + 8000;
+    const answers: { at: number; status: number; error?: string }[] = [];
+    // Two callers, each sending its next change as soon as the previous one is answered.
+    const caller = async (levels: string[]) => {
+      await new Promise((r) => setTimeout(r, Math.max(0, expiresAt - 1500 - Date.now())));
+      for (let i = 0; Date.now() < stopAt; i++) {
+        const res = await stack.call('PATCH', stack.grantPath(g!.grantId), { accessLevel: levels[i % 2] });
+        answers.push({ at: Date.now(), status: res.status, error: res.body?.error });
+        if (res.status === 409 && Date.now() > expiresAt + 2000) await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await Promise.all([caller(['READ', 'READ_WRITE']), caller(['READ_WRITE', 'READ'])]);
+    const final = await stack.waitClosed(g!.grantId, 30_000);
+    assert.equal(final.status, 'EXPIRED');
+    await stack.assertConsistent(g!.grantId);
+    const late = answers.filter((a) => a.at > expiresAt + 1000);
+    assert.ok(late.length > 0);
+    for (const a of late) assert.ok(a.status === 409 && /^grant_(expired|not_active|closed)$/.test(a.error ?? ''), `a change after the expiry answered ${a.status} ${a.error}`);
+    const o = await stack.outcome(g!.grantId);
+    assert.equal(o.accountExists, false);
+    // eslint-disable-next-line no-console
+    console.log(`      (${answers.filter((a) => a.status === 200).length} changes accepted before the expiry, ${late.length} refused after it)`);
   });
 
   it('When a level change races a revoke, then the grant ends REVOKED, LEVEL_CHANGED is in the trail exactly when the change was accepted, and no account is left', async () => {

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { ARMED_REVOCATION_QUEUE_SUFFIX, type GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { approveUpdate, changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from '../../src/workflows/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import { ROOT } from '../support/tools';
 import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';
@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   const scenarios: {
     name: string;
     setup?: (r: RecordedActivities) => void;
-    drive: (h: any) => Promise<unknown>;
+    drive: (h: any, r: RecordedActivities) => Promise<unknown>;
     approval?: boolean;
     /** Fields added to the request (new request fields: reminders, adoption). */
     request?: Partial<GrantRequest>;
@@ -132,6 +132,84 @@ async function main(): Promise<void> {
       setup: (r) => r.fail('revokeAccess', { times: 8, type: 'DatabaseUnavailable' }),
       drive: (handle) => handle.result(),
     },
+    {
+      // The server refuses the drop at the expiry: EXPIRED, retained; its own retry a
+      // day later is refused again; a retryDrop then drops the account.
+      name: 'retained',
+      ttlMs: DAY,
+      setup: (r) => {
+        const refused = { accountExisted: true, sessionsKilled: 1, secretDeleted: true, containedAt: '2030-01-01T00:00:00.000Z', dropped: false, refusal: 'the account is the definer of stored objects', leftBehind: [{ kind: 'VIEW' as const, schema: 'dev_project', name: 'v' }], leftBehindCount: 1 };
+        r.revokeReports(refused, refused, { accountExisted: true, sessionsKilled: 0, secretDeleted: false, containedAt: '2030-01-02T00:00:00.000Z', dropped: true, leftBehind: [], leftBehindCount: 0 });
+      },
+      async drive(handle, r) {
+        await waitFor(handle, 'ACTIVE');
+        await env.sleep(DAY + 60_000);
+        await waitUntil(handle, (s) => s.history.some((e: { event: string }) => e.event === 'ACCOUNT_RETAINED'));
+        await env.sleep(DAY + 60_000);
+        await waitUntil(handle, () => r.calls.filter((c) => c.name === 'revokeAccess').length === 2);
+        await handle.executeUpdate(retryDropUpdate, { args: [{ actor: 'admin', reason: 'definer changed' }] });
+        return handle.result();
+      },
+    },
+    {
+      // Extensions beyond the approval: one approved, one denied, one left undecided until the expiry.
+      name: 'extension-approval',
+      approval: true,
+      async drive(handle) {
+        await waitFor(handle, 'PENDING_APPROVAL');
+        await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann', actorEmail: 'ann@example.com' }] });
+        await waitFor(handle, 'ACTIVE');
+        const ask = async () => {
+          const state = await handle.query(grantStateQuery);
+          return handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + DAY).toISOString(), actor: 'rita', mayExceedApproval: false }] });
+        };
+        await ask();
+        await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann', actorEmail: 'ann@example.com' }] });
+        await ask();
+        await handle.executeUpdate(denyUpdate, { args: [{ actor: 'ann', reason: 'enough' }] });
+        await ask();
+        return handle.result();
+      },
+    },
+    {
+      // A lowering whose sessions cannot be ended at first, then drift repaired once and found recurring.
+      name: 'level-changes',
+      setup: (r) => {
+        r.fail('changePrivileges', { type: 'SessionsNotEnded', times: 1 }).fail('endSessions', { times: 2 });
+        r.repairReports(
+          (c) => ({ status: 'repaired', before: [...c.privileges, 'SHOW CREATE ROUTINE'], removed: ['SHOW CREATE ROUTINE'], restored: [], sessionsKilled: 1 }),
+          (c) => ({ status: 'recurring', before: [...c.privileges, 'SHOW CREATE ROUTINE'], removed: [], restored: [], sessionsKilled: 0 }),
+        );
+      },
+      async drive(handle, r) {
+        await waitFor(handle, 'ACTIVE');
+        await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'alice', approval: null }] });
+        await env.sleep(3600_000);
+        await waitUntil(handle, () => r.succeeded().some((c) => c.name === 'endSessions'));
+        await handle.executeUpdate(repairDriftUpdate, { args: [{ actor: 'reconciler' }] });
+        await handle.executeUpdate(repairDriftUpdate, { args: [{ actor: 'reconciler' }] });
+        await handle.signal(revokeSignal, { actor: 'bob' });
+        return handle.result();
+      },
+    },
+    {
+      // An update stuck in the database at the expiry: access ends after the bounded
+      // wait; a change queued behind it is refused. On the real clock (~45 s): the test
+      // server does not skip time while an activity runs.
+      name: 'stuck-update-at-expiry',
+      ttlMs: 15_000,
+      async drive(handle, r) {
+        const release = r.holdChanges();
+        await waitFor(handle, 'ACTIVE');
+        const held = handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'alice' }] }).catch(() => undefined);
+        await waitUntil(handle, () => r.calls.some((c) => c.name === 'changePrivileges'));
+        const queued = handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'ADMIN', privileges: ['ALL PRIVILEGES'], actor: 'mallory' }] }).catch(() => undefined);
+        await waitUntil(handle, (s) => s.status === 'EXPIRED', 120_000);
+        release();
+        await Promise.all([held, queued]);
+        return handle.result();
+      },
+    },
   ];
 
   const named = process.argv.slice(2);
@@ -154,7 +232,7 @@ async function main(): Promise<void> {
         ...(scenario.approval ? { approval: { reasons: ['every grant on project/dev_project needs approval'], timeoutMs: DAY, approvers: [{ name: 'ann', email: 'ann@example.com' }] }, durationMs: 8 * 3600_000 } : {}),
       };
       const handle = await env.client.workflow.start(grantAccess, { taskQueue, workflowId: request.grantId, args: [request] });
-      await scenario.drive(handle);
+      await scenario.drive(handle, recorded);
       const history = await handle.fetchHistory();
       // Stack traces name the checkout's absolute path; keep the fixtures free of it.
       const json = historyToJSON(history).split(`${ROOT}/`).join('');
@@ -173,6 +251,13 @@ async function waitFor(handle: { query: (q: typeof grantStateQuery) => Promise<{
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`never reached ${status}`);
+}
+
+async function waitUntil(handle: { query: (q: typeof grantStateQuery) => Promise<any> }, ok: (state: any) => boolean, ms = 10_000): Promise<void> {
+  for (const deadline = Date.now() + ms; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    if (ok(await handle.query(grantStateQuery))) return;
+  }
+  throw new Error('never reached the expected state');
 }
 
 if (require.main === module) {

@@ -19,7 +19,21 @@ describe('replaying recorded grant histories', function () {
   this.timeout(60_000);
 
   it('When the recorded histories are read, then every lifecycle path is covered', () => {
-    assert.deepEqual(histories.map((h) => h.name).sort(), ['adoption', 'approval', 'armed-expiry', 'expiry', 'full-lifecycle', 'long-life-first-run', 'reminders', 'revoke-retrying', 'rollback']);
+    assert.deepEqual(histories.map((h) => h.name).sort(), [
+      'adoption',
+      'approval',
+      'armed-expiry',
+      'expiry',
+      'extension-approval',
+      'full-lifecycle',
+      'level-changes',
+      'long-life-first-run',
+      'reminders',
+      'retained',
+      'revoke-retrying',
+      'rollback',
+      'stuck-update-at-expiry',
+    ]);
   });
 
   for (const { name, history } of histories) {

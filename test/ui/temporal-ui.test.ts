@@ -132,7 +132,7 @@ describe('Temporal UI (in a browser)', function () {
     await page.reload();
     await visible(page.frameLocator('#user-metadata-current-details').getByText('REVOKED', { exact: true }), 'the current status after the revoke');
     await page.getByRole('tab', { name: /^Event History/ }).click();
-    await visible(page.getByText(`revoke: drop ${account}`), 'the revoke activity summary');
+    await visible(page.getByText(`revoke: contain ${account}`), 'the revoke activity summary');
     await page.screenshot({ path: join(SCREENSHOTS, '5-workflow-revoked.png'), fullPage: true });
     await page.close();
   });

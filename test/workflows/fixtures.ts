@@ -1,13 +1,22 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import type { GrantActivities } from '../../src/activities';
+import type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult } from '../../src/activities';
 import type { AuditRecord } from '../../src/activities/ports';
-import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest } from '../../src/domain';
+import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
 
 // Recorded activities for workflow tests: every call is logged in order, and any
 // step can be made to fail for a number of attempts (or for ever).
 
-export type StepName = keyof GrantActivities;
+/**
+ * The grant's activities, and those the workflow calls that other modules define:
+ * the engine's endSessions (a lowering whose kill failed) and the reconciler's repairPrivileges.
+ */
+export type WorkflowActivities = GrantActivities & {
+  endSessions(ref: AccountRef): Promise<{ sessionsKilled: number }>;
+  repairPrivileges(change: PrivilegeChange): Promise<PrivilegeRepair>;
+};
+
+export type StepName = keyof WorkflowActivities;
 
 export interface Call {
   name: StepName;
@@ -40,6 +49,35 @@ export class RecordedActivities {
   /** How many changePrivileges calls ran at the same time, at most. */
   maxConcurrentChanges = 0;
   private changesInFlight = 0;
+
+  /** What successive revokeAccess calls report (the last one repeats); a plain drop when empty. */
+  private revocations: RevocationResult[] = [];
+  /** What successive repairPrivileges calls report (the last one repeats); `clean` when empty. */
+  private repairs: ((change: PrivilegeChange) => PrivilegeRepair)[] = [];
+  /** While set, changePrivileges waits for it (or for its cancellation). */
+  private changeGate?: Promise<void>;
+
+  /** Makes revokeAccess report these, in turn (e.g. a refused drop, then a successful one). */
+  revokeReports(...results: RevocationResult[]): this {
+    this.revocations = results;
+    return this;
+  }
+
+  /** Makes repairPrivileges answer these, in turn. */
+  repairReports(...answers: ((change: PrivilegeChange) => PrivilegeRepair)[]): this {
+    this.repairs = answers;
+    return this;
+  }
+
+  /** Holds every changePrivileges call until the returned function is called. */
+  holdChanges(): () => void {
+    let release!: () => void;
+    this.changeGate = new Promise<void>((r) => (release = r));
+    return () => {
+      this.changeGate = undefined;
+      release();
+    };
+  }
 
   /** Calls that completed without an injected failure. */
   succeeded(): Call[] {
@@ -81,7 +119,7 @@ export class RecordedActivities {
     }
   }
 
-  activities(): GrantActivities {
+  activities(): WorkflowActivities {
     return {
       recordAudit: async (record) => {
         this.enter('recordAudit', record, record.event);
@@ -108,19 +146,30 @@ export class RecordedActivities {
         this.changesInFlight += 1;
         this.maxConcurrentChanges = Math.max(this.maxConcurrentChanges, this.changesInFlight);
         await new Promise((r) => setTimeout(r, 150));
+        if (this.changeGate) {
+          const context = Context.current();
+          const beat = setInterval(() => context.heartbeat(), 1000);
+          await Promise.race([this.changeGate, context.cancelled]).finally(() => clearInterval(beat));
+        }
         this.changesInFlight -= 1;
         return { sessionsKilled: 1 };
       },
       revokePrivileges: async (ref) => {
         this.enter('revokePrivileges', ref);
       },
-      endSessions: async (ref) => {
-        this.enter('endSessions', ref);
-        return { sessionsKilled: 0 };
-      },
       revokeAccess: async (ref) => {
         this.enter('revokeAccess', ref);
-        return { accountExisted: true, sessionsKilled: 0, secretDeleted: true };
+        const reported = this.revocations.length > 1 ? this.revocations.shift()! : this.revocations[0];
+        return reported ?? { accountExisted: true, sessionsKilled: 0, secretDeleted: true };
+      },
+      endSessions: async (ref) => {
+        this.enter('endSessions', ref);
+        return { sessionsKilled: 1 };
+      },
+      repairPrivileges: async (change) => {
+        this.enter('repairPrivileges', change);
+        const answer = this.repairs.length > 1 ? this.repairs.shift()! : this.repairs[0];
+        return answer ? answer(change) : { status: 'clean', before: change.privileges, removed: [], restored: [], sessionsKilled: 0 };
       },
       notifyGrant: async (req) => {
         this.enter('notifyGrant', req, req.kind);
