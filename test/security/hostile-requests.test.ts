@@ -281,7 +281,7 @@ describe('Hostile requests through the HTTP API', function () {
     const lines = stack.logLines.filter((l) => /admin account/.test(l));
     assert.deepEqual(lines.filter((l) => !/"level":"info"/.test(l)), []);
     assert.ok(
-      lines.some((l) => /holds only what dbaccess needs/.test(l) && l.includes(JSON.stringify(stack.components.adminSecretId))),
+      lines.some((l) => /holds exactly what dbaccess needs/.test(l) && l.includes(JSON.stringify(stack.components.adminSecretId))),
       `the check ran for ${stack.components.adminSecretId}: ${lines.join('')}`,
     );
   });

@@ -13,7 +13,8 @@ import { createWorker, type RunningWorker } from '../../src/worker';
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
 import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
-import { RUN_PREFIX, randomName } from './mariadb';
+import { RUN_PREFIX, randomName, rootPool } from './mariadb';
+import { adminGrantStatements, grantSchema } from '../../src/activities/mysql/sql';
 import { localTemporal, uniqueTaskQueue, workflowBundle } from './temporal';
 
 // The whole service for API and end-to-end tests: the real Temporal dev server,
@@ -93,6 +94,13 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const env = await localTemporal();
   const components = await createTestComponents({ schemaCount: 2 });
   const project = components.project;
+  // The broken database's schema does not exist, but its admin holds the grants for it, as an
+  // operator's would before creating it: the start-up check stays quiet, and a grant there
+  // fails at its target check (UnknownDatabase).
+  const missingSchema = `${RUN_PREFIX}_missing`;
+  for (const statement of adminGrantStatements('mariadb', components.admin.account, components.admin.host, [missingSchema]).filter((s) => s.includes(grantSchema(missingSchema)))) {
+    await rootPool().query(statement);
+  }
   const config = parseFileConfig(
     stackConfigFile(
       components,
@@ -100,7 +108,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         main: { schema: components.schemas[0], adminSecretId: components.adminSecretId, maxDuration: options.maxDuration ?? '30d' },
         other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
         gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
-        broken: { schema: `${RUN_PREFIX}_missing`, adminSecretId: components.adminSecretId },
+        broken: { schema: missingSchema, adminSecretId: components.adminSecretId },
       },
       {
         projects: {
