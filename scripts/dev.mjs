@@ -53,6 +53,7 @@ const SEARCH_ATTRIBUTES = {
   DbAccessLevel: 'Keyword',
   DbAccessStatus: 'Keyword',
   DbAccessExpiresAt: 'Datetime',
+  DbAccessRetained: 'Keyword',
 };
 
 // DEV_SCHEMA_PREFIX names the demo schemas and the admin account, so that a

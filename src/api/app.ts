@@ -11,6 +11,7 @@ import { GrantService, type GrantFilters, type NewGrant } from './grant-service'
 import { registerAdoptRoutes } from './adopt';
 import { isDocsRoute, registerDocs } from './docs';
 import { ApiMetrics, observability } from './observability';
+import { SA } from '../workflows/search-attributes';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
@@ -48,6 +49,9 @@ declare module 'fastify' {
   }
 }
 
+/** Grants whose account is retained: their workflow stays open with DbAccessRetained set. */
+const RETAINED_GRANTS_QUERY = `WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running' AND ${SA.retained.name} = 'true'`;
+
 /** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts), the documentation (docs.ts), and the credential link, whose token is its own credential. */
 const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/credentials/:token']);
 const isPublic = (url: string) => PUBLIC_ROUTES.has(url) || isDocsRoute(url);
@@ -75,6 +79,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
   });
   const metrics = deps.metrics ?? new ApiMetrics();
+  metrics.watchRetained(async () => {
+    const counted = await deps.client.connection.withDeadline(Date.now() + 2000, () => deps.client.workflow.count(RETAINED_GRANTS_QUERY));
+    return counted.count;
+  });
   const grants = new GrantService({
     observer: metrics,
     client: deps.client,

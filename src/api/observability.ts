@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { bearerMatches, exposition, PROMETHEUS_CONTENT_TYPE } from '../metrics';
 import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from '../readiness';
 import type { GrantMessageKind, GrantObserver } from './grant-service';
@@ -42,8 +42,31 @@ export class ApiMetrics implements GrantObserver {
     registers: [this.registry],
   });
 
+  /** How many ended grants hold an account the server refuses to drop, counted at each scrape. */
+  private countRetained?: () => Promise<number>;
+  readonly retainedAccounts = new Gauge({
+    name: 'dbaccess_accounts_retained',
+    help:
+      'Grants whose access has ended (account locked, password replaced, privileges revoked, sessions ended) but whose account the server refuses to drop, ' +
+      'usually because it defines stored objects. Read from Temporal visibility at each scrape; anything above 0 needs an administrator (README: Operations).',
+    registers: [this.registry],
+    collect: async () => {
+      if (!this.countRetained) return;
+      try {
+        this.retainedAccounts.set(await this.countRetained());
+      } catch {
+        // Temporal unreachable: keep the last value (/readyz says why); the scrape still answers.
+      }
+    },
+  });
+
   constructor() {
     for (const kind of MESSAGE_KINDS) this.messagesSent.labels(kind).inc(0);
+  }
+
+  /** Where the retained-accounts gauge reads its value (the app wires Temporal visibility). */
+  watchRetained(count: () => Promise<number>): void {
+    this.countRetained = count;
   }
 
   grantStarted(project: string, database: string): void {

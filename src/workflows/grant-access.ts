@@ -278,6 +278,8 @@ class GrantLifecycle {
   private gate?: ApprovalRequirement;
   /** A lowering being finished in the background, and how to stop it. */
   private lowering?: { work: LoweringWork; scope: CancellationScope; done: Promise<void> };
+  /** Whether DbAccessRetained was set, so that it is removed once the account is dropped. */
+  private retainedPublished = false;
   /** Retries of the retained account's drop run one at a time; counted to restart the daily wait. */
   private dropRetries: Promise<unknown> = Promise.resolve();
   private dropRetryCount = 0;
@@ -1641,10 +1643,14 @@ class GrantLifecycle {
   /** Search attributes and the UI's "current details" follow every change. */
   private publish(): void {
     const s = this.state;
+    // DbAccessRetained only once a grant has been retained: grants that never are do not need it registered.
+    const retained = s.retained ? [{ key: SA.retained, value: 'true' }] : this.retainedPublished ? [{ key: SA.retained, value: null }] : [];
+    this.retainedPublished = s.retained !== undefined;
     upsertSearchAttributes([
       { key: SA.status, value: s.status },
       { key: SA.accessLevel, value: s.accessLevel },
       { key: SA.expiresAt, value: new Date(s.expiresAt) },
+      ...retained,
     ]);
     setCurrentDetails(
       [

@@ -11,6 +11,8 @@ export const SA = {
   accessLevel: defineSearchAttributeKey('DbAccessLevel', SearchAttributeType.KEYWORD),
   status: defineSearchAttributeKey('DbAccessStatus', SearchAttributeType.KEYWORD),
   expiresAt: defineSearchAttributeKey('DbAccessExpiresAt', SearchAttributeType.DATETIME),
+  /** `true` while the grant's access has ended but the server refuses to drop its account; absent otherwise. */
+  retained: defineSearchAttributeKey('DbAccessRetained', SearchAttributeType.KEYWORD),
 } as const;
 
 /** Name → type, for registering them (`temporal operator search-attribute create`). */

@@ -640,12 +640,27 @@ describe('HTTP API: grants', function () {
       });
     });
 
+    /** dbaccess_accounts_retained as /metrics says it, once it equals `wanted` (visibility lags a second or so). */
+    async function retainedGauge(wanted: number): Promise<number> {
+      let value = NaN;
+      for (const deadline = Date.now() + 15_000; Date.now() < deadline; await sleep(200)) {
+        const text = await (await fetch(`${stack.url}/metrics`)).text();
+        value = Number(/^dbaccess_accounts_retained (\S+)$/m.exec(text)?.[1]);
+        if (value === wanted) break;
+      }
+      return value;
+    }
+
     it('When it is read, then GET shows it ended, when access ended, and the retained account with its objects', async () => {
       const state = await pollGrant(grantId, (s) => s.retained !== undefined);
       assert.equal(state.status, 'EXPIRED');
       assert.equal(state.workflow.status, 'RUNNING');
       assert.equal(state.accessEndedAt, retained.since);
       assert.deepEqual(state.retained, retained);
+    });
+
+    it('When /metrics is scraped, then the retained account is counted', async () => {
+      assert.equal(await retainedGauge(1), 1);
     });
 
     it('When the same person asks for the same database again, then it answers 409 saying the account is retained and an administrator must deal with its objects', async () => {
@@ -673,6 +688,7 @@ describe('HTTP API: grants', function () {
       assertError(await api('POST', stack.grantPath(grantId, '/retry-drop'), {}), 409, 'grant_closed');
       const again = await api('POST', '/grants', grantBody({ email }));
       assert.equal(again.status, 201, JSON.stringify(again.body));
+      assert.equal(await retainedGauge(0), 0, 'no account is retained any more');
     });
   });
 
