@@ -243,15 +243,22 @@ async function expiries(stack: BenchStack, grantsPerSecond: number | undefined):
     const f = await manyExpiries(stack, n, { leadMs, log });
     const peak = sampleProcessGroup(stack.worker.process.pid);
     const drops = summarize(f.dropLagsMs);
+    const ended = summarize(f.accessEndedLagsMs);
     const armed = await armedAhead(stack, f.grantIds, f.expiresAt);
     add(
-      `revocation lag: ${n} expiring in the same second`,
+      `revocation lag: ${n} expiring in the same second, access ended`,
+      'ms',
+      ended,
+      `locked or gone, no session left (${f.sessionsHeld} held one open across the expiry)`,
+    );
+    add(
+      `revocation lag: ${n} expiring in the same second, dropped`,
       'ms',
       drops,
       `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; worker peak RSS ${mib(peak.peakRssBytes)} MiB, ${mib(peak.rssBytes)} MiB at the end`,
     );
-    results[`expiry_${n}`] = { dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
-    log(`${n} expiries: drop p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
+    results[`expiry_${n}`] = { accessEndedLagMs: ended, dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    log(`${n} expiries: access ended p50 ${ended.median} ms, p99 ${ended.p99} ms; dropped p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
   }
 }
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
-import { DynamoAuditStore } from '../../src/activities/aws';
-import { rootPool } from '../support/mariadb';
+import type { Connection } from 'mysql2/promise';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
+import { connectAs, rootPool } from '../support/mariadb';
 import { forEachConcurrently, quantile } from '../support/stats';
 import type { TestComponents } from '../support/components';
 import type { TestStack } from '../support/stack';
@@ -27,6 +28,14 @@ export interface ExpiryFigures {
   grantIds: string[];
   createMs: number;
   activeMs: number;
+  /**
+   * From the common expiry to the moment each grant's access ended: its account locked
+   * (or gone), so no login works, and none of its sessions left (sorted; 50 ms resolution).
+   * A sample of the grantees hold a session open across the expiry.
+   */
+  accessEndedLagsMs: number[];
+  /** Grantees that held a session open across the expiry. */
+  sessionsHeld: number;
   /** From the common expiry to the last account's drop, as seen by polling every 50 ms. */
   lastDropLagMs: number;
   /** From the common expiry to each account's drop (sorted; 50 ms resolution). */
@@ -39,6 +48,9 @@ export interface ExpiryFigures {
   alerted: number;
 }
 
+
+/** How many grantees of a burst hold a session open across the expiry (the rest never log in). */
+const SESSIONS_HELD = 20;
 
 export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, options: { leadMs?: number; log?: (line: string) => void } = {}): Promise<ExpiryFigures> {
   const log = options.log ?? (() => undefined);
@@ -65,25 +77,56 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
   const activeMs = Date.now() - started;
   log(`all ${n} accounts exist after ${activeMs} ms`);
 
-  // Each account's drop, as the first poll that no longer finds it.
+  // A sample of the grantees log in with their own credentials and stay connected across the expiry.
+  const secrets = new SecretsManagerGrantSecretStore(stack.components.aws.secrets);
+  const sessions: Connection[] = [];
+  await forEachConcurrently(grants.slice(0, SESSIONS_HELD), 4, async ({ grantId }) => {
+    // Read from the grant: POST /grants may have answered before the secret existed.
+    const secretName = (await stack.call('GET', `/grants/${encodeURIComponent(grantId)}`)).body?.secretName as string;
+    const credential = await secrets.read(secretName);
+    assert.ok(credential, `the secret ${secretName} exists`);
+    const conn = await connectAs(credential.username, credential.password);
+    conn.on('error', () => undefined); // killed at the end of access, as it should be
+    sessions.push(conn);
+  });
+
+  // Each account's end of access (locked or gone, and no session of it left) and its
+  // drop, as the first poll that sees them. MariaDB keeps the lock in mysql.global_priv.
+  const open = new Set(accounts);
   const remaining = new Set(accounts);
+  const endedLags: number[] = [];
   const dropLags: number[] = [];
   const dropDeadline = expiresAt.getTime() + 120_000;
   while (remaining.size > 0) {
     if (Date.now() > dropDeadline) throw new Error(`${remaining.size} of ${n} accounts still exist 120 s after their expiry`);
-    const [rows] = await rootPool().query('SELECT User AS user FROM mysql.user WHERE User IN (?)', [[...remaining]]);
-    const present = new Set((rows as { user: string }[]).map((r) => r.user));
+    const [rows] = await rootPool().query(
+      "SELECT User AS user, JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User IN (?)",
+      [[...remaining]],
+    );
+    const [running] = open.size > 0 ? await rootPool().query('SELECT DISTINCT USER AS user FROM information_schema.PROCESSLIST WHERE USER IN (?)', [[...open]]) : [[]];
+    const present = new Map((rows as { user: string; locked: string | null }[]).map((r) => [r.user, r.locked === '1' || r.locked === 'true']));
+    const connected = new Set((running as { user: string }[]).map((r) => r.user));
     const now = Date.now();
+    const lag = now - expiresAt.getTime();
+    for (const account of [...open]) {
+      if ((present.has(account) && !present.get(account)) || connected.has(account)) continue;
+      open.delete(account);
+      if (lag >= 0) endedLags.push(lag);
+      else throw new Error(`the access of ${account} ended ${-lag} ms before its expiry`);
+    }
     for (const account of [...remaining]) {
       if (present.has(account)) continue;
       remaining.delete(account);
-      if (now >= expiresAt.getTime()) dropLags.push(now - expiresAt.getTime());
-      else throw new Error(`${account} was dropped ${expiresAt.getTime() - now} ms before its expiry`);
+      if (lag >= 0) dropLags.push(lag);
+      else throw new Error(`${account} was dropped ${-lag} ms before its expiry`);
     }
     if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
   }
+  await Promise.all(sessions.map((c) => c.end().catch(() => undefined)));
+  endedLags.sort((a, b) => a - b);
   dropLags.sort((a, b) => a - b);
   const lastDropLagMs = dropLags.at(-1)!;
+  log(`access of all ${n} grants ended (${sessions.length} with a session open): p50 ${quantile(endedLags, 0.5)} ms, p99 ${quantile(endedLags, 0.99)} ms, last ${endedLags.at(-1)} ms after the expiry`);
   log(`all ${n} accounts dropped: p50 ${quantile(dropLags, 0.5)} ms, p99 ${quantile(dropLags, 0.99)} ms, last ${lastDropLagMs} ms after the expiry`);
 
   const audit = new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable);
@@ -120,10 +163,11 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
     throw new Error(`${missing.length} of ${n} grants have no EXPIRED event ${Math.round((Date.now() - expiresAt.getTime()) / 1000)} s after the expiry (their accounts are gone); ${states.join('; ')}`);
   }
   lags.sort((a, b) => a - b);
-  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99), alerted };
+  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, accessEndedLagsMs: endedLags, sessionsHeld: sessions.length, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99), alerted };
 }
 
 export function printFigures(f: ExpiryFigures, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
+  write(`      ${f.grants} simultaneous expiries: access ended p50 ${quantile(f.accessEndedLagsMs, 0.5)} ms, p99 ${quantile(f.accessEndedLagsMs, 0.99)} ms after the expiry (${f.sessionsHeld} with a session open);`);
   write(`      ${f.grants} simultaneous expiries: accounts dropped p50 ${quantile(f.dropLagsMs, 0.5)} ms, p99 ${quantile(f.dropLagsMs, 0.99)} ms, last ${f.lastDropLagMs} ms after the expiry;`);
   write(`      EXPIRED audited p50 ${f.p50AuditLagMs} ms, p99 ${f.p99AuditLagMs} ms, last ${f.lastAuditLagMs} ms after it`);
   write(`      (grants started in ${f.createMs} ms, all ACTIVE after ${f.activeMs} ms)`);
