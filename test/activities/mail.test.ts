@@ -396,7 +396,7 @@ describe('mail', () => {
       assert.match(text, /they belong to the project, the owner decides/);
       assert.match(text, /another definer/);
       assert.match(text, /Drop the objects nobody needs/);
-      assert.match(text, /the reconciler drops the account at its next run/);
+      assert.match(text, /the reconciler's next run \(in revoke mode\), the grant's own daily retry/);
       assert.ok(m.text.includes('    dbaccess retry-drop grant/shop/dev_project/alice@example.com\n'), 'the command, on a line of its own');
       assert.ok(m.text.includes(definerObjectsQuery('alice_k3j9qa')!.split('\n')[1]!), 'the listing SQL');
       assert.ok(m.text.includes('SHOW CREATE VIEW `dev_project`.`v_orders`;'), 'SHOW CREATE VIEW');

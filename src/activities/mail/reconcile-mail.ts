@@ -72,7 +72,7 @@ export function reconcileMail(input: ReconcileMailInput): MailMessage {
     if (s.orphans.some((o) => (o.outcome as string) === 'retained')) {
       blocks.push({
         kind: 'p',
-        text: 'retained: access has ended (the account is locked, its password replaced, its privileges revoked, its sessions ended), but the server refused to drop the account because it defines stored objects. Give those objects another definer or drop them (they belong to the project: ask its owner); the next run drops the account.',
+        text: 'retained: access has ended (the account is locked, its password replaced, its privileges revoked, its sessions ended), but the server refused to drop the account because it defines stored objects. Give those objects another definer or drop them (they belong to the project: ask its owner); then the next run in revoke mode, the grant\'s daily retry or `dbaccess retry-drop` drops the account.',
       });
     }
   }

@@ -662,7 +662,7 @@ function retainedDocument(input: AdminMailInput, detail: string): { subject: str
         `Decide with ${owner} what becomes of each object: they belong to the project, the owner decides. Nothing was deleted, and its events were disabled so that nothing runs with the account's rights.`,
         'To keep an object, give it another definer: read its definition with SHOW CREATE (below) and create it again with DEFINER set to an account that should own it (CREATE OR REPLACE for a view, DROP and CREATE for a procedure, function or trigger, ALTER DEFINER = ... EVENT for an event).',
         'Drop the objects nobody needs.',
-        'Then the reconciler drops the account at its next run, or an administrator has it dropped at once with the command below.',
+        'Then the account is dropped at its next try: the reconciler\'s next run (in revoke mode), the grant\'s own daily retry, or at once with the command below.',
         'Until then the account stays locked and without privileges: it cannot log in.',
       ],
     },
