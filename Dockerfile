@@ -2,7 +2,7 @@
 #
 # One image for both processes of dbaccess:
 #   API (default):  node dist/src/api/server.js
-#   worker:         node dist/src/worker.js
+#   worker:         node dist/src/worker/index.js
 #   dev-stack seed: node dist/scripts/seed.js   (docker-compose.yml only)
 #
 # Debian (glibc), not Alpine: the Temporal worker's native core (@temporalio/core-bridge)
@@ -35,7 +35,7 @@ WORKDIR /app
 # --enable-source-maps: stack traces name the TypeScript lines (the maps carry
 # their sources, see tsconfig.build.json).
 # MALLOC_*: glibc's allocator gives memory back after a burst instead of keeping
-# it in per-thread arenas (src/process-tuning.ts; README: Performance). The worker
+# it in per-thread arenas (src/worker/process-tuning.ts; README: Performance). The worker
 # also runs with --max-semi-space-size=4 (its command in docker-compose.yml).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \
@@ -44,7 +44,7 @@ ENV NODE_ENV=production \
     MALLOC_TRIM_THRESHOLD_=131072
 # Owned by root and read-only for the process: the service never writes its own
 # code or dependencies. The worker loads dist/workflows.bundle.js, the workflow code
-# `npm run build` bundled (dist/src/workflows and dist/src/domain are its sources,
+# `npm run build` bundled (dist/src/workflows, dist/src/contract and dist/src/domain are its sources,
 # kept for a worker that must bundle them itself when the bundle is missing).
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules

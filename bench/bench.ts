@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 
 import mysql from 'mysql2/promise';
 
-import { createUserStatement, dropUserStatement, grantStatement } from '../src/activities/mysql/sql';
+import { createUserStatement, dropUserStatement, grantStatement } from '../src/adapters/engines/mysql/sql';
 import { manyExpiries } from '../test/load/many-expiries';
 import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';

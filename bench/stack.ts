@@ -7,9 +7,9 @@ import { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 
 import { buildApp } from '../src/api/app';
-import { parseApiKeys } from '../src/api/auth';
+import { parseApiKeys } from '../src/api/plugins/auth';
 import { parseFileConfig, type FileConfig } from '../src/config';
-import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../src/workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../src/contract/search-attributes';
 import { createTestComponents, stackConfigFile, type TestComponents } from '../test/support/components';
 import { apiCaller } from '../test/support/fault-stack';
 import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
@@ -21,7 +21,7 @@ import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type Te
 //
 //   the benchmark ─HTTP─▶ API (in this process) ──▶ Temporal dev server (its own, on a state file)
 //                                                        ▲
-//   worker: `node dist/src/worker.js`, a child process ───┘ (measured: resident memory, CPU)
+//   worker: `node dist/src/worker/index.js`, a child process ───┘ (measured: resident memory, CPU)
 //     ├── MariaDB on 127.0.0.1:3306, through a least-privileged admin read from Secrets Manager
 //     ├── AWS emulator: Secrets Manager (admin and grant secrets) and DynamoDB (audit, links)
 //     └── SMTP capture server on loopback

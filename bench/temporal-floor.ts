@@ -39,7 +39,7 @@ export async function temporalFloor(
     taskQueue,
     workflowsPath: require.resolve('./floor-workflow'),
     activities: { step: async () => undefined },
-    // As the service's worker (src/worker.ts).
+    // As the service's worker (src/worker/index.ts).
     maxConcurrentActivityTaskExecutions: 50,
   });
   const running = worker.run();

@@ -326,7 +326,7 @@ async function main() {
 
   say('starting the worker and the API');
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-  start('worker', tsx, [join(ROOT, 'src', 'worker.ts')], appEnv);
+  start('worker', tsx, [join(ROOT, 'src', 'worker', 'index.ts')], appEnv);
   start('api', tsx, [join(ROOT, 'src', 'api', 'server.ts')], appEnv);
   await waitFor('the API', httpOk(`http://${HOST}:${PORTS.api}/healthz`));
 

@@ -7,8 +7,8 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
-import { createAwsClients, ensureAuditTable, ensureCredentialLinksTable, parseAdminSecret } from '../src/activities/aws';
-import { adminGrantStatements, createUserStatement, alterUserStatement } from '../src/activities/mysql/sql';
+import { createAwsClients, ensureAuditTable, ensureCredentialLinksTable, parseAdminSecret } from '../src/adapters/aws';
+import { adminGrantStatements, createUserStatement, alterUserStatement } from '../src/adapters/engines/mysql/sql';
 import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, type AwsSettings, type FileConfig } from '../src/config';
 
 // Seeds a local or compose stack, idempotently:

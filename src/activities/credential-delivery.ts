@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
-import type { GrantCredential } from './ports';
-import { hashCredentialToken, newCredentialToken, type CredentialLink, type CredentialLinkStore } from './credential-links';
-import type { GrantMailInput, MailCredentials } from './mail';
+import type { GrantCredential } from '../adapters/ports';
+import { hashCredentialToken, newCredentialToken, type CredentialLink, type CredentialLinkStore } from '../adapters/credential-links';
+import type { GrantMailInput, MailCredentials } from '../adapters/notify';
 
 // How the grantee's GRANTED e-mail hands over the credentials (see README "Credentials"):
 //  - by default a one-time link: a fresh random token, stored as a hash in the

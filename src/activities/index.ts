@@ -1,17 +1,17 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ActivityErrorType, isDowngrade, type GrantTarget, type LeftBehindObject, type Person } from '../domain';
-import { activityError } from './errors';
+import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
-import { GRANT_RUN_TAG } from './credential-links';
-import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from './mail';
-import { noticeMail, type NoticeMailInput } from './mail/notices';
-import { generatePassword } from './password';
-import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from './ports';
+import { GRANT_RUN_TAG } from '../adapters/credential-links';
+import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from '../adapters/notify';
+import { noticeMail, type NoticeMailInput } from '../adapters/notify/templates/notices';
+import { generatePassword } from '../adapters/password';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from '../adapters/ports';
 
-export * from './ports';
+export * from '../adapters/ports';
 export type { CredentialDelivery } from './credential-delivery';
-export { GRANT_RUN_TAG } from './credential-links';
+export { GRANT_RUN_TAG } from '../adapters/credential-links';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
 // it can run again after a partial success (a worker crash, a lost result) and

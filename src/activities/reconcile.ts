@@ -24,13 +24,13 @@ import {
   type RetryDropResult,
   type ServerFindings,
 } from '../domain';
-import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../workflows/messages';
-import { SA } from '../workflows/search-attributes';
+import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../contract/messages';
+import { SA } from '../contract/search-attributes';
 import { GRANT_ID_TAG, type PrivilegeChange } from './index';
-import { reconcileMail } from './mail/reconcile-mail';
-import { patternIsSchema, type AccountInventory, type SchemaGrant } from './mysql/inventory';
-import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from './ports';
-import { listWorkflows } from '../visibility';
+import { reconcileMail } from '../adapters/notify/templates/reconcile';
+import { patternIsSchema, type AccountInventory, type SchemaGrant } from '../adapters/engines/mysql/inventory';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from '../adapters/ports';
+import { listWorkflows } from '../adapters/temporal/visibility';
 
 // The reconciler's activities: compare what exists on each server with the
 // open grants, revoke what is provably the service's and has no open grant,

@@ -1,17 +1,17 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { ApiClient, FileConfig } from '../config';
-import { authenticate, resolveClients, type ApiKey } from './auth';
-import { registerBatchRoutes } from './batch';
-import { registerCodecRoutes, type CodecRoutesOptions } from './codec-routes';
-import { credentialRoutes, type CredentialRoutesDeps } from './credentials';
+import { authenticate, resolveClients, type ApiKey } from './plugins/auth';
+import { registerBatchRoutes } from './routes/batch';
+import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec';
+import { credentialRoutes, type CredentialRoutesDeps } from './routes/credentials';
 import { HttpError, errorHandler } from './errors';
-import { hardening, secureReply, serverOptions, type HardeningOptions } from './hardening';
+import { hardening, secureReply, serverOptions, type HardeningOptions } from './plugins/hardening';
 import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
-import { registerAdoptRoutes } from './adopt';
-import { isDocsRoute, registerDocs } from './docs';
-import { ApiMetrics, observability } from './observability';
-import { SA } from '../workflows/search-attributes';
+import { registerAdoptRoutes } from './routes/adopt';
+import { isDocsRoute, registerDocs } from './plugins/docs';
+import { ApiMetrics, observability } from './plugins/observability';
+import { SA } from '../contract/search-attributes';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over

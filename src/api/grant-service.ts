@@ -43,9 +43,9 @@ import {
   type RetryDropResult,
 } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../workflows/messages';
-import { listWorkflows } from '../visibility';
-import { SA } from '../workflows/search-attributes';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../contract/messages';
+import { listWorkflows } from '../adapters/temporal/visibility';
+import { SA } from '../contract/search-attributes';
 import { refusal, type Action } from './authorization';
 import { HttpError, badRequest, conflict, notFound } from './errors';
 

@@ -1,13 +1,13 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
-import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../activities/aws';
-import { codecDataConverter } from '../codec';
+import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../adapters/aws';
+import { codecDataConverter } from '../adapters/temporal/codec';
 import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, Env, granteeSearchValue, loadConfigFile, payloadCodec, temporalSettings, type TemporalSettings } from '../config';
-import { createLogger } from '../logger';
+import { createLogger } from '../observability/logger';
 import { buildApp } from './app';
-import { parseApiKeys } from './auth';
-import { checkTimeouts, parseTrustProxy } from './hardening';
-import { metricsAccess } from './observability';
+import { parseApiKeys } from './plugins/auth';
+import { checkTimeouts, parseTrustProxy } from './plugins/hardening';
+import { metricsAccess } from './plugins/observability';
 
 // The API process: reads configuration once, connects to Temporal, listens, and
 // closes cleanly on SIGINT/SIGTERM.

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, paginateScan } from '@aws-sdk/lib-dynamodb';
-import type { AdoptionResult, AdoptionRow } from '../api/adopt';
+import type { AdoptionResult, AdoptionRow } from '../api/routes/adopt';
 
 // `dbaccess import`: adopts the live accesses of the old scripts as grants.
 //

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from '@temporalio/client';
-import { AesGcmPayloadCodec, parseCodecKeys, parseGranteeHashKey } from '../codec';
+import { AesGcmPayloadCodec, parseCodecKeys, parseGranteeHashKey } from '../adapters/temporal/codec';
 import { Env } from './env';
 import { ConfigError } from './errors';
 import { loadFileConfig, type FileConfig } from './file';

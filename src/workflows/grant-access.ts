@@ -17,7 +17,7 @@ import {
   type RetryPolicy,
 } from '@temporalio/workflow';
 import type { AccountRef, GrantActivities, RevocationResult } from '../activities';
-import type { AuditRecord } from '../activities/ports';
+import type { AuditRecord } from '../adapters/ports';
 import type { ReconcileActivities } from '../activities/reconcile';
 import {
   ACCESS_LEVEL_NAME,
@@ -52,8 +52,8 @@ import {
   type RetryDropResult,
   type RevokeArgs,
 } from '../domain';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from './messages';
-import { SA } from './search-attributes';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from '../contract/messages';
+import { SA } from '../contract/search-attributes';
 
 // One grant, one workflow, living exactly as long as the access does:
 //

@@ -9,9 +9,9 @@ import { DefaultLogger } from '@temporalio/worker';
 import type { Connection } from 'mysql2/promise';
 
 import { createActivities, GRANT_ID_TAG, type AccountRef, type GrantActivities } from '../../src/activities';
-import { ActivityErrorType } from '../../src/activities/errors';
-import { createMysqlAccountManager } from '../../src/activities/mysql';
-import type { AuditRecord } from '../../src/activities/ports';
+import { ActivityErrorType } from '../../src/adapters/errors';
+import { createMysqlAccountManager } from '../../src/adapters/engines/mysql';
+import type { AuditRecord } from '../../src/adapters/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
 import {

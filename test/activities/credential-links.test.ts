@@ -5,11 +5,11 @@ import type { Logger } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 
 import { createActivities, type GrantActivities } from '../../src/activities';
-import { SecretsManagerGrantSecretStore } from '../../src/activities/aws';
-import { hashCredentialToken } from '../../src/activities/credential-links';
-import { activityError, ActivityErrorType } from '../../src/activities/errors';
-import { messageIdFor } from '../../src/activities/mail';
-import type { Mailer } from '../../src/activities/ports';
+import { SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
+import { hashCredentialToken } from '../../src/adapters/credential-links';
+import { activityError, ActivityErrorType } from '../../src/adapters/errors';
+import { messageIdFor } from '../../src/adapters/notify';
+import type { Mailer } from '../../src/adapters/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
 import { MARIADB_HOST, MARIADB_PORT } from '../support/mariadb';

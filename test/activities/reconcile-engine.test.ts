@@ -6,12 +6,12 @@ import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 
-import type { AccessEnding, AuditRecord } from '../../src/activities/ports';
+import type { AccessEnding, AuditRecord } from '../../src/adapters/ports';
 import { createReconcileActivities, type ReconcileDeps } from '../../src/activities/reconcile';
-import { databasePrivilegesOfColumns, parseSchemaGrant } from '../../src/activities/mysql/inventory';
+import { databasePrivilegesOfColumns, parseSchemaGrant } from '../../src/adapters/engines/mysql/inventory';
 import { parseFileConfig } from '../../src/config';
 import { deriveAccountName, grantIdFor, type GrantState, type Orphan } from '../../src/domain';
-import { SA } from '../../src/workflows/search-attributes';
+import { SA } from '../../src/contract/search-attributes';
 
 // The reconciler's engine side with fakes around it (pure decisions: what counts
 // as retained, recurring or clean, and what a refused drop makes of an orphan).

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { authenticate, parseApiKeys } from '../../src/api/auth';
+import { authenticate, parseApiKeys } from '../../src/api/plugins/auth';
 import { ConfigError } from '../../src/config';
 
 // API keys come from DBACCESS_API_KEYS as `name:key` pairs; the name becomes the

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { Client } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
+import { parseApiKeys } from '../../src/api/plugins/auth';
 import { parseFileConfig } from '../../src/config';
 import { RUN_PREFIX, randomName } from '../support/mariadb';
 import { localTemporal, uniqueTaskQueue } from '../support/temporal';

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import Fastify from 'fastify';
-import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
-import { hashCredentialToken, newCredentialToken } from '../../src/activities/credential-links';
-import { credentialRoutes, USER_AGENT_MAX } from '../../src/api/credentials';
-import { serverOptions } from '../../src/api/hardening';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
+import { hashCredentialToken, newCredentialToken } from '../../src/adapters/credential-links';
+import { credentialRoutes, USER_AGENT_MAX } from '../../src/api/routes/credentials';
+import { serverOptions } from '../../src/api/plugins/hardening';
 import { canLogin } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
-import { DOCS_CSP, OPENAPI_PATH, registeredRoutes } from '../../src/api/docs';
+import { parseApiKeys } from '../../src/api/plugins/auth';
+import { DOCS_CSP, OPENAPI_PATH, registeredRoutes } from '../../src/api/plugins/docs';
 import { minimalConfig } from '../support/minimal-config';
 
 // The OpenAPI document at /docs: generated from the routes' schemas, it must

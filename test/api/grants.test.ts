@@ -4,10 +4,10 @@ import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2/promise';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
+import { parseApiKeys } from '../../src/api/plugins/auth';
 import { accountPrefix, deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type GrantState } from '../../src/domain';
 import type { CarriedState } from '../../src/workflows/grant-access';
-import { SA } from '../../src/workflows/search-attributes';
+import { SA } from '../../src/contract/search-attributes';
 import { rootPool, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 

@@ -5,10 +5,10 @@ import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
-import { checkTimeouts, type HardeningOptions } from '../../src/api/hardening';
+import { parseApiKeys } from '../../src/api/plugins/auth';
+import { checkTimeouts, type HardeningOptions } from '../../src/api/plugins/hardening';
 import { ConfigError } from '../../src/config';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/observability/logger';
 import { onTestRunEnd } from '../support/hooks';
 import { startTestStack, type TestStack } from '../support/stack';
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { DynamoAuditStore } from '../../src/activities/aws';
+import { DynamoAuditStore } from '../../src/adapters/aws';
 import { deriveAccountName, grantIdFor } from '../../src/domain';
 import { accountExists, canLogin } from '../support/mariadb';
 import { ROLE_CLIENTS, startTestStack, type StackKeys, type TestStack } from '../support/stack';

@@ -11,7 +11,7 @@ import {
   parseGranteeHashKey,
   PayloadDecryptionError,
   type CodecKey,
-} from '../../src/codec';
+} from '../../src/adapters/temporal/codec';
 import { codecEndpointSettings, ConfigError, Env, payloadCodec } from '../../src/config';
 
 // The payload codec on its own: what it writes, what it reads back, and what it

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { parseApiKeys, resolveClients } from '../../src/api/auth';
+import { parseApiKeys, resolveClients } from '../../src/api/plugins/auth';
 import { refusal } from '../../src/api/authorization';
 import { ConfigError, approvalReasons, approversOf, parseFileConfig, type ApiClient } from '../../src/config';
 

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { checkTimeouts } from '../../src/api/hardening';
+import { checkTimeouts } from '../../src/api/plugins/hardening';
 import { awsSettings, ConfigError, Env, ENV_VARS, smtpSettings, temporalSettings } from '../../src/config';
 
 // Addresses, ports and keys come from the environment. A wrong value must stop

@@ -9,8 +9,8 @@ import YAML from 'yaml';
 
 import { ENV_VARS, type EnvVar } from '../../src/config/env';
 import { parseFileConfig, type FileConfig } from '../../src/config/file';
-import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/workflows/search-attributes';
-import { ALLOCATOR_ENV, WORKER_NODE_FLAGS } from '../../src/process-tuning';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/contract/search-attributes';
+import { ALLOCATOR_ENV, WORKER_NODE_FLAGS } from '../../src/worker/process-tuning';
 
 // Docker cannot run where the tests run, so the local stack is proven by reading
 // it: docker-compose.yml, the Dockerfile and the configuration file they mount
@@ -289,7 +289,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
     });
 
     it('When the processes are started, then worker, api and setup run the compiled entry points', () => {
-      assert.deepEqual(argv(svc('worker').command), ['node', ...WORKER_NODE_FLAGS, 'dist/src/worker.js']);
+      assert.deepEqual(argv(svc('worker').command), ['node', ...WORKER_NODE_FLAGS, 'dist/src/worker/index.js']);
       assert.deepEqual(argv(svc('setup').command), ['node', 'dist/scripts/seed.js']);
       // The API is the image's default command.
       const apiCommand = argv(svc('api').command);
@@ -580,7 +580,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.ok(last.some((i) => i.op === 'COPY' && /\/app\/dist\b/.test(i.args)), 'the runtime stage copies dist/ (workflows included)');
     });
 
-    it('When the image runs, then the allocator gives memory back as the worker was measured with (src/process-tuning.ts)', () => {
+    it('When the image runs, then the allocator gives memory back as the worker was measured with (src/worker/process-tuning.ts)', () => {
       const env = df.stages.at(-1)!.filter((i) => i.op === 'ENV').map((i) => i.args).join(' ');
       for (const [name, value] of Object.entries(ALLOCATOR_ENV)) assert.match(env, new RegExp(`(^|\\s)${name}=${value}(\\s|$)`), `ENV ${name}=${value}`);
     });
@@ -596,7 +596,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       const build = read('tsconfig.build.json');
       assert.match(build, /"src\/\*\*\/\*\.ts"/);
       assert.match(build, /"scripts\/\*\*\/\*\.ts"/);
-      for (const entry of ['dist/src/api/server.js', 'dist/src/worker.js', 'dist/scripts/seed.js', 'dist/src/workflows/index.js']) {
+      for (const entry of ['dist/src/api/server.js', 'dist/src/worker/index.js', 'dist/scripts/seed.js', 'dist/src/workflows/index.js']) {
         const source = entry.replace(/^dist\//, '').replace(/\.js$/, '.ts');
         const alt = source.replace(/\/index\.ts$/, '.ts');
         assert.ok(existsSync(resolve(ROOT, source)) || existsSync(resolve(ROOT, alt)), `${entry} has no source ${source}`);

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENV_VARS } from '../../src/config';
-import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/contract/search-attributes';
 import { ROOT } from '../support/tools';
 
 // The README is the operator's reference: these checks keep it true when a

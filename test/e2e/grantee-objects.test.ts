@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
 
-import { DynamoAuditStore } from '../../src/activities/aws';
+import { DynamoAuditStore } from '../../src/adapters/aws';
 import { accountExists, canLogin, MARIADB_HOST, MARIADB_PORT, queryFails, randomName, randomPassword, rootPool, RUN_PREFIX, sessionsOf } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { listWorkflows } from '../../src/visibility';
+import { listWorkflows } from '../../src/adapters/temporal/visibility';
 import { randomBytes } from 'node:crypto';
 import nodemailer from 'nodemailer';
-import { DynamoAuditStore } from '../../src/activities/aws';
+import { DynamoAuditStore } from '../../src/adapters/aws';
 import { connectAs } from '../support/mariadb';
 import { addHistories, addLogLines, addMails, LeakScanner } from '../support/leaks';
 import { startTestStack, type TestStack } from '../support/stack';

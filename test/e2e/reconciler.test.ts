@@ -2,13 +2,13 @@ import assert from 'node:assert/strict';
 import { ScheduleOverlapPolicy } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2/promise';
 import { GRANT_ID_TAG } from '../../src/activities';
-import { messageIdFor } from '../../src/activities/mail';
+import { messageIdFor } from '../../src/adapters/notify';
 import { deriveAccountName, deriveAccountNames, grantIdFor, grantSecretName, type GrantRequest, type ReconcileSummary } from '../../src/domain';
 import { accountExists, RUN_PREFIX, randomName, rootPool } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 import { localTemporal } from '../support/temporal';
 import { until } from '../support/wait';
-import { ensureReconcilerSchedule } from '../../src/reconciler-schedule';
+import { ensureReconcilerSchedule } from '../../src/worker/reconciler-schedule';
 
 // The reconciler on the real stack: the real worker (with its schedule), the
 // Temporal dev server, MariaDB through the least-privileged admin, moto, SMTP.

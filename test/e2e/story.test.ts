@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { DynamoAuditStore } from '../../src/activities/aws';
-import { SA } from '../../src/workflows/search-attributes';
+import { DynamoAuditStore } from '../../src/adapters/aws';
+import { SA } from '../../src/contract/search-attributes';
 import { decodeAll, rawText } from '../support/codec';
 import { accountExists, canLogin, connectAs, queryFails, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';

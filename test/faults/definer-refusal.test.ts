@@ -5,7 +5,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 
 import { createActivities, type RevocationResult } from '../../src/activities';
-import { createMysqlAccountManager, type MysqlAccountManager } from '../../src/activities/mysql';
+import { createMysqlAccountManager, type MysqlAccountManager } from '../../src/adapters/engines/mysql';
 import { createTestComponents, type TestComponents } from '../support/components';
 import {
   accountExists,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 
 import type { RowDataPacket } from 'mysql2/promise';
 
-import type { AuditRecord } from '../../src/activities/ports';
+import type { AuditRecord } from '../../src/adapters/ports';
 import { startFaultStack, type FaultStack } from '../support/fault-stack';
 import { accountExists, canLogin, connectAs, queryFails, randomPassword, rootPool, sessionsOf, showGrants } from '../support/mariadb';
 import type { Hold } from '../support/proxy';

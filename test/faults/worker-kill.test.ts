@@ -38,7 +38,7 @@ describe('faults: the worker is killed during each step', function () {
     await stack?.stop();
   });
 
-  it('When the worker process starts as the image starts it (src/process-tuning.ts), then it reports no memory setting missing', () => {
+  it('When the worker process starts as the image starts it (src/worker/process-tuning.ts), then it reports no memory setting missing', () => {
     const output = stack.worker.output();
     assert.match(output, /"msg":"worker started"/);
     assert.doesNotMatch(output, /started without the memory settings/);

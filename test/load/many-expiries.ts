@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import type { Connection } from 'mysql2/promise';
-import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
 import { connectAs, rootPool } from '../support/mariadb';
 import { forEachConcurrently, quantile } from '../support/stats';
 import type { TestComponents } from '../support/components';

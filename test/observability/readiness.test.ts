@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
+import { parseApiKeys } from '../../src/api/plugins/auth';
 import { API_CHANNEL_ARGS } from '../../src/api/server';
 import { minimalConfig } from '../support/minimal-config';
 import { freePort } from '../support/ports';

@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { ARMED_REVOCATION_QUEUE_SUFFIX, type GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from '../../src/workflows/messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from '../../src/contract/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import { ROOT } from '../support/tools';
 import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import fc from 'fast-check';
 import type { RowDataPacket } from 'mysql2/promise';
 
-import { ActivityErrorType } from '../../src/activities/errors';
+import { ActivityErrorType } from '../../src/adapters/errors';
 import {
   accountExistsStatement,
   checkHost,
@@ -23,7 +23,7 @@ import {
   revokeExceptStatement,
   SESSION_SQL_MODE,
   type Statement,
-} from '../../src/activities/mysql/sql';
+} from '../../src/adapters/engines/mysql/sql';
 import { HttpError } from '../../src/api/errors';
 import { GrantService, type GrantFilters, type NewGrant } from '../../src/api/grant-service';
 import { ConfigError, parseFileConfig, type FileConfig } from '../../src/config';

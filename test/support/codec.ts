@@ -1,5 +1,5 @@
 import { METADATA_ENCODING_KEY, type Payload, type PayloadCodec } from '@temporalio/common';
-import { ENCRYPTED_ENCODING } from '../../src/codec';
+import { ENCRYPTED_ENCODING } from '../../src/adapters/temporal/codec';
 
 // Reading raw Temporal data (histories, descriptions) as Temporal stores it.
 

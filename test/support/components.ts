@@ -20,11 +20,11 @@ import {
   SecretsManagerAdminCredentials,
   SecretsManagerGrantSecretStore,
   type AwsClients,
-} from '../../src/activities/aws';
-import { createSmtpMailer } from '../../src/activities/mail';
-import { createMysqlAccountManager } from '../../src/activities/mysql';
-import { generatePassword } from '../../src/activities/password';
-import type { GrantCredential } from '../../src/activities/ports';
+} from '../../src/adapters/aws';
+import { createSmtpMailer } from '../../src/adapters/notify';
+import { createMysqlAccountManager } from '../../src/adapters/engines/mysql';
+import { generatePassword } from '../../src/adapters/password';
+import type { GrantCredential } from '../../src/adapters/ports';
 import type { AwsSettings, SmtpSettings } from '../../src/config';
 import { grantIdFor, grantSecretName, type GrantTarget, type Person } from '../../src/domain';
 import { onTestRunEnd } from './hooks';

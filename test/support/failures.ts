@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { ApplicationFailure } from '@temporalio/common';
-import type { ActivityErrorTypeName } from '../../src/activities/errors';
+import type { ActivityErrorTypeName } from '../../src/adapters/errors';
 
 /** Awaits `promise`, which must reject with an ApplicationFailure of `type`; returns it. */
 export async function expectFailure(promise: Promise<unknown>, type: ActivityErrorTypeName): Promise<ApplicationFailure> {

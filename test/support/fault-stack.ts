@@ -8,13 +8,13 @@ import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secret
 import { Client, type WorkflowHandle } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 
-import { DynamoAuditStore } from '../../src/activities/aws';
-import type { AuditRecord } from '../../src/activities/ports';
+import { DynamoAuditStore } from '../../src/adapters/aws';
+import type { AuditRecord } from '../../src/adapters/ports';
 import { buildApp } from '../../src/api/app';
-import { parseApiKeys } from '../../src/api/auth';
+import { parseApiKeys } from '../../src/api/plugins/auth';
 import { parseFileConfig, type FileConfig } from '../../src/config';
 import type { GrantState } from '../../src/domain';
-import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/workflows/search-attributes';
+import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/contract/search-attributes';
 import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { accountExists, canLogin, MARIADB_HOST, MARIADB_PORT, randomName, RUN_PREFIX, schemaGrants } from './mariadb';
@@ -29,7 +29,7 @@ import { until } from './wait';
 //
 //   API (in this process) ──▶ Temporal (the run's shared dev server, or one of the test's own)
 //                                  ▲
-//   worker (a child process: `tsx src/worker.ts`, killable with SIGKILL, restartable)
+//   worker (a child process: `tsx src/worker/index.ts`, killable with SIGKILL, restartable)
 //     ├── MariaDB: one proxy per configured database (each database has its own admin
 //     │   secret, whose MYSQL_HOST/PORT is its proxy), so one grant's database can be
 //     │   cut or held without touching another's

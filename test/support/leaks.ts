@@ -1,6 +1,6 @@
 import type { Client } from '@temporalio/client';
 import type { PayloadCodec } from '@temporalio/common';
-import { listWorkflows } from '../../src/visibility';
+import { listWorkflows } from '../../src/adapters/temporal/visibility';
 import { decodeAll } from './codec';
 
 // A scanner for secrets in everything the service leaves behind: workflow

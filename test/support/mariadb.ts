@@ -3,8 +3,8 @@ import net from 'node:net';
 
 import mysql, { type Connection, type Pool, type RowDataPacket } from 'mysql2/promise';
 
-import type { AdminCredentialSource, AdminCredentials } from '../../src/activities/ports';
-import { adminGrantStatements } from '../../src/activities/mysql';
+import type { AdminCredentialSource, AdminCredentials } from '../../src/adapters/ports';
+import { adminGrantStatements } from '../../src/adapters/engines/mysql';
 import { onTestRunEnd } from './hooks';
 
 // Test helpers for the machine's MariaDB (127.0.0.1:3306, root, empty password).

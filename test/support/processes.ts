@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 
 import { onTestRunEnd } from './hooks';
 import { freePort } from './ports';
-import { ALLOCATOR_ENV, WORKER_NODE_FLAGS } from '../../src/process-tuning';
+import { ALLOCATOR_ENV, WORKER_NODE_FLAGS } from '../../src/worker/process-tuning';
 import { DEV_SERVER_TUNING } from './temporal';
 import { ROOT, toolPath } from './tools';
 import { until } from './wait';
@@ -142,9 +142,9 @@ export interface WorkerProcess {
 }
 
 /**
- * Starts `tsx src/worker.ts` (or, `compiled`, `node dist/src/worker.js` of `npm run build`) with `env`
+ * Starts `tsx src/worker/index.ts` (or, `compiled`, `node dist/src/worker/index.js` of `npm run build`) with `env`
  * (DBACCESS_CONFIG, TEMPORAL_*, AWS_*, SMTP_*, ...) and waits for "worker started". It runs with the
- * image's allocator settings and Node flags (src/process-tuning.ts); `env` may override them.
+ * image's allocator settings and Node flags (src/worker/process-tuning.ts); `env` may override them.
  */
 export async function startWorkerProcess(env: Record<string, string>, options: { startTimeoutMs?: number; compiled?: boolean } = {}): Promise<WorkerProcess> {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -162,8 +162,8 @@ export async function startWorkerProcess(env: Record<string, string>, options: {
   const start = async (): Promise<void> => {
     if (current) history += current.output();
     current = options.compiled
-      ? spawnGroup('the worker', process.execPath, [...WORKER_NODE_FLAGS, join(ROOT, 'dist', 'src', 'worker.js')], fullEnv)
-      : spawnGroup('the worker', tsx, [join(ROOT, 'src', 'worker.ts')], fullEnv);
+      ? spawnGroup('the worker', process.execPath, [...WORKER_NODE_FLAGS, join(ROOT, 'dist', 'src', 'worker', 'index.js')], fullEnv)
+      : spawnGroup('the worker', tsx, [join(ROOT, 'src', 'worker', 'index.ts')], fullEnv);
     await current.waitForOutput(/"msg":"worker started"/, options.startTimeoutMs ?? 90_000);
   };
   await start();

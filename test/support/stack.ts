@@ -4,17 +4,17 @@ import type { FastifyInstance } from 'fastify';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildApp, type AppDeps } from '../../src/api/app';
-import { AesGcmPayloadCodec, codecDataConverter } from '../../src/codec';
-import { parseApiKeys } from '../../src/api/auth';
-import type { HardeningOptions } from '../../src/api/hardening';
+import { AesGcmPayloadCodec, codecDataConverter } from '../../src/adapters/temporal/codec';
+import { parseApiKeys } from '../../src/api/plugins/auth';
+import type { HardeningOptions } from '../../src/api/plugins/hardening';
 import { parseFileConfig, type FileConfig } from '../../src/config';
-import { createLogger } from '../../src/logger';
+import { createLogger } from '../../src/observability/logger';
 import { createWorker, type RunningWorker } from '../../src/worker';
-import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/activities/aws';
+import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
 import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { RUN_PREFIX, randomName, rootPool } from './mariadb';
-import { adminGrantStatements, grantSchema } from '../../src/activities/mysql/sql';
+import { adminGrantStatements, grantSchema } from '../../src/adapters/engines/mysql/sql';
 import { localTemporal, uniqueTaskQueue, workflowBundle } from './temporal';
 
 // The whole service for API and end-to-end tests: the real Temporal dev server,

@@ -2,7 +2,7 @@ import { bundleWorkflowCode, DefaultLogger, Runtime, type WorkflowBundleWithSour
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { join } from 'node:path';
 import { temporal } from '@temporalio/proto';
-import { SA } from '../../src/workflows/search-attributes';
+import { SA } from '../../src/contract/search-attributes';
 import { onTestRunEnd } from './hooks';
 import { ROOT, toolPath } from './tools';
 

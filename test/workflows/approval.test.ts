@@ -3,7 +3,7 @@ import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { GrantErrorType, type GrantRequest, type GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { approveUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { approveUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { uniqueTaskQueue } from '../support/temporal';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';

@@ -6,8 +6,8 @@ import type { AdminMailRequest, GrantMailRequest, RevocationResult } from '../..
 import { ARMED_REVOCATION_QUEUE_SUFFIX, GrantErrorType, type GrantRequest, type GrantState, type LeftBehindObject } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { RETAINED_RETRY_MS } from '../../src/workflows/grant-access';
-import { extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../../src/workflows/messages';
-import { SA } from '../../src/workflows/search-attributes';
+import { extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../../src/contract/messages';
+import { SA } from '../../src/contract/search-attributes';
 import { uniqueTaskQueue } from '../support/temporal';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ApprovalMailRequest } from '../../src/activities';
 import { GrantErrorType, type ApprovalRequirement, type GrantRequest, type GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { uniqueTaskQueue } from '../support/temporal';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';

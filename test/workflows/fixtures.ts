@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult } from '../../src/activities';
-import type { AuditRecord } from '../../src/activities/ports';
+import type { AuditRecord } from '../../src/adapters/ports';
 import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
 
 // Recorded activities for workflow tests: every call is logged in order, and any

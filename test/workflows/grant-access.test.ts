@@ -3,7 +3,7 @@ import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/clie
 import { ApplicationFailure } from '@temporalio/common';
 import type { GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { REVOKE_ATTEMPTS_BEFORE_ALERT } from '../../src/workflows/grant-access';
 import { ARMED_REVOCATION_QUEUE_SUFFIX } from '../../src/domain';
 import { Worker } from '@temporalio/worker';

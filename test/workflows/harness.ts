@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { GrantState } from '../../src/domain';
-import { grantStateQuery } from '../../src/workflows/messages';
+import { grantStateQuery } from '../../src/contract/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import type { RecordedActivities } from './fixtures';
 

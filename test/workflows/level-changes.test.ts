@@ -6,7 +6,7 @@ import type { AdminMailRequest, PrivilegeChange } from '../../src/activities';
 import { ActivityErrorType, GrantErrorType, type GrantRequest, type GrantState, type PrivilegeRepair } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { UPDATE_GRACE_MS } from '../../src/workflows/grant-access';
-import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from '../../src/workflows/messages';
+import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, revokeSignal } from '../../src/contract/messages';
 import { uniqueTaskQueue } from '../support/temporal';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';

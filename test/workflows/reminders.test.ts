@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { NoticeMailRequest } from '../../src/activities';
 import type { GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { extendUpdate, grantStateQuery, revokeSignal } from '../../src/workflows/messages';
+import { extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { uniqueTaskQueue } from '../support/temporal';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';

@@ -1,4 +1,0 @@
-export { createSmtpMailer, toMailError, type SmtpMailerOptions } from './smtp';
-export { grantMail, grantOwnerNotice, adminMail, type GrantMailKind, type AdminMailKind, type GrantMailInput, type AdminMailInput, type MailCredentials } from './templates';
-export { messageIdFor } from './format';
-export { approvalMail, type ApprovalMailInput, type ApprovalMailKind } from './approval';
