@@ -49,7 +49,7 @@ describe('admin privilege check', () => {
     });
 
     it("When the README's admin statements are read back, then nothing is extra, and each privilege of its table is among them", () => {
-      const readme = readFileSync(join(__dirname, '../../README.md'), 'utf8');
+      const readme = readFileSync(join(__dirname, '../../../../README.md'), 'utf8');
       const block = /\*\*The admin MySQL account\*\*[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme);
       assert.ok(block, 'README has the admin account block');
       const grants = block[1]!
