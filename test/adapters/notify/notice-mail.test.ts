@@ -1,3 +1,5 @@
+import { parseArgs } from 'node:util';
+import { COMMANDS, GLOBAL_OPTIONS } from '../../../src/cli/commands';
 import assert from 'node:assert/strict';
 import { noticeMail, suggestedExtension } from '../../../src/adapters/notify/templates/notices';
 import { initialGrantState } from '../../../src/domain';
@@ -21,7 +23,12 @@ describe('notice e-mails', () => {
     assert.ok(flat.includes('expires in 3 days'));
     assert.ok(flat.includes('ends at 2026-12-05 10:00:00 UTC (in 3 days)'));
     const id = encodeURIComponent(grant.grantId);
-    assert.ok(mail.text.includes(`dbaccess extend grant/project/dev_project/john.doe@example.com --until 2026-12-12`), mail.text);
+    assert.ok(mail.text.includes(`dbaccess extend grant/project/dev_project/john.doe@example.com --expires 2026-12-12`), mail.text);
+    // The command in the mail is one the CLI accepts.
+    const extend = COMMANDS.find((c) => c.name === 'extend')!;
+    const line = /dbaccess extend (\S+) (.+)/.exec(mail.text)![0].split(' ').slice(2);
+    const parsed = parseArgs({ args: line, options: { ...GLOBAL_OPTIONS, ...extend.options }, allowPositionals: true, strict: true });
+    assert.equal(parsed.values.expires, '2026-12-12');
     assert.ok(mail.text.includes(`curl -X POST https://dbaccess.example.com/grants/${id}/extend -H "Authorization: Bearer $DBACCESS_API_KEY" --json '{"expiresAt":"2026-12-12"}'`), mail.text);
     assert.ok(mail.html.includes('John &lt;b&gt;Doe&lt;/b&gt;'), 'names are escaped in HTML');
     assert.ok(!mail.html.includes('<b>Doe</b>'));

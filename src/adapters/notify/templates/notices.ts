@@ -50,7 +50,7 @@ export function extendCommands(grantId: string, until: string, apiUrl: string | 
   const base = clean(apiUrl ?? '', 300).replace(/\/+$/, '') || '$DBACCESS_URL';
   const url = `${base}/grants/${encodeURIComponent(grantId)}/extend`;
   return {
-    cli: `dbaccess extend ${shellQuote(clean(grantId))} --until ${until}`,
+    cli: `dbaccess extend ${shellQuote(clean(grantId))} --expires ${until}`,
     curl: `curl -X POST ${base.startsWith('$') ? `"${url}"` : shellQuote(url)} -H "Authorization: Bearer $DBACCESS_API_KEY" --json '{"expiresAt":"${until}"}'`,
   };
 }
