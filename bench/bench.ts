@@ -17,7 +17,7 @@ import { startBenchStack, type BenchStack } from './stack';
 import { temporalFloor } from './temporal-floor';
 
 // `npm run bench`: how fast a grant is given and taken away, side by side with
-// what MariaDB alone can do, on the local stack (README: Performance).
+// what MariaDB alone can do, on the local stack (docs/performance.md).
 //
 //   npm run bench                     everything (about 20 minutes on two cores)
 //   npm run bench -- --quick          smaller counts, one run each (about 5 minutes)

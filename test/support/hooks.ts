@@ -5,8 +5,8 @@
 // stops workers), each in reverse order of registration; then the shared servers
 // and pools those cleanups talk to (moto, SMTP, Temporal, the root pool).
 
-// The AWS SDK warns once per process that Node 20 is past its end of life; the
-// README says so, and repeating it in every test run's output hides real output.
+// The AWS SDK warns once per process that Node 20 is past its end of life;
+// docs/development.md says so, and repeating it in every test run's output hides real output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 type Cleanup = () => Promise<void>;

@@ -14,7 +14,7 @@ import { ROOT, toolPath } from './tools';
  * shard): after a short burst, every workflow and timer task then waits about
  * 35 ms, a grant takes 350 ms instead of 150 and a thousand expiries queue up.
  * Production clusters spread this over hundreds of shards. Same values as
- * scripts/dev.mjs (README: Performance).
+ * scripts/dev.mjs (docs/decisions/0008-dev-server-task-queue-rate.md).
  */
 export const DEV_SERVER_TUNING = [
   'history.transferProcessorMaxPollRPS=10000',

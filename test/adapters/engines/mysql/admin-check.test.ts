@@ -14,14 +14,14 @@ import { createAdmin, createSchema, MARIADB_HOST, randomName, rootPool, RUN_PREF
 
 // The start-up check of the admin accounts: SHOW GRANTS of both dialects parsed
 // (MySQL 8.4 from sample output, since it cannot run here), and the check itself
-// against the real MariaDB through admins created with exactly the README's
-// statements, plus one extra privilege each.
+// against the real MariaDB through admins created with exactly the documented
+// statements (docs/security.md), plus one extra privilege each.
 
 const HASH = "IDENTIFIED BY PASSWORD '*5A87921594ADBC3B3DBF05C28C6850584B045C00'";
 
 describe('admin privilege check', () => {
   describe('SHOW GRANTS parsing (both dialects, no server)', () => {
-    it('When the admin holds exactly what MySQL 8.4 shows for the README statements, then nothing is extra', () => {
+    it('When the admin holds exactly what MySQL 8.4 shows for the documented statements, then nothing is extra', () => {
       const lines = [
         'GRANT PROCESS, CREATE USER ON *.* TO `dbaccess_admin`@`%`',
         'GRANT CONNECTION_ADMIN ON *.* TO `dbaccess_admin`@`%`',
@@ -32,7 +32,7 @@ describe('admin privilege check', () => {
       assert.deepEqual(excessAdminPrivileges(lines, ['dev_project', 'shop']), []);
     });
 
-    it('When the admin holds exactly what MariaDB shows for the README statements (hash, limits), then nothing is extra', () => {
+    it('When the admin holds exactly what MariaDB shows for the documented statements (hash, limits), then nothing is extra', () => {
       const lines = [
         `GRANT PROCESS, CREATE USER, CONNECTION ADMIN ON *.* TO \`dbaccess_admin\`@\`%\` ${HASH} WITH MAX_USER_CONNECTIONS 100`,
         'GRANT SELECT ON `mysql`.* TO `dbaccess_admin`@`%`',
@@ -48,10 +48,10 @@ describe('admin privilege check', () => {
       }
     });
 
-    it("When the README's admin statements are read back, then nothing is extra, and each privilege of its table is among them", () => {
-      const readme = readFileSync(join(__dirname, '../../../../README.md'), 'utf8');
-      const block = /\*\*The admin MySQL account\*\*[\s\S]*?```sql\n([\s\S]*?)```/.exec(readme);
-      assert.ok(block, 'README has the admin account block');
+    it("When the documented admin statements are read back, then nothing is extra, and each privilege of its table is among them", () => {
+      const security = readFileSync(join(__dirname, '../../../../docs/security.md'), 'utf8');
+      const block = /^## The admin account\n[\s\S]*?```sql\n([\s\S]*?)```/m.exec(security);
+      assert.ok(block, 'docs/security.md has the admin account block');
       const grants = block[1]!
         .split('\n')
         .map((l) => l.replace(/--.*$/, '').trim().replace(/;$/, ''))
@@ -216,7 +216,7 @@ describe('admin privilege check', () => {
       }
     }
 
-    it('When the admin was created with exactly the README statements, then it passes without a warning', async () => {
+    it('When the admin was created with exactly the documented statements, then it passes without a warning', async () => {
       const admin = await createAdmin(schemas);
       const grants = await readAdminGrants(admin.credentials);
       assert.ok(grants.some((g) => g.includes('CONNECTION ADMIN')), grants.join('\n'));
