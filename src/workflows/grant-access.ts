@@ -16,9 +16,7 @@ import {
   type ActivityOptions,
   type RetryPolicy,
 } from '@temporalio/workflow';
-import type { AccountRef, GrantActivities, RevocationResult } from '../activities';
-import type { AuditRecord } from '../adapters/ports';
-import type { ReconcileActivities } from '../activities/reconcile';
+import type { AccountRef, AuditRecord, GrantActivities, ReconcileActivities, RevocationResult } from '../contract/activities';
 import {
   ACCESS_LEVEL_NAME,
   ARMED_REVOCATION_QUEUE_SUFFIX,

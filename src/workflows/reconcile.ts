@@ -1,5 +1,5 @@
 import { log, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
-import type { ReconcileActivities } from '../activities/reconcile';
+import type { ReconcileActivities } from '../contract/activities';
 import { innermostMessage, summaryHasFindings, type ReconcileSummary, type ReconcilerMode } from '../domain';
 
 // One reconciler run, started by the Schedule `dbaccess-reconciler` (or by hand):
