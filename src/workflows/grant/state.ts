@@ -100,7 +100,7 @@ export class Grant {
 
   constructor(
     readonly request: GrantRequest,
-    readonly carried?: CarriedState,
+    carried?: CarriedState,
   ) {
     this.sequence = carried?.sequence ?? 0;
     if (carried?.reminders) this.reminders = carried.reminders;
