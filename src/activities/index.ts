@@ -1,15 +1,17 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ActivityErrorType, isDowngrade, type GrantTarget, type LeftBehindObject, type Person } from '../domain';
+import { ActivityErrorType, isDowngrade, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
-import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor, type AdminMailInput, type ApprovalMailInput, type GrantMailInput } from '../adapters/notify';
-import { noticeMail, type NoticeMailInput } from '../adapters/notify/templates/notices';
+import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor } from '../adapters/notify';
+import { noticeMail } from '../adapters/notify/templates/notices';
 import { generatePassword } from '../adapters/password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from '../adapters/ports';
+import type { AccountRef, AdminAlert, ApprovalNotice, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 
 export * from '../adapters/ports';
+export type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 export type { CredentialDelivery } from './credential-delivery';
 export { GRANT_RUN_TAG } from '../adapters/credential-links';
 
@@ -35,69 +37,14 @@ export interface ActivityDeps {
   credentials?: CredentialDelivery;
 }
 
-/** Identifies an account and where it lives; never a credential. */
-export interface AccountRef {
-  grantId: string;
-  project: string;
-  database: string;
-  account: string;
-  secretName: string;
-  target: GrantTarget;
-  /**
-   * Set by the workflow when the account is known to be this grant's (createAccount
-   * returned, or it was adopted): the revoke then drops it without first asking
-   * Secrets Manager who owns it, so an AWS outage cannot delay the end of access.
-   */
-  owned?: boolean;
-}
-
-/** A revocation; `notBefore` arms it ahead of the expiry (see waitUntil). */
-export interface RevokeRef extends AccountRef {
-  /**
-   * ISO instant before which nothing is dropped: the attempt waits for it, and a
-   * cancellation while it waits stands it down with nothing changed. From that
-   * instant on it ignores cancellation and finishes, so that "stood down" always
-   * means the account is untouched.
-   */
-  notBefore?: string;
-}
-
-/**
- * What a revocation did. The fields after `secretDeleted` are absent from results
- * recorded before containment existed: read a missing `dropped` as true.
- */
-export interface RevocationResult {
-  accountExisted: boolean;
-  sessionsKilled: number;
-  secretDeleted: boolean;
-  /** When access ended (the account was contained). */
-  containedAt?: string;
-  /** False when the server refused the drop: the account stays, contained, and is retained. */
-  dropped?: boolean;
-  refusal?: string;
-  leftBehind?: LeftBehindObject[];
-  leftBehindCount?: number;
-}
-
-export interface PrivilegeChange extends AccountRef {
-  privileges: string[];
-  /** The privileges before a level change; absent when provisioning. */
-  previous?: string[];
-  /** repairPrivileges: what the grant's last repair removed and restored; the same difference again is `recurring`, not repaired. */
-  lastRepair?: { removed: string[]; restored: string[] };
-}
-
 /** A grant e-mail to send; the region of the secret is the worker's. */
-export type GrantMailRequest = Omit<GrantMailInput, 'awsRegion'>;
-
+export type GrantMailRequest = GrantNotice;
 /** An e-mail to the administrators; their addresses come from the configuration. */
-export type AdminMailRequest = Omit<AdminMailInput, 'administrators'>;
-
+export type AdminMailRequest = AdminAlert;
 /** A reminder or adoption notice; the API's URL is the worker's. */
-export type NoticeMailRequest = Omit<NoticeMailInput, 'apiUrl'>;
-
+export type NoticeMailRequest = GranteeNotice;
 /** An approval-gate e-mail; the API's URL is the worker's. */
-export type ApprovalMailRequest = Omit<ApprovalMailInput, 'apiUrl'>;
+export type ApprovalMailRequest = ApprovalNotice;
 
 /** Tag on a per-grant secret naming the grant that owns the secret and its account. */
 export const GRANT_ID_TAG = 'dbaccess:grant-id';
@@ -443,7 +390,6 @@ export function createActivities(deps: ActivityDeps) {
     async notifyAdmins(request: AdminMailRequest): Promise<void> {
       await deps.mailer.send(adminMail({ ...request, administrators: deps.administrators }));
     },
-  };
+  } satisfies GrantActivities;
 }
 
-export type GrantActivities = ReturnType<typeof createActivities>;

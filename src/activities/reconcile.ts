@@ -13,20 +13,19 @@ import {
   innermostMessage,
   type Drift,
   type LookAlike,
-  type Orphan,
   type Person,
   type LeftBehindObject,
   type PrivilegeRepair,
   type ReconcileSummary,
   type ReconcilerMode,
-  type RepairDriftResult,
   type RetainedGrant,
   type RetryDropResult,
   type ServerFindings,
 } from '../domain';
 import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
-import { GRANT_ID_TAG, type PrivilegeChange } from './index';
+import { GRANT_ID_TAG } from './index';
+import type { DriftOutcome, OrphanOutcome, OrphanRevocation, PrivilegeChange, ReconcileActivities } from '../contract/activities';
 import { reconcileMail } from '../adapters/notify/templates/reconcile';
 import { patternIsSchema, type AccountInventory, type SchemaGrant } from '../adapters/engines/mysql/inventory';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from '../adapters/ports';
@@ -59,25 +58,6 @@ interface ManagedDatabase {
   project: string;
   database: string;
   schema: string;
-}
-
-export interface OrphanRevocation {
-  orphan: Orphan;
-  /** The reconciler run: its workflow id and run id name the audit event, `at` its time. */
-  workflowId: string;
-  runId: string;
-  at: string;
-}
-
-export interface OrphanOutcome {
-  /** `retained`: access ended (contained), but the server refused the drop; the next run tries again. */
-  outcome: 'revoked' | 'retained' | 'skipped';
-  detail: string;
-}
-
-export interface DriftOutcome {
-  outcome: RepairDriftResult['outcome'] | 'skipped';
-  detail: string;
 }
 
 /** Grant statuses of a workflow that stays open only because its account is retained. */
@@ -495,7 +475,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     async notifyReconcile(summary: ReconcileSummary): Promise<void> {
       await deps.mailer.send(reconcileMail({ summary, administrators: deps.administrators }));
     },
-  };
+  } satisfies ReconcileActivities;
 }
 
-export type ReconcileActivities = ReturnType<typeof createReconcileActivities>;
+export type { DriftOutcome, OrphanOutcome, OrphanRevocation, ReconcileActivities } from '../contract/activities';

@@ -1,4 +1,5 @@
-import type { AuditEventType, GrantTarget, LeftBehindObject, Person } from '../domain';
+import type { GrantTarget, LeftBehindObject, Person } from '../domain';
+import type { AuditRecord } from '../contract/activities';
 
 // The small interfaces behind which every side effect lives. Activities are
 // written against these; the worker wires in the real adapters (MySQL, AWS,
@@ -135,32 +136,8 @@ export interface GrantSecretStore {
   delete(name: string): Promise<{ existed: boolean }>;
 }
 
-/** One audit event, as stored. Append-only: never updated, never deleted. */
-export interface AuditRecord {
-  grantId: string;
-  /** Deterministic id (`{firstRunId}:{sequence}`), the same on every retry of the write. */
-  eventId: string;
-  /** ISO-8601 time of the event (workflow time). */
-  at: string;
-  event: AuditEventType;
-  actor: string;
-  email: string;
-  project: string;
-  database: string;
-  accessLevel: string;
-  expiresAt: string;
-  account: string;
-  workflowId: string;
-  runId: string;
-  reason?: string;
-  detail?: string;
-  /** REVOKED, EXPIRED, ORPHAN_REVOKED: the instant access ended (the account was contained). */
-  accessEndedAt?: string;
-  /** CREDENTIALS_VIEWED: the address the credentials went to (the API's request.ip). */
-  clientAddress?: string;
-  /** CREDENTIALS_VIEWED: the client's user agent, one line, bounded. */
-  userAgent?: string;
-}
+/** One audit event, as stored (defined with the activities that write it). */
+export type { AuditRecord } from '../contract/activities';
 
 export interface AuditStore {
   /** Writes the event unless an event with the same id exists; `written: false` for a repeat. */

@@ -4,7 +4,8 @@ import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
 // send exactly what the workflow handles. Their names are recorded in workflow
-// history: never rename one that has shipped.
+// history: never rename one that has shipped. Why updates and when a signal:
+// docs/decisions/0101-one-update-at-a-time.md.
 
 /** Revoke is a signal: it must always be accepted, even while the grant is still
  * being provisioned, and the caller does not need to wait for the revocation. */

@@ -1,5 +1,5 @@
 import { log, proxyActivities, workflowInfo, type ActivityOptions } from '@temporalio/workflow';
-import type { ReconcileActivities } from '../activities/reconcile';
+import type { ReconcileActivities } from '../contract/activities';
 import { innermostMessage, summaryHasFindings, type ReconcileSummary, type ReconcilerMode } from '../domain';
 
 // One reconciler run, started by the Schedule `dbaccess-reconciler` (or by hand):
@@ -24,14 +24,14 @@ const CHANGE: ActivityOptions = {
   heartbeatTimeout: '30s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
 };
-const EMAIL: ActivityOptions = {
+const NOTIFY: ActivityOptions = {
   startToCloseTimeout: '30s',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5, nonRetryableErrorTypes: ['MailRejected'] },
 };
 
 const inspect = proxyActivities<ReconcileActivities>(INSPECT);
 const change = proxyActivities<ReconcileActivities>(CHANGE);
-const email = proxyActivities<ReconcileActivities>(EMAIL);
+const notify = proxyActivities<ReconcileActivities>(NOTIFY);
 
 
 export async function reconcileAccess(input: ReconcileInput = {}): Promise<ReconcileSummary> {
@@ -122,7 +122,7 @@ export async function reconcileAccess(input: ReconcileInput = {}): Promise<Recon
 
   if (summaryHasFindings(summary)) {
     try {
-      await email.notifyReconcile.executeWithOptions({ ...EMAIL, summary: 'email the reconciler summary to the administrators' }, [summary]);
+      await notify.notifyReconcile.executeWithOptions({ ...NOTIFY, summary: 'email the reconciler summary to the administrators' }, [summary]);
     } catch (err) {
       log.error('could not e-mail the reconciler summary', { message: innermostMessage(err) });
     }

@@ -1,20 +1,13 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
-import type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult } from '../../src/activities';
-import type { AuditRecord } from '../../src/adapters/ports';
+import type { AuditRecord, GrantActivities, PrivilegeChange, ReconcileActivities, RevocationResult } from '../../src/contract/activities';
 import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
 
 // Recorded activities for workflow tests: every call is logged in order, and any
 // step can be made to fail for a number of attempts (or for ever).
 
-/**
- * The grant's activities, and those the workflow calls that other modules define:
- * the engine's endSessions (a lowering whose kill failed) and the reconciler's repairPrivileges.
- */
-export type WorkflowActivities = GrantActivities & {
-  endSessions(ref: AccountRef): Promise<{ sessionsKilled: number }>;
-  repairPrivileges(change: PrivilegeChange): Promise<PrivilegeRepair>;
-};
+/** The activities the grant workflow calls: its own, and the reconciler's repairPrivileges (drift repair). */
+export type WorkflowActivities = GrantActivities & Pick<ReconcileActivities, 'repairPrivileges'>;
 
 export type StepName = keyof WorkflowActivities;
 

@@ -5,7 +5,6 @@ import type { GrantState } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
 import { changeAccessLevelUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { REVOKE_ATTEMPTS_BEFORE_ALERT } from '../../src/workflows/grant-access';
-import { ARMED_REVOCATION_QUEUE_SUFFIX } from '../../src/domain';
 import { Worker } from '@temporalio/worker';
 import { uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import { useTimeSkipping } from './harness';
@@ -373,55 +372,6 @@ describe('grantAccess workflow (time-skipping)', function () {
     const trace = recorded.trace();
     assert.ok(trace.indexOf('revokeAccess') < trace.indexOf('recordAudit:NOTIFY_FAILED'));
     assert.equal(state.history.at(-1)!.event, 'NOTIFY_FAILED');
-  });
-
-  describe('a revocation armed ahead of the expiry', () => {
-    const FULL_TRACE = ['recordAudit:REQUESTED', 'checkTarget', 'createAccount', 'grantPrivileges', 'recordAudit:GRANTED', 'notifyGrant:GRANTED', 'revokeAccess', 'recordAudit:EXPIRED', 'notifyGrant:EXPIRED'];
-
-    it('When a worker serves the expiry queue, then the revocation is handed to it a lead ahead, with the exact expiry, and nothing else revokes', async () => {
-      const recorded = new RecordedActivities();
-      const armedAt: number[] = [];
-      const state = await h.withWorker(recorded, async (tq) => {
-        // A recorded stand-in: it notes when it was started and returns at once
-        // (the real one waits for notBefore; that is tested on the real stack).
-        const expiry = await Worker.create({
-          connection: h.env.nativeConnection,
-          taskQueue: `${tq}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
-          activities: {
-            revokeAccess: async (ref: unknown) => {
-              armedAt.push(await h.env.currentTimeMs());
-              return recorded.activities().revokeAccess(ref as never);
-            },
-          },
-        });
-        return expiry.runUntil(async () => {
-          const { handle } = await start(tq, DAY, { revocationLeadMs: 60_000 });
-          return handle.result();
-        });
-      });
-      assert.equal(state.status, 'EXPIRED');
-      assert.deepEqual(recorded.trace(), FULL_TRACE);
-      const revoke = recorded.calls.find((c) => c.name === 'revokeAccess')!.input as { notBefore?: string; owned?: boolean };
-      assert.equal(revoke.notBefore, state.expiresAt, 'armed for the exact expiry');
-      assert.equal(revoke.owned, true, 'the account is known to be the grant\'s: Secrets Manager is not asked first');
-      const lead = Date.parse(state.expiresAt) - armedAt[0]!;
-      assert.ok(lead > 50_000 && lead <= 60_000, `armed ${lead} ms ahead`);
-    });
-
-    it('When no worker serves the expiry queue, then the arming times out and the grant is revoked at its expiry the usual way', async () => {
-      const recorded = new RecordedActivities();
-      const state = await h.withWorker(recorded, async (tq) => {
-        // The schedule-to-start timeout (10 s at this lead) runs in real time: the test server does not skip it.
-        const { handle } = await start(tq, DAY, { revocationLeadMs: 20_000 });
-        return handle.result();
-      });
-      assert.equal(state.status, 'EXPIRED');
-      assert.deepEqual(recorded.trace(), FULL_TRACE);
-      const revoke = recorded.calls.find((c) => c.name === 'revokeAccess')!.input as { notBefore?: string };
-      assert.equal(revoke.notBefore, undefined, 'revoked by the grant\'s own queue');
-      const expired = recorded.audits().find((a) => a.event === 'EXPIRED')!;
-      assert.ok(Date.parse(expired.at) >= Date.parse(state.expiresAt), 'not before the expiry');
-    });
   });
 
   it('When a grant continues as new, then it resumes with its state and audit sequence without provisioning again', async () => {
