@@ -5,7 +5,7 @@ import type { ArmedRevocation, Grant } from './state';
 
 // The revocation armed ahead of the expiry: a revokeAccess attempt starts `leftMs`
 // before it on a worker of the expiry queue and waits there for the exact instant,
-// so that nothing waits for Temporal at the expiry (docs/decisions/0102-armed-revocation.md).
+// so that nothing waits for Temporal at the expiry (docs/decisions/0102-arming-in-the-workflow.md).
 // An update stands it down first; a revoke runs at once beside it.
 
 export function arm(g: Grant, leftMs: number, leadMs: number): void {

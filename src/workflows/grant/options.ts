@@ -55,7 +55,7 @@ export const FINISH_LOWERING: ActivityOptions = {
 
 /**
  * An armed revocation, `leftMs` before the expiry, for a grant whose lead is `leadMs`
- * (docs/decisions/0102-armed-revocation.md). Its heartbeats carry a stand-down to it;
+ * (docs/decisions/0102-arming-in-the-workflow.md). Its heartbeats carry a stand-down to it;
  * a missing expiry worker is noticed by the schedule-to-start timeout.
  */
 export function armedRevocation(leftMs: number, leadMs: number): ActivityOptions {
