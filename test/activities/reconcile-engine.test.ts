@@ -10,7 +10,8 @@ import type { AccessEnding, AuditRecord } from '../../src/adapters/ports';
 import { createReconcileActivities, type ReconcileDeps } from '../../src/activities/reconcile';
 import { databasePrivilegesOfColumns, parseSchemaGrant } from '../../src/adapters/engines/mysql/inventory';
 import { parseFileConfig } from '../../src/config';
-import { deriveAccountName, grantIdFor, type GrantState, type Orphan } from '../../src/domain';
+import { grantIdFor, type GrantState, type Orphan } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 import { SA } from '../../src/contract/search-attributes';
 
 // The reconciler's engine side with fakes around it (pure decisions: what counts

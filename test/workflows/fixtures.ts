@@ -2,7 +2,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult } from '../../src/activities';
 import type { AuditRecord } from '../../src/adapters/ports';
-import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
+import { grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 
 // Recorded activities for workflow tests: every call is logged in order, and any
 // step can be made to fail for a number of attempts (or for ever).
