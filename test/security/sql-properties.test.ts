@@ -100,10 +100,12 @@ const now = new Date('2026-06-01T00:00:00Z');
 let listed: string | undefined;
 const fakeClient = {
   options: { namespace: 'default' },
-  workflowService: {
-    listWorkflowExecutions: async ({ query }: { query: string }) => {
-      listed = query;
-      return { executions: [] };
+  connection: {
+    workflowService: {
+      listWorkflowExecutions: async ({ query }: { query: string }) => {
+        listed = query;
+        return { executions: [], nextPageToken: null };
+      },
     },
   },
 } as unknown as Client;
