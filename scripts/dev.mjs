@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
 
 const env = process.env;
@@ -159,7 +160,7 @@ async function waitFor(what, check, timeoutMs = 60_000) {
     } catch {
       // not yet
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   fail(`${what} did not come up within ${timeoutMs / 1000}s`);
 }
