@@ -148,7 +148,7 @@ export function parseFileConfig(doc: unknown): FileConfig {
 function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
   const out: Problem[] = [];
   const fail = (path: (string | number)[], reason: string) => out.push({ path, reason });
-  // Valid: no problem at `path` or around it.
+  // Valid so far: no problem at `path` or at a key that holds it.
   const ok = (...path: string[]) => !found.some((p) => p.path.length <= path.length && p.path.every((s, i) => s === path[i]));
   const databases = entries(raw.projects).flatMap(([project, p]) =>
     ok('projects', project) && isObject(p) ? entries(p.databases).flatMap(([database, d]) => (ok('projects', project, 'databases', database) && isObject(d) ? [{ project, database, d }] : [])) : [],
@@ -190,7 +190,7 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
   if (clients.length > 0) {
     for (const { project, database, d } of databases) {
       if (!d.requireApproval && approvalLevels.length === 0) continue;
-      if (!clients.some((c) => c.role === 'admin' || (c.role === 'approver' && (c.projects === '*' || c.projects.includes(project))))) {
+      if (!clients.some((c) => mayDecide(c, project))) {
         fail(['projects', project, 'databases', database, 'requireApproval'], `no apiClient can approve grants of project ${project}: add an approver (role approver, projects [${project}]) or an admin`);
       }
     }
@@ -285,7 +285,9 @@ export function approvalReasons(config: FileConfig, project: ProjectConfig, data
   return reasons;
 }
 
+const mayDecide = (c: Pick<ApiClient, 'role' | 'projects'>, project: string) => c.role === 'admin' || (c.role === 'approver' && (c.projects === '*' || c.projects.includes(project)));
+
 /** API clients that may approve or deny grants of a project. */
 export function approversOf(config: FileConfig, project: string): ApiClient[] {
-  return Object.values(config.apiClients).filter((c) => c.role === 'admin' || (c.role === 'approver' && (c.projects === '*' || c.projects.includes(project))));
+  return Object.values(config.apiClients).filter((c) => mayDecide(c, project));
 }
