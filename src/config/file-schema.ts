@@ -18,8 +18,9 @@ import {
 // The configuration file's schema: every key with its doc (`description`) and its
 // default, in one place. `errorMessage` is the reason a problem report gives for a
 // value this node refuses (one text, or one per keyword); `requiredMessage` the one
-// for a missing key (else "is required"). Checks JSON Schema cannot say are refinements (durations,
-// e-mail addresses, privileges); rules across keys are in file.ts.
+// for a missing key (else "is required"). Checks JSON Schema cannot say are
+// refinements (durations, e-mail addresses, privileges); rules across keys are in
+// file.ts.
 
 export const ROLES = ['admin', 'requester', 'approver', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -70,25 +71,21 @@ function keyed<T extends TSchema>(key: RegExp, keyRule: string, value: T, option
 
 const ms = (d: string) => parseDuration(d)!;
 
+/** Why a list of privileges is refused (outside the whitelist, empty); undefined when it is not, or is not a list of strings. */
+function privilegeProblem(list: unknown): string | undefined {
+  if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) return undefined;
+  try {
+    normalizePrivileges(list);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
 const privileges = Type.Refine(
   Type.Array(Type.String({ errorMessage: 'must be a privilege such as SELECT' }), { errorMessage: 'must be a list of privileges' }),
-  (v) => {
-    if (!Array.isArray(v) || !v.every((p) => typeof p === 'string')) return true;
-    try {
-      normalizePrivileges(v);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  (v) => {
-    try {
-      normalizePrivileges(v as string[]);
-      return '';
-    } catch (err) {
-      return (err as Error).message;
-    }
-  },
+  (v) => privilegeProblem(v) === undefined,
+  (v) => privilegeProblem(v)!,
 );
 
 function levelTable(description: string, options: Options = {}) {
