@@ -2,7 +2,7 @@
 //
 //   Temporal dev server (+ Web UI)   DEV_TEMPORAL_PORT 7233, DEV_TEMPORAL_UI_PORT 8233, state in .dev/temporal.db
 //   AWS emulator (moto)              DEV_AWS_PORT 4566
-//   SMTP catcher + web inbox         DEV_SMTP_PORT 1025, DEV_INBOX_PORT 8025
+//   SMTP catcher + web inbox         DEV_SMTP_PORT 1025, DEV_INBOX_PORT 8025 (MailDev, mails kept in .dev/mail)
 //   worker and API                   DEV_API_PORT 3000
 //   MariaDB/MySQL (already running)  DEV_MYSQL_URL mysql://root@127.0.0.1:3306
 //   every service binds DEV_HOST     127.0.0.1
@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, createWriteStream } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
 
 const env = process.env;
@@ -159,7 +160,7 @@ async function waitFor(what, check, timeoutMs = 60_000) {
     } catch {
       // not yet
     }
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   fail(`${what} did not come up within ${timeoutMs / 1000}s`);
 }
@@ -167,7 +168,7 @@ async function waitFor(what, check, timeoutMs = 60_000) {
 const httpOk = (url) => async () => (await fetch(url)).ok;
 
 function demoConfig() {
-  return `# Demo configuration written by \`npm run dev\`. See the README for every setting.
+  return `# Demo configuration written by \`npm run dev\`. See docs/configuration.md for every setting.
 secretPrefix: dbaccess
 allowedEmailDomains: [${DEMO.emailDomain}]
 administrators:
@@ -255,7 +256,7 @@ async function main() {
   const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(HOST);
 
   const appEnv = {
-    // Node 20 is past its end of life (the README says so); the AWS SDK would say it in every process.
+    // Node 20 is past its end of life; the AWS SDK would say so in every process.
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ?? 'true',
     DBACCESS_CONFIG: configPath,
     LOG_LEVEL: env.LOG_LEVEL ?? 'info',
@@ -295,24 +296,27 @@ async function main() {
     '--db-filename', join(DEV, 'temporal.db'),
     '--namespace', 'default',
     '--log-level', 'warn',
-    // The dev server reads its history task queues at most 20 times a second: after a
-    // short burst every workflow and timer task waits ~35 ms (README: Performance).
-    // Same values as test/support/temporal.ts.
+    // By default the dev server polls its history task queues 20 times a second, which
+    // delays every workflow and timer task after a burst. Same values as test/support/temporal.ts.
     ...['history.transferProcessorMaxPollRPS=10000', 'history.timerProcessorMaxPollRPS=10000', 'history.visibilityProcessorMaxPollRPS=10000'].flatMap((v) => ['--dynamic-config-value', v]),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ]);
   say('starting the AWS emulator');
   start('aws', tools.motoServer, ['-H', HOST, '-p', String(PORTS.aws)], {}, { quiet: true });
   say('starting the SMTP catcher');
-  start('mail', join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'mail-catcher.ts')], {
-    MAIL_CATCHER_HOST: HOST,
-    MAIL_CATCHER_SMTP_PORT: String(PORTS.smtp),
-    MAIL_CATCHER_HTTP_PORT: String(PORTS.inbox),
-  });
+  // Any or no AUTH, no TLS: the service can point at it with or without SMTP credentials.
+  start('mail', join(ROOT, 'node_modules', '.bin', 'maildev'), [
+    '--ip', HOST,
+    '--smtp', String(PORTS.smtp),
+    '--web-ip', HOST,
+    '--web', String(PORTS.inbox),
+    '--mail-directory', join(DEV, 'mail'),
+    '--max-emails', '500',
+  ]);
 
   await waitFor('the AWS emulator', httpOk(`http://${HOST}:${PORTS.aws}/moto-api/`));
   await waitFor('the Temporal Web UI', httpOk(`http://${HOST}:${PORTS.temporalUi}/`));
-  await waitFor('the SMTP catcher', httpOk(`http://${HOST}:${PORTS.inbox}/api/messages`));
+  await waitFor('the SMTP catcher', httpOk(`http://${HOST}:${PORTS.inbox}/api/healthz`));
 
   say('seeding the emulator and the database');
   await new Promise((resolve) => {
@@ -334,6 +338,7 @@ async function main() {
     api: `http://${HOST}:${PORTS.api}`,
     temporalUi: `http://${HOST}:${PORTS.temporalUi}`,
     inbox: `http://${HOST}:${PORTS.inbox}`,
+    inboxApi: `http://${HOST}:${PORTS.inbox}/api/email`,
     project: DEMO.project,
     databases: Object.keys(DEMO.databases),
     emailDomain: DEMO.emailDomain,
@@ -355,7 +360,7 @@ async function main() {
 
     API           ${stack.api}        (keys: admin ${keyPath}, requester ${requesterKeyPath}, approver ${approverKeyPath})
     Temporal UI   ${stack.temporalUi}   (grants: filter by DbAccessGrantee)
-    Mail inbox    ${stack.inbox}
+    Mail inbox    ${stack.inbox}   (JSON: ${stack.inboxApi})
     Temporal      ${stack.temporal}     AWS emulator ${stack.aws}   SMTP ${stack.smtp}
     State         ${DEV} (dbaccess.yaml, stack.json, api-key, requester-key, approver-key, codec-key, *.log)
     Payloads      encrypted (key in ${codecKeyPath}); the Temporal UI decrypts them through ${codecEndpoint}

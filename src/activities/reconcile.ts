@@ -4,10 +4,8 @@ import type { FileConfig } from '../config/file';
 import {
   INSPECTION_LIST_LIMIT,
   RECONCILER_ACTOR,
-  deriveAccountNames,
   grantSecretName,
   hasAccountShape,
-  isDerivedAccountName,
   parseGrantId,
   privilegeDifference,
   innermostMessage,
@@ -22,6 +20,7 @@ import {
   type RetryDropResult,
   type ServerFindings,
 } from '../domain';
+import { deriveAccountNames, isDerivedAccountName } from '../domain/naming';
 import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
 import { GRANT_ID_TAG } from './index';

@@ -20,7 +20,6 @@ import {
   GrantErrorType,
   PROJECT_KEY,
   checkEmail,
-  deriveAccountName,
   grantIdFor,
   grantSecretName,
   initialGrantState,
@@ -42,6 +41,7 @@ import {
   type GrantStatus,
   type RetryDropResult,
 } from '../domain';
+import { deriveAccountName } from '../domain/naming';
 import type { grantAccess } from '../workflows';
 import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../contract/messages';
 import { listWorkflows } from '../adapters/temporal/visibility';

@@ -1,8 +1,8 @@
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../adapters/aws';
-import { codecDataConverter } from '../adapters/temporal/codec';
-import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, Env, granteeSearchValue, loadConfigFile, payloadCodec, temporalSettings, type TemporalSettings } from '../config';
+import { codecDataConverter, granteeHasher, payloadCodecFor } from '../adapters/temporal/codec';
+import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, codecKeys, Env, granteeSearchHashKey, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
 import { createLogger } from '../observability/logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './plugins/auth';
@@ -37,9 +37,10 @@ async function main(): Promise<void> {
     const config = loadConfigFile(env);
     const apiKeys = parseApiKeys(env.get('DBACCESS_API_KEYS'));
     // Payload encryption: on when DBACCESS_CODEC_KEYS is set; the codec routes exist only then.
-    const codec = payloadCodec(env);
+    const codec = payloadCodecFor(codecKeys(env));
     const codecEndpoint = codecEndpointSettings(env);
-    const hashGrantee = granteeSearchValue(env);
+    const hashKey = granteeSearchHashKey(env);
+    const hashGrantee = hashKey ? granteeHasher(hashKey) : undefined;
     const host = env.require('API_HOST');
     const port = env.int('API_PORT', 0, 65535);
     const grantWaitMs = env.int('API_GRANT_WAIT_MS', 0, 120_000);

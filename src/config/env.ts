@@ -1,7 +1,7 @@
 import { ConfigError } from './errors';
 
 // Every environment variable the service reads, with its default and meaning.
-// This table is the single source for the README's configuration reference and
+// This table is the single source for the configuration reference in the docs and
 // for the test that checks docker-compose.yml against the application.
 
 export interface EnvVar {
@@ -74,7 +74,7 @@ export const ENV_VARS = [
   {
     name: 'DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES',
     default: 'false',
-    doc: 'true: start even when an admin account holds more privileges than the README lists (each extra privilege is logged as a warning); otherwise the worker refuses to start.',
+    doc: 'true: start even when an admin account holds more privileges than the documentation lists (each extra privilege is logged as a warning); otherwise the worker refuses to start.',
     usedBy: ['worker'],
   },
   { name: 'WORKER_MAX_CACHED_WORKFLOWS', default: '100', doc: 'Grant workflows one worker keeps in memory; a grant outside the cache is replayed from its history when it wakes (expiry, reminder, message). Bounds the worker\'s memory however many grants are open.', usedBy: ['worker'] },

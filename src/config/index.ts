@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from '@temporalio/client';
-import { AesGcmPayloadCodec, parseCodecKeys, parseGranteeHashKey } from '../adapters/temporal/codec';
 import { Env } from './env';
 import { ConfigError } from './errors';
 import { loadFileConfig, type FileConfig } from './file';
@@ -8,6 +7,7 @@ import { loadFileConfig, type FileConfig } from './file';
 export * from './env';
 export * from './errors';
 export * from './credentials';
+export * from './codec';
 export * from './file';
 
 export interface TemporalSettings {
@@ -91,50 +91,4 @@ export function smtpSettings(env: Env): SmtpSettings {
 
 export function loadConfigFile(env: Env): FileConfig {
   return loadFileConfig(env.require('DBACCESS_CONFIG'));
-}
-
-/** The payload codec of the API's client and the worker, or undefined when DBACCESS_CODEC_KEYS is unset. */
-export function payloadCodec(env: Env): AesGcmPayloadCodec | undefined {
-  const keys = parseCodecKeys(env.get('DBACCESS_CODEC_KEYS'));
-  return keys ? new AesGcmPayloadCodec(keys) : undefined;
-}
-
-export interface CodecEndpointSettings {
-  /** Browser origins allowed to call the codec routes (CORS). */
-  corsOrigins: string[];
-  /** The codec routes need no API key (development only, loopback only). */
-  allowUnauthenticated: boolean;
-}
-
-const LOOPBACK = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|::1|\[::1\]|localhost)$/i;
-
-export function codecEndpointSettings(env: Env): CodecEndpointSettings {
-  const problems: string[] = [];
-  const corsOrigins = (env.get('CODEC_CORS_ORIGINS') ?? '')
-    .split(',')
-    .map((o) => o.trim())
-    .filter(Boolean);
-  for (const origin of corsOrigins) {
-    let parsed: URL | undefined;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      parsed = undefined;
-    }
-    if (!parsed || !['http:', 'https:'].includes(parsed.protocol) || parsed.origin !== origin) {
-      problems.push(`CODEC_CORS_ORIGINS: "${origin}" is not an origin (scheme://host[:port], no path or trailing slash)`);
-    }
-  }
-  const allowUnauthenticated = env.bool('CODEC_ALLOW_UNAUTHENTICATED');
-  const host = env.get('API_HOST') ?? '';
-  if (allowUnauthenticated && !LOOPBACK.test(host)) {
-    problems.push(`CODEC_ALLOW_UNAUTHENTICATED=true is only allowed when the API listens on a loopback address, not API_HOST=${host}`);
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return { corsOrigins, allowUnauthenticated };
-}
-
-/** The DbAccessGrantee value for an e-mail when GRANTEE_SEARCH_HASH_KEY is set; undefined otherwise (the e-mail itself). */
-export function granteeSearchValue(env: Env): ((email: string) => string) | undefined {
-  return parseGranteeHashKey(env.get('GRANTEE_SEARCH_HASH_KEY'));
 }

@@ -1,16 +1,12 @@
-import { base32, sha256 } from './sha256';
-
-// MySQL account names derived from the grantee: readable (`john_doe_7qvkf2ox3hx4myyo`)
-// and stable for one person, project and database, so a retried or re-requested
-// grant finds the same account. The hash part keeps grantees apart: 16 base32
-// characters (80 bits) of sha256(email|project|database), so that nobody can craft
-// an address (in an allowed domain) whose name is another grantee's. The readable
-// part is what is left of MySQL's 32 characters: at most 14, so names stay at 31.
-//
-// Accounts made before this rule carry the legacy name (a 24-character prefix and
-// 6 hash characters, 30 bits: a second preimage costs about a billion hashes).
-// Grants record their account in their input, so running grants keep it; the
-// reconciler accepts both names (deriveAccountNames) to prove ownership.
+// The shape of account names: a readable part from the grantee's e-mail and a hash
+// part (`john_doe_7qvkf2ox3hx4myyo`), stable for one person, project and database so
+// that a retried or re-requested grant finds the same account. The hash part is 16
+// base32 characters (80 bits) of sha256(email|project|database), so that nobody can
+// craft an address whose name is another grantee's; the readable part is what is
+// left of MySQL's 32 characters (at most 14). Legacy names (a 24-character prefix,
+// 6 hash characters) are still recognised: running grants carry the name they were
+// given, and the reconciler accepts both to prove ownership. The derivation itself
+// is in naming.ts (node:crypto, outside the workflow sandbox).
 
 export const ACCOUNT_PREFIX_MAX = 14;
 export const ACCOUNT_HASH_CHARS = 16;
@@ -27,31 +23,6 @@ export function accountPrefix(email: string, max: number = ACCOUNT_PREFIX_MAX): 
     .slice(0, max)
     .replace(/_+$/g, '');
   return reduced || 'user';
-}
-
-/** The name a new grant's account gets. */
-export function deriveAccountName(email: string, project: string, database: string): string {
-  return deriveAccountNames(email, project, database).current;
-}
-
-/**
- * Both names an account of this grantee, project and database may carry: the
- * current rule's and the legacy one's (accounts created before the current rule).
- * They never coincide: their hash parts differ in length.
- */
-export function deriveAccountNames(email: string, project: string, database: string): { current: string; legacy: string } {
-  const normalized = email.trim().toLowerCase();
-  const digest = sha256(`${normalized}|${project}|${database}`);
-  return {
-    current: `${accountPrefix(normalized, ACCOUNT_PREFIX_MAX)}_${base32(digest, ACCOUNT_HASH_CHARS)}`,
-    legacy: `${accountPrefix(normalized, LEGACY_ACCOUNT_PREFIX_MAX)}_${base32(digest, LEGACY_ACCOUNT_HASH_CHARS)}`,
-  };
-}
-
-/** Whether `account` is one of the names derived for this grantee, project and database (current or legacy). */
-export function isDerivedAccountName(account: string, email: string, project: string, database: string): boolean {
-  const names = deriveAccountNames(email, project, database);
-  return account === names.current || account === names.legacy;
 }
 
 /** Name of the per-grant credential secret: `{prefix}/{project}/{database}/{account}`. */

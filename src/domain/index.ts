@@ -4,6 +4,5 @@ export * from './expiry';
 export * from './grant';
 export * from './identifiers';
 export * from './levels';
-export * from './sha256';
 export * from './errors';
 export * from './reconcile';

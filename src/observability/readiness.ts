@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+
 // Readiness: can this process reach Temporal right now? Used by the API's and the
 // worker's /readyz. Liveness (/healthz) never calls this: a process that cannot
 // reach Temporal is not ready, but restarting it would not help.
@@ -20,18 +22,14 @@ export const READINESS_TIMEOUT_MS = 2000;
 /** Asks Temporal for its system info, within `timeoutMs`. */
 export async function checkTemporal(connection: TemporalConnectionLike, timeoutMs = READINESS_TIMEOUT_MS): Promise<TemporalCheck> {
   const started = performance.now();
-  let timer: NodeJS.Timeout | undefined;
+  const timeout = AbortSignal.timeout(timeoutMs);
   try {
-    // The deadline bounds the call; the timer bounds anything the deadline does not (a connection still being made).
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), timeoutMs);
-    });
-    await Promise.race([connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({})), timeout]);
+    // The deadline bounds the call; the signal bounds anything the deadline does not (a connection still being made).
+    const expired = once(timeout, 'abort').then(() => Promise.reject(timeout.reason));
+    await Promise.race([connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({})), expired]);
     return { ok: true, latencyMs: Math.round(performance.now() - started) };
   } catch (err) {
-    const timedOut = err instanceof Error && (err.message === 'timeout' || /deadline/i.test(err.message));
+    const timedOut = timeout.aborted || (err instanceof Error && /deadline/i.test(err.message));
     return { ok: false, latencyMs: Math.round(performance.now() - started), error: timedOut ? `no answer within ${timeoutMs} ms` : 'unreachable' };
-  } finally {
-    clearTimeout(timer);
   }
 }

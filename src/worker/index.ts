@@ -7,8 +7,8 @@ import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJson
 import { createSmtpMailer } from '../adapters/notify';
 import { checkAdminAccounts, createMysqlAccountManager } from '../adapters/engines/mysql';
 import { createReconcileActivities } from '../activities/reconcile';
-import { codecDataConverter } from '../adapters/temporal/codec';
-import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, payloadCodec, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
+import { codecDataConverter, payloadCodecFor } from '../adapters/temporal/codec';
+import { awsSettings, codecKeys, ConfigError, credentialSettings, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
 import { ARMED_REVOCATION_QUEUE_SUFFIX } from '../domain';
 import { createLogger } from '../observability/logger';
 import { configuredDatabases, countAuditEvents, WorkerMetrics } from '../observability/metrics';
@@ -187,7 +187,7 @@ async function main(): Promise<void> {
     const sdkMetricsPort = env.int('WORKER_SDK_METRICS_PORT', 0, 65535);
     Runtime.install(workerRuntimeOptions(logger, sdkMetricsPort));
     const temporal = temporalSettings(env);
-    const codec = payloadCodec(env);
+    const codec = payloadCodecFor(codecKeys(env));
     const dataConverter = codecDataConverter(codec);
     const bundleStarted = Date.now();
     const { source, ...workflowBundle } = await loadWorkflowBundle();

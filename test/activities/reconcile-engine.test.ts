@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert';
 
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { TypedSearchAttributes } from '@temporalio/common';
-import { encodeUnifiedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
+import { defaultPayloadConverter, TypedSearchAttributes } from '@temporalio/common';
+import { google } from '@temporalio/proto';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
 
@@ -10,7 +10,8 @@ import type { AccessEnding, AuditRecord } from '../../src/adapters/ports';
 import { createReconcileActivities, type ReconcileDeps } from '../../src/activities/reconcile';
 import { databasePrivilegesOfColumns, parseSchemaGrant } from '../../src/adapters/engines/mysql/inventory';
 import { parseFileConfig } from '../../src/config';
-import { deriveAccountName, grantIdFor, type GrantState, type Orphan } from '../../src/domain';
+import { grantIdFor, type GrantState, type Orphan } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 import { SA } from '../../src/contract/search-attributes';
 
 // The reconciler's engine side with fakes around it (pure decisions: what counts
@@ -62,16 +63,28 @@ function fakes(options: {
   const setPrivileges: unknown[][] = [];
   const deleted: string[] = [];
   const grants = options.grants ?? [];
+  // A search attribute as visibility stores it: JSON, with its type in the metadata.
+  const keyword = (value: string) => {
+    const payload = defaultPayloadConverter.toPayload(value);
+    payload.metadata!.type = Buffer.from(TypedSearchAttributes.toMetadataType(SA.status.type));
+    return payload;
+  };
   const client = {
     options: { namespace: 'default' },
-    workflowService: {
-      listWorkflowExecutions: async () => ({
-        executions: grants.map((g) => ({
-          execution: { workflowId: g.workflowId, runId: 'run' },
-          status: 1,
-          searchAttributes: { indexedFields: encodeUnifiedSearchAttributes(undefined, new TypedSearchAttributes([{ key: SA.status, value: g.status }])) },
-        })),
-      }),
+    connection: {
+      workflowService: {
+        listWorkflowExecutions: async () => ({
+          executions: grants.map((g) => ({
+            execution: { workflowId: g.workflowId, runId: 'run' },
+            type: { name: 'grantAccess' },
+            status: 1,
+            startTime: google.protobuf.Timestamp.fromObject({ seconds: 1_700_000_000 }),
+            historyLength: { toNumber: () => 10 },
+            searchAttributes: { indexedFields: { [SA.status.name]: keyword(g.status) } },
+          })),
+          nextPageToken: null,
+        }),
+      },
     },
     workflow: {
       getHandle: (id: string) => ({

@@ -357,7 +357,8 @@ describe('HTTP API: hardening', function () {
               }
             : Reflect.get(target, prop, receiver),
       });
-      const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'workflowService' ? workflowService : Reflect.get(target, prop, receiver)) });
+      const connection = new Proxy(real.connection, { get: (target, prop, receiver) => (prop === 'workflowService' ? workflowService : Reflect.get(target, prop, receiver)) });
+      const client = new Proxy(real, { get: (target, prop, receiver) => (prop === 'workflowService' ? workflowService : prop === 'connection' ? connection : Reflect.get(target, prop, receiver)) });
       const app = await startApp({}, client);
 
       const res = await app.call('GET', '/grants');

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { DynamoAuditStore } from '../../src/adapters/aws';
-import { deriveAccountName, grantIdFor } from '../../src/domain';
+import { grantIdFor } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 import { accountExists, canLogin } from '../support/mariadb';
 import { ROLE_CLIENTS, startTestStack, type StackKeys, type TestStack } from '../support/stack';
 import { until } from '../support/wait';

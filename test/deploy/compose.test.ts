@@ -220,7 +220,7 @@ function healthcheckCommand(ins: Instruction): string[] | string {
 
 const APP_SERVICES = ['setup', 'worker', 'api'] as const;
 
-// The documented ports of the local stack (README / docker-compose.yml header):
+// The documented ports of the local stack (the docker-compose.yml header):
 // container port == default published port, so that documentation, URLs and
 // the app's settings all say the same number.
 const DOCUMENTED_PORTS: Record<string, number[]> = {

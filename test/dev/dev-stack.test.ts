@@ -37,7 +37,8 @@ describe('npm run dev', function () {
     for (const url of [stack.api, stack.temporalUi, stack.inbox]) assert.ok(dev.output.includes(url), `${url} is printed`);
     assert.equal((await fetch(`${stack.api}/healthz`)).status, 200);
     assert.equal((await fetch(stack.temporalUi)).status, 200);
-    assert.equal((await fetch(`${stack.inbox}/api/messages`)).status, 200);
+    assert.equal((await fetch(stack.inbox, { headers: { accept: 'text/html' } })).status, 200);
+    assert.equal((await fetch(stack.inboxApi)).status, 200);
 
     const email = `${RUN_PREFIX}.devstack@${stack.emailDomain}`;
     const created = await call(stack, 'POST', '/grants', {
@@ -56,8 +57,8 @@ describe('npm run dev', function () {
     const secret = JSON.parse((await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString!) as { password: string; database: string };
     secrets.destroy();
     assert.ok(await canLogin(account, secret.password, secret.database), 'the grantee logs in with the password from the per-grant secret');
-    const inbox = (await (await fetch(`${stack.inbox}/api/messages`)).json()) as { messages: { to: string[]; subject: string; text?: string }[] };
-    const mail = inbox.messages.find((m) => m.to.includes(email));
+    const inbox = (await (await fetch(stack.inboxApi)).json()) as { to: { address: string }[]; subject: string; text?: string }[];
+    const mail = inbox.find((m) => m.to.some((to) => to.address === email));
     assert.ok(mail && /granted/i.test(mail.subject), 'the GRANTED e-mail is in the inbox');
     // Its one-time link points at the dev API (PUBLIC_URL) and gives the same password, once.
     assert.ok(!(mail.text ?? '').includes(secret.password), 'no password in the e-mail');

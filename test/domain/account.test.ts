@@ -1,7 +1,9 @@
 import { strict as assert } from 'node:assert';
 import { createHash } from 'node:crypto';
 
-import { ACCOUNT_NAME, accountPrefix, deriveAccountName, deriveAccountNames, grantSecretName, hasAccountShape, isDerivedAccountName, SECRET_NAME } from '../../src/domain';
+import * as domain from '../../src/domain';
+import { ACCOUNT_NAME, accountPrefix, grantSecretName, hasAccountShape, SECRET_NAME } from '../../src/domain';
+import { deriveAccountName, deriveAccountNames, isDerivedAccountName } from '../../src/domain/naming';
 import { prng } from '../support/random';
 
 // Account names are what MySQL sees and what a grant finds again after a retry,
@@ -156,6 +158,10 @@ describe('domain: account names', () => {
     ]) {
       assert.ok(!hasAccountShape(name), name);
     }
+  });
+
+  it('When the domain index is imported (as the workflow sandbox does), then it does not carry the node:crypto derivation', () => {
+    for (const name of ['deriveAccountName', 'deriveAccountNames', 'isDerivedAccountName', 'sha256']) assert.ok(!(name in domain), name);
   });
 
   it('When a grant secret is named, then it is {prefix}/{project}/{database}/{account} and a trailing / of the prefix is not doubled', () => {

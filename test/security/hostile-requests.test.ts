@@ -5,7 +5,8 @@ import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { RowDataPacket } from 'mysql2/promise';
 
-import { deriveAccountName, grantIdFor, isSafeText } from '../../src/domain';
+import { grantIdFor, isSafeText } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 import { rootPool, RUN_PREFIX, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 

@@ -33,7 +33,7 @@ import mysql from 'mysql2/promise';
 
 // Property tests over every path from a request field (or a configuration value)
 // to SQL. The paths, traced through the code:
-//   email         → checkEmail / normalizeEmail (domain/identifiers) → deriveAccountName (domain/account)
+//   email         → checkEmail / normalizeEmail (domain/identifiers) → deriveAccountName (domain/naming)
 //                   → ACCOUNT_NAME, then a `?` placeholder in CREATE USER / ALTER / GRANT / DROP (activities/mysql/sql)
 //   project, database → PROJECT_KEY / DATABASE_KEY, then own() lookups in the configuration
 //                   → schema from the configuration (SCHEMA_NAME) → grantSchema: backtick-quoted, `_` `%` `\` escaped
@@ -100,10 +100,12 @@ const now = new Date('2026-06-01T00:00:00Z');
 let listed: string | undefined;
 const fakeClient = {
   options: { namespace: 'default' },
-  workflowService: {
-    listWorkflowExecutions: async ({ query }: { query: string }) => {
-      listed = query;
-      return { executions: [] };
+  connection: {
+    workflowService: {
+      listWorkflowExecutions: async ({ query }: { query: string }) => {
+        listed = query;
+        return { executions: [], nextPageToken: null };
+      },
     },
   },
 } as unknown as Client;

@@ -17,6 +17,8 @@ export interface DevStack {
   api: string;
   temporalUi: string;
   inbox: string;
+  /** The inbox's JSON list of messages (MailDev's API). */
+  inboxApi: string;
   project: string;
   databases: string[];
   emailDomain: string;

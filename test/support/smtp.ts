@@ -1,13 +1,25 @@
 import type { AddressInfo } from 'node:net';
-import { simpleParser } from 'mailparser';
-import { SMTPServer } from 'smtp-server';
+import { simpleParser, type AddressObject } from 'mailparser';
+import { SMTPServer, type SMTPServerError } from 'smtp-server';
 
-import { addresses, smtpError } from '../../scripts/mail-catcher';
 import { onTestRunEnd } from './hooks';
 
 // A real SMTP server on loopback that keeps what it receives, so mail tests go
 // through an actual SMTP dialogue (envelope, DATA, reply codes) and read back
 // the parsed message rather than trusting a fake transport.
+
+/** The addresses of a parsed header, groups flattened. */
+export function addresses(header: AddressObject | AddressObject[] | undefined): string[] {
+  const list = Array.isArray(header) ? header : header ? [header] : [];
+  return list.flatMap((h) => h.value.flatMap((a) => (a.group ? a.group : [a]))).flatMap((a) => (a.address ? [a.address] : []));
+}
+
+/** An error the SMTP server answers with `code`. */
+export function smtpError(code: number, message: string): SMTPServerError {
+  const err: SMTPServerError = new Error(message);
+  err.responseCode = code;
+  return err;
+}
 
 export interface CapturedMail {
   /** Address of the From header. */

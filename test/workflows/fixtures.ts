@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { Context } from '@temporalio/activity';
 import type { AuditRecord, GrantActivities, PrivilegeChange, ReconcileActivities, RevocationResult } from '../../src/contract/activities';
-import { deriveAccountName, grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
+import { grantIdFor, grantSecretName, type GrantRequest, type PrivilegeRepair } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 
 // Recorded activities for workflow tests: every call is logged in order, and any
 // step can be made to fail for a number of attempts (or for ever).

@@ -1,14 +1,12 @@
-import type { Client } from '@temporalio/client';
-import { decodeTypedSearchAttributes } from '@temporalio/common/lib/converter/payload-search-attributes';
-import type { TypedSearchAttributes } from '@temporalio/common';
-import { temporal } from '@temporalio/proto';
+import { Client } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload, type PayloadCodec, type TypedSearchAttributes } from '@temporalio/common';
 
-// Listing grants from Temporal's visibility store without decoding memos.
-// The SDK's `client.workflow.list` decodes every workflow's memo through the
-// data converter, so one workflow written with a key this process does not hold
-// (another deployment in the namespace, a key retired too early) would fail the
-// whole listing. Search attributes are never encrypted, and they are all a
-// listing needs.
+// Listing grants from Temporal's visibility store with the SDK's `workflow.list`,
+// through a client that does not read memos. The SDK decodes every listed
+// workflow's memo through the data converter, so one memo written with a key this
+// process does not hold (another deployment in the namespace, a key retired too
+// early) would fail the whole listing. A listing needs only search attributes,
+// which are never encrypted.
 
 export interface VisibleWorkflow {
   workflowId: string;
@@ -20,28 +18,35 @@ export interface VisibleWorkflow {
   searchAttributes: TypedSearchAttributes;
 }
 
-const STATUS = temporal.api.enums.v1.WorkflowExecutionStatus;
+const NULL_PAYLOAD = defaultPayloadConverter.toPayload(null);
 
-function toDate(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): Date | undefined {
-  if (!ts || ts.seconds === undefined || ts.seconds === null) return undefined;
-  return new Date(Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6));
+/** Reads every payload (here: memo fields) as null, without decrypting it. */
+const skipPayloads: PayloadCodec = {
+  encode: async (payloads: Payload[]) => payloads,
+  decode: async (payloads: Payload[]) => payloads.map(() => NULL_PAYLOAD),
+};
+
+const listers = new WeakMap<Client, Client>();
+
+/** A client on the same connection and namespace whose data converter reads memos as null. */
+function listerFor(client: Client): Client {
+  let lister = listers.get(client);
+  if (!lister) {
+    lister = new Client({ connection: client.connection, namespace: client.options.namespace, dataConverter: { payloadCodecs: [skipPayloads] } });
+    listers.set(client, lister);
+  }
+  return lister;
 }
 
 export async function* listWorkflows(client: Client, query: string, pageSize = 1000): AsyncGenerator<VisibleWorkflow> {
-  let nextPageToken: Uint8Array | undefined;
-  do {
-    const page = await client.workflowService.listWorkflowExecutions({ namespace: client.options.namespace, query, pageSize, ...(nextPageToken ? { nextPageToken } : {}) });
-    for (const raw of page.executions ?? []) {
-      const closeTime = toDate(raw.closeTime);
-      yield {
-        workflowId: raw.execution?.workflowId ?? '',
-        runId: raw.execution?.runId ?? '',
-        status: (STATUS[raw.status ?? 0] ?? 'UNSPECIFIED').replace(/^WORKFLOW_EXECUTION_STATUS_/, ''),
-        startTime: toDate(raw.startTime) ?? new Date(0),
-        ...(closeTime ? { closeTime } : {}),
-        searchAttributes: decodeTypedSearchAttributes(raw.searchAttributes?.indexedFields),
-      };
-    }
-    nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
-  } while (nextPageToken);
+  for await (const wf of listerFor(client).workflow.list({ query, pageSize })) {
+    yield {
+      workflowId: wf.workflowId,
+      runId: wf.runId,
+      status: wf.status.name,
+      startTime: wf.startTime,
+      ...(wf.closeTime ? { closeTime: wf.closeTime } : {}),
+      searchAttributes: wf.typedSearchAttributes,
+    };
+  }
 }

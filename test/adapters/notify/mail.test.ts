@@ -8,7 +8,6 @@ import type { Mailer, MailMessage } from '../../../src/adapters/ports';
 import type { SmtpSettings } from '../../../src/config';
 import { definerObjectsQuery } from '../../../src/adapters/notify/templates/grant';
 import type { GrantState, LeftBehindObject, Person } from '../../../src/domain';
-import { startMailCatcher } from '../../../scripts/mail-catcher';
 import { createSchema, randomName, randomPassword, rootPool, RUN_PREFIX } from '../../support/mariadb';
 import { getSharedSmtp, startSmtpCapture, type SmtpCapture } from '../../support/smtp';
 
@@ -622,47 +621,6 @@ describe('mail', () => {
       for (const id of ids) assert.match(id, /^<[a-z_]+\.[A-Za-z0-9_=-]+@dbaccess>$/);
       assert.ok(ids[5]!.length < 200);
       assert.equal(ids[0], '<granted.abc=3A000001@dbaccess>');
-    });
-  });
-
-  describe('mail catcher', () => {
-    it('When a mail is sent to the catcher, then /api/messages lists it and the inbox shows it escaped', async () => {
-      const catcher = await startMailCatcher({ smtpPort: 0, httpPort: 0, host: '127.0.0.1' });
-      const toCatcher = createSmtpMailer(settingsFor(catcher.smtpPort, { user: 'any', password: 'thing' }));
-      try {
-        const eventId = nextEventId();
-        const message = grantMail({ kind: 'GRANTED', grant: grantFixture({ name: 'Eve <b>bold</b>' }), owner: OWNER, eventId, awsRegion: 'eu-west-1' });
-        await toCatcher.send(message);
-
-        const list = (await (await fetch(`${catcher.httpUrl}api/messages`)).json()) as { total: number; messages: { id: string; subject: string; to: string[]; cc: string[]; text: string; html: string; messageId: string }[] };
-        assert.equal(list.total, 1);
-        const [m] = list.messages;
-        assert.equal(m!.subject, message.subject);
-        assert.deepEqual(m!.to, ['alice@example.com']);
-        assert.deepEqual(m!.cc, []);
-        assert.equal(m!.messageId, message.messageId);
-        assert.ok(m!.text.includes(CLI));
-        assert.ok(m!.html.includes('<table'));
-
-        const one = await fetch(`${catcher.httpUrl}api/messages/${m!.id}`);
-        assert.equal(one.status, 200);
-        assert.equal(((await one.json()) as { subject: string }).subject, message.subject);
-
-        const inbox = await (await fetch(catcher.httpUrl)).text();
-        assert.ok(inbox.includes('[dbaccess] READ_WRITE access to shop/dev_project'));
-        const view = await fetch(`${catcher.httpUrl}messages/${m!.id}`);
-        assert.match(view.headers.get('content-security-policy') ?? '', /default-src 'none'/);
-        const page = await view.text();
-        assert.match(page, /<iframe sandbox="" [^>]*srcdoc="&lt;!DOCTYPE html&gt;/);
-        assert.ok(!page.includes('<b>bold</b>'), 'mail HTML only inside the escaped srcdoc');
-
-        assert.equal((await fetch(`${catcher.httpUrl}api/messages`, { method: 'DELETE' })).status, 204);
-        assert.equal(((await (await fetch(`${catcher.httpUrl}api/messages`)).json()) as { total: number }).total, 0);
-        assert.equal((await fetch(`${catcher.httpUrl}api/messages/${m!.id}`)).status, 404);
-      } finally {
-        toCatcher.close();
-        await catcher.stop();
-      }
     });
   });
 });

@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, ValueError, type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
+import { KEY_ID, type CodecKey } from '../../../config/codec';
 
 // Temporal payload encryption: every payload the API's client and the worker
 // send to Temporal (workflow input, activity arguments and results, signals,
@@ -22,14 +23,7 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_BYTES = 32;
 const ALGORITHM = 'aes-256-gcm';
-/** Key ids are written into every payload's metadata: short and plain. */
-export const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
-
-export interface CodecKey {
-  id: string;
-  /** 32 bytes. */
-  key: Buffer;
-}
+export { KEY_ID, type CodecKey } from '../../../config/codec';
 
 /** A payload that cannot be decrypted. The message names the key id, never key material. */
 export class PayloadDecryptionError extends ValueError {
