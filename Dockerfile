@@ -35,7 +35,7 @@ WORKDIR /app
 # --enable-source-maps: stack traces name the TypeScript lines (the maps carry
 # their sources, see tsconfig.build.json).
 # MALLOC_*: glibc's allocator gives memory back after a burst instead of keeping
-# it in per-thread arenas (src/worker/process-tuning.ts; README: Performance). The worker
+# it in per-thread arenas (src/worker/process-tuning.ts; docs/performance.md). The worker
 # also runs with --max-semi-space-size=4 (its command in docker-compose.yml).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--enable-source-maps \

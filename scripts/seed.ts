@@ -15,7 +15,7 @@ import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, type
 //  - the DynamoDB audit table (with its indexes) and the credential links table,
 //  - every schema named in the configuration,
 //  - per admin secret id, a least-privileged admin account (exactly the
-//    privileges the README lists) and its secret in the seed's format
+//    privileges docs/security.md lists) and its secret in the seed's format
 //    {"MYSQL_HOST","MYSQL_PORT","MYSQL_USERNAME","MYSQL_PASSWORD"}.
 // An existing admin secret keeps its password, so a restart changes nothing.
 //

@@ -10,7 +10,7 @@ export interface Io {
   env: NodeJS.ProcessEnv;
 }
 
-/** Exit codes (documented in `dbaccess --help` and the README). */
+/** Exit codes (documented in `dbaccess --help` and docs/cli.md). */
 export const EXIT = {
   OK: 0,
   /** Bad flags, missing arguments, an unreadable file: nothing was sent. */

@@ -2,7 +2,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 
 // Custom search attributes, so operators can find grants in the Temporal UI
 // (`DbAccessGrantee = "john.doe@example.com"`). They must be registered on the
-// namespace before the first grant starts (the dev stack and the README show how).
+// namespace before the first grant starts (the dev stack and docs/operations.md show how).
 
 export const SA = {
   grantee: defineSearchAttributeKey('DbAccessGrantee', SearchAttributeType.KEYWORD),

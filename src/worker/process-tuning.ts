@@ -4,7 +4,7 @@
 // (Dockerfile ENV and the worker's command in docker-compose.yml), the tests'
 // and the benchmark's worker processes (test/support/processes.ts).
 //
-// Measured with `npm run bench -- --only idle` (README: Performance): a worker
+// Measured with `npm run bench -- --only idle` (docs/performance.md): a worker
 // holding 1,000 sleeping grants went from about 300 MiB to about 170 MiB, with
 // no measurable change in grant latency or throughput.
 
