@@ -4,10 +4,10 @@ import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
 import { notification } from './common';
 
-// The e-mails of the approval gate: the request to the approvers, and the
+// The messages of the approval gate: the request to the approvers, and the
 // refusal (denied, timed out or withdrawn) to the grantee and the project owner;
 // the same two for an extension beyond what was approved. Pure functions of
-// their input, like the lifecycle's e-mails; none carries a credential.
+// their input, like the lifecycle's; none carries a credential.
 
 /**
  * APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_REQUESTED /
@@ -30,7 +30,7 @@ export interface ApprovalMessageInput {
   /** DENIED: who decided (`dbaccess` for a timeout) and why. */
   actor?: string;
   reason?: string;
-  /** Audit event id of what is announced; makes the Message-ID deterministic. */
+  /** Audit event id of what is announced; makes the message id deterministic. */
   eventId: string;
   /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
   apiUrl?: string;

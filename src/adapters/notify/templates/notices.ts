@@ -6,7 +6,7 @@ import { notification } from './common';
 
 // Notices to the grantee (with the project owner in copy) that are not a change
 // of the grant: a reminder before the expiry, and the adoption of an account the
-// old scripts created. Pure functions of their input, like the other e-mails:
+// old scripts created. Pure functions of their input, like the other messages:
 // times come from the grant and the event, never from the clock. No password
 // has a place here.
 
@@ -16,9 +16,9 @@ export interface NoticeMessageInput {
   kind: NoticeMessageKind;
   grant: GrantState;
   owner: Person;
-  /** Audit event id of the notice; makes the Message-ID deterministic. */
+  /** Audit event id of the notice; makes the message id deterministic. */
   eventId: string;
-  /** MySQL schema of the database, when known. */
+  /** Schema of the database (where the engine has one), when known. */
   schema?: string;
   /** Longest the grant may run ahead of "now" (rolling window), for the extension hint. */
   maxDurationMs: number;

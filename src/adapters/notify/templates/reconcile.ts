@@ -3,7 +3,7 @@ import { clean, formatUtc, uniqueAddresses } from '../format';
 import type { Block, Document } from '../document';
 import type { Notification } from '../port';
 
-// The reconciler's one e-mail per run that found something: orphans revoked (or
+// The reconciler's one message per run that found something: orphans revoked (or
 // reported), grants repaired, look-alike accounts, servers that could not be
 // inspected. Names, hosts and privilege keywords only: never a secret.
 
