@@ -2,7 +2,8 @@ import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { GrantCredential } from '../adapters/ports';
 import { hashCredentialToken, newCredentialToken, type CredentialLink, type CredentialLinkStore } from '../adapters/credential-links';
-import type { GrantMailInput, MailCredentials } from '../adapters/notify';
+import type { MessageCredentials } from '../adapters/notify';
+import type { GrantNotice } from '../contract/activities';
 
 // How the grantee's GRANTED e-mail hands over the credentials (see README "Credentials"):
 //  - by default a one-time link: a fresh random token, stored as a hash in the
@@ -31,7 +32,7 @@ export type PreparedCredentials =
   | { status: 'delivered' }
   | {
       status: 'ready';
-      credentials: MailCredentials;
+      credentials: MessageCredentials;
       /** Distinguishes the message of each new token. */
       messageTag?: string;
       /** Call once the grantee's message was sent: a retry then leaves the link and the grantee alone. */
@@ -47,7 +48,7 @@ function runOf(): { workflowId?: string; runId?: string } {
   }
 }
 
-export async function prepareCredentials(delivery: CredentialDelivery, request: Omit<GrantMailInput, 'awsRegion'>): Promise<PreparedCredentials> {
+export async function prepareCredentials(delivery: CredentialDelivery, request: GrantNotice): Promise<PreparedCredentials> {
   const { grant } = request;
   if (request.kind !== 'GRANTED' || !grant.secretName) return { status: 'none' };
 

@@ -4,10 +4,10 @@ import { ActivityErrorType, isDowngrade, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
-import { adminMail, approvalMail, grantMail, grantOwnerNotice, messageIdFor } from '../adapters/notify';
-import { noticeMail } from '../adapters/notify/templates/notices';
+import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
+import { guideFor } from '../adapters/engines/guides';
 import { generatePassword } from '../adapters/password';
-import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer, ServerEndpoint } from '../adapters/ports';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Notifier, ServerEndpoint } from '../adapters/ports';
 import type { AccountRef, AdminAlert, ApprovalNotice, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 
 export * from '../adapters/ports';
@@ -25,7 +25,7 @@ export interface ActivityDeps {
   accounts: AccountManager;
   secrets: GrantSecretStore;
   audit: AuditStore;
-  mailer: Mailer;
+  notifier: Notifier;
   /** Told when a grant fails or a revocation keeps failing. */
   administrators: Person[];
   /** Region named in the e-mail's "where is my password" command. */
@@ -342,24 +342,24 @@ export function createActivities(deps: ActivityDeps) {
      * kinds are one message with the owner in copy. Nothing secret is returned or logged.
      */
     async notifyGrant(request: GrantMailRequest): Promise<void> {
-      const input = { ...request, awsRegion: deps.awsRegion };
+      const input = { ...request, awsRegion: deps.awsRegion, guide: guideFor(request.grant.connection?.engine) };
       const prepared = deps.credentials ? await prepareCredentials(deps.credentials, request) : { status: 'none' as const };
       if (prepared.status === 'delivered') {
         // A retry after the grantee's message went out (the owner's failed, or a result was lost).
         log.info('credential link already mailed; not sending it again', { grantId: request.grant.grantId, eventId: request.eventId });
       } else {
-        const message = grantMail({ ...input, ...(prepared.status === 'ready' ? { credentials: prepared.credentials } : {}) });
-        if (prepared.status === 'ready' && prepared.messageTag) message.messageId = messageIdFor(request.kind, `${request.eventId}.${prepared.messageTag}`);
-        await deps.mailer.send(message);
+        const message = grantMessage({ ...input, ...(prepared.status === 'ready' ? { credentials: prepared.credentials } : {}) });
+        if (prepared.status === 'ready' && prepared.messageTag) message.id = { kind: request.kind, key: `${request.eventId}.${prepared.messageTag}` };
+        await deps.notifier.notify(message);
         if (prepared.status === 'ready' && prepared.mailed) {
           // Best effort: without the mark a retry sends a fresh link (the earlier one dies), which is safe.
           await prepared.mailed().catch((err: unknown) => log.warn('could not record that the credential link was mailed', { grantId: request.grant.grantId, eventId: request.eventId, message: (err as Error).message }));
         }
       }
-      const notice = grantOwnerNotice(input);
+      const notice = grantOwnerMessage(input);
       if (!notice) return;
       try {
-        await deps.mailer.send(notice);
+        await deps.notifier.notify(notice);
       } catch (err) {
         // Refused for good (the owner's address): the grantee has access and their message, and a
         // wrong owner address must not undo every grant of the project. (As a copy, it was dropped too.)
@@ -373,22 +373,22 @@ export function createActivities(deps: ActivityDeps) {
 
     /** E-mails the approvers of a request, or tells the grantee it was denied. */
     async notifyApproval(request: ApprovalMailRequest): Promise<void> {
-      const message = approvalMail({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) });
+      const message = approvalMessage({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) });
       if (message.to.length === 0) {
         log.warn('approval e-mail has no recipient', { grantId: request.grant.grantId, kind: request.kind });
         return;
       }
-      await deps.mailer.send(message);
+      await deps.notifier.notify(message);
     },
 
     /** E-mails the grantee and the project owner a notice: a reminder before the expiry, an adoption. */
     async notifyGrantee(request: NoticeMailRequest): Promise<void> {
-      await deps.mailer.send(noticeMail({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
+      await deps.notifier.notify(noticeMessage({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
     },
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */
     async notifyAdmins(request: AdminMailRequest): Promise<void> {
-      await deps.mailer.send(adminMail({ ...request, administrators: deps.administrators }));
+      await deps.notifier.notify(adminMessage({ ...request, administrators: deps.administrators, guide: guideFor(request.grant.connection?.engine) }));
     },
   } satisfies GrantActivities;
 }

@@ -25,9 +25,9 @@ import { grantStateQuery, repairDriftUpdate, retryDropUpdate } from '../contract
 import { SA } from '../contract/search-attributes';
 import { GRANT_ID_TAG } from './index';
 import type { DriftOutcome, OrphanOutcome, OrphanRevocation, PrivilegeChange, ReconcileActivities } from '../contract/activities';
-import { reconcileMail } from '../adapters/notify/templates/reconcile';
+import { reconcileMessage } from '../adapters/notify';
 import { patternIsSchema, type AccountInventory, type SchemaGrant } from '../adapters/engines/mysql/inventory';
-import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Mailer } from '../adapters/ports';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Notifier } from '../adapters/ports';
 import { listWorkflows } from '../adapters/temporal/visibility';
 
 // The reconciler's activities: compare what exists on each server with the
@@ -48,7 +48,7 @@ export interface ReconcileDeps {
   accounts: AccountManager;
   secrets: GrantSecretStore;
   audit: AuditStore;
-  mailer: Mailer;
+  notifier: Notifier;
   administrators: Person[];
 }
 
@@ -470,9 +470,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       }
     },
 
-    /** One e-mail to the administrators about a run that found something. */
+    /** One message to the administrators about a run that found something. */
     async notifyReconcile(summary: ReconcileSummary): Promise<void> {
-      await deps.mailer.send(reconcileMail({ summary, administrators: deps.administrators }));
+      await deps.notifier.notify(reconcileMessage({ summary, administrators: deps.administrators }));
     },
   } satisfies ReconcileActivities;
 }

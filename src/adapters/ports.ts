@@ -150,19 +150,7 @@ export interface AuditStore {
   forGrantee(email: string, from?: string, to?: string): Promise<AuditRecord[]>;
 }
 
-export interface MailMessage {
-  to: string[];
-  cc?: string[];
-  subject: string;
-  text: string;
-  html: string;
-  /** Deterministic Message-ID, so that a retried send can be recognised as the same message. */
-  messageId?: string;
-}
-
-export interface Mailer {
-  send(message: MailMessage): Promise<void>;
-  close(): void;
-}
+/** Telling people: templates write a Notification, a channel adapter delivers it. */
+export type { Notification, NotificationId, Notifier } from './notify/port';
 
 export type { Person };

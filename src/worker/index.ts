@@ -4,7 +4,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from '../adapters/aws';
-import { createSmtpMailer } from '../adapters/notify';
+import { createSmtpNotifier } from '../adapters/notify';
 import { checkAdminAccounts, createMysqlAccountManager } from '../adapters/engines/mysql';
 import { createReconcileActivities } from '../activities/reconcile';
 import { codecDataConverter, payloadCodecFor } from '../adapters/temporal/codec';
@@ -79,7 +79,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     smtp.user = secret.SMTP_USER;
     smtp.password = secret.SMTP_PASSWORD;
   }
-  const mailer = createSmtpMailer(smtp);
+  const notifier = createSmtpNotifier(smtp);
   const adminCredentials = new SecretsManagerAdminCredentials(aws.secrets);
   const accounts = createMysqlAccountManager({
     credentials: adminCredentials,
@@ -91,7 +91,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     accounts,
     secrets: grantSecrets,
     audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),
-    mailer,
+    notifier,
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
     ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
@@ -101,7 +101,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   const mysqlLogger = { info: (obj: object, msg: string) => logger.info(obj, msg), warn: (obj: object, msg: string) => logger.warn(obj, msg) };
   await checkAdminAccounts({ config: options.config, credentials: adminCredentials, allowExtraPrivileges: options.allowExtraAdminPrivileges ?? false, logger: mysqlLogger }).catch(async (err: unknown) => {
     await accounts.close();
-    mailer.close();
+    notifier.close();
     aws.destroy();
     throw err;
   });
@@ -171,7 +171,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
         );
       } finally {
         await accounts.close();
-        mailer.close();
+        notifier.close();
         aws.destroy();
         if (ownConnection) await connection.close();
       }

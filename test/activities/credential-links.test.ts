@@ -8,8 +8,8 @@ import { createActivities, type GrantActivities } from '../../src/activities';
 import { SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
 import { hashCredentialToken } from '../../src/adapters/credential-links';
 import { activityError, ActivityErrorType } from '../../src/adapters/errors';
-import { messageIdFor } from '../../src/adapters/notify';
-import type { Mailer } from '../../src/adapters/ports';
+import { messageIdFor, renderText } from '../../src/adapters/notify';
+import type { Notifier } from '../../src/adapters/ports';
 import type { GrantState } from '../../src/domain';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
 import { MARIADB_HOST, MARIADB_PORT } from '../support/mariadb';
@@ -42,11 +42,11 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     await c?.close();
   });
 
-  function activities(inEmail: boolean, mailer: Mailer = c.deps.mailer): GrantActivities {
+  function activities(inEmail: boolean, notifier: Notifier = c.deps.notifier): GrantActivities {
     const secrets = new SecretsManagerGrantSecretStore(c.aws.secrets);
     const acts = createActivities({
       ...c.deps,
-      mailer,
+      notifier,
       credentials: { inEmail, links: c.links, publicUrl: PUBLIC_URL, linkTtlMs: 24 * 3600_000, readCredential: (name) => secrets.read(name) },
     });
     const wrapped: Record<string, unknown> = {};
@@ -135,19 +135,19 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     const sentTo: string[][] = [];
     let failGrantee = true;
     // The real SMTP path, except that the first message to the grantee is deferred after it was built.
-    const mailer: Mailer = {
-      send: async (m) => {
+    const notifier: Notifier = {
+      notify: async (m) => {
         if (failGrantee && m.to.includes(grant.email)) {
           failGrantee = false;
-          sentTo.push(['(deferred)', LINK.exec(m.text)?.[1] ?? '']);
+          sentTo.push(['(deferred)', LINK.exec(renderText(m.document))?.[1] ?? '']);
           throw new Error('SMTP server deferred the message (451)');
         }
         sentTo.push(m.to);
-        await c.deps.mailer.send(m);
+        await c.deps.notifier.notify(m);
       },
       close: () => undefined,
     };
-    const act = activities(false, mailer);
+    const act = activities(false, notifier);
     const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
     await assert.rejects(act.notifyGrant(request), /deferred/);
     await act.notifyGrant(request);
@@ -166,17 +166,17 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
     const { grant, state } = await provisioned();
     const eventId = `${randomUUID()}:000002`;
     let failOwner = true;
-    const mailer: Mailer = {
-      send: async (m) => {
+    const notifier: Notifier = {
+      notify: async (m) => {
         if (failOwner && m.to.includes(c.owner.email)) {
           failOwner = false;
           throw new Error('SMTP server deferred the message (451)');
         }
-        await c.deps.mailer.send(m);
+        await c.deps.notifier.notify(m);
       },
       close: () => undefined,
     };
-    const act = activities(false, mailer);
+    const act = activities(false, notifier);
     const request = { kind: 'GRANTED' as const, grant: state, owner: c.owner, eventId, schema: c.schema };
     await assert.rejects(act.notifyGrant(request), /deferred/);
     const first = await c.smtp.waitFor(mailsTo(grant.email));
@@ -190,14 +190,14 @@ describe('notifyGrant GRANTED: one-time link or password (moto, SMTP)', function
   it('When the relay refuses the owner\'s address for good, then the grantee still has their message and the notify succeeds (a wrong owner address does not undo the grant)', async () => {
     const { grant, state } = await provisioned();
     const eventId = `${randomUUID()}:000002`;
-    const mailer: Mailer = {
-      send: async (m) => {
+    const notifier: Notifier = {
+      notify: async (m) => {
         if (m.to.includes(c.owner.email)) throw activityError(ActivityErrorType.MailRejected, 'SMTP server rejected the message (550 at RCPT)');
-        await c.deps.mailer.send(m);
+        await c.deps.notifier.notify(m);
       },
       close: () => undefined,
     };
-    await activities(false, mailer).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
+    await activities(false, notifier).notifyGrant({ kind: 'GRANTED', grant: state, owner: c.owner, eventId, schema: c.schema });
     const mine = await c.smtp.waitFor(mailsTo(grant.email));
     assert.ok(LINK.test(mine.text), 'the grantee has the link');
     assert.ok(logged.some((l) => l.includes('GRANTED notice was refused')), 'the refusal is logged');

@@ -134,7 +134,7 @@ function fakes(options: {
         return { written: true };
       },
     },
-    mailer: { send: async () => undefined, close: () => undefined },
+    notifier: { notify: async () => undefined, close: () => undefined },
     administrators: config.administrators,
   } as unknown as ReconcileDeps;
   return { deps, audit, setPrivileges, deleted };

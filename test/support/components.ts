@@ -21,7 +21,7 @@ import {
   SecretsManagerGrantSecretStore,
   type AwsClients,
 } from '../../src/adapters/aws';
-import { createSmtpMailer } from '../../src/adapters/notify';
+import { createSmtpNotifier } from '../../src/adapters/notify';
 import { createMysqlAccountManager } from '../../src/adapters/engines/mysql';
 import { generatePassword } from '../../src/adapters/password';
 import type { GrantCredential } from '../../src/adapters/ports';
@@ -251,8 +251,8 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
 
     const smtp = await getSharedSmtp();
     const smtpSettings: SmtpSettings = { host: smtp.host, port: smtp.port, secure: false, requireTls: false, from: `dbaccess <dbaccess-${tag}@example.com>` };
-    const mailer = createSmtpMailer(smtpSettings, { connectionTimeoutMs: 3000, greetingTimeoutMs: 3000, sendTimeoutMs: 10_000 });
-    cleanups.push(async () => mailer.close());
+    const notifier = createSmtpNotifier(smtpSettings, { connectionTimeoutMs: 3000, greetingTimeoutMs: 3000, sendTimeoutMs: 10_000 });
+    cleanups.push(async () => notifier.close());
 
     const accounts = createMysqlAccountManager({ credentials: new SecretsManagerAdminCredentials(aws.secrets), connectTimeoutMs: 3000, poolSize: 2 });
     cleanups.push(() => accounts.close());
@@ -262,7 +262,7 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
       accounts,
       secrets: new SecretsManagerGrantSecretStore(aws.secrets),
       audit: new DynamoAuditStore(aws.doc, auditTable),
-      mailer,
+      notifier,
       administrators,
       awsRegion: awsSettings.region,
       generatePassword: () => {

@@ -1,6 +1,4 @@
-import { createHash } from 'node:crypto';
-
-// Pure helpers for mail rendering. Everything a user typed (name, reason, e-mail,
+// Pure helpers for rendering messages. Everything a user typed (name, reason, e-mail,
 // a failure message) passes through `clean` before it is placed anywhere, and
 // through `escapeHtml` when it lands in HTML, so a hostile value can neither
 // forge lines in the text part, inject markup, nor add headers.
@@ -88,24 +86,4 @@ export function relativePhrase(fromIso: string | undefined, toIso: string | unde
 export function shellQuote(value: string): string {
   if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
   return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-/**
- * `<granted.{eventId}@dbaccess>`: the same event always yields the same id, so a
- * retried send is recognisable as the same message. Characters outside
- * `[A-Za-z0-9_-]` are written as `=XX` (UTF-8), which keeps the id a valid
- * dot-atom and distinct ids distinct.
- */
-export function messageIdFor(kind: string, eventId: string): string {
-  const encode = (text: string): string =>
-    Array.from(Buffer.from(text, 'utf8'))
-      .map((b) => {
-        const c = String.fromCharCode(b);
-        return /[A-Za-z0-9_-]/.test(c) ? c : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
-      })
-      .join('');
-  let id = encode(eventId) || 'no-event';
-  // Message-ID lines must stay short; a hash keeps overlong ids distinct.
-  if (id.length > 160) id = `${id.slice(0, 100)}-${createHash('sha256').update(eventId).digest('hex').slice(0, 32)}`;
-  return `<${encode(kind.toLowerCase())}.${id}@dbaccess>`;
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { approvalMail } from '../../../src/adapters/notify';
+import { approvalMail } from '../../support/messages';
 import { initialGrantState } from '../../../src/domain';
 import { DAY, grantRequest } from '../../workflows/fixtures';
 

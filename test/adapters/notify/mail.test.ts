@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 
-import { adminMail, approvalMail, createSmtpMailer, grantMail, grantOwnerNotice, messageIdFor, type AdminMailKind, type GrantMailKind } from '../../../src/adapters/notify';
-import { noticeMail } from '../../../src/adapters/notify/templates/notices';
-import type { Mailer, MailMessage } from '../../../src/adapters/ports';
+import { createSmtpMailer, messageIdFor, type Mailer, type MailMessage } from '../../../src/adapters/notify';
+import type { AdminAlertKind as AdminMailKind, GrantNoticeKind as GrantMailKind } from '../../../src/contract/activities';
 import type { SmtpSettings } from '../../../src/config';
-import { definerObjectsQuery } from '../../../src/adapters/notify/templates/grant';
+import { definerObjectsQuery } from '../../../src/adapters/engines/mysql/guide';
+import { adminMail, approvalMail, grantMail, grantOwnerNotice, noticeMail } from '../../support/messages';
 import type { GrantState, LeftBehindObject, Person } from '../../../src/domain';
 import { createSchema, randomName, randomPassword, rootPool, RUN_PREFIX } from '../../support/mariadb';
 import { getSharedSmtp, startSmtpCapture, type SmtpCapture } from '../../support/smtp';

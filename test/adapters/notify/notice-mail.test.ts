@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { COMMANDS, GLOBAL_OPTIONS } from '../../../src/cli/commands';
 import assert from 'node:assert/strict';
-import { noticeMail, suggestedExtension } from '../../../src/adapters/notify/templates/notices';
+import { suggestedExtension } from '../../../src/adapters/notify/templates/notices';
+import { noticeMail } from '../../support/messages';
 import { initialGrantState } from '../../../src/domain';
 import { DAY, grantRequest } from '../../workflows/fixtures';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createSmtpMailer, messageIdFor } from '../../../src/adapters/notify';
-import { reconcileMail } from '../../../src/adapters/notify/templates/reconcile';
+import { reconcileMail } from '../../support/messages';
 import type { ReconcileSummary } from '../../../src/domain';
 import { getSharedSmtp } from '../../support/smtp';
 import { randomName } from '../../support/mariadb';

@@ -2,7 +2,7 @@ import nodemailer, { type NodemailerError, type SendMailOptions } from 'nodemail
 
 import type { SmtpSettings } from '../../../config';
 import { activityError, ActivityErrorType, scrub } from '../../errors';
-import type { Mailer, MailMessage } from '../../ports';
+import type { Mailer, MailMessage } from './message';
 import { clean, cleanAddress } from '../format';
 
 export interface SmtpMailerOptions {

@@ -1,21 +1,22 @@
 import type { GrantState, Person } from '../../../domain';
-import type { MailMessage } from '../../ports';
 import { clean, formatUtc, shellQuote, uniqueAddresses } from '../format';
-import { mailMessage, type Block, type Document, type Fact } from '../render';
+import type { Block, Document, Fact } from '../document';
+import type { Notification } from '../port';
+import { notification } from './common';
 
-// The e-mails of the approval gate: the request to the approvers, and the
+// The messages of the approval gate: the request to the approvers, and the
 // refusal (denied, timed out or withdrawn) to the grantee and the project owner;
 // the same two for an extension beyond what was approved. Pure functions of
-// their input, like the lifecycle's e-mails; none carries a credential.
+// their input, like the lifecycle's; none carries a credential.
 
 /**
  * APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_REQUESTED /
  * EXTENSION_DENIED: an ACTIVE grant asks for more time than was approved.
  */
-export type ApprovalMailKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED';
+export type ApprovalMessageKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED';
 
-export interface ApprovalMailInput {
-  kind: ApprovalMailKind;
+export interface ApprovalMessageInput {
+  kind: ApprovalMessageKind;
   grant: GrantState;
   owner: Person;
   /** Who is asked to decide (APPROVAL_REQUESTED). */
@@ -29,7 +30,7 @@ export interface ApprovalMailInput {
   /** DENIED: who decided (`dbaccess` for a timeout) and why. */
   actor?: string;
   reason?: string;
-  /** Audit event id of what is announced; makes the Message-ID deterministic. */
+  /** Audit event id of what is announced; makes the message id deterministic. */
   eventId: string;
   /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
   apiUrl?: string;
@@ -39,7 +40,7 @@ export interface ApprovalMailInput {
 
 const where = (g: GrantState) => `${clean(g.project)}/${clean(g.database)}`;
 
-function requestRows(input: ApprovalMailInput): Fact[] {
+function requestRows(input: ApprovalMessageInput): Fact[] {
   const g = input.grant;
   const rows: Fact[] = [
     ['Grantee', `${clean(g.name, 120)} <${clean(g.email)}>`],
@@ -54,7 +55,7 @@ function requestRows(input: ApprovalMailInput): Fact[] {
   return rows;
 }
 
-function decisionCommand(input: ApprovalMailInput, verb: 'approve' | 'deny'): string {
+function decisionCommand(input: ApprovalMessageInput, verb: 'approve' | 'deny'): string {
   const base = clean(input.apiUrl ?? '', 300).replace(/\/+$/, '') || '$DBACCESS_URL';
   const url = `${base}/grants/${encodeURIComponent(input.grant.grantId)}/${verb}`;
   const body = verb === 'deny' ? ` --json '{"reason":"..."}'` : '';
@@ -62,13 +63,13 @@ function decisionCommand(input: ApprovalMailInput, verb: 'approve' | 'deny'): st
   return `curl -X POST ${base.startsWith('$') ? `"${url}"` : shellQuote(url)} -H "Authorization: Bearer $DBACCESS_API_KEY"${body}`;
 }
 
-/** What an EXTENSION_* mail is about; the grant's expiry and `unknown` when the input lacks it. */
-function extensionOf(input: ApprovalMailInput): { from: string; to: string; requestedBy: string } {
+/** What an EXTENSION_* message is about; the grant's expiry and `unknown` when the input lacks it. */
+function extensionOf(input: ApprovalMessageInput): { from: string; to: string; requestedBy: string } {
   const e = input.extension;
   return { from: e?.from ?? input.grant.expiresAt, to: e?.to ?? 'unknown', requestedBy: clean(e?.requestedBy, 120) || 'unknown' };
 }
 
-function extensionRows(input: ApprovalMailInput): Fact[] {
+function extensionRows(input: ApprovalMessageInput): Fact[] {
   const g = input.grant;
   const e = extensionOf(input);
   const rows: Fact[] = [
@@ -85,7 +86,7 @@ function extensionRows(input: ApprovalMailInput): Fact[] {
   return rows;
 }
 
-export function approvalMail(input: ApprovalMailInput): MailMessage {
+export function approvalMessage(input: ApprovalMessageInput): Notification {
   const g = input.grant;
   const level = clean(g.accessLevel, 40);
   let doc: Document;
@@ -184,5 +185,5 @@ export function approvalMail(input: ApprovalMailInput): MailMessage {
     cc = r.cc;
     doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, r.footer];
   }
-  return mailMessage(doc, subject, to, cc, input.kind, input.eventId);
+  return notification(doc, subject, to, cc, input.kind, input.eventId);
 }

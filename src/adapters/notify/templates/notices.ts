@@ -1,23 +1,24 @@
 import { formatDuration, type GrantState, type Person } from '../../../domain';
-import type { MailMessage } from '../../ports';
 import { clean, formatUtc, relativePhrase, shellQuote, uniqueAddresses } from '../format';
-import { mailMessage, type Block, type Document, type Fact } from '../render';
+import type { Block, Document, Fact } from '../document';
+import type { Notification } from '../port';
+import { notification } from './common';
 
 // Notices to the grantee (with the project owner in copy) that are not a change
 // of the grant: a reminder before the expiry, and the adoption of an account the
-// old scripts created. Pure functions of their input, like the other e-mails:
+// old scripts created. Pure functions of their input, like the other messages:
 // times come from the grant and the event, never from the clock. No password
 // has a place here.
 
-export type NoticeMailKind = 'REMINDER' | 'ADOPTED';
+export type NoticeMessageKind = 'REMINDER' | 'ADOPTED';
 
-export interface NoticeMailInput {
-  kind: NoticeMailKind;
+export interface NoticeMessageInput {
+  kind: NoticeMessageKind;
   grant: GrantState;
   owner: Person;
-  /** Audit event id of the notice; makes the Message-ID deterministic. */
+  /** Audit event id of the notice; makes the message id deterministic. */
   eventId: string;
-  /** MySQL schema of the database, when known. */
+  /** Schema of the database (where the engine has one), when known. */
   schema?: string;
   /** Longest the grant may run ahead of "now" (rolling window), for the extension hint. */
   maxDurationMs: number;
@@ -55,7 +56,7 @@ export function extendCommands(grantId: string, until: string, apiUrl: string | 
   };
 }
 
-function rows(input: NoticeMailInput): Fact[] {
+function rows(input: NoticeMessageInput): Fact[] {
   const g = input.grant;
   const out: Fact[] = [
     ['Grantee', `${clean(g.name, 120)} <${clean(g.email)}>`],
@@ -68,7 +69,7 @@ function rows(input: NoticeMailInput): Fact[] {
   return out;
 }
 
-function extendBlocks(input: NoticeMailInput): Block[] {
+function extendBlocks(input: NoticeMessageInput): Block[] {
   const g = input.grant;
   const until = suggestedExtension(g.expiresAt, input.remindedAt ?? g.grantedAt, input.maxDurationMs);
   const commands = extendCommands(g.grantId, until, input.apiUrl);
@@ -85,7 +86,7 @@ function extendBlocks(input: NoticeMailInput): Block[] {
   ];
 }
 
-export function noticeMail(input: NoticeMailInput): MailMessage {
+export function noticeMessage(input: NoticeMessageInput): Notification {
   const g = input.grant;
   const level = clean(g.accessLevel, 40);
   const greeting: Block = { kind: 'p', text: `Hello ${clean(g.name, 120) || clean(g.email)},` };
@@ -137,5 +138,5 @@ export function noticeMail(input: NoticeMailInput): MailMessage {
     `Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`,
     `Sent by dbaccess to ${clean(g.email)}${cc.length ? `, with a copy to ${clean(input.owner.email)} as owner of project ${clean(g.project)}` : ''}.`,
   ];
-  return mailMessage(doc, subject, to, cc, input.kind, input.eventId);
+  return notification(doc, subject, to, cc, input.kind, input.eventId);
 }

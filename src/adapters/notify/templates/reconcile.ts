@@ -1,13 +1,13 @@
 import { RECONCILER_SCHEDULE_ID, type Person, type ReconcileSummary } from '../../../domain';
-import type { MailMessage } from '../../ports';
-import { clean, formatUtc, headerSafe, messageIdFor, uniqueAddresses } from '../format';
-import { renderHtml, renderText, type Block, type Document } from '../render';
+import { clean, formatUtc, uniqueAddresses } from '../format';
+import type { Block, Document } from '../document';
+import type { Notification } from '../port';
 
-// The reconciler's one e-mail per run that found something: orphans revoked (or
+// The reconciler's one message per run that found something: orphans revoked (or
 // reported), grants repaired, look-alike accounts, servers that could not be
 // inspected. Names, hosts and privilege keywords only: never a secret.
 
-export interface ReconcileMailInput {
+export interface ReconcileMessageInput {
   summary: ReconcileSummary;
   administrators: Person[];
 }
@@ -16,7 +16,7 @@ function more(total: number, listed: number): string[] {
   return total > listed ? [`... and ${total - listed} more (the next run continues; the worker log lists them).`] : [];
 }
 
-export function reconcileMail(input: ReconcileMailInput): MailMessage {
+export function reconcileMessage(input: ReconcileMessageInput): Notification {
   const s = input.summary;
   const report = s.mode === 'report';
   const blocks: Block[] = [];
@@ -155,12 +155,10 @@ export function reconcileMail(input: ReconcileMailInput): MailMessage {
       `Sent by dbaccess to its administrators. The run's workflow is in the Temporal UI (WorkflowType = "reconcileAccess"); the schedule is ${RECONCILER_SCHEDULE_ID}.`,
     ],
   };
-  const subject = headerSafe(`[dbaccess] Reconciler: ${counts.join(', ') || 'nothing found'}`);
   return {
     to: uniqueAddresses(input.administrators.map((a) => a.email)),
-    subject,
-    text: renderText(doc),
-    html: renderHtml(doc, subject),
-    messageId: messageIdFor('reconcile', s.runId),
+    subject: `[dbaccess] Reconciler: ${counts.join(', ') || 'nothing found'}`,
+    document: doc,
+    id: { kind: 'reconcile', key: s.runId },
   };
 }

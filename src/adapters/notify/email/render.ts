@@ -1,29 +1,9 @@
-import type { MailMessage } from '../ports';
-import { escapeHtml, headerSafe, messageIdFor } from './format';
+import type { Document, Fact, Tone } from '../document';
+import { escapeHtml } from '../format';
 
-// A mail is written once as a list of blocks and rendered twice, as text and as
-// HTML, so the two parts can never say different things. Block content is plain
-// text; HTML escaping happens here, at the only place markup is produced, so no
-// template can forget it.
-
-export type Fact = [label: string, value: string, style?: 'code' | 'strong'];
-
-export type Block =
-  | { kind: 'p'; text: string }
-  | { kind: 'h'; text: string }
-  | { kind: 'facts'; rows: Fact[] }
-  | { kind: 'code'; text: string }
-  | { kind: 'list'; items: string[] };
-
-export type Tone = 'info' | 'good' | 'warning' | 'alert';
-
-export interface Document {
-  /** Shown as a coloured banner at the top of the HTML part and as the first line of the text. */
-  title: string;
-  tone: Tone;
-  blocks: Block[];
-  footer: string[];
-}
+// A document rendered twice, as the text and the HTML part of one mail, so the two
+// parts can never say different things. HTML escaping happens here, at the only
+// place markup is produced.
 
 const WRAP = 78;
 
@@ -133,17 +113,4 @@ export function renderHtml(doc: Document, subject: string): string {
     `<div style="padding:12px 24px;border-top:1px solid #d0d7de;color:#57606a;font-size:12px;line-height:1.5;">${doc.footer.map(escapeHtml).join('<br>')}</div>`,
     '</div></body></html>',
   ].join('\n');
-}
-
-/** The message for a document: both parts rendered, a safe subject, a deterministic Message-ID (`kind` + audit event id). */
-export function mailMessage(doc: Document, subject: string, to: string[], cc: string[], kind: string, eventId: string): MailMessage {
-  const safeSubject = headerSafe(subject);
-  return {
-    to,
-    ...(cc.length > 0 ? { cc } : {}),
-    subject: safeSubject,
-    text: renderText(doc),
-    html: renderHtml(doc, safeSubject),
-    messageId: messageIdFor(kind, eventId),
-  };
 }
