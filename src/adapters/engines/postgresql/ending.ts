@@ -8,7 +8,7 @@ import { dropRefusalText, isPermanentRefusal, toActivityError } from './errors';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
-import { ALL, privilegeStatements, type PrivilegeScope } from './privileges';
+import { ALL, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import { containStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
 
 // Ending a PostgreSQL account's access. Contain first: no login, a random
@@ -20,7 +20,7 @@ import { containStatement, dependentDatabasesStatement, dropRoleStatement, joinR
 
 export interface EndingTools {
   ownRole(session: PgSession, account: string): Promise<RoleRow | undefined>;
-  scopeOf(session: PgSession): Promise<PrivilegeScope>;
+  scopeOf(session: PgSession): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }>;
   endSessions(session: PgSession, account: string): Promise<number>;
   ownerRole?: string;
   connectTimeoutMs: number;
@@ -69,8 +69,8 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
   }
   // Containment: from here on nobody can log in, and what is open holds nothing.
   await run(session, containStatement(account, generatePassword()));
-  const scope = await tools.scopeOf(session);
-  for (const s of privilegeStatements('REVOKE', ALL, scope, { database: true })) await run(session, s);
+  const { scope, objects } = await tools.scopeOf(session);
+  for (const s of privilegeStatements('REVOKE', ALL, scope, objects, { database: true })) await run(session, s);
   const sessionsKilled = await tools.endSessions(session, account);
   const containedAt = new Date().toISOString();
 

@@ -7,7 +7,20 @@ import { endAccessWith } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
 import { clientConfig, failure, notOurs, readRole, run, transaction, type PgSession, type RoleRow } from './session';
 import { footprintStatement, holdingsOfRows } from './footprint';
-import { ALL, complement, creatorsStatement, heldSet, heldStatement, namesOfSet, privilegePlan, privilegeStatements, type PrivilegeScope } from './privileges';
+import {
+  ALL,
+  complement,
+  creatorsStatement,
+  heldSet,
+  heldStatement,
+  namesOfSet,
+  objectsOfRows,
+  objectsStatement,
+  privilegePlan,
+  privilegeStatements,
+  type PrivilegeScope,
+  type SchemaObjects,
+} from './privileges';
 import type { PgAdminCredentialSource, PgAdminCredentials } from './secret';
 import {
   adminStatement,
@@ -172,13 +185,17 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
     return role;
   }
 
-  /** Where privileges go: the admin's database, the schema, and the creators whose default privileges the admin may change. */
-  async function scopeOf(session: PgSession, target: GrantTarget, account: string): Promise<PrivilegeScope> {
+  /**
+   * Where privileges go: the admin's database, the schema, the creators whose
+   * default privileges the admin may change, and the objects it may grant on.
+   */
+  async function scopeOf(session: PgSession, target: GrantTarget, account: string): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }> {
     const { database } = await requireSchema(session, target.schema);
     const rows = await run(session, creatorsStatement(target.schema, account, ownerRole ? [ownerRole] : []));
     const skipped = rows.filter((r) => r.member !== true).map((r) => String(r.name));
-    if (skipped.length > 0) log.warn({ secretId: session.secretId, schema: target.schema, roles: skipped }, 'the admin is no member of these creators: their future objects get no default privileges');
-    return { database, schema: target.schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) };
+    if (skipped.length > 0) log.warn({ secretId: session.secretId, schema: target.schema, roles: skipped }, 'the admin is no member of these roles: their objects and future objects are left out');
+    const objects = objectsOfRows(target.schema, (await run(session, objectsStatement(target.schema, account))) as { kind: unknown; name: unknown; args: unknown }[]);
+    return { scope: { database, schema: target.schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) }, objects };
   }
 
   /** Ends every session of the role; `untilNone`: again until none is left (the role can no longer log in). */
@@ -256,10 +273,11 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       if (previous !== undefined) privilegePlan(previous);
       await withSession(target, [], call, async (session) => {
         await ownRole(session, account);
-        const scope = await scopeOf(session, target, account);
-        const grant = privilegeStatements('GRANT', wanted, scope, { database: true });
+        const { scope, objects } = await scopeOf(session, target, account);
+        const grant = privilegeStatements('GRANT', wanted, scope, objects, { database: true });
         // One transaction: with `previous`, the new privileges are granted before the rest is revoked, and no session sees a state in between.
-        const statements = previous === undefined ? [...privilegeStatements('REVOKE', ALL, scope), ...grant] : [...grant, ...privilegeStatements('REVOKE', complement(wanted), scope)];
+        const statements =
+          previous === undefined ? [...privilegeStatements('REVOKE', ALL, scope, objects), ...grant] : [...grant, ...privilegeStatements('REVOKE', complement(wanted), scope, objects)];
         await transaction(session, statements);
         log.info({ ...where(target, account), privileges: [...privileges], previous: previous ? [...previous] : null }, 'privileges set');
       });
@@ -269,8 +287,8 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       validate(target, account);
       await withSession(target, [], call, async (session) => {
         if (!(await ownRole(session, account, true))) return;
-        const scope = await scopeOf(session, target, account);
-        await transaction(session, privilegeStatements('REVOKE', ALL, scope, { database: true }));
+        const { scope, objects } = await scopeOf(session, target, account);
+        await transaction(session, privilegeStatements('REVOKE', ALL, scope, objects, { database: true }));
         log.info(where(target, account), 'privileges revoked');
       });
     },

@@ -83,8 +83,11 @@ function keywords(kind: Kind, list: readonly string[]): string {
   return list.join(', ');
 }
 
-const ON_ALL: Readonly<Record<Exclude<Kind, 'schema'>, string>> = { tables: 'ALL TABLES', sequences: 'ALL SEQUENCES', routines: 'ALL ROUTINES' };
+const ON_ONE: Readonly<Record<Exclude<Kind, 'schema'>, string>> = { tables: 'TABLE', sequences: 'SEQUENCE', routines: 'ROUTINE' };
 const DEFAULT_ON: Readonly<Record<Exclude<Kind, 'schema'>, string>> = { tables: 'TABLES', sequences: 'SEQUENCES', routines: 'ROUTINES' };
+
+/** Objects named per GRANT or REVOKE statement. */
+const CHUNK = 100;
 
 export interface PrivilegeScope {
   database: string;
@@ -94,12 +97,64 @@ export interface PrivilegeScope {
   creators: readonly string[];
 }
 
+/** The schema's objects the admin may grant on, as SQL names (see objectsOfRows). */
+export interface SchemaObjects {
+  tables: readonly string[];
+  sequences: readonly string[];
+  routines: readonly string[];
+}
+
+export const NO_OBJECTS: SchemaObjects = { tables: [], sequences: [], routines: [] };
+
 /**
- * GRANT (or REVOKE) `set` on the schema, on what is in it and, through default
- * privileges, on what its creators make later. The database's CONNECT goes with
- * `database: true`. Empty lists send nothing.
+ * The schema's tables (views, foreign tables included), sequences and routines
+ * whose owner the admin is a member of, other than the account's own (it holds
+ * everything on those). `ON ALL TABLES IN SCHEMA` is not used: it fails outright
+ * on one object the admin holds nothing on (a table a grantee created).
+ * Routines come with their argument types, as the server formats them.
  */
-export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilegeSet, scope: PrivilegeScope, options: { database?: boolean } = {}): PgStatement[] {
+export function objectsStatement(schema: string, account: string): PgStatement {
+  return {
+    sql: `WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = $1), r AS (SELECT oid FROM pg_roles WHERE rolname = $2)
+SELECT CASE relkind WHEN 'S' THEN 'sequences' ELSE 'tables' END AS kind, relname AS name, NULL AS args FROM pg_class
+  WHERE relnamespace = (SELECT oid FROM s) AND relkind IN ('r','p','v','m','S','f') AND relowner IS DISTINCT FROM (SELECT oid FROM r) AND pg_has_role(relowner, 'MEMBER')
+UNION ALL SELECT 'routines', proname, oidvectortypes(proargtypes) FROM pg_proc
+  WHERE pronamespace = (SELECT oid FROM s) AND proowner IS DISTINCT FROM (SELECT oid FROM r) AND pg_has_role(proowner, 'MEMBER')
+ORDER BY 1, 2, 3`,
+    values: [checkSchema(schema), checkAccount(account)],
+    purpose: 'list the objects of the schema',
+  };
+}
+
+/**
+ * Rows of objectsStatement as SQL names: schema and name quoted by quoteIdent
+ * (the names may be a grantee's choice); a routine's argument types as the
+ * server's format_type wrote them (every type name quoted by the server), checked
+ * to hold no NUL, and no parenthesis or semicolon outside quotes.
+ */
+export function objectsOfRows(schema: string, rows: readonly { kind: unknown; name: unknown; args: unknown }[]): SchemaObjects {
+  const prefix = `${quoteIdent(checkSchema(schema))}.`;
+  const out = { tables: [] as string[], sequences: [] as string[], routines: [] as string[] };
+  for (const row of rows) {
+    const name = prefix + quoteIdent(String(row.name));
+    if (row.kind === 'tables' || row.kind === 'sequences') out[row.kind].push(name);
+    else if (row.kind === 'routines') {
+      const args = String(row.args ?? '');
+      if (args.includes('\u0000') || args.length > 4000 || /[();]/.test(args.replace(/"(?:[^"]|"")*"/g, ''))) {
+        throw activityError(ActivityErrorType.InvalidIdentifier, `routine ${JSON.stringify(String(row.name)).slice(0, 70)} has argument types that cannot be named safely`);
+      }
+      out.routines.push(`${name}(${args})`);
+    }
+  }
+  return out;
+}
+
+/**
+ * GRANT (or REVOKE) `set` on the schema, on `objects` (what is in it) and,
+ * through default privileges, on what its creators make later. The database's
+ * CONNECT goes with `database: true`. Empty lists send nothing.
+ */
+export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilegeSet, scope: PrivilegeScope, objects: SchemaObjects = NO_OBJECTS, options: { database?: boolean } = {}): PgStatement[] {
   const role = quoteIdent(checkAccount(scope.account));
   const schema = quoteIdent(checkSchema(scope.schema));
   const to = action === 'GRANT' ? 'TO' : 'FROM';
@@ -109,11 +164,14 @@ export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilege
     out.push({ sql: `${action} CONNECT ON DATABASE ${quoteIdent(checkDatabase(scope.database))} ${to} ${role}`, values: [], purpose: `${verb} CONNECT on the database` });
   }
   if (set.schema.length > 0) out.push({ sql: `${action} ${keywords('schema', set.schema)} ON SCHEMA ${schema} ${to} ${role}`, values: [], purpose: `${verb} ${set.schema.join(', ')} on the schema` });
+  const creators = [...new Set(scope.creators.map(checkRoleName))];
   for (const kind of ['tables', 'sequences', 'routines'] as const) {
     if (set[kind].length === 0) continue;
     const list = keywords(kind, set[kind]);
-    out.push({ sql: `${action} ${list} ON ${ON_ALL[kind]} IN SCHEMA ${schema} ${to} ${role}`, values: [], purpose: `${verb} ${list} on the schema's ${kind}` });
-    const creators = [...new Set(scope.creators.map(checkRoleName))];
+    for (let i = 0; i < objects[kind].length; i += CHUNK) {
+      const names = objects[kind].slice(i, i + CHUNK).join(', ');
+      out.push({ sql: `${action} ${list} ON ${ON_ONE[kind]} ${names} ${to} ${role}`, values: [], purpose: `${verb} ${list} on the schema's ${kind}` });
+    }
     if (creators.length > 0) {
       out.push({
         sql: `ALTER DEFAULT PRIVILEGES FOR ROLE ${creators.map(quoteIdent).join(', ')} IN SCHEMA ${schema} ${action} ${list} ON ${DEFAULT_ON[kind]} ${to} ${role}`,

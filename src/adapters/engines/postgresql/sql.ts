@@ -148,8 +148,9 @@ export interface RoleSettings {
   validUntil?: string;
 }
 
-function roleOptions(password: string, settings: RoleSettings): string {
-  const parts = ['LOGIN', 'NOSUPERUSER', 'NOCREATEDB', 'NOCREATEROLE', 'NOREPLICATION', 'NOBYPASSRLS', 'INHERIT'];
+/** ALTER ROLE may not name SUPERUSER, REPLICATION or BYPASSRLS, even to deny them, unless a superuser runs it. */
+function roleOptions(password: string, settings: RoleSettings, create = false): string {
+  const parts = create ? ['LOGIN', 'NOSUPERUSER', 'NOCREATEDB', 'NOCREATEROLE', 'NOREPLICATION', 'NOBYPASSRLS', 'INHERIT'] : ['LOGIN', 'NOCREATEDB', 'NOCREATEROLE', 'INHERIT'];
   parts.push(`CONNECTION LIMIT ${connectionLimit(settings.maxUserConnections)}`);
   parts.push(`PASSWORD ${quoteLiteral(scramVerifier(password))}`);
   if (settings.validUntil !== undefined) parts.push(`VALID UNTIL ${quoteLiteral(checkValidUntil(settings.validUntil))}`);
@@ -157,7 +158,7 @@ function roleOptions(password: string, settings: RoleSettings): string {
 }
 
 export function createRoleStatement(account: string, password: string, settings: RoleSettings): PgStatement {
-  return { sql: `CREATE ROLE ${quoteIdent(checkAccount(account))} ${roleOptions(password, settings)}`, values: [], purpose: 'create the account', sensitive: true };
+  return { sql: `CREATE ROLE ${quoteIdent(checkAccount(account))} ${roleOptions(password, settings, true)}`, values: [], purpose: 'create the account', sensitive: true };
 }
 
 /** Re-sets everything createRoleStatement sets: a retry ends in the same state, with the last password. */

@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { ActivityErrorType } from '../../../../src/adapters/errors';
 import { pgLevels, pgPrivileges, privilegePlan } from '../../../../src/adapters/engines/postgresql';
 import { toActivityError, isPermanentRefusal } from '../../../../src/adapters/engines/postgresql/errors';
-import { complement, heldSet, namesOfSet, privilegeStatements, ALL } from '../../../../src/adapters/engines/postgresql/privileges';
+import { complement, heldSet, namesOfSet, objectsOfRows, privilegeStatements, ALL } from '../../../../src/adapters/engines/postgresql/privileges';
 import {
   alterRoleStatement,
   checkAccount,
@@ -185,24 +185,43 @@ describe('PostgreSQL statements', () => {
     });
 
     it('grants on the database, the schema, its objects and the creators’ future objects', () => {
-      const sql = privilegeStatements('GRANT', privilegePlan(['SELECT']), scope, { database: true }).map((s) => s.sql);
+      const objects = objectsOfRows('app', [
+        { kind: 'tables', name: 't1', args: null },
+        { kind: 'tables', name: 'we"ird; name', args: null },
+        { kind: 'sequences', name: 't1_id_seq', args: null },
+        { kind: 'routines', name: 'f', args: 'integer, "my type"' },
+      ]);
+      const sql = privilegeStatements('GRANT', privilegePlan(['SELECT']), scope, objects, { database: true }).map((s) => s.sql);
       assert.deepEqual(sql, [
         'GRANT CONNECT ON DATABASE "appdb" TO "grantee_1"',
         'GRANT USAGE ON SCHEMA "app" TO "grantee_1"',
-        'GRANT SELECT ON ALL TABLES IN SCHEMA "app" TO "grantee_1"',
+        'GRANT SELECT ON TABLE "app"."t1", "app"."we""ird; name" TO "grantee_1"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" GRANT SELECT ON TABLES TO "grantee_1"',
-        'GRANT SELECT ON ALL SEQUENCES IN SCHEMA "app" TO "grantee_1"',
+        'GRANT SELECT ON SEQUENCE "app"."t1_id_seq" TO "grantee_1"',
         'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" GRANT SELECT ON SEQUENCES TO "grantee_1"',
       ]);
+      const admin = privilegeStatements('GRANT', ALL, { ...scope, creators: [] }, objects).map((s) => s.sql);
+      assert.ok(admin.includes('GRANT EXECUTE ON ROUTINE "app"."f"(integer, "my type") TO "grantee_1"'));
+    });
+
+    it('names many objects in statements of at most 100', () => {
+      const rows = Array.from({ length: 250 }, (_, i) => ({ kind: 'tables', name: `t${i}`, args: null }));
+      const sql = privilegeStatements('REVOKE', ALL, scope, objectsOfRows('app', rows)).filter((s) => s.sql.includes(' ON TABLE '));
+      assert.deepEqual(sql.map((s) => s.sql.split(', "app"').length), [100, 100, 50]);
+    });
+
+    it('refuses routine argument lists that could end the statement', () => {
+      for (const args of ['integer) TO x; --', 'a; b', 'x\u0000']) invalidIdentifier(() => objectsOfRows('app', [{ kind: 'routines', name: 'f', args }]));
     });
 
     it('revokes exactly what a lower level does not hold', () => {
       const rest = complement(privilegePlan(['SELECT']));
       assert.deepEqual(rest.schema, ['CREATE']);
       assert.deepEqual(rest.tables, ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);
-      const sql = privilegeStatements('REVOKE', rest, { ...scope, creators: [] }).map((s) => s.sql);
-      assert.ok(sql.includes('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA "app" FROM "grantee_1"'));
-      assert.ok(sql.includes('REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA "app" FROM "grantee_1"'));
+      const objects = objectsOfRows('app', [{ kind: 'tables', name: 't', args: null }, { kind: 'routines', name: 'f', args: '' }]);
+      const sql = privilegeStatements('REVOKE', rest, { ...scope, creators: [] }, objects).map((s) => s.sql);
+      assert.ok(sql.includes('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE "app"."t" FROM "grantee_1"'));
+      assert.ok(sql.includes('REVOKE EXECUTE ON ROUTINE "app"."f"() FROM "grantee_1"'));
     });
 
     it('reads held privileges back as catalogue names', () => {
