@@ -85,12 +85,20 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
       const to = tools.ownerRole ?? owner;
       const rows = await run(s, ownedObjectsStatement(account, LEFT_BEHIND_LIST_LIMIT));
       leftBehindCount += Number(rows[0]?.total ?? 0);
-      for (const row of rows) {
-        if (leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
-        const note = `${database === here ? '' : `in database ${shownName(database)}; `}owner now ${to}`;
-        leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note });
+      const report = (note: string) => {
+        for (const row of rows) {
+          if (leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
+          const where = database === here ? '' : `in database ${shownName(database)}; `;
+          leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note });
+        }
+      };
+      try {
+        for (const statement of reassignStatements(account, to)) await step(s, () => run(s, statement));
+      } catch (err) {
+        if (err instanceof Refused) report('still owned by the account');
+        throw err;
       }
-      for (const statement of reassignStatements(account, to)) await step(s, () => run(s, statement));
+      report(`owner now ${to}`);
     };
     const databaseOwner = String((await run(session, { sql: 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()', values: [], purpose: "read the database's owner" }))[0]?.owner);
     await handOver(session, here, databaseOwner);
