@@ -9,7 +9,7 @@ import { shownName } from './footprint';
 import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
 import { ALL, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
-import { containStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
+import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
 
 // Ending a PostgreSQL account's access. Contain first: no login, a random
 // password nobody keeps, every privilege on the grant's database, schema and its
@@ -100,7 +100,7 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
       }
       report(`owner now ${to}`);
     };
-    const databaseOwner = String((await run(session, { sql: 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()', values: [], purpose: "read the database's owner" }))[0]?.owner);
+    const databaseOwner = String((await run(session, databaseOwnerStatement()))[0]?.owner);
     await handOver(session, here, databaseOwner);
     for (const other of others) await inDatabase(session, other.name, tools, (s) => handOver(s, other.name, other.owner));
     await step(session, () => run(session, dropRoleStatement(account)));

@@ -167,10 +167,10 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
     if (session.credentials.username === account) throw activityError(ActivityErrorType.InvalidIdentifier, `account ${account} is the admin account itself and is not managed`);
   }
 
-  async function requireSchema(session: PgSession, schema: string): Promise<{ database: string; databaseOwner: string }> {
+  async function requireSchema(session: PgSession, schema: string): Promise<{ database: string; owner: string; member: boolean }> {
     const row = (await run(session, schemaStatement(schema)))[0];
     if (!row) throw activityError(ActivityErrorType.UnknownDatabase, `schema ${schema} does not exist in database ${session.credentials.database} on the server of ${session.secretId}`);
-    return { database: String(row.database), databaseOwner: String(row.database_owner) };
+    return { database: String(row.database), owner: String(row.owner), member: row.member === true };
   }
 
   /** The account, which must exist and be the service's (or `undefined` with `optional`). */
@@ -227,8 +227,10 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
           if (admin.createrole !== true) missing.push('CREATEROLE');
           if (admin.signal !== true) missing.push('membership in pg_signal_backend');
         }
+        const schema = await requireSchema(session, target.schema);
+        // Granting on the schema's objects and their future ones acts as their owner.
+        if (!schema.member) missing.push(`membership in the schema's owner ${schema.owner}`);
         if (missing.length > 0) throw activityError(ActivityErrorType.AdminPrivilegeMissing, `the admin account of ${target.adminSecretId} lacks ${missing.join(' and ')}`);
-        await requireSchema(session, target.schema);
         return endpoint(session);
       });
     },

@@ -207,10 +207,14 @@ export function adminStatement(): PgStatement {
 
 export function schemaStatement(schema: string): PgStatement {
   return {
-    sql: 'SELECT nspname AS name, pg_get_userbyid(nspowner) AS owner, d.datname AS database, pg_get_userbyid(d.datdba) AS database_owner FROM pg_namespace, pg_database d WHERE nspname = $1 AND d.datname = current_database()',
+    sql: "SELECT nspname AS name, pg_get_userbyid(nspowner) AS owner, pg_has_role(nspowner, 'MEMBER') AS member, d.datname AS database, pg_get_userbyid(d.datdba) AS database_owner FROM pg_namespace, pg_database d WHERE nspname = $1 AND d.datname = current_database()",
     values: [checkSchema(schema)],
     purpose: 'check that the schema exists',
   };
+}
+
+export function databaseOwnerStatement(): PgStatement {
+  return { sql: 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()', values: [], purpose: "read the database's owner" };
 }
 
 /** Makes the admin a member of the account: REASSIGN and DROP OWNED need it (CREATEROLE may grant it up to PostgreSQL 15; 16 gives it to the creator). */

@@ -68,7 +68,7 @@ describe('PostgreSQL account manager', function () {
       const err = await expectFailure(su.checkTarget(fx.target()), ActivityErrorType.AdminPrivilegeMissing);
       assert.match(err.message, /superuser/);
       const err2 = await expectFailure(plain.checkTarget(fx.target()), ActivityErrorType.AdminPrivilegeMissing);
-      assert.match(err2.message, /CREATEROLE and membership in pg_signal_backend/);
+      assert.match(err2.message, /CREATEROLE and membership in pg_signal_backend and membership in the schema's owner/);
     } finally {
       await su.close();
       await plain.close();
