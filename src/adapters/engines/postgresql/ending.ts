@@ -2,14 +2,15 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 
 import { LEFT_BEHIND_LIST_LIMIT, type GrantTarget, type LeftBehindObject } from '../../../domain';
+import { ActivityErrorType } from '../../errors';
 import { generatePassword } from '../../password';
 import type { AccessEnding } from '../../ports';
-import { dropRefusalText, isPermanentRefusal, toActivityError } from './errors';
+import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } from './errors';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
-import { ALL, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
-import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
+import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
+import { containStatement, databaseOwnerStatement, type PgStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
 
 // Ending a PostgreSQL account's access. Contain first: no login, a random
 // password nobody keeps, every privilege on the grant's database, schema and its
@@ -52,12 +53,26 @@ async function inDatabase<T>(session: PgSession, database: string, tools: Ending
   try {
     await client.connect();
   } catch (err) {
+    // Refused for good (no CONNECT on that database, say): the role stays contained, and says why.
+    if (isPermanentRefusal(err) && !isLoginRefused(err)) throw new Refused(dropRefusalText(err, [session.credentials.password]));
     throw toActivityError(err, { secretId: session.secretId, secrets: [session.credentials.password] });
   }
   try {
     return await work({ ...session, client, broken: false });
   } finally {
     await client.end().catch(() => undefined);
+  }
+}
+
+/** Everything to revoke; with the schema gone (dropped meanwhile), the database's CONNECT only: containment never waits on the schema. */
+export async function revocations(session: PgSession, target: GrantTarget, account: string, scopeOf: EndingTools['scopeOf']): Promise<PgStatement[]> {
+  try {
+    const { scope, objects } = await scopeOf(session);
+    return privilegeStatements('REVOKE', ALL, scope, objects, { database: true });
+  } catch (err) {
+    if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.UnknownDatabase)) throw err;
+    const scope = { database: session.credentials.database, schema: target.schema, account, creators: [] };
+    return privilegeStatements('REVOKE', NOTHING, scope, NO_OBJECTS, { database: true });
   }
 }
 
@@ -69,8 +84,7 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
   }
   // Containment: from here on nobody can log in, and what is open holds nothing.
   await run(session, containStatement(account, generatePassword()));
-  const { scope, objects } = await tools.scopeOf(session);
-  for (const s of privilegeStatements('REVOKE', ALL, scope, objects, { database: true })) await run(session, s);
+  for (const s of await revocations(session, target, account, tools.scopeOf)) await run(session, s);
   const sessionsKilled = await tools.endSessions(session, account);
   const containedAt = new Date().toISOString();
 

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { GrantTarget } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
 import type { AccessEnding, AccountCallOptions, AccountHolding, AccountManager, ServerEndpoint, SqlDialect } from '../../ports';
-import { endAccessWith } from './ending';
+import { endAccessWith, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
 import { clientConfig, failure, notOurs, readRole, run, transaction, type PgSession, type RoleRow } from './session';
 import { footprintStatement, holdingsOfRows } from './footprint';
@@ -289,8 +289,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       validate(target, account);
       await withSession(target, [], call, async (session) => {
         if (!(await ownRole(session, account, true))) return;
-        const { scope, objects } = await scopeOf(session, target, account);
-        await transaction(session, privilegeStatements('REVOKE', ALL, scope, objects, { database: true }));
+        await transaction(session, await revocations(session, target, account, (s) => scopeOf(s, target, account)));
         log.info(where(target, account), 'privileges revoked');
       });
     },

@@ -106,6 +106,21 @@ describe('PostgreSQL account manager: ending access', function () {
     }
   });
 
+  it('contains and drops the role even when the schema is gone', async () => {
+    const name = account('s');
+    const schema = `gone_${randomName(4)}`;
+    await fx.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${fx.owner}"`);
+    await manager.ensureAccount(fx.target({ schema }), name, randomPassword());
+    await manager.setPrivileges(fx.target({ schema }), name, [...pgLevels.READ!]);
+    const s = await fx.connectAs(name);
+    await fx.query(`DROP SCHEMA ${schema} CASCADE`);
+    await manager.revokeAllPrivileges(fx.target({ schema }), name);
+    const ending = await manager.endAccess(fx.target({ schema }), name);
+    assert.equal(ending.dropped, true);
+    assert.equal(ending.sessionsKilled, 1);
+    assert.notEqual(await sqlstateOf(s.query('SELECT 1')), undefined);
+  });
+
   it('refuses a role it did not make', async () => {
     const foreign = account('f');
     await fx.query(`CREATE ROLE "${foreign}" LOGIN`);
