@@ -10,7 +10,7 @@ import { shownName } from './footprint';
 import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
-import { containStatement, databaseOwnerStatement, type PgStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements } from './sql';
+import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements, type PgStatement } from './sql';
 
 // Ending a PostgreSQL account's access. Contain first: no login, a random
 // password nobody keeps, every privilege on the grant's database, schema and its
