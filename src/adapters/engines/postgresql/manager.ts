@@ -1,0 +1,345 @@
+import pg from 'pg';
+
+import type { GrantTarget } from '../../../domain';
+import { ActivityErrorType, activityError } from '../../errors';
+import type { AccessEnding, AccountCallOptions, AccountHolding, AccountManager, ServerEndpoint, SqlDialect } from '../../ports';
+import { endAccessWith, revocations } from './ending';
+import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
+import { clientConfig, failure, notOurs, readRole, run, transaction, type PgSession, type RoleRow } from './session';
+import { footprintStatement, holdingsOfRows } from './footprint';
+import {
+  ALL,
+  complement,
+  creatorsStatement,
+  heldSet,
+  heldStatement,
+  namesOfSet,
+  objectsOfRows,
+  objectsStatement,
+  privilegePlan,
+  privilegeStatements,
+  type PrivilegeScope,
+  type SchemaObjects,
+} from './privileges';
+import type { PgAdminCredentialSource, PgAdminCredentials } from './secret';
+import {
+  adminStatement,
+  alterRoleStatement,
+  checkAccount,
+  checkPassword,
+  checkRoleName,
+  checkSchema,
+  checkValidUntil,
+  commentStatement,
+  connectionLimit,
+  createRoleStatement,
+  isOurs,
+  ownershipTag,
+  schemaStatement,
+  sessionsStatement,
+  terminateStatement,
+  validUntilStatement,
+} from './sql';
+
+// PostgreSQL adapter of the AccountManager port: one LOGIN role per grant, in
+// the database the admin secret names (`dbname`), privileges on one schema.
+// One pool per admin secret. Time bounds: statement_timeout and lock_timeout on
+// every session, a client-side query timeout, and a budget per method call
+// checked before every statement. Every failure leaves as a secret-free activity error.
+
+export interface PgLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+export interface PostgresAccountManagerOptions {
+  credentials: PgAdminCredentialSource;
+  /** Milliseconds to establish a connection (default 5000). */
+  connectTimeoutMs?: number;
+  /** Connections per server (default 4). */
+  poolSize?: number;
+  /** Server-side statement_timeout in milliseconds (default 15000); lock_timeout is two thirds of it. */
+  statementTimeoutMs?: number;
+  /** Limit for one method call, all its statements together, in milliseconds (default 25000). */
+  operationTimeoutMs?: number;
+  /** Who gets what an ended account owned (REASSIGN OWNED); default each database's owner. Also a creator for default privileges. */
+  ownerRole?: string;
+  /** Accept a superuser admin (refused by checkTarget otherwise). */
+  allowSuperuserAdmin?: boolean;
+  logger?: PgLogger;
+}
+
+/** Per-call options beyond the port's: the expiry (VALID UNTIL) and the grant that owns the role. */
+export interface PgAccountOptions extends AccountCallOptions {
+  /** ISO-8601 UTC instant after which the server refuses the role's password. */
+  validUntil?: string;
+  /** Written into the role's ownership tag; without it the role is tagged as the service's only. */
+  grantId?: string;
+}
+
+export interface PostgresAccountManager extends AccountManager {
+  ensureAccount(target: GrantTarget, account: string, password: string, options?: PgAccountOptions): Promise<ServerEndpoint>;
+  /** Moves the role's VALID UNTIL (an extension). */
+  extendAccount(target: GrantTarget, account: string, validUntil: string, options?: AccountCallOptions): Promise<void>;
+}
+
+// The port's SqlDialect names the MySQL family only; widened when the engine seam lands.
+const ENGINE = 'postgresql' as unknown as SqlDialect;
+const silent: PgLogger = { info: () => undefined, warn: () => undefined };
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
+  return value;
+}
+
+export function createPostgresAccountManager(options: PostgresAccountManagerOptions): PostgresAccountManager {
+  const connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 5000);
+  const poolSize = positive('poolSize', options.poolSize, 4);
+  const statementTimeoutMs = positive('statementTimeoutMs', options.statementTimeoutMs, 15_000);
+  const operationTimeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 25_000);
+  const ownerRole = options.ownerRole === undefined ? undefined : checkRoleName(options.ownerRole);
+  const log = options.logger ?? silent;
+  const servers = new Map<string, { credentials: PgAdminCredentials; pool: pg.Pool }>();
+  let closed = false;
+
+  function install(secretId: string, credentials: PgAdminCredentials) {
+    const pool = new pg.Pool({ ...clientConfig(credentials, credentials.database, connectTimeoutMs, statementTimeoutMs), max: poolSize, idleTimeoutMillis: 60_000 });
+    // An idle connection that dies (server restart) must not crash the worker.
+    pool.on('error', () => undefined);
+    const server = { credentials, pool };
+    servers.set(secretId, server);
+    return server;
+  }
+
+  async function serverFor(secretId: string, refresh: boolean) {
+    const current = servers.get(secretId);
+    if (current && !refresh) return current;
+    const credentials = await options.credentials.get(secretId, refresh ? { refresh: true } : undefined);
+    const now = servers.get(secretId);
+    if (now && JSON.stringify(now.credentials) === JSON.stringify(credentials)) return now;
+    if (now) void now.pool.end().catch(() => undefined);
+    return install(secretId, credentials);
+  }
+
+  /**
+   * Runs `work` on a pooled connection. A refused login or a lost connection
+   * re-reads the secret and tries once more (every operation is idempotent).
+   */
+  async function withSession<T>(target: Pick<GrantTarget, 'adminSecretId'>, secrets: readonly string[], call: AccountCallOptions | undefined, work: (s: PgSession) => Promise<T>): Promise<T> {
+    if (closed) throw activityError(ActivityErrorType.DatabaseUnavailable, 'the PostgreSQL account manager is closed');
+    const secretId = target.adminSecretId;
+    const deadline = Date.now() + operationTimeoutMs;
+    for (let round = 0; ; round += 1) {
+      const server = await serverFor(secretId, round > 0);
+      const base = { secretId, credentials: server.credentials, secrets, deadline, signal: call?.signal };
+      if (base.signal?.aborted || Date.now() > deadline) throw failure(base, 'connect to the database server');
+      let client: pg.PoolClient;
+      try {
+        client = await server.pool.connect();
+      } catch (err) {
+        if (round === 0 && (isLoginRefused(err) || isConnectionFailure(err))) {
+          log.warn({ secretId }, 'admin login failed; re-reading the admin secret');
+          continue;
+        }
+        throw toActivityError(err, { secretId, secrets: [server.credentials.password] });
+      }
+      const session: PgSession = { ...base, client, broken: false };
+      try {
+        return await work(session);
+      } catch (err) {
+        if (round > 0 || !session.broken || call?.signal?.aborted) throw err;
+        log.warn({ secretId }, 'connection lost during an operation; running it once more on a new connection');
+      } finally {
+        client.release(session.broken ? true : undefined);
+      }
+    }
+  }
+
+  function validate(target: GrantTarget, account?: string): void {
+    if (!target || typeof target !== 'object') throw activityError(ActivityErrorType.InvalidIdentifier, 'target is missing');
+    checkSchema(target.schema);
+    if (account !== undefined) checkAccount(account);
+    if (typeof target.adminSecretId !== 'string' || target.adminSecretId.length === 0) throw activityError(ActivityErrorType.InvalidIdentifier, 'adminSecretId is missing');
+  }
+
+  function refuseAdmin(session: PgSession, account: string): void {
+    if (session.credentials.username === account) throw activityError(ActivityErrorType.InvalidIdentifier, `account ${account} is the admin account itself and is not managed`);
+  }
+
+  async function requireSchema(session: PgSession, schema: string): Promise<{ database: string; owner: string; member: boolean }> {
+    const row = (await run(session, schemaStatement(schema)))[0];
+    if (!row) throw activityError(ActivityErrorType.UnknownDatabase, `schema ${schema} does not exist in database ${session.credentials.database} on the server of ${session.secretId}`);
+    return { database: String(row.database), owner: String(row.owner), member: row.member === true };
+  }
+
+  /** The account, which must exist and be the service's (or `undefined` with `optional`). */
+  async function ownRole(session: PgSession, account: string, optional = false): Promise<RoleRow | undefined> {
+    refuseAdmin(session, account);
+    const role = await readRole(session, account);
+    if (!role) {
+      if (optional) return undefined;
+      throw activityError(ActivityErrorType.AdminPrivilegeMissing, `could not change role ${account}: it does not exist`);
+    }
+    if (!isOurs(role.comment) || role.super) throw notOurs(session, account);
+    return role;
+  }
+
+  /**
+   * Where privileges go: the admin's database, the schema, the creators whose
+   * default privileges the admin may change, and the objects it may grant on.
+   */
+  async function scopeOf(session: PgSession, target: GrantTarget, account: string): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }> {
+    const { database } = await requireSchema(session, target.schema);
+    const rows = await run(session, creatorsStatement(target.schema, account, ownerRole ? [ownerRole] : []));
+    const skipped = rows.filter((r) => r.member !== true).map((r) => String(r.name));
+    if (skipped.length > 0) log.warn({ secretId: session.secretId, schema: target.schema, roles: skipped }, 'the admin is no member of these roles: their objects and future objects are left out');
+    const objects = objectsOfRows(target.schema, (await run(session, objectsStatement(target.schema, account))) as { kind: unknown; name: unknown; args: unknown }[]);
+    return { scope: { database, schema: target.schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) }, objects };
+  }
+
+  /** Ends every session of the role; `untilNone`: again until none is left (the role can no longer log in). */
+  async function endSessions(session: PgSession, account: string, untilNone: boolean): Promise<number> {
+    let killed = 0;
+    for (let round = 1; round <= 5; round += 1) {
+      const pids = (await run(session, sessionsStatement(account))).map((r) => Number(r.pid));
+      if (pids.length === 0) return killed;
+      for (const pid of pids) if ((await run(session, terminateStatement(pid)))[0]?.ended === true) killed += 1;
+      if (!untilNone) return killed;
+    }
+    if ((await run(session, sessionsStatement(account))).length === 0) return killed;
+    throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${account} kept appearing on the server of ${session.secretId}`);
+  }
+
+  const endpoint = (s: PgSession): ServerEndpoint => ({ host: s.credentials.host, port: s.credentials.port, engine: ENGINE });
+  const where = (target: GrantTarget, account: string) => ({ secretId: target.adminSecretId, schema: target.schema, account });
+
+  return {
+    async checkTarget(target, call) {
+      validate(target);
+      return withSession(target, [], call, async (session) => {
+        const admin = (await run(session, adminStatement()))[0] ?? {};
+        const missing: string[] = [];
+        if (admin.super === true && !options.allowSuperuserAdmin) {
+          throw activityError(ActivityErrorType.AdminPrivilegeMissing, `the admin account of ${target.adminSecretId} is a superuser; use a CREATEROLE role (or allow superusers in the configuration)`);
+        }
+        if (admin.super !== true) {
+          if (admin.createrole !== true) missing.push('CREATEROLE');
+          if (admin.signal !== true) missing.push('membership in pg_signal_backend');
+        }
+        const schema = await requireSchema(session, target.schema);
+        // Granting on the schema's objects and their future ones acts as their owner.
+        if (!schema.member) missing.push(`membership in the schema's owner ${schema.owner}`);
+        if (missing.length > 0) throw activityError(ActivityErrorType.AdminPrivilegeMissing, `the admin account of ${target.adminSecretId} lacks ${missing.join(' and ')}`);
+        return endpoint(session);
+      });
+    },
+
+    async accountExists(target, account, call) {
+      validate(target, account);
+      return withSession(target, [], call, async (session) => (await readRole(session, account)) !== undefined);
+    },
+
+    async ensureAccount(target, account, password, call?: PgAccountOptions) {
+      validate(target, account);
+      checkPassword(password);
+      connectionLimit(target.maxUserConnections);
+      const settings = { maxUserConnections: target.maxUserConnections, ...(call?.validUntil !== undefined ? { validUntil: checkValidUntil(call.validUntil) } : {}) };
+      ownershipTag(call?.grantId);
+      return withSession(target, [password], call, async (session) => {
+        refuseAdmin(session, account);
+        await requireSchema(session, target.schema);
+        const role = await readRole(session, account);
+        if (role && (!isOurs(role.comment, call?.grantId) || role.super)) throw notOurs(session, account);
+        // The tag goes in with the role, so a role of ours never exists untagged.
+        if (!role) await transaction(session, [createRoleStatement(account, password, settings), commentStatement(account, call?.grantId)]);
+        else await run(session, alterRoleStatement(account, password, settings));
+        log.info({ ...where(target, account), created: !role, maxUserConnections: target.maxUserConnections, validUntil: settings.validUntil ?? null }, 'account ensured');
+        return endpoint(session);
+      });
+    },
+
+    async extendAccount(target, account, validUntil, call) {
+      validate(target, account);
+      const until = checkValidUntil(validUntil);
+      await withSession(target, [], call, async (session) => {
+        await ownRole(session, account);
+        await run(session, validUntilStatement(account, until));
+        log.info({ ...where(target, account), validUntil: until }, 'account extended');
+      });
+    },
+
+    async setPrivileges(target, account, privileges, previous, call) {
+      validate(target, account);
+      const wanted = privilegePlan(privileges);
+      if (previous !== undefined) privilegePlan(previous);
+      await withSession(target, [], call, async (session) => {
+        await ownRole(session, account);
+        const { scope, objects } = await scopeOf(session, target, account);
+        const grant = privilegeStatements('GRANT', wanted, scope, objects, { database: true });
+        // One transaction: with `previous`, the new privileges are granted before the rest is revoked, and no session sees a state in between.
+        const statements =
+          previous === undefined ? [...privilegeStatements('REVOKE', ALL, scope, objects), ...grant] : [...grant, ...privilegeStatements('REVOKE', complement(wanted), scope, objects)];
+        await transaction(session, statements);
+        log.info({ ...where(target, account), privileges: [...privileges], previous: previous ? [...previous] : null }, 'privileges set');
+      });
+    },
+
+    async revokeAllPrivileges(target, account, call) {
+      validate(target, account);
+      await withSession(target, [], call, async (session) => {
+        if (!(await ownRole(session, account, true))) return;
+        await transaction(session, await revocations(session, target, account, (s) => scopeOf(s, target, account)));
+        log.info(where(target, account), 'privileges revoked');
+      });
+    },
+
+    async schemaPrivileges(target, account, call) {
+      validate(target, account);
+      return withSession(target, [], call, async (session) => {
+        if (!(await readRole(session, account))) return undefined;
+        return namesOfSet(heldSet((await run(session, heldStatement(target.schema, account))) as { kind: unknown; privilege_type: unknown }[]));
+      });
+    },
+
+    async accountFootprint(target, account, call): Promise<AccountHolding[] | undefined> {
+      validate(target, account);
+      return withSession(target, [], call, async (session) => {
+        if (!(await readRole(session, account))) return undefined;
+        return holdingsOfRows((await run(session, footprintStatement(account, target.schema))) as { kind: unknown; what: unknown }[]);
+      });
+    },
+
+    async killSessions(target, account, call) {
+      validate(target, account);
+      return withSession(target, [], call, async (session) => {
+        if (!(await ownRole(session, account, true))) return 0;
+        const killed = await endSessions(session, account, false);
+        if (killed > 0) log.info({ ...where(target, account), sessionsKilled: killed }, 'sessions killed');
+        return killed;
+      });
+    },
+
+    async endAccess(target, account, call): Promise<AccessEnding> {
+      validate(target, account);
+      return withSession(target, [], call, (session) =>
+        endAccessWith(session, target, account, {
+          ownRole: (s, a) => ownRole(s, a, true),
+          scopeOf: (s) => scopeOf(s, target, account),
+          endSessions: (s, a) => endSessions(s, a, true),
+          ownerRole,
+          connectTimeoutMs,
+          statementTimeoutMs,
+          log,
+        }),
+      );
+    },
+
+    async close() {
+      closed = true;
+      const pools = [...servers.values()].map((s) => s.pool);
+      servers.clear();
+      await Promise.all(pools.map((p) => p.end().catch(() => undefined)));
+    },
+  };
+}

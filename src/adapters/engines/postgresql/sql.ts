@@ -1,0 +1,280 @@
+import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
+
+import { ACCOUNT_NAME, SCHEMA_NAME } from '../../../domain';
+import { ActivityErrorType, activityError } from '../../errors';
+
+// Every statement the PostgreSQL account manager sends is built here, from
+// validated parts only. Queries take their values as $n parameters. Utility
+// statements (CREATE/ALTER ROLE, GRANT, COMMENT) take no parameters, so the
+// only text spliced into them is: identifiers that matched the project's rules,
+// double-quoted with quotes doubled (quoteIdent); privilege keywords from the
+// constants below, never the caller's string; integers that passed
+// Number.isSafeInteger; and literals drawn from alphabets without quote or
+// backslash (a SCRAM verifier, an ISO instant, the ownership tag), quoted by
+// quoteLiteral. The password itself never reaches the server: only its SCRAM verifier.
+
+/** One statement, with what the error mapping needs to explain a refusal without echoing SQL. */
+export interface PgStatement {
+  readonly sql: string;
+  readonly values: readonly (string | number)[];
+  /** What the statement does, for error messages (never contains a value). */
+  readonly purpose: string;
+  /** Carries a password verifier: neither the text nor the server's message about it is repeated. */
+  readonly sensitive?: true;
+}
+
+function invalid(message: string): never {
+  throw activityError(ActivityErrorType.InvalidIdentifier, message);
+}
+
+function shown(value: unknown): string {
+  const text = typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return text.length > 70 ? `${text.slice(0, 67)}...` : text;
+}
+
+/** PostgreSQL truncates identifiers beyond 63 bytes: longer ones are refused, never shortened. */
+const IDENTIFIER_MAX_BYTES = 63;
+
+/** Double-quotes a name, every `"` doubled; refuses NUL, the empty name and names PostgreSQL would truncate. */
+export function quoteIdent(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.includes('\u0000') || Buffer.byteLength(name, 'utf8') > IDENTIFIER_MAX_BYTES) {
+    invalid(`identifier ${shown(name)} must be 1-${IDENTIFIER_MAX_BYTES} bytes without NUL`);
+  }
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+/**
+ * A string literal for utility statements. Only texts without quote, backslash
+ * or control characters are accepted, so the literal reads the same whatever
+ * standard_conforming_strings says; the quote doubling is a second guard.
+ */
+export function quoteLiteral(value: string): string {
+  if (typeof value !== 'string' || !/^[\x20-\x7e]{0,512}$/.test(value) || /['\\]/.test(value)) {
+    invalid('a literal must be printable ASCII without quotes or backslashes');
+  }
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+/** Grant accounts: the project's account names, minus PostgreSQL's reserved `pg_` prefix. */
+export function checkAccount(account: string): string {
+  if (typeof account !== 'string' || !ACCOUNT_NAME.test(account) || account.startsWith('pg_')) {
+    invalid(`account ${shown(account)} must be 1-32 characters of a-z, 0-9 and _, not starting with pg_`);
+  }
+  return account;
+}
+
+export function checkSchema(schema: string): string {
+  if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema) || schema.length > IDENTIFIER_MAX_BYTES || schema.startsWith('pg_')) {
+    invalid(`schema ${shown(schema)} must be 1-63 characters of letters, digits and _, not starting with pg_`);
+  }
+  return schema;
+}
+
+/** Database and owner-role names come from the admin secret or the configuration, not from a request. */
+const ADMIN_NAME = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$/;
+
+export function checkDatabase(name: string): string {
+  if (typeof name !== 'string' || !ADMIN_NAME.test(name)) invalid(`database ${shown(name)} must be 1-63 characters of letters, digits, _ and -`);
+  return name;
+}
+
+export function checkRoleName(name: string): string {
+  if (typeof name !== 'string' || !ADMIN_NAME.test(name)) invalid(`role ${shown(name)} must be 1-63 characters of letters, digits, _ and -`);
+  return name;
+}
+
+/** Same rule as the MySQL adapter: printable ASCII without spaces, quotes or backslashes. */
+const PASSWORD = /^[\x21-\x7e]{8,256}$/;
+const PASSWORD_FORBIDDEN = /['"\\]/;
+
+export function checkPassword(password: string): string {
+  if (typeof password !== 'string' || !PASSWORD.test(password) || PASSWORD_FORBIDDEN.test(password)) {
+    invalid('password must be 8-256 printable ASCII characters without spaces, quotes or backslashes');
+  }
+  return password;
+}
+
+/** Widest CONNECTION LIMIT (int4). The port's 0 means "no limit", PostgreSQL's -1. */
+export const CONNECTION_LIMIT_MAX = 2147483647;
+
+export function connectionLimit(maxUserConnections: number): number {
+  if (!Number.isSafeInteger(maxUserConnections) || maxUserConnections < 0 || maxUserConnections > CONNECTION_LIMIT_MAX) {
+    invalid(`maxUserConnections ${shown(maxUserConnections)} must be an integer from 0 to ${CONNECTION_LIMIT_MAX}`);
+  }
+  return maxUserConnections === 0 ? -1 : maxUserConnections;
+}
+
+/** An ISO-8601 UTC instant, re-rendered by Date so that only digits, `-`, `:`, `.`, `T` and `Z` remain. */
+export function checkValidUntil(value: string): string {
+  const ok = typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,3})?)?Z$/.test(value);
+  const time = ok ? Date.parse(value) : NaN;
+  if (!Number.isFinite(time)) invalid(`validUntil ${shown(value)} must be an ISO-8601 UTC instant`);
+  return new Date(time).toISOString();
+}
+
+const GRANT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+/** The comment that marks a role as this service's: `dbaccess grant <id>`, or `dbaccess account` without one. */
+export function ownershipTag(grantId?: string): string {
+  if (grantId === undefined) return 'dbaccess account';
+  if (typeof grantId !== 'string' || !GRANT_ID.test(grantId)) invalid(`grantId ${shown(grantId)} must be 1-128 characters of letters, digits and _ . : -`);
+  return `dbaccess grant ${grantId}`;
+}
+
+/** Whether a role's comment marks it as made by this service (for `grantId`, by that grant). */
+export function isOurs(comment: string | null | undefined, grantId?: string): boolean {
+  if (typeof comment !== 'string') return false;
+  if (grantId !== undefined) return comment === ownershipTag(grantId) || comment === ownershipTag();
+  return comment === ownershipTag() || /^dbaccess grant [A-Za-z0-9_.:-]{1,128}$/.test(comment);
+}
+
+/**
+ * The SCRAM-SHA-256 verifier of a password (RFC 5802/7677, the form PostgreSQL
+ * stores): the server keeps it as given, so the password crosses neither the
+ * wire nor the server's statement log. SASLprep is the identity on checkPassword's alphabet.
+ */
+export function scramVerifier(password: string, salt: Buffer = randomBytes(16), iterations = 4096): string {
+  const salted = pbkdf2Sync(checkPassword(password), salt, iterations, 32, 'sha256');
+  const clientKey = createHmac('sha256', salted).update('Client Key').digest();
+  const storedKey = createHash('sha256').update(clientKey).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+}
+
+// --- roles ------------------------------------------------------------------
+
+export interface RoleSettings {
+  maxUserConnections: number;
+  validUntil?: string;
+}
+
+/** ALTER ROLE may not name SUPERUSER, REPLICATION or BYPASSRLS, even to deny them, unless a superuser runs it. */
+function roleOptions(password: string, settings: RoleSettings, create = false): string {
+  const parts = create ? ['LOGIN', 'NOSUPERUSER', 'NOCREATEDB', 'NOCREATEROLE', 'NOREPLICATION', 'NOBYPASSRLS', 'INHERIT'] : ['LOGIN', 'NOCREATEDB', 'NOCREATEROLE', 'INHERIT'];
+  parts.push(`CONNECTION LIMIT ${connectionLimit(settings.maxUserConnections)}`);
+  parts.push(`PASSWORD ${quoteLiteral(scramVerifier(password))}`);
+  if (settings.validUntil !== undefined) parts.push(`VALID UNTIL ${quoteLiteral(checkValidUntil(settings.validUntil))}`);
+  return parts.join(' ');
+}
+
+export function createRoleStatement(account: string, password: string, settings: RoleSettings): PgStatement {
+  return { sql: `CREATE ROLE ${quoteIdent(checkAccount(account))} ${roleOptions(password, settings, true)}`, values: [], purpose: 'create the account', sensitive: true };
+}
+
+/** Re-sets everything createRoleStatement sets: a retry ends in the same state, with the last password. */
+export function alterRoleStatement(account: string, password: string, settings: RoleSettings): PgStatement {
+  return { sql: `ALTER ROLE ${quoteIdent(checkAccount(account))} ${roleOptions(password, settings)}`, values: [], purpose: 'set the password and limits of the account', sensitive: true };
+}
+
+export function validUntilStatement(account: string, validUntil: string): PgStatement {
+  return {
+    sql: `ALTER ROLE ${quoteIdent(checkAccount(account))} VALID UNTIL ${quoteLiteral(checkValidUntil(validUntil))}`,
+    values: [],
+    purpose: 'move the expiry of the account',
+  };
+}
+
+export function commentStatement(account: string, grantId?: string): PgStatement {
+  return { sql: `COMMENT ON ROLE ${quoteIdent(checkAccount(account))} IS ${quoteLiteral(ownershipTag(grantId))}`, values: [], purpose: 'tag the account as this service’s' };
+}
+
+/** Containment: no new login, and a random password nobody keeps (its verifier only). */
+export function containStatement(account: string, randomPassword: string): PgStatement {
+  return {
+    sql: `ALTER ROLE ${quoteIdent(checkAccount(account))} NOLOGIN PASSWORD ${quoteLiteral(scramVerifier(randomPassword))}`,
+    values: [],
+    purpose: 'stop the account from logging in and replace its password',
+    sensitive: true,
+  };
+}
+
+export function roleStatement(account: string): PgStatement {
+  return {
+    sql: "SELECT oid::text AS oid, rolsuper AS super, rolcanlogin AS login, rolconnlimit AS connlimit, rolvaliduntil AS valid_until, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = $1",
+    values: [checkAccount(account)],
+    purpose: 'look the account up',
+  };
+}
+
+/** The admin itself: what checkTarget requires of it. */
+export function adminStatement(): PgStatement {
+  return {
+    sql: "SELECT current_user AS name, rolsuper AS super, rolcreaterole AS createrole, pg_has_role(current_user, 'pg_signal_backend', 'MEMBER') AS signal, current_database() AS database FROM pg_roles WHERE rolname = current_user",
+    values: [],
+    purpose: "read the admin account's attributes",
+  };
+}
+
+export function schemaStatement(schema: string): PgStatement {
+  return {
+    sql: "SELECT nspname AS name, pg_get_userbyid(nspowner) AS owner, pg_has_role(nspowner, 'MEMBER') AS member, d.datname AS database, pg_get_userbyid(d.datdba) AS database_owner FROM pg_namespace, pg_database d WHERE nspname = $1 AND d.datname = current_database()",
+    values: [checkSchema(schema)],
+    purpose: 'check that the schema exists',
+  };
+}
+
+export function databaseOwnerStatement(): PgStatement {
+  return { sql: 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()', values: [], purpose: "read the database's owner" };
+}
+
+/** Makes the admin a member of the account: REASSIGN and DROP OWNED need it (CREATEROLE may grant it up to PostgreSQL 15; 16 gives it to the creator). */
+export function joinRoleStatement(account: string): PgStatement {
+  return { sql: `GRANT ${quoteIdent(checkAccount(account))} TO CURRENT_USER`, values: [], purpose: 'make the admin a member of the account' };
+}
+
+export function dropRoleStatement(account: string): PgStatement {
+  return { sql: `DROP ROLE IF EXISTS ${quoteIdent(checkAccount(account))}`, values: [], purpose: 'drop the account' };
+}
+
+// --- sessions -----------------------------------------------------------------
+
+/** Sessions of the role in every database of the server (pg_stat_activity is server-wide). */
+export function sessionsStatement(account: string): PgStatement {
+  return {
+    sql: 'SELECT pid FROM pg_stat_activity WHERE usename = $1 AND pid <> pg_backend_pid()',
+    values: [checkAccount(account)],
+    purpose: "list the account's sessions",
+  };
+}
+
+/** Waits up to `timeoutMs` for the backend to exit (PostgreSQL 14+); false when it did not. */
+export function terminateStatement(pid: number, timeoutMs = 2000): PgStatement {
+  if (!Number.isSafeInteger(pid) || pid <= 0) invalid(`pid ${shown(pid)} is not a positive integer`);
+  return { sql: 'SELECT pg_terminate_backend($1::int, $2::bigint) AS ended', values: [pid, timeoutMs], purpose: "end one of the account's sessions" };
+}
+
+// --- where the role has left traces ---------------------------------------------
+
+/** Databases in which the role owns objects or holds privileges (pg_shdepend is shared; 0 is a shared object). */
+export function dependentDatabasesStatement(account: string): PgStatement {
+  return {
+    sql: 'SELECT DISTINCT d.datname AS name, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = \'pg_authid\'::regclass AND r.rolname = $1 ORDER BY 1',
+    values: [checkAccount(account)],
+    purpose: 'find the databases the account left objects or privileges in',
+  };
+}
+
+/** Objects the role owns in the current database, capped, with the exact total on every row. */
+export function ownedObjectsStatement(account: string, limit: number): PgStatement {
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > 10_000) invalid(`limit ${shown(limit)} must be an integer from 1 to 10000`);
+  const sql = `WITH r AS (SELECT oid FROM pg_roles WHERE rolname = $1), o AS (
+  SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'VIEW' ELSE 'TABLE' END AS kind, n.nspname AS schema, c.relname AS name
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relowner = (SELECT oid FROM r) AND c.relkind IN ('r','p','v','m','S','f')
+  UNION ALL SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname, p.proname
+    FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proowner = (SELECT oid FROM r)
+  UNION ALL SELECT 'SCHEMA', n.nspname, n.nspname FROM pg_namespace n WHERE n.nspowner = (SELECT oid FROM r)
+  UNION ALL SELECT 'TYPE', n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+    WHERE t.typowner = (SELECT oid FROM r) AND t.typtype IN ('c','d','e','r','m') AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+)
+SELECT kind, schema, name, COUNT(*) OVER () AS total FROM o ORDER BY kind, schema, name LIMIT $2`;
+  return { sql, values: [checkAccount(account), limit], purpose: 'list the objects the account owns' };
+}
+
+/** Gives what the role owns to `owner` and removes its privileges and default privileges, in the current database. */
+export function reassignStatements(account: string, owner: string): PgStatement[] {
+  const role = quoteIdent(checkAccount(account));
+  return [
+    { sql: `REASSIGN OWNED BY ${role} TO ${quoteIdent(checkRoleName(owner))}`, values: [], purpose: "give the account's objects to the owner role" },
+    { sql: `DROP OWNED BY ${role}`, values: [], purpose: "remove the account's remaining privileges" },
+  ];
+}

@@ -1,0 +1,140 @@
+import { strict as assert } from 'node:assert';
+
+import { createPostgresAccountManager, pgLevels, type PostgresAccountManager } from '../../../../src/adapters/engines/postgresql';
+import { ActivityErrorType } from '../../../../src/adapters/errors';
+import { expectFailure } from '../../../support/failures';
+import { createFixture, randomName, randomPassword, RUN_PREFIX, sqlstateOf, StaticCredentialSource, type Fixture } from './pg';
+
+// Ending a PostgreSQL account's access: contained, sessions ended, what it made
+// kept (handed to the owner role and reported), then dropped; idempotent.
+
+describe('PostgreSQL account manager: ending access', function () {
+  this.timeout(30_000);
+  let fx: Fixture;
+  let manager: PostgresAccountManager;
+  const account = (tag: string) => `${RUN_PREFIX}_${tag}${randomName(3)}`;
+
+  before(async () => {
+    fx = await createFixture('end');
+    await fx.query('CREATE TABLE app.base (id serial PRIMARY KEY, v text)');
+    await fx.query(`ALTER TABLE app.base OWNER TO "${fx.owner}"`);
+    manager = createPostgresAccountManager({ credentials: new StaticCredentialSource(fx.credentials) });
+  });
+
+  after(async () => {
+    await manager?.close();
+  });
+
+  async function owners(database?: string) {
+    const rows = await fx.query<{ name: string; owner: string }>(
+      `SELECT n.nspname || '.' || c.relname AS name, pg_get_userbyid(c.relowner) AS owner FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname IN ('app', 'public') AND c.relkind = 'r'
+       UNION ALL SELECT n.nspname || '.' || p.proname, pg_get_userbyid(p.proowner) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname IN ('app', 'public')`,
+      [],
+      database,
+    );
+    return Object.fromEntries(rows.map((r) => [r.name, r.owner]));
+  }
+
+  it('ends sessions, keeps what the grantee made (owned by the owner role, reported), drops the role; twice', async () => {
+    const name = account('g');
+    await manager.ensureAccount(fx.target(), name, randomPassword(), { grantId: 'g-end' });
+    await manager.setPrivileges(fx.target(), name, [...pgLevels.ADMIN!]);
+    const a = await fx.connectAs(name);
+    await a.query("CREATE TABLE app.kept (x int); INSERT INTO app.kept VALUES (1), (2); CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1'");
+    await a.query("INSERT INTO app.base (v) VALUES ('grantee row')");
+    const b = await fx.connectAs(name, fx.otherDatabase);
+    await b.query('CREATE TABLE public.elsewhere (x int)');
+
+    const ending = await manager.endAccess(fx.target(), name);
+    assert.equal(ending.existed, true);
+    assert.equal(ending.dropped, true);
+    assert.equal(ending.refusal, undefined);
+    assert.equal(ending.sessionsKilled, 2);
+    assert.ok(ending.containedAt);
+    assert.equal(ending.leftBehindCount, 3);
+    assert.deepEqual(
+      ending.leftBehind.map((o) => `${o.kind} ${o.schema}.${o.name} (${o.note})`).sort(),
+      [`FUNCTION app.f (owner now ${fx.owner})`, `TABLE app.kept (owner now ${fx.owner})`, `TABLE public.elsewhere (in database ${fx.otherDatabase}; owner now ${fx.owner})`].sort(),
+    );
+
+    // Sessions gone, the role gone (no login), the data kept and now the owner's.
+    assert.notEqual(await sqlstateOf(a.query('SELECT 1')), undefined);
+    assert.notEqual(await sqlstateOf(b.query('SELECT 1')), undefined);
+    assert.equal((await fx.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [name])).length, 0);
+    assert.equal(await sqlstateOf(fx.connectAs(name)), '28000');
+    assert.deepEqual((await fx.query('SELECT x FROM app.kept ORDER BY x')).map((r) => r.x), [1, 2]);
+    assert.equal((await fx.query("SELECT count(*)::int AS n FROM app.base WHERE v = 'grantee row'"))[0]!.n, 1);
+    const here = await owners();
+    assert.equal(here['app.kept'], fx.owner);
+    assert.equal(here['app.f'], fx.owner);
+    assert.equal((await owners(fx.otherDatabase))['public.elsewhere'], fx.owner);
+
+    const again = await manager.endAccess(fx.target(), name);
+    assert.deepEqual(again, { existed: false, sessionsKilled: 0, dropped: true, leftBehind: [], leftBehindCount: 0 });
+    assert.equal(await manager.accountExists(fx.target(), name), false);
+  });
+
+  it('a take-down the server refuses leaves the role contained (no login, no privilege, no session) and says why', async () => {
+    const stranger = `${RUN_PREFIX}_stranger`;
+    await fx.query(`CREATE ROLE "${stranger}" NOLOGIN`);
+    // The admin is no member of this owner role: REASSIGN OWNED is refused.
+    const refusing = createPostgresAccountManager({ credentials: new StaticCredentialSource(fx.credentials), ownerRole: stranger });
+    try {
+      const name = account('r');
+      await manager.ensureAccount(fx.target(), name, randomPassword());
+      await manager.setPrivileges(fx.target(), name, [...pgLevels.READ_WRITE!]);
+      const s = await fx.connectAs(name);
+      await s.query('CREATE TEMP TABLE scratch (x int)');
+      await fx.query(`CREATE TABLE app.given_${name} (x int)`);
+      await fx.query(`ALTER TABLE app.given_${name} OWNER TO "${name}"`);
+      const ending = await refusing.endAccess(fx.target(), name);
+      assert.deepEqual(ending.leftBehind, [{ kind: 'TABLE', schema: 'app', name: `given_${name}`, note: 'still owned by the account' }]);
+      assert.equal(ending.existed, true);
+      assert.equal(ending.dropped, false);
+      assert.match(ending.refusal ?? '', /SQLSTATE 42501/);
+      assert.equal(ending.sessionsKilled, 1);
+      assert.notEqual(await sqlstateOf(s.query('SELECT 1')), undefined);
+      const r = (await fx.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [name]))[0]!;
+      assert.equal(r.rolcanlogin, false);
+      assert.equal(await sqlstateOf(fx.connectAs(name)), '28000');
+      assert.deepEqual(await manager.schemaPrivileges(fx.target(), name), []);
+      // The regular manager finishes the job later.
+      const done = await manager.endAccess(fx.target(), name);
+      assert.equal(done.dropped, true);
+    } finally {
+      await refusing.close();
+    }
+  });
+
+  it('contains and drops the role even when the schema is gone', async () => {
+    const name = account('s');
+    const schema = `gone_${randomName(4)}`;
+    await fx.query(`CREATE SCHEMA ${schema} AUTHORIZATION "${fx.owner}"`);
+    await manager.ensureAccount(fx.target({ schema }), name, randomPassword());
+    await manager.setPrivileges(fx.target({ schema }), name, [...pgLevels.READ!]);
+    const s = await fx.connectAs(name);
+    await fx.query(`DROP SCHEMA ${schema} CASCADE`);
+    await manager.revokeAllPrivileges(fx.target({ schema }), name);
+    const ending = await manager.endAccess(fx.target({ schema }), name);
+    assert.equal(ending.dropped, true);
+    assert.equal(ending.sessionsKilled, 1);
+    assert.notEqual(await sqlstateOf(s.query('SELECT 1')), undefined);
+  });
+
+  it('refuses a role it did not make', async () => {
+    const foreign = account('f');
+    await fx.query(`CREATE ROLE "${foreign}" LOGIN`);
+    await expectFailure(manager.endAccess(fx.target(), foreign), ActivityErrorType.AccountConflict);
+    assert.equal((await fx.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [foreign]))[0]!.rolcanlogin, true);
+  });
+
+  it('an unreachable server is DatabaseUnavailable', async () => {
+    const down = createPostgresAccountManager({ credentials: new StaticCredentialSource({ ...fx.credentials, port: 1 }), connectTimeoutMs: 1000 });
+    try {
+      await expectFailure(down.endAccess(fx.target(), account('u')), ActivityErrorType.DatabaseUnavailable);
+      await expectFailure(down.checkTarget(fx.target()), ActivityErrorType.DatabaseUnavailable);
+    } finally {
+      await down.close();
+    }
+  });
+});

@@ -1,0 +1,258 @@
+import { strict as assert } from 'node:assert';
+import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
+
+import { ApplicationFailure } from '@temporalio/common';
+import fc from 'fast-check';
+
+import { ActivityErrorType } from '../../../../src/adapters/errors';
+import { pgLevels, pgPrivileges, privilegePlan } from '../../../../src/adapters/engines/postgresql';
+import { toActivityError, isPermanentRefusal } from '../../../../src/adapters/engines/postgresql/errors';
+import { complement, heldSet, namesOfSet, objectsOfRows, privilegeStatements, ALL } from '../../../../src/adapters/engines/postgresql/privileges';
+import {
+  alterRoleStatement,
+  checkAccount,
+  checkSchema,
+  checkValidUntil,
+  commentStatement,
+  connectionLimit,
+  containStatement,
+  createRoleStatement,
+  isOurs,
+  ownershipTag,
+  quoteIdent,
+  quoteLiteral,
+  reassignStatements,
+  scramVerifier,
+  terminateStatement,
+} from '../../../../src/adapters/engines/postgresql/sql';
+import { rootPool } from './pg';
+
+// The PostgreSQL statement builders without a server, and the two quoting
+// functions against the server (what it reads back is what went in).
+
+function invalidIdentifier(fn: () => unknown): void {
+  assert.throws(fn, (err: unknown) => err instanceof ApplicationFailure && err.type === ActivityErrorType.InvalidIdentifier);
+}
+
+const scope = { database: 'appdb', schema: 'app', account: 'grantee_1', creators: ['app_owner'] };
+
+describe('PostgreSQL statements', () => {
+  describe('validation', () => {
+    it('accepts the project names and refuses anything else', () => {
+      assert.equal(checkAccount('dba_x1'), 'dba_x1');
+      for (const bad of ['', 'A', 'a-b', 'a"b', 'a;b', 'pg_x', 'x'.repeat(33), 'a b', 'é']) invalidIdentifier(() => checkAccount(bad));
+      assert.equal(checkSchema('App_1'), 'App_1');
+      for (const bad of ['', 'a.b', 'a"b', 'pg_catalog', 'x'.repeat(64)]) invalidIdentifier(() => checkSchema(bad));
+    });
+
+    it('refuses hostile account and schema names, whatever they hold (property)', () => {
+      fc.assert(
+        fc.property(fc.string({ unit: 'binary', maxLength: 80 }), (name) => {
+          for (const check of [checkAccount, checkSchema]) {
+            try {
+              const ok = check(name);
+              assert.match(ok, /^[A-Za-z0-9_]{1,63}$/);
+            } catch (err) {
+              assert.ok(err instanceof ApplicationFailure && err.type === ActivityErrorType.InvalidIdentifier);
+            }
+          }
+        }),
+        { numRuns: 500 },
+      );
+    });
+
+    it('builders refuse names with quotes or semicolons before any SQL is made (property)', () => {
+      const hostile = fc.tuple(fc.string({ maxLength: 10 }), fc.constantFrom('"', "'", ';', '\\', '\u0000', ' ', '-'), fc.string({ maxLength: 10 })).map(([a, b, c]) => `a${a}${b}${c}`);
+      fc.assert(
+        fc.property(hostile, (name) => {
+          invalidIdentifier(() => createRoleStatement(name, 'Password123', { maxUserConnections: 1 }));
+          invalidIdentifier(() => privilegeStatements('GRANT', ALL, { ...scope, account: name }));
+          invalidIdentifier(() => privilegeStatements('GRANT', ALL, { ...scope, schema: name }));
+          invalidIdentifier(() => reassignStatements(name, 'owner'));
+        }),
+      );
+    });
+
+    it('maps the connection limit (0 is no limit) and checks the expiry', () => {
+      assert.equal(connectionLimit(0), -1);
+      assert.equal(connectionLimit(7), 7);
+      invalidIdentifier(() => connectionLimit(-1));
+      invalidIdentifier(() => connectionLimit(2 ** 31));
+      invalidIdentifier(() => connectionLimit(1.5));
+      assert.equal(checkValidUntil('2030-01-02T03:04:05Z'), '2030-01-02T03:04:05.000Z');
+      for (const bad of ['2030-01-02', "2030-01-02T03:04:05Z'; DROP", '2030-13-02T03:04:05Z', 'infinity']) invalidIdentifier(() => checkValidUntil(bad));
+    });
+  });
+
+  describe('quoting', () => {
+    it('quoteIdent doubles quotes and refuses NUL, empty and over-long names', () => {
+      assert.equal(quoteIdent('a"b'), '"a""b"');
+      invalidIdentifier(() => quoteIdent(''));
+      invalidIdentifier(() => quoteIdent('a\u0000'));
+      invalidIdentifier(() => quoteIdent('é'.repeat(32)));
+    });
+
+    it('quoteLiteral refuses quotes, backslashes and control characters', () => {
+      assert.equal(quoteLiteral('dbaccess grant g-1'), "'dbaccess grant g-1'");
+      for (const bad of ["a'b", 'a\\b', 'a\nb']) invalidIdentifier(() => quoteLiteral(bad));
+    });
+
+    it('the server reads every quoted identifier back as it was (property)', async () => {
+      const pool = rootPool();
+      const names = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 20 }).filter((s) => !s.includes('\u0000') && Buffer.byteLength(s) <= 63);
+      await fc.assert(
+        fc.asyncProperty(names, async (name) => {
+          const result = await pool.query(`SELECT 1 AS ${quoteIdent(name)}`);
+          assert.equal(result.fields[0]!.name, name);
+        }),
+        { numRuns: 60 },
+      );
+    });
+
+    it('the server reads every accepted literal back as it was (property)', async () => {
+      const pool = rootPool();
+      const texts = fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 40 }).filter((s) => !/['\\]/.test(s));
+      await fc.assert(
+        fc.asyncProperty(texts, async (text) => {
+          const result = await pool.query(`SELECT ${quoteLiteral(text)}::text AS v`);
+          assert.equal(result.rows[0].v, text);
+        }),
+        { numRuns: 60 },
+      );
+    });
+  });
+
+  describe('roles', () => {
+    it('creates a LOGIN role with a SCRAM verifier, the limit and the expiry; never the password itself', () => {
+      const s = createRoleStatement('grantee_1', 'Secret-pass-1', { maxUserConnections: 3, validUntil: '2030-01-01T00:00:00Z' });
+      assert.match(s.sql, /^CREATE ROLE "grantee_1" LOGIN NOSUPERUSER .* CONNECTION LIMIT 3 PASSWORD 'SCRAM-SHA-256\$4096:[^']+' VALID UNTIL '2030-01-01T00:00:00.000Z'$/);
+      assert.ok(!s.sql.includes('Secret-pass-1'));
+      assert.equal(s.sensitive, true);
+      const a = alterRoleStatement('grantee_1', 'Secret-pass-1', { maxUserConnections: 0 });
+      assert.match(a.sql, /^ALTER ROLE "grantee_1" .*CONNECTION LIMIT -1 PASSWORD 'SCRAM/);
+      assert.ok(!a.sql.includes('VALID UNTIL'));
+      const c = containStatement('grantee_1', 'Random-pass-123');
+      assert.match(c.sql, /^ALTER ROLE "grantee_1" NOLOGIN PASSWORD 'SCRAM-SHA-256/);
+      assert.equal(commentStatement('grantee_1', 'g-1').sql, `COMMENT ON ROLE "grantee_1" IS 'dbaccess grant g-1'`);
+      assert.deepEqual(terminateStatement(42).values, [42, 2000]);
+      invalidIdentifier(() => terminateStatement(0));
+    });
+
+    it('the SCRAM verifier is the one the server computes for the same salt', async () => {
+      const client = await rootPool().connect();
+      try {
+        await client.query("SET password_encryption = 'scram-sha-256'");
+        const name = `tpgscram_${Date.now()}`;
+        await client.query(`CREATE ROLE ${name} PASSWORD 'Known-pass-42'`);
+        try {
+          const stored = (await client.query('SELECT rolpassword FROM pg_authid WHERE rolname = $1', [name])).rows[0].rolpassword as string;
+          const [, iterations, salt] = /^SCRAM-SHA-256\$(\d+):([^$]+)\$/.exec(stored)!;
+          assert.equal(scramVerifier('Known-pass-42', Buffer.from(salt!, 'base64'), Number(iterations)), stored);
+        } finally {
+          await client.query(`DROP ROLE ${name}`);
+        }
+      } finally {
+        client.release();
+      }
+      // And the format of RFC 5802 by hand, for a fixed salt.
+      const salt = Buffer.alloc(16, 1);
+      const salted = pbkdf2Sync('Password123', salt, 4096, 32, 'sha256');
+      const stored = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest('base64');
+      assert.ok(scramVerifier('Password123', salt).includes(`$${stored}:`));
+    });
+
+    it('the ownership tag names the grant; isOurs tells the service’s roles from others', () => {
+      assert.equal(ownershipTag('g-1'), 'dbaccess grant g-1');
+      assert.equal(ownershipTag(), 'dbaccess account');
+      assert.ok(isOurs('dbaccess grant g-1'));
+      assert.ok(isOurs('dbaccess grant g-1', 'g-1'));
+      assert.ok(!isOurs('dbaccess grant g-2', 'g-1'));
+      for (const other of [null, undefined, '', 'app role', 'dbaccess grant ', "dbaccess grant x'y"]) assert.ok(!isOurs(other));
+      invalidIdentifier(() => ownershipTag("g'1"));
+    });
+  });
+
+  describe('privileges', () => {
+    it('maps the levels: READ, READ_WRITE (with sequence USAGE for nextval) and ADMIN', () => {
+      assert.deepEqual(privilegePlan(pgLevels.READ!), { schema: ['USAGE'], tables: ['SELECT'], sequences: ['SELECT'], routines: [] });
+      assert.deepEqual(privilegePlan(pgLevels.READ_WRITE!), { schema: ['USAGE'], tables: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], sequences: ['USAGE', 'SELECT'], routines: [] });
+      assert.deepEqual(privilegePlan(pgLevels.ADMIN!), ALL);
+      assert.ok(Object.keys(pgPrivileges).includes('TRUNCATE'));
+    });
+
+    it('refuses privilege names without a PostgreSQL meaning, and anything not a name', () => {
+      for (const bad of ['LOCK TABLES', 'select', 'ALL', 'SELECT; DROP', 'constructor', '__proto__']) invalidIdentifier(() => privilegePlan([bad]));
+    });
+
+    it('grants on the database, the schema, its objects and the creators’ future objects', () => {
+      const objects = objectsOfRows('app', [
+        { kind: 'tables', name: 't1', args: null },
+        { kind: 'tables', name: 'we"ird; name', args: null },
+        { kind: 'sequences', name: 't1_id_seq', args: null },
+        { kind: 'routines', name: 'f', args: 'integer, "my type"' },
+      ]);
+      const sql = privilegeStatements('GRANT', privilegePlan(['SELECT']), scope, objects, { database: true }).map((s) => s.sql);
+      assert.deepEqual(sql, [
+        'GRANT CONNECT ON DATABASE "appdb" TO "grantee_1"',
+        'GRANT USAGE ON SCHEMA "app" TO "grantee_1"',
+        'GRANT SELECT ON TABLE "app"."t1", "app"."we""ird; name" TO "grantee_1"',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" GRANT SELECT ON TABLES TO "grantee_1"',
+        'GRANT SELECT ON SEQUENCE "app"."t1_id_seq" TO "grantee_1"',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" GRANT SELECT ON SEQUENCES TO "grantee_1"',
+      ]);
+      const admin = privilegeStatements('GRANT', ALL, { ...scope, creators: [] }, objects).map((s) => s.sql);
+      assert.ok(admin.includes('GRANT EXECUTE ON ROUTINE "app"."f"(integer, "my type") TO "grantee_1"'));
+    });
+
+    it('names many objects in statements of at most 100', () => {
+      const rows = Array.from({ length: 250 }, (_, i) => ({ kind: 'tables', name: `t${i}`, args: null }));
+      const sql = privilegeStatements('REVOKE', ALL, scope, objectsOfRows('app', rows)).filter((s) => s.sql.includes(' ON TABLE '));
+      assert.deepEqual(sql.map((s) => s.sql.split(', "app"').length), [100, 100, 50]);
+    });
+
+    it('refuses routine argument lists that could end the statement', () => {
+      for (const args of ['integer) TO x; --', 'a; b', 'x\u0000']) invalidIdentifier(() => objectsOfRows('app', [{ kind: 'routines', name: 'f', args }]));
+    });
+
+    it('revokes exactly what a lower level does not hold', () => {
+      const rest = complement(privilegePlan(['SELECT']));
+      assert.deepEqual(rest.schema, ['CREATE']);
+      assert.deepEqual(rest.tables, ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']);
+      const objects = objectsOfRows('app', [{ kind: 'tables', name: 't', args: null }, { kind: 'routines', name: 'f', args: '' }]);
+      const sql = privilegeStatements('REVOKE', rest, { ...scope, creators: [] }, objects).map((s) => s.sql);
+      assert.ok(sql.includes('REVOKE INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE "app"."t" FROM "grantee_1"'));
+      assert.ok(sql.includes('REVOKE EXECUTE ON ROUTINE "app"."f"() FROM "grantee_1"'));
+    });
+
+    it('reads held privileges back as catalogue names', () => {
+      const rows = [
+        { kind: 'schema', privilege_type: 'USAGE' },
+        { kind: 'tables', privilege_type: 'SELECT' },
+        { kind: 'tables', privilege_type: 'INSERT' },
+        { kind: 'other', privilege_type: 'USAGE' },
+      ];
+      assert.deepEqual(namesOfSet(heldSet(rows)), ['SELECT', 'INSERT']);
+      assert.deepEqual(namesOfSet(ALL), ['ALL PRIVILEGES']);
+    });
+  });
+
+  describe('errors', () => {
+    it('maps SQLSTATEs to the activity error types, without the text of a statement carrying a verifier', () => {
+      const secretId = 'srv';
+      const type = (code: string) => toActivityError(Object.assign(new Error('m'), { code }), { secretId, secrets: [] }).type;
+      assert.equal(type('42501'), ActivityErrorType.AdminPrivilegeMissing);
+      assert.equal(type('28P01'), ActivityErrorType.AdminAccessDenied);
+      assert.equal(type('3D000'), ActivityErrorType.UnknownDatabase);
+      assert.equal(type('ECONNREFUSED'), ActivityErrorType.DatabaseUnavailable);
+      assert.equal(type('55P03'), ActivityErrorType.DatabaseUnavailable);
+      const sensitive = createRoleStatement('grantee_1', 'Secret-pass-1', { maxUserConnections: 1 });
+      const mapped = toActivityError(Object.assign(new Error(`syntax error near ${sensitive.sql}`), { code: '42601' }), { secretId, secrets: ['admin-pw'], statement: sensitive });
+      assert.ok(!mapped.message.includes('SCRAM'));
+      const plain = toActivityError(Object.assign(new Error('oops admin-pw here'), { code: '42601' }), { secretId, secrets: ['admin-pw'] });
+      assert.ok(!plain.message.includes('admin-pw'));
+      assert.ok(isPermanentRefusal({ code: '2BP01' }));
+      assert.ok(!isPermanentRefusal({ code: '55P03' }));
+      assert.ok(!isPermanentRefusal(new Error('Connection terminated')));
+    });
+  });
+});
