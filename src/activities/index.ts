@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ActivityErrorType, isDowngrade, type Person } from '../domain';
+import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
@@ -23,6 +23,12 @@ export { GRANT_RUN_TAG } from '../adapters/credential-links';
 
 export interface ActivityDeps {
   accounts: AccountManager;
+  /**
+   * The target engine's rule (DatabaseEngine.privileges.endsSessions): whether, once a
+   * level change is in place, the account's open sessions must be ended. Without it,
+   * any change that takes a privilege away ends them (never wrong, only sometimes needless).
+   */
+  endsSessions?: (target: GrantTarget, previous: readonly string[], next: readonly string[]) => boolean;
   secrets: GrantSecretStore;
   audit: AuditStore;
   mailer: Mailer;
@@ -152,6 +158,7 @@ export class DropsFirst {
 
 export function createActivities(deps: ActivityDeps) {
   const newPassword = deps.generatePassword ?? generatePassword;
+  const endsSessions = deps.endsSessions ?? ((_target: GrantTarget, previous: readonly string[], next: readonly string[]) => isDowngrade(previous, next));
   // One per worker: the activities of both its task queues share it.
   const dropsFirst = new DropsFirst();
 
@@ -253,10 +260,10 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Moves the account to another level. A downgrade also ends the account's
-     * open sessions: MySQL applies a database-level privilege change to an open
-     * session only at its next USE, so without this a session opened under the
-     * old level would keep it. When the lower level is in place but the sessions
+     * Moves the account to another level. When the engine says so (MySQL: a change
+     * that takes a privilege away, since it applies a database-level change to an
+     * open session only at its next USE), the account's open sessions are ended
+     * too, so that none keeps the old level. When the lower level is in place but the sessions
      * could not be ended, the failure is SessionsNotEnded and not retryable: the
      * workflow keeps the lower level (it must never raise it again), alerts, and
      * retries endSessions.
@@ -264,7 +271,7 @@ export function createActivities(deps: ActivityDeps) {
     async changePrivileges(change: PrivilegeChange & { previous: string[] }): Promise<{ sessionsKilled: number }> {
       return heartbeating(async (call) => {
         await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous, call);
-        if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
+        if (!endsSessions(change.target, change.previous, change.privileges)) return { sessionsKilled: 0 };
         try {
           const sessionsKilled = await deps.accounts.killSessions(change.target, change.account, call);
           return { sessionsKilled };
