@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import Value from 'typebox/value';
 import YAML from 'yaml';
-import { DEFAULT_ENGINE, PRIVILEGE_CATALOGUES, isEngineKey, parseDuration, type EngineKey, type GrantTarget, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
+import { DEFAULT_ENGINE, PRIVILEGE_CATALOGUES, parseDuration, type PrivilegeCatalogue, type EngineKey, type GrantTarget, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
 import { ConfigError } from './errors';
 import { FileSchema, revocationLeadMs, type RawFile, type Role } from './file-schema';
 import { displayPath, schemaProblems, withoutNullSettings, type Problem } from './schema-problems';
@@ -202,8 +202,8 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
   return out;
 }
 
-/** The engine a database entry names (the default when it names none or an unknown one, which the schema reports). */
-const engineOfEntry = (d: Raw): EngineKey => (isEngineKey(d.engine) ? d.engine : DEFAULT_ENGINE);
+/** Privilege catalogues by engine key (the domain's; a test may pass others). */
+type Catalogues = Readonly<Record<string, PrivilegeCatalogue>>;
 
 /**
  * Engines and privileges: one admin secret is one server, so every database of it
@@ -211,9 +211,16 @@ const engineOfEntry = (d: Raw): EngineKey => (isEngineKey(d.engine) ? d.engine :
  * its project's, the top-level one, most specific first) lists only privileges its
  * engine accepts. A problem is reported at the table that defines the level.
  */
-function engineProblems(raw: Raw, databases: { project: string; database: string; d: Raw }[], ok: (...path: string[]) => boolean): Problem[] {
+export function engineProblems(
+  raw: Raw,
+  databases: { project: string; database: string; d: Raw }[],
+  ok: (...path: string[]) => boolean,
+  catalogues: Catalogues = PRIVILEGE_CATALOGUES,
+): Problem[] {
   const out: Problem[] = [];
-  const bySecret = new Map<string, { engine: EngineKey; where: string }>();
+  // The default when a database names no engine, or one the schema refuses.
+  const engineOfEntry = (d: Raw): string => (typeof d.engine === 'string' && Object.prototype.hasOwnProperty.call(catalogues, d.engine) ? d.engine : DEFAULT_ENGINE);
+  const bySecret = new Map<string, { engine: string; where: string }>();
   for (const { project, database, d } of databases) {
     if (!ok('projects', project, 'databases', database, 'engine') || !ok('projects', project, 'databases', database, 'adminSecretId')) continue;
     const engine = engineOfEntry(d);
@@ -226,7 +233,7 @@ function engineProblems(raw: Raw, databases: { project: string; database: string
   const reported = new Set<string>();
   for (const { project, database, d } of databases) {
     if (!ok('projects', project, 'databases', database, 'engine')) continue;
-    const catalogue = PRIVILEGE_CATALOGUES[engineOfEntry(d)];
+    const catalogue = catalogues[engineOfEntry(d)]!;
     const p = isObject(raw.projects) && isObject(raw.projects[project]) ? (raw.projects[project] as Raw) : {};
     const tables: [string[], unknown][] = [
       [['projects', project, 'databases', database, 'accessLevels'], d.accessLevels],

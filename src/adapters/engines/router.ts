@@ -43,17 +43,17 @@ export function createAccountRouter(options: AccountRouterOptions): EngineAccoun
     return pick(keyOf(target));
   };
   return {
-    checkTarget: (target, o?: AccountCallOptions) => forTarget(target).checkTarget(target, o),
-    accountExists: (target, account, o) => forTarget(target).accountExists(target, account, o),
-    ensureAccount: (target, account, password, o) => forTarget(target).ensureAccount(target, account, password, o),
-    setPrivileges: (target, account, privileges, previous, o) => forTarget(target).setPrivileges(target, account, privileges, previous, o),
-    revokeAllPrivileges: (target, account, o) => forTarget(target).revokeAllPrivileges(target, account, o),
-    schemaPrivileges: (target, account, o) => forTarget(target).schemaPrivileges(target, account, o),
-    accountFootprint: (target, account, o) => forTarget(target).accountFootprint(target, account, o),
-    killSessions: (target, account, o) => forTarget(target).killSessions(target, account, o),
-    endAccess: (target, account, o) => forTarget(target).endAccess(target, account, o),
-    accountGrants: (target, account, o) => forTarget(target).accountGrants(target, account, o),
-    inventory: (adminSecretId, include, o) => pick(options.engineOfSecret(adminSecretId) ?? engineOf({})).inventory(adminSecretId, include, o),
+    checkTarget: async (target, o?: AccountCallOptions) => forTarget(target).checkTarget(target, o),
+    accountExists: async (target, account, o) => forTarget(target).accountExists(target, account, o),
+    ensureAccount: async (target, account, password, o) => forTarget(target).ensureAccount(target, account, password, o),
+    setPrivileges: async (target, account, privileges, previous, o) => forTarget(target).setPrivileges(target, account, privileges, previous, o),
+    revokeAllPrivileges: async (target, account, o) => forTarget(target).revokeAllPrivileges(target, account, o),
+    schemaPrivileges: async (target, account, o) => forTarget(target).schemaPrivileges(target, account, o),
+    accountFootprint: async (target, account, o) => forTarget(target).accountFootprint(target, account, o),
+    killSessions: async (target, account, o) => forTarget(target).killSessions(target, account, o),
+    endAccess: async (target, account, o) => forTarget(target).endAccess(target, account, o),
+    accountGrants: async (target, account, o) => forTarget(target).accountGrants(target, account, o),
+    inventory: async (adminSecretId, include, o) => pick(options.engineOfSecret(adminSecretId) ?? engineOf({})).inventory(adminSecretId, include, o),
     async close() {
       const results = await Promise.allSettled([...built.values()].map((a) => a.close()));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
