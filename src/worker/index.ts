@@ -99,7 +99,13 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   // sends each call to its target's engine: the activities see one `accounts`.
   const secretEngines = enginesBySecret(options.config);
   const engineOfSecret = (adminSecretId: string) => secretEngines.get(adminSecretId);
-  const credentialsOf = (key: string) => new SecretsManagerAdminCredentials(aws.secrets, { parse: engineFor(key).parseAdminSecret });
+  // One credential source (and cache) per engine: the start-up check and the manager share it.
+  const sources = new Map<string, SecretsManagerAdminCredentials>();
+  const credentialsOf = (key: string): SecretsManagerAdminCredentials => {
+    let source = sources.get(key);
+    if (!source) sources.set(key, (source = new SecretsManagerAdminCredentials(aws.secrets, { parse: engineFor(key).parseAdminSecret })));
+    return source;
+  };
   const accounts = createAccountRouter({
     create: (key) => engineFor(key).createAccounts({ credentials: credentialsOf(key), logger: engineLogger }),
     engineOfSecret,
