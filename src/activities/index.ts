@@ -60,7 +60,8 @@ export const GRANT_ID_TAG = 'dbaccess:grant-id';
 /**
  * Runs an activity while heartbeating, so that a worker that dies mid-step is
  * noticed within the heartbeat timeout rather than the whole start-to-close
- * timeout, and so that cancellation reaches the attempt.
+ * timeout, and so that cancellation reaches the attempt. The SDK throttles
+ * heartbeats but sends none unless asked: the timer asks during a long await.
  */
 async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>, options: { cancellable?: boolean } = {}): Promise<T> {
   const context = Context.current();

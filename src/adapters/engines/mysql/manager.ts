@@ -1,6 +1,6 @@
 import { type GrantTarget } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
-import type { AccessEnding, AccountCallOptions, AccountInventory, AccountManager, AdminCredentialSource, EngineLogger, ServerEndpoint } from '../port';
+import type { AccountCallOptions, AdminCredentialSource, EngineAccounts, EngineLogger, ServerEndpoint } from '../port';
 import { describePrivileges, missingAdminPrivileges } from './admin-grants';
 import { createEnding } from './ending';
 import { ER } from './errors';
@@ -62,34 +62,10 @@ export interface MysqlAccountManagerOptions {
   logger?: MysqlLogger;
 }
 
-/**
- * Per-call options, the last (optional) parameter of every method.
- *
- * `signal`: pass the activity's cancellation signal. It is checked before every
- * statement, so a cancelled call sends nothing more; a statement already running
- * when it aborts is killed on the server (KILL CONNECTION from a side
- * connection: the admin may always end its own connections) before the call
- * returns. Either way the call fails with an ApplicationFailure of type
- * DatabaseUnavailable whose details carry `code: 'CANCELLED'`.
- */
 export type { AccountCallOptions };
 
-/** The AccountManager of this adapter: every method also takes AccountCallOptions. */
-export interface MysqlAccountManager extends AccountManager, AccountInventory {
-  checkTarget(target: GrantTarget, options?: AccountCallOptions): Promise<ServerEndpoint>;
-  accountExists(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<boolean>;
-  ensureAccount(target: GrantTarget, account: string, password: string, options?: AccountCallOptions): Promise<ServerEndpoint>;
-  setPrivileges(
-    target: GrantTarget,
-    account: string,
-    privileges: readonly string[],
-    previous?: readonly string[],
-    options?: AccountCallOptions,
-  ): Promise<void>;
-  revokeAllPrivileges(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<void>;
-  killSessions(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<number>;
-  endAccess(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccessEnding>;
-}
+/** The AccountManager and AccountInventory of MySQL and MariaDB. */
+export type MysqlAccountManager = EngineAccounts;
 
 const silent: MysqlLogger = { info: () => undefined, warn: () => undefined };
 
