@@ -9,6 +9,7 @@ import {
 import mysql, { type RowDataPacket } from 'mysql2/promise';
 import { createAwsClients, ensureAuditTable, ensureCredentialLinksTable, parseAdminSecret } from '../src/adapters/aws';
 import { adminGrantStatements, createUserStatement, alterUserStatement } from '../src/adapters/engines/mysql/sql';
+import { mysqlEngine } from '../src/adapters/engines/mysql';
 import { awsSettings, ConfigError, credentialSettings, Env, loadConfigFile, type AwsSettings, type FileConfig } from '../src/config';
 
 // Seeds a local or compose stack, idempotently:
@@ -95,7 +96,7 @@ export async function seed(options: SeedOptions): Promise<{ adminSecrets: string
         schemas.push(schema);
       }
       const existing = await readSecret(aws.secrets, secretId);
-      const admin = existing ? parseAdminSecret(secretId, existing) : undefined;
+      const admin = existing ? parseAdminSecret(secretId, existing, mysqlEngine.parseAdminSecret) : undefined;
       const account = admin?.username ?? adminAccountFor(options.adminAccount ?? 'dbaccess_admin', index);
       const password = admin?.password ?? `A${randomBytes(24).toString('base64url').replace(/[-_]/g, 'x')}`;
       for (const st of [createUserStatement(account, '%', password, 100), alterUserStatement(account, '%', password, 100)]) {

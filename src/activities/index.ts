@@ -1,8 +1,9 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ActivityErrorType, isDowngrade, type Person } from '../domain';
+import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
+import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import { guideFor } from '../adapters/engines/guides';
@@ -14,6 +15,7 @@ export * from '../adapters/ports';
 export type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 export type { CredentialDelivery } from './credential-delivery';
 export { GRANT_RUN_TAG } from '../adapters/credential-links';
+export { DropsFirst } from './drops-first';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
 // it can run again after a partial success (a worker crash, a lost result) and
@@ -23,6 +25,12 @@ export { GRANT_RUN_TAG } from '../adapters/credential-links';
 
 export interface ActivityDeps {
   accounts: AccountManager;
+  /**
+   * The target engine's rule (DatabaseEngine.privileges.endsSessions): whether, once a
+   * level change is in place, the account's open sessions must be ended. Without it,
+   * any change that takes a privilege away ends them (never wrong, only sometimes needless).
+   */
+  endsSessions?: (target: GrantTarget, previous: readonly string[], next: readonly string[]) => boolean;
   secrets: GrantSecretStore;
   audit: AuditStore;
   notifier: Notifier;
@@ -52,7 +60,8 @@ export const GRANT_ID_TAG = 'dbaccess:grant-id';
 /**
  * Runs an activity while heartbeating, so that a worker that dies mid-step is
  * noticed within the heartbeat timeout rather than the whole start-to-close
- * timeout, and so that cancellation reaches the attempt.
+ * timeout, and so that cancellation reaches the attempt. The SDK throttles
+ * heartbeats but sends none unless asked: the timer asks during a long await.
  */
 async function heartbeating<T>(work: (call: AccountCallOptions) => Promise<T>, options: { cancellable?: boolean } = {}): Promise<T> {
   const context = Context.current();
@@ -87,71 +96,9 @@ async function waitUntil(instant: number): Promise<void> {
   }
 }
 
-/**
- * Endings of access (containment and drop) in flight in this worker. A secret is
- * deleted only once none is (or after `maxWaitMs`): when a thousand revocations
- * come due in the same second, every account is contained and dropped first, and
- * the slower, CPU-hungrier Secrets Manager calls (and the reports to Temporal that
- * follow them) do not slow them down. Ending access is urgent; deleting a password
- * that no longer works is not. (README: Performance.)
- *
- * Then at most `maxCleanups` deletions run at once; the others wait their turn
- * here, heartbeating. Without the bound a burst sent a thousand requests at once:
- * they queued for the HTTP client's sockets and the endpoint, their 10 s request
- * timeout ran out while they queued, and a third of the revocations failed an
- * attempt and were retried. (Secrets Manager also throttles deletions, at 50 a
- * second per account and region.)
- */
-export class DropsFirst {
-  private inFlight = 0;
-  private waiting: (() => void)[] = [];
-  private cleaning = 0;
-  private queued: (() => void)[] = [];
-
-  constructor(
-    private readonly maxWaitMs = 10_000,
-    private readonly maxCleanups = 8,
-  ) {}
-
-  async drop<T>(work: () => Promise<T>): Promise<T> {
-    this.inFlight += 1;
-    try {
-      return await work();
-    } finally {
-      this.inFlight -= 1;
-      if (this.inFlight === 0) for (const wake of this.waiting.splice(0)) wake();
-    }
-  }
-
-  /** Resolves when no drop is in flight, or after maxWaitMs. */
-  async settled(): Promise<void> {
-    if (this.inFlight === 0) return;
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.waiting.push(resolve);
-      timer = setTimeout(resolve, this.maxWaitMs);
-    });
-    clearTimeout(timer);
-  }
-
-  /** Runs a clean-up (a secret's deletion) once the drops have settled, at most maxCleanups at a time, in arrival order. */
-  async cleanup<T>(work: () => Promise<T>): Promise<T> {
-    await this.settled();
-    if (this.cleaning >= this.maxCleanups) await new Promise<void>((resolve) => this.queued.push(resolve));
-    else this.cleaning += 1;
-    try {
-      return await work();
-    } finally {
-      // The slot passes straight to the next in line (cleaning stays counted), or is freed.
-      const next = this.queued.shift();
-      if (next) next();
-      else this.cleaning -= 1;
-    }
-  }
-}
-
 export function createActivities(deps: ActivityDeps) {
   const newPassword = deps.generatePassword ?? generatePassword;
+  const endsSessions = deps.endsSessions ?? ((_target: GrantTarget, previous: readonly string[], next: readonly string[]) => isDowngrade(previous, next));
   // One per worker: the activities of both its task queues share it.
   const dropsFirst = new DropsFirst();
 
@@ -253,10 +200,10 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Moves the account to another level. A downgrade also ends the account's
-     * open sessions: MySQL applies a database-level privilege change to an open
-     * session only at its next USE, so without this a session opened under the
-     * old level would keep it. When the lower level is in place but the sessions
+     * Moves the account to another level. When the engine says so (MySQL: a change
+     * that takes a privilege away, since it applies a database-level change to an
+     * open session only at its next USE), the account's open sessions are ended
+     * too, so that none keeps the old level. When the lower level is in place but the sessions
      * could not be ended, the failure is SessionsNotEnded and not retryable: the
      * workflow keeps the lower level (it must never raise it again), alerts, and
      * retries endSessions.
@@ -264,7 +211,7 @@ export function createActivities(deps: ActivityDeps) {
     async changePrivileges(change: PrivilegeChange & { previous: string[] }): Promise<{ sessionsKilled: number }> {
       return heartbeating(async (call) => {
         await deps.accounts.setPrivileges(change.target, change.account, change.privileges, change.previous, call);
-        if (!isDowngrade(change.previous, change.privileges)) return { sessionsKilled: 0 };
+        if (!endsSessions(change.target, change.previous, change.privileges)) return { sessionsKilled: 0 };
         try {
           const sessionsKilled = await deps.accounts.killSessions(change.target, change.account, call);
           return { sessionsKilled };

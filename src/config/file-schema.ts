@@ -3,6 +3,9 @@ import {
   ACCESS_LEVEL_NAME,
   DATABASE_KEY,
   DEFAULT_ACCESS_LEVELS,
+  DEFAULT_ENGINE,
+  ENGINE_KEYS,
+  PRIVILEGE_CATALOGUES,
   HOST_PATTERN,
   PROJECT_KEY,
   RECONCILER_MODES,
@@ -11,7 +14,6 @@ import {
   SECRET_NAME,
   checkEmail,
   isSafeText,
-  normalizePrivileges,
   parseDuration,
 } from '../domain';
 
@@ -71,15 +73,24 @@ function keyed<T extends TSchema>(key: RegExp, keyRule: string, value: T, option
 
 const ms = (d: string) => parseDuration(d)!;
 
-/** Why a list of privileges is refused (outside the whitelist, empty); undefined when it is not, or is not a list of strings. */
+/**
+ * Why a list of privileges is refused by every engine (a name none accepts, an empty
+ * list): the default engine's reason. Undefined when one engine accepts it, or it is
+ * not a list of strings. Whether the engine of each database it applies to accepts
+ * it is a rule across keys (file.ts).
+ */
 function privilegeProblem(list: unknown): string | undefined {
   if (!Array.isArray(list) || !list.every((p) => typeof p === 'string')) return undefined;
-  try {
-    normalizePrivileges(list);
-    return undefined;
-  } catch (err) {
-    return (err as Error).message;
+  let first: string | undefined;
+  for (const key of [DEFAULT_ENGINE, ...ENGINE_KEYS.filter((k) => k !== DEFAULT_ENGINE)]) {
+    try {
+      PRIVILEGE_CATALOGUES[key].normalize(list);
+      return undefined;
+    } catch (err) {
+      first ??= (err as Error).message;
+    }
   }
+  return first;
 }
 
 const privileges = Type.Refine(
@@ -110,6 +121,12 @@ const Person = Type.Object(
 const Database = Type.Object(
   {
     schema: Type.Optional(matching(SCHEMA_NAME, 'must be a plain schema name (letters, digits, _; at most 64)', { description: 'Schema the grants give access to. Default: the database key.' })),
+    engine: Type.Optional(
+      Type.Union(
+        ENGINE_KEYS.map((k) => Type.Literal(k)),
+        { errorMessage: `must be one of ${ENGINE_KEYS.join(', ')}`, description: `Database engine of the server (${ENGINE_KEYS.join(', ')}). Default: ${DEFAULT_ENGINE}.` },
+      ),
+    ),
     adminSecretId: matching(SECRET_ID, 'must be a Secrets Manager secret name or ARN', {
       description: "Secrets Manager secret (name or ARN) of the admin account that creates and drops grantees' accounts. Not under secretPrefix.",
     }),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import Value from 'typebox/value';
 import YAML from 'yaml';
-import { normalizePrivileges, parseDuration, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
+import { DEFAULT_ENGINE, PRIVILEGE_CATALOGUES, parseDuration, type PrivilegeCatalogue, type EngineKey, type GrantTarget, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
 import { ConfigError } from './errors';
 import { FileSchema, revocationLeadMs, type RawFile, type Role } from './file-schema';
 import { displayPath, schemaProblems, withoutNullSettings, type Problem } from './schema-problems';
@@ -19,6 +19,8 @@ export { API_CLIENT_NAME, FileSchema, ROLES, type Role } from './file-schema';
 
 export interface DatabaseConfig {
   key: string;
+  /** Engine key as the file sets it; absent: MySQL (DEFAULT_ENGINE). */
+  engine?: EngineKey;
   schema: string;
   adminSecretId: string;
   hostPattern: string;
@@ -165,6 +167,8 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
     }
   }
 
+  out.push(...engineProblems(raw, databases, ok));
+
   const clients: ApiClient[] = [];
   for (const [name, c] of entries(raw.apiClients)) {
     if (!ok('apiClients', name) || !isObject(c) || !ok('apiClients', name, 'role')) continue;
@@ -198,28 +202,104 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
   return out;
 }
 
-const levels = (table: Record<string, string[]>): Record<string, Privilege[]> => Object.fromEntries(Object.entries(table).map(([name, list]) => [name, normalizePrivileges(list)]));
+/** Privilege catalogues by engine key (the domain's; a test may pass others). */
+type Catalogues = Readonly<Record<string, PrivilegeCatalogue>>;
+
+/**
+ * Engines and privileges: one admin secret is one server, so every database of it
+ * names the same engine; and every level a database can be granted (its own table's,
+ * its project's, the top-level one, most specific first) lists only privileges its
+ * engine accepts. A problem is reported at the table that defines the level.
+ */
+export function engineProblems(
+  raw: Raw,
+  databases: { project: string; database: string; d: Raw }[],
+  ok: (...path: string[]) => boolean,
+  catalogues: Catalogues = PRIVILEGE_CATALOGUES,
+): Problem[] {
+  const out: Problem[] = [];
+  // The default when a database names no engine, or one the schema refuses.
+  const engineOfEntry = (d: Raw): string => (typeof d.engine === 'string' && Object.prototype.hasOwnProperty.call(catalogues, d.engine) ? d.engine : DEFAULT_ENGINE);
+  const bySecret = new Map<string, { engine: string; where: string }>();
+  for (const { project, database, d } of databases) {
+    if (!ok('projects', project, 'databases', database, 'engine') || !ok('projects', project, 'databases', database, 'adminSecretId')) continue;
+    const engine = engineOfEntry(d);
+    const seen = bySecret.get(String(d.adminSecretId));
+    if (!seen) bySecret.set(String(d.adminSecretId), { engine, where: `${project}/${database}` });
+    else if (seen.engine !== engine) {
+      out.push({ path: ['projects', project, 'databases', database, 'engine'], reason: `is ${engine}, but ${seen.where} names the same adminSecretId with engine ${seen.engine}: one admin secret is one server` });
+    }
+  }
+  const reported = new Set<string>();
+  for (const { project, database, d } of databases) {
+    if (!ok('projects', project, 'databases', database, 'engine')) continue;
+    const catalogue = catalogues[engineOfEntry(d)]!;
+    const p = isObject(raw.projects) && isObject(raw.projects[project]) ? (raw.projects[project] as Raw) : {};
+    const tables: [string[], unknown][] = [
+      [['projects', project, 'databases', database, 'accessLevels'], d.accessLevels],
+      [['projects', project, 'accessLevels'], p.accessLevels],
+      [['accessLevels'], raw.accessLevels],
+    ];
+    const levelsSeen = new Set<string>();
+    for (const [path, table] of tables) {
+      if (!ok(...path)) continue;
+      for (const [level, list] of entries(table)) {
+        if (levelsSeen.has(level)) continue;
+        levelsSeen.add(level);
+        if (!ok(...path, level) || !Array.isArray(list)) continue;
+        try {
+          catalogue.normalize(list as string[]);
+        } catch (err) {
+          const key = [...path, level].join('\u0000');
+          if (reported.has(key)) continue;
+          reported.add(key);
+          out.push({ path: [...path, level], reason: `${(err as Error).message} (for ${project}/${database}, engine ${catalogue.engine})` });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/** A level table in the canonical form of the engines it applies to (the default engine's when it applies to several that accept it). */
+function levels(table: Record<string, string[]>, engines: ReadonlySet<EngineKey>): Record<string, Privilege[]> {
+  const order = [...engines].sort((a, b) => Number(b === DEFAULT_ENGINE) - Number(a === DEFAULT_ENGINE));
+  const normalize = (list: string[]): string[] => {
+    for (const engine of order) {
+      try {
+        return PRIVILEGE_CATALOGUES[engine].normalize(list);
+      } catch {
+        // Another engine's name: the rules across keys report a level an engine of its databases refuses.
+      }
+    }
+    return PRIVILEGE_CATALOGUES[DEFAULT_ENGINE].normalize(list);
+  };
+  return Object.fromEntries(Object.entries(table).map(([name, list]) => [name, normalize(list) as Privilege[]]));
+}
 const durationMs = (text: string): number => parseDuration(text)!;
 
 /** The typed settings of a valid document. */
 function settings(raw: Defaulted): FileConfig {
   const defaults = raw.defaults;
   const projects: Record<string, ProjectConfig> = {};
+  const engineOf = (d: { engine?: EngineKey }): EngineKey => d.engine ?? DEFAULT_ENGINE;
+  const everyEngine = new Set(Object.values(raw.projects).flatMap((p) => Object.values(p.databases).map(engineOf)));
   for (const [key, p] of Object.entries(raw.projects)) {
     const databases: Record<string, DatabaseConfig> = {};
     for (const [dkey, d] of Object.entries(p.databases)) {
       databases[dkey] = {
         key: dkey,
+        ...(d.engine ? { engine: d.engine } : {}),
         schema: d.schema ?? dkey,
         adminSecretId: d.adminSecretId,
         hostPattern: d.hostPattern ?? defaults.hostPattern!,
         maxUserConnections: d.maxUserConnections ?? defaults.maxUserConnections!,
         maxDurationMs: durationMs(d.maxDuration ?? defaults.maxDuration!),
-        ...(d.accessLevels ? { accessLevels: levels(d.accessLevels) } : {}),
+        ...(d.accessLevels ? { accessLevels: levels(d.accessLevels, new Set([engineOf(d)])) } : {}),
         ...(d.requireApproval === true ? { requireApproval: true as const } : Array.isArray(d.requireApproval) ? { requireApproval: [...new Set(d.requireApproval)] } : {}),
       };
     }
-    projects[key] = { key, owner: { name: p.ownerName, email: p.ownerEmail.toLowerCase() }, ...(p.accessLevels ? { accessLevels: levels(p.accessLevels) } : {}), databases };
+    projects[key] = { key, owner: { name: p.ownerName, email: p.ownerEmail.toLowerCase() }, ...(p.accessLevels ? { accessLevels: levels(p.accessLevels, new Set(Object.values(p.databases).map(engineOf))) } : {}), databases };
   }
   const apiClients: Record<string, ApiClient> = {};
   for (const [name, c] of Object.entries(raw.apiClients)) {
@@ -230,7 +310,7 @@ function settings(raw: Defaulted): FileConfig {
     secretPrefix: raw.secretPrefix.replace(/\/+$/, ''),
     allowedEmailDomains: raw.allowedEmailDomains.map((d) => d.toLowerCase()),
     administrators: raw.administrators.map((a) => ({ name: a.name, email: a.email.toLowerCase() })),
-    accessLevels: levels(raw.accessLevels),
+    accessLevels: levels(raw.accessLevels, everyEngine),
     projects,
     apiClients,
     approval: { timeoutMs: durationMs(raw.approval.timeout!), levels: [...new Set(raw.approval.levels)] },
@@ -290,4 +370,22 @@ const mayDecide = (c: Pick<ApiClient, 'role' | 'projects'>, project: string) => 
 /** API clients that may approve or deny grants of a project. */
 export function approversOf(config: FileConfig, project: string): ApiClient[] {
   return Object.values(config.apiClients).filter((c) => mayDecide(c, project));
+}
+
+/** Where a grant on `database` lives: what the workflow's input carries (`engine` only when the file names one; absent is MySQL). */
+export function grantTargetOf(database: DatabaseConfig): GrantTarget {
+  return {
+    schema: database.schema,
+    adminSecretId: database.adminSecretId,
+    hostPattern: database.hostPattern,
+    maxUserConnections: database.maxUserConnections,
+    ...(database.engine ? { engine: database.engine } : {}),
+  };
+}
+
+/** Engine key of each admin secret of the configuration (one secret is one server, of one engine). */
+export function enginesBySecret(config: FileConfig): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const p of Object.values(config.projects)) for (const d of Object.values(p.databases)) out.set(d.adminSecretId, d.engine ?? DEFAULT_ENGINE);
+  return out;
 }

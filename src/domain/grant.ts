@@ -85,6 +85,8 @@ export interface GrantTarget {
   /** Host part of the account (`%` by default). */
   hostPattern: string;
   maxUserConnections: number;
+  /** Engine key (`mysql`, see ENGINE_KEYS); absent on grants begun before engines existed, which are MySQL's. */
+  engine?: string;
 }
 
 export interface Person {
@@ -190,7 +192,7 @@ export interface GrantState {
   /** Name of the per-grant secret, once it exists. The name only, never the value. */
   secretName?: string;
   /** Where the grantee connects, once the account exists. */
-  connection?: { host: string; port: number; engine: 'mysql' | 'mariadb' };
+  connection?: { host: string; port: number; engine: string };
   /** For FAILED grants: the step that failed and why. */
   failure?: { step: string; message: string };
   /** When access ended: the instant the account was contained (revoke, expiry), from the revocation's own clock. */

@@ -1,5 +1,6 @@
 export * from './account';
 export * from './duration';
+export * from './engines';
 export * from './expiry';
 export * from './grant';
 export * from './identifiers';

@@ -1,5 +1,4 @@
 import { ACCOUNT_HASH_CHARS, ACCOUNT_PREFIX_MAX, LEGACY_ACCOUNT_HASH_CHARS, LEGACY_ACCOUNT_PREFIX_MAX } from './account';
-import { PRIVILEGE_WHITELIST } from './levels';
 
 // The reconciler's vocabulary: what it looks for on a server, what it found,
 // and how privileges are compared. Pure (imported inside the workflow sandbox).
@@ -142,7 +141,7 @@ export function summaryHasFindings(s: ReconcileSummary): boolean {
 
 /**
  * The database-level privileges a set stands for, expanded: `ALL PRIVILEGES` is
- * every privilege of the dialect (`allOfDialect`). Sorted, so two sets compare as strings.
+ * every privilege of the engine on that server (`allOfDialect`). Sorted, so two sets compare as strings.
  */
 export function expandPrivileges(privileges: readonly string[], allOfDialect: readonly string[]): string[] {
   const set = new Set<string>();
@@ -163,9 +162,6 @@ export function privilegeDifference(
   const have = new Set(expandPrivileges(actual, allOfDialect));
   return { extra: [...have].filter((p) => !want.has(p)), missing: [...want].filter((p) => !have.has(p)) };
 }
-
-/** Every database-level privilege of MySQL 8 (MariaDB adds DELETE HISTORY). */
-export const DATABASE_PRIVILEGES: readonly string[] = PRIVILEGE_WHITELIST.filter((p) => p !== 'ALL PRIVILEGES');
 
 /** The `repairDrift` update a grant accepts from the reconciler. */
 export interface RepairDriftArgs {

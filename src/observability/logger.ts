@@ -1,5 +1,6 @@
 import { DefaultLogger, type LogLevel } from '@temporalio/worker';
 import pino, { type Logger } from 'pino';
+import { ENGINE_REDACTION } from '../adapters/engines/redaction';
 
 // Structured JSON logs. Anything that could hold a credential is redacted, as a
 // second line of defence: no code logs a secret on purpose.
@@ -46,13 +47,12 @@ const SECRET_KEY = new RegExp(`^(${SECRET_KEYS.join('|')}|x-api-key|set-cookie|p
 /** Keys that end in a secret-looking word but name something public. */
 const PUBLIC_KEYS = /^(secretName|secretId|secretPrefix|adminSecretId|tokenType|passwordSet)$/i;
 
-const TEXT_RULES: [RegExp, string][] = [
+const TEXT_RULES: (readonly [RegExp, string])[] = [
   // A one-time credential link's token is a secret in a URL path.
   [/(\/credentials\/)[^/?#\s"'<>]+/gi, `$1${CENSOR}`],
   [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, `$1 ${CENSOR}`],
-  // SQL that sets a password.
-  [/(IDENTIFIED\s+(?:WITH\s+\S+\s+)?(?:BY|AS)\s+)(?:PASSWORD\s*)?('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")/gi, `$1'${CENSOR}'`],
-  [/(\bPASSWORD\s*(?:\(\s*)?)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")/gi, `$1'${CENSOR}'`],
+  // Statements of a database engine that carry a password (each engine's own rules).
+  ...ENGINE_REDACTION,
   // key=value, key: value, "key":"value" for secret-looking keys.
   [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${CENSOR}"`],
   [/(\b[A-Za-z_-]*(?:password|passwd|secret(?:string)?|token|api[_-]?key)["']?\s*[:=]\s*)'(?:[^'\\]|\\.)*'/gi, `$1'${CENSOR}'`],

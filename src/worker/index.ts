@@ -5,10 +5,12 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from '../adapters/aws';
 import { createSmtpNotifier } from '../adapters/notify';
-import { checkAdminAccounts, createMysqlAccountManager } from '../adapters/engines/mysql';
+import type { EngineLogger } from '../adapters/engines/port';
+import { engineFor } from '../adapters/engines/registry';
+import { createAccountRouter, engineKeyOf } from '../adapters/engines/router';
 import { createReconcileActivities } from '../activities/reconcile';
 import { codecDataConverter, payloadCodecFor } from '../adapters/temporal/codec';
-import { awsSettings, codecKeys, ConfigError, credentialSettings, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
+import { awsSettings, codecKeys, ConfigError, credentialSettings, enginesBySecret, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
 import { ARMED_REVOCATION_QUEUE_SUFFIX } from '../domain';
 import { createLogger } from '../observability/logger';
 import { configuredDatabases, countAuditEvents, WorkerMetrics } from '../observability/metrics';
@@ -60,6 +62,18 @@ export interface RunningWorker {
   shutdown(): void;
 }
 
+/** Per engine key: each admin secret of its databases, with the schemas it manages. */
+function adminScopesByEngine(config: FileConfig): Map<string, Map<string, string[]>> {
+  const out = new Map<string, Map<string, string[]>>();
+  for (const [secretId, key] of enginesBySecret(config)) {
+    const schemas = Object.values(config.projects).flatMap((p) => Object.values(p.databases).filter((d) => d.adminSecretId === secretId).map((d) => d.schema));
+    const scopes = out.get(key) ?? new Map<string, string[]>();
+    scopes.set(secretId, [...new Set(schemas)].sort());
+    out.set(key, scopes);
+  }
+  return out;
+}
+
 export async function connectTemporal(settings: TemporalSettings): Promise<NativeConnection> {
   return NativeConnection.connect({
     address: settings.address,
@@ -80,15 +94,27 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     smtp.password = secret.SMTP_PASSWORD;
   }
   const notifier = createSmtpNotifier(smtp);
-  const adminCredentials = new SecretsManagerAdminCredentials(aws.secrets);
-  const accounts = createMysqlAccountManager({
-    credentials: adminCredentials,
-    logger: { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) },
+  const engineLogger: EngineLogger = { info: (obj, msg) => logger.info(obj, msg), warn: (obj, msg) => logger.warn(obj, msg) };
+  // One account manager per engine (built when first used), behind one router that
+  // sends each call to its target's engine: the activities see one `accounts`.
+  const secretEngines = enginesBySecret(options.config);
+  const engineOfSecret = (adminSecretId: string) => secretEngines.get(adminSecretId);
+  // One credential source (and cache) per engine: the start-up check and the manager share it.
+  const sources = new Map<string, SecretsManagerAdminCredentials>();
+  const credentialsOf = (key: string): SecretsManagerAdminCredentials => {
+    let source = sources.get(key);
+    if (!source) sources.set(key, (source = new SecretsManagerAdminCredentials(aws.secrets, { parse: engineFor(key).parseAdminSecret })));
+    return source;
+  };
+  const accounts = createAccountRouter({
+    create: (key) => engineFor(key).createAccounts({ credentials: credentialsOf(key), logger: engineLogger }),
+    engineOfSecret,
   });
   const grantSecrets = new SecretsManagerGrantSecretStore(aws.secrets);
   const cs = options.credentials;
   const deps: ActivityDeps = {
     accounts,
+    endsSessions: (target, previous, next) => engineFor(engineKeyOf(target, engineOfSecret)).privileges.endsSessions(previous, next),
     secrets: grantSecrets,
     audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),
     notifier,
@@ -97,14 +123,17 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
   };
 
-  // Refuses to start when an admin account holds more than it needs (README: the admin MySQL account).
-  const mysqlLogger = { info: (obj: object, msg: string) => logger.info(obj, msg), warn: (obj: object, msg: string) => logger.warn(obj, msg) };
-  await checkAdminAccounts({ config: options.config, credentials: adminCredentials, allowExtraPrivileges: options.allowExtraAdminPrivileges ?? false, logger: mysqlLogger }).catch(async (err: unknown) => {
+  // Refuses to start when an admin account holds more than it needs (README: the admin account), engine by engine.
+  try {
+    for (const [key, scopes] of adminScopesByEngine(options.config)) {
+      await engineFor(key).checkAdmin({ scopes, credentials: credentialsOf(key), allowExtraPrivileges: options.allowExtraAdminPrivileges ?? false, logger: engineLogger });
+    }
+  } catch (err) {
     await accounts.close();
     notifier.close();
     aws.destroy();
     throw err;
-  });
+  }
 
   const ownConnection = !options.connection;
   const connection = options.connection ?? (await connectTemporal(options.temporal));

@@ -22,7 +22,7 @@ import {
   type AwsClients,
 } from '../../src/adapters/aws';
 import { createSmtpNotifier } from '../../src/adapters/notify';
-import { createMysqlAccountManager } from '../../src/adapters/engines/mysql';
+import { createMysqlAccountManager, mysqlEngine } from '../../src/adapters/engines/mysql';
 import { generatePassword } from '../../src/adapters/password';
 import type { GrantCredential } from '../../src/adapters/ports';
 import type { AwsSettings, SmtpSettings } from '../../src/config';
@@ -254,7 +254,7 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
     const notifier = createSmtpNotifier(smtpSettings, { connectionTimeoutMs: 3000, greetingTimeoutMs: 3000, sendTimeoutMs: 10_000 });
     cleanups.push(async () => notifier.close());
 
-    const accounts = createMysqlAccountManager({ credentials: new SecretsManagerAdminCredentials(aws.secrets), connectTimeoutMs: 3000, poolSize: 2 });
+    const accounts = createMysqlAccountManager({ credentials: new SecretsManagerAdminCredentials(aws.secrets, { parse: mysqlEngine.parseAdminSecret }), connectTimeoutMs: 3000, poolSize: 2 });
     cleanups.push(() => accounts.close());
 
     const generatedPasswords: string[] = [];

@@ -90,33 +90,22 @@ export async function readJsonSecret(client: SecretsManagerClient, secretId: str
   return out;
 }
 
-/** Validates the seed's admin secret format; the problem text names keys, never values. */
-export function parseAdminSecret(secretId: string, text: string): AdminCredentials {
+/** An admin secret read by its engine's parser; a format problem is a SecretInvalidError naming keys, never values. */
+export function parseAdminSecret(secretId: string, text: string, parse: AdminCredentialsOptions['parse']): AdminCredentials {
   const obj = parseJsonObject(secretId, text);
-  const problems: string[] = [];
-  const str = (key: string): string => {
-    const v = obj[key];
-    if (v === undefined || v === null || v === '') problems.push(`${key} is missing`);
-    else if (typeof v !== 'string') problems.push(`${key} must be a string`);
-    return typeof v === 'string' ? v : '';
-  };
-  const host = str('MYSQL_HOST');
-  const username = str('MYSQL_USERNAME');
-  const password = str('MYSQL_PASSWORD');
-  let port = 3306;
-  const rawPort = obj['MYSQL_PORT'];
-  if (rawPort !== undefined && rawPort !== null && rawPort !== '') {
-    const n = typeof rawPort === 'number' ? rawPort : typeof rawPort === 'string' && /^\s*\d{1,5}\s*$/.test(rawPort) ? Number(rawPort) : NaN;
-    if (Number.isInteger(n) && n >= 1 && n <= 65535) port = n;
-    else problems.push('MYSQL_PORT must be a port number (1-65535)');
+  try {
+    return parse(obj, secretId);
+  } catch (err) {
+    throw new SecretInvalidError(secretId, err instanceof Error ? err.message : 'is not in the format its engine expects');
   }
-  if (problems.length > 0) {
-    throw new SecretInvalidError(secretId, `is not in the expected format {"MYSQL_HOST","MYSQL_PORT","MYSQL_USERNAME","MYSQL_PASSWORD"}: ${problems.join('; ')}`);
-  }
-  return { host: host.trim(), port, username, password };
 }
 
 export interface AdminCredentialsOptions {
+  /**
+   * The engine's reading of its admin secret (DatabaseEngine.parseAdminSecret): the
+   * JSON object to credentials, or an Error saying what is wrong with its format.
+   */
+  parse: (json: Readonly<Record<string, unknown>>, secretId: string) => AdminCredentials;
   /** How long a read secret is served from memory (default 5 minutes). */
   ttlMs?: number;
   /** Clock, for tests. */
@@ -134,11 +123,13 @@ export class SecretsManagerAdminCredentials implements AdminCredentialSource {
   private readonly inflight = new Map<string, Promise<AdminCredentials>>();
   private readonly ttlMs: number;
   private readonly now: () => number;
+  private readonly parse: AdminCredentialsOptions['parse'];
 
   constructor(
     private readonly client: SecretsManagerClient,
-    options: AdminCredentialsOptions = {},
+    options: AdminCredentialsOptions,
   ) {
+    this.parse = options.parse;
     this.ttlMs = options.ttlMs ?? 5 * 60_000;
     this.now = options.now ?? Date.now;
   }
@@ -156,7 +147,7 @@ export class SecretsManagerAdminCredentials implements AdminCredentialSource {
 
   private async read(secretId: string): Promise<AdminCredentials> {
     try {
-      const value = parseAdminSecret(secretId, await readSecretString(this.client, secretId));
+      const value = parseAdminSecret(secretId, await readSecretString(this.client, secretId), this.parse);
       this.cache.set(secretId, { value, expiresAt: this.now() + this.ttlMs });
       return value;
     } catch (err) {

@@ -31,6 +31,10 @@ import { GRANT_ID_TAG, GRANT_RUN_TAG } from '../../../src/activities';
 import type { AuditRecord, GrantCredential } from '../../../src/adapters/ports';
 import { getMoto, motoAwsSettings } from '../../support/moto';
 import { ROOT } from '../../support/tools';
+import { mysqlEngine } from '../../../src/adapters/engines/mysql';
+
+/** Admin secrets in MySQL's format. */
+const MYSQL_SECRET = { parse: mysqlEngine.parseAdminSecret };
 
 const PASSWORD = 'pw-Sup3rS3cret-7781';
 
@@ -124,12 +128,12 @@ describe('AWS adapters (moto)', function () {
         clients.secrets,
         JSON.stringify({ MYSQL_HOST: 'db.internal', MYSQL_PORT: '3307', MYSQL_USERNAME: 'admin', MYSQL_PASSWORD: PASSWORD }),
       );
-      const creds = await new SecretsManagerAdminCredentials(clients.secrets).get(id);
+      const creds = await new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET).get(id);
       assert.deepEqual(creds, { host: 'db.internal', port: 3307, username: 'admin', password: PASSWORD });
     });
 
     it('When the port is a number or absent, then it parses (absent means 3306)', async () => {
-      const source = new SecretsManagerAdminCredentials(clients.secrets);
+      const source = new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET);
       const numeric = await createSecret(
         clients.secrets,
         JSON.stringify({ MYSQL_HOST: 'h1', MYSQL_PORT: 3308, MYSQL_USERNAME: 'admin', MYSQL_PASSWORD: PASSWORD }),
@@ -141,16 +145,16 @@ describe('AWS adapters (moto)', function () {
 
     it('When the secret does not exist, then AdminSecretInvalid names the secret id', async () => {
       const id = uniq('dbaccess-test/missing');
-      await expectAdminSecretInvalid(new SecretsManagerAdminCredentials(clients.secrets).get(id), id, 'does not exist');
+      await expectAdminSecretInvalid(new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET).get(id), id, 'does not exist');
     });
 
     it('When the secret is not valid JSON, then AdminSecretInvalid does not quote the value', async () => {
       const id = await createSecret(clients.secrets, `{"MYSQL_HOST":"h","MYSQL_PASSWORD":"${PASSWORD}",`);
-      await expectAdminSecretInvalid(new SecretsManagerAdminCredentials(clients.secrets).get(id), id, 'not valid JSON');
+      await expectAdminSecretInvalid(new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET).get(id), id, 'not valid JSON');
     });
 
     it('When a key is missing or the port is not a number, then AdminSecretInvalid names the keys but no value', async () => {
-      const source = new SecretsManagerAdminCredentials(clients.secrets);
+      const source = new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET);
       const noUser = await createSecret(clients.secrets, JSON.stringify({ MYSQL_HOST: 'h', MYSQL_PORT: 3306, MYSQL_PASSWORD: PASSWORD }));
       await expectAdminSecretInvalid(source.get(noUser), noUser, 'MYSQL_USERNAME is missing');
       const badPort = await createSecret(
@@ -165,7 +169,7 @@ describe('AWS adapters (moto)', function () {
     it('When the same secret is read again within the TTL, then the cache serves it without another call', async () => {
       const id = await createSecret(clients.secrets, JSON.stringify({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: PASSWORD }));
       const calls = countCalls(clients.secrets, 'GetSecretValueCommand');
-      const source = new SecretsManagerAdminCredentials(clients.secrets);
+      const source = new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET);
       const first = await source.get(id);
       first.password = 'mutated by a caller';
       const second = await source.get(id);
@@ -176,7 +180,7 @@ describe('AWS adapters (moto)', function () {
     it('When several gets of one id run at once, then they share one request', async () => {
       const id = await createSecret(clients.secrets, JSON.stringify({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: PASSWORD }));
       const calls = countCalls(clients.secrets, 'GetSecretValueCommand');
-      const source = new SecretsManagerAdminCredentials(clients.secrets);
+      const source = new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET);
       const all = await Promise.all([source.get(id), source.get(id), source.get(id, { refresh: true }), source.get(id)]);
       assert.ok(all.every((c) => c.password === PASSWORD));
       assert.equal(calls.count, 1);
@@ -186,7 +190,7 @@ describe('AWS adapters (moto)', function () {
       const secret = (password: string): string => JSON.stringify({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: password });
       const id = await createSecret(clients.secrets, secret(PASSWORD));
       let now = 1_000_000;
-      const source = new SecretsManagerAdminCredentials(clients.secrets, { ttlMs: 60_000, now: () => now });
+      const source = new SecretsManagerAdminCredentials(clients.secrets, { ...MYSQL_SECRET, ttlMs: 60_000, now: () => now });
       assert.equal((await source.get(id)).password, PASSWORD);
 
       await clients.secrets.send(new PutSecretValueCommand({ SecretId: id, SecretString: secret('rotated-1') }));
@@ -202,7 +206,7 @@ describe('AWS adapters (moto)', function () {
 
     it('When a cached secret is deleted, then a refresh fails with AdminSecretInvalid and the stale value is no longer served', async () => {
       const id = await createSecret(clients.secrets, JSON.stringify({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: PASSWORD }));
-      const source = new SecretsManagerAdminCredentials(clients.secrets);
+      const source = new SecretsManagerAdminCredentials(clients.secrets, MYSQL_SECRET);
       await source.get(id);
       await clients.secrets.send(new DeleteSecretCommand({ SecretId: id, ForceDeleteWithoutRecovery: true }));
       await expectAdminSecretInvalid(source.get(id, { refresh: true }), id);
@@ -213,7 +217,7 @@ describe('AWS adapters (moto)', function () {
       const { region } = await getMoto();
       const dead = createAwsClients({ region, endpoint: 'http://127.0.0.1:1', auditTable: 'unused' });
       try {
-        await assert.rejects(new SecretsManagerAdminCredentials(dead.secrets).get('some/admin'), (err: Error) => {
+        await assert.rejects(new SecretsManagerAdminCredentials(dead.secrets, MYSQL_SECRET).get('some/admin'), (err: Error) => {
           assert.ok(!(err instanceof ApplicationFailure), 'a transient failure must stay retryable');
           assert.match(err.message, /could not read secret "some\/admin"/);
           return true;
@@ -237,7 +241,7 @@ describe('AWS adapters (moto)', function () {
       const slow = createAwsClients({ region, endpoint: `http://127.0.0.1:${port}`, auditTable: 'unused' }, { requestTimeoutMs: 300, maxAttempts: 2 });
       const started = Date.now();
       try {
-        await assert.rejects(new SecretsManagerAdminCredentials(slow.secrets).get('some/admin'), (err: Error) => {
+        await assert.rejects(new SecretsManagerAdminCredentials(slow.secrets, MYSQL_SECRET).get('some/admin'), (err: Error) => {
           assert.ok(!(err instanceof ApplicationFailure));
           assert.match(err.message, /could not read secret "some\/admin"/);
           return true;

@@ -19,3 +19,5 @@ export {
   type AdminCheckOptions,
   type AdminCheckResult,
 } from './admin-check';
+export { mysqlEngine } from './engine';
+export { parseMysqlAdminSecret } from './admin-secret';

@@ -1,6 +1,7 @@
 import type { RowDataPacket } from 'mysql2/promise';
-import { DATABASE_PRIVILEGES, type GrantTarget } from '../../../domain';
-import type { AccountCallOptions, SqlDialect } from '../../ports';
+import { PRIVILEGE_WHITELIST } from '../../../domain';
+import type { SchemaGrant } from '../port';
+import type { SqlDialect } from '../../ports';
 import { checkAccount, grantSchema, privilegeOfColumn, type Statement } from './sql';
 
 // What the reconciler reads from a server: its accounts and their
@@ -20,6 +21,9 @@ export function databasePrivilegesOf(dialect: SqlDialect): string[] {
   return dialect === 'mariadb' ? [...DATABASE_PRIVILEGES, 'DELETE HISTORY'] : [...DATABASE_PRIVILEGES];
 }
 
+/** Every database-level privilege of MySQL 8 (MariaDB adds DELETE HISTORY). */
+export const DATABASE_PRIVILEGES: readonly string[] = PRIVILEGE_WHITELIST.filter((p) => p !== 'ALL PRIVILEGES');
+
 /**
  * What `ALL PRIVILEGES ON db.*` stands for on the server whose mysql.db has
  * `columns`: every `*_priv` column but Grant_priv, named generically
@@ -34,48 +38,7 @@ export function databasePrivilegesOfColumns(dialect: SqlDialect, columns: readon
   return found.length > 0 ? found : databasePrivilegesOf(dialect);
 }
 
-export interface ServerAccount {
-  user: string;
-  host: string;
-}
-
-/** One mysql.db row: an account's privileges on a database pattern. */
-export interface SchemaGrant {
-  user: string;
-  host: string;
-  /** The pattern as stored, e.g. `dev\_project`. */
-  pattern: string;
-  /** The schema it names exactly, when it has no unescaped wildcard. */
-  schema?: string;
-  privileges: string[];
-}
-
-export interface ServerInventory {
-  dialect: SqlDialect;
-  /** What ALL PRIVILEGES means at the database level on this server (from its mysql.db columns). */
-  databasePrivileges: string[];
-  /** The admin account itself, which is never a candidate. */
-  adminAccount: string;
-  accounts: ServerAccount[];
-  grants: SchemaGrant[];
-}
-
-export interface AccountGrants {
-  dialect: SqlDialect;
-  /** What ALL PRIVILEGES means at the database level on this server (from its mysql.db columns). */
-  databasePrivileges: string[];
-  /** Hosts the account exists with (none: the account does not exist). */
-  hosts: string[];
-  grants: SchemaGrant[];
-}
-
-/** Read-only views of a server's accounts, for the reconciler. */
-export interface AccountInventory {
-  /** Every account of the server (name and host) whose name passes `include`, and their database-level privileges. */
-  inventory(adminSecretId: string, include: (user: string) => boolean, options?: AccountCallOptions): Promise<ServerInventory>;
-  /** One account: whether it exists (with which hosts) and its database-level privileges. */
-  accountGrants(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccountGrants>;
-}
+export type { AccountGrants, AccountInventory, SchemaGrant, ServerAccount, ServerInventory } from '../port';
 
 export function listAccountsStatement(): Statement {
   return { sql: 'SELECT User AS user, Host AS host FROM mysql.user', values: [], purpose: 'list the accounts', requires: 'SELECT ON mysql.*' };
@@ -125,6 +88,15 @@ export function patternIsSchema(pattern: string, schema: string): boolean {
   return `\`${pattern}\`` === grantSchema(schema);
 }
 
+/** patternIsSchema for a schema read from the pattern itself (one the service could not have written is not). */
+function serviceWritten(pattern: string, schema: string): boolean {
+  try {
+    return patternIsSchema(pattern, schema);
+  } catch {
+    return false;
+  }
+}
+
 function text(value: unknown): string {
   if (Buffer.isBuffer(value)) return value.toString('utf8');
   return String(value ?? '');
@@ -139,5 +111,6 @@ export function parseSchemaGrant(row: RowDataPacket): SchemaGrant {
   }
   const pattern = text(row.Db ?? row.db);
   const schema = exactSchemaOf(pattern);
-  return { user: text(row.User ?? row.user), host: text(row.Host ?? row.host).toLowerCase(), pattern, ...(schema !== undefined ? { schema } : {}), privileges: privileges.sort() };
+  const serviceSchema = schema !== undefined && serviceWritten(pattern, schema) ? { serviceSchema: schema } : {};
+  return { user: text(row.User ?? row.user), host: text(row.Host ?? row.host).toLowerCase(), pattern, ...(schema !== undefined ? { schema } : {}), ...serviceSchema, privileges: privileges.sort() };
 }

@@ -1,0 +1,49 @@
+import { DEFAULT_ACCESS_LEVELS, PRIVILEGE_WHITELIST, normalizePrivileges } from './levels';
+
+// The database engines the service knows, by key, and what the configuration and
+// the grant workflow need to know of each without loading its driver: the privilege
+// names it accepts in an access level. Everything else an engine does is behind the
+// DatabaseEngine port (src/adapters/engines/port.ts); the registry there asserts
+// that it registers exactly these keys, with these catalogues.
+
+/** Keys of the engines, as the configuration's `engine` field names them. */
+export const ENGINE_KEYS = ['mysql'] as const;
+export type EngineKey = (typeof ENGINE_KEYS)[number];
+
+/** A database without `engine` in the configuration, and a GrantTarget without it (every grant begun before engines existed). */
+export const DEFAULT_ENGINE: EngineKey = 'mysql';
+
+export function isEngineKey(value: unknown): value is EngineKey {
+  return typeof value === 'string' && (ENGINE_KEYS as readonly string[]).includes(value);
+}
+
+/** The engine of a target: its own field, or MySQL when it has none. */
+export function engineOf(target: { engine?: string | undefined }): string {
+  return target.engine ?? DEFAULT_ENGINE;
+}
+
+/** The privilege names an engine accepts in access levels. Pure data and pure functions. */
+export interface PrivilegeCatalogue {
+  readonly engine: string;
+  /** Every name a level may list, as the engine spells it. */
+  readonly names: readonly string[];
+  /** The levels a configuration gets when it defines none. */
+  readonly defaultLevels: Readonly<Record<string, readonly string[]>>;
+  /** A level's privileges in the engine's canonical form; throws (naming the value) on a name it does not accept or an empty list. */
+  normalize(list: readonly string[]): string[];
+}
+
+/** MySQL and MariaDB: database-level privileges that stay within one schema (see levels.ts). */
+export const MYSQL_PRIVILEGES: PrivilegeCatalogue = {
+  engine: 'mysql',
+  names: PRIVILEGE_WHITELIST,
+  defaultLevels: DEFAULT_ACCESS_LEVELS,
+  normalize: (list) => normalizePrivileges(list),
+};
+
+export const PRIVILEGE_CATALOGUES: Readonly<Record<EngineKey, PrivilegeCatalogue>> = { mysql: MYSQL_PRIVILEGES };
+
+/** The catalogue of an engine key; undefined for a key that is not one. */
+export function privilegeCatalogue(engine: string): PrivilegeCatalogue | undefined {
+  return isEngineKey(engine) ? PRIVILEGE_CATALOGUES[engine] : undefined;
+}

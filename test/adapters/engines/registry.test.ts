@@ -1,0 +1,243 @@
+import { strict as assert } from 'node:assert';
+import { ApplicationFailure } from '@temporalio/common';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+
+import { createActivities, type ActivityDeps } from '../../../src/activities';
+import { mysqlEngine } from '../../../src/adapters/engines/mysql';
+import type { EngineAccounts } from '../../../src/adapters/engines/port';
+import { ENGINE_REDACTION } from '../../../src/adapters/engines/redaction';
+import { assertRegistry, engineFor, registeredEngines } from '../../../src/adapters/engines/registry';
+import { createAccountRouter } from '../../../src/adapters/engines/router';
+import { ConfigError, engineProblems, enginesBySecret, grantTargetOf, parseFileConfig } from '../../../src/config';
+import { ActivityErrorType, ENGINE_KEYS, MYSQL_PRIVILEGES, type GrantTarget, type PrivilegeCatalogue } from '../../../src/domain';
+import { scrubText } from '../../../src/observability/logger';
+
+// The engine seam: the registry and what it checks, the configuration's engine
+// field and its per-engine privilege check, and the router that sends each call
+// to its target's engine.
+
+const READ = ['SELECT'];
+const READ_WRITE = ['SELECT', 'INSERT', 'UPDATE', 'DELETE'];
+
+function doc(database: Record<string, unknown> = {}, extra: Record<string, unknown> = {}) {
+  return {
+    allowedEmailDomains: ['example.com'],
+    administrators: [{ name: 'DBA', email: 'dba@example.com' }],
+    projects: { p: { ownerName: 'O', ownerEmail: 'o@example.com', databases: { d: { adminSecretId: 'admin/d', ...database } } } },
+    ...extra,
+  };
+}
+
+function problemsOf(input: unknown): string[] {
+  try {
+    parseFileConfig(input);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems;
+  }
+  return [];
+}
+
+describe('engines: registry, configuration, router', () => {
+  describe('registry', () => {
+    it('When the engines are listed, then there is one per ENGINE_KEYS key, and engineFor finds MySQL by its key', () => {
+      assert.deepEqual(registeredEngines().map((e) => e.key).sort(), [...ENGINE_KEYS].sort());
+      const mysql = engineFor('mysql');
+      assert.equal(mysql, mysqlEngine);
+      assert.equal(mysql.guide.engine, 'mysql');
+      assert.deepEqual(mysql.privileges.names, MYSQL_PRIVILEGES.names);
+      for (const rule of mysql.redaction) assert.ok(ENGINE_REDACTION.includes(rule));
+    });
+
+    it('When an engine key is not registered, then engineFor refuses it naming the registered ones', () => {
+      assert.throws(() => engineFor('oracle'), /no database engine "oracle" \(registered: mysql\)/);
+    });
+
+    it('When a registry misses a key, repeats one, or registers an engine whose catalogue, guide or redaction does not match, then it is refused at load', () => {
+      assert.throws(() => assertRegistry([]), /must register each of ENGINE_KEYS/);
+      assert.throws(() => assertRegistry([mysqlEngine, mysqlEngine]), /once/);
+      assert.throws(() => assertRegistry([mysqlEngine, { ...mysqlEngine, key: 'oracle' }]), /ENGINE_KEYS/);
+      const privileges = { ...mysqlEngine.privileges, names: ['SELECT'] };
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, privileges }]), /PRIVILEGE_CATALOGUES\.mysql/);
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, guide: { ...mysqlEngine.guide, engine: 'other' } }]), /guide/);
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, redaction: [[/x/g, 'y']] }]), /engines\/redaction\.ts/);
+      assert.equal(assertRegistry([mysqlEngine]).get('mysql'), mysqlEngine);
+    });
+
+    it("When MySQL's rules are asked, then a change that takes a privilege away ends sessions and one that only adds does not", () => {
+      const { endsSessions } = mysqlEngine.privileges;
+      assert.equal(endsSessions(READ_WRITE, READ), true);
+      assert.equal(endsSessions(['SELECT', 'INSERT'], ['SELECT', 'UPDATE']), true);
+      assert.equal(endsSessions(READ, READ_WRITE), false);
+      assert.equal(endsSessions(READ, ['ALL PRIVILEGES']), false);
+    });
+
+    it("When MySQL's admin secret is read, then its keys make the credentials, and a bad one is named by its keys without any value", () => {
+      const creds = mysqlEngine.parseAdminSecret({ MYSQL_HOST: ' db.internal ', MYSQL_PORT: '3307', MYSQL_USERNAME: 'admin', MYSQL_PASSWORD: 'pw-secret-1' }, 'admin/d');
+      assert.deepEqual(creds, { host: 'db.internal', port: 3307, username: 'admin', password: 'pw-secret-1' });
+      assert.equal(mysqlEngine.parseAdminSecret({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: 'p' }, 'x').port, 3306);
+      assert.throws(
+        () => mysqlEngine.parseAdminSecret({ MYSQL_HOST: 'h', MYSQL_PORT: 'pw-secret-2', MYSQL_PASSWORD: 'pw-secret-3' }, 'admin/d'),
+        (err: Error) => /MYSQL_USERNAME is missing/.test(err.message) && /MYSQL_PORT must be a port number/.test(err.message) && !/pw-secret/.test(err.message),
+      );
+    });
+
+    it("When a log text quotes a statement that sets a password, then the logger takes it out by MySQL's rules", () => {
+      assert.equal(scrubText("ALTER USER 'a'@'%' IDENTIFIED BY 's3cr3t' ACCOUNT LOCK"), "ALTER USER 'a'@'%' IDENTIFIED BY '[redacted]' ACCOUNT LOCK");
+    });
+  });
+
+  describe('configuration', () => {
+    it('When a database names no engine or mysql, then it loads (engine kept only when named) and its grant target says so', () => {
+      const plain = parseFileConfig(doc()).projects.p!.databases.d!;
+      assert.equal(plain.engine, undefined);
+      assert.deepEqual(grantTargetOf(plain), { schema: 'd', adminSecretId: 'admin/d', hostPattern: '%', maxUserConnections: 5 });
+      const named = parseFileConfig(doc({ engine: 'mysql' }));
+      assert.equal(named.projects.p!.databases.d!.engine, 'mysql');
+      assert.equal(grantTargetOf(named.projects.p!.databases.d!).engine, 'mysql');
+      assert.deepEqual([...enginesBySecret(named)], [['admin/d', 'mysql']]);
+    });
+
+    it('When a database names an engine that is not registered, then the file is refused naming the accepted ones', () => {
+      assert.deepEqual(problemsOf(doc({ engine: 'oracle' })), ['$.projects.p.databases.d.engine: must be one of mysql']);
+      assert.deepEqual(problemsOf(doc({ engine: 'postgresql' })), ['$.projects.p.databases.d.engine: must be one of mysql']);
+    });
+
+    it("When a level lists a privilege the database's engine does not know, then the file is refused at the table that defines it", () => {
+      const problems = problemsOf(doc({ engine: 'mysql', accessLevels: { READ: ['SELECT', 'CONNECT'] } }));
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /^\$\.projects\.p\.databases\.d\.accessLevels\.READ: "CONNECT" is not an allowed privilege/);
+    });
+
+    // A second engine, as the configuration's rule sees it: its own names only.
+    const OTHER: PrivilegeCatalogue = {
+      engine: 'other',
+      names: ['SELECT', 'CONNECT'],
+      defaultLevels: { READ: ['SELECT'] },
+      normalize: (list) => {
+        const bad = list.find((p) => !['SELECT', 'CONNECT'].includes(p));
+        if (bad !== undefined) throw new Error(`"${bad}" is not a privilege of other`);
+        return [...list];
+      },
+    };
+    const catalogues = { mysql: MYSQL_PRIVILEGES, other: OTHER };
+    const databasesOf = (raw: any) =>
+      Object.entries(raw.projects).flatMap(([project, p]: [string, any]) => Object.entries(p.databases).map(([database, d]) => ({ project, database, d: d as Record<string, unknown> })));
+
+    it('When levels apply to databases of two engines, then each database checks the levels it can be granted against its own engine, most specific table first', () => {
+      const raw = {
+        accessLevels: { READ: ['SELECT'], WRITE: ['INSERT'] },
+        projects: {
+          p: {
+            databases: {
+              m: { adminSecretId: 'admin/m', engine: 'mysql' },
+              o: { adminSecretId: 'admin/o', engine: 'other', accessLevels: { WRITE: ['CONNECT'] } },
+              q: { adminSecretId: 'admin/o', engine: 'other' },
+            },
+          },
+        },
+      };
+      const problems = engineProblems(raw, databasesOf(raw), () => true, catalogues);
+      // o overrides WRITE with a name of its own engine; q inherits the top-level WRITE, which other refuses.
+      assert.deepEqual(problems, [{ path: ['accessLevels', 'WRITE'], reason: '"INSERT" is not a privilege of other (for p/q, engine other)' }]);
+    });
+
+    it('When two databases share an admin secret but name different engines, then the second is refused: one secret is one server', () => {
+      const raw = { projects: { p: { databases: { a: { adminSecretId: 'admin/x' }, b: { adminSecretId: 'admin/x', engine: 'other' } } } } };
+      const problems = engineProblems(raw, databasesOf(raw), () => true, catalogues);
+      assert.equal(problems.length, 1);
+      assert.deepEqual(problems[0]!.path, ['projects', 'p', 'databases', 'b', 'engine']);
+      assert.match(problems[0]!.reason, /is other, but p\/a names the same adminSecretId with engine mysql/);
+    });
+  });
+
+  describe('router', () => {
+    const target = (extra: Partial<GrantTarget> = {}): GrantTarget => ({ schema: 's', adminSecretId: 'admin/m', hostPattern: '%', maxUserConnections: 1, ...extra });
+
+    /** A fake engine's accounts that records what reached it. */
+    function recording(key: string, calls: string[]): EngineAccounts {
+      const note = (what: string) => async () => {
+        calls.push(`${key}:${what}`);
+        return undefined as never;
+      };
+      return {
+        checkTarget: async () => (calls.push(`${key}:checkTarget`), { host: key, port: 1, engine: key }),
+        accountExists: note('accountExists'),
+        ensureAccount: note('ensureAccount'),
+        setPrivileges: note('setPrivileges'),
+        revokeAllPrivileges: note('revokeAllPrivileges'),
+        schemaPrivileges: note('schemaPrivileges'),
+        accountFootprint: note('accountFootprint'),
+        killSessions: note('killSessions'),
+        endAccess: note('endAccess'),
+        accountGrants: note('accountGrants'),
+        inventory: note('inventory'),
+        close: note('close'),
+      };
+    }
+
+    function router(secrets: Record<string, string> = {}) {
+      const calls: string[] = [];
+      const built: string[] = [];
+      const accounts = createAccountRouter({
+        create: (key) => {
+          if (key !== 'mysql' && key !== 'other') throw new Error(`no database engine "${key}"`);
+          built.push(key);
+          return recording(key, calls);
+        },
+        engineOfSecret: (id) => secrets[id],
+      });
+      return { accounts, calls, built };
+    }
+
+    it("When a target names its engine, then every call goes to that engine's manager, built once on first use", async () => {
+      const { accounts, calls, built } = router();
+      assert.deepEqual(built, [], 'nothing built before a call');
+      assert.equal((await accounts.checkTarget(target({ engine: 'other' }))).engine, 'other');
+      await accounts.setPrivileges(target({ engine: 'other' }), 'acct', READ, undefined);
+      await accounts.endAccess(target({ engine: 'mysql' }), 'acct');
+      await accounts.killSessions(target({ engine: 'other' }), 'acct');
+      assert.deepEqual(calls, ['other:checkTarget', 'other:setPrivileges', 'mysql:endAccess', 'other:killSessions']);
+      assert.deepEqual(built, ['other', 'mysql']);
+      await accounts.close();
+      assert.deepEqual(calls.slice(-2).sort(), ['mysql:close', 'other:close']);
+    });
+
+    it("When a target names no engine, then it goes to its admin secret's configured engine, else MySQL's (grants begun before engines existed)", async () => {
+      const { accounts, calls } = router({ 'admin/o': 'other' });
+      await accounts.accountExists(target({ adminSecretId: 'admin/o' }), 'acct');
+      await accounts.accountExists(target({ adminSecretId: 'admin/gone' }), 'acct');
+      await accounts.inventory('admin/o', () => true);
+      await accounts.inventory('admin/m', () => true);
+      assert.deepEqual(calls, ['other:accountExists', 'mysql:accountExists', 'other:inventory', 'mysql:inventory']);
+    });
+
+    it('When a target names an engine that has no manager, then the call fails with InvalidIdentifier and reaches no engine', async () => {
+      const { accounts, calls } = router();
+      await assert.rejects(accounts.endAccess(target({ engine: 'oracle' }), 'acct'), (err: unknown) => {
+        assert.ok(err instanceof ApplicationFailure);
+        assert.equal(err.type, ActivityErrorType.InvalidIdentifier);
+        assert.match(err.message, /database engine oracle/);
+        return true;
+      });
+      assert.deepEqual(calls, []);
+    });
+
+    it("When a level is lowered, then changePrivileges ends sessions only when the target's engine says the change needs it", async () => {
+      const quiet = new DefaultLogger('ERROR', () => undefined);
+      for (const [rule, expected] of [
+        [undefined, ['mysql:setPrivileges', 'mysql:killSessions']],
+        [() => false, ['mysql:setPrivileges']],
+        [(t: GrantTarget, previous: readonly string[], next: readonly string[]) => mysqlEngine.privileges.endsSessions(previous, next), ['mysql:setPrivileges', 'mysql:killSessions']],
+      ] as const) {
+        const { accounts, calls } = router();
+        const deps = { accounts, ...(rule ? { endsSessions: rule } : {}) } as unknown as ActivityDeps;
+        const change = { grantId: 'g', account: 'acct', secretName: 's', project: 'p', database: 'd', target: target({ engine: 'mysql' }), privileges: READ, previous: READ_WRITE };
+        await new MockActivityEnvironment(undefined, { logger: quiet }).run(() => createActivities(deps).changePrivileges(change as never));
+        assert.deepEqual(calls, expected);
+      }
+    });
+  });
+});
+
