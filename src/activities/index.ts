@@ -6,7 +6,7 @@ import { prepareCredentials, type CredentialDelivery } from './credential-delive
 import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
-import { guideFor } from '../adapters/engines/guides';
+import type { EngineGuide } from '../contract/engine-guide';
 import { generatePassword } from '../adapters/password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Notifier, ServerEndpoint } from '../adapters/ports';
 import type { AccountRef, AdminAlert, ApprovalNotice, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
@@ -24,6 +24,8 @@ export { DropsFirst } from './drops-first';
 // secret: the password is generated, stored and forgotten inside createAccount.
 
 export interface ActivityDeps {
+  /** What messages say about the engine of a grant's server (by its `connection.engine`; MySQL's when not known yet). */
+  guideFor: (engine: string | undefined) => EngineGuide;
   accounts: AccountManager;
   /**
    * The target engine's rule (DatabaseEngine.privileges.endsSessions): whether, once a
@@ -289,7 +291,7 @@ export function createActivities(deps: ActivityDeps) {
      * kinds are one message with the owner in copy. Nothing secret is returned or logged.
      */
     async notifyGrant(request: GrantMailRequest): Promise<void> {
-      const input = { ...request, awsRegion: deps.awsRegion, guide: guideFor(request.grant.connection?.engine) };
+      const input = { ...request, awsRegion: deps.awsRegion, guide: deps.guideFor(request.grant.connection?.engine) };
       const prepared = deps.credentials ? await prepareCredentials(deps.credentials, request) : { status: 'none' as const };
       if (prepared.status === 'delivered') {
         // A retry after the grantee's message went out (the owner's failed, or a result was lost).
@@ -335,7 +337,7 @@ export function createActivities(deps: ActivityDeps) {
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */
     async notifyAdmins(request: AdminMailRequest): Promise<void> {
-      await deps.notifier.notify(adminMessage({ ...request, administrators: deps.administrators, guide: guideFor(request.grant.connection?.engine) }));
+      await deps.notifier.notify(adminMessage({ ...request, administrators: deps.administrators, guide: deps.guideFor(request.grant.connection?.engine) }));
     },
   } satisfies GrantActivities;
 }

@@ -7,6 +7,7 @@ import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJson
 import { createSmtpNotifier } from '../adapters/notify';
 import type { EngineLogger } from '../adapters/engines/port';
 import { engineFor } from '../adapters/engines/registry';
+import { guideFor } from '../adapters/engines/guides';
 import { createAccountRouter, engineKeyOf } from '../adapters/engines/router';
 import { createReconcileActivities } from '../activities/reconcile';
 import { codecDataConverter, payloadCodecFor } from '../adapters/temporal/codec';
@@ -114,6 +115,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   const cs = options.credentials;
   const deps: ActivityDeps = {
     accounts,
+    guideFor,
     endsSessions: (target, previous, next) => engineFor(engineKeyOf(target, engineOfSecret)).privileges.endsSessions(previous, next),
     secrets: grantSecrets,
     audit: new DynamoAuditStore(aws.doc, options.aws.auditTable),

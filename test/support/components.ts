@@ -24,6 +24,7 @@ import {
 import { createSmtpNotifier } from '../../src/adapters/notify';
 import { createMysqlAccountManager, mysqlEngine } from '../../src/adapters/engines/mysql';
 import { generatePassword } from '../../src/adapters/password';
+import { guideFor } from '../../src/adapters/engines/guides';
 import type { GrantCredential } from '../../src/adapters/ports';
 import type { AwsSettings, SmtpSettings } from '../../src/config';
 import { grantIdFor, grantSecretName, type GrantTarget, type Person } from '../../src/domain';
@@ -260,6 +261,7 @@ export async function createTestComponents(options: TestComponentsOptions = {}):
     const generatedPasswords: string[] = [];
     const deps: ActivityDeps = {
       accounts,
+      guideFor,
       secrets: new SecretsManagerGrantSecretStore(aws.secrets),
       audit: new DynamoAuditStore(aws.doc, auditTable),
       notifier,
