@@ -1,7 +1,8 @@
-import type { GrantState, Person } from '../../../domain';
+import type { GrantState } from '../../../domain';
 import { clean, formatUtc, shellQuote, uniqueAddresses } from '../format';
 import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
+import type { ApprovalNotice, ApprovalNoticeKind } from '../../../contract/activities';
 import { notification } from './common';
 
 // The messages of the approval gate: the request to the approvers, and the
@@ -13,29 +14,12 @@ import { notification } from './common';
  * APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_REQUESTED /
  * EXTENSION_DENIED: an ACTIVE grant asks for more time than was approved.
  */
-export type ApprovalMessageKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED';
+export type ApprovalMessageKind = ApprovalNoticeKind;
 
-export interface ApprovalMessageInput {
-  kind: ApprovalMessageKind;
-  grant: GrantState;
-  owner: Person;
-  /** Who is asked to decide (APPROVAL_REQUESTED). */
-  approvers: Person[];
-  /** Why approval is needed (configuration rules). */
-  reasons: string[];
-  /** When the request is denied without a decision. */
-  decideBy?: string;
-  /** Requested duration, when the clock starts at approval. */
-  duration?: string;
-  /** DENIED: who decided (`dbaccess` for a timeout) and why. */
-  actor?: string;
-  reason?: string;
-  /** Audit event id of what is announced; makes the message id deterministic. */
-  eventId: string;
+/** The contract's approval notice, plus what the worker adds: the API's public URL. */
+export interface ApprovalMessageInput extends ApprovalNotice {
   /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
   apiUrl?: string;
-  /** EXTENSION_*: the expiry now, the one asked for, and who asked. */
-  extension?: { from: string; to: string; requestedBy: string };
 }
 
 const where = (g: GrantState) => `${clean(g.project)}/${clean(g.database)}`;

@@ -1,7 +1,8 @@
-import { formatDuration, type GrantState, type Person } from '../../../domain';
+import { formatDuration, type GrantState } from '../../../domain';
 import { clean, formatUtc, relativePhrase, shellQuote, uniqueAddresses } from '../format';
 import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
+import type { GranteeNotice, GranteeNoticeKind } from '../../../contract/activities';
 import { notification } from './common';
 
 // Notices to the grantee (with the project owner in copy) that are not a change
@@ -10,22 +11,10 @@ import { notification } from './common';
 // times come from the grant and the event, never from the clock. No password
 // has a place here.
 
-export type NoticeMessageKind = 'REMINDER' | 'ADOPTED';
+export type NoticeMessageKind = GranteeNoticeKind;
 
-export interface NoticeMessageInput {
-  kind: NoticeMessageKind;
-  grant: GrantState;
-  owner: Person;
-  /** Audit event id of the notice; makes the message id deterministic. */
-  eventId: string;
-  /** Schema of the database (where the engine has one), when known. */
-  schema?: string;
-  /** Longest the grant may run ahead of "now" (rolling window), for the extension hint. */
-  maxDurationMs: number;
-  /** REMINDER: how long before the expiry it was planned. */
-  beforeMs?: number;
-  /** REMINDER: when it was sent (workflow time), for "expires in ..." and the suggested date. */
-  remindedAt?: string;
+/** The contract's grantee notice, plus what the worker adds: the API's public URL. */
+export interface NoticeMessageInput extends GranteeNotice {
   /** Public base URL of the API; `$DBACCESS_URL` in the commands when unknown. */
   apiUrl?: string;
 }
