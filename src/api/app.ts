@@ -12,6 +12,7 @@ import { registerAdoptRoutes } from './routes/adopt';
 import { isDocsRoute, registerDocs } from './plugins/docs';
 import { ApiMetrics, observability } from './plugins/observability';
 import { SA } from '../contract/search-attributes';
+import { methodRouting } from './plugins/methods';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
@@ -93,14 +94,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
   });
 
+  const notFoundOrNotAllowed = methodRouting(app);
   await app.register(hardening, deps.hardening ?? {});
   // The documentation first: it collects every route added after it.
   await registerDocs(app);
   await app.register(observability, { metrics, connection: deps.client.connection, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
-  });
+  app.setNotFoundHandler(notFoundOrNotAllowed);
   app.decorateRequest('actor', '');
   app.decorateRequest('client', null as unknown as ApiClient);
   app.addHook('onResponse', async (request, reply) => {

@@ -1,29 +1,19 @@
-// JSON schemas of every route: types, lengths, required and unknown fields.
-// Content rules (patterns, allowed values, dates) are checked by the domain code
-// afterwards, so that each refusal can say in words what is wrong.
+import { AUTHENTICATED, WITH_BODY, WITH_GRANT_ID, errors } from './responses';
+import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
+
+// JSON schemas of the grant routes: types, lengths, patterns (fields.ts), required and
+// unknown fields, and every status each route answers. What depends on the
+// configuration or the clock is checked by the handlers afterwards.
 //
 // The same schemas are the OpenAPI document at /docs (docs.ts): `summary`,
 // `description`, `tags` and `operationId` are for it; Fastify ignores them.
 
-const error = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  additionalProperties: true,
-} as const;
-
 const grantIdParams = {
   type: 'object',
   required: ['grantId'],
-  // Grant ids are built from a project key, a database key and an ASCII e-mail address:
-  // printable ASCII only. Control, bidi and invisible characters never reach Temporal or a message.
-  properties: { grantId: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[!-~]+$' } },
+  properties: { grantId },
   additionalProperties: false,
 } as const;
-
-const reason = { type: 'string', maxLength: 500 } as const;
-const expiresAt = { type: 'string', minLength: 1, maxLength: 40, description: 'YYYY-MM-DD (end of that day, UTC) or an ISO-8601 timestamp with a time zone' } as const;
-const accessLevel = { type: 'string', minLength: 1, maxLength: 32 } as const;
 
 const grantEvent = {
   type: 'object',
@@ -128,18 +118,20 @@ export const createGrantSchema = {
     type: 'object',
     required: ['email', 'name', 'project', 'database', 'accessLevel'],
     properties: {
-      email: { type: 'string', minLength: 3, maxLength: 254 },
-      name: { type: 'string', minLength: 1, maxLength: 100 },
-      project: { type: 'string', minLength: 1, maxLength: 63 },
-      database: { type: 'string', minLength: 1, maxLength: 64 },
+      email: emailField,
+      name: personName,
+      project: projectKey,
+      database: databaseKey,
       accessLevel,
       expiresAt,
-      duration: { type: 'string', minLength: 1, maxLength: 20, description: 'instead of expiresAt: 30m, 8h, 14d, 1d12h; counted from when access is granted' },
+      duration,
       reason,
     },
+    // An end or a duration, never both.
+    oneOf: [{ required: ['expiresAt'] }, { required: ['duration'] }],
     additionalProperties: false,
   },
-  response: { 201: grantState, 202: grantState, 400: error, 403: error, 404: error, 409: error },
+  response: { 201: grantState, 202: grantState, ...errors(...WITH_BODY, ...AUTHENTICATED, 403, 404, 409, 502, 503) },
 } as const;
 
 export const getGrantSchema = {
@@ -148,7 +140,7 @@ export const getGrantSchema = {
   tags: ['grants'],
   operationId: 'getGrant',
   params: grantIdParams,
-  response: { 200: grantState, 404: error },
+  response: { 200: grantState, ...errors(...WITH_GRANT_ID, ...AUTHENTICATED, 503) },
 } as const;
 
 export const listGrantsSchema = {
@@ -159,11 +151,11 @@ export const listGrantsSchema = {
   querystring: {
     type: 'object',
     properties: {
-      email: { type: 'string', maxLength: 254 },
-      project: { type: 'string', maxLength: 63 },
-      database: { type: 'string', maxLength: 64 },
-      status: { type: 'string', maxLength: 20 },
-      limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+      email: emailField,
+      project: projectKey,
+      database: databaseKey,
+      status: grantStatus,
+      limit: listLimit,
     },
     additionalProperties: false,
   },
@@ -191,7 +183,7 @@ export const listGrantsSchema = {
         },
       },
     },
-    400: error,
+    ...errors(400, ...AUTHENTICATED),
   },
 } as const;
 
@@ -205,7 +197,7 @@ export const revokeSchema = {
   operationId: 'revokeGrant',
   params: grantIdParams,
   body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
-  response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 404: error, 409: error },
+  response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503) },
 } as const;
 
 const extendAnswer = {
@@ -230,9 +222,7 @@ export const extendSchema = {
   response: {
     200: extendAnswer,
     202: extendAnswer,
-    400: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
   },
 } as const;
 
@@ -247,9 +237,7 @@ export const changeLevelSchema = {
   body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' }, incomplete: { type: 'string' } } },
-    400: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504),
   },
 } as const;
 
@@ -262,7 +250,7 @@ export const approveSchema = {
   operationId: 'approveGrant',
   params: grantIdParams,
   body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
-  response: { 200: grantState, 202: grantState, 403: error, 404: error, 409: error },
+  response: { 200: grantState, 202: grantState, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504) },
 } as const;
 
 export const denySchema = {
@@ -271,8 +259,8 @@ export const denySchema = {
   tags: ['approval'],
   operationId: 'denyGrant',
   params: grantIdParams,
-  body: { type: 'object', required: ['reason'], properties: { reason: { ...reason, minLength: 1 } }, additionalProperties: false },
-  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 400: error, 403: error, 404: error, 409: error },
+  body: { type: 'object', required: ['reason'], properties: { reason: requiredReason }, additionalProperties: false },
+  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504) },
 } as const;
 
 export const retryDropSchema = {
@@ -287,9 +275,7 @@ export const retryDropSchema = {
   body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, outcome: { type: 'string' }, detail: { type: 'string' } } },
-    403: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
   },
 } as const;
 
