@@ -119,6 +119,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.actor = actor;
     request.client = clients.get(actor)!;
   });
+  // No route for this method and path: answered here, before a body is parsed (a TRACE or
+  // QUERY without a content type would otherwise be a 400 of the body parser).
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    notFoundOrNotAllowed(request, reply);
+    return reply;
+  });
 
   app.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' }));
 

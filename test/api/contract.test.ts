@@ -37,11 +37,15 @@ const NOT_FUZZED = ['/credentials/{token}'];
 const CONFIG = `
 [[operations]]
 include-operation-id = "createGrants"
-checks.positive_data_acceptance.enabled = false
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 [[operations]]
-include-path = "/codec/decode"
-checks.positive_data_acceptance.enabled = false
+include-operation-id = "codecDecode"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409", "429"]
+
+[[operations]]
+include-operation-id = "createGrant"
+generation.codec = "latin-1"
 `;
 
 function run(command: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {

@@ -7,6 +7,8 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 interface KnownRoute {
   pattern: RegExp;
+  /** A route without parameters: on its path it hides the parametric ones (/grants/adopt is not a grant id). */
+  fixed: boolean;
   method: string;
 }
 
@@ -27,11 +29,14 @@ function patternOf(url: string): RegExp {
 export function methodRouting(app: FastifyInstance): (request: FastifyRequest, reply: FastifyReply) => void {
   const routes: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
-    for (const method of [route.method].flat()) routes.push({ pattern: patternOf(route.url ?? route.path), method: method.toUpperCase() });
+    const url = route.url ?? route.path;
+    for (const method of [route.method].flat()) routes.push({ pattern: patternOf(url), fixed: !/[:*]/.test(url), method: method.toUpperCase() });
   });
   return (request, reply) => {
     const path = request.url.split('?')[0]!;
-    const allowed = [...new Set(routes.filter((r) => r.pattern.test(path)).map((r) => r.method))].sort();
+    const matching = routes.filter((r) => r.pattern.test(path));
+    const fixed = matching.filter((r) => r.fixed);
+    const allowed = [...new Set((fixed.length > 0 ? fixed : matching).map((r) => r.method))].sort();
     // A route of this method exists and sent the request here itself (a static file that is not there).
     if (allowed.length === 0 || allowed.includes(request.method)) {
       void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${path}` });

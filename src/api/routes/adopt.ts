@@ -26,6 +26,7 @@ import { SA } from '../../contract/search-attributes';
 import { listWorkflows } from '../../adapters/temporal/visibility';
 import { refusal } from '../authorization';
 import { HttpError } from '../errors';
+import { AUTHENTICATED, WITH_BODY, errors } from '../schemas';
 
 // POST /grants/adopt: adopts accesses the old scripts created as grant workflows,
 // without re-creating their accounts (used by `dbaccess import`). Admin only.
@@ -123,6 +124,27 @@ const adoptSchema = {
         },
       },
     },
+  },
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        dryRun: { type: 'boolean' },
+        results: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              row: { type: 'integer' },
+              status: { type: 'string', enum: ['ADOPTED', 'WOULD_ADOPT', 'REFUSED', 'EXISTS', 'PENDING'] },
+              ...Object.fromEntries(['email', 'project', 'database', 'account', 'grantId', 'expiresAt', 'error', 'message'].map((k) => [k, { type: 'string' }])),
+              notes: { type: 'array', items: { type: 'string' } },
+            },
+          },
+        },
+      },
+    },
+    ...errors(...WITH_BODY, ...AUTHENTICATED, 403),
   },
 } as const;
 

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { refusal } from '../authorization';
 import { HttpError, errorHandler } from '../errors';
 import type { GrantService, NewGrant } from '../grant-service';
-import { createGrantSchema } from '../schemas';
+import { AUTHENTICATED, WITH_BODY, createGrantSchema, errors } from '../schemas';
 
 // POST /grants/batch: many grants in one request, for onboarding a team.
 //
@@ -47,6 +47,18 @@ function schemaProblem(row: unknown): string | undefined {
   return undefined;
 }
 
+const batchBody = {
+  type: 'object',
+  required: ['grants'],
+  properties: { grants: { type: 'array', minItems: 1, maxItems: BATCH_MAX_ROWS } },
+  additionalProperties: false,
+} as const;
+
+const batchRow = {
+  type: 'object',
+  properties: { row: { type: 'integer' }, grantId: { type: 'string' }, status: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
 const batchSchema = {
   summary: 'Ask for many grants at once',
   description:
@@ -54,11 +66,13 @@ const batchSchema = {
     'Otherwise every grant is started: 200 when all started, 207 when some did not (each row says why).',
   tags: ['bulk'],
   operationId: 'createGrants',
-  body: {
-    type: 'object',
-    required: ['grants'],
-    properties: { grants: { type: 'array', minItems: 1, maxItems: BATCH_MAX_ROWS } },
-    additionalProperties: false,
+  // Rows are checked one by one (schemaProblem, then prepare), so that each gets its own answer.
+  body: batchBody,
+  documentedBody: { ...batchBody, properties: { grants: { ...batchBody.properties.grants, items: rowSchema } } },
+  response: {
+    200: { type: 'object', properties: { started: { type: 'integer' }, failed: { type: 'integer' }, rows: { type: 'array', items: batchRow } } },
+    207: { type: 'object', properties: { started: { type: 'integer' }, failed: { type: 'integer' }, rows: { type: 'array', items: batchRow } } },
+    ...errors(...WITH_BODY, ...AUTHENTICATED, 403),
   },
 } as const;
 
