@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { bearerMatches, exposition, PROMETHEUS_CONTENT_TYPE } from '../../observability/metrics';
 import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from '../../observability/readiness';
@@ -195,7 +196,5 @@ const readyzSchema = {
   response: { 200: readyBody, 503: readyBody, ...errors(429) },
 } as const;
 
-// Hooks apply to the whole application (see hardening.ts).
-(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export const observability = plugin;
+// Hooks apply to the whole application, not only to the routes declared here.
+export const observability = fp(plugin, { name: 'dbaccess-observability', fastify: '5.x' });

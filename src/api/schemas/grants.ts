@@ -128,7 +128,10 @@ export const createGrantSchema = {
       reason,
     },
     // An end or a duration, never both.
-    oneOf: [{ required: ['expiresAt'] }, { required: ['duration'] }],
+    oneOf: [
+      { type: 'object', required: ['expiresAt'] },
+      { type: 'object', required: ['duration'] },
+    ],
     additionalProperties: false,
   },
   response: { 201: grantState, 202: grantState, ...errors(...WITH_BODY, ...AUTHENTICATED, 403, 404, 409, 502, 503) },
