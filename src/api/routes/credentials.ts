@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { CREDENTIAL_TOKEN_PATTERN, hashCredentialToken, type CredentialLink, type CredentialLinkStore } from '../../adapters/credential-links';
 import type { AuditStore, GrantCredential } from '../../adapters/ports';
 import { clean, escapeHtml } from '../../adapters/notify/format';
+import { guideFor } from '../../adapters/engines/guides';
 import { errorBody, errors } from '../schemas/responses';
 
 // Redeems the one-time credential link of a GRANTED e-mail (README "Credentials").
@@ -136,7 +137,7 @@ function credentialsPage(reply: FastifyReply, credential: GrantCredential, expir
     200,
     'Your database credentials',
     `<p>Copy the password into your password manager now: this page cannot be shown again.</p>${table}` +
-      `<p>Connect with <code>mysql --host=${escapeHtml(credential.host)} --port=${escapeHtml(String(credential.port))} --user=${escapeHtml(credential.username)} --password ${escapeHtml(credential.database)}</code></p>`,
+      `<p>Connect with <code>${escapeHtml(guideFor(credential.engine).connectCommand({ host: credential.host, port: credential.port, username: credential.username, database: credential.database }))}</code></p>`,
   );
 }
 
