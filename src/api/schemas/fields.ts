@@ -1,3 +1,4 @@
+import { Type } from 'typebox';
 import { ACCESS_LEVEL_NAME, DATABASE_KEY, EMAIL, EMAIL_MAX_LENGTH, GRANT_STATUSES, PROJECT_KEY } from '../../domain';
 
 // The fields the API takes, as JSON schemas whose patterns accept exactly what the
@@ -5,6 +6,9 @@ import { ACCESS_LEVEL_NAME, DATABASE_KEY, EMAIL, EMAIL_MAX_LENGTH, GRANT_STATUSE
 // contract test fuzzes the API with the OpenAPI document to hold this). What the
 // schema cannot say (the configuration: which projects, levels and domains exist;
 // the clock: an expiry in the past) is refused by the handlers, with its own message.
+//
+// TypeBox schemas: the same JSON Schema for the validator and the document, and the
+// request types the handlers get (@fastify/type-provider-typebox).
 //
 // Patterns are ECMAScript regular expressions (the `u` flag, as the validator runs
 // them); character classes are spelled out rather than `\s`, whose meaning differs
@@ -34,17 +38,17 @@ function meaning<T extends { pattern: string }>(schema: T, words: string): T {
   return schema;
 }
 
-export const emailField = {
-  type: 'string',
+export const emailField = Type.String({
+  
   minLength: 3,
   maxLength: EMAIL_MAX_LENGTH,
   ...meaning({ pattern: source(EMAIL) }, 'must be a valid e-mail address (ASCII letters, digits and . _ % + - before the @)'),
   not: { pattern: '\\.\\.' },
   description: 'an e-mail address in one of the allowed domains (ASCII; no consecutive dots)',
-} as const;
+});
 
-export const personName = {
-  type: 'string',
+export const personName = Type.String({
+  
   minLength: 1,
   maxLength: 100,
   ...meaning(
@@ -52,30 +56,30 @@ export const personName = {
     "must be a person's name (letters, digits, spaces and . , ' ( ) _ -)",
   ),
   description: "a person's name: letters of any script, digits, spaces and . , ' ( ) _ - (surrounding whitespace is trimmed)",
-} as const;
+});
 
-export const projectKey = { type: 'string', minLength: 1, maxLength: 63, ...meaning({ pattern: source(PROJECT_KEY) }, 'must be a project key (lower-case letters, digits, _ and -)') } as const;
-export const databaseKey = { type: 'string', minLength: 1, maxLength: 64, ...meaning({ pattern: source(DATABASE_KEY) }, 'must be a database key (letters, digits, _ and -)') } as const;
+export const projectKey = Type.String({ minLength: 1, maxLength: 63, ...meaning({ pattern: source(PROJECT_KEY) }, 'must be a project key (lower-case letters, digits, _ and -)') });
+export const databaseKey = Type.String({ minLength: 1, maxLength: 64, ...meaning({ pattern: source(DATABASE_KEY) }, 'must be a database key (letters, digits, _ and -)') });
 
 /** A level name; which levels exist depends on the database (the configuration), so an unknown one is the handler's 400. */
-export const accessLevel = { type: 'string', minLength: 1, maxLength: 32, description: `a level of the database, such as READ (${source(ACCESS_LEVEL_NAME)})` } as const;
+export const accessLevel = Type.String({ minLength: 1, maxLength: 32, description: `a level of the database, such as READ (${source(ACCESS_LEVEL_NAME)})` });
 
-export const reason = {
-  type: 'string',
+export const reason = Type.String({
+  
   maxLength: 500,
   ...meaning({ pattern: `^[^${UNSAFE}]*$` }, 'must not contain control or invisible characters'),
-} as const;
+});
 
 /** deny's reason: told to the grantee, so not blank either. */
-export const requiredReason = {
-  type: 'string',
+export const requiredReason = Type.String({
+  
   minLength: 1,
   maxLength: 500,
   ...meaning({ pattern: `^[^${UNSAFE}]*[^${UNSAFE}${SAFE_WS}][^${UNSAFE}]*$` }, 'must be a readable reason (no control or invisible characters)'),
-} as const;
+});
 
-export const expiresAt = {
-  type: 'string',
+export const expiresAt = Type.String({
+  
   minLength: 1,
   maxLength: 40,
   ...meaning(
@@ -83,23 +87,23 @@ export const expiresAt = {
     'must be a calendar date (YYYY-MM-DD, end of that day UTC) or an ISO-8601 timestamp with a time zone (2026-12-31T18:00:00Z)',
   ),
   description: 'YYYY-MM-DD (end of that day, UTC) or an ISO-8601 timestamp with a time zone',
-} as const;
+});
 
-export const duration = {
-  type: 'string',
+export const duration = Type.String({
+  
   minLength: 1,
   maxLength: 20,
   ...meaning({ pattern: `^[${WS}]*(?:\\d+[wdhms])*0*[1-9]\\d*[wdhms](?:\\d+[wdhms])*[${WS}]*$` }, 'must be a duration such as 30m, 8h, 14d or 1d12h'),
   description: 'instead of expiresAt: 30m, 8h, 14d, 1d12h; counted from when access is granted (at least 1m, at most the database maximum)',
-} as const;
+});
 
-export const grantStatus = { type: 'string', enum: [...GRANT_STATUSES] } as const;
+export const grantStatus = Type.Union(GRANT_STATUSES.map((status) => Type.Literal(status)));
 
 /** `limit` of GET /grants: 1 to 1000, as the query string carries it (text). */
-export const listLimit = { type: 'string', ...meaning({ pattern: '^0*(?:[1-9]\\d{0,2}|1000)$' }, 'must be from 1 to 1000') } as const;
+export const listLimit = Type.String({ ...meaning({ pattern: '^0*(?:[1-9]\\d{0,2}|1000)$' }, 'must be from 1 to 1000') });
 
 /**
  * A grant id, `grant/{project}/{database}/{email}`: printable ASCII (control, bidi and
  * invisible characters never reach Temporal or a message). Any other printable id is a 404.
  */
-export const grantId = { type: 'string', minLength: 1, maxLength: 400, ...meaning({ pattern: '^[!-~]+$' }, 'must be printable ASCII') } as const;
+export const grantId = Type.String({ minLength: 1, maxLength: 400, ...meaning({ pattern: '^[!-~]+$' }, 'must be printable ASCII') });

@@ -1,3 +1,4 @@
+import { Type } from 'typebox';
 import { AUTHENTICATED, WITH_BODY, WITH_GRANT_ID, errors } from './responses';
 import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
 
@@ -8,12 +9,10 @@ import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, gra
 // The same schemas are the OpenAPI document at /docs (docs.ts): `summary`,
 // `description`, `tags` and `operationId` are for it; Fastify ignores them.
 
-const grantIdParams = {
-  type: 'object',
-  required: ['grantId'],
-  properties: { grantId },
-  additionalProperties: false,
-} as const;
+const grantIdParams = Type.Object({ grantId }, { additionalProperties: false });
+
+/** A body that may be left out (null or no body at all), or carry a reason. */
+const optionalReasonBody = Type.Unsafe<{ reason?: string } | null>({ type: ['object', 'null'], properties: { reason }, additionalProperties: false });
 
 const grantEvent = {
   type: 'object',
@@ -114,26 +113,26 @@ export const createGrantSchema = {
     '502 when provisioning failed (everything was rolled back). Admins and requesters.',
   tags: ['grants'],
   operationId: 'createGrant',
-  body: {
-    type: 'object',
-    required: ['email', 'name', 'project', 'database', 'accessLevel'],
-    properties: {
+  body: Type.Object(
+    {
       email: emailField,
       name: personName,
       project: projectKey,
       database: databaseKey,
       accessLevel,
-      expiresAt,
-      duration,
-      reason,
+      expiresAt: Type.Optional(expiresAt),
+      duration: Type.Optional(duration),
+      reason: Type.Optional(reason),
     },
-    // An end or a duration, never both.
-    oneOf: [
-      { type: 'object', required: ['expiresAt'] },
-      { type: 'object', required: ['duration'] },
-    ],
-    additionalProperties: false,
-  },
+    {
+      // An end or a duration, never both.
+      oneOf: [
+        { type: 'object', required: ['expiresAt'] },
+        { type: 'object', required: ['duration'] },
+      ],
+      additionalProperties: false,
+    },
+  ),
   response: { 201: grantState, 202: grantState, ...errors(...WITH_BODY, ...AUTHENTICATED, 403, 404, 409, 502, 503) },
 } as const;
 
@@ -151,17 +150,16 @@ export const listGrantsSchema = {
   description: 'Grants, newest first, filtered by grantee, project, database or status; `limit` from 1 to 1000.',
   tags: ['grants'],
   operationId: 'listGrants',
-  querystring: {
-    type: 'object',
-    properties: {
-      email: emailField,
-      project: projectKey,
-      database: databaseKey,
-      status: grantStatus,
-      limit: listLimit,
+  querystring: Type.Object(
+    {
+      email: Type.Optional(emailField),
+      project: Type.Optional(projectKey),
+      database: Type.Optional(databaseKey),
+      status: Type.Optional(grantStatus),
+      limit: Type.Optional(listLimit),
     },
-    additionalProperties: false,
-  },
+    { additionalProperties: false },
+  ),
   response: {
     200: {
       type: 'object',
@@ -199,7 +197,7 @@ export const revokeSchema = {
   tags: ['grants'],
   operationId: 'revokeGrant',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  body: optionalReasonBody,
   response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503) },
 } as const;
 
@@ -221,7 +219,7 @@ export const extendSchema = {
   tags: ['grants'],
   operationId: 'extendGrant',
   params: grantIdParams,
-  body: { type: 'object', required: ['expiresAt'], properties: { expiresAt, reason }, additionalProperties: false },
+  body: Type.Object({ expiresAt, reason: Type.Optional(reason) }, { additionalProperties: false }),
   response: {
     200: extendAnswer,
     202: extendAnswer,
@@ -237,7 +235,7 @@ export const changeLevelSchema = {
   tags: ['grants'],
   operationId: 'changeGrantLevel',
   params: grantIdParams,
-  body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
+  body: Type.Object({ accessLevel, reason: Type.Optional(reason) }, { additionalProperties: false }),
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' }, incomplete: { type: 'string' } } },
     ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504),
@@ -252,7 +250,7 @@ export const approveSchema = {
   tags: ['approval'],
   operationId: 'approveGrant',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  body: optionalReasonBody,
   response: { 200: grantState, 202: grantState, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504) },
 } as const;
 
@@ -262,7 +260,7 @@ export const denySchema = {
   tags: ['approval'],
   operationId: 'denyGrant',
   params: grantIdParams,
-  body: { type: 'object', required: ['reason'], properties: { reason: requiredReason }, additionalProperties: false },
+  body: Type.Object({ reason: requiredReason }, { additionalProperties: false }),
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504) },
 } as const;
 
@@ -275,7 +273,7 @@ export const retryDropSchema = {
   tags: ['grants'],
   operationId: 'retryDropGrantAccount',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  body: optionalReasonBody,
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, outcome: { type: 'string' }, detail: { type: 'string' } } },
     ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
