@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { checkEmail, isSafeText, parseDuration, parseExpiry } from '../../src/domain';
+import { PERSON_NAME } from '../../src/api/grants/requests';
 import { duration, emailField, expiresAt, personName, reason, requiredReason } from '../../src/api/schemas/fields';
 
 // The patterns of the OpenAPI document against the rules the handlers apply: for
@@ -8,7 +9,6 @@ import { duration, emailField, expiresAt, personName, reason, requiredReason } f
 // the characters that matter (ASCII, whitespace of every kind, control, bidi and
 // invisible characters, letters and marks of other scripts, astral characters).
 
-const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
 const handler = {
   name: (s: string) => {
     const name = s.trim();

@@ -28,6 +28,7 @@ import { SA } from '../../contract/search-attributes';
 import { listWorkflows } from '../../adapters/temporal/visibility';
 import { refusal } from '../authorization';
 import { HttpError } from '../errors';
+import { PERSON_NAME } from '../grants/requests';
 import { AUTHENTICATED, WITH_BODY, errors } from '../schemas';
 
 // POST /grants/adopt: adopts accesses the old scripts created as grant workflows,
@@ -87,7 +88,6 @@ export interface AdoptDeps {
 }
 
 const MAX_ROWS = 25;
-const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
 const OLD_RECORD_KEY = /^[A-Za-z0-9_]{1,64}$/;
 const str = Type.String({ minLength: 1, maxLength: 320 });
 
