@@ -77,6 +77,8 @@ const codecBodySchema = {
           properties: {
             metadata: { type: 'object', propertyNames: NOT_POISON, additionalProperties: { type: 'string', pattern: BASE64.source } },
             data: { type: 'string', pattern: BASE64.source },
+            // Newer servers describe offloaded payloads here; passed over, as before.
+            externalPayloads: { type: 'array', items: { type: 'object', propertyNames: NOT_POISON, additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } } },
           },
         },
       },
