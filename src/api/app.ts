@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { ApiClient, FileConfig } from '../config';
+import { levelTables, type ApiClient, type FileConfig } from '../config';
+import { levelNames } from '../domain';
+import { accessLevelSchema } from './schemas/fields';
 import { authenticate, resolveClients, type ApiKey } from './plugins/auth';
 import { registerBatchRoutes } from './routes/batch';
 import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec';
@@ -51,6 +53,12 @@ declare module 'fastify' {
   }
 }
 
+/** Every level name the configuration defines, on any project or database, sorted. */
+function configuredLevels(config: FileConfig): string[] {
+  const tables = Object.values(config.projects).flatMap((project) => Object.values(project.databases).flatMap((database) => levelTables(config, project, database)));
+  return levelNames(config.accessLevels, ...tables);
+}
+
 /** Grants whose account is retained: their workflow stays open with DbAccessRetained set. */
 const RETAINED_GRANTS_QUERY = `WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running' AND ${SA.retained.name} = 'true'`;
 
@@ -96,6 +104,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const notFoundOrNotAllowed = methodRouting(app);
+  // The level names of the whole configuration, for the routes that take a level.
+  app.addSchema(accessLevelSchema(configuredLevels(deps.config)));
   await app.register(hardening, deps.hardening ?? {});
   // The documentation first: it collects every route added after it.
   await registerDocs(app);

@@ -18,6 +18,8 @@ const UNDOCUMENTED = {
   methods: new Set(['HEAD', 'OPTIONS']),
   isDocs: (url: string) => url === '/docs' || url.startsWith('/docs/'),
 };
+/** The node a local `$ref` (`#/components/...`) points at. */
+const resolveRef = (doc: any, ref: string): any => ref.slice(2).split('/').reduce<any>((node, part) => node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
 const OPERATIONS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 describe('HTTP API: documentation (/docs)', function () {
@@ -104,6 +106,9 @@ describe('HTTP API: documentation (/docs)', function () {
     assert.deepEqual(body.required, ['email', 'name', 'project', 'database', 'accessLevel']);
     assert.equal(body.properties.email.maxLength, 254);
     assert.equal(body.additionalProperties, false);
+    // The levels are the configuration's (minimalConfig defines READ only).
+    const level = body.properties.accessLevel.$ref ? resolveRef(doc, body.properties.accessLevel.$ref) : body.properties.accessLevel;
+    assert.deepEqual(level.enum, ['READ']);
     const grantId = doc.paths['/grants/{grantId}'].get.parameters.find((p: any) => p.name === 'grantId');
     assert.equal(grantId.required, true);
     assert.equal(grantId.schema.maxLength, 400);

@@ -4,8 +4,9 @@ import { ACCESS_LEVEL_NAME, DATABASE_KEY, EMAIL, EMAIL_MAX_LENGTH, GRANT_STATUSE
 // The fields the API takes, as JSON schemas whose patterns accept exactly what the
 // handlers accept: a request the schema allows is never refused for its shape (the
 // contract test fuzzes the API with the OpenAPI document to hold this). What the
-// schema cannot say (the configuration: which projects, levels and domains exist;
-// the clock: an expiry in the past) is refused by the handlers, with its own message.
+// schema cannot say (the configuration: which projects and databases exist, which
+// levels a database has, the allowed domains; the clock: an expiry in the past) is
+// refused by the handlers, with its own message.
 //
 // TypeBox schemas: the same JSON Schema for the validator and the document, and the
 // request types the handlers get (@fastify/type-provider-typebox).
@@ -61,8 +62,22 @@ export const personName = Type.String({
 export const projectKey = Type.String({ minLength: 1, maxLength: 63, ...meaning({ pattern: source(PROJECT_KEY) }, 'must be a project key (lower-case letters, digits, _ and -)') });
 export const databaseKey = Type.String({ minLength: 1, maxLength: 64, ...meaning({ pattern: source(DATABASE_KEY) }, 'must be a database key (letters, digits, _ and -)') });
 
-/** A level name; which levels exist depends on the database (the configuration), so an unknown one is the handler's 400. */
-export const accessLevel = Type.String({ minLength: 1, maxLength: 32, description: `a level of the database, such as READ (${source(ACCESS_LEVEL_NAME)})` });
+/** Where the configured level names are: a shared schema (`accessLevelSchema`) that buildApp adds from the configuration. */
+export const ACCESS_LEVEL_ID = 'dbaccess-access-level';
+
+/** A level name: one of the levels the configuration defines (which of them a database has is the handler's 400). */
+export const accessLevel = Type.Unsafe<string>({ $ref: `${ACCESS_LEVEL_ID}#` });
+
+/** The shared schema of `accessLevel`: every level name of the configuration, on any database. */
+export function accessLevelSchema(levels: readonly string[]) {
+  return {
+    $id: ACCESS_LEVEL_ID,
+    title: 'AccessLevel',
+    type: 'string',
+    enum: [...levels],
+    description: `a level of the database (${source(ACCESS_LEVEL_NAME)}); those the configuration defines are listed, and a database may have fewer`,
+  } as const;
+}
 
 export const reason = Type.String({
   
