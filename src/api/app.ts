@@ -1,17 +1,21 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Client } from '@temporalio/client';
-import type { ApiClient, FileConfig } from '../config';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { levelTables, type ApiClient, type FileConfig } from '../config';
+import { levelNames } from '../domain';
+import { accessLevelSchema } from './schemas/fields';
 import { authenticate, resolveClients, type ApiKey } from './plugins/auth';
 import { registerBatchRoutes } from './routes/batch';
 import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec';
 import { credentialRoutes, type CredentialRoutesDeps } from './routes/credentials';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './plugins/hardening';
-import { GrantService, type GrantFilters, type NewGrant } from './grant-service';
+import { GrantService } from './grant-service';
 import { registerAdoptRoutes } from './routes/adopt';
 import { isDocsRoute, registerDocs } from './plugins/docs';
 import { ApiMetrics, observability } from './plugins/observability';
 import { SA } from '../contract/search-attributes';
+import { methodRouting } from './plugins/methods';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
@@ -47,6 +51,12 @@ declare module 'fastify' {
     /** The role and projects of that key. */
     client: ApiClient;
   }
+}
+
+/** Every level name the configuration defines, on any project or database, sorted. */
+function configuredLevels(config: FileConfig): string[] {
+  const tables = Object.values(config.projects).flatMap((project) => Object.values(project.databases).flatMap((database) => levelTables(config, project, database)));
+  return levelNames(config.accessLevels, ...tables);
 }
 
 /** Grants whose account is retained: their workflow stays open with DbAccessRetained set. */
@@ -93,14 +103,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
   });
 
+  const notFoundOrNotAllowed = methodRouting(app);
+  // The level names of the whole configuration, for the routes that take a level.
+  app.addSchema(accessLevelSchema(configuredLevels(deps.config)));
   await app.register(hardening, deps.hardening ?? {});
   // The documentation first: it collects every route added after it.
   await registerDocs(app);
   await app.register(observability, { metrics, connection: deps.client.connection, ...(deps.metricsToken ? { metricsToken: deps.metricsToken } : {}) });
   app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ error: 'not_found', message: `no route ${request.method} ${request.url.split('?')[0]}` });
-  });
+  app.setNotFoundHandler(notFoundOrNotAllowed);
   app.decorateRequest('actor', '');
   app.decorateRequest('client', null as unknown as ApiClient);
   app.addHook('onResponse', async (request, reply) => {
@@ -119,10 +130,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     request.actor = actor;
     request.client = clients.get(actor)!;
   });
+  // No route for this method and path: answered here, before a body is parsed (a TRACE or
+  // QUERY without a content type would otherwise be a 400 of the body parser).
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.is404) return;
+    notFoundOrNotAllowed(request, reply);
+    return reply;
+  });
 
-  app.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' }));
+  // Routes typed from their schemas: a handler's body, params and query are what the schema accepts.
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.post<{ Body: NewGrant }>('/grants', { schema: createGrantSchema }, async (request, reply) => {
+  api.get('/healthz', { schema: healthzSchema }, async () => ({ status: 'ok' }));
+
+  api.post('/grants', { schema: createGrantSchema }, async (request, reply) => {
     const state = await grants.create(request.body, request.client);
     if (state.status === 'FAILED') {
       // The step only: the failure's text can name internal resources (secret ids, IAM
@@ -138,31 +159,31 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   registerBatchRoutes(app, grants);
 
-  app.get<{ Querystring: Omit<GrantFilters, 'limit'> & { limit?: string } }>('/grants', { schema: listGrantsSchema }, async (request) => {
+  api.get('/grants', { schema: listGrantsSchema }, async (request) => {
     const { limit, ...filters } = request.query;
     const n = limit === undefined ? undefined : Number(limit);
     if (n !== undefined && (n < 1 || n > 1000)) throw new HttpError(400, 'invalid_request', 'limit: must be from 1 to 1000');
     return { grants: await grants.list({ ...filters, ...(n !== undefined ? { limit: n } : {}) }) };
   });
 
-  app.get<{ Params: { grantId: string } }>('/grants/:grantId', { schema: getGrantSchema }, async (request) => grants.get(request.params.grantId));
+  api.get('/grants/:grantId', { schema: getGrantSchema }, async (request) => grants.get(request.params.grantId));
 
-  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/revoke', { schema: revokeSchema }, async (request, reply) => {
+  api.post('/grants/:grantId/revoke', { schema: revokeSchema }, async (request, reply) => {
     const result = await grants.revoke(request.params.grantId, request.client, request.body?.reason);
     return reply.status(202).send(result);
   });
 
-  app.post<{ Params: { grantId: string }; Body: { expiresAt: string; reason?: string } }>('/grants/:grantId/extend', { schema: extendSchema }, async (request, reply) => {
+  api.post('/grants/:grantId/extend', { schema: extendSchema }, async (request, reply) => {
     const result = await grants.extend(request.params.grantId, request.body.expiresAt, request.client, request.body.reason);
     // Beyond what was approved: accepted, waiting for an approver; the expiry has not moved.
     return reply.status(result.pending ? 202 : 200).send(result);
   });
 
-  app.patch<{ Params: { grantId: string }; Body: { accessLevel: string; reason?: string } }>('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
+  api.patch('/grants/:grantId', { schema: changeLevelSchema }, async (request) =>
     grants.changeLevel(request.params.grantId, request.body.accessLevel, request.client, request.body.reason),
   );
 
-  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/approve', { schema: approveSchema }, async (request, reply) => {
+  api.post('/grants/:grantId/approve', { schema: approveSchema }, async (request, reply) => {
     const state = await grants.approve(request.params.grantId, request.client, request.body?.reason);
     if (state.status === 'FAILED') {
       throw new HttpError(502, 'grant_failed', `approved, but the grant could not be provisioned: step "${state.failure?.step ?? 'unknown'}" failed; everything was rolled back and administrators were told`, {
@@ -173,11 +194,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return reply.status(state.status === 'ACTIVE' ? 200 : 202).send(state);
   });
 
-  app.post<{ Params: { grantId: string }; Body: { reason: string } }>('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
+  api.post('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
     grants.deny(request.params.grantId, request.client, request.body.reason),
   );
 
-  app.post<{ Params: { grantId: string }; Body: { reason?: string } | null }>('/grants/:grantId/retry-drop', { schema: retryDropSchema }, async (request) =>
+  api.post('/grants/:grantId/retry-drop', { schema: retryDropSchema }, async (request) =>
     grants.retryDrop(request.params.grantId, request.client, request.body?.reason),
   );
 

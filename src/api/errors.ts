@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { PATTERN_MEANINGS } from './schemas/fields';
 
 // Every error leaves the API as {"error": "<code>", "message": "<human readable>"}.
 // Messages name the field and the reason; 5xx answers never carry stack traces,
@@ -22,6 +23,7 @@ export const conflict = (code: string, message: string, extra?: Record<string, u
 interface AjvError {
   keyword: string;
   instancePath: string;
+  schemaPath?: string;
   params: Record<string, unknown>;
   message?: string;
 }
@@ -35,6 +37,9 @@ export function describeValidation(errors: AjvError[], context: string | undefin
   const field = base || (context === 'body' ? 'body' : context ?? 'request');
   switch (e.keyword) {
     case 'required':
+      if (e.params.missingProperty === 'expiresAt' && e.schemaPath?.includes('oneOf')) {
+        return `${where('expiresAt')}: is required (an end date or timestamp), unless a duration such as 8h or 14d is given instead`;
+      }
       return `${where(String(e.params.missingProperty))}: is required`;
     case 'additionalProperties':
       return `${where(String(e.params.additionalProperty))}: is not a known field`;
@@ -54,6 +59,13 @@ export function describeValidation(errors: AjvError[], context: string | undefin
       return `${field}: ${e.message ?? 'is out of range'}`;
     case 'minProperties':
       return `${field}: must not be empty`;
+    case 'pattern':
+      return `${field}: ${PATTERN_MEANINGS.get(String(e.params.pattern)) ?? 'is not valid'}`;
+    case 'not':
+      // The only `not` is the e-mail's "no consecutive dots".
+      return `${field}: must be a valid e-mail address (no consecutive dots)`;
+    case 'oneOf':
+      return `${where('duration')}: give either expiresAt or duration, not both`;
     default:
       return `${field}: ${e.message ?? 'is not valid'}`;
   }

@@ -1,224 +1,23 @@
 import { randomUUID } from 'node:crypto';
-
-import {
-  WithStartWorkflowOperation,
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  WorkflowUpdateRPCTimeoutOrCancelledError,
-  type Client,
-  type WorkflowExecutionDescription,
-  type WorkflowHandle,
-  type WorkflowStartOptions,
-} from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import { approvalReasons, approversOf, levelTables, own, type ApiClient, type DatabaseConfig, type FileConfig, type ProjectConfig } from '../config';
-import {
-  ACCESS_LEVEL_NAME,
-  DATABASE_KEY,
-  GRANT_STATUSES,
-  GrantErrorType,
-  PROJECT_KEY,
-  checkEmail,
-  grantIdFor,
-  grantSecretName,
-  initialGrantState,
-  isAllowedDomain,
-  isSafeText,
-  levelNames,
-  normalizeEmail,
-  parseDuration,
-  parseExpiry,
-  parseGrantId,
-  resolveExpiry,
-  resolveLevel,
-  formatDuration,
-  type ApprovalRequirement,
-  type ChangeLevelResult,
-  type ExtendResult,
-  type GrantRequest,
-  type GrantState,
-  type GrantStatus,
-  type RetryDropResult,
-} from '../domain';
-import { deriveAccountName } from '../domain/naming';
+import { approvalReasons, approversOf, own, type ApiClient } from '../config';
+import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, retryDropUpdate, revokeSignal } from '../contract/messages';
-import { listWorkflows } from '../adapters/temporal/visibility';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
-import { refusal, type Action } from './authorization';
 import { HttpError, badRequest, conflict, notFound } from './errors';
+import { GrantRequests } from './grants/requests';
+import { REVOCABLE, SETTLED, UPDATE_TIMEOUT_MS, WORKFLOW_TYPE, QUERY_TIMEOUT_MS, forbidden, type NewGrant } from './grants/reader';
 
 // What the API does with grants, without HTTP: validate a request against the
-// configuration, start the grant's workflow, and send it messages. Fastify
-// routes are thin wrappers around this.
+// configuration (requests.ts), start the grant's workflow, and send it messages;
+// reading grants is reader.ts. Fastify routes are thin wrappers around this.
 
-export interface NewGrant {
-  email: string;
-  name: string;
-  project: string;
-  database: string;
-  accessLevel: string;
-  /** An end (date or timestamp); or else */
-  expiresAt?: string;
-  /** a duration such as 8h or 14d, counted from when access is granted. */
-  duration?: string;
-  reason?: string;
-}
+export type { GrantFilters, GrantMessageKind, GrantObserver, GrantServiceOptions, GrantSummary, NewGrant } from './grants/reader';
+export { forbidden } from './grants/reader';
 
-export interface GrantFilters {
-  email?: string;
-  project?: string;
-  database?: string;
-  status?: string;
-  limit?: number;
-}
-
-export interface GrantSummary {
-  grantId: string;
-  email?: string;
-  project?: string;
-  database?: string;
-  accessLevel?: string;
-  status?: string;
-  expiresAt?: string;
-  workflowStatus: string;
-  startedAt: string;
-  closedAt?: string;
-}
-
-export interface GrantServiceOptions {
-  client: Client;
-  config: FileConfig;
-  taskQueue: string;
-  /** How long `create` waits for ACTIVE before answering "still provisioning". */
-  grantWaitMs: number;
-  now?: () => Date;
-  /**
-   * What the DbAccessGrantee search attribute holds for a (normalised) e-mail:
-   * a keyed hash when GRANTEE_SEARCH_HASH_KEY is set; the e-mail itself by default.
-   */
-  granteeSearchValue?: (email: string) => string;
-  /** Told when a grant workflow is started or accepts a message (the API's metrics). */
-  observer?: GrantObserver;
-}
-
-/** The messages the API sends a grant's workflow. */
-export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop';
-
-/** What GrantService reports as it goes: only what has happened (a workflow started, a message accepted). */
-export interface GrantObserver {
-  grantStarted(project: string, database: string): void;
-  messageSent(kind: GrantMessageKind): void;
-}
-
-/** A display name: letters (any script), digits, spaces and . , ' ( ) _ - only. */
-const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
-
-const WORKFLOW_TYPE = 'grantAccess';
-const QUERY_TIMEOUT_MS = 5000;
-/** Longer than an update's own worst case (an audit write and a database change, each with retries). */
-const UPDATE_TIMEOUT_MS = 90_000;
-/** Statuses at which POST /grants (and an approval) stop waiting and answer. */
-const SETTLED: readonly GrantStatus[] = ['ACTIVE', 'PENDING_APPROVAL', 'FAILED', 'REVOKED', 'EXPIRED', 'DENIED'];
-/** Statuses in which a revoke is still acted on. */
-const REVOCABLE: readonly GrantStatus[] = ['REQUESTED', 'PENDING_APPROVAL', 'PROVISIONING', 'ACTIVE'];
-/** The shortest duration a request may ask for. */
-const MIN_DURATION_MS = 60_000;
-
-export const forbidden = (message: string) => new HttpError(403, 'forbidden', message);
-
-export class GrantService {
-  private readonly now: () => Date;
-  private readonly granteeValue: (email: string) => string;
-
-  constructor(private readonly options: GrantServiceOptions) {
-    this.now = options.now ?? (() => new Date());
-    this.granteeValue = options.granteeSearchValue ?? ((email) => email);
-  }
-
-  /** Refuses (403) what the caller's role does not allow. */
-  private authorize(client: ApiClient, action: Action, subject?: { project: string; requestedBy?: string }): void {
-    const why = refusal(client, action, subject);
-    if (why) throw forbidden(why);
-  }
-
-  /** Checks a request against the configuration and the caller's rights, and builds the workflow's input. */
-  prepare(input: NewGrant, client: ApiClient): GrantRequest {
-    const actor = client.name;
-    const { config } = this.options;
-    const emailProblem = checkEmail(input.email);
-    if (emailProblem) throw badRequest(`email: ${emailProblem}`);
-    const email = normalizeEmail(input.email);
-    const name = input.name.trim();
-    if (!name || !isSafeText(name) || !PERSON_NAME.test(name)) {
-      throw badRequest("name: must be a person's name (letters, digits, spaces and . , ' ( ) _ -)");
-    }
-    if (input.reason !== undefined && !isSafeText(input.reason)) throw badRequest('reason: must not contain control or invisible characters');
-    if (!PROJECT_KEY.test(input.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
-    if (!DATABASE_KEY.test(input.database)) throw badRequest('database: must be a database key (letters, digits, _ and -)');
-    if (!isAllowedDomain(email, config.allowedEmailDomains)) {
-      throw new HttpError(403, 'domain_not_allowed', `email: the domain of ${email} is not allowed (allowed: ${config.allowedEmailDomains.join(', ')})`);
-    }
-    this.authorize(client, 'create', { project: input.project });
-    const project = own(config.projects, input.project);
-    if (!project) throw notFound('unknown_project', `project: ${input.project} is not a configured project`);
-    const database = own(project.databases, input.database);
-    if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
-    const privileges = this.privilegesOf(input.accessLevel, project, database);
-    const { expiresAt, durationMs } = this.expiryOf(input, database);
-    const reasons = approvalReasons(config, project, database, input.accessLevel);
-
-    const account = deriveAccountName(email, project.key, database.key);
-    const reason = input.reason?.trim();
-    return {
-      grantId: grantIdFor(project.key, database.key, email),
-      email,
-      name,
-      project: project.key,
-      database: database.key,
-      accessLevel: input.accessLevel,
-      privileges: [...privileges],
-      expiresAt,
-      ...(durationMs !== undefined ? { durationMs } : {}),
-      ...(reasons.length > 0 ? { approval: this.approvalFor(project, reasons) } : {}),
-      ...(reason ? { reason } : {}),
-      requestedBy: actor,
-      account,
-      secretName: grantSecretName(config.secretPrefix, project.key, database.key, account),
-      target: { schema: database.schema, adminSecretId: database.adminSecretId, hostPattern: database.hostPattern, maxUserConnections: database.maxUserConnections },
-      owner: project.owner,
-      maxDurationMs: database.maxDurationMs,
-      reminderOffsetsMs: [...config.reminders],
-      ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
-    };
-  }
-
-  /** The expiry (or the duration and its estimated expiry) of a request. */
-  private expiryOf(input: NewGrant, database: DatabaseConfig): { expiresAt: string; durationMs?: number } {
-    if (input.expiresAt === undefined && input.duration === undefined) {
-      throw badRequest('expiresAt: is required (an end date or timestamp), unless a duration such as 8h or 14d is given instead');
-    }
-    if (input.expiresAt !== undefined && input.duration !== undefined) throw badRequest('duration: give either expiresAt or duration, not both');
-    if (input.expiresAt !== undefined) {
-      const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
-      if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
-      return { expiresAt: expiry.expiresAt.toISOString() };
-    }
-    const durationMs = parseDuration(input.duration!);
-    if (durationMs === undefined) throw badRequest('duration: must be a duration such as 30m, 8h, 14d or 1d12h');
-    if (durationMs < MIN_DURATION_MS) throw badRequest('duration: must be at least 1m');
-    if (durationMs > database.maxDurationMs) throw badRequest(`duration: must be at most ${formatDuration(database.maxDurationMs)} on ${database.key}`);
-    return { expiresAt: new Date(this.now().getTime() + durationMs).toISOString(), durationMs };
-  }
-
-  /** Who is asked to approve: the project's approvers with an e-mail address, else the administrators. */
-  private approvalFor(project: ProjectConfig, reasons: string[]): ApprovalRequirement {
-    const { config } = this.options;
-    const approvers = approversOf(config, project.key).flatMap((c) => (c.email ? [{ name: c.name, email: c.email }] : []));
-    return { reasons, timeoutMs: config.approval.timeoutMs, approvers: approvers.length > 0 ? approvers : config.administrators };
-  }
-
+export class GrantService extends GrantRequests {
   /** Starts the grant and waits a little for it to become ACTIVE (or to wait for approval). */
   async create(input: NewGrant, client: ApiClient): Promise<GrantState> {
     const request = this.prepare(input, client);
@@ -306,7 +105,7 @@ export class GrantService {
    * account the server refused to drop stays open until the account is gone (a new
    * grant would get the same account name): the answer says so.
    */
-  private async alreadyOpen(request: GrantRequest, handle: WorkflowHandle<typeof grantAccess>): Promise<HttpError> {
+  protected async alreadyOpen(request: GrantRequest, handle: WorkflowHandle<typeof grantAccess>): Promise<HttpError> {
     const open = await this.queryState(handle, 2000).catch(() => undefined);
     const where = `${request.email} on ${request.project}/${request.database}`;
     if (open?.retained) {
@@ -318,137 +117,6 @@ export class GrantService {
       );
     }
     return conflict('grant_exists', `an open grant already exists for ${where}: ${request.grantId}`, { grantId: request.grantId });
-  }
-
-  /**
-   * Asks the workflow for its state. A query is answered by a worker: bound it,
-   * so that a request does not hang while no worker is running.
-   */
-  private async queryState(handle: WorkflowHandle<typeof grantAccess>, timeoutMs = QUERY_TIMEOUT_MS): Promise<GrantState> {
-    try {
-      return await this.options.client.connection.withDeadline(Date.now() + timeoutMs, () => handle.query(grantStateQuery));
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw err;
-      throw new HttpError(503, 'unavailable', `the grant ${handle.workflowId} did not answer in time: is a dbaccess worker running on task queue ${this.options.taskQueue}?`);
-    }
-  }
-
-  /** Polls the grant until it settles or the wait is over; `fallback` is answered when no worker responds. */
-  private async waitForProvisioning(handle: WorkflowHandle<typeof grantAccess>, fallback: () => GrantState, settled = SETTLED): Promise<GrantState> {
-    const deadline = Date.now() + this.options.grantWaitMs;
-    let delay = 20;
-    for (;;) {
-      let state: GrantState;
-      try {
-        state = await this.queryState(handle, Math.max(500, Math.min(QUERY_TIMEOUT_MS, deadline - Date.now())));
-      } catch (err) {
-        // The workflow is started: whatever a query says now, the grant is accepted.
-        // No worker answering (none running, or a slow one) means "not picked up yet".
-        if (!(err instanceof HttpError)) throw err;
-        return fallback();
-      }
-      if (settled.includes(state.status) || Date.now() >= deadline) return state;
-      await new Promise((r) => setTimeout(r, Math.min(delay, Math.max(0, deadline - Date.now()))));
-      delay = Math.min(delay * 2, 250);
-    }
-  }
-
-  private handle(grantId: string): WorkflowHandle<typeof grantAccess> {
-    if (!parseGrantId(grantId)) throw notFound('grant_not_found', `no grant ${grantId}: a grant id looks like grant/{project}/{database}/{email}`);
-    return this.options.client.workflow.getHandle<typeof grantAccess>(grantId);
-  }
-
-  private async describe(grantId: string): Promise<{ handle: WorkflowHandle<typeof grantAccess>; description: WorkflowExecutionDescription }> {
-    const handle = this.handle(grantId);
-    try {
-      return { handle, description: await handle.describe() };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw notFound('grant_not_found', `no grant ${grantId}`);
-      throw err;
-    }
-  }
-
-  private async requireRunning(grantId: string) {
-    const found = await this.describe(grantId);
-    if (found.description.status.name !== 'RUNNING') {
-      throw conflict('grant_closed', `the grant ${grantId} has already ended (${found.description.status.name.toLowerCase()})`);
-    }
-    return found;
-  }
-
-  /**
-   * A running grant and what the authorization rules need to know about it: its
-   * project (from the id) and who asked for it (from the memo, else the state).
-   */
-  private async subjectOf(grantId: string, client: ApiClient, action: Action) {
-    const ids = parseGrantId(grantId);
-    if (!ids) throw notFound('grant_not_found', `no grant ${grantId}: a grant id looks like grant/{project}/{database}/{email}`);
-    // Refuse on the project alone first: a caller that may not act there learns nothing more.
-    this.authorize(client, action, { project: ids.project, requestedBy: client.role === 'requester' ? client.name : undefined });
-    const found = await this.requireRunning(grantId);
-    if (client.role === 'requester') {
-      const memo = found.description.memo?.requestedBy;
-      const requestedBy = typeof memo === 'string' ? memo : (await this.queryState(found.handle)).requestedBy;
-      this.authorize(client, action, { project: ids.project, requestedBy });
-    }
-    return { ...found, ids };
-  }
-
-  async get(grantId: string): Promise<GrantState & { workflow: { runId: string; status: string; startedAt: string; closedAt?: string } }> {
-    const { handle, description } = await this.describe(grantId);
-    const state = await this.queryState(handle);
-    return {
-      ...state,
-      workflow: {
-        runId: description.runId,
-        status: description.status.name,
-        startedAt: description.startTime.toISOString(),
-        ...(description.closeTime ? { closedAt: description.closeTime.toISOString() } : {}),
-      },
-    };
-  }
-
-  /** Lists grants from Temporal's visibility store (eventually consistent: a second or so behind). */
-  async list(filters: GrantFilters): Promise<GrantSummary[]> {
-    const clauses = [`WorkflowType = '${WORKFLOW_TYPE}'`];
-    if (filters.email !== undefined) {
-      const problem = checkEmail(filters.email);
-      if (problem) throw badRequest(`email: ${problem}`);
-      clauses.push(`${SA.grantee.name} = '${this.granteeValue(normalizeEmail(filters.email))}'`);
-    }
-    if (filters.project !== undefined) {
-      if (!PROJECT_KEY.test(filters.project)) throw badRequest('project: must be a project key (lower-case letters, digits, _ and -)');
-      clauses.push(`${SA.project.name} = '${filters.project}'`);
-    }
-    if (filters.database !== undefined) {
-      if (!DATABASE_KEY.test(filters.database)) throw badRequest('database: must be a database key (letters, digits, _ and -)');
-      clauses.push(`${SA.database.name} = '${filters.database}'`);
-    }
-    if (filters.status !== undefined) {
-      if (!(GRANT_STATUSES as readonly string[]).includes(filters.status)) throw badRequest(`status: must be one of ${GRANT_STATUSES.join(', ')}`);
-      clauses.push(`${SA.status.name} = '${filters.status}'`);
-    }
-    const limit = filters.limit ?? 100;
-    const out: GrantSummary[] = [];
-    for await (const wf of listWorkflows(this.options.client, clauses.join(' AND '), Math.min(limit, 1000))) {
-      const sa = wf.searchAttributes;
-      const expiresAt = sa.get(SA.expiresAt);
-      out.push({
-        grantId: wf.workflowId,
-        // With a hashed DbAccessGrantee, the e-mail comes from the grant id (which holds it anyway).
-        ...optional('email', this.options.granteeSearchValue ? parseGrantId(wf.workflowId)?.email : sa.get(SA.grantee)),
-        ...optional('project', sa.get(SA.project)),
-        ...optional('database', sa.get(SA.database)),
-        ...optional('accessLevel', sa.get(SA.accessLevel)),
-        ...optional('status', sa.get(SA.status)),
-        ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
-        workflowStatus: wf.status,
-        startedAt: wf.startTime.toISOString(),
-        ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
-      });
-      if (out.length >= limit) break;
-    }
-    return out;
   }
 
   async revoke(grantId: string, client: ApiClient, reason?: string): Promise<{ grantId: string; status: GrantStatus }> {
@@ -489,14 +157,6 @@ export class GrantService {
     );
     this.options.observer?.messageSent('extend');
     return { grantId, expiresAt: result.expiresAt, ...(result.pending ? { pending: result.pending } : {}) };
-  }
-
-  /** The privileges of a level on a database; a refusal lists the levels that exist there (and never echoes the input). */
-  private privilegesOf(accessLevel: string, project: ProjectConfig, database: DatabaseConfig): readonly string[] {
-    const tables = levelTables(this.options.config, project, database);
-    const privileges = ACCESS_LEVEL_NAME.test(accessLevel) ? resolveLevel(accessLevel, ...tables) : undefined;
-    if (!privileges) throw badRequest(`accessLevel: must be one of ${levelNames(...tables).join(', ')} on ${project.key}/${database.key}`);
-    return privileges;
   }
 
   async changeLevel(grantId: string, accessLevel: string, client: ApiClient, reason?: string): Promise<{ grantId: string } & ChangeLevelResult> {
@@ -572,7 +232,7 @@ export class GrantService {
    * error codes. An update that does not finish in time is not undone: it is
    * still in the workflow and will complete (or fail) there.
    */
-  private async update<T>(grantId: string, send: () => Promise<T>): Promise<T> {
+  protected async update<T>(grantId: string, send: () => Promise<T>): Promise<T> {
     try {
       return await this.options.client.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, send);
     } catch (err) {
@@ -594,8 +254,4 @@ export class GrantService {
       throw err;
     }
   }
-}
-
-function optional<K extends string>(key: K, value: string | undefined): Partial<Record<K, string>> {
-  return value === undefined ? {} : ({ [key]: value } as Record<K, string>);
 }

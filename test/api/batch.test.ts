@@ -65,6 +65,18 @@ describe('HTTP API: POST /grants/batch', function () {
     for (const r of rows) assert.equal((await stack.call('GET', stack.grantPath(idOf(r)))).status, 404);
   });
 
+  it('When a row is not an object ({"grants": [null]}, which the document refuses), then the answer is 400 naming that row, and nothing is started', async () => {
+    const ok = row();
+    const res = await batch([ok, null]);
+    assert.equal(res.status, 400);
+    assert.equal(res.body.error, 'invalid_request');
+    assert.deepEqual(res.body.rows, [
+      { row: 1, grantId: idOf(ok), status: 'VALID' },
+      { row: 2, error: 'invalid_request', message: 'row: must be an object' },
+    ]);
+    assert.equal((await stack.call('GET', stack.grantPath(idOf(ok)))).status, 404);
+  });
+
   it('When two rows ask for the same grant, then the second is refused and nothing is started', async () => {
     const first = row();
     const res = await batch([first, { ...first, email: String(first.email).toUpperCase(), accessLevel: 'READ_WRITE' }]);

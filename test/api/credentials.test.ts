@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { guideFor } from '../../src/adapters/engines/guides';
+import { escapeHtml } from '../../src/adapters/notify/format';
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import Fastify from 'fastify';
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../../src/adapters/aws';
@@ -195,6 +197,10 @@ describe('API: one-time credential links', function () {
     assert.match(posted.headers.get('content-type') ?? '', /^text\/html/);
     assert.ok(posted.body.includes(secret.password), 'the page shows the password');
     assert.ok(posted.body.includes(g.account));
+    // The engine's own connect command (shell-quoted), HTML-escaped on the page.
+    const command = guideFor(secret.engine).connectCommand({ host: secret.host, port: secret.port, username: secret.username, database: secret.database });
+    assert.match(command, /^mysql --host=/);
+    assert.ok(posted.body.includes(`<code>${escapeHtml(command)}</code>`), 'the page shows how to connect');
     assert.equal(posted.headers.get('cache-control'), 'no-store');
     assert.equal(posted.headers.get('referrer-policy'), 'no-referrer');
 

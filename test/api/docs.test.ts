@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
@@ -17,6 +18,8 @@ const UNDOCUMENTED = {
   methods: new Set(['HEAD', 'OPTIONS']),
   isDocs: (url: string) => url === '/docs' || url.startsWith('/docs/'),
 };
+/** The node a local `$ref` (`#/components/...`) points at. */
+const resolveRef = (doc: any, ref: string): any => ref.slice(2).split('/').reduce<any>((node, part) => node?.[part.replace(/~1/g, '/').replace(/~0/g, '~')], doc);
 const OPERATIONS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 describe('HTTP API: documentation (/docs)', function () {
@@ -28,7 +31,9 @@ describe('HTTP API: documentation (/docs)', function () {
 
   before(async () => {
     const client = new Client({ connection: Connection.lazy({ address: '127.0.0.1:1' }) });
-    app = await buildApp({ client, config: minimalConfig(), apiKeys: parseApiKeys(`ops:${key}`), taskQueue: 'docs-test', grantWaitMs: 0 });
+    // The credential routes exist only with their stores; nothing here reaches them.
+    const credentials = { links: {} as never, audit: {} as never, readCredential: async () => undefined };
+    app = await buildApp({ client, config: minimalConfig(), apiKeys: parseApiKeys(`ops:${key}`), taskQueue: 'docs-test', grantWaitMs: 0, credentials });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
     const res = await fetch(`${url}${OPENAPI_PATH}`);
     assert.equal(res.status, 200);
@@ -101,6 +106,9 @@ describe('HTTP API: documentation (/docs)', function () {
     assert.deepEqual(body.required, ['email', 'name', 'project', 'database', 'accessLevel']);
     assert.equal(body.properties.email.maxLength, 254);
     assert.equal(body.additionalProperties, false);
+    // The levels are the configuration's (minimalConfig defines READ only).
+    const level = body.properties.accessLevel.$ref ? resolveRef(doc, body.properties.accessLevel.$ref) : body.properties.accessLevel;
+    assert.deepEqual(level.enum, ['READ']);
     const grantId = doc.paths['/grants/{grantId}'].get.parameters.find((p: any) => p.name === 'grantId');
     assert.equal(grantId.required, true);
     assert.equal(grantId.schema.maxLength, 400);
@@ -144,5 +152,78 @@ describe('HTTP API: documentation (/docs)', function () {
     const post = (headers: Record<string, string>) => fetch(`${url}/grants`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: '{}' });
     assert.equal((await post({})).status, 401);
     assert.equal((await post({ authorization: `Bearer ${key}` })).status, 400);
+  });
+
+  it('When an authenticated route is documented, then its answers include 401 and 429 (with Retry-After) in the error shape; the public routes say security: []', () => {
+    for (const [path, method] of [['/grants', 'post'], ['/grants', 'get'], ['/grants/{grantId}', 'get'], ['/grants/{grantId}', 'patch'], ['/grants/batch', 'post'], ['/grants/adopt', 'post']] as const) {
+      const op = doc.paths[path][method];
+      const where = `${method.toUpperCase()} ${path}`;
+      assert.equal(op.security, undefined, `${where} needs the API key`);
+      for (const code of ['401', '429', '500']) {
+        const body = op.responses[code]?.content?.['application/json']?.schema;
+        assert.deepEqual(body?.required, ['error', 'message'], `${where} ${code}: the error body`);
+      }
+      assert.ok(op.responses['429'].headers?.['retry-after'], `${where} 429: Retry-After`);
+    }
+    for (const [path, method] of [['/healthz', 'get'], ['/readyz', 'get'], ['/metrics', 'get'], ['/credentials/{token}', 'get'], ['/credentials/{token}', 'post']] as const) {
+      assert.deepEqual(doc.paths[path][method].security, [], `${method.toUpperCase()} ${path} is public`);
+    }
+    // What each grant route can answer, beyond its successes.
+    const codes = (path: string, method: string) => Object.keys(doc.paths[path][method].responses).sort();
+    assert.deepEqual(codes('/grants', 'post'), ['201', '202', '400', '401', '403', '404', '409', '413', '415', '429', '500', '502', '503']);
+    assert.deepEqual(codes('/grants/{grantId}/extend', 'post'), ['200', '202', '400', '401', '403', '404', '409', '413', '414', '415', '429', '500', '503', '504']);
+  });
+
+  it('When the document describes a field, then its pattern is the one the handler enforces: limit from 1, reasons without control characters, rows that are objects', () => {
+    const pattern = (schema: { pattern: string }) => new RegExp(schema.pattern, 'u');
+    const limit = doc.paths['/grants'].get.parameters.find((p: any) => p.name === 'limit').schema;
+    for (const ok of ['1', '25', '1000']) assert.ok(pattern(limit).test(ok), ok);
+    for (const bad of ['0', '1001', '-1', 'ten', '']) assert.ok(!pattern(limit).test(bad), bad);
+    const body = doc.paths['/grants'].post.requestBody.content['application/json'].schema;
+    assert.ok(pattern(body.properties.reason).test('ticket «OPS-1» — naïve café <b>&amp; 🚀\u00a0ok'));
+    assert.ok(!pattern(body.properties.reason).test('ticket\u001b[31m'));
+    assert.ok(!pattern(body.properties.reason).test('ticket \u2067OPS-1\u2069'));
+    const rows = doc.paths['/grants/batch'].post.requestBody.content['application/json'].schema.properties.grants;
+    assert.equal(rows.items.type, 'object', 'a batch row is an object: [null] is not a valid batch');
+    assert.deepEqual(rows.items.required, body.required);
+  });
+
+  describe('methods a path does not have', () => {
+    /** node:http rather than fetch, which refuses to send TRACE. */
+    const send = (method: string, path: string, withKey = true) =>
+      new Promise<{ status: number; headers: IncomingHttpHeaders; body: any }>((resolve, reject) => {
+        const req = httpRequest(`${url}${path}`, { method, headers: withKey ? { authorization: `Bearer ${key}` } : {} }, (res) => {
+          let text = '';
+          res.on('data', (d) => (text += String(d)));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text ? JSON.parse(text) : undefined }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+
+    for (const [method, path, allow] of [
+      ['TRACE', '/grants', 'GET, HEAD, POST'],
+      ['TRACE', '/healthz', 'GET, HEAD'],
+      ['PUT', '/grants/grant%2Fdemo%2Fmain%2Fa%40example.com', 'GET, HEAD, PATCH'],
+      ['DELETE', '/grants/grant%2Fdemo%2Fmain%2Fa%40example.com/revoke', 'POST'],
+      ['DELETE', '/grants/batch', 'POST'],
+      ['OPTIONS', '/grants/adopt', 'POST'],
+    ] as const) {
+      it(`When ${method} ${path.replace(/%2F.*/, '/…')} is sent, then it answers 405 with Allow: ${allow}, in the error shape`, async () => {
+        const res = await send(method, path);
+        assert.equal(res.status, 405);
+        assert.equal(res.headers.allow, allow);
+        const body = res.body as { error: string; message: string; requestId: string };
+        assert.equal(body.error, 'method_not_allowed');
+        assert.match(body.message, new RegExp(`^${method} is not a method of `));
+        assert.equal(typeof body.requestId, 'string');
+      });
+    }
+
+    it('When a path does not exist, then it is still 404 (and 401 without a key: unknown paths are not a way around it)', async () => {
+      assert.equal((await send('GET', '/nope')).status, 404);
+      assert.equal((await send('TRACE', '/nope')).status, 404);
+      assert.equal((await send('TRACE', '/grants', false)).status, 401);
+    });
   });
 });

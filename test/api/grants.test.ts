@@ -298,6 +298,15 @@ describe('HTTP API: grants', function () {
       assert.equal(res.body.expiresAt, at.toISOString());
     });
 
+    it('When the reason holds any character the document allows (quotes, markup, other scripts, emoji, no-break spaces), then the grant is ACTIVE with the reason as given, and a revoke takes one too', async () => {
+      const reason = 'ticket «OPS-1» — naïve café <b>&amp; "quoted" \'single\' 東京 🚀\u00a0ok\u3000end';
+      const grant = await createActive({ reason });
+      assert.equal(grant.res.body.reason, reason);
+      assert.equal((await getGrant(grant.grantId)).body.reason, reason);
+      const revoked = await api('POST', stack.grantPath(grant.grantId, '/revoke'), { reason: `${reason} (done)` });
+      assert.equal(revoked.status, 202, JSON.stringify(revoked.body));
+    });
+
     describe('400: invalid fields', () => {
       const required = ['email', 'name', 'project', 'database', 'accessLevel', 'expiresAt'];
       for (const field of required) {

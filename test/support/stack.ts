@@ -88,10 +88,12 @@ export interface TestStackOptions {
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
   linkTtlMs?: number;
+  /** The Temporal server: the run's shared dev server by default. */
+  temporal?: () => Promise<TestWorkflowEnvironment>;
 }
 
 export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
-  const env = await localTemporal();
+  const env = await (options.temporal ?? localTemporal)();
   const components = await createTestComponents({ schemaCount: 2 });
   const project = components.project;
   // The broken database's schema does not exist, but its admin holds the grants for it, as an

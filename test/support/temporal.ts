@@ -44,11 +44,9 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundle;
 }
 
-let local: Promise<TestWorkflowEnvironment> | undefined;
-/** One Temporal CLI dev server for the whole run, with the search attributes registered. */
-export function localTemporal(): Promise<TestWorkflowEnvironment> {
+function startDevServer(): Promise<TestWorkflowEnvironment> {
   quietRuntime();
-  local ??= TestWorkflowEnvironment.createLocal({
+  return TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: toolPath.temporal() },
       searchAttributes: Object.values(SA),
@@ -60,7 +58,18 @@ export function localTemporal(): Promise<TestWorkflowEnvironment> {
     onTestRunEnd(() => env.teardown(), { server: true });
     return env;
   });
+}
+
+let local: Promise<TestWorkflowEnvironment> | undefined;
+/** One Temporal CLI dev server for the whole run, with the search attributes registered. */
+export function localTemporal(): Promise<TestWorkflowEnvironment> {
+  local ??= startDevServer();
   return local;
+}
+
+/** A Temporal CLI dev server of its own, for a test that must see no other test's workflows (it lists them all); stopped at the end of the run. */
+export function privateTemporal(): Promise<TestWorkflowEnvironment> {
+  return startDevServer();
 }
 
 /** A fresh time-skipping test server, with the search attributes registered; the caller tears it down. */

@@ -16,6 +16,7 @@ export const toolPath = {
   temporal: () => tool('temporal'),
   temporalTestServer: () => tool('temporal-test-server'),
   motoServer: () => tool('moto_server'),
+  schemathesis: () => tool('st'),
 };
 
 /** The browser the UI test drives: CHROMIUM_PATH, or Debian's chromium, which scripts/tools.mjs installs. */

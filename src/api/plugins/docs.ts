@@ -42,7 +42,19 @@ export const OPENAPI_TAGS = [
   { name: 'approval', description: 'Decide on requests that wait for approval (approvers and admins).' },
   { name: 'bulk', description: 'Many grants at once: onboarding a team, importing from the old scripts.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for orchestrators and monitoring; no API key.' },
+  { name: 'codec', description: "Temporal's remote codec endpoint (present when payload encryption is on): the Temporal UI and CLI decode payloads through it." },
+  { name: 'credentials', description: 'The one-time link of a GRANTED e-mail; its token is its own credential.' },
 ];
+
+/**
+ * A route whose validator checks less than its contract (POST /grants/batch validates
+ * each row itself, to answer row by row) carries the contract's body as `documentedBody`;
+ * the document shows that one.
+ */
+function documentedSchema({ schema, url }: { schema: unknown; url: string }): { schema: never; url: string } {
+  const { documentedBody, ...rest } = (schema ?? {}) as { documentedBody?: unknown; body?: unknown };
+  return { schema: (documentedBody === undefined ? schema : { ...rest, body: documentedBody }) as never, url };
+}
 
 /** Every route added after registerDocs, by method and pattern (the coverage test reads it). */
 const seen = new WeakMap<FastifyInstance, { method: string; url: string }[]>();
@@ -78,6 +90,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       },
       security: [{ apiKey: [] }],
     },
+    transform: documentedSchema,
   });
 
   await app.register(swaggerUi, {

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerOptions } from 'node:http';
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify';
+import fp from 'fastify-plugin';
 import { ConfigError } from '../../config';
-import { HttpError } from '../errors';
+import { rateLimitHandler } from './rate-limits';
 
 // API hardening, in one place: rate limits (per API key and per client address),
 // timeouts that keep a slow or silent client from holding a socket, security
@@ -33,7 +34,7 @@ export interface HardeningOptions {
   connectionTimeoutMs?: number;
   /** `max-age` of Strict-Transport-Security in seconds; 0 (default) sends no HSTS header. */
   hstsMaxAge?: number;
-  /** Clock for the rate limiter (tests). */
+  /** Clock for the rate limits (tests). */
   now?: () => number;
 }
 
@@ -107,65 +108,6 @@ export function parseTrustProxy(raw: string | undefined): boolean | number | str
   throw new ConfigError(['API_TRUST_PROXY must be false, true, a number of proxy hops, or a comma-separated list of proxy addresses or CIDRs']);
 }
 
-interface Bucket {
-  tokens: number;
-  at: number;
-}
-
-/**
- * A token bucket per key, in memory: `perMinute` requests in a burst, refilled at
- * `perMinute` a minute. Bounded: past `maxEntries` keys, buckets that are full again are
- * dropped, then the least recently used, so a flood of addresses cannot exhaust memory.
- */
-export class RateLimiter {
-  private readonly buckets = new Map<string, Bucket>();
-  private readonly perMs: number;
-
-  constructor(
-    readonly perMinute: number,
-    private readonly now: () => number = Date.now,
-    private readonly maxEntries = 50_000,
-  ) {
-    this.perMs = perMinute / 60_000;
-  }
-
-  /** Takes one token; when there is none, the seconds until there is one. */
-  take(key: string): { ok: true } | { ok: false; retryAfterSeconds: number } {
-    const now = this.now();
-    const previous = this.buckets.get(key);
-    const tokens = previous ? Math.min(this.perMinute, previous.tokens + (now - previous.at) * this.perMs) : this.perMinute;
-    // Re-inserting keeps the Map in least-recently-used order.
-    this.buckets.delete(key);
-    if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at: now });
-      this.prune(now);
-      return { ok: true };
-    }
-    this.buckets.set(key, { tokens, at: now });
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - tokens) / this.perMs / 1000)) };
-  }
-
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  private prune(now: number): void {
-    if (this.buckets.size <= this.maxEntries) return;
-    for (const [key, b] of this.buckets) {
-      if (b.tokens + (now - b.at) * this.perMs >= this.perMinute) this.buckets.delete(key);
-    }
-    for (const key of this.buckets.keys()) {
-      if (this.buckets.size <= this.maxEntries) break;
-      this.buckets.delete(key);
-    }
-  }
-}
-
-function refuse(reply: FastifyReply, retryAfterSeconds: number, what: string): never {
-  void reply.header('retry-after', String(retryAfterSeconds));
-  throw new HttpError(429, 'rate_limited', `too many requests ${what}; retry after ${retryAfterSeconds} s`);
-}
-
 /**
  * Security headers, set by hand rather than with @fastify/helmet: the API serves JSON
  * only, so the whole policy is these few constant headers (helmet's defaults are tuned
@@ -187,35 +129,35 @@ export function secureReply(request: FastifyRequest, reply: FastifyReply, hstsMa
   void reply.removeHeader('server');
 }
 
-const routeOf = (request: FastifyRequest): string => request.routeOptions.url ?? '(no route)';
-
 const plugin: FastifyPluginAsync<HardeningOptions> = async (app: FastifyInstance, options) => {
   const now = options.now ?? Date.now;
-  const perAddress = options.rateLimitPerAddress ?? HARDENING_DEFAULTS.rateLimitPerAddress;
-  const perKey = options.rateLimitPerKey ?? HARDENING_DEFAULTS.rateLimitPerKey;
-  const addressLimiter = perAddress > 0 ? new RateLimiter(perAddress, now) : undefined;
-  const keyLimiter = perKey > 0 ? new RateLimiter(perKey, now) : undefined;
   const hstsMaxAge = options.hstsMaxAge ?? HARDENING_DEFAULTS.hstsMaxAge;
 
-  // Per address, before authentication: every request counts, with or without a valid
-  // key, so guessing keys (or one-time link tokens) is throttled too.
-  app.addHook('onRequest', async (request, reply) => {
-    if (!addressLimiter || UNLIMITED_ROUTES.has(request.routeOptions.url ?? '')) return;
-    const taken = addressLimiter.take(request.ip);
-    if (taken.ok) return;
-    request.log.warn({ limit: 'per-address', address: request.ip, route: routeOf(request) }, 'rate limit exceeded');
-    refuse(reply, taken.retryAfterSeconds, 'from this address');
+  // Per address: an onRequest hook registered here, before buildApp's authentication hook.
+  const perAddress = await rateLimitHandler(app, {
+    perMinute: options.rateLimitPerAddress ?? HARDENING_DEFAULTS.rateLimitPerAddress,
+    now,
+    key: (request) => (UNLIMITED_ROUTES.has(request.routeOptions.url ?? '') ? undefined : request.ip),
+    what: 'from this address',
+    logFields: (request) => ({ limit: 'per-address', address: request.ip }),
   });
+  if (perAddress) app.addHook('onRequest', perAddress);
 
   // Per key, once authentication (an onRequest hook) has named the key, and before the
   // body is parsed. The name is logged, never the key.
-  app.addHook('preParsing', async (request, reply, payload) => {
-    if (!keyLimiter || !request.actor) return payload;
-    const taken = keyLimiter.take(request.actor);
-    if (taken.ok) return payload;
-    request.log.warn({ limit: 'per-key', keyName: request.actor, address: request.ip, route: routeOf(request) }, 'rate limit exceeded');
-    return refuse(reply, taken.retryAfterSeconds, 'for this API key');
+  const perKey = await rateLimitHandler(app, {
+    perMinute: options.rateLimitPerKey ?? HARDENING_DEFAULTS.rateLimitPerKey,
+    now,
+    key: (request) => request.actor || undefined,
+    what: 'for this API key',
+    logFields: (request) => ({ limit: 'per-key', keyName: request.actor, address: request.ip }),
   });
+  if (perKey) {
+    app.addHook('preParsing', async function (request, reply, payload) {
+      await perKey.call(this, request, reply);
+      return payload;
+    });
+  }
 
   // Every error body carries the request id, so a caller can quote it to an operator.
   app.addHook('preSerialization', async (request, reply, payload: unknown) => {
@@ -231,8 +173,5 @@ const plugin: FastifyPluginAsync<HardeningOptions> = async (app: FastifyInstance
   });
 };
 
-// Hooks apply to the whole application, not only to routes declared inside the plugin
-// (what the fastify-plugin helper does, without the dependency).
-(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export const hardening = plugin;
+// Hooks apply to the whole application, not only to routes declared inside the plugin.
+export const hardening = fp(plugin, { name: 'dbaccess-hardening', fastify: '5.x' });

@@ -1,8 +1,10 @@
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { bearerMatches, exposition, PROMETHEUS_CONTENT_TYPE } from '../../observability/metrics';
 import { checkTemporal, READINESS_TIMEOUT_MS, type TemporalConnectionLike } from '../../observability/readiness';
 import type { GrantMessageKind, GrantObserver } from '../grant-service';
+import { errors } from '../schemas/responses';
 
 // The API's operator endpoints and instrumentation:
 //   GET /metrics  Prometheus metrics: behind METRICS_TOKEN when it is set; without it,
@@ -166,6 +168,23 @@ const metricsSchema = {
   tags: ['operations'],
   operationId: 'metrics',
   security: [],
+  response: {
+    200: { description: 'The metrics, in the Prometheus text format.', content: { [PROMETHEUS_CONTENT_TYPE]: { schema: { type: 'string' } } } },
+    ...errors(401, 403, 429),
+  },
+} as const;
+
+const readyBody = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'unavailable'] },
+    checks: {
+      type: 'object',
+      properties: {
+        temporal: { type: 'object', properties: { ok: { type: 'boolean' }, latencyMs: { type: 'integer' }, error: { type: 'string' } } },
+      },
+    },
+  },
 } as const;
 
 const readyzSchema = {
@@ -174,28 +193,8 @@ const readyzSchema = {
   tags: ['operations'],
   operationId: 'readyz',
   security: [],
-  response: {
-    ...Object.fromEntries(
-      [200, 503].map((code) => [
-        code,
-        {
-          type: 'object',
-          properties: {
-            status: { type: 'string', enum: ['ready', 'unavailable'] },
-            checks: {
-              type: 'object',
-              properties: {
-                temporal: { type: 'object', properties: { ok: { type: 'boolean' }, latencyMs: { type: 'integer' }, error: { type: 'string' } } },
-              },
-            },
-          },
-        },
-      ]),
-    ),
-  },
+  response: { 200: readyBody, 503: readyBody, ...errors(429) },
 } as const;
 
-// Hooks apply to the whole application (see hardening.ts).
-(plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-
-export const observability = plugin;
+// Hooks apply to the whole application, not only to the routes declared here.
+export const observability = fp(plugin, { name: 'dbaccess-observability', fastify: '5.x' });

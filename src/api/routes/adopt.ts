@@ -1,6 +1,8 @@
 import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { AuditStore } from '../../adapters/ports';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
+import { Type } from 'typebox';
 import { levelTables, own, type ApiClient, type FileConfig } from '../../config';
 import {
   ACCESS_LEVEL_NAME,
@@ -26,6 +28,8 @@ import { SA } from '../../contract/search-attributes';
 import { listWorkflows } from '../../adapters/temporal/visibility';
 import { refusal } from '../authorization';
 import { HttpError } from '../errors';
+import { PERSON_NAME } from '../grants/requests';
+import { AUTHENTICATED, WITH_BODY, errors } from '../schemas';
 
 // POST /grants/adopt: adopts accesses the old scripts created as grant workflows,
 // without re-creating their accounts (used by `dbaccess import`). Admin only.
@@ -84,9 +88,8 @@ export interface AdoptDeps {
 }
 
 const MAX_ROWS = 25;
-const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
 const OLD_RECORD_KEY = /^[A-Za-z0-9_]{1,64}$/;
-const str = { type: 'string', minLength: 1, maxLength: 320 } as const;
+const str = Type.String({ minLength: 1, maxLength: 320 });
 
 const adoptSchema = {
   summary: 'Adopt accesses the old scripts created',
@@ -95,21 +98,12 @@ const adoptSchema = {
     '`dryRun` only checks the rows against the configuration. Used by `dbaccess import`. Admins only.',
   tags: ['bulk'],
   operationId: 'adoptGrants',
-  body: {
-    type: 'object',
-    required: ['rows'],
-    additionalProperties: false,
-    properties: {
-      dryRun: { type: 'boolean' },
-      rows: {
-        type: 'array',
-        minItems: 1,
-        maxItems: MAX_ROWS,
-        items: {
-          type: 'object',
-          required: ['email', 'name', 'project', 'database', 'accessLevel', 'account', 'expiresAt'],
-          additionalProperties: false,
-          properties: {
+  body: Type.Object(
+    {
+      dryRun: Type.Optional(Type.Boolean()),
+      rows: Type.Array(
+        Type.Object(
+          {
             email: str,
             name: str,
             project: str,
@@ -117,12 +111,36 @@ const adoptSchema = {
             accessLevel: str,
             account: str,
             expiresAt: str,
-            hostPattern: str,
-            oldRecord: { type: 'object', maxProperties: 16, additionalProperties: { type: 'string', maxLength: 200 } },
+            hostPattern: Type.Optional(str),
+            oldRecord: Type.Optional(Type.Unsafe<Record<string, string>>({ type: 'object', maxProperties: 16, additionalProperties: { type: 'string', maxLength: 200 } })),
+          },
+          { additionalProperties: false },
+        ),
+        { minItems: 1, maxItems: MAX_ROWS },
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  response: {
+    200: {
+      type: 'object',
+      properties: {
+        dryRun: { type: 'boolean' },
+        results: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: {
+              row: { type: 'integer' },
+              status: { type: 'string', enum: ['ADOPTED', 'WOULD_ADOPT', 'REFUSED', 'EXISTS', 'PENDING'] },
+              ...Object.fromEntries(['email', 'project', 'database', 'account', 'grantId', 'expiresAt', 'error', 'message'].map((k) => [k, { type: 'string' }])),
+              notes: { type: 'array', items: { type: 'string' } },
+            },
           },
         },
       },
     },
+    ...errors(...WITH_BODY, ...AUTHENTICATED, 403),
   },
 } as const;
 
@@ -287,7 +305,7 @@ export function registerAdoptRoutes(app: FastifyInstance, deps: AdoptDeps): void
     }
   }
 
-  app.post<{ Body: { rows: AdoptionRow[]; dryRun?: boolean } }>('/grants/adopt', { schema: adoptSchema }, async (request) => {
+  app.withTypeProvider<TypeBoxTypeProvider>().post('/grants/adopt', { schema: adoptSchema }, async (request) => {
     const why = refusal(request.client, 'adopt');
     if (why) throw new HttpError(403, 'forbidden', why);
     const dryRun = request.body.dryRun === true;

@@ -1,8 +1,10 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
 import { refusal } from '../authorization';
 import { HttpError, errorHandler } from '../errors';
 import type { GrantService, NewGrant } from '../grant-service';
-import { createGrantSchema } from '../schemas';
+import { AUTHENTICATED, WITH_BODY, createGrantSchema, errors } from '../schemas';
 
 // POST /grants/batch: many grants in one request, for onboarding a team.
 //
@@ -36,7 +38,7 @@ function schemaProblem(row: unknown): string | undefined {
   const fields = row as Record<string, unknown>;
   const known = rowSchema.properties as Record<string, { minLength?: number; maxLength?: number }>;
   for (const name of Object.keys(fields)) if (!(name in known)) return `${name}: is not a known field`;
-  for (const name of rowSchema.required) if (fields[name] === undefined) return `${name}: is required`;
+  for (const name of rowSchema.required as string[]) if (fields[name] === undefined) return `${name}: is required`;
   for (const [name, rule] of Object.entries(known)) {
     const value = fields[name];
     if (value === undefined) continue;
@@ -47,6 +49,13 @@ function schemaProblem(row: unknown): string | undefined {
   return undefined;
 }
 
+const batchBody = Type.Object({ grants: Type.Array(Type.Unknown(), { minItems: 1, maxItems: BATCH_MAX_ROWS }) }, { additionalProperties: false });
+
+const batchRow = {
+  type: 'object',
+  properties: { row: { type: 'integer' }, grantId: { type: 'string' }, status: { type: 'string' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+
 const batchSchema = {
   summary: 'Ask for many grants at once',
   description:
@@ -54,11 +63,13 @@ const batchSchema = {
     'Otherwise every grant is started: 200 when all started, 207 when some did not (each row says why).',
   tags: ['bulk'],
   operationId: 'createGrants',
-  body: {
-    type: 'object',
-    required: ['grants'],
-    properties: { grants: { type: 'array', minItems: 1, maxItems: BATCH_MAX_ROWS } },
-    additionalProperties: false,
+  // Rows are checked one by one (schemaProblem, then prepare), so that each gets its own answer.
+  body: batchBody,
+  documentedBody: Type.Object({ grants: Type.Array(rowSchema, { minItems: 1, maxItems: BATCH_MAX_ROWS }) }, { additionalProperties: false }),
+  response: {
+    200: { type: 'object', properties: { started: { type: 'integer' }, failed: { type: 'integer' }, rows: { type: 'array', items: batchRow } } },
+    207: { type: 'object', properties: { started: { type: 'integer' }, failed: { type: 'integer' }, rows: { type: 'array', items: batchRow } } },
+    ...errors(...WITH_BODY, ...AUTHENTICATED, 403),
   },
 } as const;
 
@@ -89,7 +100,7 @@ function batchErrorHandler(error: FastifyError | HttpError, request: FastifyRequ
 }
 
 export function registerBatchRoutes(app: FastifyInstance, grants: GrantService): void {
-  app.post<{ Body: { grants: unknown[] } }>('/grants/batch', { schema: batchSchema, bodyLimit: BATCH_BODY_LIMIT, errorHandler: batchErrorHandler }, async (request, reply) => {
+  app.withTypeProvider<TypeBoxTypeProvider>().post('/grants/batch', { schema: batchSchema, bodyLimit: BATCH_BODY_LIMIT, errorHandler: batchErrorHandler }, async (request, reply) => {
     // A key that may not ask for grants at all is refused once, not once per row.
     const why = refusal(request.client, 'create');
     if (why) throw new HttpError(403, 'forbidden', why);

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Payload, PayloadCodec } from '@temporalio/common';
 import { PayloadDecryptionError } from '../../adapters/temporal/codec';
 import { HttpError, badRequest } from '../errors';
+import { AUTHENTICATED, PATTERN_MEANINGS, WITH_BODY, errors } from '../schemas';
 
 // The remote codec endpoint of the Temporal UI and the `temporal` CLI
 // (`--ui-codec-endpoint`, `--codec-endpoint`): POST {endpoint}/encode and
@@ -36,11 +37,35 @@ interface JsonPayload {
 export const CODEC_BODY_LIMIT = 4 * 1024 * 1024;
 const MAX_PAYLOADS = 10_000;
 const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+PATTERN_MEANINGS.set(BASE64.source, 'must be base64');
 const ALLOWED_HEADERS = 'authorization, content-type, x-namespace';
 
+const payloadsSchema = {
+  type: 'object',
+  required: ['payloads'],
+  properties: {
+    payloads: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          metadata: { type: 'object', additionalProperties: { type: 'string' } },
+          data: { type: 'string' },
+        },
+      },
+    },
+  },
+} as const;
+
+/** The JSON parser refuses `__proto__` keys (prototype poisoning): a metadata map says so; the other objects are closed. */
+const NOT_POISON = { not: { const: '__proto__' } } as const;
+
 const codecBodySchema = {
+  tags: ['codec'],
+  response: { 200: payloadsSchema, ...errors(...WITH_BODY, ...AUTHENTICATED) },
   body: {
     type: 'object',
+    additionalProperties: false,
     required: ['payloads'],
     properties: {
       payloads: {
@@ -48,9 +73,12 @@ const codecBodySchema = {
         maxItems: MAX_PAYLOADS,
         items: {
           type: 'object',
+          additionalProperties: false,
           properties: {
-            metadata: { type: 'object', additionalProperties: { type: 'string' } },
-            data: { type: 'string' },
+            metadata: { type: 'object', propertyNames: NOT_POISON, additionalProperties: { type: 'string', pattern: BASE64.source } },
+            data: { type: 'string', pattern: BASE64.source },
+            // Newer servers describe offloaded payloads here; passed over, as before.
+            externalPayloads: { type: 'array', items: { type: 'object', propertyNames: NOT_POISON, additionalProperties: { type: ['string', 'number', 'boolean', 'null'] } } },
           },
         },
       },
@@ -121,11 +149,25 @@ export function registerCodecRoutes(root: FastifyInstance, options: CodecRoutesO
       }
       return reply.status(204).send();
     };
-    app.options('/codec/encode', { config: { public: true } }, preflight);
-    app.options('/codec/decode', { config: { public: true } }, preflight);
+    // CORS plumbing rather than an operation of the API: not in the document.
+    app.options('/codec/encode', { config: { public: true }, schema: { hide: true } }, preflight);
+    app.options('/codec/decode', { config: { public: true }, schema: { hide: true } }, preflight);
 
-    app.post('/codec/encode', { schema: codecBodySchema, bodyLimit, config: routeConfig }, transform('encode'));
-    app.post('/codec/decode', { schema: codecBodySchema, bodyLimit, config: routeConfig }, transform('decode'));
+    const security = options.allowUnauthenticated === true ? { security: [] } : {};
+    app.post(
+      '/codec/encode',
+      { schema: { ...codecBodySchema, ...security, operationId: 'codecEncode', summary: 'Encode payloads', description: 'Encrypts Temporal payloads with the current key (what the worker writes).' }, bodyLimit, config: routeConfig },
+      transform('encode'),
+    );
+    app.post(
+      '/codec/decode',
+      {
+        schema: { ...codecBodySchema, ...security, operationId: 'codecDecode', summary: 'Decode payloads', description: 'Decrypts Temporal payloads encrypted with a configured key; other payloads pass unchanged. 400 when one cannot be decrypted.' },
+        bodyLimit,
+        config: routeConfig,
+      },
+      transform('decode'),
+    );
   });
 }
 

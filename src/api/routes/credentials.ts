@@ -2,6 +2,8 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import { CREDENTIAL_TOKEN_PATTERN, hashCredentialToken, type CredentialLink, type CredentialLinkStore } from '../../adapters/credential-links';
 import type { AuditStore, GrantCredential } from '../../adapters/ports';
 import { clean, escapeHtml } from '../../adapters/notify/format';
+import { guideFor } from '../../adapters/engines/guides';
+import { errorBody, errors } from '../schemas/responses';
 
 // Redeems the one-time credential link of a GRANTED e-mail (README "Credentials").
 //
@@ -135,8 +137,51 @@ function credentialsPage(reply: FastifyReply, credential: GrantCredential, expir
     200,
     'Your database credentials',
     `<p>Copy the password into your password manager now: this page cannot be shown again.</p>${table}` +
-      `<p>Connect with <code>mysql --host=${escapeHtml(credential.host)} --port=${escapeHtml(String(credential.port))} --user=${escapeHtml(credential.username)} --password ${escapeHtml(credential.database)}</code></p>`,
+      `<p>Connect with <code>${escapeHtml(guideFor(credential.engine).connectCommand({ host: credential.host, port: credential.port, username: credential.username, database: credential.database }))}</code></p>`,
   );
+}
+
+const credentialBody = {
+  type: 'object',
+  properties: {
+    username: { type: 'string' },
+    password: { type: 'string' },
+    host: { type: 'string' },
+    port: { type: 'integer' },
+    database: { type: 'string' },
+    engine: { type: 'string' },
+    expiresAt: { type: 'string' },
+  },
+} as const;
+
+/** Either an HTML page or JSON, by Accept. */
+const pageOrJson = (description: string, json: object) => ({ description, content: { 'text/html': { schema: { type: 'string' } }, 'application/json': { schema: json } } });
+
+function redeemSchema(method: 'get' | 'post') {
+  const refusals = {
+    404: pageOrJson('The link is not valid.', errorBody),
+    410: pageOrJson('The link was used, has expired, or its grant has ended.', errorBody),
+    503: pageOrJson('The credentials cannot be shown right now; the link was not used up.', errorBody),
+    ...errors(429),
+  };
+  return {
+    tags: ['credentials'],
+    security: [],
+    params: { type: 'object', properties: { token: { type: 'string', pattern: CREDENTIAL_TOKEN_PATTERN } }, required: ['token'] },
+    ...(method === 'get'
+      ? {
+          summary: 'Open a one-time credential link',
+          description: 'With `Accept: application/json`: redeems the link and answers the credentials once. Anything else (a browser, a mail scanner): a page with a button; nothing is used up.',
+          operationId: 'openCredentialLink',
+          response: { 200: pageOrJson('The page with the button, or (JSON) the credentials.', credentialBody), ...refusals },
+        }
+      : {
+          summary: 'Redeem a one-time credential link',
+          description: "The page's button: redeems the link and shows the credentials once (HTML or JSON by Accept).",
+          operationId: 'redeemCredentialLink',
+          response: { 200: pageOrJson('The credentials.', credentialBody), ...refusals, ...errors(400, 413, 415) },
+        }),
+  };
 }
 
 export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync {
@@ -252,13 +297,12 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
     // The page's button posts an empty form; its body carries nothing.
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 1024 }, (_request, _body, done) => done(null, {}));
     const options = {
-      schema: { params: { type: 'object', properties: { token: { type: 'string', pattern: CREDENTIAL_TOKEN_PATTERN } }, required: ['token'] } },
       attachValidation: true,
       // The URL holds the token: no request/response log lines for these routes.
       logLevel: 'warn',
     } as const;
 
-    app.get<{ Params: Params }>('/credentials/:token', options, async (request, reply) => {
+    app.get<{ Params: Params }>('/credentials/:token', { ...options, schema: redeemSchema('get') }, async (request, reply) => {
       if (asksForJson(request)) return redeem(request, reply, false);
       // Browsers and mail scanners: a page with a button; nothing is used up by a GET.
       const found = await lookUp(request, reply, true);
@@ -273,6 +317,6 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
       );
     });
 
-    app.post<{ Params: Params }>('/credentials/:token', options, async (request, reply) => redeem(request, reply, wantsHtml(request)));
+    app.post<{ Params: Params }>('/credentials/:token', { ...options, schema: redeemSchema('post') }, async (request, reply) => redeem(request, reply, wantsHtml(request)));
   };
 }

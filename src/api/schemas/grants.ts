@@ -1,29 +1,18 @@
-// JSON schemas of every route: types, lengths, required and unknown fields.
-// Content rules (patterns, allowed values, dates) are checked by the domain code
-// afterwards, so that each refusal can say in words what is wrong.
+import { Type } from 'typebox';
+import { AUTHENTICATED, WITH_BODY, WITH_GRANT_ID, errors } from './responses';
+import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
+
+// JSON schemas of the grant routes: types, lengths, patterns (fields.ts), required and
+// unknown fields, and every status each route answers. What depends on the
+// configuration or the clock is checked by the handlers afterwards.
 //
 // The same schemas are the OpenAPI document at /docs (docs.ts): `summary`,
 // `description`, `tags` and `operationId` are for it; Fastify ignores them.
 
-const error = {
-  type: 'object',
-  required: ['error', 'message'],
-  properties: { error: { type: 'string' }, message: { type: 'string' } },
-  additionalProperties: true,
-} as const;
+const grantIdParams = Type.Object({ grantId }, { additionalProperties: false });
 
-const grantIdParams = {
-  type: 'object',
-  required: ['grantId'],
-  // Grant ids are built from a project key, a database key and an ASCII e-mail address:
-  // printable ASCII only. Control, bidi and invisible characters never reach Temporal or a message.
-  properties: { grantId: { type: 'string', minLength: 1, maxLength: 400, pattern: '^[!-~]+$' } },
-  additionalProperties: false,
-} as const;
-
-const reason = { type: 'string', maxLength: 500 } as const;
-const expiresAt = { type: 'string', minLength: 1, maxLength: 40, description: 'YYYY-MM-DD (end of that day, UTC) or an ISO-8601 timestamp with a time zone' } as const;
-const accessLevel = { type: 'string', minLength: 1, maxLength: 32 } as const;
+/** A body that may be left out (null or no body at all), or carry a reason. */
+const optionalReasonBody = Type.Unsafe<{ reason?: string } | null>({ type: ['object', 'null'], properties: { reason }, additionalProperties: false });
 
 const grantEvent = {
   type: 'object',
@@ -124,22 +113,27 @@ export const createGrantSchema = {
     '502 when provisioning failed (everything was rolled back). Admins and requesters.',
   tags: ['grants'],
   operationId: 'createGrant',
-  body: {
-    type: 'object',
-    required: ['email', 'name', 'project', 'database', 'accessLevel'],
-    properties: {
-      email: { type: 'string', minLength: 3, maxLength: 254 },
-      name: { type: 'string', minLength: 1, maxLength: 100 },
-      project: { type: 'string', minLength: 1, maxLength: 63 },
-      database: { type: 'string', minLength: 1, maxLength: 64 },
+  body: Type.Object(
+    {
+      email: emailField,
+      name: personName,
+      project: projectKey,
+      database: databaseKey,
       accessLevel,
-      expiresAt,
-      duration: { type: 'string', minLength: 1, maxLength: 20, description: 'instead of expiresAt: 30m, 8h, 14d, 1d12h; counted from when access is granted' },
-      reason,
+      expiresAt: Type.Optional(expiresAt),
+      duration: Type.Optional(duration),
+      reason: Type.Optional(reason),
     },
-    additionalProperties: false,
-  },
-  response: { 201: grantState, 202: grantState, 400: error, 403: error, 404: error, 409: error },
+    {
+      // An end or a duration, never both.
+      oneOf: [
+        { type: 'object', required: ['expiresAt'] },
+        { type: 'object', required: ['duration'] },
+      ],
+      additionalProperties: false,
+    },
+  ),
+  response: { 201: grantState, 202: grantState, ...errors(...WITH_BODY, ...AUTHENTICATED, 403, 404, 409, 502, 503) },
 } as const;
 
 export const getGrantSchema = {
@@ -148,7 +142,7 @@ export const getGrantSchema = {
   tags: ['grants'],
   operationId: 'getGrant',
   params: grantIdParams,
-  response: { 200: grantState, 404: error },
+  response: { 200: grantState, ...errors(...WITH_GRANT_ID, ...AUTHENTICATED, 503) },
 } as const;
 
 export const listGrantsSchema = {
@@ -156,17 +150,16 @@ export const listGrantsSchema = {
   description: 'Grants, newest first, filtered by grantee, project, database or status; `limit` from 1 to 1000.',
   tags: ['grants'],
   operationId: 'listGrants',
-  querystring: {
-    type: 'object',
-    properties: {
-      email: { type: 'string', maxLength: 254 },
-      project: { type: 'string', maxLength: 63 },
-      database: { type: 'string', maxLength: 64 },
-      status: { type: 'string', maxLength: 20 },
-      limit: { type: 'string', pattern: '^[0-9]{1,4}$' },
+  querystring: Type.Object(
+    {
+      email: Type.Optional(emailField),
+      project: Type.Optional(projectKey),
+      database: Type.Optional(databaseKey),
+      status: Type.Optional(grantStatus),
+      limit: Type.Optional(listLimit),
     },
-    additionalProperties: false,
-  },
+    { additionalProperties: false },
+  ),
   response: {
     200: {
       type: 'object',
@@ -191,7 +184,7 @@ export const listGrantsSchema = {
         },
       },
     },
-    400: error,
+    ...errors(400, ...AUTHENTICATED),
   },
 } as const;
 
@@ -204,8 +197,8 @@ export const revokeSchema = {
   tags: ['grants'],
   operationId: 'revokeGrant',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
-  response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 404: error, 409: error },
+  body: optionalReasonBody,
+  response: { 202: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503) },
 } as const;
 
 const extendAnswer = {
@@ -226,13 +219,11 @@ export const extendSchema = {
   tags: ['grants'],
   operationId: 'extendGrant',
   params: grantIdParams,
-  body: { type: 'object', required: ['expiresAt'], properties: { expiresAt, reason }, additionalProperties: false },
+  body: Type.Object({ expiresAt, reason: Type.Optional(reason) }, { additionalProperties: false }),
   response: {
     200: extendAnswer,
     202: extendAnswer,
-    400: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
   },
 } as const;
 
@@ -244,12 +235,10 @@ export const changeLevelSchema = {
   tags: ['grants'],
   operationId: 'changeGrantLevel',
   params: grantIdParams,
-  body: { type: 'object', required: ['accessLevel'], properties: { accessLevel, reason }, additionalProperties: false },
+  body: Type.Object({ accessLevel, reason: Type.Optional(reason) }, { additionalProperties: false }),
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, accessLevel: { type: 'string' }, sessionsKilled: { type: 'integer' }, incomplete: { type: 'string' } } },
-    400: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504),
   },
 } as const;
 
@@ -261,8 +250,8 @@ export const approveSchema = {
   tags: ['approval'],
   operationId: 'approveGrant',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
-  response: { 200: grantState, 202: grantState, 403: error, 404: error, 409: error },
+  body: optionalReasonBody,
+  response: { 200: grantState, 202: grantState, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 502, 503, 504) },
 } as const;
 
 export const denySchema = {
@@ -271,8 +260,8 @@ export const denySchema = {
   tags: ['approval'],
   operationId: 'denyGrant',
   params: grantIdParams,
-  body: { type: 'object', required: ['reason'], properties: { reason: { ...reason, minLength: 1 } }, additionalProperties: false },
-  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, 400: error, 403: error, 404: error, 409: error },
+  body: Type.Object({ reason: requiredReason }, { additionalProperties: false }),
+  response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504) },
 } as const;
 
 export const retryDropSchema = {
@@ -284,12 +273,10 @@ export const retryDropSchema = {
   tags: ['grants'],
   operationId: 'retryDropGrantAccount',
   params: grantIdParams,
-  body: { type: ['object', 'null'], properties: { reason }, additionalProperties: false },
+  body: optionalReasonBody,
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, outcome: { type: 'string' }, detail: { type: 'string' } } },
-    403: error,
-    404: error,
-    409: error,
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
   },
 } as const;
 
