@@ -1,4 +1,4 @@
-import { approvalReasons, approversOf, levelTables, own, type ApiClient, type DatabaseConfig, type ProjectConfig } from '../../config';
+import { approvalReasons, approversOf, grantTargetOf, levelTables, own, type ApiClient, type DatabaseConfig, type ProjectConfig } from '../../config';
 import { ACCESS_LEVEL_NAME, DATABASE_KEY, PROJECT_KEY, checkEmail, grantIdFor, grantSecretName, isAllowedDomain, isSafeText, levelNames, normalizeEmail, parseDuration, resolveExpiry, resolveLevel, formatDuration, type ApprovalRequirement, type GrantRequest } from '../../domain';
 import { deriveAccountName } from '../../domain/naming';
 import { HttpError, badRequest, notFound } from '../errors';
@@ -57,7 +57,7 @@ export class GrantRequests extends GrantReader {
       requestedBy: actor,
       account,
       secretName: grantSecretName(config.secretPrefix, project.key, database.key, account),
-      target: { schema: database.schema, adminSecretId: database.adminSecretId, hostPattern: database.hostPattern, maxUserConnections: database.maxUserConnections },
+      target: grantTargetOf(database),
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
       reminderOffsetsMs: [...config.reminders],

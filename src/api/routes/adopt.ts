@@ -3,7 +3,7 @@ import type { AuditStore } from '../../adapters/ports';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { levelTables, own, type ApiClient, type FileConfig } from '../../config';
+import { grantTargetOf, levelTables, own, type ApiClient, type FileConfig } from '../../config';
 import {
   ACCESS_LEVEL_NAME,
   ACCOUNT_NAME,
@@ -214,7 +214,7 @@ export function prepareAdoption(row: AdoptionRow, client: ApiClient, config: Fil
       requestedBy: client.name,
       account: row.account,
       secretName: grantSecretName(config.secretPrefix, project.key, database.key, row.account),
-      target: { schema: database.schema, adminSecretId: database.adminSecretId, hostPattern, maxUserConnections: database.maxUserConnections },
+      target: { ...grantTargetOf(database), hostPattern },
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
       reminderOffsetsMs: [...config.reminders],
