@@ -79,7 +79,7 @@ export interface TestAdmin {
  * proves the list is enough.
  */
 export async function createAdmin(schemas: readonly string[], options: { grants?: string[] } = {}): Promise<TestAdmin> {
-  const account = `${RUN_PREFIX}_adm_${randomName(4)}`;
+  const account = `${RUN_PREFIX}_adm_${randomName(8)}`;
   const host = '%';
   const password = randomPassword();
   const pool = rootPool();
