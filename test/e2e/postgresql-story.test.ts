@@ -69,7 +69,7 @@ describe('end to end: a PostgreSQL grant over HTTP, and the reconciler on Postgr
     return { ...(created.body as { grantId: string; account: string; secretName: string }), email, password: secret.password };
   }
 
-  it('When a READ_WRITE grant is used, lowered, extended and revoked, then PostgreSQL holds each step at once, the role expires on the server, and what the grantee made is kept', async () => {
+  it('When a READ_WRITE grant is used, lowered, extended and revoked, then PostgreSQL holds each step at once, the role expires on the server with the grant, and the trail has every event', async () => {
     const expiresAt = new Date(Date.now() + 10 * 24 * 3600_000).toISOString();
     const g = await grant('READ_WRITE', expiresAt);
 
@@ -137,6 +137,7 @@ describe('end to end: a PostgreSQL grant over HTTP, and the reconciler on Postgr
       workflowId: `reconcile-pg-${RUN_PREFIX}-${randomName(4)}`,
       args: [{ mode: 'revoke' }],
     })) as ReconcileSummary;
+    assert.ok(summary.servers.every((s) => !s.error), JSON.stringify(summary.servers));
     const found = summary.orphans.filter((o) => o.account === g.account);
     assert.equal(found.length, 1, JSON.stringify(summary));
     assert.equal(found[0]!.outcome, 'revoked', JSON.stringify(found[0]));
