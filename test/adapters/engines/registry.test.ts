@@ -292,6 +292,31 @@ describe('engines: registry, configuration, router', () => {
         assert.deepEqual(calls, expected);
       }
     });
+
+    it("When an account is created or its grant extended, then the engine is given the grant's expiry and id, and the activity reports whether the expiry moved", async () => {
+      const quiet = new DefaultLogger('ERROR', () => undefined);
+      const seen: unknown[] = [];
+      const accounts = {
+        accountExists: async () => false,
+        checkTarget: async () => ({ host: 'h', port: 5432, engine: 'postgresql' }),
+        ensureAccount: async (_t: GrantTarget, _a: string, _p: string, o: unknown) => void seen.push(['ensureAccount', { ...(o as object), signal: undefined }]),
+        setAccountExpiry: async (_t: GrantTarget, a: string, validUntil: string) => (seen.push(['setAccountExpiry', a, validUntil]), a === 'acct'),
+      };
+      const secrets = { describe: async () => undefined, put: async () => undefined };
+      const deps = { accounts, secrets } as unknown as ActivityDeps;
+      const ref = { grantId: 'grant/p/d/x@example.com', account: 'acct', secretName: 's', project: 'p', database: 'd', target: target({ engine: 'postgresql' }) };
+      const env = () => new MockActivityEnvironment(undefined, { logger: quiet });
+      await env().run(() => createActivities(deps).createAccount({ ...ref, validUntil: '2031-01-01T00:00:00.000Z' }));
+      await env().run(() => createActivities(deps).createAccount(ref));
+      assert.deepEqual(await env().run(() => createActivities(deps).setAccountExpiry({ ...ref, validUntil: '2031-02-01T00:00:00.000Z' })), { moved: true });
+      assert.deepEqual(await env().run(() => createActivities(deps).setAccountExpiry({ ...ref, account: 'gone', validUntil: '2031-02-01T00:00:00.000Z' })), { moved: false });
+      assert.deepEqual(seen, [
+        ['ensureAccount', { grantId: ref.grantId, validUntil: '2031-01-01T00:00:00.000Z', signal: undefined }],
+        ['ensureAccount', { grantId: ref.grantId, signal: undefined }],
+        ['setAccountExpiry', 'acct', '2031-02-01T00:00:00.000Z'],
+        ['setAccountExpiry', 'gone', '2031-02-01T00:00:00.000Z'],
+      ]);
+    });
   });
 });
 
