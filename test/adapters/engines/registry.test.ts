@@ -117,7 +117,7 @@ describe('engines: registry, configuration, router', () => {
       assert.deepEqual(creds, { host: 'pg.internal', port: 5433, username: 'dbaccess_admin', password: 'pw-secret-1', database: 'app' });
       assert.throws(
         () => postgresqlEngine.parseAdminSecret({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: 'pw-secret-2' }, 'admin/pg'),
-        (err: Error) => /admin secret admin\/pg has no valid host/.test(err.message) && !/pw-secret/.test(err.message),
+        (err: Error) => err.message === 'has no valid host' && !/pw-secret/.test(err.message),
       );
       assert.throws(() => postgresqlEngine.parseAdminSecret({ engine: 'mysql', host: 'h', username: 'u', password: 'p' }, 'admin/pg'), /not for a PostgreSQL server/);
     });

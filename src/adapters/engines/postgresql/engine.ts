@@ -4,7 +4,7 @@ import { checkPgAdminAccounts } from './admin-check';
 import { postgresqlGuide } from './guide';
 import { createPostgresAccountManager } from './manager';
 import { PG_REDACTION } from './redaction';
-import { parsePgAdminSecret, type PgAdminCredentialSource } from './secret';
+import { parsePgAdminSecretObject, type PgAdminCredentialSource } from './secret';
 
 /** The engine's credential source: the database a secret names (`postgres` when a source gives none). */
 function withDatabase(source: AdminCredentialSource): PgAdminCredentialSource {
@@ -23,7 +23,7 @@ export const postgresqlEngine: DatabaseEngine = {
     // PostgreSQL checks privileges at every statement: a lowered level holds for open sessions at once.
     endsSessions: () => false,
   },
-  parseAdminSecret: (json, secretId) => parsePgAdminSecret(secretId, JSON.stringify(json)),
+  parseAdminSecret: (json) => parsePgAdminSecretObject(json),
   checkAdmin: (options) => checkPgAdminAccounts(options),
   createAccounts: (options: EngineAccountsOptions) =>
     createPostgresAccountManager({
