@@ -220,6 +220,25 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.equal(recorded.audits().find((a) => a.event === 'REVOKED')!.accessLevel, 'READ');
   });
 
+  it("When a PostgreSQL grant's level changes, then the privileges are checked and normalised with PostgreSQL's catalogue", async () => {
+    const recorded = new RecordedActivities();
+    await h.withWorker(recorded, async (tq) => {
+      const { handle } = await start(tq, 30 * DAY, { target: { schema: 'dev_project', adminSecretId: 'admin/pg', hostPattern: '%', maxUserConnections: 5, engine: 'postgresql' } });
+      await waitForStatus(handle, 'ACTIVE');
+      // TRUNCATE is PostgreSQL's (MySQL's catalogue has no such name); LOCK TABLES is MySQL's only.
+      const reply = await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'CLEANUP', privileges: ['truncate', 'select', 'SELECT'], actor: 'alice' }] });
+      assert.equal(reply.accessLevel, 'CLEANUP');
+      await assert.rejects(
+        handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'LOCKER', privileges: ['SELECT', 'LOCK TABLES'], actor: 'alice' }] }),
+        (err: Error) => /not an allowed PostgreSQL privilege/.test(String((err as { cause?: Error }).cause?.message ?? err.message)),
+      );
+      await handle.signal(revokeSignal, { actor: 'alice' });
+      return handle.result();
+    });
+    const changes = recorded.succeeded().filter((c) => c.name === 'changePrivileges').map((c) => (c.input as { privileges: string[] }).privileges);
+    assert.deepEqual(changes, [['SELECT', 'TRUNCATE']]);
+  });
+
   it('When a level change fails in the database, then the old level is restored, the trail says so, and the caller is told', async () => {
     const recorded = new RecordedActivities().fail('changePrivileges', { type: 'UnknownDatabase' });
     const state = await h.withWorker(recorded, async (tq) => {
