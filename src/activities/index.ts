@@ -120,7 +120,7 @@ export function createActivities(deps: ActivityDeps) {
      * stores that password in the per-grant secret. Returns only the secret's
      * name and where to connect: the password never leaves this function.
      */
-    async createAccount(ref: AccountRef): Promise<{ secretName: string; connection: ServerEndpoint }> {
+    async createAccount(ref: AccountRef & { validUntil?: string }): Promise<{ secretName: string; connection: ServerEndpoint }> {
       return heartbeating(async (call) => {
         // The account name must be free, or this grant's: never take over an account
         // (or a secret) that another grant, or a person, created.
@@ -146,7 +146,7 @@ export function createActivities(deps: ActivityDeps) {
           { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
           { [GRANT_ID_TAG]: ref.grantId, ...(run ? { [GRANT_RUN_TAG]: run } : {}), 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
         );
-        await deps.accounts.ensureAccount(ref.target, ref.account, password, call);
+        await deps.accounts.ensureAccount(ref.target, ref.account, password, { ...call, grantId: ref.grantId, ...(ref.validUntil !== undefined ? { validUntil: ref.validUntil } : {}) });
         log.info('account ready', { grantId: ref.grantId, account: ref.account, secretName: ref.secretName });
         return { secretName: ref.secretName, connection };
       });
@@ -193,6 +193,15 @@ export function createActivities(deps: ActivityDeps) {
         }
         log.info('account verified for adoption', { grantId: change.grantId, account: change.account, privileges: held });
         return { connection };
+      });
+    },
+
+    /** Moves the instant after which the server refuses the account's password (an extension); idempotent. */
+    async setAccountExpiry(ref: AccountRef & { validUntil: string }): Promise<{ moved: boolean }> {
+      return heartbeating(async (call) => {
+        const moved = await deps.accounts.setAccountExpiry(ref.target, ref.account, ref.validUntil, call);
+        if (moved) log.info('account expiry moved', { grantId: ref.grantId, account: ref.account, validUntil: ref.validUntil });
+        return { moved };
       });
     },
 

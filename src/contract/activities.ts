@@ -171,8 +171,13 @@ export type GrantActivities = {
   checkTarget(ref: AccountRef): Promise<ServerEndpoint>;
   /** Appends one audit event; a repeat of the same event id is a no-op. */
   recordAudit(record: AuditRecord): Promise<{ written: boolean }>;
-  /** Creates (or resets) the account and stores its password in the per-grant secret; returns only the secret's name. */
-  createAccount(ref: AccountRef): Promise<{ secretName: string; connection: ServerEndpoint }>;
+  /**
+   * Creates (or resets) the account and stores its password in the per-grant secret; returns only the secret's name.
+   * `validUntil` (the grant's expiry; absent in older histories): where the engine can, the server refuses the password after it.
+   */
+  createAccount(ref: AccountRef & { validUntil?: string }): Promise<{ secretName: string; connection: ServerEndpoint }>;
+  /** After an extension: moves the instant after which the server refuses the password, where the engine keeps one (`moved: false` otherwise). */
+  setAccountExpiry(ref: AccountRef & { validUntil: string }): Promise<{ moved: boolean }>;
   /** Checks, changing nothing, that an existing account holds exactly the level's privileges (AdoptionRefused otherwise). */
   verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }>;
   /** Makes the account's privileges exactly the level's. */

@@ -108,7 +108,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     return source;
   };
   const accounts = createAccountRouter({
-    create: (key) => engineFor(key).createAccounts({ credentials: credentialsOf(key), logger: engineLogger }),
+    create: (key) => engineFor(key).createAccounts({ credentials: credentialsOf(key), logger: engineLogger, allowExtraPrivileges: options.allowExtraAdminPrivileges ?? false }),
     engineOfSecret,
   });
   const grantSecrets = new SecretsManagerGrantSecretStore(aws.secrets);

@@ -210,6 +210,19 @@ async function main(): Promise<void> {
         return handle.result();
       },
     },
+    {
+      // A PostgreSQL grant: createAccount carries the expiry, an extension moves it on the server (patch account-expiry).
+      name: 'account-expiry',
+      request: { target: { schema: 'dev_project', adminSecretId: 'admin/pg', hostPattern: '%', maxUserConnections: 5, engine: 'postgresql' } },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        const state = await handle.query(grantStateQuery);
+        await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + 5 * DAY).toISOString(), actor: 'alice' }] });
+        await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'READ', privileges: ['SELECT'], actor: 'alice' }] });
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
   ];
 
   const named = process.argv.slice(2);

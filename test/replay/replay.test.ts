@@ -20,6 +20,7 @@ describe('replaying recorded grant histories', function () {
 
   it('When the recorded histories are read, then every lifecycle path is covered', () => {
     assert.deepEqual(histories.map((h) => h.name).sort(), [
+      'account-expiry',
       'adoption',
       'approval',
       'armed-expiry',

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { buildApp, type AppDeps } from '../../src/api/app';
@@ -84,6 +85,11 @@ export interface TestStackOptions {
   codecEndpoint?: { corsOrigins?: string[]; allowUnauthenticated?: boolean };
   /** What DbAccessGrantee holds for an e-mail (GRANTEE_SEARCH_HASH_KEY); the e-mail by default. */
   granteeSearchValue?: AppDeps['granteeSearchValue'];
+  /**
+   * A PostgreSQL database `pg` of the project (`engine: postgresql`): its schema, and its admin
+   * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
+   */
+  postgres?: { schema: string; secret: Record<string, unknown> };
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
@@ -103,6 +109,15 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   for (const statement of adminGrantStatements('mariadb', components.admin.account, components.admin.host, [missingSchema]).filter((s) => s.includes(grantSchema(missingSchema)))) {
     await rootPool().query(statement);
   }
+  const pgDatabase: Record<string, Record<string, unknown>> = {};
+  if (options.postgres) {
+    const pgSecretId = `dbaccess-test-admin/${project}/pg`;
+    await components.aws.secrets.send(new CreateSecretCommand({ Name: pgSecretId, SecretString: JSON.stringify(options.postgres.secret) }));
+    onTestRunEnd(async () => {
+      await components.aws.secrets.send(new DeleteSecretCommand({ SecretId: pgSecretId, ForceDeleteWithoutRecovery: true })).catch(() => undefined);
+    });
+    pgDatabase.pg = { engine: 'postgresql', schema: options.postgres.schema, adminSecretId: pgSecretId, maxDuration: '30d' };
+  }
   const config = parseFileConfig(
     stackConfigFile(
       components,
@@ -111,6 +126,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
         gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
         broken: { schema: missingSchema, adminSecretId: components.adminSecretId },
+        ...pgDatabase,
       },
       {
         projects: {

@@ -96,6 +96,8 @@ describe('grantAccess workflow: extensions beyond an approval (time-skipping)', 
       assert.equal(extended.expiresAt, to);
       assert.match(extended.detail!, /asked by rita/);
       await h.waitFor(handle, () => recorded.trace().includes('notifyGrant:EXTENDED'));
+      // The approval moved the server-side expiry; asking alone did not.
+      assert.deepEqual(recorded.succeeded().filter((c) => c.name === 'setAccountExpiry').map((c) => (c.input as { validUntil: string }).validUntil), [to]);
       // Another stretch is asked again.
       const again = await extendBy(handle, later(to, DAY));
       assert.ok(again.pending, 'beyond the newly approved expiry: asked again');
@@ -127,6 +129,7 @@ describe('grantAccess workflow: extensions beyond an approval (time-skipping)', 
     assert.equal(mail.actor, 'ann');
     assert.equal(mail.extension?.requestedBy, 'rita');
     assert.ok(!recorded.audits().some((a) => a.event === 'EXTENDED'));
+    assert.ok(!recorded.calls.some((c) => c.name === 'setAccountExpiry'), 'a denied extension moves nothing on the server');
   });
 
   it('When nobody decides before the approval timeout, then the extension is denied by the service and a late approval is refused', async () => {

@@ -127,6 +127,10 @@ export class RecordedActivities {
         this.enter('createAccount', ref);
         return { secretName: ref.secretName, connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };
       },
+      setAccountExpiry: async (ref) => {
+        this.enter('setAccountExpiry', ref);
+        return { moved: false };
+      },
       verifyAdoption: async (change) => {
         this.enter('verifyAdoption', change);
         return { connection: { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const } };

@@ -83,6 +83,28 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.equal(extended.actor, 'alice');
     assert.equal(extended.expiresAt, newExpiry);
     assert.ok(recorded.trace().includes('notifyGrant:EXTENDED'));
+    // The server's own bound on the account follows the grant: set at creation, moved by the extension.
+    const created = recorded.succeeded().find((c) => c.name === 'createAccount')!.input as { validUntil?: string };
+    assert.equal(created.validUntil, recorded.audits().find((a) => a.event === 'GRANTED')!.expiresAt);
+    const moves = recorded.succeeded().filter((c) => c.name === 'setAccountExpiry').map((c) => (c.input as { validUntil: string }).validUntil);
+    assert.deepEqual(moves, [newExpiry]);
+    const trace = recorded.trace();
+    assert.ok(trace.indexOf('setAccountExpiry') > trace.indexOf('recordAudit:EXTENDED'), 'moved after the extension is audited');
+  });
+
+  it("When the account's server-side expiry cannot be moved, then the extension still stands and the grant expires at the new time", async () => {
+    const recorded = new RecordedActivities().fail('setAccountExpiry', { times: 10, type: 'UnknownDatabase' });
+    const { state, newExpiry, reply } = await h.withWorker(recorded, async (tq) => {
+      const { handle } = await start(tq, 30 * DAY);
+      const active = await waitForStatus(handle, 'ACTIVE');
+      const newExpiry = new Date(Date.parse(active.expiresAt) + 20 * DAY).toISOString();
+      const reply = await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: newExpiry, actor: 'alice' }] });
+      return { state: await handle.result(), newExpiry, reply };
+    });
+    assert.equal(reply.expiresAt, newExpiry);
+    assert.equal(state.expiresAt, newExpiry);
+    assert.ok(recorded.calls.some((c) => c.name === 'setAccountExpiry'), 'it was tried');
+    assert.equal(state.status, 'EXPIRED');
   });
 
   it('When an extension is not later, or beyond the maximum duration, then the update is rejected and nothing changes', async () => {
@@ -196,6 +218,25 @@ describe('grantAccess workflow (time-skipping)', function () {
     assert.deepEqual(change.previous, ['SELECT', 'INSERT', 'UPDATE', 'DELETE']);
     assert.ok(trace.includes('notifyGrant:LEVEL_CHANGED'));
     assert.equal(recorded.audits().find((a) => a.event === 'REVOKED')!.accessLevel, 'READ');
+  });
+
+  it("When a PostgreSQL grant's level changes, then the privileges are checked and normalised with PostgreSQL's catalogue", async () => {
+    const recorded = new RecordedActivities();
+    await h.withWorker(recorded, async (tq) => {
+      const { handle } = await start(tq, 30 * DAY, { target: { schema: 'dev_project', adminSecretId: 'admin/pg', hostPattern: '%', maxUserConnections: 5, engine: 'postgresql' } });
+      await waitForStatus(handle, 'ACTIVE');
+      // TRUNCATE is PostgreSQL's (MySQL's catalogue has no such name); LOCK TABLES is MySQL's only.
+      const reply = await handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'CLEANUP', privileges: ['truncate', 'select', 'SELECT'], actor: 'alice' }] });
+      assert.equal(reply.accessLevel, 'CLEANUP');
+      await assert.rejects(
+        handle.executeUpdate(changeAccessLevelUpdate, { args: [{ accessLevel: 'LOCKER', privileges: ['SELECT', 'LOCK TABLES'], actor: 'alice' }] }),
+        (err: Error) => /not an allowed PostgreSQL privilege/.test(String((err as { cause?: Error }).cause?.message ?? err.message)),
+      );
+      await handle.signal(revokeSignal, { actor: 'alice' });
+      return handle.result();
+    });
+    const changes = recorded.succeeded().filter((c) => c.name === 'changePrivileges').map((c) => (c.input as { privileges: string[] }).privileges);
+    assert.deepEqual(changes, [['SELECT', 'TRUNCATE']]);
   });
 
   it('When a level change fails in the database, then the old level is restored, the trail says so, and the caller is told', async () => {

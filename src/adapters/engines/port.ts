@@ -12,6 +12,8 @@ export interface AdminCredentials {
   port: number;
   username: string;
   password: string;
+  /** The database the admin works in, for engines whose server holds several (PostgreSQL: the secret's `dbname`). */
+  database?: string;
 }
 
 export interface AdminCredentialSource {
@@ -36,6 +38,14 @@ export interface AccountCallOptions {
   signal?: AbortSignal;
 }
 
+/** ensureAccount's options: what an engine that can bound an account in time, or tag it, writes with it. */
+export interface EnsureAccountOptions extends AccountCallOptions {
+  /** ISO-8601 instant (the grant's expiry) after which the server refuses the password, where the engine can say so (PostgreSQL's VALID UNTIL); others ignore it. */
+  validUntil?: string;
+  /** The grant the account is made for, where the engine records it on the account (PostgreSQL's ownership comment). */
+  grantId?: string;
+}
+
 export interface AccountManager {
   /**
    * Checks that the target can be worked on before anything is created: the
@@ -51,7 +61,13 @@ export interface AccountManager {
    * state with the password that was stored last. Fails with UnknownDatabase
    * when the schema does not exist.
    */
-  ensureAccount(target: GrantTarget, account: string, password: string, options?: AccountCallOptions): Promise<ServerEndpoint>;
+  ensureAccount(target: GrantTarget, account: string, password: string, options?: EnsureAccountOptions): Promise<ServerEndpoint>;
+  /**
+   * Moves the instant after which the server refuses the account's password (an
+   * extension). True when the engine keeps such an instant and it was set; false
+   * when it keeps none (MySQL) or the account does not exist.
+   */
+  setAccountExpiry(target: GrantTarget, account: string, validUntil: string, options?: AccountCallOptions): Promise<boolean>;
   /**
    * Makes the account's privileges on the schema exactly `privileges` (from the engine's catalogue).
    * With `previous` (a level change), the new privileges are granted before the
@@ -209,6 +225,8 @@ export interface AdminCheckResult {
 export interface EngineAccountsOptions {
   credentials: AdminCredentialSource;
   logger?: EngineLogger;
+  /** DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES: an admin holding more than needed (a PostgreSQL superuser) is accepted. */
+  allowExtraPrivileges?: boolean;
 }
 
 /** A rule of the logger's text redaction: what to find, and what to put instead (`$1` etc. allowed). */

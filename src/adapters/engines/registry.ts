@@ -2,6 +2,7 @@ import { ENGINE_KEYS, PRIVILEGE_CATALOGUES, type EngineKey } from '../../domain'
 import type { DatabaseEngine } from './port';
 import { ENGINE_REDACTION } from './redaction';
 import { mysqlEngine } from './mysql';
+import { postgresqlEngine } from './postgresql';
 
 // The engines by key: one line per engine. The configuration accepts exactly
 // ENGINE_KEYS (src/domain/engines.ts, which it may import), so the registry
@@ -10,6 +11,7 @@ import { mysqlEngine } from './mysql';
 
 const ENGINES: readonly DatabaseEngine[] = [
   mysqlEngine,
+  postgresqlEngine,
 ];
 
 export function assertRegistry(engines: readonly DatabaseEngine[]): ReadonlyMap<string, DatabaseEngine> {

@@ -46,6 +46,7 @@ export function createAccountRouter(options: AccountRouterOptions): EngineAccoun
     checkTarget: async (target, o?: AccountCallOptions) => forTarget(target).checkTarget(target, o),
     accountExists: async (target, account, o) => forTarget(target).accountExists(target, account, o),
     ensureAccount: async (target, account, password, o) => forTarget(target).ensureAccount(target, account, password, o),
+    setAccountExpiry: async (target, account, validUntil, o) => forTarget(target).setAccountExpiry(target, account, validUntil, o),
     setPrivileges: async (target, account, privileges, previous, o) => forTarget(target).setPrivileges(target, account, privileges, previous, o),
     revokeAllPrivileges: async (target, account, o) => forTarget(target).revokeAllPrivileges(target, account, o),
     schemaPrivileges: async (target, account, o) => forTarget(target).schemaPrivileges(target, account, o),

@@ -5,13 +5,14 @@ import {
   checkExpiryWindow,
   innermostMessage,
   isDowngrade,
-  normalizePrivileges,
+  catalogueOf,
   parseExpiry,
   type ChangeLevelArgs,
   type ChangeLevelResult,
   type ExtendArgs,
   type ExtendResult,
 } from '../../domain';
+import { moveAccountExpiry } from './account-expiry';
 import { auditBeforeChange, writeAuditUntilDone } from './audit';
 import { refuseWhileExtensionPending, requestExtension } from './extension-approval';
 import { applyLevel, finishLoweringLater, stopLowering } from './lowering';
@@ -59,6 +60,7 @@ export function extend(g: Grant, args: ExtendArgs): Promise<ExtendResult> {
     g.expiryVersion++;
     g.publish();
     notifyInBackground(g, 'EXTENDED', record.eventId, { previous: { expiresAt: previous }, actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) });
+    await moveAccountExpiry(g, next);
     return { expiresAt: next };
   });
 }
@@ -68,7 +70,7 @@ export function validateChangeLevel(g: Grant, args: ChangeLevelArgs): void {
   g.refuseAtExpiry();
   if (typeof args?.accessLevel !== 'string' || !ACCESS_LEVEL_NAME.test(args.accessLevel)) g.invalid('accessLevel: must be a level name such as READ');
   try {
-    normalizePrivileges(args.privileges ?? []);
+    catalogueOf(g.request.target).normalize(args.privileges ?? []);
   } catch (err) {
     g.invalid(`privileges: ${(err as Error).message}`);
   }
@@ -79,7 +81,8 @@ export function changeLevel(g: Grant, args: ChangeLevelArgs): Promise<ChangeLeve
     const previousLevel = g.state.accessLevel;
     const previous = g.state.privileges;
     if (args.accessLevel === previousLevel) return { accessLevel: previousLevel, sessionsKilled: 0 };
-    const privileges = normalizePrivileges(args.privileges);
+    // The target engine's names (MySQL's for a target that names no engine: grants begun before engines existed).
+    const privileges = catalogueOf(g.request.target).normalize(args.privileges);
     const lowering = isDowngrade(previous, privileges);
     const detail = `${previousLevel} (${previous.join(', ')}) → ${args.accessLevel} (${privileges.join(', ')})`;
     const record = g.auditRecord('LEVEL_CHANGED', args.actor, { reason: args.reason, detail, accessLevel: args.accessLevel });

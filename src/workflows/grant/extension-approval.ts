@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/workflow';
 import { GrantErrorType, type ApproveArgs, type DenyArgs, type ExtendArgs, type ExtendResult, type GrantStatus, type PendingExtension } from '../../domain';
+import { moveAccountExpiry } from './account-expiry';
 import { auditBeforeChange, writeAuditUntilDone } from './audit';
 import { notifyApproval, notifyInBackground } from './notify';
 import { DEFAULT_EXTENSION_TIMEOUT_MS } from './options';
@@ -92,6 +93,7 @@ export function decideExtension(g: Grant, approved: boolean, args: ApproveArgs |
       g.expiryVersion++;
       g.publish();
       notifyInBackground(g, 'EXTENDED', record.eventId, { previous: { expiresAt: pending.from }, actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) });
+      await moveAccountExpiry(g, pending.to);
     } else {
       const record = g.auditRecord('EXTENSION_DENIED', args.actor, {
         reason: args.reason,

@@ -9,3 +9,5 @@ export const BOUNDED_UPDATE_WAIT = 'bounded-update-wait';
 export const NO_UPDATE_AFTER_EXPIRY = 'no-update-after-expiry';
 /** A lowering that fails is finished, never undone. */
 export const LOWERING_ONLY_LOWERS = 'lowering-only-lowers';
+/** An accepted extension moves the account's expiry on the server (setAccountExpiry). */
+export const ACCOUNT_EXPIRY = 'account-expiry';

@@ -73,7 +73,9 @@ export async function provision(g: Grant): Promise<boolean> {
       // The account name was taken by an account this grant does not own: leave it alone.
       unless: (err) => failureType(err) === ActivityErrorType.AccountConflict,
     });
-    const created = await db.createAccount.executeWithOptions({ ...DATABASE, summary: `create account ${state.account} and store its secret ${request.secretName}` }, [g.accountRef()]);
+    const created = await db.createAccount.executeWithOptions({ ...DATABASE, summary: `create account ${state.account} and store its secret ${request.secretName}` }, [
+      { ...g.accountRef(), validUntil: state.expiresAt },
+    ]);
     state.secretName = created.secretName;
     state.connection = created.connection;
 

@@ -5,12 +5,13 @@ import { DefaultLogger } from '@temporalio/worker';
 
 import { createActivities, type ActivityDeps } from '../../../src/activities';
 import { mysqlEngine } from '../../../src/adapters/engines/mysql';
+import { pgLevels, pgPrivileges, postgresqlEngine } from '../../../src/adapters/engines/postgresql';
 import type { EngineAccounts } from '../../../src/adapters/engines/port';
 import { ENGINE_REDACTION } from '../../../src/adapters/engines/redaction';
 import { assertRegistry, engineFor, registeredEngines } from '../../../src/adapters/engines/registry';
 import { createAccountRouter } from '../../../src/adapters/engines/router';
 import { ConfigError, engineProblems, enginesBySecret, grantTargetOf, parseFileConfig } from '../../../src/config';
-import { ActivityErrorType, ENGINE_KEYS, MYSQL_PRIVILEGES, type GrantTarget, type PrivilegeCatalogue } from '../../../src/domain';
+import { ActivityErrorType, ENGINE_KEYS, MYSQL_PRIVILEGES, PG_PRIVILEGES, type GrantTarget, type PrivilegeCatalogue } from '../../../src/domain';
 import { scrubText } from '../../../src/observability/logger';
 
 // The engine seam: the registry and what it checks, the configuration's engine
@@ -51,7 +52,7 @@ describe('engines: registry, configuration, router', () => {
     });
 
     it('When an engine key is not registered, then engineFor refuses it naming the registered ones', () => {
-      assert.throws(() => engineFor('oracle'), /no database engine "oracle" \(registered: mysql\)/);
+      assert.throws(() => engineFor('oracle'), /no database engine "oracle" \(registered: mysql, postgresql\)/);
     });
 
     it('When a registry misses a key, repeats one, or registers an engine whose catalogue, guide or redaction does not match, then it is refused at load', () => {
@@ -59,10 +60,11 @@ describe('engines: registry, configuration, router', () => {
       assert.throws(() => assertRegistry([mysqlEngine, mysqlEngine]), /once/);
       assert.throws(() => assertRegistry([mysqlEngine, { ...mysqlEngine, key: 'oracle' }]), /ENGINE_KEYS/);
       const privileges = { ...mysqlEngine.privileges, names: ['SELECT'] };
-      assert.throws(() => assertRegistry([{ ...mysqlEngine, privileges }]), /PRIVILEGE_CATALOGUES\.mysql/);
-      assert.throws(() => assertRegistry([{ ...mysqlEngine, guide: { ...mysqlEngine.guide, engine: 'other' } }]), /guide/);
-      assert.throws(() => assertRegistry([{ ...mysqlEngine, redaction: [[/x/g, 'y']] }]), /engines\/redaction\.ts/);
-      assert.equal(assertRegistry([mysqlEngine]).get('mysql'), mysqlEngine);
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, privileges }, postgresqlEngine]), /PRIVILEGE_CATALOGUES\.mysql/);
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, guide: { ...mysqlEngine.guide, engine: 'other' } }, postgresqlEngine]), /guide/);
+      assert.throws(() => assertRegistry([{ ...mysqlEngine, redaction: [[/x/g, 'y']] }, postgresqlEngine]), /engines\/redaction\.ts/);
+      assert.equal(assertRegistry([mysqlEngine, postgresqlEngine]).get('mysql'), mysqlEngine);
+      assert.equal(assertRegistry([postgresqlEngine, mysqlEngine]).get('postgresql'), postgresqlEngine);
     });
 
     it("When MySQL's rules are asked, then a change that takes a privilege away ends sessions and one that only adds does not", () => {
@@ -88,6 +90,57 @@ describe('engines: registry, configuration, router', () => {
     });
   });
 
+  describe('postgresql', () => {
+    it('When PostgreSQL is looked up, then it is registered with its guide, its catalogue (the default levels, ALL PRIVILEGES included) and its redaction', () => {
+      const pg = engineFor('postgresql');
+      assert.equal(pg, postgresqlEngine);
+      assert.equal(pg.guide.engine, 'postgresql');
+      assert.deepEqual(pg.privileges.names, PG_PRIVILEGES.names);
+      assert.deepEqual(pg.privileges.defaultLevels, { READ: ['SELECT'], READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'], ADMIN: ['ALL PRIVILEGES'] });
+      assert.deepEqual(pg.privileges.normalize(['delete', 'select', 'Select']), ['SELECT', 'DELETE']);
+      assert.deepEqual(pg.privileges.normalize(['SELECT', 'all']), ['ALL PRIVILEGES']);
+      assert.throws(() => pg.privileges.normalize(['LOCK TABLES']), /"LOCK TABLES" is not an allowed PostgreSQL privilege/);
+      assert.throws(() => pg.privileges.normalize([]), /at least one privilege/);
+      // The adapter gives a meaning to exactly the catalogue's names, and its levels are the catalogue's.
+      assert.deepEqual(Object.keys(pgPrivileges), [...PG_PRIVILEGES.names]);
+      assert.equal(pgLevels, PG_PRIVILEGES.defaultLevels);
+      for (const rule of pg.redaction) assert.ok(ENGINE_REDACTION.includes(rule));
+    });
+
+    it('When a PostgreSQL level changes, then no session is ended: privileges are checked at every statement', () => {
+      assert.equal(postgresqlEngine.privileges.endsSessions(READ_WRITE, READ), false);
+      assert.equal(postgresqlEngine.privileges.endsSessions(['ALL PRIVILEGES'], READ), false);
+    });
+
+    it("When PostgreSQL's admin secret is read, then the RDS shape makes the credentials with its database, and a bad one names fields, never values", () => {
+      const creds = postgresqlEngine.parseAdminSecret({ engine: 'postgres', host: 'pg.internal', port: '5433', username: 'dbaccess_admin', password: 'pw-secret-1', dbname: 'app' }, 'admin/pg');
+      assert.deepEqual(creds, { host: 'pg.internal', port: 5433, username: 'dbaccess_admin', password: 'pw-secret-1', database: 'app' });
+      assert.throws(
+        () => postgresqlEngine.parseAdminSecret({ MYSQL_HOST: 'h', MYSQL_USERNAME: 'u', MYSQL_PASSWORD: 'pw-secret-2' }, 'admin/pg'),
+        (err: Error) => err.message === 'has no valid host' && !/pw-secret/.test(err.message),
+      );
+      assert.throws(() => postgresqlEngine.parseAdminSecret({ engine: 'mysql', host: 'h', username: 'u', password: 'p' }, 'admin/pg'), /not for a PostgreSQL server/);
+    });
+
+    it('When a log text quotes a PostgreSQL password literal or a verifier, then the logger takes it out', () => {
+      const verifier = 'SCRAM-SHA-256$4096:c2FsdHNhbHQ=$c3RvcmVka2V5c3RvcmVka2V5c3RvcmVka2V5c3Q=:c2VydmVya2V5c2VydmVya2V5c2VydmVya2V5c2U=';
+      const out = scrubText(`failed: CREATE ROLE "a" LOGIN PASSWORD '${verifier}' VALID UNTIL '2031-01-01'`);
+      assert.ok(!out.includes('c2FsdHNhbHQ') && !out.includes('c3RvcmVk'), out);
+      assert.match(out, /PASSWORD '\[redacted\]' VALID UNTIL/);
+      assert.equal(scrubText(`stored ${verifier} and md5${'0123456789abcdef'.repeat(2)}`), 'stored [redacted] and [redacted]');
+      assert.equal(scrubText("ALTER ROLE x PASSWORD E'it''s'"), "ALTER ROLE x PASSWORD '[redacted]'");
+    });
+
+    it('When a database names engine postgresql, then the file loads, its target says so, and a MySQL-only privilege in its levels is refused', () => {
+      const cfg = parseFileConfig(doc({ engine: 'postgresql' }));
+      assert.equal(grantTargetOf(cfg.projects.p!.databases.d!).engine, 'postgresql');
+      assert.deepEqual([...enginesBySecret(cfg)], [['admin/d', 'postgresql']]);
+      const problems = problemsOf(doc({ engine: 'postgresql', accessLevels: { OPS: ['SELECT', 'LOCK TABLES'] } }));
+      assert.equal(problems.length, 1);
+      assert.match(problems[0]!, /accessLevels\.OPS: "LOCK TABLES" is not an allowed PostgreSQL privilege.*engine postgresql/);
+    });
+  });
+
   describe('configuration', () => {
     it('When a database names no engine or mysql, then it loads (engine kept only when named) and its grant target says so', () => {
       const plain = parseFileConfig(doc()).projects.p!.databases.d!;
@@ -100,8 +153,8 @@ describe('engines: registry, configuration, router', () => {
     });
 
     it('When a database names an engine that is not registered, then the file is refused naming the accepted ones', () => {
-      assert.deepEqual(problemsOf(doc({ engine: 'oracle' })), ['$.projects.p.databases.d.engine: must be one of mysql']);
-      assert.deepEqual(problemsOf(doc({ engine: 'postgresql' })), ['$.projects.p.databases.d.engine: must be one of mysql']);
+      assert.deepEqual(problemsOf(doc({ engine: 'oracle' })), ['$.projects.p.databases.d.engine: must be one of mysql, postgresql']);
+      assert.deepEqual(problemsOf(doc({ engine: 'sqlite' })), ['$.projects.p.databases.d.engine: must be one of mysql, postgresql']);
     });
 
     it("When a level lists a privilege the database's engine does not know, then the file is refused at the table that defines it", () => {
@@ -165,6 +218,7 @@ describe('engines: registry, configuration, router', () => {
         checkTarget: async () => (calls.push(`${key}:checkTarget`), { host: key, port: 1, engine: key }),
         accountExists: note('accountExists'),
         ensureAccount: note('ensureAccount'),
+        setAccountExpiry: note('setAccountExpiry'),
         setPrivileges: note('setPrivileges'),
         revokeAllPrivileges: note('revokeAllPrivileges'),
         schemaPrivileges: note('schemaPrivileges'),
@@ -237,6 +291,31 @@ describe('engines: registry, configuration, router', () => {
         await new MockActivityEnvironment(undefined, { logger: quiet }).run(() => createActivities(deps).changePrivileges(change as never));
         assert.deepEqual(calls, expected);
       }
+    });
+
+    it("When an account is created or its grant extended, then the engine is given the grant's expiry and id, and the activity reports whether the expiry moved", async () => {
+      const quiet = new DefaultLogger('ERROR', () => undefined);
+      const seen: unknown[] = [];
+      const accounts = {
+        accountExists: async () => false,
+        checkTarget: async () => ({ host: 'h', port: 5432, engine: 'postgresql' }),
+        ensureAccount: async (_t: GrantTarget, _a: string, _p: string, o: unknown) => void seen.push(['ensureAccount', { ...(o as object), signal: undefined }]),
+        setAccountExpiry: async (_t: GrantTarget, a: string, validUntil: string) => (seen.push(['setAccountExpiry', a, validUntil]), a === 'acct'),
+      };
+      const secrets = { describe: async () => undefined, put: async () => undefined };
+      const deps = { accounts, secrets } as unknown as ActivityDeps;
+      const ref = { grantId: 'grant/p/d/x@example.com', account: 'acct', secretName: 's', project: 'p', database: 'd', target: target({ engine: 'postgresql' }) };
+      const env = () => new MockActivityEnvironment(undefined, { logger: quiet });
+      await env().run(() => createActivities(deps).createAccount({ ...ref, validUntil: '2031-01-01T00:00:00.000Z' }));
+      await env().run(() => createActivities(deps).createAccount(ref));
+      assert.deepEqual(await env().run(() => createActivities(deps).setAccountExpiry({ ...ref, validUntil: '2031-02-01T00:00:00.000Z' })), { moved: true });
+      assert.deepEqual(await env().run(() => createActivities(deps).setAccountExpiry({ ...ref, account: 'gone', validUntil: '2031-02-01T00:00:00.000Z' })), { moved: false });
+      assert.deepEqual(seen, [
+        ['ensureAccount', { grantId: ref.grantId, validUntil: '2031-01-01T00:00:00.000Z', signal: undefined }],
+        ['ensureAccount', { grantId: ref.grantId, signal: undefined }],
+        ['setAccountExpiry', 'acct', '2031-02-01T00:00:00.000Z'],
+        ['setAccountExpiry', 'gone', '2031-02-01T00:00:00.000Z'],
+      ]);
     });
   });
 });

@@ -165,6 +165,12 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
       return withSession(target.adminSecretId, [], callOptions, (session) => hasAccount(session, account, target.hostPattern));
     },
 
+    // MySQL keeps no instant after which a password is refused: the expiry is the workflow's alone.
+    async setAccountExpiry(target, account) {
+      validate(target, account);
+      return false;
+    },
+
     async ensureAccount(target, account, password, callOptions) {
       validate(target, account);
       checkMaxUserConnections(target.maxUserConnections);

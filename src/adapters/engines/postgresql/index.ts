@@ -10,3 +10,6 @@ export { postgresqlGuide } from './guide';
 export { parsePgAdminSecret, type PgAdminCredentialSource, type PgAdminCredentials } from './secret';
 export { pgLevels, pgPrivileges, privilegePlan, type PgPrivilegeSet } from './privileges';
 export { isOurs, ownershipTag, quoteIdent, quoteLiteral, scramVerifier } from './sql';
+export { postgresqlEngine } from './engine';
+export { PG_REDACTION } from './redaction';
+export { checkPgAdminAccounts, judgeAdmin } from './admin-check';

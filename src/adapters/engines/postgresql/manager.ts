@@ -2,11 +2,14 @@ import pg from 'pg';
 
 import type { GrantTarget } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
-import type { AccessEnding, AccountCallOptions, AccountHolding, AccountManager, ServerEndpoint, SqlDialect } from '../../ports';
+import type { AccessEnding, AccountCallOptions, AccountHolding, ServerEndpoint } from '../../ports';
+import type { EngineAccounts, EnsureAccountOptions } from '../port';
 import { endAccessWith, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
 import { clientConfig, failure, notOurs, readRole, run, transaction, type PgSession, type RoleRow } from './session';
 import { footprintStatement, holdingsOfRows } from './footprint';
+import { judgeAdmin } from './admin-check';
+import { PG_DATABASE_PRIVILEGES, grantsOfRows, loginRolesStatement, schemaAclStatement } from './inventory';
 import {
   ALL,
   complement,
@@ -69,22 +72,13 @@ export interface PostgresAccountManagerOptions {
   logger?: PgLogger;
 }
 
-/** Per-call options beyond the port's: the expiry (VALID UNTIL) and the grant that owns the role. */
-export interface PgAccountOptions extends AccountCallOptions {
-  /** ISO-8601 UTC instant after which the server refuses the role's password. */
-  validUntil?: string;
-  /** Written into the role's ownership tag; without it the role is tagged as the service's only. */
-  grantId?: string;
-}
+/** ensureAccount's options: VALID UNTIL (the grant's expiry) and the grant named in the role's ownership tag. */
+export type PgAccountOptions = EnsureAccountOptions;
 
-export interface PostgresAccountManager extends AccountManager {
-  ensureAccount(target: GrantTarget, account: string, password: string, options?: PgAccountOptions): Promise<ServerEndpoint>;
-  /** Moves the role's VALID UNTIL (an extension). */
-  extendAccount(target: GrantTarget, account: string, validUntil: string, options?: AccountCallOptions): Promise<void>;
-}
+/** The account operations and the reconciler's inventory; the expiry moves by setAccountExpiry (VALID UNTIL). */
+export type PostgresAccountManager = EngineAccounts;
 
-// The port's SqlDialect names the MySQL family only; widened when the engine seam lands.
-const ENGINE = 'postgresql' as unknown as SqlDialect;
+const ENGINE = 'postgresql';
 const silent: PgLogger = { info: () => undefined, warn: () => undefined };
 
 function positive(name: string, value: number | undefined, fallback: number): number {
@@ -219,17 +213,12 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       validate(target);
       return withSession(target, [], call, async (session) => {
         const admin = (await run(session, adminStatement()))[0] ?? {};
-        const missing: string[] = [];
-        if (admin.super === true && !options.allowSuperuserAdmin) {
+        const schema = (await run(session, schemaStatement(target.schema)))[0];
+        if (!schema) await requireSchema(session, target.schema);
+        const { superuser, missing } = judgeAdmin(admin, new Map([[target.schema, schema]]));
+        if (superuser && !options.allowSuperuserAdmin) {
           throw activityError(ActivityErrorType.AdminPrivilegeMissing, `the admin account of ${target.adminSecretId} is a superuser; use a CREATEROLE role (or allow superusers in the configuration)`);
         }
-        if (admin.super !== true) {
-          if (admin.createrole !== true) missing.push('CREATEROLE');
-          if (admin.signal !== true) missing.push('membership in pg_signal_backend');
-        }
-        const schema = await requireSchema(session, target.schema);
-        // Granting on the schema's objects and their future ones acts as their owner.
-        if (!schema.member) missing.push(`membership in the schema's owner ${schema.owner}`);
         if (missing.length > 0) throw activityError(ActivityErrorType.AdminPrivilegeMissing, `the admin account of ${target.adminSecretId} lacks ${missing.join(' and ')}`);
         return endpoint(session);
       });
@@ -259,13 +248,14 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       });
     },
 
-    async extendAccount(target, account, validUntil, call) {
+    async setAccountExpiry(target, account, validUntil, call) {
       validate(target, account);
       const until = checkValidUntil(validUntil);
-      await withSession(target, [], call, async (session) => {
-        await ownRole(session, account);
+      return withSession(target, [], call, async (session) => {
+        if (!(await ownRole(session, account, true))) return false;
         await run(session, validUntilStatement(account, until));
-        log.info({ ...where(target, account), validUntil: until }, 'account extended');
+        log.info({ ...where(target, account), validUntil: until }, 'account expiry moved');
+        return true;
       });
     },
 
@@ -333,6 +323,26 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
           log,
         }),
       );
+    },
+
+    async inventory(adminSecretId, include, call) {
+      if (typeof adminSecretId !== 'string' || adminSecretId.length === 0) throw activityError(ActivityErrorType.InvalidIdentifier, 'adminSecretId is missing');
+      return withSession({ adminSecretId }, [], call, async (session) => {
+        const admin = session.credentials.username;
+        const wanted = (role: string) => role !== admin && include(role);
+        const accounts = (await run(session, loginRolesStatement())).map((r) => String(r.name)).filter(wanted);
+        const grants = grantsOfRows(await run(session, schemaAclStatement()), '%', wanted);
+        return { dialect: ENGINE, databasePrivileges: [...PG_DATABASE_PRIVILEGES], adminAccount: admin, accounts: accounts.map((user) => ({ user, host: '%' })), grants };
+      });
+    },
+
+    async accountGrants(target, account, call) {
+      validate(target, account);
+      return withSession(target, [], call, async (session) => {
+        const exists = (await readRole(session, account)) !== undefined;
+        const grants = exists ? grantsOfRows(await run(session, schemaAclStatement(account)), target.hostPattern) : [];
+        return { dialect: ENGINE, databasePrivileges: [...PG_DATABASE_PRIVILEGES], hosts: exists ? [target.hostPattern] : [], grants };
+      });
     },
 
     async close() {

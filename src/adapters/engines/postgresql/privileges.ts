@@ -1,3 +1,4 @@
+import { PG_PRIVILEGES, type PgPrivilegeName } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
 import { checkAccount, checkDatabase, checkRoleName, checkSchema, quoteIdent, type PgStatement } from './sql';
 
@@ -32,7 +33,7 @@ const EVERYTHING: Readonly<PgPrivilegeSet> = {
  * INSERT brings USAGE on sequences, which is what nextval() of a serial or
  * identity column needs (UPDATE on a sequence would also allow setval()).
  */
-export const pgPrivileges: Readonly<Record<string, Readonly<Partial<PgPrivilegeSet>>>> = {
+export const pgPrivileges: Readonly<Record<PgPrivilegeName, Readonly<Partial<PgPrivilegeSet>>>> = {
   SELECT: { tables: ['SELECT'], sequences: ['SELECT'] },
   INSERT: { tables: ['INSERT'], sequences: ['USAGE'] },
   UPDATE: { tables: ['UPDATE'] },
@@ -45,19 +46,15 @@ export const pgPrivileges: Readonly<Record<string, Readonly<Partial<PgPrivilegeS
   'ALL PRIVILEGES': { ...EVERYTHING },
 };
 
-/** The access levels in PostgreSQL terms (same names and privilege lists as the default levels). */
-export const pgLevels: Readonly<Record<string, readonly string[]>> = {
-  READ: ['SELECT'],
-  READ_WRITE: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
-  ADMIN: ['ALL PRIVILEGES'],
-};
+/** The default access levels (the domain's catalogue: same names and privilege lists as MySQL's). */
+export const pgLevels: Readonly<Record<string, readonly string[]>> = PG_PRIVILEGES.defaultLevels;
 
 /** What a privilege list grants, per kind of object; the base (schema USAGE) included. Refuses names outside the catalogue. */
 export function privilegePlan(list: readonly string[]): PgPrivilegeSet {
   if (!Array.isArray(list)) throw activityError(ActivityErrorType.InvalidIdentifier, 'privileges must be a list');
   const plan: PgPrivilegeSet = { schema: ['USAGE'], tables: [], sequences: [], routines: [] };
   for (const name of list) {
-    const entry = typeof name === 'string' && Object.hasOwn(pgPrivileges, name) ? pgPrivileges[name] : undefined;
+    const entry = typeof name === 'string' && Object.hasOwn(pgPrivileges, name) ? pgPrivileges[name as PgPrivilegeName] : undefined;
     if (!entry) {
       throw activityError(ActivityErrorType.InvalidIdentifier, `privilege ${JSON.stringify(String(name)).slice(0, 70)} has no PostgreSQL meaning (allowed: ${Object.keys(pgPrivileges).join(', ')})`);
     }
@@ -239,5 +236,5 @@ export function heldSet(rows: readonly { kind: unknown; privilege_type: unknown 
 export function namesOfSet(held: PgPrivilegeSet): string[] {
   const holds = (want: Partial<PgPrivilegeSet>) => (Object.keys(want) as Kind[]).every((k) => (want[k] ?? []).every((p) => held[k].includes(p)));
   if (holds(EVERYTHING)) return ['ALL PRIVILEGES'];
-  return Object.keys(pgPrivileges).filter((name) => name !== 'ALL PRIVILEGES' && holds({ ...pgPrivileges[name], sequences: name === 'SELECT' || name === 'INSERT' ? [] : pgPrivileges[name]!.sequences }));
+  return (Object.keys(pgPrivileges) as PgPrivilegeName[]).filter((name) => name !== 'ALL PRIVILEGES' && holds({ ...pgPrivileges[name], sequences: name === 'SELECT' || name === 'INSERT' ? [] : pgPrivileges[name].sequences }));
 }

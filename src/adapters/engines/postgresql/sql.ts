@@ -112,12 +112,14 @@ export function checkValidUntil(value: string): string {
   return new Date(time).toISOString();
 }
 
-const GRANT_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+/** A grant id (`grant/<project>/<database>/<email>`): printable ASCII without space, quote or backslash, so it can be a literal. */
+const GRANT_ID = /^[\x21-\x7e]{1,200}$/;
+const GRANT_ID_FORBIDDEN = /['"\\]/;
 
 /** The comment that marks a role as this service's: `dbaccess grant <id>`, or `dbaccess account` without one. */
 export function ownershipTag(grantId?: string): string {
   if (grantId === undefined) return 'dbaccess account';
-  if (typeof grantId !== 'string' || !GRANT_ID.test(grantId)) invalid(`grantId ${shown(grantId)} must be 1-128 characters of letters, digits and _ . : -`);
+  if (typeof grantId !== 'string' || !GRANT_ID.test(grantId) || GRANT_ID_FORBIDDEN.test(grantId)) invalid(`grantId ${shown(grantId)} must be 1-200 printable characters without space, quote or backslash`);
   return `dbaccess grant ${grantId}`;
 }
 
@@ -125,7 +127,8 @@ export function ownershipTag(grantId?: string): string {
 export function isOurs(comment: string | null | undefined, grantId?: string): boolean {
   if (typeof comment !== 'string') return false;
   if (grantId !== undefined) return comment === ownershipTag(grantId) || comment === ownershipTag();
-  return comment === ownershipTag() || /^dbaccess grant [A-Za-z0-9_.:-]{1,128}$/.test(comment);
+  const id = comment.startsWith('dbaccess grant ') ? comment.slice('dbaccess grant '.length) : undefined;
+  return comment === ownershipTag() || (id !== undefined && GRANT_ID.test(id) && !GRANT_ID_FORBIDDEN.test(id));
 }
 
 /**

@@ -169,6 +169,10 @@ describe('PostgreSQL statements', () => {
       assert.ok(!isOurs('dbaccess grant g-2', 'g-1'));
       for (const other of [null, undefined, '', 'app role', 'dbaccess grant ', "dbaccess grant x'y"]) assert.ok(!isOurs(other));
       invalidIdentifier(() => ownershipTag("g'1"));
+      // The service's grant ids carry the grantee's e-mail.
+      assert.equal(ownershipTag('grant/shop/orders/a.b+c@example.com'), 'dbaccess grant grant/shop/orders/a.b+c@example.com');
+      assert.ok(isOurs('dbaccess grant grant/shop/orders/a@example.com', 'grant/shop/orders/a@example.com'));
+      for (const bad of ['g 1', 'g\\1', 'g"1', 'x'.repeat(201)]) invalidIdentifier(() => ownershipTag(bad));
     });
   });
 

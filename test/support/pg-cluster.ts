@@ -1,0 +1,114 @@
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { appendFile, chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+import pg from 'pg';
+
+import { onTestRunEnd } from './hooks';
+import { freePort } from './ports';
+
+// A PostgreSQL 15 cluster of the test's own, with password (SCRAM) authentication
+// on 127.0.0.1: the machine's shared server trusts every local login, so neither a
+// password nor VALID UNTIL is ever checked there. The superuser `postgres` connects
+// over the cluster's Unix socket (trust); every other login goes through TCP with
+// its password. Stopped and removed at the end of the run.
+
+const run = promisify(execFile);
+const BIN = '/usr/lib/postgresql/15/bin';
+
+export interface PgCluster {
+  host: string;
+  port: number;
+  /** A superuser pool on `database` (over the Unix socket). */
+  root(database?: string): pg.Pool;
+  stop(): Promise<void>;
+}
+
+/** Runs a cluster binary as the postgres system user when this process is root (the server refuses to run as root). */
+async function asPostgres(bin: string, args: string[]): Promise<void> {
+  const root = process.getuid?.() === 0;
+  await run(root ? 'runuser' : join(BIN, bin), root ? ['-u', 'postgres', '--', join(BIN, bin), ...args] : args, { timeout: 60_000 });
+}
+
+export async function startPgCluster(): Promise<PgCluster> {
+  const dir = await mkdtemp(join(tmpdir(), 'dbaccess-pg-'));
+  const data = join(dir, 'data');
+  if (process.getuid?.() === 0) {
+    const { stdout } = await run('id', ['-u', 'postgres']);
+    const { stdout: gid } = await run('id', ['-g', 'postgres']);
+    await chown(dir, Number(stdout.trim()), Number(gid.trim()));
+  }
+  await chmod(dir, 0o700);
+  await asPostgres('initdb', ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=scram-sha-256', '--no-sync', '-E', 'UTF8']);
+  const port = await freePort();
+  const conf = `listen_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = '${dir}'\nfsync = off\nmax_connections = 60\n`;
+  await appendFile(join(data, 'postgresql.conf'), conf);
+  await asPostgres('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', 'start']);
+  const pools = new Map<string, pg.Pool>();
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    for (const p of pools.values()) await p.end().catch(() => undefined);
+    await asPostgres('pg_ctl', ['-D', data, '-m', 'immediate', 'stop']).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  };
+  onTestRunEnd(stop, { server: true });
+  return {
+    host: '127.0.0.1',
+    port,
+    root(database = 'postgres') {
+      let pool = pools.get(database);
+      if (!pool) {
+        pool = new pg.Pool({ host: dir, port, user: 'postgres', database, max: 3 });
+        pool.on('error', () => undefined);
+        pools.set(database, pool);
+      }
+      return pool;
+    },
+    stop,
+  };
+}
+
+/** What the service needs on a cluster: an owner role, a non-superuser admin (CREATEROLE, pg_signal_backend, member of the owner), a database and a schema of the owner. */
+export interface PgServiceDatabase {
+  owner: string;
+  admin: string;
+  adminPassword: string;
+  database: string;
+  schema: string;
+  /** The admin secret's value in the RDS shape. */
+  secret: { engine: 'postgres'; host: string; port: number; username: string; password: string; dbname: string };
+}
+
+export async function seedServiceDatabase(cluster: PgCluster, base: string): Promise<PgServiceDatabase> {
+  const owner = `${base}_owner`;
+  const admin = `${base}_admin`;
+  const database = `${base}_db`;
+  const schema = 'app';
+  const adminPassword = `A${randomUUID().replace(/-/g, '')}`;
+  const root = cluster.root();
+  await root.query(`CREATE ROLE "${owner}" NOLOGIN`);
+  await root.query(`CREATE ROLE "${admin}" LOGIN CREATEROLE PASSWORD '${adminPassword}' IN ROLE pg_signal_backend, "${owner}"`);
+  await root.query(`CREATE DATABASE "${database}" OWNER "${owner}"`);
+  await cluster.root(database).query(`CREATE SCHEMA ${schema} AUTHORIZATION "${owner}"`);
+  return {
+    owner,
+    admin,
+    adminPassword,
+    database,
+    schema,
+    secret: { engine: 'postgres', host: cluster.host, port: cluster.port, username: admin, password: adminPassword, dbname: database },
+  };
+}
+
+/** Logs in over TCP with a password; resolves to the connected client or rejects with the server's error (28P01: refused). */
+export async function loginAs(cluster: PgCluster, user: string, password: string, database: string): Promise<pg.Client> {
+  const client = new pg.Client({ host: cluster.host, port: cluster.port, user, password, database, connectionTimeoutMillis: 5000 });
+  client.on('error', () => undefined);
+  await client.connect();
+  return client;
+}
