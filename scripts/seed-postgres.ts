@@ -102,7 +102,7 @@ async function ensureDatabase(root: pg.Client, database: string, owner: string, 
   } else {
     log(`database ${database} is owned by ${String(row.owner)}, not ${owner}: ending an access hands what the grantee owns to ${String(row.owner)}, which ${admin} cannot do unless it is a member of it`);
   }
-  await root.query(`GRANT CONNECT, TEMPORARY ON DATABASE ${db} TO ${quoteIdent(admin)}`);
+  await root.query(`GRANT CONNECT ON DATABASE ${db} TO ${quoteIdent(admin)}`);
 }
 
 async function ensureSchema(client: pg.Client, schema: string, owner: string): Promise<void> {
