@@ -10,7 +10,7 @@
 //   every service binds DEV_HOST     127.0.0.1
 //   state (config, keys, logs, db)   DEV_STATE_DIR .dev
 //   payload encryption               key in .dev/codec-key; the UI decodes through the API's /codec
-//   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, dbaccess_admin)
+//   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, demo_pg, dbaccess_admin, dbaccess_pg_admin)
 //
 // It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
 // seeds the emulator and the databases, keeps API keys in .dev/ (api-key: admin,
