@@ -68,10 +68,10 @@ async function readSecret(client: SecretsManagerClient, id: string): Promise<str
 export async function seed(options: SeedOptions): Promise<{ adminSecrets: string[]; schemas: string[] }> {
   const log = options.log ?? ((line: string) => process.stderr.write(`[seed] ${line}\n`));
   const databases = Object.values(options.config.projects).flatMap((project) => Object.values(project.databases));
-  const mysqlDatabases = databases.filter((db) => engineOf(db) === 'mysql');
+  const mysqlDatabases = databases.filter((db) => ['mysql', 'mariadb'].includes(engineOf(db)));
   const pgDatabases: PgSeedDatabase[] = databases.filter((db) => engineOf(db) === 'postgresql').map((db) => ({ schema: db.schema, adminSecretId: db.adminSecretId }));
-  const other = databases.find((db) => !['mysql', 'postgresql'].includes(engineOf(db)));
-  if (other) throw new ConfigError([`database ${other.key}: the seed knows the engines mysql and postgresql, not ${engineOf(other)}`]);
+  const other = databases.find((db) => !['mysql', 'mariadb', 'postgresql'].includes(engineOf(db)));
+  if (other) throw new ConfigError([`database ${other.key}: the seed knows the engines mysql (mariadb) and postgresql, not ${engineOf(other)}`]);
   const shared = pgDatabases.find((p) => mysqlDatabases.some((m) => m.adminSecretId === p.adminSecretId));
   if (shared) throw new ConfigError([`admin secret ${shared.adminSecretId} is named by a MySQL and a PostgreSQL database: each server needs its own`]);
   if (pgDatabases.length > 0 && !options.postgres) throw new ConfigError(['the configuration has PostgreSQL databases, and the seed was given no PostgreSQL server']);
