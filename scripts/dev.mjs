@@ -5,13 +5,15 @@
 //   SMTP catcher + web inbox         DEV_SMTP_PORT 1025, DEV_INBOX_PORT 8025 (MailDev, mails kept in .dev/mail)
 //   worker and API                   DEV_API_PORT 3000
 //   MariaDB/MySQL (already running)  DEV_MYSQL_URL mysql://root@127.0.0.1:3306
+//   PostgreSQL (optional, running)   DEV_POSTGRES_URL postgres://postgres@127.0.0.1:5432/postgres
+//                                    (when it answers, the demo project gets pg_project)
 //   every service binds DEV_HOST     127.0.0.1
 //   state (config, keys, logs, db)   DEV_STATE_DIR .dev
 //   payload encryption               key in .dev/codec-key; the UI decodes through the API's /codec
-//   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, dbaccess_admin)
+//   demo schemas / admin account     DEV_SCHEMA_PREFIX demo (demo_dev, demo_prod, demo_pg, dbaccess_admin, dbaccess_pg_admin)
 //
 // It installs what is missing, writes a demo configuration (.dev/dbaccess.yaml),
-// seeds the emulator and the database, keeps API keys in .dev/ (api-key: admin,
+// seeds the emulator and the databases, keeps API keys in .dev/ (api-key: admin,
 // requester-key: requester of project demo, approver-key: its approver), writes
 // .dev/stack.json for scripts, prints every URL, and stops everything it
 // started on Ctrl-C. Plain Node with no dependencies, so it runs on a fresh clone.
@@ -22,6 +24,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, cre
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { devPostgres, shownUrl } from './dev-postgres.mjs';
 import { ROOT, ensureNodeModules, ensureTools, tools } from './tools.mjs';
 
 const env = process.env;
@@ -45,6 +48,7 @@ const PORTS = {
   workerSdkMetrics: port('DEV_WORKER_SDK_METRICS_PORT', 9465),
 };
 const MYSQL_URL = env.DEV_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306';
+const POSTGRES_URL = env.DEV_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const PORT_ENV = { temporal: 'DEV_TEMPORAL_PORT', temporalUi: 'DEV_TEMPORAL_UI_PORT', aws: 'DEV_AWS_PORT', smtp: 'DEV_SMTP_PORT', inbox: 'DEV_INBOX_PORT', api: 'DEV_API_PORT', workerMetrics: 'DEV_WORKER_METRICS_PORT', workerSdkMetrics: 'DEV_WORKER_SDK_METRICS_PORT' };
 
 const SEARCH_ATTRIBUTES = {
@@ -73,6 +77,7 @@ const DEMO = {
   adminSecretId: `dev/${SCHEMA_PREFIX}/mysql`,
 };
 
+const POSTGRES = devPostgres({ url: POSTGRES_URL, prefix: SCHEMA_PREFIX, project: DEMO.project, say });
 
 function say(line) {
   process.stdout.write(`[dev] ${line}\n`);
@@ -236,6 +241,9 @@ async function main() {
   const config = readFileSync(configPath, 'utf8');
   if (!/^ {2}dev-requester:/m.test(config)) writeFileSync(configPath, config.replace(/^apiClients:\n/m, `apiClients:\n${REQUESTER_CLIENT}`));
   const hasRequester = /^ {2}dev-requester:/m.test(readFileSync(configPath, 'utf8'));
+  const postgres = await POSTGRES.answers();
+  if (!postgres.ok) say(`no PostgreSQL at ${shownUrl(POSTGRES_URL)} (${postgres.why}): pg_project is left out (DEV_POSTGRES_URL)`);
+  const withPg = POSTGRES.sync(configPath, postgres.ok);
   if (!hasRequester) say(`${configPath} has no apiClients entry dev-requester (role requester, projects [${DEMO.project}]) and its apiClients could not be extended: no requester key this time`);
   const devKey = (file) => {
     const path = join(DEV, file);
@@ -322,10 +330,19 @@ async function main() {
   await new Promise((resolve) => {
     const seed = spawn(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'seed.ts')], {
       cwd: ROOT,
-      env: { ...env, ...appEnv, SEED_MYSQL_URL: MYSQL_URL, SEED_ADMIN_ACCOUNT: DEMO.adminAccount },
+      env: {
+        ...env,
+        ...appEnv,
+        SEED_MYSQL_URL: MYSQL_URL,
+        SEED_ADMIN_ACCOUNT: DEMO.adminAccount,
+        SEED_POSTGRES_URL: POSTGRES_URL,
+        SEED_POSTGRES_DATABASE: POSTGRES.pg.database,
+        SEED_POSTGRES_ADMIN_ROLE: POSTGRES.pg.adminRole,
+      },
       stdio: 'inherit',
     });
-    seed.on('exit', (code) => (code === 0 ? resolve() : fail(`seeding failed (exit code ${code}); is MariaDB/MySQL running at ${MYSQL_URL}? (DEV_MYSQL_URL)`)));
+    const servers = `MariaDB/MySQL at ${shownUrl(MYSQL_URL)} (DEV_MYSQL_URL)${withPg ? ` and PostgreSQL at ${shownUrl(POSTGRES_URL)} (DEV_POSTGRES_URL)` : ''}`;
+    seed.on('exit', (code) => (code === 0 ? resolve() : fail(`seeding failed (exit code ${code}); are ${servers} running?`)));
   });
 
   say('starting the worker and the API');
@@ -340,7 +357,8 @@ async function main() {
     inbox: `http://${HOST}:${PORTS.inbox}`,
     inboxApi: `http://${HOST}:${PORTS.inbox}/api/email`,
     project: DEMO.project,
-    databases: Object.keys(DEMO.databases),
+    databases: [...Object.keys(DEMO.databases), ...(withPg ? [POSTGRES.pg.key] : [])],
+    ...(withPg ? { postgres: { url: shownUrl(POSTGRES_URL), database: POSTGRES.pg.database, schema: POSTGRES.pg.schema } } : {}),
     emailDomain: DEMO.emailDomain,
     temporal: `${HOST}:${PORTS.temporal}`,
     aws: appEnv.AWS_ENDPOINT_URL,
@@ -355,6 +373,7 @@ async function main() {
   writeFileSync(join(DEV, 'stack.json'), `${JSON.stringify(stack, null, 2)}\n`);
 
   const expires = new Date(Date.now() + 7 * 24 * 3600_000).toISOString().slice(0, 10);
+  const pgTour = withPg ? POSTGRES.tour({ api: stack.api, keyPath, emailDomain: DEMO.emailDomain }) : '';
   process.stdout.write(`
   dbaccess is up.
 
@@ -376,7 +395,7 @@ async function main() {
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"prod_project","accessLevel":"ADMIN","duration":"8h"}'
     curl -s -X POST ${stack.api}/grants/grant%2F${DEMO.project}%2Fprod_project%2Fjohn.doe%40${DEMO.emailDomain}/approve \\
       -H "Authorization: Bearer $(cat ${approverKeyPath})"
-
+${pgTour}
   Ctrl-C stops everything.
 
 `);

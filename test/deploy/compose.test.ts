@@ -226,6 +226,7 @@ const APP_SERVICES = ['setup', 'worker', 'api'] as const;
 const DOCUMENTED_PORTS: Record<string, number[]> = {
   temporal: [7233, 8233],
   mysql: [3306],
+  postgres: [5432],
   aws: [4566],
   mailpit: [1025, 8025],
   api: [3000],
@@ -238,7 +239,28 @@ const REQUIRED: Record<'worker' | 'api', string[]> = {
 };
 
 // The seed script's contract (scripts/seed.ts): what the setup service must pass it.
-const SEED_ENV = ['DBACCESS_CONFIG', 'AWS_REGION', 'AWS_ENDPOINT_URL', 'AUDIT_TABLE', 'SEED_MYSQL_URL', 'SEED_ADMIN_HOST'];
+const SEED_ENV = ['DBACCESS_CONFIG', 'AWS_REGION', 'AWS_ENDPOINT_URL', 'AUDIT_TABLE', 'SEED_MYSQL_URL', 'SEED_ADMIN_HOST', 'SEED_POSTGRES_URL', 'SEED_POSTGRES_ADMIN_HOST'];
+
+/** Whether the configuration parser knows the per-database `engine` field (issue 15, merged from another branch). */
+function engineFieldKnown(): boolean {
+  try {
+    parseFileConfig({
+      allowedEmailDomains: ['example.com'],
+      administrators: [{ name: 'A', email: 'a@example.com' }],
+      projects: { p: { ownerName: 'O', ownerEmail: 'o@example.com', databases: { d: { engine: 'postgresql', adminSecretId: 'admin/p' } } } },
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The configuration without its `engine` fields, for a parser that does not know them yet. Remove once engineFieldKnown() holds on main. */
+function withoutEngines(doc: { projects?: Record<string, { databases?: Record<string, Record<string, unknown>> }> }): unknown {
+  const copy = structuredClone(doc);
+  for (const project of Object.values(copy.projects ?? {})) for (const db of Object.values(project.databases ?? {})) delete db.engine;
+  return copy;
+}
 
 describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)', () => {
   let compose: Compose;
@@ -255,13 +277,14 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
 
   describe('services', () => {
     it('When the compose file is read, then every service of the local stack is defined', () => {
-      for (const name of ['temporal', 'mysql', 'aws', 'mailpit', ...APP_SERVICES]) svc(name);
+      for (const name of ['temporal', 'mysql', 'postgres', 'aws', 'mailpit', ...APP_SERVICES]) svc(name);
     });
 
     it('When the stand-ins are read, then each runs the image it documents, pinned to a version', () => {
       const images: Record<string, RegExp> = {
         temporal: /^temporalio\/temporal:\d+\.\d+\.\d+$/,
         mysql: /^mysql:8\.4(\.\d+)?$/,
+        postgres: /^postgres:15(\.\d+)?$/,
         aws: /^motoserver\/moto:\d+\.\d+\.\d+$/,
         mailpit: /^axllent\/mailpit:v\d+\.\d+\.\d+$/,
       };
@@ -297,7 +320,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
     });
 
     it('When a service must outlive a crash, then it restarts, and the one-shot setup does not', () => {
-      for (const name of ['temporal', 'mysql', 'aws', 'mailpit', 'worker', 'api']) {
+      for (const name of ['temporal', 'mysql', 'postgres', 'aws', 'mailpit', 'worker', 'api']) {
         assert.equal(svc(name).restart, 'unless-stopped', `${name} restart policy`);
       }
       assert.ok([undefined, 'no'].includes(svc('setup').restart), 'setup runs once per `up`');
@@ -436,14 +459,15 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
           }
         }
       }
-      for (const name of ['temporal', 'mysql', 'aws', 'mailpit']) assert.ok(svc(name).healthcheck?.test, `${name} healthcheck`);
+      for (const name of ['temporal', 'mysql', 'postgres', 'aws', 'mailpit']) assert.ok(svc(name).healthcheck?.test, `${name} healthcheck`);
     });
 
-    it('When the stack starts, then setup waits for MySQL and the emulator, and the app for setup and Temporal', () => {
+    it('When the stack starts, then setup waits for MySQL, PostgreSQL and the emulator, the app for setup and Temporal, and the worker for PostgreSQL', () => {
       assert.deepEqual(
-        { mysql: dependsOn(svc('setup')).mysql, aws: dependsOn(svc('setup')).aws },
-        { mysql: 'service_healthy', aws: 'service_healthy' },
+        { mysql: dependsOn(svc('setup')).mysql, postgres: dependsOn(svc('setup')).postgres, aws: dependsOn(svc('setup')).aws },
+        { mysql: 'service_healthy', postgres: 'service_healthy', aws: 'service_healthy' },
       );
+      assert.equal(dependsOn(svc('worker')).postgres, 'service_healthy', 'the worker manages roles on the postgres service');
       for (const name of ['worker', 'api']) {
         const deps = dependsOn(svc(name));
         assert.equal(deps.setup, 'service_completed_successfully', `${name} must wait for setup to finish`);
@@ -456,6 +480,14 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.match(test, /mysqladmin ping/);
       assert.match(test, /-h\s*127\.0\.0\.1/, 'the first-start temporary server listens on the socket only and must not count as ready');
       assert.match(test, /\$MYSQL_ROOT_PASSWORD/);
+    });
+
+    it('When PostgreSQL is probed, then the probe uses TCP; it keeps no named volume (a demo that setup seeds again)', () => {
+      const test = argv(svc('postgres').healthcheck?.test).join(' ');
+      assert.match(test, /pg_isready/);
+      assert.match(test, /-h\s*127\.0\.0\.1/, 'the first-start initialisation server listens on the socket only and must not count as ready');
+      assert.deepEqual(mounts(svc('postgres')), []);
+      assert.ok(environment(svc('postgres')).POSTGRES_PASSWORD, 'the image refuses to start without a superuser password');
     });
   });
 
@@ -488,6 +520,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
   describe('configuration file and setup', () => {
     let config: FileConfig;
     let configSource: string;
+    let rawDatabases: Record<string, Record<string, unknown>>;
 
     before(() => {
       const worker = environment(svc('worker'));
@@ -496,15 +529,21 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       configSource = posix.normalize(mount.source);
       const path = resolve(ROOT, configSource);
       assert.ok(existsSync(path), `${configSource} does not exist`);
-      config = parseFileConfig(YAML.parse(readFileSync(path, 'utf8')));
+      const doc = YAML.parse(readFileSync(path, 'utf8'));
+      rawDatabases = doc.projects.demo.databases;
+      config = parseFileConfig(engineFieldKnown() ? doc : withoutEngines(doc));
     });
 
-    it('When the mounted configuration is read, then it passes parseFileConfig with a demo project of two databases', () => {
+    it('When the mounted configuration is read, then it passes parseFileConfig with a demo project of three databases, one on PostgreSQL', () => {
       assert.deepEqual(config.allowedEmailDomains, ['example.com']);
       assert.ok(config.administrators.length > 0);
       const projects = Object.values(config.projects);
       assert.equal(projects.length, 1);
-      assert.deepEqual(Object.keys(projects[0]!.databases).sort(), ['dev_project', 'staging_project']);
+      assert.deepEqual(Object.keys(projects[0]!.databases).sort(), ['dev_project', 'pg_project', 'staging_project']);
+      assert.deepEqual(
+        Object.fromEntries(Object.entries(rawDatabases).map(([key, db]) => [key, db.engine ?? 'mysql'])),
+        { dev_project: 'mysql', staging_project: 'mysql', pg_project: 'postgresql' },
+      );
       assert.deepEqual(Object.keys(config.accessLevels).sort(), ['ADMIN', 'READ', 'READ_WRITE']);
     });
 
@@ -543,6 +582,18 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.equal(decodeURIComponent(url.username), 'root');
       assert.equal(decodeURIComponent(url.password), environment(svc('mysql')).MYSQL_ROOT_PASSWORD, 'SEED_MYSQL_URL password');
       assert.equal(setup.SEED_ADMIN_HOST, 'mysql', 'the worker reaches MySQL by its service name');
+    });
+
+    it('When setup connects to PostgreSQL, then it uses the postgres service, its port and the superuser password compose gives it', () => {
+      const setup = environment(svc('setup'));
+      const url = new URL(setup.SEED_POSTGRES_URL ?? '');
+      assert.equal(url.protocol, 'postgres:');
+      assert.equal(url.hostname, 'postgres');
+      assert.equal(Number(url.port || 5432), 5432);
+      assert.ok(ports(svc('postgres')).some((p) => p.target === 5432), 'the postgres service listens on 5432');
+      assert.equal(decodeURIComponent(url.username), 'postgres');
+      assert.equal(decodeURIComponent(url.password), environment(svc('postgres')).POSTGRES_PASSWORD, 'SEED_POSTGRES_URL password');
+      assert.equal(setup.SEED_POSTGRES_ADMIN_HOST, 'postgres', 'the worker reaches PostgreSQL by its service name');
     });
 
     it('When the seed script exists, then it reads every variable the setup service passes', function () {

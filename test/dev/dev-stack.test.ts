@@ -2,26 +2,40 @@ import assert from 'node:assert/strict';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import pg from 'pg';
+import { parseFileConfig } from '../../src/config';
 import { DevStackRunner, listening, type DevStack } from '../support/dev-stack';
+import { onTestRunEnd } from '../support/hooks';
 import { accountExists, canLogin, RUN_PREFIX, rootPool } from '../support/mariadb';
+import { freePort } from '../support/ports';
 import { until } from '../support/wait';
 
 // `npm run dev` as a user runs it: one command brings up the whole stack on
 // its ports, a grant works through it, Ctrl-C stops everything, and a restart
 // on the same state keeps the grant. Runs on free ports, in a state folder and
 // with schema names of its own, so it never touches a developer's running stack.
+// The first stack is told of no PostgreSQL server; the second one finds the machine's.
+
+const POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 describe('npm run dev', function () {
   this.timeout(240_000);
   const dev = new DevStackRunner();
   const ports = dev.ports;
+  const savedPostgresUrl = process.env.DEV_POSTGRES_URL;
 
   before(async () => {
     rootPool(); // registers the end-of-run cleanup of this run's schemas and accounts
     await dev.allocatePorts();
+    // A port nobody listens on: the stack must start without PostgreSQL and say so.
+    process.env.DEV_POSTGRES_URL = `postgres://postgres@127.0.0.1:${await freePort()}/postgres`;
   });
 
-  after(() => dev.dispose());
+  after(async () => {
+    if (savedPostgresUrl === undefined) delete process.env.DEV_POSTGRES_URL;
+    else process.env.DEV_POSTGRES_URL = savedPostgresUrl;
+    await dev.dispose();
+  });
 
   const startDev = () => dev.start();
   const stopDev = () => dev.stop();
@@ -34,6 +48,8 @@ describe('npm run dev', function () {
     ]);
     assert.equal(stack.api, `http://127.0.0.1:${ports.DEV_API_PORT}`);
     assert.deepEqual(stack.databases, ['dev_project', 'prod_project']);
+    assert.match(dev.output, /\[dev\] no PostgreSQL at postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres \(ECONNREFUSED\): pg_project is left out/);
+    assert.doesNotMatch(readFileSync(join(dev.stateDir, 'dbaccess.yaml'), 'utf8'), /pg_project/);
     for (const url of [stack.api, stack.temporalUi, stack.inbox]) assert.ok(dev.output.includes(url), `${url} is printed`);
     assert.equal((await fetch(`${stack.api}/healthz`)).status, 200);
     assert.equal((await fetch(stack.temporalUi)).status, 200);
@@ -128,5 +144,89 @@ describe('npm run dev', function () {
     assert.equal((await call(again, 'POST', `/grants/${encodeURIComponent(grantId)}/revoke`, { reason: 'test' })).status, 202);
     await until('the account to be dropped', async () => !(await accountExists(account, '%')), 20_000);
     assert.equal(await stopDev(), 0);
+  });
+});
+
+/** Whether the configuration parser knows the per-database `engine` field (issue 15, merged from another branch). */
+function engineFieldKnown(): boolean {
+  try {
+    parseFileConfig({
+      allowedEmailDomains: ['example.com'],
+      administrators: [{ name: 'A', email: 'a@example.com' }],
+      projects: { p: { ownerName: 'O', ownerEmail: 'o@example.com', databases: { d: { engine: 'postgresql', adminSecretId: 'admin/p' } } } },
+    });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm run dev with PostgreSQL', function () {
+  this.timeout(240_000);
+  const name = 'devpg';
+  const prefix = `${RUN_PREFIX}_${name}`;
+  const dev = new DevStackRunner(name);
+  const savedPostgresUrl = process.env.DEV_POSTGRES_URL;
+  let root: pg.Client | undefined;
+
+  before(async function () {
+    // Until the configuration knows `engine: postgresql`, the stack could not load pg_project.
+    if (!engineFieldKnown()) this.skip();
+    root = new pg.Client({ connectionString: POSTGRES_URL });
+    root.on('error', () => undefined);
+    await root.connect().catch(() => {
+      root = undefined;
+    });
+    if (!root) this.skip();
+    rootPool();
+    await dev.allocatePorts();
+    process.env.DEV_POSTGRES_URL = POSTGRES_URL;
+    const client = root;
+    onTestRunEnd(async () => {
+      // The stack's database, its owner and admin roles, and any grantee left by a failure: all named after the prefix.
+      await client.query(`DROP DATABASE IF EXISTS "${prefix}_db" WITH (FORCE)`).catch(() => undefined);
+      const roles = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname DESC', [`${prefix}%`]);
+      for (const { rolname } of roles.rows) {
+        await client.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined);
+        await client.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined);
+      }
+      await client.end().catch(() => undefined);
+    });
+  });
+
+  after(async () => {
+    if (savedPostgresUrl === undefined) delete process.env.DEV_POSTGRES_URL;
+    else process.env.DEV_POSTGRES_URL = savedPostgresUrl;
+    await dev.dispose();
+  });
+
+  it('When PostgreSQL answers, then the demo project has pg_project, a READ grant on it works, and a revoke drops the role', async () => {
+    const stack = (await dev.start()) as DevStack & { postgres: { database: string; schema: string } };
+    assert.deepEqual(stack.databases, ['dev_project', 'prod_project', 'pg_project']);
+    assert.deepEqual(stack.postgres, { url: POSTGRES_URL, database: `${prefix}_db`, schema: `${prefix}_pg` });
+    assert.ok(dev.output.includes('"database":"pg_project","accessLevel":"READ"'), 'the tour grants READ on pg_project');
+    assert.ok(dev.output.includes(`dbname=${prefix}_db`), 'the tour shows how to connect with psql');
+
+    const email = `${RUN_PREFIX}.devpg@${stack.emailDomain}`;
+    const created = await dev.call(stack, 'POST', '/grants', { email, name: 'Dev Pg', project: stack.project, database: 'pg_project', accessLevel: 'READ', duration: '1h' });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(created.body.status, 'ACTIVE');
+    const { account, secretName, grantId } = created.body as { account: string; secretName: string; grantId: string };
+    const secrets = new SecretsManagerClient({ endpoint: stack.aws, region: 'us-east-1', credentials: { accessKeyId: 'dev', secretAccessKey: 'dev' } });
+    const secret = JSON.parse((await secrets.send(new GetSecretValueCommand({ SecretId: secretName }))).SecretString!) as { password: string };
+    secrets.destroy();
+
+    const grantee = new pg.Client({ host: '127.0.0.1', port: 5432, user: account, password: secret.password, database: stack.postgres.database });
+    await grantee.connect();
+    try {
+      assert.deepEqual((await grantee.query(`SELECT count(*)::int AS n FROM "${stack.postgres.schema}".example`)).rows, [{ n: 0 }]);
+      await assert.rejects(grantee.query(`INSERT INTO "${stack.postgres.schema}".example (note) VALUES ('x')`), (err: { code?: string }) => err.code === '42501');
+    } finally {
+      await grantee.end();
+    }
+
+    assert.equal((await dev.call(stack, 'POST', `/grants/${encodeURIComponent(grantId)}/revoke`, { reason: 'test' })).status, 202);
+    await until('the role to be dropped', async () => (await root!.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [account])).rowCount === 0, 20_000);
+    assert.equal(await dev.stop(), 0);
   });
 });
