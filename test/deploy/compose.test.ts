@@ -241,27 +241,6 @@ const REQUIRED: Record<'worker' | 'api', string[]> = {
 // The seed script's contract (scripts/seed.ts): what the setup service must pass it.
 const SEED_ENV = ['DBACCESS_CONFIG', 'AWS_REGION', 'AWS_ENDPOINT_URL', 'AUDIT_TABLE', 'SEED_MYSQL_URL', 'SEED_ADMIN_HOST', 'SEED_POSTGRES_URL', 'SEED_POSTGRES_ADMIN_HOST'];
 
-/** Whether the configuration parser knows the per-database `engine` field (issue 15, merged from another branch). */
-function engineFieldKnown(): boolean {
-  try {
-    parseFileConfig({
-      allowedEmailDomains: ['example.com'],
-      administrators: [{ name: 'A', email: 'a@example.com' }],
-      projects: { p: { ownerName: 'O', ownerEmail: 'o@example.com', databases: { d: { engine: 'postgresql', adminSecretId: 'admin/p' } } } },
-    });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** The configuration without its `engine` fields, for a parser that does not know them yet. Remove once engineFieldKnown() holds on main. */
-function withoutEngines(doc: { projects?: Record<string, { databases?: Record<string, Record<string, unknown>> }> }): unknown {
-  const copy = structuredClone(doc);
-  for (const project of Object.values(copy.projects ?? {})) for (const db of Object.values(project.databases ?? {})) delete db.engine;
-  return copy;
-}
-
 describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)', () => {
   let compose: Compose;
   let svc: (name: string) => Service;
@@ -531,7 +510,7 @@ describe('docker-compose stack (docker-compose.yml, Dockerfile, deploy/compose)'
       assert.ok(existsSync(path), `${configSource} does not exist`);
       const doc = YAML.parse(readFileSync(path, 'utf8'));
       rawDatabases = doc.projects.demo.databases;
-      config = parseFileConfig(engineFieldKnown() ? doc : withoutEngines(doc));
+      config = parseFileConfig(doc);
     });
 
     it('When the mounted configuration is read, then it passes parseFileConfig with a demo project of three databases, one on PostgreSQL', () => {
