@@ -8,7 +8,7 @@ import { GRANT_RUN_TAG } from '../adapters/credential-links';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import type { EngineGuide } from '../contract/engine-guide';
 import { generatePassword } from '../adapters/password';
-import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantSecretStore, Notifier, ServerEndpoint } from '../adapters/ports';
+import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantCredential, GrantSecretStore, Notifier, ServerEndpoint } from '../adapters/ports';
 import type { AccountRef, AdminAlert, ApprovalNotice, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 
 export * from '../adapters/ports';
@@ -55,6 +55,15 @@ export type AdminMailRequest = AdminAlert;
 export type NoticeMailRequest = GranteeNotice;
 /** An approval-gate e-mail; the API's URL is the worker's. */
 export type ApprovalMailRequest = ApprovalNotice;
+
+/**
+ * The per-grant secret's value, in the shape RDS and Secrets Manager rotation use
+ * (`engine, host, port, username, password, dbname`), so tools that read those read it.
+ */
+function grantCredential(connection: ServerEndpoint, username: string, password: string, schema: string): GrantCredential {
+  const dbname = connection.database ?? schema;
+  return { engine: connection.engine, host: connection.host, port: connection.port, username, password, dbname, database: dbname, ...(connection.database ? { schema } : {}) };
+}
 
 /** Tag on a per-grant secret naming the grant that owns the secret and its account. */
 export const GRANT_ID_TAG = 'dbaccess:grant-id';
@@ -143,7 +152,7 @@ export function createActivities(deps: ActivityDeps) {
         const run = Context.current().info.workflowExecution?.runId;
         await deps.secrets.put(
           ref.secretName,
-          { engine: connection.engine, host: connection.host, port: connection.port, username: ref.account, password, database: ref.target.schema },
+          grantCredential(connection, ref.account, password, ref.target.schema),
           { [GRANT_ID_TAG]: ref.grantId, ...(run ? { [GRANT_RUN_TAG]: run } : {}), 'dbaccess:project': ref.project, 'dbaccess:database': ref.database, 'managed-by': 'dbaccess' },
         );
         await deps.accounts.ensureAccount(ref.target, ref.account, password, { ...call, grantId: ref.grantId, ...(ref.validUntil !== undefined ? { validUntil: ref.validUntil } : {}) });

@@ -28,7 +28,12 @@ export interface GrantCredential {
   port: number;
   username: string;
   password: string;
+  /** What a session opens, as in the RDS secret shape: the database (PostgreSQL), or the schema (MySQL). */
+  dbname: string;
+  /** The same as `dbname`: the field the per-grant secret had before it took the RDS shape. */
   database: string;
+  /** PostgreSQL: the schema the privileges are on, inside `dbname`. */
+  schema?: string;
 }
 
 export interface GrantSecretStore {

@@ -192,7 +192,7 @@ export interface GrantState {
   /** Name of the per-grant secret, once it exists. The name only, never the value. */
   secretName?: string;
   /** Where the grantee connects, once the account exists. */
-  connection?: { host: string; port: number; engine: string };
+  connection?: { host: string; port: number; engine: string; database?: string };
   /** For FAILED grants: the step that failed and why. */
   failure?: { step: string; message: string };
   /** When access ended: the instant the account was contained (revoke, expiry), from the revocation's own clock. */

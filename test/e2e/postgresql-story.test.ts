@@ -66,6 +66,12 @@ describe('end to end: a PostgreSQL grant over HTTP, and the reconciler on Postgr
     assert.ok(secret, 'the per-grant secret exists');
     assert.equal(secret.engine, 'postgresql');
     assert.equal(secret.port, cluster.port);
+    // The RDS secret shape: dbname is the database a session opens; the schema is named apart.
+    assert.equal(secret.dbname, db.database);
+    assert.equal(secret.schema, db.schema);
+    // The GRANTED message's psql hint opens that database, as that role.
+    const granted = await stack.components.smtp.waitFor((m) => m.to.includes(email) && /granted/i.test(m.subject), 15_000);
+    assert.match(granted.text, new RegExp(`psql '[^']*user=${created.body.account} dbname=${db.database}'`));
     return { ...(created.body as { grantId: string; account: string; secretName: string }), email, password: secret.password };
   }
 

@@ -144,7 +144,7 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
     await pool.query(`GRANT SELECT ON ${on} TO ?@'%'`, [names.legacy]);
     await stack.components.deps.secrets.put(
       secretName,
-      { engine: 'mariadb', host: '127.0.0.1', port: 3306, username: names.legacy, password: 'Legacy-grant-123', database: schema },
+      { engine: 'mariadb', host: '127.0.0.1', port: 3306, username: names.legacy, password: 'Legacy-grant-123', dbname: schema, database: schema },
       { [GRANT_ID_TAG]: grantId },
     );
     const at = new Date(Date.now() - 3600_000).toISOString();
@@ -270,7 +270,7 @@ describe('reconciler: orphans, look-alikes and drift on the real stack', functio
     const secretName = grantSecretName(stack.components.secretPrefix, stack.project, 'gated', account);
     await stack.components.deps.secrets.put(
       secretName,
-      { engine: 'mariadb', host: '127.0.0.1', port: 3306, username: account, password: 'Provisioning-123', database: stack.components.schemas[1]! },
+      { engine: 'mariadb', host: '127.0.0.1', port: 3306, username: account, password: 'Provisioning-123', dbname: stack.components.schemas[1]!, database: stack.components.schemas[1]! },
       { [GRANT_ID_TAG]: grantId },
     );
     await rootPool().query("CREATE USER ?@'%' IDENTIFIED BY 'Provisioning-123'", [account]);

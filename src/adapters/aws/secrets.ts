@@ -183,7 +183,9 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
       port: value.port,
       username: value.username,
       password: value.password,
+      dbname: value.dbname,
       database: value.database,
+      ...(value.schema ? { schema: value.schema } : {}),
     });
     try {
       const tagged = tagList(tags);
@@ -242,11 +244,23 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
     const obj = parseJsonObject(name, text);
     const str = (key: string): string => (typeof obj[key] === 'string' ? (obj[key] as string) : '');
     const port = Number(obj['port']);
-    const engine = obj['engine'] === 'mariadb' ? 'mariadb' : 'mysql';
+    // The server's dialect as the grant wrote it; a secret without one is from before engines (MySQL).
+    const engine = /^[a-z][a-z0-9]{0,19}$/.test(str('engine')) ? str('engine') : 'mysql';
     if (!str('username') || !str('password') || !str('host') || !Number.isInteger(port)) {
-      throw new SecretInvalidError(name, 'is not a grant secret {engine, host, port, username, password, database}');
+      throw new SecretInvalidError(name, 'is not a grant secret {engine, host, port, username, password, dbname}');
     }
-    return { engine, host: str('host'), port, username: str('username'), password: str('password'), database: str('database') };
+    // Secrets written before the RDS shape carry `database` only.
+    const dbname = str('dbname') || str('database');
+    return {
+      engine,
+      host: str('host'),
+      port,
+      username: str('username'),
+      password: str('password'),
+      dbname,
+      database: dbname,
+      ...(str('schema') ? { schema: str('schema') } : {}),
+    };
   }
 
   /**

@@ -27,6 +27,8 @@ export interface ServerEndpoint {
   port: number;
   /** What the server is, as it reported itself (`mysql`, `mariadb`, ...): the guides' dialect. */
   engine: string;
+  /** The database a session opens, where the engine has databases above schemas (PostgreSQL); absent on MySQL, where it is the schema. */
+  database?: string;
 }
 
 /**

@@ -279,6 +279,7 @@ describe('AWS adapters (moto)', function () {
       port: 3306,
       username: 'john_doe_abc123',
       password,
+      dbname: 'dev_project',
       database: 'dev_project',
     });
     const name = (): string => uniq('dbaccess-test/grants/proj/dev_project/john_doe_abc123');

@@ -205,7 +205,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
     throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${account} kept appearing on the server of ${session.secretId}`);
   }
 
-  const endpoint = (s: PgSession): ServerEndpoint => ({ host: s.credentials.host, port: s.credentials.port, engine: ENGINE });
+  const endpoint = (s: PgSession): ServerEndpoint => ({ host: s.credentials.host, port: s.credentials.port, engine: ENGINE, database: s.credentials.database });
   const where = (target: GrantTarget, account: string) => ({ secretId: target.adminSecretId, schema: target.schema, account });
 
   return {

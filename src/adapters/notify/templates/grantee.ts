@@ -130,7 +130,7 @@ function grantedDocument(input: GrantMessageInput, reference: string | undefined
     });
   }
   const connect = grant.connection
-    ? input.guide.connectCommand({ host: grant.connection.host, port: grant.connection.port, username: grant.account, ...(input.schema ? { database: input.schema } : {}) })
+    ? input.guide.connectCommand({ host: grant.connection.host, port: grant.connection.port, username: grant.account, ...(grant.connection.database ? { database: grant.connection.database } : input.schema ? { database: input.schema } : {}) })
     : undefined;
   if (connect) {
     const hint = creds?.kind === 'link' ? 'Enter the password from the link (or the secret) when asked.' : creds?.kind === 'password' ? 'Enter the password above when asked.' : 'Enter the password from the secret when asked.';
