@@ -297,6 +297,20 @@ describe('AWS adapters (moto)', function () {
       );
     });
 
+    it('When a PostgreSQL grant secret is stored and read back, then it keeps its engine, the RDS dbname and its schema; a secret of the earlier shape reads as MySQL with dbname from database', async () => {
+      const store = new SecretsManagerGrantSecretStore(clients.secrets);
+      const pg = { engine: 'postgresql', host: 'pg.internal', port: 5432, username: 'paula_abc', password: 'Pg-secret-123', dbname: 'orders', database: 'orders', schema: 'app' };
+      const id = name();
+      await store.put(id, pg);
+      assert.deepEqual(JSON.parse((await secretValue(clients.secrets, id))!), pg);
+      assert.deepEqual(await store.read(id), pg);
+      const legacy = name();
+      await clients.secrets.send(
+        new CreateSecretCommand({ Name: legacy, SecretString: JSON.stringify({ engine: 'mariadb', host: 'h', port: 3306, username: 'u', password: 'Legacy-123', database: 'dev_project' }) }),
+      );
+      assert.deepEqual(await store.read(legacy), { engine: 'mariadb', host: 'h', port: 3306, username: 'u', password: 'Legacy-123', dbname: 'dev_project', database: 'dev_project' });
+    });
+
     it('When a secret that exists is put again with tags (a new grant run of the same id), then its tags name the new run, and readBound reads the value with that run', async () => {
       const store = new SecretsManagerGrantSecretStore(clients.secrets);
       const id = name();
