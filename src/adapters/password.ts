@@ -18,3 +18,15 @@ export function generatePassword(length = 32): string {
   }
   return out;
 }
+
+/**
+ * Whether a password is one the engines accept: 8-256 printable ASCII characters
+ * without spaces, quotes or backslashes. Generated passwords always are; so must
+ * any other that reaches a statement, so that its literal is the same under every
+ * quoting and escaping mode.
+ */
+export function isSafePassword(password: unknown): password is string {
+  return typeof password === 'string' && /^[\x21-\x7e]{8,256}$/.test(password) && !/['"\\]/.test(password);
+}
+
+export const SAFE_PASSWORD_RULE = 'password must be 8-256 printable ASCII characters without spaces, quotes or backslashes';

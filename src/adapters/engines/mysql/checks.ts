@@ -1,5 +1,6 @@
 import { ACCOUNT_NAME, HOST_PATTERN, PRIVILEGE_WHITELIST, SCHEMA_NAME, isPrivilege, type Privilege } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
+import { isSafePassword, SAFE_PASSWORD_RULE } from '../../password';
 import type { SqlDialect } from '../../ports';
 
 // Every statement the account manager sends is built here, from validated
@@ -98,13 +99,8 @@ export function checkMaxUserConnections(n: number): number {
  * that need no escaping at all are accepted: the literal is then the same in
  * every mode. The message never includes the value.
  */
-const PASSWORD = /^[\x21-\x7e]{8,256}$/;
-const PASSWORD_FORBIDDEN = /['"\\]/;
-
 export function checkPassword(password: string): string {
-  if (typeof password !== 'string' || !PASSWORD.test(password) || PASSWORD_FORBIDDEN.test(password)) {
-    invalid('password must be 8-256 printable ASCII characters without spaces, quotes or backslashes');
-  }
+  if (!isSafePassword(password)) invalid(SAFE_PASSWORD_RULE);
   return password;
 }
 

@@ -2,6 +2,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
 
 import { ACCOUNT_NAME, SCHEMA_NAME } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
+import { isSafePassword, SAFE_PASSWORD_RULE } from '../../password';
 
 // Every statement the PostgreSQL account manager sends is built here, from
 // validated parts only. Queries take their values as $n parameters. Utility
@@ -83,14 +84,8 @@ export function checkRoleName(name: string): string {
   return name;
 }
 
-/** Same rule as the MySQL adapter: printable ASCII without spaces, quotes or backslashes. */
-const PASSWORD = /^[\x21-\x7e]{8,256}$/;
-const PASSWORD_FORBIDDEN = /['"\\]/;
-
 export function checkPassword(password: string): string {
-  if (typeof password !== 'string' || !PASSWORD.test(password) || PASSWORD_FORBIDDEN.test(password)) {
-    invalid('password must be 8-256 printable ASCII characters without spaces, quotes or backslashes');
-  }
+  if (!isSafePassword(password)) invalid(SAFE_PASSWORD_RULE);
   return password;
 }
 
