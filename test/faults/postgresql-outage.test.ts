@@ -2,10 +2,14 @@ import assert from 'node:assert/strict';
 
 import type pg from 'pg';
 
+import { createPostgresAccountManager } from '../../src/adapters/engines/postgresql';
+import { ActivityErrorType } from '../../src/adapters/errors';
+import { createFixture, randomName, randomPassword, RUN_PREFIX, StaticCredentialSource } from '../adapters/engines/postgresql/pg';
 import { startFaultStack, type FaultStack } from '../support/fault-stack';
+import { expectFailure } from '../support/failures';
 import { addHistories, addLogLines, LeakScanner } from '../support/leaks';
 import { loginAs, roleOf, sessionsOf } from '../support/pg-cluster';
-import { caught } from '../support/proxy';
+import { caught, startTcpProxy } from '../support/proxy';
 import { until } from '../support/wait';
 
 // PostgreSQL outages on the real stack: the worker (a child process) reaches a
@@ -24,6 +28,32 @@ interface Secrets {
   passwords: string[];
   verifiers: string[];
 }
+
+describe('faults: the PostgreSQL account manager loses its connection mid-statement', function () {
+  this.timeout(30_000);
+
+  it('When the connection of a checked-out client is reset during a statement, then the call fails as DatabaseUnavailable (the process survives), and the next call after the restore succeeds', async () => {
+    const fx = await createFixture('cut');
+    const proxy = await startTcpProxy({ host: fx.credentials.host, port: fx.credentials.port });
+    const manager = createPostgresAccountManager({ credentials: new StaticCredentialSource({ ...fx.credentials, host: proxy.host, port: proxy.port }) });
+    try {
+      const account = `${RUN_PREFIX}_cut${randomName(3)}`;
+      const create = proxy.hold('CREATE ROLE', { until: 'request' });
+      const ensuring = manager.ensureAccount(fx.target(), account, randomPassword(), { grantId: 'grant/p/d/cut@example.com' });
+      await caught(create, 'CREATE ROLE');
+      // The client is out of the pool, its statement in flight: its socket errors now.
+      proxy.cut();
+      create.release();
+      await expectFailure(ensuring, ActivityErrorType.DatabaseUnavailable);
+      proxy.restore();
+      await manager.ensureAccount(fx.target(), account, randomPassword(), { grantId: 'grant/p/d/cut@example.com' });
+      assert.equal((await fx.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [account])).length, 1);
+    } finally {
+      await manager.close();
+      await proxy.close();
+    }
+  });
+});
 
 describe('faults: PostgreSQL is cut by the fault proxy', function () {
   this.timeout(180_000);
@@ -48,6 +78,7 @@ describe('faults: PostgreSQL is cut by the fault proxy', function () {
   after(async () => {
     await Promise.all(Object.values(cases));
     await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
+    require('fs').writeFileSync('/tmp/f15-worker.log', stack?.worker.output() ?? ''); // DEBUG
     await stack?.stop();
   });
 
