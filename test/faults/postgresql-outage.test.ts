@@ -78,7 +78,6 @@ describe('faults: PostgreSQL is cut by the fault proxy', function () {
   after(async () => {
     await Promise.all(Object.values(cases));
     await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
-    require('fs').writeFileSync('/tmp/f15-worker.log', stack?.worker.output() ?? ''); // DEBUG
     await stack?.stop();
   });
 
@@ -149,13 +148,27 @@ async function assertEnded(stack: FaultStack, session: pg.Client, account: strin
   assert.deepEqual(await sessionsOf(stack.postgres!.cluster, account), [], 'no session of the role is left');
 }
 
+/** The worker's JSON log lines. */
+function workerLines(stack: FaultStack): Record<string, unknown>[] {
+  return stack.worker
+    .output()
+    .split('\n')
+    .flatMap((line) => {
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+}
+
 /** Highest attempt of a pending activity of that type (0 when none is pending). */
 async function attemptOf(stack: FaultStack, grantId: string, type: string): Promise<number> {
   return Math.max(0, ...(await stack.pendingActivities(grantId)).filter((a) => a.type === type).map((a) => a.attempt));
 }
 
 /**
- * (a) A READ grant expiring in 8 s, its revocation armed and waiting, a grantee
+ * (a) A READ grant expiring in 10 s, its revocation armed and waiting, a grantee
  * session open; the proxy is cut 2 s or more before the expiry and restored once
  * the grant has shown REVOKING for a while (about 11 s after the expiry): the
  * armed attempts fail (1, 2, 4 s apart), the next one after the restore drops the role.
@@ -163,7 +176,7 @@ async function attemptOf(stack: FaultStack, grantId: string, type: string): Prom
 async function cutAtExpiry(stack: FaultStack, secrets: Secrets, sessions: pg.Client[]): Promise<string> {
   const proxy = stack.pg.expiry!;
   const { cluster } = stack.postgres!;
-  const expiresAt = Date.now() + 8000;
+  const expiresAt = Date.now() + 10_000;
   const created = await stack.requestGrant({ email: stack.newEmail(), database: 'expiry', accessLevel: 'READ', expiresAt: new Date(expiresAt).toISOString() });
   assert.equal(created.status, 201, JSON.stringify(created.body));
   const { grantId, account, secretName } = created.body as { grantId: string; account: string; secretName: string };
@@ -255,6 +268,9 @@ async function cutWhileCreating(stack: FaultStack, secrets: Secrets, database: '
     assert.deepEqual(o.audit.map((e) => e.event), ['REQUESTED', 'GRANTED']);
     await passwordOf(stack, secrets, o.state.secretName!);
     await verifierOf(stack, secrets, account);
+    // The role the lost COMMIT created was found, the grant's own, and given the stored password.
+    const ensured = workerLines(stack).filter((l) => l.msg === 'account ensured' && l.account === account);
+    assert.deepEqual(ensured.map((l) => l.created), [false], 'one ensureAccount completed, on the role that was already there');
     return `create: ACTIVE ${Date.now() - restoredAt} ms after a ${Math.round((restoredAt - cutAt) / 1000)} s outage`;
   }
   const final = await stack.waitClosed(grantId, 60_000);
