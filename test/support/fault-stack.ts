@@ -41,6 +41,8 @@ import { until } from './wait';
 //
 // The test itself reads MariaDB, PostgreSQL, moto and the captured mail directly, never
 // through the proxies, so what it sees is the truth whatever the proxies do.
+// One file, past 400 lines: the setup and the checks of what a grant left share the
+// same components, proxies and configuration.
 
 export const ADMIN_CLIENT = 'fault-admin';
 
