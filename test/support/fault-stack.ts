@@ -18,6 +18,7 @@ import { SEARCH_ATTRIBUTE_DEFINITIONS } from '../../src/contract/search-attribut
 import { createTestComponents, stackConfigFile, type TestComponents } from './components';
 import { onTestRunEnd } from './hooks';
 import { accountExists, canLogin, MARIADB_HOST, MARIADB_PORT, randomName, RUN_PREFIX, schemaGrants } from './mariadb';
+import { loginAs, roleOf, seedServiceDatabase, startPgCluster, tablePrivilegesOf, type PgCluster, type PgServiceDatabase } from './pg-cluster';
 import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from './processes';
 import { startTcpProxy, type TcpProxy } from './proxy';
 import type { CapturedMail } from './smtp';
@@ -33,11 +34,15 @@ import { until } from './wait';
 //     ├── MariaDB: one proxy per configured database (each database has its own admin
 //     │   secret, whose MYSQL_HOST/PORT is its proxy), so one grant's database can be
 //     │   cut or held without touching another's
+//     ├── PostgreSQL (with `postgres`): a password-checking cluster of the stack's own,
+//     │   one proxy and admin secret (RDS shape) per PostgreSQL database key
 //     ├── AWS emulator (Secrets Manager + DynamoDB): one proxy (AWS_ENDPOINT_URL)
 //     └── SMTP capture server: one proxy (SMTP_HOST/PORT)
 //
-// The test itself reads MariaDB, moto and the captured mail directly, never
+// The test itself reads MariaDB, PostgreSQL, moto and the captured mail directly, never
 // through the proxies, so what it sees is the truth whatever the proxies do.
+// One file, past 400 lines: the setup and the checks of what a grant left share the
+// same components, proxies and configuration.
 
 export const ADMIN_CLIENT = 'fault-admin';
 
@@ -50,6 +55,16 @@ export interface FaultStackOptions {
   grantWaitMs?: number;
   /** The configuration's revocationLead (default: the configuration's default, 1m). */
   revocationLead?: string;
+  /** PostgreSQL database keys (`engine: postgresql`), all on one seeded database of the stack's own cluster, each behind its own proxy. */
+  postgres?: string[];
+}
+
+/** The PostgreSQL side of a stack: the cluster, its seeded service database, and a table of its schema (owned by the owner role). */
+export interface FaultStackPostgres {
+  cluster: PgCluster;
+  database: PgServiceDatabase;
+  /** Schema-qualified. */
+  table: string;
 }
 
 export interface GrantOutcome {
@@ -76,6 +91,9 @@ export interface FaultStack {
   temporal?: TemporalDevServer;
   /** The MariaDB proxy of each database key. */
   mysql: Record<string, TcpProxy>;
+  /** The PostgreSQL proxy of each `postgres` key. */
+  pg: Record<string, TcpProxy>;
+  postgres?: FaultStackPostgres;
   aws: TcpProxy;
   smtp: TcpProxy;
   audit: DynamoAuditStore;
@@ -187,6 +205,32 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       });
       adminSecrets[key] = secretId;
     }
+    // PostgreSQL: one cluster and service database; one proxy and admin secret per key.
+    const pgProxies: Record<string, TcpProxy> = {};
+    const pgEntries: Record<string, Record<string, unknown>> = {};
+    let postgres: FaultStackPostgres | undefined;
+    if (options.postgres?.length) {
+      const cluster = await startPgCluster();
+      cleanups.push(() => cluster.stop());
+      const database = await seedServiceDatabase(cluster, `f${randomName(6)}`);
+      const table = `${database.schema}.t`;
+      await cluster.root(database.database).query(`CREATE TABLE ${table} (id serial PRIMARY KEY, v text)`);
+      await cluster.root(database.database).query(`ALTER TABLE ${table} OWNER TO "${database.owner}"`);
+      postgres = { cluster, database, table };
+      for (const key of options.postgres) {
+        const proxy = await startTcpProxy({ host: cluster.host, port: cluster.port });
+        cleanups.push(() => proxy.close());
+        pgProxies[key] = proxy;
+        const secretId = `dbaccess-test-admin/${components.project}/${key}`;
+        const secret = { ...database.secret, host: proxy.host, port: proxy.port };
+        await components.aws.secrets.send(new CreateSecretCommand({ Name: secretId, SecretString: JSON.stringify(secret) }));
+        cleanups.push(async () => {
+          await components.aws.secrets.send(new DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true }));
+        });
+        pgEntries[key] = { engine: 'postgresql', schema: database.schema, adminSecretId: secretId, maxDuration: options.maxDuration ?? '30d' };
+      }
+    }
+    const onPg = (database: string) => postgres !== undefined && database in pgEntries;
     const motoUrl = new URL(components.awsSettings.endpoint!);
     const aws = await startTcpProxy({ host: motoUrl.hostname, port: Number(motoUrl.port) });
     cleanups.push(() => aws.close());
@@ -196,7 +240,10 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     const project = components.project;
     const raw = stackConfigFile(
       components,
-      Object.fromEntries(options.databases.map((key) => [key, { schema: components.schema, adminSecretId: adminSecrets[key], maxDuration: options.maxDuration ?? '30d' }])),
+      {
+        ...Object.fromEntries(options.databases.map((key) => [key, { schema: components.schema, adminSecretId: adminSecrets[key], maxDuration: options.maxDuration ?? '30d' }])),
+        ...pgEntries,
+      },
       { apiClients: { [ADMIN_CLIENT]: { role: 'admin' } }, ...(options.revocationLead ? { revocationLead: options.revocationLead } : {}) },
     );
     const config = parseFileConfig(raw);
@@ -268,7 +315,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
         audit: await audit.forGrant(grantId),
         granteeMails: mailsTo(s.email),
         adminMails: components.smtp.messages.filter((m) => m.to.some((t) => admins.includes(t)) && (m.subject.includes(s.email) || m.text.includes(grantId))),
-        accountExists: await accountExists(s.account, '%'),
+        accountExists: onPg(s.database) ? (await roleOf(postgres!.cluster, s.account)) !== undefined : await accountExists(s.account, '%'),
         secretExists: s.secretName !== undefined ? await components.secretExists(s.secretName) : await components.secretExists(`${components.secretPrefix}/${s.project}/${s.database}/${s.account}`),
       };
     };
@@ -280,13 +327,25 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       const why = `${grantId} is ${s.status}; audit: ${events.join(', ')}; history: ${s.history.map((h) => h.event).join(', ')}`;
       const secretName = `${components.secretPrefix}/${s.project}/${s.database}/${s.account}`;
       if (s.status === 'ACTIVE') {
-        assert.ok(o.accountExists, `${why}: its account exists`);
-        const grants = await schemaGrants(s.account, '%', components.schema);
-        assert.equal(grants.length, 1, `${why}: one grant line on the schema (${grants.join(' | ')})`);
-        assert.equal(grants[0]!.split(' ON ')[0], `GRANT ${s.privileges.join(', ')}`, `${why}: exactly the level's privileges`);
-        const secret = await components.readGrantSecret(secretName);
-        assert.ok(secret, `${why}: its secret exists`);
-        assert.ok(await canLogin(s.account, secret.password, components.schema), `${why}: the password in the secret works`);
+        if (onPg(s.database)) {
+          const { cluster, database, table } = postgres!;
+          const role = await roleOf(cluster, s.account);
+          assert.equal(role?.comment, `dbaccess grant ${grantId}`, `${why}: its role exists, tagged with the grant`);
+          const held = await tablePrivilegesOf(cluster, database.database, s.account, table);
+          const exact = s.privileges.includes('ALL PRIVILEGES') ? held.length === 7 : held.join(', ') === s.privileges.join(', ');
+          assert.ok(exact, `${why}: exactly the level's privileges on ${table} (${held.join(', ')})`);
+          const secret = await components.readGrantSecret(secretName);
+          assert.ok(secret, `${why}: its secret exists`);
+          await (await loginAs(cluster, s.account, secret.password, database.database)).end();
+        } else {
+          assert.ok(o.accountExists, `${why}: its account exists`);
+          const grants = await schemaGrants(s.account, '%', components.schema);
+          assert.equal(grants.length, 1, `${why}: one grant line on the schema (${grants.join(' | ')})`);
+          assert.equal(grants[0]!.split(' ON ')[0], `GRANT ${s.privileges.join(', ')}`, `${why}: exactly the level's privileges`);
+          const secret = await components.readGrantSecret(secretName);
+          assert.ok(secret, `${why}: its secret exists`);
+          assert.ok(await canLogin(s.account, secret.password, components.schema), `${why}: the password in the secret works`);
+        }
         assert.ok(events.includes('REQUESTED') && events.includes('GRANTED'), `${why}: REQUESTED and GRANTED are audited`);
         assert.ok(!events.includes('ROLLED_BACK'), `${why}: not rolled back`);
         assert.ok(o.granteeMails.some((m) => /granted/i.test(m.subject)), `${why}: the grantee was e-mailed`);
@@ -321,6 +380,8 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       worker,
       ...(temporal ? { temporal } : {}),
       mysql,
+      pg: pgProxies,
+      ...(postgres ? { postgres } : {}),
       aws,
       smtp,
       audit,

@@ -112,3 +112,40 @@ export async function loginAs(cluster: PgCluster, user: string, password: string
   await client.connect();
   return client;
 }
+
+/** A role as the server holds it (read as the superuser): its ownership tag and its password verifier. */
+export interface PgRoleTruth {
+  comment: string | null;
+  /** The SCRAM verifier in pg_authid (a secret: for leak checks, never printed). */
+  verifier: string | null;
+  validUntil: string | undefined;
+}
+
+export async function roleOf(cluster: PgCluster, name: string): Promise<PgRoleTruth | undefined> {
+  const { rows } = await cluster
+    .root()
+    .query<{ comment: string | null; verifier: string | null; until: Date | null }>(
+      "SELECT shobj_description(oid, 'pg_authid') AS comment, rolpassword AS verifier, rolvaliduntil AS until FROM pg_authid WHERE rolname = $1",
+      [name],
+    );
+  const row = rows[0];
+  return row ? { comment: row.comment, verifier: row.verifier, validUntil: row.until?.toISOString() } : undefined;
+}
+
+/** The backends (pids) logged in as `role`, on any database of the cluster. */
+export async function sessionsOf(cluster: PgCluster, role: string): Promise<number[]> {
+  const { rows } = await cluster.root().query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE usename = $1', [role]);
+  return rows.map((r) => r.pid);
+}
+
+const TABLE_PRIVILEGES = ['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER'] as const;
+
+/** Which table privileges `role` holds on `table` (schema-qualified) of `database`, whichever way (directly, PUBLIC, membership). */
+export async function tablePrivilegesOf(cluster: PgCluster, database: string, role: string, table: string): Promise<string[]> {
+  const held: string[] = [];
+  for (const privilege of TABLE_PRIVILEGES) {
+    const { rows } = await cluster.root(database).query<{ yes: boolean }>('SELECT has_table_privilege($1, $2, $3) AS yes', [role, table, privilege]);
+    if (rows[0]?.yes) held.push(privilege);
+  }
+  return held;
+}

@@ -139,12 +139,19 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
         throw toActivityError(err, { secretId, secrets: [server.credentials.password] });
       }
       const session: PgSession = { ...base, client, broken: false };
+      // The pool listens for a client's connection errors only while it is idle: unheard
+      // here, a reset would end the process. The statement in flight fails too, and says so.
+      const lost = () => {
+        session.broken = true;
+      };
+      client.on('error', lost);
       try {
         return await work(session);
       } catch (err) {
         if (round > 0 || !session.broken || call?.signal?.aborted) throw err;
         log.warn({ secretId }, 'connection lost during an operation; running it once more on a new connection');
       } finally {
+        client.removeListener('error', lost);
         client.release(session.broken ? true : undefined);
       }
     }
