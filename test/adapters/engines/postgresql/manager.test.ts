@@ -55,7 +55,7 @@ describe('PostgreSQL account manager', function () {
   }
 
   it('checkTarget accepts a CREATEROLE admin and returns the endpoint', async () => {
-    assert.deepEqual(await manager.checkTarget(fx.target()), { host: '127.0.0.1', port: 5432, engine: 'postgresql' });
+    assert.deepEqual(await manager.checkTarget(fx.target()), { host: '127.0.0.1', port: 5432, engine: 'postgresql', database: fx.database });
   });
 
   it('checkTarget refuses a missing schema, a superuser admin and an admin without CREATEROLE', async () => {
