@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type pg from 'pg';
-import { deriveAccountName, grantIdFor, type ReconcileSummary } from '../../src/domain';
+import { grantIdFor, type ReconcileSummary } from '../../src/domain';
+import { deriveAccountName } from '../../src/domain/naming';
 import { loginAs, seedServiceDatabase, startPgCluster, type PgCluster, type PgServiceDatabase } from '../support/pg-cluster';
 import { RUN_PREFIX, randomName } from '../support/mariadb';
 import { ROLE_CLIENTS, startTestStack, type TestStack } from '../support/stack';
