@@ -54,8 +54,8 @@ describe('PostgreSQL account manager', function () {
     return scramVerifier(pw, Buffer.from(salt!, 'base64'), Number(iterations)) === stored;
   }
 
-  it('checkTarget accepts a CREATEROLE admin and returns the endpoint', async () => {
-    assert.deepEqual(await manager.checkTarget(fx.target()), { host: '127.0.0.1', port: 5432, engine: 'postgresql' });
+  it('checkTarget accepts a CREATEROLE admin and returns the endpoint, with the database a session opens', async () => {
+    assert.deepEqual(await manager.checkTarget(fx.target()), { host: '127.0.0.1', port: 5432, engine: 'postgresql', database: fx.database });
   });
 
   it('checkTarget refuses a missing schema, a superuser admin and an admin without CREATEROLE', async () => {
