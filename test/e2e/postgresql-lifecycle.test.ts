@@ -198,7 +198,7 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
     const adopt = (account: string, email = stack.newEmail()) =>
       stack.call('POST', '/grants/adopt', { rows: [{ email, name: 'Olga Old', project: stack.project, database: 'pg', accessLevel: 'READ', account, expiresAt: days(5).slice(0, 10) }] });
 
-    it('When a role holding exactly READ is adopted, then it is tagged as the grant’s, keeps its password, and can be changed and revoked', async () => {
+    it('When a role holding exactly READ is adopted, then it is tagged as the grant’s, keeps its password, and can be changed, extended and revoked', async () => {
       const old = await handMade();
       const res = await adopt(old.account);
       assert.equal(res.status, 200, JSON.stringify(res.body));
@@ -211,10 +211,15 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
       const raised = await stack.call('PATCH', stack.grantPath(row.grantId), { accessLevel: 'READ_WRITE' });
       assert.equal(raised.status, 200, JSON.stringify(raised.body));
       assert.deepEqual(await can(old.account), ['DELETE', 'INSERT', 'SELECT', 'UPDATE']);
+      const later = days(9);
+      const extended = await stack.call('POST', stack.grantPath(row.grantId, '/extend'), { expiresAt: later });
+      assert.equal(extended.status, 200, JSON.stringify(extended.body));
+      const { rows } = await cluster.root().query<{ until: Date | null }>('SELECT rolvaliduntil AS until FROM pg_roles WHERE rolname = $1', [old.account]);
+      assert.equal(rows[0]?.until?.toISOString(), later, 'the extension sets VALID UNTIL');
 
       assert.equal((await stack.call('POST', stack.grantPath(row.grantId, '/revoke'), { reason: 'done' })).status, 202);
       const final = await status(row.grantId, ['REVOKED']);
-      assert.deepEqual(final.history.map((h: { event: string }) => h.event), ['REQUESTED', 'ADOPTED', 'LEVEL_CHANGED', 'REVOKE_REQUESTED', 'REVOKED']);
+      assert.deepEqual(final.history.map((h: { event: string }) => h.event), ['REQUESTED', 'ADOPTED', 'LEVEL_CHANGED', 'EXTENDED', 'REVOKE_REQUESTED', 'REVOKED']);
       assert.equal(await role(old.account), undefined, 'the adopted role is dropped');
       await assert.rejects(session.query('SELECT 1'), 'its session was ended');
     });
