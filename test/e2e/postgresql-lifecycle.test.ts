@@ -10,9 +10,10 @@ import { ROOT } from '../support/tools';
 import { until } from '../support/wait';
 
 // What the PostgreSQL story test leaves out, on the same kind of private
-// password-checking cluster: the first rollback, approval and denial, the
+// password-checking cluster: a rollback after the role was made, approval and denial, the
 // one-time credential page, the armed expiry, drift repaired by the reconciler,
-// adoption of roles made by hand, and the CLI. ADMIN on the `pg` database needs approval.
+// adoption of roles made by hand, the CLI and the worker's counters. ADMIN on the `pg`
+// database needs approval.
 
 describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
   this.timeout(180_000);
@@ -271,5 +272,17 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
     assert.deepEqual(JSON.parse(revoked.stdout), { grantId: id, status: 'REVOKING' });
     await status(id, ['REVOKED']);
     assert.equal(await role(account), undefined, 'the role is dropped');
+  });
+
+  // Nested, so it runs after every test above (mocha runs a suite's own tests before its nested suites).
+  describe('metrics', () => {
+    it('When the tests above ran, then the worker counted the PostgreSQL database\'s grants under its own labels', async () => {
+      const text = await stack.worker.metrics.metrics();
+      const value = (name: string) => Number(new RegExp(`^${name}\\{project="${stack.project}",database="pg"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+      assert.equal(value('dbaccess_grants_rolled_back_total'), 1, text);
+      assert.equal(value('dbaccess_grants_expired_total'), 1);
+      assert.ok(value('dbaccess_grants_provisioned_total') >= 5, text);
+      assert.ok(value('dbaccess_grants_revoked_total') >= 2, text);
+    });
   });
 });
