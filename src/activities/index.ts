@@ -162,12 +162,12 @@ export function createActivities(deps: ActivityDeps) {
     },
 
     /**
-     * Checks, without changing anything, that an account the old scripts created can
-     * be adopted: the target is sound, the account exists for the host pattern, it
+     * Checks that an account the old scripts created can be adopted, then marks it as
+     * the grant's where the engine records an owner (nothing else changes): the target is sound, the account exists for the host pattern, it
      * holds exactly the level's privileges on the schema and nothing else (no global
      * privilege, other schema, table, column or routine privilege, role or proxy grant:
      * the revoke would drop them with the account), and no other grant owns the name.
-     * Refuses (AdoptionRefused) otherwise; the account is never touched.
+     * Refuses (AdoptionRefused) otherwise, and the account is not touched.
      */
     async verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }> {
       return heartbeating(async (call) => {
@@ -200,6 +200,8 @@ export function createActivities(deps: ActivityDeps) {
           });
           throw refuse(`the account ${at} holds more than its privileges on ${change.target.schema} (${parts.join('; ')}); only an account that holds one schema's privileges and nothing else is adopted`);
         }
+        // Verified: where the engine records an owner on the account, it now names this grant.
+        await deps.accounts.adoptAccount(change.target, change.account, change.grantId, call);
         log.info('account verified for adoption', { grantId: change.grantId, account: change.account, privileges: held });
         return { connection };
       });

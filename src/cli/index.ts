@@ -14,7 +14,7 @@ function mainHelp(): string {
   return `Usage: dbaccess <command> [flags]
        dbaccess --action ADD|UPDATE|REMOVE ...   (the old script's flags: dbaccess help legacy)
 
-Time-limited access to MySQL databases, through the dbaccess API.
+Time-limited access to MySQL, MariaDB and PostgreSQL databases, through the dbaccess API.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}

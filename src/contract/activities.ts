@@ -178,7 +178,7 @@ export type GrantActivities = {
   createAccount(ref: AccountRef & { validUntil?: string }): Promise<{ secretName: string; connection: ServerEndpoint }>;
   /** After an extension: moves the instant after which the server refuses the password, where the engine keeps one (`moved: false` otherwise). */
   setAccountExpiry(ref: AccountRef & { validUntil: string }): Promise<{ moved: boolean }>;
-  /** Checks, changing nothing, that an existing account holds exactly the level's privileges (AdoptionRefused otherwise). */
+  /** Checks that an existing account holds exactly the level's privileges (AdoptionRefused otherwise), then marks it as the grant's where the engine records owners. */
   verifyAdoption(change: PrivilegeChange): Promise<{ connection: ServerEndpoint }>;
   /** Makes the account's privileges exactly the level's. */
   grantPrivileges(change: PrivilegeChange): Promise<void>;

@@ -89,7 +89,7 @@ export interface TestStackOptions {
    * A PostgreSQL database `pg` of the project (`engine: postgresql`): its schema, and its admin
    * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
    */
-  postgres?: { schema: string; secret: Record<string, unknown> };
+  postgres?: { schema: string; secret: Record<string, unknown>; requireApproval?: true | string[] };
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
@@ -116,7 +116,13 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     onTestRunEnd(async () => {
       await components.aws.secrets.send(new DeleteSecretCommand({ SecretId: pgSecretId, ForceDeleteWithoutRecovery: true })).catch(() => undefined);
     });
-    pgDatabase.pg = { engine: 'postgresql', schema: options.postgres.schema, adminSecretId: pgSecretId, maxDuration: '30d' };
+    pgDatabase.pg = {
+      engine: 'postgresql',
+      schema: options.postgres.schema,
+      adminSecretId: pgSecretId,
+      maxDuration: '30d',
+      ...(options.postgres.requireApproval ? { requireApproval: options.postgres.requireApproval } : {}),
+    };
   }
   const config = parseFileConfig(
     stackConfigFile(

@@ -94,6 +94,13 @@ export interface AccountManager {
    */
   accountFootprint(target: GrantTarget, account: string, options?: AccountCallOptions): Promise<AccountHolding[] | undefined>;
   /**
+   * Makes an existing account, verified for adoption, the grant's on the server, where
+   * the engine records ownership on the account (PostgreSQL's comment), so that later
+   * calls may change and end it; nothing where it keeps none (MySQL). Idempotent.
+   * Refuses (AccountConflict) an account that is missing or marked as another grant's.
+   */
+  adoptAccount(target: GrantTarget, account: string, grantId: string, options?: AccountCallOptions): Promise<void>;
+  /**
    * Kills the account's open connections (the account's: matched by user name and
    * host, so that another account of the same name keeps its own); returns how many
    * were killed.

@@ -51,6 +51,7 @@ export function createAccountRouter(options: AccountRouterOptions): EngineAccoun
     revokeAllPrivileges: async (target, account, o) => forTarget(target).revokeAllPrivileges(target, account, o),
     schemaPrivileges: async (target, account, o) => forTarget(target).schemaPrivileges(target, account, o),
     accountFootprint: async (target, account, o) => forTarget(target).accountFootprint(target, account, o),
+    adoptAccount: async (target, account, grantId, o) => forTarget(target).adoptAccount(target, account, grantId, o),
     killSessions: async (target, account, o) => forTarget(target).killSessions(target, account, o),
     endAccess: async (target, account, o) => forTarget(target).endAccess(target, account, o),
     accountGrants: async (target, account, o) => forTarget(target).accountGrants(target, account, o),

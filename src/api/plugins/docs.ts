@@ -76,7 +76,7 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
       info: {
         title: 'dbaccess',
         description:
-          'Time-limited access to MySQL databases. Each grant is a durable workflow that ends the access at its expiry.\n\n' +
+          'Time-limited access to MySQL, MariaDB and PostgreSQL databases. Each grant is a durable workflow that ends the access at its expiry.\n\n' +
           'Every call needs an API key (`Authorization: Bearer <key>`) except the operations routes. What a key may do depends on its role ' +
           '(admin, requester, approver, auditor). Errors are `{"error": "<code>", "message": "<text>", "requestId": "<id>"}`.\n\n' +
           'A grant id is `grant/{project}/{database}/{email}`: URL-encode it in paths (`/grants/grant%2Fdemo%2Fdev_project%2Fjohn.doe%40example.com`).',

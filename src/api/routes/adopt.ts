@@ -36,8 +36,8 @@ import { AUTHENTICATED, WITH_BODY, errors } from '../schemas';
 // Each row is checked against the configuration like a request, and against the
 // grants of its database: an account another grant holds (adopted or being adopted
 // by a running grant, or retained by an ended one) is refused before anything
-// starts. The account itself is checked by the workflow (the API never talks to
-// MySQL): a missing account, one whose privileges are not the level's, or one that
+// starts. The account itself is checked by the workflow (the API never talks to the
+// database server): a missing account, one whose privileges are not the level's, or one that
 // holds anything else ends that workflow FAILED with nothing changed, and the row
 // is reported REFUSED with the reason.
 

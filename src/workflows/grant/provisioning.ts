@@ -110,7 +110,7 @@ export async function provision(g: Grant): Promise<boolean> {
 
 /**
  * Adopts an account the old scripts created: verify it holds exactly the level
- * (nothing is created or changed), audit ADOPTED, ACTIVE; from then on it is like
+ * (nothing is created or changed but the owner mark of an engine that keeps one), audit ADOPTED, ACTIVE; from then on it is like
  * any other grant. A refusal is audited ADOPTION_REFUSED and the grant ends FAILED.
  * The password stays the one the scripts handed out; dbaccess never knows it.
  */
@@ -131,7 +131,7 @@ export async function adopt(g: Grant): Promise<boolean> {
 
     step = 'verify adoption';
     const { connection } = await db.verifyAdoption.executeWithOptions(
-      { ...DATABASE, summary: `verify ${at} holds exactly ${state.accessLevel} (${state.privileges.join(', ')}) on ${request.target.schema}; change nothing` },
+      { ...DATABASE, summary: `verify ${at} holds exactly ${state.accessLevel} (${state.privileges.join(', ')}) on ${request.target.schema}; mark it as this grant's where the server records owners, change nothing else` },
       [{ ...g.accountRef(), privileges: state.privileges }],
     );
     state.connection = connection;

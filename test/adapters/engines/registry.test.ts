@@ -223,6 +223,7 @@ describe('engines: registry, configuration, router', () => {
         revokeAllPrivileges: note('revokeAllPrivileges'),
         schemaPrivileges: note('schemaPrivileges'),
         accountFootprint: note('accountFootprint'),
+        adoptAccount: note('adoptAccount'),
         killSessions: note('killSessions'),
         endAccess: note('endAccess'),
         accountGrants: note('accountGrants'),
@@ -252,7 +253,8 @@ describe('engines: registry, configuration, router', () => {
       await accounts.setPrivileges(target({ engine: 'other' }), 'acct', READ, undefined);
       await accounts.endAccess(target({ engine: 'mysql' }), 'acct');
       await accounts.killSessions(target({ engine: 'other' }), 'acct');
-      assert.deepEqual(calls, ['other:checkTarget', 'other:setPrivileges', 'mysql:endAccess', 'other:killSessions']);
+      await accounts.adoptAccount(target({ engine: 'other' }), 'acct', 'g1');
+      assert.deepEqual(calls, ['other:checkTarget', 'other:setPrivileges', 'mysql:endAccess', 'other:killSessions', 'other:adoptAccount']);
       assert.deepEqual(built, ['other', 'mysql']);
       await accounts.close();
       assert.deepEqual(calls.slice(-2).sort(), ['mysql:close', 'other:close']);

@@ -273,6 +273,11 @@ export function createMysqlAccountManager(options: MysqlAccountManagerOptions): 
 
     close: () => pools.close(),
 
+    // MySQL records no owner on an account: the grant's secret and audit trail say whose it is.
+    async adoptAccount(target, account) {
+      validate(target, account);
+    },
+
     async accountFootprint(target, account, callOptions) {
       validate(target, account);
       return withSession(target.adminSecretId, [], callOptions, async (session) => {

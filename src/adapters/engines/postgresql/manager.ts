@@ -307,6 +307,24 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       });
     },
 
+    async adoptAccount(target, account, grantId, call) {
+      validate(target, account);
+      const tag = ownershipTag(grantId);
+      await withSession(target, [], call, async (session) => {
+        refuseAdmin(session, account);
+        const role = await readRole(session, account);
+        if (!role) throw activityError(ActivityErrorType.AccountConflict, `role ${account} does not exist on the server of ${session.secretId}`);
+        if (role.super) throw notOurs(session, account);
+        if (isOurs(role.comment) && !isOurs(role.comment, grantId)) {
+          throw activityError(ActivityErrorType.AccountConflict, `role ${account} on the server of ${session.secretId} is marked as another grant's; it is not touched`);
+        }
+        if (role.comment === tag) return;
+        // The comment it had (an old script's note) is replaced: it now says whose the role is.
+        await run(session, commentStatement(account, grantId));
+        log.info({ ...where(target, account), grantId }, 'account adopted');
+      });
+    },
+
     async killSessions(target, account, call) {
       validate(target, account);
       return withSession(target, [], call, async (session) => {

@@ -54,7 +54,7 @@ describe('PostgreSQL account manager', function () {
     return scramVerifier(pw, Buffer.from(salt!, 'base64'), Number(iterations)) === stored;
   }
 
-  it('checkTarget accepts a CREATEROLE admin and returns the endpoint', async () => {
+  it('checkTarget accepts a CREATEROLE admin and returns the endpoint, with the database a session opens', async () => {
     assert.deepEqual(await manager.checkTarget(fx.target()), { host: '127.0.0.1', port: 5432, engine: 'postgresql', database: fx.database });
   });
 
@@ -110,6 +110,21 @@ describe('PostgreSQL account manager', function () {
     const other = account('o');
     await manager.ensureAccount(fx.target(), other, password(), { grantId: 'g-a' });
     await expectFailure(manager.ensureAccount(fx.target(), other, password(), { grantId: 'g-b' }), ActivityErrorType.AccountConflict);
+  });
+
+  it('adoptAccount tags a role made by hand as the grant’s, so it can then be changed and ended; refuses one of another grant and a missing one', async () => {
+    const old = account('a');
+    await fx.query(`CREATE ROLE "${old}" LOGIN`);
+    await fx.query(`COMMENT ON ROLE "${old}" IS 'an old script'`);
+    await expectFailure(manager.setPrivileges(fx.target(), old, READ), ActivityErrorType.AccountConflict);
+    await manager.adoptAccount(fx.target(), old, 'g-adopt');
+    assert.equal((await role(old))!.comment, 'dbaccess grant g-adopt');
+    await manager.adoptAccount(fx.target(), old, 'g-adopt');
+    await manager.setPrivileges(fx.target(), old, READ);
+    await expectFailure(manager.adoptAccount(fx.target(), old, 'g-other'), ActivityErrorType.AccountConflict);
+    assert.equal((await role(old))!.comment, 'dbaccess grant g-adopt', 'another grant’s mark is kept');
+    assert.equal((await manager.endAccess(fx.target(), old)).dropped, true);
+    await expectFailure(manager.adoptAccount(fx.target(), old, 'g-adopt'), ActivityErrorType.AccountConflict);
   });
 
   it('refuses hostile names before reading a secret or sending SQL', async () => {
