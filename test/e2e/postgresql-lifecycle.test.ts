@@ -206,6 +206,8 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
       const [row] = res.body.results;
       assert.equal(row.status, 'ADOPTED', JSON.stringify(row));
       assert.equal((await role(old.account))?.comment, `dbaccess grant ${row.grantId}`);
+      const adopted = await cluster.root().query<{ until: Date | null }>('SELECT rolvaliduntil AS until FROM pg_roles WHERE rolname = $1', [old.account]);
+      assert.equal(adopted.rows[0]?.until?.toISOString(), row.expiresAt, 'adoption bounds the role by the grant expiry on the server');
       const session = await login(old.account, old.password);
       await session.query(`SELECT count(*) FROM ${db.schema}.t`);
 

@@ -11,3 +11,5 @@ export const NO_UPDATE_AFTER_EXPIRY = 'no-update-after-expiry';
 export const LOWERING_ONLY_LOWERS = 'lowering-only-lowers';
 /** An accepted extension moves the account's expiry on the server (setAccountExpiry). */
 export const ACCOUNT_EXPIRY = 'account-expiry';
+/** An adopted account gets the grant's expiry on the server too (setAccountExpiry after verifyAdoption). */
+export const ADOPTED_ACCOUNT_EXPIRY = 'adopted-account-expiry';

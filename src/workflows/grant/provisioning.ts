@@ -1,5 +1,6 @@
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
 import { ActivityErrorType, describeLeftBehind, innermostMessage } from '../../domain';
+import { boundAdoptedAccount } from './account-expiry';
 import { awaitApproval } from './approval';
 import { writeAudit, writeAuditUntilDone } from './audit';
 import { GRANT_FAILED_ERROR, failureType } from './errors';
@@ -135,6 +136,7 @@ export async function adopt(g: Grant): Promise<boolean> {
       [{ ...g.accountRef(), privileges: state.privileges }],
     );
     state.connection = connection;
+    await boundAdoptedAccount(g);
 
     step = 'audit ADOPTED';
     const record = Object.entries(adoption.oldRecord)
