@@ -93,15 +93,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const counted = await deps.client.connection.withDeadline(Date.now() + 2000, () => deps.client.workflow.count(RETAINED_GRANTS_QUERY));
     return counted.count;
   });
-  const grants = new GrantService({
-    observer: metrics,
+  // What starting a grant workflow needs, for the grant routes and adoption alike.
+  const starting = {
     client: deps.client,
     config: deps.config,
     taskQueue: deps.taskQueue,
     grantWaitMs: deps.grantWaitMs,
     ...(deps.now ? { now: deps.now } : {}),
     ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
-  });
+  };
+  const grants = new GrantService({ observer: metrics, ...starting });
 
   const notFoundOrNotAllowed = methodRouting(app);
   // The level names of the whole configuration, for the routes that take a level.
@@ -203,12 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   );
 
   registerAdoptRoutes(app, {
-    client: deps.client,
-    config: deps.config,
-    taskQueue: deps.taskQueue,
-    grantWaitMs: deps.grantWaitMs,
-    ...(deps.now ? { now: deps.now } : {}),
-    ...(deps.granteeSearchValue ? { granteeSearchValue: deps.granteeSearchValue } : {}),
+    ...starting,
     // The API's audit store (it writes CREDENTIALS_VIEWED): adoption reads who holds which account.
     ...(deps.credentials ? { audit: deps.credentials.audit } : {}),
   });
