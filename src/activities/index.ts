@@ -1,6 +1,6 @@
 import { Context, log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ActivityErrorType, isDowngrade, type GrantTarget, type Person } from '../domain';
+import { ActivityErrorType, accountLabel, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { DropsFirst } from './drops-first';
@@ -140,7 +140,7 @@ export function createActivities(deps: ActivityDeps) {
         if (owner === undefined && (await deps.accounts.accountExists(ref.target, ref.account, call))) {
           throw activityError(
             ActivityErrorType.AccountConflict,
-            `an account ${ref.account}@${ref.target.hostPattern} already exists on the server of ${ref.database} and was not created by this grant; it is left untouched`,
+            `an account ${accountLabel(ref.target, ref.account)} already exists on the server of ${ref.database} and was not created by this grant; it is left untouched`,
           );
         }
         const connection = await deps.accounts.checkTarget(ref.target, call);
@@ -176,7 +176,7 @@ export function createActivities(deps: ActivityDeps) {
         if (owner !== undefined && owner !== change.grantId) throw refuse(`the account ${change.account} belongs to another grant (${owner})`);
         const connection = await deps.accounts.checkTarget(change.target, call);
         const held = await deps.accounts.schemaPrivileges(change.target, change.account, call);
-        const at = `${change.account}@${change.target.hostPattern}`;
+        const at = accountLabel(change.target, change.account);
         if (held === undefined) throw refuse(`the account ${at} does not exist on the server of ${change.database}`);
         const wanted = [...change.privileges].sort();
         if (held.length !== wanted.length || [...held].sort().some((p, i) => p !== wanted[i])) {

@@ -22,6 +22,11 @@ export function engineOf(target: { engine?: string | undefined }): string {
   return target.engine ?? DEFAULT_ENGINE;
 }
 
+/** An account as people name it: `name@host` on MySQL, where the host pattern is part of the account; the role's name on PostgreSQL. */
+export function accountLabel(target: { engine?: string | undefined; hostPattern: string }, account: string): string {
+  return engineOf(target) === 'mysql' ? `${account}@${target.hostPattern}` : account;
+}
+
 /** The privilege names an engine accepts in access levels. Pure data and pure functions. */
 export interface PrivilegeCatalogue {
   readonly engine: string;

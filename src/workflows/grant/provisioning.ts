@@ -1,5 +1,5 @@
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
-import { ActivityErrorType, describeLeftBehind, innermostMessage } from '../../domain';
+import { ActivityErrorType, accountLabel, describeLeftBehind, innermostMessage } from '../../domain';
 import { boundAdoptedAccount } from './account-expiry';
 import { awaitApproval } from './approval';
 import { writeAudit, writeAuditUntilDone } from './audit';
@@ -119,7 +119,7 @@ export async function adopt(g: Grant): Promise<boolean> {
   const { request, state } = g;
   const adoption = request.adoption!;
   const { requestedBy } = request;
-  const at = `${state.account}@${request.target.hostPattern}`;
+  const at = accountLabel(request.target, state.account);
   let step = 'audit REQUESTED';
   try {
     const requested = g.auditRecord('REQUESTED', requestedBy, {
