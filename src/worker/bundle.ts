@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundle } from '@temporalio/worker';
 
 // The workflow code the worker runs, bundled by webpack. Bundling takes seconds
-// and leaves webpack's modules and heap in the process that did it (about 90 MiB
-// of resident memory for the life of the worker). So:
+// and leaves webpack's modules and heap in the process that did it, for the life
+// of the worker (docs/decisions/0005-prebuilt-workflow-bundle.md). So:
 //
 //   - `npm run build` bundles once, into dist/workflows.bundle.js, next to the
 //     compiled worker, which loads it at start-up (the image's case: a restart

@@ -4,9 +4,7 @@
 // (Dockerfile ENV and the worker's command in docker-compose.yml), the tests'
 // and the benchmark's worker processes (test/support/processes.ts).
 //
-// Measured with `npm run bench -- --only idle` (docs/performance.md): a worker
-// holding 1,000 sleeping grants went from about 300 MiB to about 170 MiB, with
-// no measurable change in grant latency or throughput.
+// Why these values, and what they were measured to save: docs/decisions/0007-worker-memory-settings.md.
 
 /**
  * glibc malloc: at most 2 arenas, and blocks from 128 KiB up mapped on their own
