@@ -182,13 +182,15 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
 
       const secret = await c.readGrantSecret(grant.ref.secretName);
       assert.ok(secret);
-      assert.deepEqual(Object.keys(secret), ['engine', 'host', 'port', 'username', 'password', 'database']);
+      // The RDS secret shape (dbname), plus database for readers of the earlier shape.
+      assert.deepEqual(Object.keys(secret), ['engine', 'host', 'port', 'username', 'password', 'dbname', 'database']);
       assert.deepEqual({ ...secret, password: '' }, {
         engine: 'mariadb',
         host: MARIADB_HOST,
         port: MARIADB_PORT,
         username: grant.ref.account,
         password: '',
+        dbname: c.schema,
         database: c.schema,
       });
       assert.ok(secret.password.length >= 32, 'a generated password of full length');
