@@ -132,7 +132,7 @@ describe('seed: PostgreSQL databases', function () {
     const target = { schema: 'seed_one', adminSecretId: SECRET_ID, hostPattern: '%', maxUserConnections: 2 };
     const account = `${RUN_PREFIX}_seedgrantee`;
     try {
-      assert.deepEqual(await manager.checkTarget(target), { host: PG_HOST, port: PG_PORT, engine: 'postgresql' });
+      assert.deepEqual(await manager.checkTarget(target), { host: PG_HOST, port: PG_PORT, engine: 'postgresql', database: creds.database });
       await manager.ensureAccount(target, account, randomPassword(), { grantId: 'seed-test' });
       await manager.setPrivileges(target, account, [...pgLevels.READ!]);
       await root(DATABASE).query("INSERT INTO seed_one.example (note) VALUES ('hello')");

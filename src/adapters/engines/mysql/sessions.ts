@@ -98,14 +98,15 @@ export function createSessions(runner: Runner, log: EngineLogger) {
     for (let round = 1; ; round += 1) {
       const rows = await run(session, listSessionsStatement(dialect, names, { performanceSchema }));
       if (rows.length === 0) return;
-      const sessions = rows.map((r) => ({ id: text(r.id), user: text(r.user), host: text(r.host) }));
+      const sessions = rows.map((r) => ({ id: text(r.id), user: text(r.user), host: text(r.host), killed: text(r.command) === 'Killed' }));
       accounts ??= (await run(session, accountsNamedStatement(names))).map(accountIdOf);
       let remaining = 0;
       let fresh = 0;
       for (const t of targets) {
         for (const s of sessionsOfAccount({ user: t.account, host: t.host }, sessions, accounts)) {
           remaining += 1;
-          if (handled.has(s.id)) continue;
+          // A session a KILL has reached already (by an earlier call, or another worker) is ending: not killed again, not counted again.
+          if (handled.has(s.id) || s.killed) continue;
           fresh += 1;
           handled.add(s.id);
           // The connection may have ended since it was listed: "unknown thread" means done.
