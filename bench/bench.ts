@@ -14,7 +14,7 @@ import { ROOT } from '../test/support/tools';
 import { armedAhead, grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
 import { forEachConcurrently, idleCost, mib, resetPeakRss, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
 import { pgExpiries } from './pg-expiries';
-import { DEFAULT_POSTGRES_URL, pgFloorRun } from './pg';
+import { DEFAULT_POSTGRES_URL, PG_FLOOR_CALLS, pgFloorRun } from './pg';
 import { startBenchStack, type BenchStack } from './stack';
 import { temporalFloor } from './temporal-floor';
 
@@ -152,16 +152,29 @@ async function pgFloor(stack: BenchStack): Promise<Record<number, number>> {
   for (const concurrency of [1, 16]) {
     const perRun: number[] = [];
     const latencies: number[] = [];
+    const calls: Record<string, number[]> = {};
+    const retried: Record<string, number> = {};
     for (let run = 0; run < RUNS; run++) {
       const r = await pgFloorRun(stack.postgres!, stack.components.aws.secrets, { concurrency, n: SIZES.floor[concurrency]!, tag: `${concurrency}_${run}`, privileges });
       perRun.push(r.cyclesPerSecond);
       latencies.push(...r.latencies);
+      for (const [call, ms] of Object.entries(r.calls)) (calls[call] ??= []).push(...ms);
+      for (const [reason, count] of Object.entries(r.retried)) retried[reason] = (retried[reason] ?? 0) + count;
     }
     const s = summarize(perRun);
     const cycle = summarize(latencies);
+    const perCall = Object.fromEntries(Object.entries(calls).map(([call, ms]) => [call, summarize(ms)]));
+    const retries = Object.values(retried).reduce((a, b) => a + b, 0);
     throughput[concurrency] = s.median;
-    add(`floor: create role + grant READ + end access, concurrency ${concurrency}`, 'cycles/s', { count: RUNS, median: s.median }, `cycle p50 ${cycle.median.toFixed(1)} ms, p99 ${cycle.p99.toFixed(1)} ms`, 'postgresql');
-    results[`postgresql_floor_c${concurrency}`] = { runs: perRun, cycleMs: cycle };
+    add(
+      `floor: create role + grant READ + end access, concurrency ${concurrency}`,
+      'cycles/s',
+      { count: RUNS, median: s.median },
+      `cycle p50 ${cycle.median.toFixed(1)} ms, p99 ${cycle.p99.toFixed(1)} ms; p50 ${PG_FLOOR_CALLS.map((c) => `${c} ${perCall[c]!.median.toFixed(1)}`).join(', ')} ms; ${retries} attempts retried`,
+      'postgresql',
+    );
+    for (const [reason, count] of Object.entries(retried)) log(`  PostgreSQL floor at ${concurrency}: retried ×${count}: ${reason}`);
+    results[`postgresql_floor_c${concurrency}`] = { runs: perRun, cycleMs: cycle, callMs: perCall, retried };
     log(`PostgreSQL floor at concurrency ${concurrency}: ${s.median.toFixed(1)} cycles/s`);
   }
   return throughput;
