@@ -45,6 +45,7 @@ const { values: args } = parseArgs({
     grants: { type: 'string' },
     open: { type: 'string' },
     expiries: { type: 'string' },
+    lead: { type: 'string' },
     cache: { type: 'string' },
     'worker-env': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
@@ -62,6 +63,7 @@ if (args.help) {
   --grants  grants of each grant-path run, at each concurrency (default 40, 160, 320; quick 15, 48, 128)
   --open    open grants for the cost of waiting (default 10000, quick 1000)
   --expiries  comma-separated counts of simultaneous expiries (default 100,1000, quick 100)
+  --lead    seconds from the first grant of a burst to its expiry (default: from the grant path's throughput)
   --cache   the worker's WORKER_MAX_CACHED_WORKFLOWS (default: the worker's default)
   --worker-env NAME=VALUE  more environment for the worker, repeatable (e.g. MALLOC_ARENA_MAX=2)
 `);
@@ -303,8 +305,9 @@ async function grantPath(stack: BenchStack, engine: EngineUnderTest, floorC16: n
 async function expiries(stack: BenchStack, engine: EngineUnderTest, grantsPerSecond: number | undefined): Promise<void> {
   for (const n of SIZES.expiries) {
     // Every grant must be ACTIVE before the common expiry: room for starting them all.
-    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : 10;
-    const leadMs = Math.round(30_000 + (n / rate) * 2000);
+    // Without a grant path measured in this run: what a grant path of the engine did on two cores.
+    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : engine.key === 'mysql' ? 10 : 4;
+    const leadMs = args.lead ? Number(args.lead) * 1000 : Math.round(30_000 + (n / rate) * 2000);
     // The worker's peak memory over the burst: the grants' creation, the arming, the drops and the audit after.
     resetPeakRss(stack.worker.process.pid);
     const f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, log }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, log });
