@@ -11,7 +11,7 @@ import { RUN_PREFIX } from '../test/support/mariadb';
 import { forEachConcurrently } from './measure';
 
 // PostgreSQL for the benchmark: a database of the run's own on the local server,
-// seeded as `npm run seed` seeds one (an owner role, a CREATEROLE admin whose
+// seeded as the dev stack seeds one (an owner role, a CREATEROLE admin whose
 // secret is in the AWS emulator, a schema of the owner), with a few tables in the
 // schema; what the benchmark reads of the server (roles, sessions); and the
 // floor, the adapter's own calls with nothing around them.
