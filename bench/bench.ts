@@ -449,7 +449,7 @@ async function main(): Promise<void> {
       const c16 = parts.has('grant') ? await grantPath(stack, pgEngine, pgFloorTp[16], temporalC16) : undefined;
       if (parts.has('expiry')) await expiries(stack, pgEngine, c16);
     }
-    if (parts.has('idle')) await idle(stack);
+    if (parts.has('idle') && engines.has('mysql')) await idle(stack);
   } finally {
     await stack.stop();
     await mochaHooks.afterAll();

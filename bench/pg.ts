@@ -113,8 +113,11 @@ export async function preparePostgres(url: string, secrets: SecretsManagerClient
 export const PG_FLOOR_CALLS = ['ensureAccount', 'setPrivileges', 'endAccess'] as const;
 type FloorCall = (typeof PG_FLOOR_CALLS)[number];
 
-/** Attempts of one call before the floor gives up: a transient refusal is retried at once, as an activity's retry would (without its back-off). */
-const ATTEMPTS = 10;
+/**
+ * Attempts of one call before the floor gives up. A transient refusal is retried
+ * after a short random pause growing with the attempts (an activity's retry waits 1 s and more).
+ */
+const ATTEMPTS = 100;
 
 export interface PgFloorRun {
   cyclesPerSecond: number;
@@ -156,6 +159,7 @@ export async function pgFloorRun(
         if (attempt >= ATTEMPTS || !(err instanceof ApplicationFailure) || err.nonRetryable || err.type !== ActivityErrorType.DatabaseUnavailable) throw err;
         const reason = `${call}: ${err.message.replace(/^.*: /, '')}`;
         retried[reason] = (retried[reason] ?? 0) + 1;
+        await new Promise((r) => setTimeout(r, Math.random() * 5 * attempt));
       }
     }
   };
