@@ -11,17 +11,26 @@ import { manyExpiries } from '../test/load/many-expiries';
 import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
-import { expiryRevocation, grantTiming, historyOutline, revocationFailures, STEP_ORDER, type GrantTiming } from './breakdown';
+import { armedAhead, grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
 import { forEachConcurrently, idleCost, mib, resetPeakRss, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
+import { pgExpiries } from './pg-expiries';
+import { DEFAULT_POSTGRES_URL, PG_FLOOR_CALLS, pgFloorRun } from './pg';
 import { startBenchStack, type BenchStack } from './stack';
 import { temporalFloor } from './temporal-floor';
 
 // `npm run bench`: how fast a grant is given and taken away, side by side with
-// what MariaDB alone can do, on the local stack (docs/performance.md).
+// what the database alone can do, on the local stack (docs/performance.md), for
+// MySQL (MariaDB) and PostgreSQL.
 //
 //   npm run bench                     everything (about 20 minutes on two cores)
 //   npm run bench -- --quick          smaller counts, one run each (about 5 minutes)
 //   npm run bench -- --only floor,temporal,grant,expiry,idle
+//   npm run bench -- --engine postgresql
+//
+// The MySQL parts run first, in their order, then the PostgreSQL ones (floor,
+// grant path, expiries); the Temporal floor and the cost of waiting are measured
+// once, with MySQL grants. Over 400 lines: each part reads the figures of the one
+// before it and adds rows to the one table.
 //
 // Prints a table and writes the same figures as JSON to .bench/.
 
@@ -29,22 +38,32 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    engine: { type: 'string' },
+    'postgres-url': { type: 'string' },
     runs: { type: 'string' },
+    cycles: { type: 'string' },
+    grants: { type: 'string' },
     open: { type: 'string' },
     expiries: { type: 'string' },
+    lead: { type: 'string' },
     cache: { type: 'string' },
     'worker-env': { type: 'string', multiple: true },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--runs N] [--open N] [--expiries N,N] [--cache N]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
+  --engine  the engines of the floor, the grant path and the expiries (default mysql,postgresql)
+  --postgres-url  a superuser URL of the PostgreSQL server (default ${DEFAULT_POSTGRES_URL})
   --runs    repeated runs of the floor and the grant path (default 3, quick 1)
+  --cycles  cycles of each floor run, at each concurrency (default 200 and 800, quick 50 and 200)
+  --grants  grants of each grant-path run, at each concurrency (default 40, 160, 320; quick 15, 48, 128)
   --open    open grants for the cost of waiting (default 10000, quick 1000)
   --expiries  comma-separated counts of simultaneous expiries (default 100,1000, quick 100)
+  --lead    seconds from the first grant of a burst to its expiry (default: from the grant path's throughput)
   --cache   the worker's WORKER_MAX_CACHED_WORKFLOWS (default: the worker's default)
   --worker-env NAME=VALUE  more environment for the worker, repeatable (e.g. MALLOC_ARENA_MAX=2)
 `);
@@ -53,11 +72,15 @@ if (args.help) {
 
 const quick = args.quick!;
 const parts = new Set((args.only ?? 'floor,temporal,grant,expiry,idle').split(',').map((s) => s.trim()));
+const ENGINES = ['mysql', 'postgresql'] as const;
+type EngineKey = (typeof ENGINES)[number];
+const engines = new Set((args.engine ?? ENGINES.join(',')).split(',').map((s) => s.trim()));
+for (const e of engines) if (!(ENGINES as readonly string[]).includes(e)) throw new Error(`--engine ${e}: expected one of ${ENGINES.join(', ')}`);
 const RUNS = Number(args.runs ?? (quick ? 1 : 3));
 const OPEN = Number(args.open ?? (quick ? 1000 : 10_000));
 const SIZES = {
-  floor: { 1: quick ? 50 : 200, 16: quick ? 200 : 800 } as Record<number, number>,
-  grant: { 1: quick ? 15 : 40, 16: quick ? 48 : 160, 64: quick ? 128 : 320 } as Record<number, number>,
+  floor: (args.cycles ? { 1: Number(args.cycles), 16: Number(args.cycles) } : { 1: quick ? 50 : 200, 16: quick ? 200 : 800 }) as Record<number, number>,
+  grant: (args.grants ? { 1: Number(args.grants), 16: Number(args.grants), 64: Number(args.grants) } : { 1: quick ? 15 : 40, 16: quick ? 48 : 160, 64: quick ? 128 : 320 }) as Record<number, number>,
   temporal: { 1: quick ? 15 : 40, 16: quick ? 48 : 160 } as Record<number, number>,
   expiries: args.expiries ? args.expiries.split(',').map(Number) : quick ? [100] : [100, 1000],
   checkpoints: [0.1, 0.25, 0.5, 1].map((f) => Math.round(OPEN * f)),
@@ -66,6 +89,8 @@ const SIZES = {
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
 interface Row {
+  /** The engine of the grants or the floor the figure is of; none for the Temporal floor. */
+  engine?: EngineKey;
   figure: string;
   unit: string;
   count: number;
@@ -76,9 +101,18 @@ interface Row {
 }
 const rows: Row[] = [];
 const results: Record<string, unknown> = {};
-const add = (figure: string, unit: string, s: Summary | { count: number; median: number }, note?: string) => {
-  rows.push({ figure, unit, count: s.count, median: s.median, ...('p99' in s ? { p99: s.p99, max: s.max } : {}), ...(note ? { note } : {}) });
+const add = (figure: string, unit: string, s: Summary | { count: number; median: number }, note?: string, engine?: EngineKey) => {
+  rows.push({ ...(engine ? { engine } : {}), figure, unit, count: s.count, median: s.median, ...('p99' in s ? { p99: s.p99, max: s.max } : {}), ...(note ? { note } : {}) });
 };
+
+/** What the grant path and the expiries need of an engine: the project's database on it, and which accounts exist. */
+interface EngineUnderTest {
+  key: EngineKey;
+  database: string;
+  accountsExisting(accounts: readonly string[]): Promise<number>;
+  /** Prefix of its keys in the JSON's results (none for MySQL: the keys of earlier runs). */
+  results: string;
+}
 
 // ---------------------------------------------------------------------------
 // 1. The floor: mysql2 alone, the statements the account manager sends.
@@ -106,9 +140,44 @@ async function floor(stack: BenchStack): Promise<Record<number, number>> {
     await pool.end();
     const s = summarize(perRun);
     throughput[concurrency] = s.median;
-    add(`floor: create + grant + drop, concurrency ${concurrency}`, 'cycles/s', { count: RUNS, median: s.median }, `cycle p50 ${summarize(latencies).median.toFixed(1)} ms, p99 ${summarize(latencies).p99.toFixed(1)} ms`);
+    add(`floor: create + grant + drop, concurrency ${concurrency}`, 'cycles/s', { count: RUNS, median: s.median }, `cycle p50 ${summarize(latencies).median.toFixed(1)} ms, p99 ${summarize(latencies).p99.toFixed(1)} ms`, 'mysql');
     results[`floor_c${concurrency}`] = { runs: perRun, cycleMs: summarize(latencies) };
     log(`floor at concurrency ${concurrency}: ${s.median.toFixed(1)} cycles/s`);
+  }
+  return throughput;
+}
+
+/** The floor on PostgreSQL: the adapter's calls for a grant and its end (bench/pg.ts), on a pool as large as the concurrency. */
+async function pgFloor(stack: BenchStack): Promise<Record<number, number>> {
+  const throughput: Record<number, number> = {};
+  const privileges = stack.config.accessLevels.READ!;
+  for (const concurrency of [1, 16]) {
+    const perRun: number[] = [];
+    const latencies: number[] = [];
+    const calls: Record<string, number[]> = {};
+    const retried: Record<string, number> = {};
+    for (let run = 0; run < RUNS; run++) {
+      const r = await pgFloorRun(stack.postgres!, stack.components.aws.secrets, { concurrency, n: SIZES.floor[concurrency]!, tag: `${concurrency}_${run}`, privileges });
+      perRun.push(r.cyclesPerSecond);
+      latencies.push(...r.latencies);
+      for (const [call, ms] of Object.entries(r.calls)) (calls[call] ??= []).push(...ms);
+      for (const [reason, count] of Object.entries(r.retried)) retried[reason] = (retried[reason] ?? 0) + count;
+    }
+    const s = summarize(perRun);
+    const cycle = summarize(latencies);
+    const perCall = Object.fromEntries(Object.entries(calls).map(([call, ms]) => [call, summarize(ms)]));
+    const retries = Object.values(retried).reduce((a, b) => a + b, 0);
+    throughput[concurrency] = s.median;
+    add(
+      `floor: create role + grant READ + end access, concurrency ${concurrency}`,
+      'cycles/s',
+      { count: RUNS, median: s.median },
+      `cycle p50 ${cycle.median.toFixed(1)} ms, p99 ${cycle.p99.toFixed(1)} ms; p50 ${PG_FLOOR_CALLS.map((c) => `${c} ${perCall[c]!.median.toFixed(1)}`).join(', ')} ms; ${retries} attempts retried`,
+      'postgresql',
+    );
+    for (const [reason, count] of Object.entries(retried)) log(`  PostgreSQL floor at ${concurrency}: retried ×${count}: ${reason}`);
+    results[`postgresql_floor_c${concurrency}`] = { runs: perRun, cycleMs: cycle, callMs: perCall, retried };
+    log(`PostgreSQL floor at concurrency ${concurrency}: ${s.median.toFixed(1)} cycles/s`);
   }
   return throughput;
 }
@@ -135,9 +204,9 @@ async function temporal(stack: BenchStack): Promise<number | undefined> {
 // ---------------------------------------------------------------------------
 // 2. The grant path: POST /grants until ACTIVE (201), then revoked between runs.
 
-async function grantOnce(stack: BenchStack, email: string, expiresAt = new Date(Date.now() + 24 * 3600_000).toISOString()): Promise<{ grantId: string; account: string; ms: number }> {
+async function grantOnce(stack: BenchStack, email: string, expiresAt = new Date(Date.now() + 24 * 3600_000).toISOString(), database = 'main'): Promise<{ grantId: string; account: string; ms: number }> {
   const t0 = performance.now();
-  const res = await stack.call('POST', '/grants', { email, name: 'Bench Mark', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt });
+  const res = await stack.call('POST', '/grants', { email, name: 'Bench Mark', project: stack.project, database, accessLevel: 'READ', expiresAt });
   if (res.status !== 201 && res.status !== 202) throw new Error(`POST /grants answered ${res.status} ${JSON.stringify(res.body)}`);
   // 202: the API's short wait ran out (an overloaded worker); ACTIVE is then read with GET.
   let status: string = res.body.status;
@@ -156,20 +225,20 @@ async function accountsExisting(accounts: readonly string[]): Promise<number> {
   return Number((found as { n: number }[])[0]!.n);
 }
 
-async function revokeAll(stack: BenchStack, grants: readonly { grantId: string; account: string }[]): Promise<void> {
+async function revokeAll(stack: BenchStack, engine: EngineUnderTest, grants: readonly { grantId: string; account: string }[]): Promise<void> {
   await forEachConcurrently(grants, 16, async ({ grantId }) => {
     const res = await stack.call('POST', `/grants/${encodeURIComponent(grantId)}/revoke`, { reason: 'benchmark' });
     if (res.status !== 202) throw new Error(`revoke ${grantId}: ${res.status} ${JSON.stringify(res.body)}`);
   });
   const accounts = grants.map((g) => g.account);
   const deadline = Date.now() + 120_000;
-  while ((await accountsExisting(accounts)) > 0) {
+  while ((await engine.accountsExisting(accounts)) > 0) {
     if (Date.now() > deadline) throw new Error('revoked accounts still exist after 120 s');
     await sleep(200);
   }
 }
 
-async function grantPath(stack: BenchStack, floorC16: number | undefined, temporalC16: number | undefined): Promise<number | undefined> {
+async function grantPath(stack: BenchStack, engine: EngineUnderTest, floorC16: number | undefined, temporalC16: number | undefined): Promise<number | undefined> {
   let c16: number | undefined;
   const timings: GrantTiming[] = [];
   /** Request time minus workflow time, per grant at concurrency 1. */
@@ -182,12 +251,12 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined, tempor
       const grants: { grantId: string; account: string; ms: number }[] = [];
       const t0 = performance.now();
       await forEachConcurrently(emails, concurrency, async (email) => {
-        grants.push(await grantOnce(stack, email));
+        grants.push(await grantOnce(stack, email, undefined, engine.database));
       });
       perRun.push(grants.length / ((performance.now() - t0) / 1000));
       latencies.push(...grants.map((g) => g.ms));
       // Usable: every account exists on the server once the API said ACTIVE.
-      const existing = await accountsExisting(grants.map((g) => g.account));
+      const existing = await engine.accountsExisting(grants.map((g) => g.account));
       if (existing !== grants.length) throw new Error(`${grants.length - existing} ACTIVE grants have no account`);
       if (concurrency === 1) {
         for (const g of grants) {
@@ -198,11 +267,11 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined, tempor
           apiShare.push(g.ms - t.workflowMs);
         }
       }
-      await revokeAll(stack, grants);
+      await revokeAll(stack, engine, grants);
     }
     const lat = summarize(latencies);
     if (concurrency === 1) {
-      add('grant path: POST /grants until ACTIVE, concurrency 1', 'ms', lat);
+      add('grant path: POST /grants until ACTIVE, concurrency 1', 'ms', lat, undefined, engine.key);
     }
     const tp = summarize(perRun);
     if (concurrency === 16) c16 = tp.median;
@@ -210,9 +279,9 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined, tempor
       concurrency === 16
         ? [floorC16 ? `; ${((tp.median / floorC16) * 100).toFixed(1)}% of the floor at 16` : '', temporalC16 ? `; ${((tp.median / temporalC16) * 100).toFixed(0)}% of the Temporal floor at 16` : ''].join('')
         : '';
-    add(`grant path: throughput, concurrency ${concurrency}`, 'grants/s', { count: RUNS, median: tp.median }, `latency p50 ${lat.median.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms${ratio}`);
-    results[`grant_c${concurrency}`] = { runs: perRun, latencyMs: lat };
-    log(`grant path at concurrency ${concurrency}: ${tp.median.toFixed(1)} grants/s, p50 ${lat.median.toFixed(0)} ms`);
+    add(`grant path: throughput, concurrency ${concurrency}`, 'grants/s', { count: RUNS, median: tp.median }, `latency p50 ${lat.median.toFixed(0)} ms, p99 ${lat.p99.toFixed(0)} ms${ratio}`, engine.key);
+    results[`${engine.results}grant_c${concurrency}`] = { runs: perRun, latencyMs: lat };
+    log(`${engine.key} grant path at concurrency ${concurrency}: ${tp.median.toFixed(1)} grants/s, p50 ${lat.median.toFixed(0)} ms`);
   }
 
   // 5. Where the time of a grant goes (concurrency 1).
@@ -220,78 +289,49 @@ async function grantPath(stack: BenchStack, floorC16: number | undefined, tempor
   for (const step of STEP_ORDER) {
     const of = timings.flatMap((t) => t.steps.filter((s) => s.step === step));
     breakdown[step] = { queued: summarize(of.map((s) => s.queuedMs)), ran: summarize(of.map((s) => s.ranMs)) };
-    add(`  step: ${step}`, 'ms', breakdown[step]!.ran, `queued p50 ${breakdown[step]!.queued.median.toFixed(1)} ms`);
+    add(`  step: ${step}`, 'ms', breakdown[step]!.ran, `queued p50 ${breakdown[step]!.queued.median.toFixed(1)} ms`, engine.key);
   }
   const workflow = summarize(timings.map((t) => t.workflowMs));
   const temporalShare = summarize(timings.map((t) => t.workflowMs - t.steps.reduce((sum, s) => sum + s.ranMs, 0)));
-  add('  Temporal: workflow time not in an activity', 'ms', temporalShare, `workflow start → ACTIVE p50 ${workflow.median.toFixed(0)} ms`);
-  add('  API: request time outside the workflow', 'ms', summarize(apiShare), 'start call, waiting for ACTIVE, HTTP');
-  results.breakdown = { steps: breakdown, workflowMs: workflow, temporalMs: temporalShare };
+  add('  Temporal: workflow time not in an activity', 'ms', temporalShare, `workflow start → ACTIVE p50 ${workflow.median.toFixed(0)} ms`, engine.key);
+  add('  API: request time outside the workflow', 'ms', summarize(apiShare), 'start call, waiting for ACTIVE, HTTP', engine.key);
+  results[`${engine.results}breakdown`] = { steps: breakdown, workflowMs: workflow, temporalMs: temporalShare };
   return c16;
 }
 
 // ---------------------------------------------------------------------------
 // 3. Revocation lag: N grants expiring in the same second.
 
-async function expiries(stack: BenchStack, grantsPerSecond: number | undefined): Promise<void> {
+async function expiries(stack: BenchStack, engine: EngineUnderTest, grantsPerSecond: number | undefined): Promise<void> {
   for (const n of SIZES.expiries) {
     // Every grant must be ACTIVE before the common expiry: room for starting them all.
-    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : 10;
-    const leadMs = Math.round(30_000 + (n / rate) * 2000);
+    // Without a grant path measured in this run: what a grant path of the engine did on two cores.
+    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : engine.key === 'mysql' ? 10 : 4;
+    const leadMs = args.lead ? Number(args.lead) * 1000 : Math.round(30_000 + (n / rate) * 2000);
     // The worker's peak memory over the burst: the grants' creation, the arming, the drops and the audit after.
     resetPeakRss(stack.worker.process.pid);
-    const f = await manyExpiries(stack, n, { leadMs, log });
+    const f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, log }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, log });
     const peak = sampleProcessGroup(stack.worker.process.pid);
     const drops = summarize(f.dropLagsMs);
     const ended = summarize(f.accessEndedLagsMs);
-    const armed = await armedAhead(stack, f.grantIds, f.expiresAt);
+    const armed = await armedAhead(stack.client, f.grantIds, f.expiresAt, log);
     add(
       `revocation lag: ${n} expiring in the same second, access ended`,
       'ms',
       ended,
-      `locked or gone, no session left (${f.sessionsHeld} held one open across the expiry)`,
+      `${engine.key === 'mysql' ? 'locked' : 'NOLOGIN'} or gone, no session left (${f.sessionsHeld} held one open across the expiry)`,
+      engine.key,
     );
     add(
       `revocation lag: ${n} expiring in the same second, dropped`,
       'ms',
       drops,
       `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; worker peak RSS ${mib(peak.peakRssBytes)} MiB, ${mib(peak.rssBytes)} MiB at the end`,
+      engine.key,
     );
-    results[`expiry_${n}`] = { accessEndedLagMs: ended, dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
-    log(`${n} expiries: access ended p50 ${ended.median} ms, p99 ${ended.p99} ms; dropped p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
+    results[`${engine.results}expiry_${n}`] = { accessEndedLagMs: ended, dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
+    log(`${engine.key}: ${n} expiries: access ended p50 ${ended.median} ms, p99 ${ended.p99} ms; dropped p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
   }
-}
-
-/**
- * How the grants' revocations ran, from their histories: how many were armed (on
- * the `-expiry` queue) before the expiry, how close to it the last was armed, and
- * how many needed more than one attempt.
- */
-async function armedAhead(
-  stack: BenchStack,
-  grantIds: string[],
-  expiresAt: string,
-): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number> }> {
-  const at = Date.parse(expiresAt);
-  const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
-  const failures: Record<string, number> = {};
-  let lastArmedBeforeMs = Infinity;
-  await forEachConcurrently(grantIds, 8, async (grantId) => {
-    const history = await stack.client.workflow.getHandle(grantId).fetchHistory();
-    const r = expiryRevocation(history.events ?? [], at);
-    if (!r || !r.armed) {
-      counts.notArmed += 1;
-      if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
-    }
-    else if (r.scheduledMs < 0) {
-      counts.armedBefore += 1;
-      lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
-    } else counts.armedAfter += 1;
-    if (r && r.attempts > 1) counts.retried += 1;
-    for (const reason of revocationFailures(history.events ?? [])) failures[reason] = (failures[reason] ?? 0) + 1;
-  });
-  for (const [reason, count] of Object.entries(failures).sort((a, b) => b[1] - a[1])) log(`  revocation attempt failed ×${count}: ${reason}`);
-  return { ...counts, failures, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
 }
 
 // ---------------------------------------------------------------------------
@@ -330,14 +370,14 @@ async function idle(stack: BenchStack): Promise<void> {
     await measure();
   }
   for (const m of memory) {
-    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB; peak while opening ${m.peakRssMiB} MiB`);
+    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB; peak while opening ${m.peakRssMiB} MiB`, 'mysql');
   }
 
   const sample = Array.from({ length: Math.min(50, open.length) }, (_, i) => open[Math.floor((i * open.length) / Math.min(50, open.length))]!);
   const lengths: number[] = [];
   for (const id of sample) lengths.push((await stack.client.workflow.getHandle(id).describe()).historyLength);
   const events = summarize(lengths);
-  add('cost of waiting: history events per open grant', 'events', events);
+  add('cost of waiting: history events per open grant', 'events', events, undefined, 'mysql');
 
   // A worker restart: killed, started again, and every sampled grant answering a query (each replayed).
   const t0 = Date.now();
@@ -351,8 +391,8 @@ async function idle(stack: BenchStack): Promise<void> {
   });
   const resumedMs = Date.now() - t0;
   const afterRestart = sampleProcessGroup(pgid());
-  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'loads the workflow bundle of npm run build');
-  add(`worker restart: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${mib(afterRestart.rssBytes)} MiB`);
+  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'loads the workflow bundle of npm run build', 'mysql');
+  add(`worker restart: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${mib(afterRestart.rssBytes)} MiB`, 'mysql');
   results.idle = { memory, historyEvents: events, restart: { startedMs, resumedMs, queryMs: summarize(queryMs) } };
 
   // Clean-up, not a measurement: the open grants end with the Temporal server; their accounts are dropped here.
@@ -364,16 +404,16 @@ async function idle(stack: BenchStack): Promise<void> {
 
 function table(): string {
   const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
-  const lines = [['figure', 'unit', 'n', 'median', 'p99', 'max', 'note'], ...rows.map((r) => [r.figure, r.unit, String(r.count), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])];
+  const lines = [['engine', 'figure', 'unit', 'n', 'median', 'p99', 'max', 'note'], ...rows.map((r) => [r.engine ?? '', r.figure, r.unit, String(r.count), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])];
   const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines.map((l) => l.map((c, i) => (i >= 2 && i <= 5 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return lines.map((l) => l.map((c, i) => (i >= 3 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
 }
 
 async function main(): Promise<void> {
   log('building the worker (npm run build)');
   execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
   const [version] = await rootPool().query('SELECT VERSION() AS v');
-  const machine = {
+  const machine: Record<string, string | number> = {
     cores: cpus().length,
     cpu: cpus()[0]?.model ?? 'unknown',
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
@@ -388,26 +428,40 @@ async function main(): Promise<void> {
     workerEnv[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   if (args.cache) workerEnv.WORKER_MAX_CACHED_WORKFLOWS = args.cache;
-  const stack = await startBenchStack({ log, workerEnv });
+  const withPostgres = engines.has('postgresql') && ['floor', 'grant', 'expiry'].some((p) => parts.has(p));
+  const stack = await startBenchStack({ log, workerEnv, ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
   const started = Date.now();
+  if (stack.postgres) {
+    machine.postgresql = stack.postgres.version;
+    log(`PostgreSQL ${machine.postgresql}`);
+  }
   try {
-    const floorTp = parts.has('floor') ? await floor(stack) : {};
+    const mysqlEngine: EngineUnderTest = { key: 'mysql', database: 'main', accountsExisting, results: '' };
+    const floorTp = parts.has('floor') && engines.has('mysql') ? await floor(stack) : {};
     const temporalC16 = parts.has('temporal') ? await temporal(stack) : undefined;
-    const c16 = parts.has('grant') ? await grantPath(stack, floorTp[16], temporalC16) : undefined;
-    if (parts.has('expiry')) await expiries(stack, c16);
-    if (parts.has('idle')) await idle(stack);
+    if (engines.has('mysql')) {
+      const c16 = parts.has('grant') ? await grantPath(stack, mysqlEngine, floorTp[16], temporalC16) : undefined;
+      if (parts.has('expiry')) await expiries(stack, mysqlEngine, c16);
+    }
+    if (stack.postgres) {
+      const pgEngine: EngineUnderTest = { key: 'postgresql', database: 'pg', accountsExisting: stack.postgres.accountsExisting, results: 'postgresql_' };
+      const pgFloorTp = parts.has('floor') ? await pgFloor(stack) : {};
+      const c16 = parts.has('grant') ? await grantPath(stack, pgEngine, pgFloorTp[16], temporalC16) : undefined;
+      if (parts.has('expiry')) await expiries(stack, pgEngine, c16);
+    }
+    if (parts.has('idle') && engines.has('mysql')) await idle(stack);
   } finally {
     await stack.stop();
     await mochaHooks.afterAll();
   }
-  const out = { at: new Date().toISOString(), quick, runs: RUNS, cache: args.cache ?? 'default', workerEnv, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, engines: [...engines], cache: args.cache ?? 'default', workerEnv, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
   const dir = join(ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
   writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(out, null, 2)}\n`);
   process.stdout.write(
-    `\ndbaccess benchmark — ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}; ${quick ? 'quick, ' : ''}${RUNS} run(s) per figure\n\n${table()}\n\nJSON: .bench/${file.split('/').pop()}\n`,
+    `\ndbaccess benchmark — ${machine.cores} cores, ${machine.memoryGiB} GiB, Node ${machine.node}, MariaDB ${machine.mariadb}${machine.postgresql ? `, PostgreSQL ${machine.postgresql}` : ''}; ${quick ? 'quick, ' : ''}${RUNS} run(s) per figure\n\n${table()}\n\nJSON: .bench/${file.split('/').pop()}\n`,
   );
 }
 

@@ -1,4 +1,7 @@
+import type { Client } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
+
+import { forEachConcurrently } from './measure';
 
 // Where the time of a grant goes, read from its workflow history: for each
 // provisioning activity, the time it waited in the task queue (scheduled →
@@ -144,4 +147,37 @@ export function historyOutline(events: readonly HistoryEvent[]): string {
       return kind.replace(/EventAttributes$/, '') + (a ? `(${a.activityType?.name}@${a.taskQueue?.name})` : '');
     })
     .join(' ');
+}
+
+/**
+ * How the grants' revocations ran, from their histories: how many were armed (on
+ * the `-expiry` queue) before the expiry, how close to it the last was armed, and
+ * how many needed more than one attempt.
+ */
+export async function armedAhead(
+  client: Client,
+  grantIds: string[],
+  expiresAt: string,
+  log: (line: string) => void,
+): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number> }> {
+  const at = Date.parse(expiresAt);
+  const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
+  const failures: Record<string, number> = {};
+  let lastArmedBeforeMs = Infinity;
+  await forEachConcurrently(grantIds, 8, async (grantId) => {
+    const history = await client.workflow.getHandle(grantId).fetchHistory();
+    const r = expiryRevocation(history.events ?? [], at);
+    if (!r || !r.armed) {
+      counts.notArmed += 1;
+      if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
+    }
+    else if (r.scheduledMs < 0) {
+      counts.armedBefore += 1;
+      lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
+    } else counts.armedAfter += 1;
+    if (r && r.attempts > 1) counts.retried += 1;
+    for (const reason of revocationFailures(history.events ?? [])) failures[reason] = (failures[reason] ?? 0) + 1;
+  });
+  for (const [reason, count] of Object.entries(failures).sort((a, b) => b[1] - a[1])) log(`  revocation attempt failed ×${count}: ${reason}`);
+  return { ...counts, failures, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
 }

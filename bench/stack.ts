@@ -15,6 +15,7 @@ import { apiCaller } from '../test/support/fault-stack';
 import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
 import { freePort } from '../test/support/ports';
 import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
+import { preparePostgres, type BenchPostgres } from './pg';
 
 // The stack the benchmark measures, as production runs it and as `npm run dev`
 // starts it, with nothing in between:
@@ -23,6 +24,7 @@ import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type Te
 //                                                        ▲
 //   worker: `node dist/src/worker/index.js`, a child process ───┘ (measured: resident memory, CPU)
 //     ├── MariaDB on 127.0.0.1:3306, through a least-privileged admin read from Secrets Manager
+//     ├── with `postgres`: the local PostgreSQL, database `pg` of the project (bench/pg.ts)
 //     ├── AWS emulator: Secrets Manager (admin and grant secrets) and DynamoDB (audit, links)
 //     └── SMTP capture server on loopback
 //
@@ -45,6 +47,8 @@ export interface BenchStack {
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** Drops every account the benchmark's grants created (a cleanup between phases, not a revoke: nothing is audited). */
   dropGrantAccounts(): Promise<number>;
+  /** With the `postgres` option: the PostgreSQL database behind the project's database `pg`. */
+  postgres?: BenchPostgres;
   stop(): Promise<void>;
 }
 
@@ -52,6 +56,8 @@ export interface BenchStackOptions {
   /** Extra environment for the worker (WORKER_MAX_CACHED_WORKFLOWS, ...). */
   workerEnv?: Record<string, string>;
   log: (line: string) => void;
+  /** A superuser URL of a PostgreSQL server: the project gets a database `pg` of engine postgresql on it. */
+  postgres?: { url: string };
 }
 
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
@@ -78,9 +84,14 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     const components = await createTestComponents({ schemaCount: 1 });
     cleanups.push(() => components.close());
     const project = components.project;
+    const postgres = options.postgres ? await preparePostgres(options.postgres.url, components.aws.secrets, options.log) : undefined;
+    if (postgres) cleanups.push(() => postgres.close());
     const raw = stackConfigFile(
       components,
-      { main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' } },
+      {
+        main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' },
+        ...(postgres ? { pg: { engine: 'postgresql', schema: postgres.schema, adminSecretId: postgres.adminSecretId, maxDuration: '400d' } } : {}),
+      },
       { apiClients: { [BENCH_CLIENT]: { role: 'admin' } } },
     );
     const config = parseFileConfig(raw);
@@ -148,6 +159,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         for (const u of rows as { user: string; host: string }[]) await pool.query('DROP USER IF EXISTS ?@?', [u.user, u.host]);
         return (rows as unknown[]).length;
       },
+      ...(postgres ? { postgres } : {}),
       stop,
     };
   } catch (err) {
