@@ -6,7 +6,7 @@ import type { AccessEnding, AccountCallOptions, AccountHolding, ServerEndpoint }
 import type { EngineAccounts, EnsureAccountOptions } from '../port';
 import { endAccessWith, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
-import { clientConfig, failure, notOurs, readRole, run, transaction, type PgSession, type RoleRow } from './session';
+import { clientConfig, failure, notOurs, privilegeTransaction, readRole, run, transaction, type PgSession, type RoleRow } from './session';
 import { footprintStatement, holdingsOfRows } from './footprint';
 import { judgeAdmin } from './admin-check';
 import { PG_DATABASE_PRIVILEGES, grantsOfRows, loginRolesStatement, schemaAclStatement } from './inventory';
@@ -277,7 +277,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
         // One transaction: with `previous`, the new privileges are granted before the rest is revoked, and no session sees a state in between.
         const statements =
           previous === undefined ? [...privilegeStatements('REVOKE', ALL, scope, objects), ...grant] : [...grant, ...privilegeStatements('REVOKE', complement(wanted), scope, objects)];
-        await transaction(session, statements);
+        await privilegeTransaction(session, statements);
         log.info({ ...where(target, account), privileges: [...privileges], previous: previous ? [...previous] : null }, 'privileges set');
       });
     },
@@ -286,7 +286,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       validate(target, account);
       await withSession(target, [], call, async (session) => {
         if (!(await ownRole(session, account, true))) return;
-        await transaction(session, await revocations(session, target, account, (s) => scopeOf(s, target, account)));
+        await privilegeTransaction(session, await revocations(session, target, account, (s) => scopeOf(s, target, account)));
         log.info(where(target, account), 'privileges revoked');
       });
     },

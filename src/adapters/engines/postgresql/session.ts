@@ -57,6 +57,21 @@ export async function transaction(session: PgSession, statements: readonly PgSta
   }
 }
 
+/** The advisory lock (two-int form, scoped to the current database) that privilege changes of the service take in turn. */
+const ACL_LOCK = { sql: 'SELECT pg_advisory_xact_lock($1, $2)', values: [0x64626163, 1], purpose: 'wait for the other privilege changes on this database' };
+
+/**
+ * A transaction of GRANT/REVOKE statements. Two transactions that change the
+ * access list of one object (the database, the schema, a table) at the same time
+ * do not wait for each other: the second fails with `tuple concurrently updated`.
+ * So the service's privilege changes on a database take an advisory lock first
+ * and run one after the other (each takes milliseconds).
+ */
+export async function privilegeTransaction(session: PgSession, statements: readonly PgStatement[]): Promise<void> {
+  if (statements.length === 0) return;
+  await transaction(session, [ACL_LOCK, ...statements]);
+}
+
 export interface RoleRow {
   comment: string | null;
   super: boolean;
