@@ -8,7 +8,7 @@ import type { AccessEnding } from '../../ports';
 import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } from './errors';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
-import { clientConfig, driverErrors, privilegeTransaction, run, type PgSession, type RoleRow } from './session';
+import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements, type PgStatement } from './sql';
 
@@ -84,7 +84,7 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
   }
   // Containment: from here on nobody can log in, and what is open holds nothing.
   await run(session, containStatement(account, generatePassword()));
-  await privilegeTransaction(session, await revocations(session, target, account, tools.scopeOf));
+  for (const s of await revocations(session, target, account, tools.scopeOf)) await run(session, s);
   const sessionsKilled = await tools.endSessions(session, account);
   const containedAt = new Date().toISOString();
 
@@ -107,7 +107,7 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
         }
       };
       try {
-        for (const statement of reassignStatements(account, to)) await step(s, () => privilegeTransaction(s, [statement]));
+        for (const statement of reassignStatements(account, to)) await step(s, () => run(s, statement));
       } catch (err) {
         if (err instanceof Refused) report('still owned by the account');
         throw err;
