@@ -55,7 +55,7 @@ const SESSIONS_HELD = 20;
 export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, options: { leadMs?: number; log?: (line: string) => void } = {}): Promise<ExpiryFigures> {
   const log = options.log ?? (() => undefined);
   // All grants expire at the same whole second, far enough ahead to create them all first.
-  const leadMs = options.leadMs ?? Math.max(25_000, n * 100);
+  const leadMs = options.leadMs ?? Math.max(25_000, n * 200);
   const expiresAt = new Date(Math.ceil((Date.now() + leadMs) / 1000) * 1000);
   const grants: { grantId: string; account: string }[] = [];
   const started = Date.now();
