@@ -6,6 +6,7 @@ import { ActivityErrorType } from '../../errors';
 import { generatePassword } from '../../password';
 import type { AccessEnding } from '../../ports';
 import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } from './errors';
+import { definerRightsStatement, disarmStatement, type DefinerRights } from './disarm';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
@@ -15,7 +16,8 @@ import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, 
 // Ending a PostgreSQL account's access. Contain first: no login, a random
 // password nobody keeps, every privilege on the grant's database, schema and its
 // objects revoked, every session ended. Then, in each database where the role
-// owns objects or holds privileges (pg_shdepend), list what it owns, give it to
+// owns objects or holds privileges (pg_shdepend), list what it owns, make what
+// would run with its owner's rights run with its caller's (disarm.ts), give it to
 // the owner role (REASSIGN OWNED, never a drop of the grantee's data) and remove
 // what remains (DROP OWNED: privileges and default privileges). Then DROP ROLE.
 
@@ -99,14 +101,23 @@ export async function endAccessWith(session: PgSession, target: GrantTarget, acc
       const to = tools.ownerRole ?? owner;
       const rows = await run(s, ownedObjectsStatement(account, LEFT_BEHIND_LIST_LIMIT));
       leftBehindCount += Number(rows[0]?.total ?? 0);
+      const disarmed = new Map<string, string>();
       const report = (note: string) => {
         for (const row of rows) {
           if (leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
           const where = database === here ? '' : `in database ${shownName(database)}; `;
-          leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note });
+          const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
+          leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note + (made ? `; ${made}` : '') });
         }
       };
       try {
+        // Nothing handed over may run with the owner role's rights (disarm.ts).
+        for (const row of (await run(s, definerRightsStatement(account))) as unknown as DefinerRights[]) {
+          const { statement, note } = disarmStatement(row);
+          await step(s, () => run(s, statement));
+          const key = `${row.kind} ${row.schema}.${row.name}`;
+          disarmed.set(key, disarmed.has(key) ? `${disarmed.get(key)}, ${note}` : note);
+        }
         for (const statement of reassignStatements(account, to)) await step(s, () => run(s, statement));
       } catch (err) {
         if (err instanceof Refused) report('still owned by the account');

@@ -74,6 +74,54 @@ describe('PostgreSQL account manager: ending access', function () {
     assert.equal(await manager.accountExists(fx.target(), name), false);
   });
 
+  it("what the grantee made does not run with the owner role's rights once it is handed over: definer routines become invoker, views check the reader, rules are disabled", async () => {
+    // A schema of the owner that grantees never get: what the hand-over must not open.
+    await fx.query('CREATE SCHEMA IF NOT EXISTS vault');
+    await fx.query(`ALTER SCHEMA vault OWNER TO "${fx.owner}"`);
+    await fx.query('CREATE TABLE IF NOT EXISTS vault.secret (v text)');
+    await fx.query(`ALTER TABLE vault.secret OWNER TO "${fx.owner}"`);
+    const name = account('p');
+    await manager.ensureAccount(fx.target(), name, randomPassword(), { grantId: 'g-plant' });
+    await manager.setPrivileges(fx.target(), name, [...pgLevels.ADMIN!]);
+    const a = await fx.connectAs(name);
+    await a.query(`CREATE FUNCTION app.peek() RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER AS 'BEGIN RETURN (SELECT count(*) FROM vault.secret); END'`);
+    await a.query('CREATE TABLE app.log (x int); CREATE TABLE app.inbox (x int)');
+    await a.query('CREATE VIEW app.logged AS SELECT x FROM app.log');
+    await a.query('CREATE RULE copy AS ON INSERT TO app.inbox DO ALSO INSERT INTO app.log VALUES (NEW.x)');
+    await a.query('GRANT ALL ON app.inbox, app.logged TO PUBLIC');
+    await a.end();
+
+    const ending = await manager.endAccess(fx.target(), name);
+    assert.equal(ending.dropped, true);
+
+    // Someone else who may call the function (EXECUTE is PUBLIC's) gets no more than their own rights.
+    const reader = account('rd');
+    await fx.query(`CREATE ROLE "${reader}" LOGIN`);
+    await fx.query(`GRANT CONNECT ON DATABASE "${fx.database}" TO "${reader}"`);
+    await fx.query(`GRANT USAGE ON SCHEMA app TO "${reader}"`);
+    const r = await fx.connectAs(reader);
+    try {
+      assert.equal(await sqlstateOf(r.query('SELECT app.peek()')), '42501', 'the routine runs with the caller\'s rights, not the owner role\'s');
+      const [fn] = await fx.query<{ definer: boolean }>("SELECT prosecdef AS definer FROM pg_proc WHERE proname = 'peek' AND pronamespace = 'app'::regnamespace");
+      assert.equal(fn!.definer, false);
+      const [view] = await fx.query<{ options: string[] | null }>("SELECT reloptions AS options FROM pg_class WHERE oid = 'app.logged'::regclass");
+      assert.ok(view!.options?.includes('security_invoker=true'), String(view!.options));
+      const [rule] = await fx.query<{ enabled: string }>("SELECT ev_enabled AS enabled FROM pg_rewrite WHERE rulename = 'copy' AND ev_class = 'app.inbox'::regclass");
+      assert.equal(rule!.enabled, 'D');
+      // An insert through the kept table no longer writes elsewhere with the owner role's rights.
+      await r.query('INSERT INTO app.inbox VALUES (7)');
+      assert.equal((await fx.query('SELECT count(*)::int AS n FROM app.log'))[0]!.n, 0);
+      assert.ok(
+        ending.leftBehind.some((o) => o.name === 'peek' && /security invoker/i.test(o.note ?? '')),
+        JSON.stringify(ending.leftBehind),
+      );
+    } finally {
+      await r.end();
+      await fx.query(`DROP OWNED BY "${reader}"`);
+      await fx.query(`DROP ROLE "${reader}"`);
+    }
+  });
+
   it('a take-down the server refuses leaves the role contained (no login, no privilege, no session) and says why', async () => {
     const stranger = `${RUN_PREFIX}_stranger`;
     await fx.query(`CREATE ROLE "${stranger}" NOLOGIN`);

@@ -1,0 +1,51 @@
+import { checkAccount, quoteIdent, type PgStatement } from './sql';
+
+// Before what a grantee made is given to the owner role, nothing of it may run
+// with that role's rights: a SECURITY DEFINER routine, a view (which reads its
+// tables with its owner's rights) or a rule (whose actions run with the table
+// owner's rights) would otherwise let whoever may call, read or write it act as
+// the owner role, the grantee's later accounts included. So routines become
+// SECURITY INVOKER, views security_invoker, and rules are disabled. Nothing is
+// dropped; the owner can turn each back on.
+
+/** What the role owns in the current database that would run with its owner's rights. */
+export function definerRightsStatement(account: string): PgStatement {
+  return {
+    sql: `WITH r AS (SELECT oid FROM pg_roles WHERE rolname = $1)
+SELECT 'routine' AS what, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS kind, n.nspname AS schema, p.proname AS name,
+       p.oid::regprocedure::text AS signature, NULL AS rule
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proowner = (SELECT oid FROM r) AND p.prosecdef
+UNION ALL SELECT 'view', 'VIEW', n.nspname, c.relname, NULL, NULL
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relowner = (SELECT oid FROM r) AND c.relkind = 'v' AND NOT coalesce('security_invoker=true' = ANY (c.reloptions), false)
+UNION ALL SELECT 'rule', 'TABLE', n.nspname, c.relname, NULL, w.rulename
+  FROM pg_rewrite w JOIN pg_class c ON c.oid = w.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relowner = (SELECT oid FROM r) AND w.rulename <> '_RETURN' AND w.ev_enabled <> 'D'`,
+    values: [checkAccount(account)],
+    purpose: "list what the account owns that runs with its owner's rights",
+  };
+}
+
+export interface DefinerRights {
+  what: 'routine' | 'view' | 'rule';
+  kind: string;
+  schema: string;
+  name: string;
+  /** Routines: the server's own rendering of `oid::regprocedure` (names quoted by the server, argument types). */
+  signature: string | null;
+  rule: string | null;
+}
+
+/** The statement that makes one of them run with its caller's rights, and what the report says of it. */
+export function disarmStatement(row: DefinerRights): { statement: PgStatement; note: string } {
+  const relation = `${quoteIdent(row.schema)}.${quoteIdent(row.name)}`;
+  switch (row.what) {
+    case 'routine':
+      // regprocedure output is quoted by the server; it is never built from a grantee's text here.
+      return { statement: { sql: `ALTER ROUTINE ${row.signature} SECURITY INVOKER`, values: [], purpose: 'make a routine of the account run with its caller\'s rights' }, note: 'made SECURITY INVOKER' };
+    case 'view':
+      return { statement: { sql: `ALTER VIEW ${relation} SET (security_invoker = true)`, values: [], purpose: "make a view of the account read with its reader's rights" }, note: 'set security_invoker' };
+    case 'rule':
+      return { statement: { sql: `ALTER TABLE ${relation} DISABLE RULE ${quoteIdent(row.rule ?? '')}`, values: [], purpose: 'disable a rule of the account' }, note: `rule ${row.rule} disabled` };
+  }
+}
