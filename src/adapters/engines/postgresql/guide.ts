@@ -76,7 +76,7 @@ export const postgresqlGuide: EngineGuide = {
     role: 'owner',
     dropRefusal: 'PostgreSQL refuses to drop a role that still owns objects or holds privileges in a database.',
     orphaned:
-      "They were handed to the owner role before the drop and keep working, but none runs with the owner role's rights: SECURITY DEFINER routines were made SECURITY INVOKER, views check the reader's rights, and rules were disabled. The owner can turn each back on after reading it.",
+      "They were handed to the owner role before the drop and keep working, but none runs with the owner role's rights: SECURITY DEFINER routines were made SECURITY INVOKER, views check the reader's rights, and rules and triggers that run the grantee's code were disabled. The owner can turn each back on after reading it.",
     reassign: 'To give an object to another role: ALTER TABLE (or FUNCTION, VIEW...) ... OWNER TO that role.',
     notListed: 'Objects are listed per database: run the statement in each database the grantee could reach.',
     listIntro: 'Every object the role owns in the current database (run it as the admin role):',

@@ -74,7 +74,7 @@ describe('PostgreSQL account manager: ending access', function () {
     assert.equal(await manager.accountExists(fx.target(), name), false);
   });
 
-  it("what the grantee made does not run with the owner role's rights once it is handed over: definer routines become invoker, views check the reader, rules are disabled", async () => {
+  it("what the grantee made does not run with the owner role's rights once it is handed over: definer routines become invoker, views check the reader, rules and its triggers are disabled", async () => {
     // A schema of the owner that grantees never get: what the hand-over must not open.
     await fx.query('CREATE SCHEMA IF NOT EXISTS vault');
     await fx.query(`ALTER SCHEMA vault OWNER TO "${fx.owner}"`);
@@ -88,6 +88,9 @@ describe('PostgreSQL account manager: ending access', function () {
     await a.query('CREATE TABLE app.log (x int); CREATE TABLE app.inbox (x int)');
     await a.query('CREATE VIEW app.logged AS SELECT x FROM app.log');
     await a.query('CREATE RULE copy AS ON INSERT TO app.inbox DO ALSO INSERT INTO app.log VALUES (NEW.x)');
+    // A trigger on the owner's table (ADMIN holds TRIGGER), whose code would run as whoever writes it.
+    await a.query(`CREATE FUNCTION app.trap() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN INSERT INTO app.log VALUES (99); RETURN NEW; END'`);
+    await a.query('CREATE TRIGGER trap AFTER INSERT ON app.base FOR EACH ROW EXECUTE FUNCTION app.trap()');
     await a.query('GRANT ALL ON app.inbox, app.logged TO PUBLIC');
     await a.end();
 
@@ -108,9 +111,15 @@ describe('PostgreSQL account manager: ending access', function () {
       assert.ok(view!.options?.includes('security_invoker=true'), String(view!.options));
       const [rule] = await fx.query<{ enabled: string }>("SELECT ev_enabled AS enabled FROM pg_rewrite WHERE rulename = 'copy' AND ev_class = 'app.inbox'::regclass");
       assert.equal(rule!.enabled, 'D');
-      // An insert through the kept table no longer writes elsewhere with the owner role's rights.
+      // An insert through the kept table no longer writes elsewhere with the owner role's rights,
+      // and the owner's own writes no longer run the grantee's trigger.
       await r.query('INSERT INTO app.inbox VALUES (7)');
+      await fx.query("INSERT INTO app.base (v) VALUES ('after the grant')");
       assert.equal((await fx.query('SELECT count(*)::int AS n FROM app.log'))[0]!.n, 0);
+      assert.ok(
+        ending.leftBehind.some((o) => o.name === 'trap' && /trigger trap on app\.base disabled/.test(o.note ?? '')),
+        JSON.stringify(ending.leftBehind),
+      );
       assert.ok(
         ending.leftBehind.some((o) => o.name === 'peek' && /security invoker/i.test(o.note ?? '')),
         JSON.stringify(ending.leftBehind),
