@@ -232,4 +232,15 @@ describe('PostgreSQL account manager', function () {
     assert.equal(await manager.accountFootprint(fx.target(), account('none')), undefined);
     assert.equal(await manager.schemaPrivileges(fx.target(), account('none')), undefined);
   });
+
+  it('accountFootprint names the schemas and databases a role owns, so that such a role is never adopted (its end would hand over and drop an owner)', async () => {
+    const name = account('o');
+    await manager.ensureAccount(fx.target(), name, password());
+    await fx.query(`CREATE SCHEMA owned_${name} AUTHORIZATION "${name}"`);
+    try {
+      assert.deepEqual(await manager.accountFootprint(fx.target(), name), [{ kind: 'schema', what: `owner of schema owned_${name}` }]);
+    } finally {
+      await fx.query(`DROP SCHEMA owned_${name}`);
+    }
+  });
 });
