@@ -1,7 +1,7 @@
 import pg from 'pg';
 
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../src/adapters/aws';
-import type { ExpiryFigures, ExpiryStack } from '../test/load/many-expiries';
+import { followEndings, type ExpiryFigures, type ExpiryStack } from '../test/load/many-expiries';
 import { forEachConcurrently, quantile } from '../test/support/stats';
 import { until } from '../test/support/wait';
 import type { BenchPostgres } from './pg';
@@ -53,35 +53,13 @@ export async function pgExpiries(
     sessions.push(client);
   });
 
-  const open = new Set(accounts);
-  const remaining = new Set(accounts);
-  const endedLags: number[] = [];
-  const dropLags: number[] = [];
   // Longer than MySQL's 120 s: an ending that collides with another is retried with the activity's back-off.
-  const dropWaitMs = Math.max(120_000, n * 300);
-  const dropDeadline = expiresAt.getTime() + dropWaitMs;
-  while (remaining.size > 0) {
-    if (Date.now() > dropDeadline) throw new Error(`${remaining.size} of ${n} roles still exist ${dropWaitMs / 1000} s after their expiry`);
-    const present = await postgres.roles([...remaining]);
-    const connected = open.size > 0 ? await postgres.connected([...open]) : new Set<string>();
-    const lag = Date.now() - expiresAt.getTime();
-    for (const account of [...open]) {
-      if (present.get(account) === true || connected.has(account)) continue;
-      open.delete(account);
-      if (lag >= 0) endedLags.push(lag);
-      else throw new Error(`the access of ${account} ended ${-lag} ms before its expiry`);
-    }
-    for (const account of [...remaining]) {
-      if (present.has(account)) continue;
-      remaining.delete(account);
-      if (lag >= 0) dropLags.push(lag);
-      else throw new Error(`${account} was dropped ${-lag} ms before its expiry`);
-    }
-    if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
-  }
+  const { endedLags, dropLags } = await followEndings(accounts, expiresAt, Math.max(120_000, n * 300), 'roles', async (remaining, open) => {
+    const present = await postgres.roles(remaining);
+    const connected = open.length > 0 ? await postgres.connected(open) : new Set<string>();
+    return { present: new Set(present.keys()), usable: new Set([...present].filter(([, canLogin]) => canLogin).map(([role]) => role)), connected };
+  });
   await Promise.all(sessions.map((c) => c.end().catch(() => undefined)));
-  endedLags.sort((a, b) => a - b);
-  dropLags.sort((a, b) => a - b);
   log(`access of all ${n} PostgreSQL grants ended (${sessions.length} with a session open): p50 ${quantile(endedLags, 0.5)} ms, p99 ${quantile(endedLags, 0.99)} ms`);
   log(`all ${n} roles dropped: p50 ${quantile(dropLags, 0.5)} ms, p99 ${quantile(dropLags, 0.99)} ms, last ${dropLags.at(-1)} ms after the expiry`);
 

@@ -92,39 +92,20 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
 
   // Each account's end of access (locked or gone, and no session of it left) and its
   // drop, as the first poll that sees them. MariaDB keeps the lock in mysql.global_priv.
-  const open = new Set(accounts);
-  const remaining = new Set(accounts);
-  const endedLags: number[] = [];
-  const dropLags: number[] = [];
-  const dropDeadline = expiresAt.getTime() + 120_000;
-  while (remaining.size > 0) {
-    if (Date.now() > dropDeadline) throw new Error(`${remaining.size} of ${n} accounts still exist 120 s after their expiry`);
+  const { endedLags, dropLags } = await followEndings([...accounts], expiresAt, 120_000, 'accounts', async (remaining, open) => {
     const [rows] = await rootPool().query(
       "SELECT User AS user, JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User IN (?)",
       [[...remaining]],
     );
-    const [running] = open.size > 0 ? await rootPool().query('SELECT DISTINCT USER AS user FROM information_schema.PROCESSLIST WHERE USER IN (?)', [[...open]]) : [[]];
-    const present = new Map((rows as { user: string; locked: string | null }[]).map((r) => [r.user, r.locked === '1' || r.locked === 'true']));
-    const connected = new Set((running as { user: string }[]).map((r) => r.user));
-    const now = Date.now();
-    const lag = now - expiresAt.getTime();
-    for (const account of [...open]) {
-      if ((present.has(account) && !present.get(account)) || connected.has(account)) continue;
-      open.delete(account);
-      if (lag >= 0) endedLags.push(lag);
-      else throw new Error(`the access of ${account} ended ${-lag} ms before its expiry`);
-    }
-    for (const account of [...remaining]) {
-      if (present.has(account)) continue;
-      remaining.delete(account);
-      if (lag >= 0) dropLags.push(lag);
-      else throw new Error(`${account} was dropped ${-lag} ms before its expiry`);
-    }
-    if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
-  }
+    const [running] = open.length > 0 ? await rootPool().query('SELECT DISTINCT USER AS user FROM information_schema.PROCESSLIST WHERE USER IN (?)', [[...open]]) : [[]];
+    const found = rows as { user: string; locked: string | null }[];
+    return {
+      present: new Set(found.map((r) => r.user)),
+      usable: new Set(found.filter((r) => !(r.locked === '1' || r.locked === 'true')).map((r) => r.user)),
+      connected: new Set((running as { user: string }[]).map((r) => r.user)),
+    };
+  });
   await Promise.all(sessions.map((c) => c.end().catch(() => undefined)));
-  endedLags.sort((a, b) => a - b);
-  dropLags.sort((a, b) => a - b);
   const lastDropLagMs = dropLags.at(-1)!;
   log(`access of all ${n} grants ended (${sessions.length} with a session open): p50 ${quantile(endedLags, 0.5)} ms, p99 ${quantile(endedLags, 0.99)} ms, last ${endedLags.at(-1)} ms after the expiry`);
   log(`all ${n} accounts dropped: p50 ${quantile(dropLags, 0.5)} ms, p99 ${quantile(dropLags, 0.99)} ms, last ${lastDropLagMs} ms after the expiry`);
@@ -171,4 +152,52 @@ export function printFigures(f: ExpiryFigures, write: (line: string) => void = (
   write(`      ${f.grants} simultaneous expiries: accounts dropped p50 ${quantile(f.dropLagsMs, 0.5)} ms, p99 ${quantile(f.dropLagsMs, 0.99)} ms, last ${f.lastDropLagMs} ms after the expiry;`);
   write(`      EXPIRED audited p50 ${f.p50AuditLagMs} ms, p99 ${f.p99AuditLagMs} ms, last ${f.lastAuditLagMs} ms after it`);
   write(`      (grants started in ${f.createMs} ms, all ACTIVE after ${f.activeMs} ms)`);
+}
+
+/** What a poll of the server sees of the accounts still followed. */
+export interface EndingSample {
+  /** Accounts that exist. */
+  present: Set<string>;
+  /** Accounts that exist and could still log in (not locked, LOGIN). */
+  usable: Set<string>;
+  /** Accounts with a session open. */
+  connected: Set<string>;
+}
+
+/**
+ * Each account's end of access (no longer usable, and no session of it left) and
+ * its drop, as the first poll (every 50 ms) that sees them, in ms after the
+ * expiry, sorted. Fails when one ends before its expiry, or is still there `waitMs` after it.
+ */
+export async function followEndings(
+  accounts: readonly string[],
+  expiresAt: Date,
+  waitMs: number,
+  noun: string,
+  sample: (remaining: string[], open: string[]) => Promise<EndingSample>,
+): Promise<{ endedLags: number[]; dropLags: number[] }> {
+  const open = new Set(accounts);
+  const remaining = new Set(accounts);
+  const endedLags: number[] = [];
+  const dropLags: number[] = [];
+  const deadline = expiresAt.getTime() + waitMs;
+  while (remaining.size > 0) {
+    if (Date.now() > deadline) throw new Error(`${remaining.size} of ${accounts.length} ${noun} still exist ${waitMs / 1000} s after their expiry`);
+    const seen = await sample([...remaining], [...open]);
+    const lag = Date.now() - expiresAt.getTime();
+    for (const account of [...open]) {
+      if (seen.usable.has(account) || seen.connected.has(account)) continue;
+      open.delete(account);
+      if (lag >= 0) endedLags.push(lag);
+      else throw new Error(`the access of ${account} ended ${-lag} ms before its expiry`);
+    }
+    for (const account of [...remaining]) {
+      if (seen.present.has(account)) continue;
+      remaining.delete(account);
+      if (lag >= 0) dropLags.push(lag);
+      else throw new Error(`${account} was dropped ${-lag} ms before its expiry`);
+    }
+    if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  return { endedLags: endedLags.sort((a, b) => a - b), dropLags: dropLags.sort((a, b) => a - b) };
 }
