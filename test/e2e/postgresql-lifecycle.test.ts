@@ -3,9 +3,9 @@ import { spawn } from 'node:child_process';
 import type pg from 'pg';
 import { grantIdFor, type ReconcileSummary } from '../../src/domain';
 import { deriveAccountName } from '../../src/domain/naming';
-import { loginAs, seedServiceDatabase, startPgCluster, type PgCluster, type PgServiceDatabase } from '../support/pg-cluster';
+import { loginAs, startPgServiceStack, type PgCluster, type PgServiceDatabase, type PgServiceStack } from '../support/pg-cluster';
 import { RUN_PREFIX, randomName } from '../support/mariadb';
-import { ROLE_CLIENTS, startTestStack, type TestStack } from '../support/stack';
+import { ROLE_CLIENTS, type TestStack } from '../support/stack';
 import { ROOT } from '../support/tools';
 import { until } from '../support/wait';
 
@@ -20,30 +20,20 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
   let cluster: PgCluster;
   let db: PgServiceDatabase;
   let stack: TestStack;
-  const sessions: pg.Client[] = [];
+  let pgStack: PgServiceStack | undefined;
 
   before(async () => {
-    cluster = await startPgCluster();
-    db = await seedServiceDatabase(cluster, `lc${randomName(4)}`);
-    const root = cluster.root(db.database);
-    await root.query(`CREATE TABLE ${db.schema}.t (id serial PRIMARY KEY, v text)`);
-    await root.query(`ALTER TABLE ${db.schema}.t OWNER TO "${db.owner}"`);
-    stack = await startTestStack({ postgres: { schema: db.schema, secret: db.secret, requireApproval: ['ADMIN'] }, reconciler: { mode: 'revoke' } });
+    pgStack = await startPgServiceStack(`lc${randomName(4)}`, { requireApproval: ['ADMIN'] });
+    ({ cluster, db, stack } = pgStack);
   });
   after(async () => {
-    await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
-    await stack?.stop();
-    await cluster?.stop();
+    await pgStack?.stop();
   });
 
   const days = (n: number) => new Date(Date.now() + n * 24 * 3600_000).toISOString();
   const as = (role: keyof typeof ROLE_CLIENTS) => ({ key: stack.keys[role] });
 
-  async function login(user: string, password: string): Promise<pg.Client> {
-    const client = await loginAs(cluster, user, password, db.database);
-    sessions.push(client);
-    return client;
-  }
+  const login = (user: string, password: string): Promise<pg.Client> => pgStack!.login(user, password);
 
   async function role(name: string): Promise<{ comment: string | null } | undefined> {
     const { rows } = await cluster.root().query<{ comment: string | null }>("SELECT shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = $1", [name]);

@@ -1,44 +1,33 @@
 import assert from 'node:assert/strict';
 import type pg from 'pg';
 import type { ReconcileSummary } from '../../src/domain';
-import { loginAs, seedServiceDatabase, startPgCluster, type PgCluster, type PgServiceDatabase } from '../support/pg-cluster';
+import { loginAs, startPgServiceStack, type PgCluster, type PgServiceDatabase, type PgServiceStack } from '../support/pg-cluster';
 import { RUN_PREFIX, randomName } from '../support/mariadb';
-import { startTestStack, type TestStack } from '../support/stack';
+import type { TestStack } from '../support/stack';
 import { until } from '../support/wait';
 
 // A PostgreSQL database through the whole service: the real worker and API on the
 // Temporal dev server, moto and SMTP, and a PostgreSQL 15 cluster of the test's own
 // with password authentication (the shared server trusts local logins, so it would
 // check neither a password nor VALID UNTIL). The database is configured with
-// `engine: postgresql`; the API builds targets without an engine, so the worker
-// routes them by their admin secret's engine.
+// `engine: postgresql`, which each grant's target carries to the worker.
 
 describe('end to end: a PostgreSQL grant over HTTP, and the reconciler on PostgreSQL', function () {
   this.timeout(180_000);
   let cluster: PgCluster;
   let db: PgServiceDatabase;
   let stack: TestStack;
-  const sessions: pg.Client[] = [];
+  let pgStack: PgServiceStack | undefined;
 
   before(async () => {
-    cluster = await startPgCluster();
-    db = await seedServiceDatabase(cluster, `e2e${randomName(4)}`);
-    const root = cluster.root(db.database);
-    await root.query(`CREATE TABLE ${db.schema}.t (id serial PRIMARY KEY, v text)`);
-    await root.query(`ALTER TABLE ${db.schema}.t OWNER TO "${db.owner}"`);
-    stack = await startTestStack({ postgres: { schema: db.schema, secret: db.secret }, reconciler: { mode: 'revoke' } });
+    pgStack = await startPgServiceStack(`e2e${randomName(4)}`);
+    ({ cluster, db, stack } = pgStack);
   });
   after(async () => {
-    await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
-    await stack?.stop();
-    await cluster?.stop();
+    await pgStack?.stop();
   });
 
-  async function login(user: string, password: string): Promise<pg.Client> {
-    const client = await loginAs(cluster, user, password, db.database);
-    sessions.push(client);
-    return client;
-  }
+  const login = (user: string, password: string): Promise<pg.Client> => pgStack!.login(user, password);
 
   async function loginRefused(user: string, password: string): Promise<boolean> {
     try {

@@ -9,6 +9,7 @@ import pg from 'pg';
 
 import { onTestRunEnd } from './hooks';
 import { freePort } from './ports';
+import { startTestStack, type TestStack } from './stack';
 
 // A PostgreSQL 15 cluster of the test's own, with password (SCRAM) authentication
 // on 127.0.0.1: the machine's shared server trusts every local login, so neither a
@@ -148,4 +149,46 @@ export async function tablePrivilegesOf(cluster: PgCluster, database: string, ro
     if (rows[0]?.yes) held.push(privilege);
   }
   return held;
+}
+
+/** A private cluster with one seeded service database (a table `t` of the owner in its schema) and a test stack serving it as `pg`. */
+export interface PgServiceStack {
+  cluster: PgCluster;
+  db: PgServiceDatabase;
+  stack: TestStack;
+  /** Logs in as a grantee; the session is ended by stop(). */
+  login(user: string, password: string): Promise<pg.Client>;
+  stop(): Promise<void>;
+}
+
+export async function startPgServiceStack(base: string, options: { requireApproval?: true | string[] } = {}): Promise<PgServiceStack> {
+  const cluster = await startPgCluster();
+  let db: PgServiceDatabase;
+  let stack: TestStack;
+  try {
+    db = await seedServiceDatabase(cluster, base);
+    const root = cluster.root(db.database);
+    await root.query(`CREATE TABLE ${db.schema}.t (id serial PRIMARY KEY, v text)`);
+    await root.query(`ALTER TABLE ${db.schema}.t OWNER TO "${db.owner}"`);
+    stack = await startTestStack({ postgres: { schema: db.schema, secret: db.secret, ...options }, reconciler: { mode: 'revoke' } });
+  } catch (err) {
+    await cluster.stop();
+    throw err;
+  }
+  const sessions: pg.Client[] = [];
+  return {
+    cluster,
+    db,
+    stack,
+    async login(user, password) {
+      const client = await loginAs(cluster, user, password, db.database);
+      sessions.push(client);
+      return client;
+    },
+    async stop() {
+      await Promise.all(sessions.map((s) => s.end().catch(() => undefined)));
+      await stack.stop();
+      await cluster.stop();
+    },
+  };
 }
