@@ -4,7 +4,7 @@ import { LEFT_BEHIND_LIST_LIMIT, isSafeText, type GrantTarget, type LeftBehindOb
 import { ActivityErrorType, activityError } from '../../errors';
 import { generatePassword } from '../../password';
 import type { AccessEnding, EngineLogger } from '../port';
-import { Coalescer, type Outcome } from './coalesce';
+import { Coalescer, type Outcome } from '../coalesce';
 import { ER, dropRefusalText, errnoOf, isPermanentRefusal } from './errors';
 import { Code, driverErrorOf, text, type ReadySession, type Runner } from './runner';
 import { accountIdOf, refuseAdmin, where, type Sessions } from './sessions';

@@ -2,33 +2,73 @@ import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 
 import { LEFT_BEHIND_LIST_LIMIT, type GrantTarget, type LeftBehindObject } from '../../../domain';
-import { ActivityErrorType } from '../../errors';
-import { generatePassword } from '../../password';
+import { ActivityErrorType, activityError } from '../../errors';
 import type { AccessEnding } from '../../ports';
+import { Coalescer, type Outcome } from '../coalesce';
 import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } from './errors';
 import { definerRightsStatement, disarmStatement, type DefinerRights } from './disarm';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
-import { clientConfig, driverErrors, run, type PgSession, type RoleRow } from './session';
+import { clientConfig, driverErrors, notOurs, privilegeTransaction, run, transaction, type PgSession } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
-import { containStatement, databaseOwnerStatement, dependentDatabasesStatement, dropRoleStatement, joinRoleStatement, ownedObjectsStatement, reassignStatements, type PgStatement } from './sql';
+import {
+  containStatement,
+  databaseOwnerStatement,
+  dependentDatabasesStatement,
+  dropRoleStatement,
+  isOurs,
+  joinRoleStatement,
+  ownedObjectsStatement,
+  reassignStatements,
+  rolesStatement,
+  terminateAllStatement,
+  tracedRolesStatement,
+  type PgStatement,
+} from './sql';
 
-// Ending a PostgreSQL account's access. Contain first: no login, a random
-// password nobody keeps, every privilege on the grant's database, schema and its
-// objects revoked, every session ended. Then, in each database where the role
-// owns objects or holds privileges (pg_shdepend), list what it owns, make what
-// would run with its owner's rights run with its caller's (disarm.ts), give it to
-// the owner role (REASSIGN OWNED, never a drop of the grantee's data) and remove
-// what remains (DROP OWNED: privileges and default privileges). Then DROP ROLE.
+// Ending access on PostgreSQL, for a batch of accounts of one server at a time
+// (endAccess calls are coalesced while the server's connections are busy, as on
+// MySQL). Contain first: no login and no password (committed at once), then
+// every privilege on each grant's database, schema and objects revoked (one
+// transaction under the service's privilege lock, one statement per object for
+// the whole batch), then every session ended. Roles that leave no trace in any
+// database (pg_shdepend) are then dropped together. For the others, one at a
+// time, in each database where the role owns objects or holds privileges: list
+// what it owns, make what would run with its owner's rights run with its
+// caller's (disarm.ts), give it to the owner role (REASSIGN OWNED, never a drop
+// of the grantee's data), remove what remains (DROP OWNED); then DROP ROLE.
 
-export interface EndingTools {
-  ownRole(session: PgSession, account: string): Promise<RoleRow | undefined>;
-  scopeOf(session: PgSession): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }>;
-  endSessions(session: PgSession, account: string): Promise<number>;
+export interface EndingDeps {
+  /** Runs `work` on one of the server's pooled connections (see the manager's withSession). */
+  withSession<T>(secretId: string, signal: AbortSignal, work: (s: PgSession) => Promise<T>): Promise<T>;
+  /** Throws for the admin account itself. */
+  refuseAdmin(session: PgSession, account: string): void;
+  /** Where the grantees of one schema hold privileges, and on which objects. */
+  scopeOf(session: PgSession, schema: string, accounts: readonly string[]): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }>;
   ownerRole?: string;
   connectTimeoutMs: number;
   statementTimeoutMs: number;
+  poolSize: number;
+  /** Most accounts in one batch (1 turns coalescing off). */
+  maxBatch: number;
   log: PgLogger;
+}
+
+/** One account of a batch (calls for the same account share one). */
+interface Ending {
+  readonly target: GrantTarget;
+  readonly account: string;
+  /** Sticky across a second run of the batch's work (a lost connection). */
+  existedAtStart?: boolean;
+  present: boolean;
+  killed: number;
+  containedAt?: string;
+  leftBehind: LeftBehindObject[];
+  leftBehindCount: number;
+  dropped?: boolean;
+  refusal?: string;
+  /** This account's own failure: the others of the batch go on. */
+  failure?: unknown;
 }
 
 /** A step of the take-down the server refused for good: the role stays contained, reported with the reason. */
@@ -38,111 +78,256 @@ class Refused extends Error {
   }
 }
 
+const driverError = (err: unknown) => (err instanceof ApplicationFailure ? driverErrors.get(err) : err);
+
+/** A refusal by the server itself (not a timeout, a lock or a lost connection): no retry changes it. */
+function refused(err: unknown): boolean {
+  const raw = driverError(err);
+  return raw !== undefined && isPermanentRefusal(raw);
+}
+
 async function step<T>(session: PgSession, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
-    const raw = err instanceof ApplicationFailure ? driverErrors.get(err) : err;
-    if (raw !== undefined && isPermanentRefusal(raw)) throw new Refused(dropRefusalText(raw, [session.credentials.password]));
+    if (refused(err)) throw new Refused(dropRefusalText(driverError(err), [session.credentials.password]));
     throw err;
   }
 }
 
-/** Runs `work` on a connection to another database of the same server, as the admin. */
-async function inDatabase<T>(session: PgSession, database: string, tools: EndingTools, work: (s: PgSession) => Promise<T>): Promise<T> {
-  const client = new pg.Client(clientConfig(session.credentials, database, tools.connectTimeoutMs, tools.statementTimeoutMs));
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-  } catch (err) {
-    // Refused for good (no CONNECT on that database, say): the role stays contained, and says why.
-    if (isPermanentRefusal(err) && !isLoginRefused(err)) throw new Refused(dropRefusalText(err, [session.credentials.password]));
-    throw toActivityError(err, { secretId: session.secretId, secrets: [session.credentials.password] });
-  }
-  try {
-    return await work({ ...session, client, broken: false });
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const item of items) out.set(key(item), [...(out.get(key(item)) ?? []), item]);
+  return out;
 }
 
-/** Everything to revoke; with the schema gone (dropped meanwhile), the database's CONNECT only: containment never waits on the schema. */
-export async function revocations(session: PgSession, target: GrantTarget, account: string, scopeOf: EndingTools['scopeOf']): Promise<PgStatement[]> {
+/** Everything to revoke from the accounts of one schema; with the schema gone (dropped meanwhile), the database's CONNECT only: containment never waits on the schema. */
+export async function revocations(session: PgSession, schema: string, accounts: readonly string[], scopeOf: EndingDeps['scopeOf']): Promise<PgStatement[]> {
   try {
-    const { scope, objects } = await scopeOf(session);
+    const { scope, objects } = await scopeOf(session, schema, accounts);
     return privilegeStatements('REVOKE', ALL, scope, objects, { database: true });
   } catch (err) {
     if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.UnknownDatabase)) throw err;
-    const scope = { database: session.credentials.database, schema: target.schema, account, creators: [] };
+    const scope = { database: session.credentials.database, schema, account: accounts, creators: [] };
     return privilegeStatements('REVOKE', NOTHING, scope, NO_OBJECTS, { database: true });
   }
 }
 
-export async function endAccessWith(session: PgSession, target: GrantTarget, account: string, tools: EndingTools): Promise<AccessEnding> {
-  const role = await tools.ownRole(session, account);
-  if (!role) {
-    tools.log.info({ secretId: target.adminSecretId, account }, 'access ended; no such account');
-    return { existed: false, sessionsKilled: 0, dropped: true, leftBehind: [], leftBehindCount: 0 };
-  }
-  // Containment: from here on nobody can log in, and what is open holds nothing.
-  await run(session, containStatement(account, generatePassword()));
-  for (const s of await revocations(session, target, account, tools.scopeOf)) await run(session, s);
-  const sessionsKilled = await tools.endSessions(session, account);
-  const containedAt = new Date().toISOString();
+export function createPgEnding(deps: EndingDeps) {
+  const { log } = deps;
 
-  const leftBehind: LeftBehindObject[] = [];
-  let leftBehindCount = 0;
-  let refusal: string | undefined;
-  try {
-    await step(session, () => run(session, joinRoleStatement(account)));
-    const here = session.credentials.database;
-    const others = (await run(session, dependentDatabasesStatement(account))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
-    const handOver = async (s: PgSession, database: string, owner: string) => {
-      const to = tools.ownerRole ?? owner;
-      const rows = await run(s, ownedObjectsStatement(account, LEFT_BEHIND_LIST_LIMIT));
-      leftBehindCount += Number(rows[0]?.total ?? 0);
-      const disarmed = new Map<string, string>();
-      const report = (note: string) => {
-        for (const row of rows) {
-          if (leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
-          const where = database === here ? '' : `in database ${shownName(database)}; `;
-          const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
-          leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note + (made ? `; ${made}` : '') });
-        }
-      };
-      try {
-        // Nothing handed over may run with the owner role's rights (disarm.ts).
-        for (const row of (await run(s, definerRightsStatement(account))) as unknown as DefinerRights[]) {
-          const { statement, note } = disarmStatement(row);
-          await step(s, () => run(s, statement));
-          const key = `${row.kind} ${row.schema}.${row.name}`;
-          disarmed.set(key, disarmed.has(key) ? `${disarmed.get(key)}, ${note}` : note);
-        }
-        for (const statement of reassignStatements(account, to)) await step(s, () => run(s, statement));
-      } catch (err) {
-        if (err instanceof Refused) report('still owned by the account');
-        throw err;
-      }
-      report(`owner now ${to}`);
-    };
-    const databaseOwner = String((await run(session, databaseOwnerStatement()))[0]?.owner);
-    await handOver(session, here, databaseOwner);
-    for (const other of others) await inDatabase(session, other.name, tools, (s) => handOver(s, other.name, other.owner));
-    await step(session, () => run(session, dropRoleStatement(account)));
-  } catch (err) {
-    if (!(err instanceof Refused)) throw err;
-    refusal = err.reason;
+  /** Runs `work` on a connection to another database of the same server, as the admin. */
+  async function inDatabase<T>(session: PgSession, database: string, work: (s: PgSession) => Promise<T>): Promise<T> {
+    const client = new pg.Client(clientConfig(session.credentials, database, deps.connectTimeoutMs, deps.statementTimeoutMs));
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+    } catch (err) {
+      // Refused for good (no CONNECT on that database, say): the role stays contained, and says why.
+      if (isPermanentRefusal(err) && !isLoginRefused(err)) throw new Refused(dropRefusalText(err, [session.credentials.password]));
+      throw toActivityError(err, { secretId: session.secretId, secrets: [session.credentials.password] });
+    }
+    try {
+      return await work({ ...session, client, broken: false });
+    } finally {
+      await client.end().catch(() => undefined);
+    }
   }
-  const fields = { secretId: target.adminSecretId, schema: target.schema, account, sessionsKilled, leftBehind: leftBehindCount };
-  if (refusal) tools.log.warn({ ...fields, refusal }, 'access ended (account contained); the server refused to remove it');
-  else tools.log.info({ ...fields, dropped: true }, 'access ended; account dropped');
-  return {
-    existed: true,
-    sessionsKilled,
-    containedAt,
-    dropped: refusal === undefined,
-    ...(refusal ? { refusal } : {}),
-    leftBehind,
-    leftBehindCount,
-  };
+
+  /**
+   * Runs `work` for the whole group, and one account at a time when the server
+   * refuses it for the group: an account refused alone fails by itself (or, gone
+   * meanwhile, is no longer present); a passing failure fails the batch.
+   */
+  async function eachOrOne(session: PgSession, group: readonly Ending[], what: string, work: (members: readonly Ending[]) => Promise<void>): Promise<Ending[]> {
+    if (group.length === 0) return [];
+    if (group.length > 1) {
+      try {
+        await work(group);
+        return [];
+      } catch (err) {
+        if (!refused(err)) throw err;
+        log.warn({ secretId: session.secretId, accounts: group.length }, `${what} was refused for several accounts; one account at a time`);
+      }
+    }
+    const refusedOnes: Ending[] = [];
+    for (const e of group) {
+      try {
+        await work([e]);
+      } catch (err) {
+        if (!refused(err)) throw err;
+        e.failure = err;
+        refusedOnes.push(e);
+      }
+    }
+    return refusedOnes;
+  }
+
+  /** No login and no password for any of them, committed before anything waits on a lock; then every privilege revoked. */
+  async function contain(session: PgSession, group: readonly Ending[]): Promise<void> {
+    await eachOrOne(session, group, 'NOLOGIN', (members) => transaction(session, members.map((e) => containStatement(e.account))));
+    const live = group.filter((e) => e.failure === undefined);
+    await eachOrOne(session, live, 'a revocation', async (members) => {
+      const statements: PgStatement[] = [];
+      for (const [schema, ofSchema] of groupBy(members, (e) => e.target.schema)) statements.push(...(await revocations(session, schema, ofSchema.map((e) => e.account), deps.scopeOf)));
+      await privilegeTransaction(session, statements);
+    });
+  }
+
+  /** Ends every session of the accounts, again until none is left (none of them can log in any more). */
+  async function endSessions(session: PgSession, group: readonly Ending[]): Promise<void> {
+    if (group.length === 0) return;
+    const byName = new Map(group.map((e) => [e.account, e]));
+    for (let round = 1; round <= 5; round += 1) {
+      const rows = await run(session, terminateAllStatement([...byName.keys()]));
+      if (rows.length === 0) return;
+      for (const row of rows) {
+        const e = byName.get(String(row.name));
+        if (e && row.ended === true) e.killed += 1;
+      }
+    }
+    throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${group.length === 1 ? group[0]!.account : `${group.length} accounts`} kept appearing on the server of ${session.secretId}`);
+  }
+
+  /** One account that left traces: in each database, what it made is disarmed and handed over; then the role is dropped. */
+  async function handOverAndDrop(session: PgSession, e: Ending): Promise<void> {
+    const account = e.account;
+    e.leftBehind = [];
+    e.leftBehindCount = 0;
+    try {
+      await step(session, () => run(session, joinRoleStatement(account)));
+      const here = session.credentials.database;
+      const others = (await run(session, dependentDatabasesStatement(account))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
+      const handOver = async (s: PgSession, database: string, owner: string) => {
+        const to = deps.ownerRole ?? owner;
+        const rows = await run(s, ownedObjectsStatement(account, LEFT_BEHIND_LIST_LIMIT));
+        e.leftBehindCount += Number(rows[0]?.total ?? 0);
+        const disarmed = new Map<string, string>();
+        const report = (note: string) => {
+          for (const row of rows) {
+            if (e.leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
+            const where = database === here ? '' : `in database ${shownName(database)}; `;
+            const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
+            e.leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note + (made ? `; ${made}` : '') });
+          }
+        };
+        try {
+          // Nothing handed over may run with the owner role's rights (disarm.ts).
+          for (const row of (await run(s, definerRightsStatement(account))) as unknown as DefinerRights[]) {
+            const { statement, note } = disarmStatement(row);
+            await step(s, () => run(s, statement));
+            const key = `${row.kind} ${row.schema}.${row.name}`;
+            disarmed.set(key, disarmed.has(key) ? `${disarmed.get(key)}, ${note}` : note);
+          }
+          // Both or neither, under the privilege lock: DROP OWNED rewrites access lists grants may be changing.
+          await step(s, () => privilegeTransaction(s, reassignStatements(account, to)));
+        } catch (err) {
+          if (err instanceof Refused) report('still owned by the account');
+          throw err;
+        }
+        report(`owner now ${to}`);
+      };
+      const databaseOwner = String((await run(session, databaseOwnerStatement()))[0]?.owner);
+      await handOver(session, here, databaseOwner);
+      for (const other of others) await inDatabase(session, other.name, (s) => handOver(s, other.name, other.owner));
+      await step(session, () => run(session, dropRoleStatement(account)));
+      e.dropped = true;
+    } catch (err) {
+      if (!(err instanceof Refused)) throw err;
+      e.dropped = false;
+      e.refusal = err.reason;
+    }
+  }
+
+  /** Drops the contained roles: those without a trace together, the others one at a time after their hand-over. */
+  async function dropContained(session: PgSession, group: readonly Ending[]): Promise<void> {
+    if (group.length === 0) return;
+    const traced = new Set((await run(session, tracedRolesStatement(group.map((e) => e.account)))).map((r) => String(r.name)));
+    const clean = group.filter((e) => !traced.has(e.account));
+    // Something made meanwhile refuses the drop: that role takes the long way.
+    const refusedOnes = await eachOrOne(session, clean, 'DROP ROLE', (members) => run(session, dropRoleStatement(members.map((e) => e.account))).then(() => undefined));
+    for (const e of clean) if (e.failure === undefined) e.dropped = true;
+    for (const e of refusedOnes) e.failure = undefined;
+    for (const e of [...group.filter((e) => traced.has(e.account)), ...refusedOnes]) {
+      try {
+        await handOverAndDrop(session, e);
+      } catch (err) {
+        // Contained already; this account's activity tries its take-down again, the others go on.
+        if (session.broken) throw err;
+        e.failure = err;
+      }
+    }
+  }
+
+  /** Ends the access of every account of a batch on one server; one outcome per request, in order. */
+  async function endBatch(secretId: string, requests: readonly { target: GrantTarget; account: string }[], signal: AbortSignal): Promise<Outcome<AccessEnding>[]> {
+    const entries: Ending[] = [];
+    const entryOf = requests.map((r) => {
+      const index = entries.findIndex((e) => e.account === r.account);
+      if (index >= 0) return index;
+      entries.push({ target: r.target, account: r.account, present: false, killed: 0, leftBehind: [], leftBehindCount: 0 });
+      return entries.length - 1;
+    });
+    await deps.withSession(secretId, signal, async (session) => {
+      for (const e of entries) {
+        e.failure = undefined;
+        try {
+          deps.refuseAdmin(session, e.account);
+        } catch (err) {
+          e.failure = err;
+        }
+      }
+      let live = entries.filter((e) => e.failure === undefined);
+      if (live.length === 0) return;
+      const roles = new Map((await run(session, rolesStatement(live.map((e) => e.account)))).map((r) => [String(r.name), r]));
+      for (const e of live) {
+        const role = roles.get(e.account);
+        e.present = role !== undefined;
+        e.existedAtStart ??= e.present;
+        if (role && (role.super === true || !isOurs(role.comment as string | null))) e.failure = notOurs(session, e.account);
+      }
+      live = live.filter((e) => e.failure === undefined && e.present);
+      // Containment: from here on nobody can log in, and what is open holds nothing.
+      await contain(session, live);
+      live = live.filter((e) => e.failure === undefined);
+      await endSessions(session, live);
+      const containedAt = new Date().toISOString();
+      for (const e of live) e.containedAt = containedAt;
+      await dropContained(session, live);
+    });
+    for (const e of entries) {
+      if (e.failure !== undefined) continue;
+      const fields = { secretId, schema: e.target.schema, account: e.account, sessionsKilled: e.killed, leftBehind: e.leftBehindCount, batch: entries.length };
+      if (!e.existedAtStart) log.info({ secretId, account: e.account }, 'access ended; no such account');
+      else if (e.dropped === false) log.warn({ ...fields, refusal: e.refusal }, 'access ended (account contained); the server refused to remove it');
+      else log.info({ ...fields, dropped: true }, 'access ended; account dropped');
+    }
+    return requests.map((_, i) => {
+      const e = entries[entryOf[i]!]!;
+      if (e.failure !== undefined) return { ok: false, error: e.failure };
+      const existed = e.existedAtStart ?? false;
+      return {
+        ok: true,
+        value: {
+          existed,
+          sessionsKilled: e.killed,
+          ...(existed && e.containedAt ? { containedAt: e.containedAt } : {}),
+          dropped: e.dropped ?? !e.present,
+          ...(e.refusal ? { refusal: e.refusal } : {}),
+          leftBehind: e.leftBehind,
+          leftBehindCount: e.leftBehindCount,
+        },
+      };
+    });
+  }
+
+  const endings = new Coalescer<{ target: GrantTarget; account: string }, AccessEnding>({
+    concurrency: Math.max(1, deps.poolSize - 1),
+    maxBatch: deps.maxBatch,
+    process: endBatch,
+    cancelled: (secretId, _request, started) =>
+      activityError(ActivityErrorType.DatabaseUnavailable, `database server of ${secretId}: cancelled ${started ? 'while' : 'before'} trying to end access`, { code: 'CANCELLED' }),
+  });
+
+  return (target: GrantTarget, account: string, signal: AbortSignal | undefined): Promise<AccessEnding> => endings.run(target.adminSecretId, { target, account }, signal);
 }

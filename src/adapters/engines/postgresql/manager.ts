@@ -4,7 +4,7 @@ import type { GrantTarget } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
 import type { AccessEnding, AccountCallOptions, AccountHolding, ServerEndpoint } from '../../ports';
 import type { EngineAccounts, EnsureAccountOptions } from '../port';
-import { endAccessWith, revocations } from './ending';
+import { createPgEnding, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
 import { clientConfig, failure, notOurs, privilegeTransaction, readRole, run, transaction, type PgSession, type RoleRow } from './session';
 import { footprintStatement, holdingsOfRows } from './footprint';
@@ -67,6 +67,8 @@ export interface PostgresAccountManagerOptions {
   operationTimeoutMs?: number;
   /** Who gets what an ended account owned (REASSIGN OWNED); default each database's owner. Also a creator for default privileges. */
   ownerRole?: string;
+  /** Most accounts whose access is ended by one coalesced batch (default 100; 1 turns coalescing off). */
+  maxBatch?: number;
   /** Accept a superuser admin (refused by checkTarget otherwise). */
   allowSuperuserAdmin?: boolean;
   logger?: PgLogger;
@@ -92,6 +94,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
   const poolSize = positive('poolSize', options.poolSize, 4);
   const statementTimeoutMs = positive('statementTimeoutMs', options.statementTimeoutMs, 15_000);
   const operationTimeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 25_000);
+  const maxBatch = positive('maxBatch', options.maxBatch, 100);
   const ownerRole = options.ownerRole === undefined ? undefined : checkRoleName(options.ownerRole);
   const log = options.logger ?? silent;
   const servers = new Map<string, { credentials: PgAdminCredentials; pool: pg.Pool }>();
@@ -188,15 +191,16 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
 
   /**
    * Where privileges go: the admin's database, the schema, the creators whose
-   * default privileges the admin may change, and the objects it may grant on.
+   * default privileges the admin may change, and the objects it may grant on
+   * (for several accounts: the revocations of a batch of endings).
    */
-  async function scopeOf(session: PgSession, target: GrantTarget, account: string): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }> {
-    const { database } = await requireSchema(session, target.schema);
-    const rows = await run(session, creatorsStatement(target.schema, account, ownerRole ? [ownerRole] : []));
+  async function scopeOf(session: PgSession, schema: string, account: string | readonly string[]): Promise<{ scope: PrivilegeScope; objects: SchemaObjects }> {
+    const { database } = await requireSchema(session, schema);
+    const rows = await run(session, creatorsStatement(schema, account, ownerRole ? [ownerRole] : []));
     const skipped = rows.filter((r) => r.member !== true).map((r) => String(r.name));
-    if (skipped.length > 0) log.warn({ secretId: session.secretId, schema: target.schema, roles: skipped }, 'the admin is no member of these roles: their objects and future objects are left out');
-    const objects = objectsOfRows(target.schema, (await run(session, objectsStatement(target.schema, account))) as { kind: unknown; name: unknown; args: unknown }[]);
-    return { scope: { database, schema: target.schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) }, objects };
+    if (skipped.length > 0) log.warn({ secretId: session.secretId, schema, roles: skipped }, 'the admin is no member of these roles: their objects and future objects are left out');
+    const objects = objectsOfRows(schema, (await run(session, objectsStatement(schema, account))) as { kind: unknown; name: unknown; args: unknown }[]);
+    return { scope: { database, schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) }, objects };
   }
 
   /** Ends every session of the role; `untilNone`: again until none is left (the role can no longer log in). */
@@ -211,6 +215,18 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
     if ((await run(session, sessionsStatement(account))).length === 0) return killed;
     throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${account} kept appearing on the server of ${session.secretId}`);
   }
+
+  const endAccess = createPgEnding({
+    withSession: (secretId, signal, work) => withSession({ adminSecretId: secretId }, [], { signal }, work),
+    refuseAdmin,
+    scopeOf,
+    ...(ownerRole !== undefined ? { ownerRole } : {}),
+    connectTimeoutMs,
+    statementTimeoutMs,
+    poolSize,
+    maxBatch,
+    log,
+  });
 
   const endpoint = (s: PgSession): ServerEndpoint => ({ host: s.credentials.host, port: s.credentials.port, engine: ENGINE, database: s.credentials.database });
   const where = (target: GrantTarget, account: string) => ({ secretId: target.adminSecretId, schema: target.schema, account });
@@ -272,7 +288,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       if (previous !== undefined) privilegePlan(previous);
       await withSession(target, [], call, async (session) => {
         await ownRole(session, account);
-        const { scope, objects } = await scopeOf(session, target, account);
+        const { scope, objects } = await scopeOf(session, target.schema, account);
         const grant = privilegeStatements('GRANT', wanted, scope, objects, { database: true });
         // One transaction: with `previous`, the new privileges are granted before the rest is revoked, and no session sees a state in between.
         const statements =
@@ -286,7 +302,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       validate(target, account);
       await withSession(target, [], call, async (session) => {
         if (!(await ownRole(session, account, true))) return;
-        await privilegeTransaction(session, await revocations(session, target, account, (s) => scopeOf(s, target, account)));
+        await privilegeTransaction(session, await revocations(session, target.schema, [account], scopeOf));
         log.info(where(target, account), 'privileges revoked');
       });
     },
@@ -337,17 +353,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
 
     async endAccess(target, account, call): Promise<AccessEnding> {
       validate(target, account);
-      return withSession(target, [], call, (session) =>
-        endAccessWith(session, target, account, {
-          ownRole: (s, a) => ownRole(s, a, true),
-          scopeOf: (s) => scopeOf(s, target, account),
-          endSessions: (s, a) => endSessions(s, a, true),
-          ownerRole,
-          connectTimeoutMs,
-          statementTimeoutMs,
-          log,
-        }),
-      );
+      return endAccess(target, account, call?.signal);
     },
 
     async inventory(adminSecretId, include, call) {

@@ -1,6 +1,6 @@
 import { PG_PRIVILEGES, type PgPrivilegeName } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
-import { checkAccount, checkDatabase, checkRoleName, checkSchema, quoteIdent, type PgStatement } from './sql';
+import { accountArray, checkAccount, checkDatabase, checkRoleName, checkSchema, quoteIdent, type PgStatement } from './sql';
 
 // What a grant's privilege names mean on PostgreSQL. A grant names privileges
 // (the port's whitelist names; the default levels use only SELECT, INSERT,
@@ -89,7 +89,8 @@ const CHUNK = 100;
 export interface PrivilegeScope {
   database: string;
   schema: string;
-  account: string;
+  /** The grantee; several for the revocations of a batch of endings. */
+  account: string | readonly string[];
   /** Roles whose future objects in the schema get the default privileges (the admin must be a member of each). */
   creators: readonly string[];
 }
@@ -110,15 +111,15 @@ export const NO_OBJECTS: SchemaObjects = { tables: [], sequences: [], routines: 
  * on one object the admin holds nothing on (a table a grantee created).
  * Routines come with their argument types, as the server formats them.
  */
-export function objectsStatement(schema: string, account: string): PgStatement {
+export function objectsStatement(schema: string, account: string | readonly string[]): PgStatement {
   return {
-    sql: `WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = $1), r AS (SELECT oid FROM pg_roles WHERE rolname = $2)
+    sql: `WITH s AS (SELECT oid FROM pg_namespace WHERE nspname = $1), r AS (SELECT oid FROM pg_roles WHERE rolname = ANY($2::text[]))
 SELECT CASE relkind WHEN 'S' THEN 'sequences' ELSE 'tables' END AS kind, relname AS name, NULL AS args FROM pg_class
-  WHERE relnamespace = (SELECT oid FROM s) AND relkind IN ('r','p','v','m','S','f') AND relowner IS DISTINCT FROM (SELECT oid FROM r) AND pg_has_role(relowner, 'MEMBER')
+  WHERE relnamespace = (SELECT oid FROM s) AND relkind IN ('r','p','v','m','S','f') AND relowner NOT IN (SELECT oid FROM r) AND pg_has_role(relowner, 'MEMBER')
 UNION ALL SELECT 'routines', proname, oidvectortypes(proargtypes) FROM pg_proc
-  WHERE pronamespace = (SELECT oid FROM s) AND proowner IS DISTINCT FROM (SELECT oid FROM r) AND pg_has_role(proowner, 'MEMBER')
+  WHERE pronamespace = (SELECT oid FROM s) AND proowner NOT IN (SELECT oid FROM r) AND pg_has_role(proowner, 'MEMBER')
 ORDER BY 1, 2, 3`,
-    values: [checkSchema(schema), checkAccount(account)],
+    values: [checkSchema(schema), accountArray(typeof account === 'string' ? [account] : account)],
     purpose: 'list the objects of the schema',
   };
 }
@@ -152,7 +153,9 @@ export function objectsOfRows(schema: string, rows: readonly { kind: unknown; na
  * CONNECT goes with `database: true`. Empty lists send nothing.
  */
 export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilegeSet, scope: PrivilegeScope, objects: SchemaObjects = NO_OBJECTS, options: { database?: boolean } = {}): PgStatement[] {
-  const role = quoteIdent(checkAccount(scope.account));
+  const grantees = typeof scope.account === 'string' ? [scope.account] : scope.account;
+  if (grantees.length === 0) throw activityError(ActivityErrorType.InvalidIdentifier, 'at least one grantee is needed');
+  const role = grantees.map((a) => quoteIdent(checkAccount(a))).join(', ');
   const schema = quoteIdent(checkSchema(scope.schema));
   const to = action === 'GRANT' ? 'TO' : 'FROM';
   const verb = action === 'GRANT' ? 'grant' : 'revoke';
@@ -186,7 +189,7 @@ export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilege
  * account; only those the admin is a member of (others cannot be changed by it),
  * never the account itself (what it creates is its own).
  */
-export function creatorsStatement(schema: string, account: string, extra: readonly string[]): PgStatement {
+export function creatorsStatement(schema: string, account: string | readonly string[], extra: readonly string[]): PgStatement {
   return {
     sql: `WITH s AS (SELECT oid, nspowner FROM pg_namespace WHERE nspname = $1), c AS (
   SELECT nspowner AS role FROM s
@@ -195,8 +198,8 @@ export function creatorsStatement(schema: string, account: string, extra: readon
   UNION SELECT defaclrole FROM pg_default_acl WHERE defaclnamespace = (SELECT oid FROM s)
   UNION SELECT oid FROM pg_roles WHERE rolname = ANY($3::text[])
 )
-SELECT r.rolname AS name, pg_has_role(r.oid, 'MEMBER') AS member FROM c JOIN pg_roles r ON r.oid = c.role WHERE r.rolname <> $2 ORDER BY 1`,
-    values: [checkSchema(schema), checkAccount(account), `{${extra.map(checkRoleName).join(',')}}`],
+SELECT r.rolname AS name, pg_has_role(r.oid, 'MEMBER') AS member FROM c JOIN pg_roles r ON r.oid = c.role WHERE r.rolname <> ALL($2::text[]) ORDER BY 1`,
+    values: [checkSchema(schema), accountArray(typeof account === 'string' ? [account] : account), `{${extra.map(checkRoleName).join(',')}}`],
     purpose: 'find the roles that create objects in the schema',
   };
 }

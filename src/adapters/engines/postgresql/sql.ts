@@ -176,13 +176,32 @@ export function commentStatement(account: string, grantId?: string): PgStatement
   return { sql: `COMMENT ON ROLE ${quoteIdent(checkAccount(account))} IS ${quoteLiteral(ownershipTag(grantId))}`, values: [], purpose: 'tag the account as this service’s' };
 }
 
-/** Containment: no new login, and a random password nobody keeps (its verifier only). */
-export function containStatement(account: string, randomPassword: string): PgStatement {
+/**
+ * Containment: no new login and no password at all. With PASSWORD NULL every
+ * password check fails, whatever is tried; a random password's verifier would
+ * mean the same at the cost of a key derivation per account (4096 rounds of
+ * PBKDF2 on the worker), which a burst of expiries cannot afford.
+ */
+export function containStatement(account: string): PgStatement {
   return {
-    sql: `ALTER ROLE ${quoteIdent(checkAccount(account))} NOLOGIN PASSWORD ${quoteLiteral(scramVerifier(randomPassword))}`,
+    sql: `ALTER ROLE ${quoteIdent(checkAccount(account))} NOLOGIN PASSWORD NULL`,
     values: [],
-    purpose: 'stop the account from logging in and replace its password',
-    sensitive: true,
+    purpose: 'stop the account from logging in and remove its password',
+  };
+}
+
+/** A text[] parameter of account names (checked: only a-z, 0-9 and _, so nothing in them needs quoting in an array literal). */
+export function accountArray(accounts: readonly string[]): string {
+  if (accounts.length === 0) invalid('at least one account is needed');
+  return `{${accounts.map(checkAccount).join(',')}}`;
+}
+
+/** The roles of these names: whether each is a superuser, and its comment (the ownership tag). */
+export function rolesStatement(accounts: readonly string[]): PgStatement {
+  return {
+    sql: "SELECT rolname AS name, rolsuper AS super, shobj_description(oid, 'pg_authid') AS comment FROM pg_roles WHERE rolname = ANY($1::text[])",
+    values: [accountArray(accounts)],
+    purpose: 'look the accounts up',
   };
 }
 
@@ -220,8 +239,11 @@ export function joinRoleStatement(account: string): PgStatement {
   return { sql: `GRANT ${quoteIdent(checkAccount(account))} TO CURRENT_USER`, values: [], purpose: 'make the admin a member of the account' };
 }
 
-export function dropRoleStatement(account: string): PgStatement {
-  return { sql: `DROP ROLE IF EXISTS ${quoteIdent(checkAccount(account))}`, values: [], purpose: 'drop the account' };
+/** Drops the roles that exist; one statement for many (all or none). */
+export function dropRoleStatement(accounts: string | readonly string[]): PgStatement {
+  const list = typeof accounts === 'string' ? [accounts] : accounts;
+  if (list.length === 0) invalid('at least one account is needed');
+  return { sql: `DROP ROLE IF EXISTS ${list.map((a) => quoteIdent(checkAccount(a))).join(', ')}`, values: [], purpose: list.length > 1 ? 'drop the accounts' : 'drop the account' };
 }
 
 // --- sessions -----------------------------------------------------------------
@@ -241,6 +263,15 @@ export function terminateStatement(pid: number, timeoutMs = 2000): PgStatement {
   return { sql: 'SELECT pg_terminate_backend($1::int, $2::bigint) AS ended', values: [pid, timeoutMs], purpose: "end one of the account's sessions" };
 }
 
+/** Ends every session of these roles, waiting up to `timeoutMs` for each to exit; a row per session, `ended` false for one still there. */
+export function terminateAllStatement(accounts: readonly string[], timeoutMs = 2000): PgStatement {
+  return {
+    sql: 'SELECT usename AS name, pg_terminate_backend(pid, $2::bigint) AS ended FROM pg_stat_activity WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid()',
+    values: [accountArray(accounts), timeoutMs],
+    purpose: "end the accounts' sessions",
+  };
+}
+
 // --- where the role has left traces ---------------------------------------------
 
 /** Databases in which the role owns objects or holds privileges (pg_shdepend is shared; 0 is a shared object). */
@@ -249,6 +280,15 @@ export function dependentDatabasesStatement(account: string): PgStatement {
     sql: 'SELECT DISTINCT d.datname AS name, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = \'pg_authid\'::regclass AND r.rolname = $1 ORDER BY 1',
     values: [checkAccount(account)],
     purpose: 'find the databases the account left objects or privileges in',
+  };
+}
+
+/** Roles of these names that still leave a trace in some database or on the server (pg_shdepend: owned objects, privileges, default privileges). */
+export function tracedRolesStatement(accounts: readonly string[]): PgStatement {
+  return {
+    sql: "SELECT DISTINCT r.rolname AS name FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = 'pg_authid'::regclass AND r.rolname = ANY($1::text[])",
+    values: [accountArray(accounts)],
+    purpose: 'find the accounts that left objects or privileges',
   };
 }
 

@@ -151,8 +151,10 @@ describe('PostgreSQL account manager: ending access', function () {
       assert.match(ending.refusal ?? '', /SQLSTATE 42501/);
       assert.equal(ending.sessionsKilled, 1);
       assert.notEqual(await sqlstateOf(s.query('SELECT 1')), undefined);
-      const r = (await fx.query<{ rolcanlogin: boolean }>('SELECT rolcanlogin FROM pg_roles WHERE rolname = $1', [name]))[0]!;
+      const r = (await fx.query<{ rolcanlogin: boolean; rolpassword: string | null }>('SELECT rolcanlogin, rolpassword FROM pg_authid WHERE rolname = $1', [name]))[0]!;
       assert.equal(r.rolcanlogin, false);
+      // No password at all: every password check fails, whatever is tried.
+      assert.equal(r.rolpassword, null);
       assert.equal(await sqlstateOf(fx.connectAs(name)), '28000');
       assert.deepEqual(await manager.schemaPrivileges(fx.target(), name), []);
       // The regular manager finishes the job later.
@@ -176,6 +178,51 @@ describe('PostgreSQL account manager: ending access', function () {
     assert.equal(ending.dropped, true);
     assert.equal(ending.sessionsKilled, 1);
     assert.notEqual(await sqlstateOf(s.query('SELECT 1')), undefined);
+  });
+
+  it('a burst of endings on one server is served in batches: each account contained, its sessions ended, dropped; a role it did not make fails alone; one that made a table is handed over', async () => {
+    const logged: { fields: Record<string, unknown>; msg: string }[] = [];
+    const logger = { info: (fields: object, msg: string) => logged.push({ fields: fields as Record<string, unknown>, msg }), warn: (fields: object, msg: string) => logged.push({ fields: fields as Record<string, unknown>, msg }) };
+    // Two connections: one batch at a time, so calls made while it runs wait and share the next.
+    const batched = createPostgresAccountManager({ credentials: new StaticCredentialSource(fx.credentials), poolSize: 2, logger });
+    const foreign = account('x');
+    try {
+      const names = Array.from({ length: 8 }, (_, i) => account(`b${i}`));
+      for (const name of names) {
+        await manager.ensureAccount(fx.target(), name, randomPassword(), { grantId: `g-${name}` });
+        await manager.setPrivileges(fx.target(), name, [...pgLevels.READ_WRITE!]);
+      }
+      await manager.setPrivileges(fx.target(), names[7]!, [...pgLevels.ADMIN!]);
+      const sessions = await Promise.all(names.map((n) => fx.connectAs(n)));
+      await sessions[7]!.query('CREATE TABLE app.made_in_burst (x int)');
+      await fx.query(`CREATE ROLE "${foreign}" LOGIN`);
+
+      const results = await Promise.allSettled([...names, foreign].map((n) => batched.endAccess(fx.target(), n)));
+      for (const [i, name] of names.entries()) {
+        const r = results[i]!;
+        assert.equal(r.status, 'fulfilled', `${name}: ${r.status === 'rejected' ? String(r.reason) : ''}`);
+        const ending = (r as PromiseFulfilledResult<Awaited<ReturnType<typeof batched.endAccess>>>).value;
+        assert.equal(ending.existed, true);
+        assert.equal(ending.dropped, true);
+        assert.equal(ending.sessionsKilled, 1, name);
+        assert.ok(ending.containedAt);
+        assert.notEqual(await sqlstateOf(sessions[i]!.query('SELECT 1')), undefined, `${name}'s session still answers`);
+        assert.deepEqual(ending.leftBehind, i === 7 ? [{ kind: 'TABLE', schema: 'app', name: 'made_in_burst', note: `owner now ${fx.owner}` }] : []);
+      }
+      const last = results[names.length]!;
+      assert.equal(last.status, 'rejected');
+      assert.equal(((last as PromiseRejectedResult).reason as { type?: string }).type, ActivityErrorType.AccountConflict);
+      const left = await fx.query<{ rolname: string; rolcanlogin: boolean }>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1::text[])', [[...names, foreign]]);
+      assert.deepEqual(left, [{ rolname: foreign, rolcanlogin: true }]);
+      assert.equal((await owners())['app.made_in_burst'], fx.owner);
+      // Fewer batches than accounts: the calls made while the first ran were served together.
+      const batches = logged.filter((l) => l.msg === 'access ended; account dropped').map((l) => Number(l.fields.batch));
+      assert.equal(batches.length, names.length);
+      assert.ok(Math.max(...batches) > 1, `batch sizes ${batches.join(', ')}`);
+    } finally {
+      await batched.close();
+      await fx.query(`DROP ROLE IF EXISTS "${foreign}"`);
+    }
   });
 
   it('refuses a role it did not make', async () => {

@@ -16,6 +16,10 @@ import {
   commentStatement,
   connectionLimit,
   containStatement,
+  dropRoleStatement,
+  rolesStatement,
+  terminateAllStatement,
+  tracedRolesStatement,
   createRoleStatement,
   isOurs,
   ownershipTag,
@@ -131,8 +135,15 @@ describe('PostgreSQL statements', () => {
       const a = alterRoleStatement('grantee_1', 'Secret-pass-1', { maxUserConnections: 0 });
       assert.match(a.sql, /^ALTER ROLE "grantee_1" .*CONNECTION LIMIT -1 PASSWORD 'SCRAM/);
       assert.ok(!a.sql.includes('VALID UNTIL'));
-      const c = containStatement('grantee_1', 'Random-pass-123');
-      assert.match(c.sql, /^ALTER ROLE "grantee_1" NOLOGIN PASSWORD 'SCRAM-SHA-256/);
+      assert.equal(containStatement('grantee_1').sql, 'ALTER ROLE "grantee_1" NOLOGIN PASSWORD NULL');
+      assert.equal(dropRoleStatement(['grantee_1', 'grantee_2']).sql, 'DROP ROLE IF EXISTS "grantee_1", "grantee_2"');
+      assert.deepEqual(terminateAllStatement(['grantee_1', 'grantee_2']).values, ['{grantee_1,grantee_2}', 2000]);
+      assert.deepEqual(rolesStatement(['grantee_1']).values, ['{grantee_1}']);
+      // Array parameters hold checked names only: a brace, comma or quote never reaches the literal.
+      invalidIdentifier(() => rolesStatement(['a,b']));
+      invalidIdentifier(() => terminateAllStatement(['x}']));
+      invalidIdentifier(() => tracedRolesStatement([]));
+      invalidIdentifier(() => dropRoleStatement([]));
       assert.equal(commentStatement('grantee_1', 'g-1').sql, `COMMENT ON ROLE "grantee_1" IS 'dbaccess grant g-1'`);
       assert.deepEqual(terminateStatement(42).values, [42, 2000]);
       invalidIdentifier(() => terminateStatement(0));

@@ -1,6 +1,6 @@
 import { strict as assert } from 'node:assert';
 
-import { Coalescer, type Outcome } from '../../../../src/adapters/engines/mysql/coalesce';
+import { Coalescer, type Outcome } from '../../../src/adapters/engines/coalesce';
 
 // The natural batching of endAccess calls per server, with a fake batch (pure
 // queueing logic; what a batch sends is tested against MariaDB in
