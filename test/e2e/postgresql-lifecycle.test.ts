@@ -23,7 +23,8 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
   let pgStack: PgServiceStack | undefined;
 
   before(async () => {
-    pgStack = await startPgServiceStack(`lc${randomName(4)}`, { requireApproval: ['ADMIN'] });
+    // A reminder 12 s before each expiry: only the 20-second grant below lives to see one.
+    pgStack = await startPgServiceStack(`lc${randomName(4)}`, { requireApproval: ['ADMIN'], reminders: ['12s'] });
     ({ cluster, db, stack } = pgStack);
   });
   after(async () => {
@@ -145,7 +146,7 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
     assert.equal(again.status, 410, 'the link works once');
   });
 
-  it('When a grant expires (revocation armed ahead), then the role and its open session end at the expiry', async () => {
+  it('When a grant expires (revocation armed ahead), then the grantee is reminded before, and the role and its open session end at the expiry', async () => {
     const expiresAt = new Date(Date.now() + 20_000).toISOString();
     const g = await grant('READ', expiresAt);
     const session = await login(g.account, g.password);
@@ -156,6 +157,13 @@ describe('end to end: the rest of the lifecycle on PostgreSQL', function () {
     assert.equal(await role(g.account), undefined, 'the role is dropped');
     await assert.rejects(session.query('SELECT 1'), 'the open session was ended');
     await assert.rejects(loginAs(cluster, g.account, g.password, db.database));
+    // The reminder: audited, and e-mailed to the grantee (never with the password) 12 s before.
+    const events = final.history.map((h: { event: string }) => h.event);
+    assert.deepEqual(events.filter((e: string) => e === 'REMINDER_SENT'), ['REMINDER_SENT'], JSON.stringify(events));
+    const reminder = stack.components.smtp.messages.filter((m) => m.to.includes(g.email) && m.subject.startsWith('[dbaccess] reminder:'));
+    assert.equal(reminder.length, 1);
+    assert.match(reminder[0]!.text, new RegExp(`account ${g.account}`));
+    assert.ok(!reminder[0]!.text.includes(g.password) && !reminder[0]!.html.includes(g.password));
   });
 
   it('When a privilege is added by hand to a role, then the reconciler repairs the drift and the grant audits DRIFT_REPAIRED', async () => {

@@ -161,7 +161,7 @@ export interface PgServiceStack {
   stop(): Promise<void>;
 }
 
-export async function startPgServiceStack(base: string, options: { requireApproval?: true | string[] } = {}): Promise<PgServiceStack> {
+export async function startPgServiceStack(base: string, options: { requireApproval?: true | string[]; reminders?: string[] } = {}): Promise<PgServiceStack> {
   const cluster = await startPgCluster();
   let db: PgServiceDatabase;
   let stack: TestStack;
@@ -170,7 +170,8 @@ export async function startPgServiceStack(base: string, options: { requireApprov
     const root = cluster.root(db.database);
     await root.query(`CREATE TABLE ${db.schema}.t (id serial PRIMARY KEY, v text)`);
     await root.query(`ALTER TABLE ${db.schema}.t OWNER TO "${db.owner}"`);
-    stack = await startTestStack({ postgres: { schema: db.schema, secret: db.secret, ...options }, reconciler: { mode: 'revoke' } });
+    const { reminders, ...database } = options;
+    stack = await startTestStack({ postgres: { schema: db.schema, secret: db.secret, ...database }, reconciler: { mode: 'revoke' }, ...(reminders ? { reminders } : {}) });
   } catch (err) {
     await cluster.stop();
     throw err;

@@ -90,6 +90,8 @@ export interface TestStackOptions {
    * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
    */
   postgres?: { schema: string; secret: Record<string, unknown>; requireApproval?: true | string[] };
+  /** The configuration's reminders before an expiry (default: the configuration's, 3d and 1d). */
+  reminders?: string[];
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
@@ -144,6 +146,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
           },
         },
         approval: { timeout: options.approvalTimeout ?? '1h' },
+        ...(options.reminders ? { reminders: options.reminders } : {}),
         ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
         apiClients: Object.fromEntries(
           Object.values(ROLE_CLIENTS).map((c) => [
