@@ -257,6 +257,10 @@ async function main() {
   const codecKeyPath = join(DEV, 'codec-key');
   if (!existsSync(codecKeyPath)) writeFileSync(codecKeyPath, `dev-1:${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
   const codecKeys = readFileSync(codecKeyPath, 'utf8').trim();
+  // The key that signs the one-click Approve and Deny links of approval e-mails, kept the same way.
+  const decisionKeyPath = join(DEV, 'decision-link-key');
+  if (!existsSync(decisionKeyPath)) writeFileSync(decisionKeyPath, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+  const decisionLinkKey = readFileSync(decisionKeyPath, 'utf8').trim();
   const uiOrigin = `http://${HOST}:${PORTS.temporalUi}`;
   const codecEndpoint = `http://${HOST}:${PORTS.api}/codec`;
   // The dev UI has no login, so it cannot send an API key: the codec routes are
@@ -289,6 +293,7 @@ async function main() {
     WORKER_SDK_METRICS_PORT: String(PORTS.workerSdkMetrics),
     DBACCESS_API_KEYS: [`dev-admin:${apiKey}`, ...(hasRequester ? [`dev-requester:${requesterKey}`] : []), `dev-approver:${approverKey}`].join(','),
     DBACCESS_CODEC_KEYS: codecKeys,
+    DECISION_LINK_KEY: decisionLinkKey,
     CODEC_CORS_ORIGINS: HOST === '127.0.0.1' ? `${uiOrigin},http://localhost:${PORTS.temporalUi}` : uiOrigin,
     CODEC_ALLOW_UNAUTHENTICATED: loopback ? 'true' : 'false',
   };

@@ -5,6 +5,7 @@ import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
+import type { DecisionLinks } from '../adapters/decision-links';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import type { EngineGuide } from '../contract/engine-guide';
 import { generatePassword } from '../adapters/password';
@@ -45,6 +46,16 @@ export interface ActivityDeps {
   apiUrl?: string;
   /** How the GRANTED e-mail delivers the credentials (a one-time link, or the password); without it, it only names the secret. */
   credentials?: CredentialDelivery;
+  /** One-click decision links in approval e-mails (DECISION_LINK_KEY and PUBLIC_URL); without it, the e-mails carry commands only. */
+  decisionLinks?: DecisionLinkDeps;
+}
+
+export interface DecisionLinkDeps {
+  links: DecisionLinks;
+  /** The API's public base URL, without a trailing slash. */
+  publicUrl: string;
+  /** Whether this approver (an API client's name and address) may decide on the project's requests. */
+  mayDecide(approver: Person, project: string): boolean;
 }
 
 /** A grant e-mail to send; the region of the secret is the worker's. */
@@ -342,7 +353,11 @@ export function createActivities(deps: ActivityDeps) {
 
     /** E-mails the approvers of a request, or tells the grantee it was denied. */
     async notifyApproval(request: ApprovalMailRequest): Promise<void> {
-      const message = approvalMessage({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) });
+      const base = { ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) };
+      const { linked, rest } = decisionMessages(request, deps.decisionLinks);
+      for (const decision of linked) await deps.notifier.notify(approvalMessage({ ...base, decision }));
+      if (linked.length > 0 && rest.length === 0) return;
+      const message = approvalMessage({ ...base, approvers: linked.length > 0 ? rest : request.approvers });
       if (message.to.length === 0) {
         log.warn('approval e-mail has no recipient', { grantId: request.grant.grantId, kind: request.kind });
         return;
@@ -362,3 +377,32 @@ export function createActivities(deps: ActivityDeps) {
   } satisfies GrantActivities;
 }
 
+/**
+ * A request's approvers who get one-click links of their own (one message each),
+ * and the others, who get the message without links: nobody gets a link to decide
+ * a request made by or for themselves, or one they may not decide.
+ */
+export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLinkDeps | undefined): { linked: { approver: Person; approve: string; deny: string }[]; rest: Person[] } {
+  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED';
+  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : 'extension';
+  const made = kind === 'approval' ? request.grant.requestedAt : request.grant.pendingExtension?.requestedAt;
+  const deadline = request.decideBy ? Date.parse(request.decideBy) : NaN;
+  if (!deps || !asking || !made || !Number.isFinite(deadline)) return { linked: [], rest: request.approvers };
+  const askedBy = kind === 'approval' ? request.grant.requestedBy : request.grant.pendingExtension?.requestedBy;
+  const linked: { approver: Person; approve: string; deny: string }[] = [];
+  const rest: Person[] = [];
+  const seen = new Set<string>();
+  for (const approver of request.approvers) {
+    const email = (approver.email ?? '').toLowerCase();
+    if (!email || seen.has(email)) continue;
+    seen.add(email);
+    if (email === request.grant.email.toLowerCase() || approver.name === askedBy || !deps.mayDecide(approver, request.grant.project)) {
+      rest.push(approver);
+      continue;
+    }
+    const url = (decision: 'approve' | 'deny') =>
+      `${deps.publicUrl}/decisions/${deps.links.mint({ grantId: request.grant.grantId, kind, request: made, decision, approver: approver.name, email, expiresAt: deadline })}`;
+    linked.push({ approver, approve: url('approve'), deny: url('deny') });
+  }
+  return { linked, rest };
+}

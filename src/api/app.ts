@@ -8,6 +8,8 @@ import { authenticate, resolveClients, type ApiKey } from './plugins/auth';
 import { registerBatchRoutes } from './routes/batch';
 import { registerCodecRoutes, type CodecRoutesOptions } from './routes/codec';
 import { credentialRoutes, type CredentialRoutesDeps } from './routes/credentials';
+import { decisionRoutes } from './routes/decisions';
+import type { DecisionLinks } from '../adapters/decision-links';
 import { HttpError, errorHandler } from './errors';
 import { hardening, secureReply, serverOptions, type HardeningOptions } from './plugins/hardening';
 import { GrantService } from './grant-service';
@@ -38,6 +40,8 @@ export interface AppDeps {
   granteeSearchValue?: (email: string) => string;
   /** One-time credential links (GET/POST /credentials/:token); the routes exist only with it. */
   credentials?: CredentialRoutesDeps;
+  /** One-click decision links of approval e-mails (GET/POST /decisions/:token); the routes exist only with it. */
+  decisionLinks?: DecisionLinks;
   /** METRICS_TOKEN: GET /metrics requires it as a bearer token; open when absent (observability.ts). */
   metricsToken?: string;
   /** The API's metrics (tests read them); a fresh registry when absent. */
@@ -62,8 +66,8 @@ function configuredLevels(config: FileConfig): string[] {
 /** Grants whose account is retained: their workflow stays open with DbAccessRetained set. */
 const RETAINED_GRANTS_QUERY = `WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running' AND ${SA.retained.name} = 'true'`;
 
-/** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts), the documentation (docs.ts), and the credential link, whose token is its own credential. */
-const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/credentials/:token']);
+/** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts), the documentation (docs.ts), and the credential and decision links, whose tokens are their own credentials. */
+const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/credentials/:token', '/decisions/:token']);
 const isPublic = (url: string) => PUBLIC_ROUTES.has(url) || isDocsRoute(url);
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -210,6 +214,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   if (deps.codec) registerCodecRoutes(app, deps.codec);
   if (deps.credentials) await app.register(credentialRoutes(deps.credentials));
+  if (deps.decisionLinks) await app.register(decisionRoutes({ links: deps.decisionLinks, grants, config: deps.config }));
 
   return app;
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
-import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
+import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
 import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
@@ -199,11 +199,11 @@ export class GrantService extends GrantRequests {
   }
 
   /** Approves a request waiting for approval (or an ACTIVE grant's extension), then waits a little for it to become ACTIVE. */
-  async approve(grantId: string, client: ApiClient, reason?: string): Promise<GrantState> {
+  async approve(grantId: string, client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<GrantState> {
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must not contain control or invisible characters');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
     await this.update(grantId, () =>
-      handle.executeUpdate(approveUpdate, { args: [{ actor: client.name, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason } : {}) }] }),
+      handle.executeUpdate(approveUpdate, { args: [{ actor: client.name, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason } : {}), ...(link ? { link } : {}) }] }),
     );
     this.options.observer?.messageSent('approve');
     // The decision is in; the workflow leaves PENDING_APPROVAL at its next step.
@@ -219,10 +219,10 @@ export class GrantService extends GrantRequests {
   }
 
   /** Denies a request waiting for approval (nothing is created), or an ACTIVE grant's extension (its expiry stays). */
-  async deny(grantId: string, client: ApiClient, reason: string): Promise<{ grantId: string; status: GrantStatus }> {
+  async deny(grantId: string, client: ApiClient, reason: string, link?: DecisionLinkRef): Promise<{ grantId: string; status: GrantStatus }> {
     if (!isSafeText(reason) || reason.trim() === '') throw badRequest('reason: must be a readable reason (no control or invisible characters)');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
-    const result = await this.update(grantId, () => handle.executeUpdate(denyUpdate, { args: [{ actor: client.name, reason: reason.trim() }] }));
+    const result = await this.update(grantId, () => handle.executeUpdate(denyUpdate, { args: [{ actor: client.name, reason: reason.trim(), ...(link ? { link } : {}) }] }));
     this.options.observer?.messageSent('deny');
     return { grantId, status: result.status };
   }

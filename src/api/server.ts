@@ -1,8 +1,9 @@
+import { DecisionLinks } from '../adapters/decision-links';
 import { Client, Connection } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, SecretsManagerGrantSecretStore } from '../adapters/aws';
 import { codecDataConverter, granteeHasher, payloadCodecFor } from '../adapters/temporal/codec';
-import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, codecKeys, Env, granteeSearchHashKey, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
+import { awsSettings, codecEndpointSettings, ConfigError, credentialSettings, codecKeys, decisionLinkKey, Env, granteeSearchHashKey, loadConfigFile, temporalSettings, type TemporalSettings } from '../config';
 import { createLogger } from '../observability/logger';
 import { buildApp } from './app';
 import { parseApiKeys } from './plugins/auth';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     const timeouts = { requestTimeoutMs: env.int('API_REQUEST_TIMEOUT_MS', 1000, 600_000), connectionTimeoutMs: env.int('API_CONNECTION_TIMEOUT_MS', 1000, 3_600_000) };
     checkTimeouts({ ...timeouts, grantWaitMs });
     const metricsToken = env.get('METRICS_TOKEN');
+    const decisionKey = decisionLinkKey(env);
     const client = await connectClient(temporal, codecDataConverter(codec));
     // Only to redeem credential links: the password must not pass through Temporal.
     const aws = awsSettings(env);
@@ -74,6 +76,7 @@ async function main(): Promise<void> {
         readCredential: (name) => grantSecrets.readBound(name),
       },
       ...(metricsToken ? { metricsToken } : {}),
+      ...(decisionKey ? { decisionLinks: new DecisionLinks(decisionKey) } : {}),
     });
     if (codec) logger.info({ encryptionKeyId: codec.keyId, decryptionKeyIds: codec.keyIds, corsOrigins: codecEndpoint.corsOrigins, codecAuthentication: !codecEndpoint.allowUnauthenticated }, 'payload encryption on');
     else logger.warn('payload encryption off: DBACCESS_CODEC_KEYS is not set, so grant details are stored in clear in Temporal');

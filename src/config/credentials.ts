@@ -52,3 +52,18 @@ export function credentialSettings(env: Env, usedBy: 'api' | 'worker'): Credenti
   if (!raw && !inEmail) throw new ConfigError(['PUBLIC_URL must be set (the API\'s public base URL, for the one-time credential link), unless CREDENTIALS_IN_EMAIL is true']);
   return { linksTable, inEmail, linkTtlMs, ...(raw ? { publicUrl: parsePublicUrl(raw) } : {}) };
 }
+
+/**
+ * DECISION_LINK_KEY: the key that signs one-click decision links (32 or more
+ * random bytes, base64: `openssl rand -base64 32`), the same for the worker and
+ * the API. Unset: approval e-mails carry commands only, and the API has no
+ * /decisions routes.
+ */
+export function decisionLinkKey(env: Env): Buffer | undefined {
+  const raw = env.get('DECISION_LINK_KEY');
+  if (!raw) return undefined;
+  const text = raw.trim();
+  const key = /^[A-Za-z0-9+/_-]+={0,2}$/.test(text) ? Buffer.from(text, 'base64') : Buffer.alloc(0);
+  if (key.length < 32) throw new ConfigError(['DECISION_LINK_KEY must be at least 32 random bytes, base64-encoded (openssl rand -base64 32)']);
+  return key;
+}

@@ -60,6 +60,7 @@ export const ENV_VARS = [
   { name: 'AWS_ENDPOINT_URL', doc: 'Endpoint override for Secrets Manager and DynamoDB (a local emulator). Unset in production.', usedBy: ['api', 'worker'] },
   { name: 'AUDIT_TABLE', default: 'dbaccess-audit', doc: 'DynamoDB table of the audit trail (the API writes CREDENTIALS_VIEWED to it).', usedBy: ['api', 'worker'] },
   { name: 'CREDENTIAL_LINKS_TABLE', default: 'dbaccess-credential-links', doc: 'DynamoDB table of the one-time credential links (hashes only).', usedBy: ['api', 'worker'] },
+  { name: 'DECISION_LINK_KEY', doc: 'Signs the one-click Approve and Deny links of approval e-mails: 32 or more random bytes, base64 (`openssl rand -base64 32`), the same for the API and the worker. Unset: approval e-mails carry commands only. Rotating it voids the links already sent.', usedBy: ['api', 'worker'], secret: true },
   { name: 'PUBLIC_URL', doc: 'Public base URL of the API (https, or http on loopback), for the one-time credential link in the GRANTED e-mail. Required unless CREDENTIALS_IN_EMAIL is true.', usedBy: ['worker'] },
   { name: 'CREDENTIAL_LINK_TTL', default: '24h', doc: 'How long a one-time credential link works (at most until the grant ends): 24h, 30m, 2d ...', usedBy: ['worker'] },
   { name: 'CREDENTIALS_IN_EMAIL', default: 'false', doc: 'true puts the password in the GRANTED e-mail instead of a one-time link (for teams migrating from scripts that did so). Off by default.', usedBy: ['worker'] },

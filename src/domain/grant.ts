@@ -335,10 +335,25 @@ export interface ApproveArgs {
   /** The approver's e-mail address, when the key has one: nobody approves access for themselves. */
   actorEmail?: string;
   reason?: string;
+  /** A decision made with a one-click link: which link, and the request it was sent for. */
+  link?: DecisionLinkRef;
 }
 export interface DenyArgs {
   actor: string;
   reason: string;
+  link?: DecisionLinkRef;
+}
+
+/** A one-click decision link, as the workflow checks and audits it (never the token itself). */
+export interface DecisionLinkRef {
+  /** The link's id (a hash of its token). */
+  id: string;
+  /** A new request's approval, or an ACTIVE grant's extension. */
+  kind: 'approval' | 'extension';
+  /** When that request was made: the link decides it and no other. */
+  request: string;
+  /** Where the link was sent. */
+  email: string;
 }
 
 /** Errors the workflow's validators raise; the API maps them to HTTP codes. */

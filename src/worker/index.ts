@@ -4,6 +4,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from '../adapters/aws';
+import { DecisionLinks } from '../adapters/decision-links';
 import { createSmtpNotifier } from '../adapters/notify';
 import type { EngineLogger } from '../adapters/engines/port';
 import { engineFor } from '../adapters/engines/registry';
@@ -11,7 +12,7 @@ import { guideFor } from '../adapters/engines/guides';
 import { createAccountRouter, engineKeyOf } from '../adapters/engines/router';
 import { createReconcileActivities } from '../activities/reconcile';
 import { codecDataConverter, payloadCodecFor } from '../adapters/temporal/codec';
-import { awsSettings, codecKeys, ConfigError, credentialSettings, enginesBySecret, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
+import { approversOf, awsSettings, codecKeys, ConfigError, credentialSettings, decisionLinkKey, enginesBySecret, Env, loadConfigFile, smtpSettings, temporalSettings, type AwsSettings, type CredentialSettings, type FileConfig, type SmtpSettings, type TemporalSettings } from '../config';
 import { ARMED_REVOCATION_QUEUE_SUFFIX } from '../domain';
 import { createLogger } from '../observability/logger';
 import { configuredDatabases, countAuditEvents, WorkerMetrics } from '../observability/metrics';
@@ -49,6 +50,8 @@ export interface WorkerOptions {
   dataConverter?: DataConverter;
   /** The grant counters (metrics-server.ts); a fresh registry when absent. */
   metrics?: WorkerMetrics;
+  /** Signs the one-click decision links of approval e-mails (DECISION_LINK_KEY); they need the credentials' public URL too. */
+  decisionLinkKey?: Buffer;
 }
 
 export interface RunningWorker {
@@ -123,6 +126,15 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
     ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
+    ...(options.decisionLinkKey && cs?.publicUrl
+      ? {
+          decisionLinks: {
+            links: new DecisionLinks(options.decisionLinkKey),
+            publicUrl: cs.publicUrl,
+            mayDecide: (approver, project) => approversOf(options.config, project).some((c) => c.name === approver.name && c.email?.toLowerCase() === approver.email.toLowerCase()),
+          },
+        }
+      : {}),
   };
 
   // Refuses to start when an admin account holds more than it needs (README: the admin account), engine by engine.
@@ -232,6 +244,7 @@ async function main(): Promise<void> {
       aws: awsSettings(env),
       smtp: smtpSettings(env),
       credentials: credentialSettings(env, 'worker'),
+      ...(decisionLinkKey(env) ? { decisionLinkKey: decisionLinkKey(env)! } : {}),
       logger,
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
       maxArmedRevocations: env.int('WORKER_MAX_ARMED_REVOCATIONS', 1, 1_000_000),

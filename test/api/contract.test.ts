@@ -97,7 +97,7 @@ describe('HTTP API: the OpenAPI contract, fuzzed', function () {
   before(async () => {
     // A Temporal server of its own: the fuzzer lists grants and acts on what it finds, and
     // must find none of other tests' (their workers are gone and their payload keys differ).
-    stack = await startTestStack({ grantWaitMs: 2000, temporal: privateTemporal });
+    stack = await startTestStack({ grantWaitMs: 2000, temporal: privateTemporal, decisionLinks: true });
     dir = mkdtempSync(join(tmpdir(), 'dbaccess-contract-'));
     writeFileSync(join(dir, 'schemathesis.toml'), CONFIG);
     const expiresAt = new Date(Date.now() + 24 * 3600_000).toISOString();

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConfigError, credentialSettings, Env, parsePublicUrl } from '../../src/config';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, credentialSettings, decisionLinkKey, Env, parsePublicUrl } from '../../src/config';
 
 describe('credential settings', () => {
   it('When PUBLIC_URL is https or loopback http, then it is accepted without its trailing slash', () => {
@@ -34,5 +35,18 @@ describe('credential settings', () => {
     assert.throws(() => credentialSettings(new Env({ PUBLIC_URL: 'https://d.example.com', CREDENTIAL_LINK_TTL: '10s' }), 'worker'), /CREDENTIAL_LINK_TTL/);
     assert.equal(credentialSettings(new Env({ PUBLIC_URL: 'https://d.example.com', CREDENTIAL_LINK_TTL: '2d' }), 'worker').linkTtlMs, 2 * 24 * 3600_000);
     assert.equal(credentialSettings(new Env({}), 'api').linksTable, 'dbaccess-credential-links');
+  });
+
+  it('When DECISION_LINK_KEY is set, then it must be 32 or more base64 bytes (the message says how to make one, never the value); unset, there are no links', () => {
+    assert.equal(decisionLinkKey(new Env({})), undefined);
+    const key = randomBytes(32);
+    assert.deepEqual(decisionLinkKey(new Env({ DECISION_LINK_KEY: key.toString('base64') })), key);
+    for (const bad of [randomBytes(16).toString('base64'), 'not base64 at all!', 'secret-value']) {
+      assert.throws(
+        () => decisionLinkKey(new Env({ DECISION_LINK_KEY: bad })),
+        (err: unknown) => err instanceof ConfigError && /openssl rand -base64 32/.test(err.message) && !err.message.includes(bad),
+        bad,
+      );
+    }
   });
 });

@@ -96,9 +96,17 @@ describe('npm run dev', function () {
     assert.equal(gated.body.status, 'PENDING_APPROVAL');
     const selfApproved = await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/approve`, undefined, 'requester-key');
     assert.equal(selfApproved.status, 403, JSON.stringify(selfApproved.body));
-    const approved = await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/approve`, undefined, 'approver-key');
-    assert.equal(approved.status, 200, JSON.stringify(approved.body));
-    assert.equal(approved.body.status, 'ACTIVE');
+    // The approver decides in the inbox: the approval e-mail's Approve link opens a page, its button approves.
+    const approvalMail = await until('the approval e-mail in the inbox', async () => {
+      const mails = (await (await fetch(stack.inboxApi)).json()) as { to: { address: string }[]; subject: string; text?: string }[];
+      return mails.find((m) => m.subject.includes('approval needed') && m.subject.includes(gatedEmail));
+    }, 20_000);
+    const approveLink = /https?:\/\/\S+\/decisions\/[A-Za-z0-9_.-]+/.exec(approvalMail.text ?? '')?.[0];
+    assert.ok(approveLink?.startsWith(stack.api), approvalMail.text);
+    assert.match(await (await fetch(approveLink!, { headers: { accept: 'text/html' } })).text(), /<button type="submit">Approve<\/button>/);
+    const approved = await fetch(approveLink!, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    assert.equal(approved.status, 200, await approved.clone().text());
+    assert.equal(((await approved.json()) as { status: string }).status, 'ACTIVE');
     assert.equal((await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/revoke`, {})).status, 202);
     // Payloads are encrypted, and the Temporal UI decrypts them through the API's codec
     // endpoint. Done here as the UI's browser code does it: the UI's settings name the

@@ -1,3 +1,4 @@
+import { DecisionLinks } from '../../src/adapters/decision-links';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
@@ -90,6 +91,8 @@ export interface TestStackOptions {
    * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
    */
   postgres?: { schema: string; secret: Record<string, unknown>; requireApproval?: true | string[] };
+  /** One-click decision links (DECISION_LINK_KEY): a fresh key shared by the worker and the API; off by default. */
+  decisionLinks?: boolean;
   /** The configuration's reminders before an expiry (default: the configuration's, 3d and 1d). */
   reminders?: string[];
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
@@ -189,6 +192,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   };
   onTestRunEnd(stop);
 
+  const decisionLinkKey = options.decisionLinks ? randomBytes(32) : undefined;
   const keys = Object.fromEntries(Object.keys(ROLE_CLIENTS).map((role) => [role, randomBytes(24).toString('hex')])) as StackKeys;
   const apiKey = keys.admin;
   app = await buildApp({
@@ -201,6 +205,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     hardening: options.hardening ?? { rateLimitPerKey: 1_000_000, rateLimitPerAddress: 1_000_000 },
     ...(codec ? { codec: { codec, corsOrigins: options.codecEndpoint?.corsOrigins ?? [], allowUnauthenticated: options.codecEndpoint?.allowUnauthenticated ?? false } } : {}),
     ...(options.granteeSearchValue ? { granteeSearchValue: options.granteeSearchValue } : {}),
+    ...(decisionLinkKey ? { decisionLinks: new DecisionLinks(decisionLinkKey) } : {}),
     credentials: {
       links: components.links,
       audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
@@ -220,6 +225,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     workflowBundle: await workflowBundle(),
     connection: env.nativeConnection,
     reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
+    ...(decisionLinkKey ? { decisionLinkKey } : {}),
     ...(dataConverter ? { dataConverter } : {}),
   });
   runPromise = running.run();

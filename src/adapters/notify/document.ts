@@ -11,7 +11,9 @@ export type Block =
   | { kind: 'facts'; rows: Fact[] }
   /** One command or statement per line, to be copied as it is (never wrapped). */
   | { kind: 'code'; text: string }
-  | { kind: 'list'; items: string[] };
+  | { kind: 'list'; items: string[] }
+  /** Buttons in HTML, one `label: URL` line each in text (never wrapped); only http(s) URLs become links. */
+  | { kind: 'links'; items: { label: string; href: string }[] };
 
 export type Tone = 'info' | 'good' | 'warning' | 'alert';
 

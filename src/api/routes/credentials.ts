@@ -80,21 +80,21 @@ function acceptQ(accept: string | undefined, type: string): number {
 }
 
 /** Only a client that asks for JSON by name (curl -H 'Accept: application/json') redeems with a GET. */
-function asksForJson(request: FastifyRequest): boolean {
+export function asksForJson(request: FastifyRequest): boolean {
   const json = acceptQ(request.headers.accept, 'application/json');
   return json > 0 && json >= acceptQ(request.headers.accept, 'text/html');
 }
 
-function wantsHtml(request: FastifyRequest): boolean {
+export function wantsHtml(request: FastifyRequest): boolean {
   const html = acceptQ(request.headers.accept, 'text/html');
   return html > 0 && html > acceptQ(request.headers.accept, 'application/json');
 }
 
-function noStore(reply: FastifyReply): void {
+export function noStore(reply: FastifyReply): void {
   void reply.header('cache-control', 'no-store').header('pragma', 'no-cache').header('referrer-policy', 'no-referrer').header('x-content-type-options', 'nosniff');
 }
 
-function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
+export function page(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
   return reply
     .status(status)
     .header('content-type', 'text/html; charset=utf-8')
@@ -155,7 +155,7 @@ const credentialBody = {
 } as const;
 
 /** Either an HTML page or JSON, by Accept. */
-const pageOrJson = (description: string, json: object) => ({ description, content: { 'text/html': { schema: { type: 'string' } }, 'application/json': { schema: json } } });
+export const pageOrJson = (description: string, json: object) => ({ description, content: { 'text/html': { schema: { type: 'string' } }, 'application/json': { schema: json } } });
 
 function redeemSchema(method: 'get' | 'post') {
   const refusals = {

@@ -1,7 +1,7 @@
 import { ApplicationFailure, condition } from '@temporalio/workflow';
 import { GrantErrorType, type ApprovalRequirement, type ApproveArgs, type DenyArgs, type GrantStatus } from '../../domain';
 import { auditBeforeChange, writeAudit, writeAuditUntilDone } from './audit';
-import { decideExtension, validateExtensionDecision } from './extension-approval';
+import { decideExtension, linkDetail, validateExtensionDecision } from './extension-approval';
 import { notifyApproval } from './notify';
 import type { Grant } from './state';
 
@@ -15,6 +15,7 @@ export function decide(g: Grant, approved: boolean, args: ApproveArgs | DenyArgs
 }
 
 export function validateDecision(g: Grant, approving: boolean, args: ApproveArgs | DenyArgs): void {
+  validateLink(g, args);
   if (g.state.status === 'ACTIVE') return validateExtensionDecision(g, approving, args);
   // Closed from the moment the wait is over: a decision arriving while the
   // timeout's DENIED is being audited must not be answered as approved.
@@ -36,12 +37,25 @@ export function validateDecision(g: Grant, approving: boolean, args: ApproveArgs
   }
 }
 
+/**
+ * A one-click link decides the request it was sent for and no other: not the next
+ * request of the same grant id, not an extension asked for after the grant was approved.
+ */
+function validateLink(g: Grant, args: ApproveArgs | DenyArgs): void {
+  const link = args?.link;
+  if (link === undefined) return;
+  const pending = link.kind === 'extension' ? (g.state.status === 'ACTIVE' ? g.state.pendingExtension?.requestedAt : undefined) : g.state.status === 'PENDING_APPROVAL' ? g.state.requestedAt : undefined;
+  if (pending === undefined || pending !== link.request) {
+    throw ApplicationFailure.create({ type: GrantErrorType.NotPending, message: 'the request this link was sent for is already decided, withdrawn or replaced', nonRetryable: true });
+  }
+}
+
 /** Records an approval or a denial of the request; the reply comes once it is in the audit trail. */
 async function decideRequest(g: Grant, approved: boolean, args: ApproveArgs | DenyArgs): Promise<{ status: GrantStatus }> {
   g.deciding = true;
   try {
     const event = approved ? 'APPROVED' : 'DENIED';
-    const record = g.auditRecord(event, args.actor, { reason: args.reason });
+    const record = g.auditRecord(event, args.actor, { reason: args.reason, detail: linkDetail(args) });
     await auditBeforeChange(record, `audit ${event} by ${args.actor}`);
     g.commitEvent(record);
     g.decision = { approved, actor: args.actor, eventId: record.eventId, ...(args.reason ? { reason: args.reason } : {}) };

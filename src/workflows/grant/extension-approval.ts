@@ -73,15 +73,25 @@ export function validateExtensionDecision(g: Grant, approving: boolean, args: Ap
 }
 
 /** An approver decides the pending extension, in turn with the other updates: an approval moves the expiry. */
+/** What the audit event of a decision says about the one-click link it was made with. */
+export function linkDetail(args: ApproveArgs | DenyArgs): string | undefined {
+  return args.link ? `decided with one-click link ${args.link.id}, sent to ${args.link.email}` : undefined;
+}
+
 export function decideExtension(g: Grant, approved: boolean, args: ApproveArgs | DenyArgs): Promise<{ status: GrantStatus }> {
   g.extensionDeciding = true;
   return exclusive(g, async () => {
-    const pending = g.state.pendingExtension!;
+    const pending = g.state.pendingExtension;
+    // A link checked by the validator may have waited for another update: it still decides its own request only.
+    if (!pending || (args.link && args.link.request !== pending.requestedAt)) {
+      throw ApplicationFailure.create({ type: GrantErrorType.NotPending, message: 'the extension this decision was for is already decided or replaced', nonRetryable: true });
+    }
     const asked = `asked by ${pending.requestedBy}${pending.reason ? ` (${pending.reason})` : ''}`;
+    const via = linkDetail(args);
     if (approved) {
       const record = g.auditRecord('EXTENDED', args.actor, {
         reason: args.reason,
-        detail: `expiry moved from ${pending.from} to ${pending.to}, ${asked}, approved by ${args.actor}`,
+        detail: `expiry moved from ${pending.from} to ${pending.to}, ${asked}, approved by ${args.actor}${via ? `; ${via}` : ''}`,
         expiresAt: pending.to,
       });
       await auditBeforeChange(record, `audit EXTENDED until ${pending.to} (approved by ${args.actor})`);
@@ -97,7 +107,7 @@ export function decideExtension(g: Grant, approved: boolean, args: ApproveArgs |
     } else {
       const record = g.auditRecord('EXTENSION_DENIED', args.actor, {
         reason: args.reason,
-        detail: `the extension from ${pending.from} to ${pending.to}, ${asked}, was denied; the grant still expires at ${g.state.expiresAt}`,
+        detail: `the extension from ${pending.from} to ${pending.to}, ${asked}, was denied; the grant still expires at ${g.state.expiresAt}${via ? `; ${via}` : ''}`,
       });
       await auditBeforeChange(record, `audit EXTENSION_DENIED by ${args.actor}`);
       g.commitEvent(record);

@@ -48,6 +48,10 @@ export function renderText(doc: Document): string {
         for (const item of block.items) out.push(wrap(`- ${item}`, '').replace(/\n/g, '\n  '));
         out.push('');
         break;
+      case 'links':
+        for (const item of block.items) out.push(`${item.label}:`, `    ${item.href}`);
+        out.push('');
+        break;
     }
   }
   out.push('--', ...doc.footer);
@@ -99,6 +103,17 @@ export function renderHtml(doc: Document, subject: string): string {
         break;
       case 'list':
         parts.push(`<ul style="margin:0 0 16px;padding-left:22px;line-height:1.5;">${block.items.map((i) => `<li>${escapeHtml(i)}</li>`).join('')}</ul>`);
+        break;
+      case 'links':
+        parts.push(
+          `<p style="margin:0 0 16px;">${block.items
+            .map((i) =>
+              /^https?:\/\//i.test(i.href)
+                ? `<a href="${escapeHtml(i.href)}" style="display:inline-block;margin:0 10px 8px 0;padding:9px 18px;border-radius:6px;background:#0969da;color:#ffffff;text-decoration:none;font-weight:600;">${escapeHtml(i.label)}</a>`
+                : `${escapeHtml(i.label)}: ${escapeHtml(i.href)}`,
+            )
+            .join(' ')}</p>`,
+        );
         break;
     }
   }

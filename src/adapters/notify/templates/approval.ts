@@ -1,4 +1,4 @@
-import type { GrantState } from '../../../domain';
+import type { GrantState, Person } from '../../../domain';
 import { clean, formatUtc, shellQuote, uniqueAddresses } from '../format';
 import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
@@ -16,10 +16,12 @@ import { notification } from './common';
  */
 export type ApprovalMessageKind = ApprovalNoticeKind;
 
-/** The contract's approval notice, plus what the worker adds: the API's public URL. */
+/** The contract's approval notice, plus what the worker adds: the API's public URL, and one approver's own decision links. */
 export interface ApprovalMessageInput extends ApprovalNotice {
   /** Public base URL of the API, for the ready-to-paste commands; placeholders when unknown. */
   apiUrl?: string;
+  /** A message for this approver alone, with their one-click links (a request only). */
+  decision?: { approver: Person; approve: string; deny: string };
 }
 
 const where = (g: GrantState) => `${clean(g.project)}/${clean(g.database)}`;
@@ -77,7 +79,7 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
   let subject: string;
   let to: string[];
   let cc: string[] = [];
-  const toApprovers = (): string[] => uniqueAddresses(input.approvers.map((a) => a.email));
+  const toApprovers = (): string[] => (input.decision ? uniqueAddresses([input.decision.approver.email]) : uniqueAddresses(input.approvers.map((a) => a.email)));
   const toGrantee = (): { to: string[]; cc: string[]; footer: string } => {
     const grantee = uniqueAddresses([g.email]);
     const copy = uniqueAddresses([input.owner.email], grantee);
@@ -90,7 +92,8 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
       { kind: 'h', text: 'Why approval is needed' },
       { kind: 'list', items: input.reasons.map((r) => clean(r)) },
       { kind: 'h', text: 'Decide' },
-      { kind: 'p', text: 'Approve (with an approver key of this project; nobody may approve a request made by or for themselves):' },
+      ...decisionLinks(input),
+      { kind: 'p', text: `${input.decision ? 'Or approve' : 'Approve'} with an approver key of this project (nobody may approve a request made by or for themselves):` },
       { kind: 'code', text: decisionCommand(input, 'approve') },
       { kind: 'p', text: 'Or deny, with a reason the grantee will read:' },
       { kind: 'code', text: decisionCommand(input, 'deny') },
@@ -99,7 +102,7 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
     doc = { title: `Approval needed: ${level} on ${where(g)}`, tone: 'warning', blocks, footer: [] };
     subject = `[dbaccess] approval needed: ${level} on ${where(g)} for ${clean(g.email)}`;
     to = toApprovers();
-    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, `Sent by dbaccess to the approvers of project ${clean(g.project)}.`];
+    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, sentTo(input)];
   } else if (input.kind === 'EXTENSION_REQUESTED') {
     const e = extensionOf(input);
     const id = shellQuote(clean(g.grantId));
@@ -113,6 +116,7 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
     if (input.reasons.length > 0) blocks.push({ kind: 'h', text: 'Why approval is needed' }, { kind: 'list', items: input.reasons.map((r) => clean(r)) });
     blocks.push(
       { kind: 'h', text: 'Decide' },
+      ...decisionLinks(input),
       { kind: 'p', text: 'The same commands as for a new request. Approve (with an approver key of this project; nobody may approve an extension they asked for, or of their own access):' },
       { kind: 'code', text: `dbaccess approve ${id}\n${decisionCommand(input, 'approve')}` },
       { kind: 'p', text: 'Or deny, with a reason the grantee will read; the grant then ends at its current expiry:' },
@@ -127,7 +131,7 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
     doc = { title: `Approval needed: extend ${level} on ${where(g)}`, tone: 'warning', blocks, footer: [] };
     subject = `[dbaccess] approval needed: extend ${level} on ${where(g)} for ${clean(g.email)} until ${formatUtc(e.to, 'minutes')}`;
     to = toApprovers();
-    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, `Sent by dbaccess to the approvers of project ${clean(g.project)}.`];
+    doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, sentTo(input)];
   } else if (input.kind === 'EXTENSION_DENIED') {
     const e = extensionOf(input);
     const byTimeout = input.actor === 'dbaccess';
@@ -169,5 +173,22 @@ export function approvalMessage(input: ApprovalMessageInput): Notification {
     cc = r.cc;
     doc.footer = [`Grant ${clean(g.grantId)} - event ${clean(input.eventId, 120)}`, r.footer];
   }
-  return notification(doc, subject, to, cc, input.kind, input.eventId);
+  // One message per approver when each has links of their own: each its own Message-ID.
+  return notification(doc, subject, to, cc, input.kind, input.decision ? `${input.eventId}/${input.decision.approver.email.toLowerCase()}` : input.eventId);
+}
+
+/** The approver's own Approve and Deny links, with what they may and may not do. */
+function decisionLinks(input: ApprovalMessageInput): Block[] {
+  if (!input.decision) return [];
+  return [
+    { kind: 'links', items: [{ label: 'Approve', href: input.decision.approve }, { label: 'Deny', href: input.decision.deny }] },
+    {
+      kind: 'p',
+      text: `These two links are yours alone (${clean(input.decision.approver.email)}) and decide as ${clean(input.decision.approver.name, 120)}: each opens a page that shows the request and asks you to confirm; opening it decides nothing. They work once, until the request is decided or times out; do not forward this e-mail.`,
+    },
+  ];
+}
+
+function sentTo(input: ApprovalMessageInput): string {
+  return input.decision ? `Sent by dbaccess to ${clean(input.decision.approver.email)}, an approver of project ${clean(input.grant.project)}.` : `Sent by dbaccess to the approvers of project ${clean(input.grant.project)}.`;
 }
