@@ -6,6 +6,7 @@ import { prepareCredentials, type CredentialDelivery } from './credential-delive
 import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
 import type { DecisionLinks } from '../adapters/decision-links';
+import type { EventSink } from '../adapters/events/sink';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import type { EngineGuide } from '../contract/engine-guide';
 import { generatePassword } from '../adapters/password';
@@ -46,6 +47,8 @@ export interface ActivityDeps {
   apiUrl?: string;
   /** How the GRANTED e-mail delivers the credentials (a one-time link, or the password); without it, it only names the secret. */
   credentials?: CredentialDelivery;
+  /** The event stream: where audit events are delivered as they happen; without it, deliverEvent delivers nothing. */
+  events?: EventSink;
   /** One-click decision links in approval e-mails (DECISION_LINK_KEY and PUBLIC_URL); without it, the e-mails carry commands only. */
   decisionLinks?: DecisionLinkDeps;
 }
@@ -368,6 +371,30 @@ export function createActivities(deps: ActivityDeps) {
     /** E-mails the grantee and the project owner a notice: a reminder before the expiry, an adoption. */
     async notifyGrantee(request: NoticeMailRequest): Promise<void> {
       await deps.notifier.notify(noticeMessage({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
+    },
+
+    /**
+     * Delivers an audit event to the event stream. Which endpoints already have it is
+     * kept in the heartbeat, so a retry posts only to the others; a receiver that
+     * still sees an event twice (an answer lost on the way) deduplicates it by its id.
+     */
+    async deliverEvent({ record }: { record: AuditRecord }): Promise<{ delivered: string[]; refused: string[] }> {
+      const sink = deps.events;
+      if (!sink) return { delivered: [], refused: [] };
+      const ctx = Context.current();
+      const previous = (ctx.info.heartbeatDetails as { delivered?: unknown } | undefined)?.delivered;
+      const done = new Set<string>(Array.isArray(previous) ? previous.filter((n): n is string => typeof n === 'string') : []);
+      const failures = await sink.deliver(record, done, (name) => {
+        done.add(name);
+        ctx.heartbeat({ delivered: [...done] });
+      });
+      const refused = failures.filter((f) => f.permanent);
+      for (const f of refused) log.error('an event stream endpoint refused an event for good; it will not be sent there again', { endpoint: f.endpoint, eventId: record.eventId, grantId: record.grantId, reason: f.reason });
+      const again = failures.filter((f) => !f.permanent);
+      if (again.length > 0) {
+        throw ApplicationFailure.retryable(`event ${record.eventId} not delivered yet to ${again.map((f) => `${f.endpoint} (${f.reason})`).join(', ')}`, ActivityErrorType.EventNotDelivered);
+      }
+      return { delivered: [...done], refused: refused.map((f) => f.endpoint) };
     },
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */

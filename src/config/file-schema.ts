@@ -1,5 +1,6 @@
 import Type, { type Static, type TSchema } from 'typebox';
 import {
+  AUDIT_EVENTS,
   ACCESS_LEVEL_NAME,
   DATABASE_KEY,
   DEFAULT_ACCESS_LEVELS,
@@ -178,6 +179,35 @@ const ApiClient = Type.Object(
   { additionalProperties: false, errorMessage: 'must be {role, projects, email}' },
 );
 
+/** An event stream endpoint's name (it appears in logs and the workflow's activity summaries). */
+export const EVENT_ENDPOINT_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
+export const EVENT_FORMATS = ['cloudevents', 'slack'] as const;
+
+const EventEndpoint = Type.Object(
+  {
+    format: Type.Optional(
+      Type.Union(
+        EVENT_FORMATS.map((f) => Type.Literal(f)),
+        { default: 'cloudevents', errorMessage: `must be one of ${EVENT_FORMATS.join(', ')}`, description: 'cloudevents: each audit event as a signed CloudEvents JSON; slack: a readable line for a Slack-compatible incoming webhook.' },
+      ),
+    ),
+    url: Type.Optional(matching(/^https?:\/\/[^\s]+$/, 'must be an http(s) URL', { maxLength: 2000, description: 'Where events are posted (https; http only on loopback).' })),
+    urlSecretId: Type.Optional(
+      matching(SECRET_ID, 'must be a Secrets Manager secret id', { description: 'Instead of url: a Secrets Manager secret whose JSON holds `url` (an incoming webhook URL is a credential).' }),
+    ),
+    secretId: Type.Optional(
+      matching(SECRET_ID, 'must be a Secrets Manager secret id', { description: 'cloudevents: a Secrets Manager secret whose JSON holds `key`, the signing key (`whsec_` and base64, or base64; 24 bytes or more).' }),
+    ),
+    events: Type.Optional(
+      Type.Array(
+        Type.Union(AUDIT_EVENTS.map((e) => Type.Literal(e))),
+        { minItems: 1, errorMessage: `must be a list of audit events such as [GRANTED, REVOKED, EXPIRED]`, description: 'Only these events (default: all).' },
+      ),
+    ),
+  },
+  { additionalProperties: false, errorMessage: 'must be an object with format, url or urlSecretId, secretId and events' },
+);
+
 export const FileSchema = Type.Object(
   {
     secretPrefix: Type.Optional(
@@ -244,6 +274,19 @@ export const FileSchema = Type.Object(
           ),
         },
         { additionalProperties: false, default: {}, errorMessage: 'must be an object with interval and mode', description: "The reconciler's Temporal Schedule." },
+      ),
+    ),
+    eventStream: Type.Optional(
+      Type.Object(
+        {
+          deliverFor: Type.Optional(
+            duration({ default: '24h', description: 'How long Temporal retries the delivery of one event to an endpoint before giving up on it.' }, { min: ms('1m'), max: ms('30d'), rule: 'must be from 1m to 30d' }),
+          ),
+          endpoints: Type.Optional(
+            keyed(EVENT_ENDPOINT_NAME, 'must be a name of letters, digits, _ and -', EventEndpoint, { default: {}, description: 'Where every audit event of a grant is delivered, in order, by name.' }),
+          ),
+        },
+        { additionalProperties: false, default: {}, errorMessage: 'must be an object with deliverFor and endpoints', description: 'Audit events delivered to HTTP endpoints as they happen.' },
       ),
     ),
     reminders: Type.Optional(

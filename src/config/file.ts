@@ -72,6 +72,26 @@ export interface FileConfig {
    */
   revocationLeadMs: number;
   reconciler: ReconcilerSettings;
+  /** Where audit events are delivered as they happen (none when empty). */
+  eventStream: EventStreamSettings;
+}
+
+export interface EventEndpointConfig {
+  name: string;
+  format: 'cloudevents' | 'slack';
+  /** The URL, or the secret that holds it. */
+  url?: string;
+  urlSecretId?: string;
+  /** cloudevents: the secret that holds the signing key. */
+  secretId?: string;
+  /** Only these events; all when absent. */
+  events?: string[];
+}
+
+export interface EventStreamSettings {
+  /** How long one event's delivery to one endpoint is retried. */
+  deliverForMs: number;
+  endpoints: Record<string, EventEndpointConfig>;
 }
 
 /** The reconciler's Temporal Schedule: how often it runs and whether it changes anything. */
@@ -82,7 +102,7 @@ export interface ReconcilerSettings {
 }
 
 /** What a file that sets nothing optional gets: the schema's defaults. */
-type Defaulted = RawFile & Required<Pick<RawFile, 'secretPrefix' | 'accessLevels' | 'defaults' | 'apiClients' | 'approval' | 'reconciler' | 'reminders' | 'revocationLead'>>;
+type Defaulted = RawFile & Required<Pick<RawFile, 'secretPrefix' | 'accessLevels' | 'defaults' | 'apiClients' | 'approval' | 'reconciler' | 'reminders' | 'revocationLead' | 'eventStream'>>;
 const DEFAULTED = Value.Default(FileSchema, {}) as Defaulted;
 
 export const FILE_DEFAULTS = {
@@ -168,6 +188,7 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
   }
 
   out.push(...engineProblems(raw, databases, ok));
+  out.push(...eventStreamProblems(raw, ok));
 
   const clients: ApiClient[] = [];
   for (const [name, c] of entries(raw.apiClients)) {
@@ -315,6 +336,15 @@ function settings(raw: Defaulted): FileConfig {
     apiClients,
     approval: { timeoutMs: durationMs(raw.approval.timeout!), levels: [...new Set(raw.approval.levels)] },
     reconciler: { intervalMs: durationMs(raw.reconciler.interval!), mode: raw.reconciler.mode! },
+    eventStream: {
+      deliverForMs: durationMs(raw.eventStream.deliverFor!),
+      endpoints: Object.fromEntries(
+        Object.entries(raw.eventStream.endpoints ?? {}).map(([name, e]) => [
+          name,
+          { name, format: e.format ?? 'cloudevents', ...(e.url ? { url: e.url } : {}), ...(e.urlSecretId ? { urlSecretId: e.urlSecretId } : {}), ...(e.secretId ? { secretId: e.secretId } : {}), ...(e.events ? { events: [...new Set(e.events)] } : {}) },
+        ]),
+      ),
+    },
     reminders: [...new Set(raw.reminders.map(durationMs))].sort((a, b) => b - a),
     revocationLeadMs: revocationLeadMs(raw.revocationLead)!,
   };
@@ -387,5 +417,32 @@ export function grantTargetOf(database: DatabaseConfig): GrantTarget {
 export function enginesBySecret(config: FileConfig): Map<string, string> {
   const out = new Map<string, string>();
   for (const p of Object.values(config.projects)) for (const d of Object.values(p.databases)) out.set(d.adminSecretId, d.engine ?? DEFAULT_ENGINE);
+  return out;
+}
+
+const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
+
+/** An endpoint needs one place to post to (https, http only on loopback); a signed one needs its key. */
+function eventStreamProblems(raw: Raw, ok: (...path: string[]) => boolean): Problem[] {
+  const out: Problem[] = [];
+  const stream = isObject(raw.eventStream) ? raw.eventStream : {};
+  for (const [name, e] of entries(stream.endpoints)) {
+    if (!ok('eventStream', 'endpoints', name) || !isObject(e)) continue;
+    const path = ['eventStream', 'endpoints', name];
+    if ((e.url === undefined) === (e.urlSecretId === undefined)) out.push({ path: [...path, 'url'], reason: 'give url or urlSecretId (one of them)' });
+    if (typeof e.url === 'string') {
+      let url: URL | undefined;
+      try {
+        url = new URL(e.url);
+      } catch {
+        out.push({ path: [...path, 'url'], reason: 'must be an absolute http(s) URL' });
+      }
+      if (url && (url.username || url.password)) out.push({ path: [...path, 'url'], reason: 'must not contain credentials (use urlSecretId)' });
+      if (url && url.protocol === 'http:' && !LOOPBACK_HOST.test(url.hostname)) out.push({ path: [...path, 'url'], reason: 'must use https (http only for localhost)' });
+    }
+    const format = e.format ?? 'cloudevents';
+    if (format === 'cloudevents' && e.secretId === undefined) out.push({ path: [...path, 'secretId'], reason: 'a cloudevents endpoint needs the secret of its signing key' });
+    if (format === 'slack' && e.secretId !== undefined) out.push({ path: [...path, 'secretId'], reason: 'a slack endpoint is not signed: remove secretId' });
+  }
   return out;
 }

@@ -194,6 +194,11 @@ export type GrantActivities = {
   notifyApproval(notice: ApprovalNotice): Promise<void>;
   notifyGrantee(notice: GranteeNotice): Promise<void>;
   notifyAdmins(alert: AdminAlert): Promise<void>;
+  /**
+   * Delivers one audit event to the event stream's endpoints that take it; fails (and is
+   * retried) until each has it or has refused it for good. Returns who has it and who refused.
+   */
+  deliverEvent(request: { record: AuditRecord }): Promise<{ delivered: string[]; refused: string[] }>;
 };
 
 // -- the reconciler

@@ -27,6 +27,8 @@ export const ActivityErrorType = {
    * alerts and retries ending the sessions (endSessions); it never raises them again.
    */
   SessionsNotEnded: 'SessionsNotEnded',
+  /** An event stream endpoint does not have an event yet (unreachable, or answered 408, 429 or 5xx): tried again. */
+  EventNotDelivered: 'EventNotDelivered',
 } as const;
 
 export type ActivityErrorTypeName = (typeof ActivityErrorType)[keyof typeof ActivityErrorType];

@@ -136,6 +136,14 @@ export interface GrantRequest {
    */
   revocationLeadMs?: number;
   /**
+   * Set when the configuration has event stream endpoints at request time: every
+   * audit event of the grant is then also delivered to them, in order, each retried
+   * for `deliverForMs`. Absent on requests made before the stream existed, or with
+   * no endpoint configured: those grants deliver nothing (a new path keyed on a
+   * request field, decision 0013).
+   */
+  eventStream?: { deliverForMs: number };
+  /**
    * Set when the grant adopts an account the old scripts created: provisioning is
    * replaced by a check of the existing account, which is kept as it is.
    */

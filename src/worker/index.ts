@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from '../adapters/aws';
 import { DecisionLinks } from '../adapters/decision-links';
+import { createEventSink } from '../adapters/events/sink';
 import { createSmtpNotifier } from '../adapters/notify';
 import type { EngineLogger } from '../adapters/engines/port';
 import { engineFor } from '../adapters/engines/registry';
@@ -126,6 +127,9 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     administrators: options.config.administrators,
     awsRegion: options.aws.region,
     ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
+    ...(Object.keys(options.config.eventStream.endpoints).length > 0
+      ? { events: createEventSink({ endpoints: Object.values(options.config.eventStream.endpoints), readSecret: (id) => readJsonSecret(aws.secrets, id) }) }
+      : {}),
     ...(options.decisionLinkKey && cs?.publicUrl
       ? {
           decisionLinks: {

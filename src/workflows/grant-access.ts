@@ -15,6 +15,7 @@ import { decide, validateDecision } from './grant/approval';
 import { changeLevel, extend, validateChangeLevel, validateExtend } from './grant/changes';
 import { repairDrift } from './grant/drift';
 import { end } from './grant/end';
+import { followEventStream } from './grant/event-stream';
 import { waitForEnd } from './grant/expiry';
 import { finishLowering } from './grant/lowering';
 import { adopt, provision } from './grant/provisioning';
@@ -45,6 +46,7 @@ export type { CarriedState, ReminderPlan } from './grant/state';
  */
 export async function grantAccess(request: GrantRequest, carried?: CarriedState): Promise<GrantState> {
   const g = new Grant(request, carried);
+  followEventStream(g);
 
   setHandler(grantStateQuery, () => g.state);
   setHandler(revokeSignal, (args) => g.requestRevoke(args));

@@ -90,6 +90,7 @@ describe('config: file', () => {
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
         reminders: [3 * DAY, DAY],
         revocationLeadMs: 60_000,
+        eventStream: { deliverForMs: 24 * 3600_000, endpoints: {} },
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -346,6 +347,7 @@ describe('config: file', () => {
         reconciler: { intervalMs: DAY / 24, mode: 'revoke' },
         reminders: [3 * DAY, DAY],
         revocationLeadMs: 60_000,
+        eventStream: { deliverForMs: 24 * 3600_000, endpoints: {} },
       } satisfies FileConfig);
     });
 

@@ -91,6 +91,8 @@ export interface TestStackOptions {
    * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
    */
   postgres?: { schema: string; secret: Record<string, unknown>; requireApproval?: true | string[] };
+  /** The configuration's eventStream (endpoints and deliverFor); none by default. */
+  eventStream?: Record<string, unknown>;
   /** One-click decision links (DECISION_LINK_KEY): a fresh key shared by the worker and the API; off by default. */
   decisionLinks?: boolean;
   /** The configuration's reminders before an expiry (default: the configuration's, 3d and 1d). */
@@ -150,6 +152,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         },
         approval: { timeout: options.approvalTimeout ?? '1h' },
         ...(options.reminders ? { reminders: options.reminders } : {}),
+        ...(options.eventStream ? { eventStream: options.eventStream } : {}),
         ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
         apiClients: Object.fromEntries(
           Object.values(ROLE_CLIENTS).map((c) => [

@@ -119,6 +119,10 @@ export class RecordedActivities {
         this.enter('recordAudit', record, record.event);
         return { written: true };
       },
+      deliverEvent: async ({ record }) => {
+        this.enter('deliverEvent', record, record.event);
+        return { delivered: ['recorded'], refused: [] };
+      },
       checkTarget: async (ref) => {
         this.enter('checkTarget', ref);
         return { host: '127.0.0.1', port: 3306, engine: 'mariadb' as const };

@@ -62,6 +62,7 @@ export class GrantRequests extends GrantReader {
       maxDurationMs: database.maxDurationMs,
       reminderOffsetsMs: [...config.reminders],
       ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
+      ...(Object.keys(config.eventStream.endpoints).length > 0 ? { eventStream: { deliverForMs: config.eventStream.deliverForMs } } : {}),
     };
   }
 

@@ -79,7 +79,18 @@ export const DEFAULT_EXTENSION_TIMEOUT_MS = 24 * 3600_000;
 /** How long after the expiry an armed revocation may take to report before the grant shows REVOKING. */
 export const ARMED_REPORT_GRACE_MS = 10_000;
 
+/** One audit event to the event stream: retried for `deliverForMs` in all; the heartbeat keeps which endpoints have it. */
+export function eventDelivery(deliverForMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: '30s',
+    heartbeatTimeout: '30s',
+    scheduleToCloseTimeout: Math.max(60_000, deliverForMs),
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+  };
+}
+
 export const db = proxyActivities<GrantActivities>(DATABASE);
+export const events = proxyActivities<GrantActivities>(eventDelivery(24 * 3600_000));
 export const audit = proxyActivities<GrantActivities>(AUDIT);
 export const notify = proxyActivities<GrantActivities>(NOTIFY);
 export const revokeFirst = proxyActivities<GrantActivities>(REVOKE_FIRST);

@@ -199,6 +199,13 @@ export class Grant {
     };
   }
 
+  /** Told of each committed audit event (the event stream, event-stream.ts). */
+  onCommitted?: (record: AuditRecord) => void;
+  /** Audit events waiting for the event stream, oldest first. */
+  readonly outbox: AuditRecord[] = [];
+  /** Whether the event stream's delivery loop is running. */
+  delivering = false;
+
   /** Adds a written (or being written) audit event to the grant's visible history. */
   commitEvent(record: AuditRecord): void {
     this.state.history.push({
@@ -210,6 +217,7 @@ export class Grant {
       ...(record.reason ? { reason: record.reason } : {}),
       ...(record.detail ? { detail: record.detail } : {}),
     });
+    this.onCommitted?.(record);
   }
 
   /** A copy of the grant as it is now: a notice describes the grant as it was when its event happened. */

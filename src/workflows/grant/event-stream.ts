@@ -1,0 +1,37 @@
+import { log } from '@temporalio/workflow';
+import { eventDelivery, events } from './options';
+import type { Grant } from './state';
+
+// The event stream (docs/decisions/0410-signed-event-stream.md): every audit event
+// the grant commits is also delivered to the configured HTTP endpoints, in the
+// order of the trail, one at a time, each retried by Temporal for the
+// configuration's `deliverFor`. Only for grants whose request carries
+// `eventStream` (decision 0013: older histories replay unchanged). The loop runs
+// in the background, so delivery never delays access or its end; the grant's
+// workflow completes only once every event has been delivered or given up on.
+
+export function followEventStream(g: Grant): void {
+  const stream = g.request.eventStream;
+  if (!stream) return;
+  g.onCommitted = (record) => {
+    g.outbox.push(record);
+    if (g.delivering) return;
+    g.delivering = true;
+    g.inBackground(async () => {
+      try {
+        while (g.outbox.length > 0) {
+          const next = g.outbox[0]!;
+          try {
+            await events.deliverEvent.executeWithOptions({ ...eventDelivery(stream.deliverForMs), summary: `deliver ${next.event} to the event stream` }, [{ record: next }]);
+          } catch {
+            // Given up after deliverFor: the event stays in the audit trail; the next ones still go, in order.
+            log.error('an audit event was not delivered to the event stream in time', { eventId: next.eventId, event: next.event });
+          }
+          g.outbox.shift();
+        }
+      } finally {
+        g.delivering = false;
+      }
+    });
+  };
+}
