@@ -9,10 +9,10 @@ import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } 
 import { definerRightsStatement, disarmStatement, type DefinerRights } from './disarm';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
-import { clientConfig, driverErrors, notOurs, privilegeTransaction, run, transaction, type PgSession } from './session';
+import { clientConfig, driverErrors, notOurs, privilegeTransaction, run, type PgSession } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import {
-  containStatement,
+  containAllStatement,
   databaseOwnerStatement,
   dependentDatabasesStatement,
   dropRoleStatement,
@@ -165,7 +165,7 @@ export function createPgEnding(deps: EndingDeps) {
 
   /** No login and no password for any of them, committed before anything waits on a lock; then every privilege revoked. */
   async function contain(session: PgSession, group: readonly Ending[]): Promise<void> {
-    await eachOrOne(session, group, 'NOLOGIN', (members) => transaction(session, members.map((e) => containStatement(e.account))));
+    await eachOrOne(session, group, 'NOLOGIN', (members) => run(session, containAllStatement(members.map((e) => e.account))).then(() => undefined));
     const live = group.filter((e) => e.failure === undefined);
     await eachOrOne(session, live, 'a revocation', async (members) => {
       const statements: PgStatement[] = [];

@@ -190,6 +190,17 @@ export function containStatement(account: string): PgStatement {
   };
 }
 
+/**
+ * containStatement for several accounts as one round trip: PostgreSQL has no
+ * multi-role ALTER ROLE, but a simple query of several statements runs as one
+ * implicit transaction (all or none). Names checked and quoted as everywhere.
+ */
+export function containAllStatement(accounts: readonly string[]): PgStatement {
+  if (accounts.length === 0) invalid('at least one account is needed');
+  if (accounts.length === 1) return containStatement(accounts[0]!);
+  return { sql: accounts.map((a) => containStatement(a).sql).join(';\n'), values: [], purpose: 'stop the accounts from logging in and remove their passwords' };
+}
+
 /** A text[] parameter of account names (checked: only a-z, 0-9 and _, so nothing in them needs quoting in an array literal). */
 export function accountArray(accounts: readonly string[]): string {
   if (accounts.length === 0) invalid('at least one account is needed');

@@ -15,6 +15,7 @@ import {
   checkValidUntil,
   commentStatement,
   connectionLimit,
+  containAllStatement,
   containStatement,
   dropRoleStatement,
   rolesStatement,
@@ -136,6 +137,9 @@ describe('PostgreSQL statements', () => {
       assert.match(a.sql, /^ALTER ROLE "grantee_1" .*CONNECTION LIMIT -1 PASSWORD 'SCRAM/);
       assert.ok(!a.sql.includes('VALID UNTIL'));
       assert.equal(containStatement('grantee_1').sql, 'ALTER ROLE "grantee_1" NOLOGIN PASSWORD NULL');
+      assert.equal(containAllStatement(['grantee_1', 'grantee_2']).sql, 'ALTER ROLE "grantee_1" NOLOGIN PASSWORD NULL;\nALTER ROLE "grantee_2" NOLOGIN PASSWORD NULL');
+      assert.deepEqual(containAllStatement(['grantee_1']), containStatement('grantee_1'));
+      invalidIdentifier(() => containAllStatement(['ok_1', 'x"; DROP ROLE y; --']));
       assert.equal(dropRoleStatement(['grantee_1', 'grantee_2']).sql, 'DROP ROLE IF EXISTS "grantee_1", "grantee_2"');
       assert.deepEqual(terminateAllStatement(['grantee_1', 'grantee_2']).values, ['{grantee_1,grantee_2}', 2000]);
       assert.deepEqual(rolesStatement(['grantee_1']).values, ['{grantee_1}']);
