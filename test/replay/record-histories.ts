@@ -70,6 +70,21 @@ async function main(): Promise<void> {
       },
     },
     {
+      // Every audit event delivered to the event stream, in order; approved with a one-click link.
+      name: 'event-stream',
+      approval: true,
+      request: { eventStream: { deliverForMs: DAY } },
+      async drive(handle) {
+        await waitFor(handle, 'PENDING_APPROVAL');
+        const state = await handle.query(grantStateQuery);
+        const link = { id: '0123456789abcdef', kind: 'approval', request: state.requestedAt, email: 'ann@example.com' };
+        await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann', actorEmail: 'ann@example.com', link }] });
+        await waitFor(handle, 'ACTIVE');
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    {
       // Reminders 3 days and 1 day before; extended after the 3-day one, so both are re-planned.
       name: 'reminders',
       ttlMs: 10 * DAY,
