@@ -24,6 +24,7 @@ describe('replaying recorded grant histories', function () {
       'adoption',
       'approval',
       'armed-expiry',
+      'event-stream',
       'expiry',
       'extension-approval',
       'full-lifecycle',
