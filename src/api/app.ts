@@ -17,6 +17,8 @@ import { registerAdoptRoutes } from './routes/adopt';
 import { isDocsRoute, registerDocs } from './plugins/docs';
 import { ApiMetrics, observability } from './plugins/observability';
 import { SA } from '../contract/search-attributes';
+import { auditedElsewhereSignal } from '../contract/messages';
+import type { AuditRecord } from '../contract/activities';
 import { methodRouting } from './plugins/methods';
 import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
 
@@ -213,7 +215,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ...(deps.credentials ? { audit: deps.credentials.audit } : {}),
   });
   if (deps.codec) registerCodecRoutes(app, deps.codec);
-  if (deps.credentials) await app.register(credentialRoutes(deps.credentials));
+  if (deps.credentials) {
+    const onAudited = (record: AuditRecord) => deps.client.workflow.getHandle(record.workflowId).signal(auditedElsewhereSignal, record);
+    await app.register(credentialRoutes({ onAudited, ...deps.credentials }));
+  }
   if (deps.decisionLinks) await app.register(decisionRoutes({ links: deps.decisionLinks, grants, config: deps.config }));
 
   return app;

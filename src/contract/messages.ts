@@ -1,6 +1,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ApproveArgs, ChangeLevelArgs, ChangeLevelResult, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, RevokeArgs } from '../domain/grant';
 import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
+import type { AuditRecord } from './activities';
 
 // Messages a grant workflow accepts, defined once so that the API and the tests
 // send exactly what the workflow handles. Their names are recorded in workflow
@@ -10,6 +11,9 @@ import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 /** Revoke is a signal: it must always be accepted, even while the grant is still
  * being provisioned, and the caller does not need to wait for the revocation. */
 export const revokeSignal = defineSignal<[RevokeArgs]>('revoke');
+
+/** An audit event of the grant written outside its workflow (the API's CREDENTIALS_VIEWED): the workflow adds it to its event stream. */
+export const auditedElsewhereSignal = defineSignal<[AuditRecord]>('auditedElsewhere');
 
 /** Extend and change level are updates, so the caller learns at once (from the
  * validator) whether the change was accepted, and the reply comes after it has

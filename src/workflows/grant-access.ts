@@ -1,6 +1,7 @@
 import { CancellationScope, condition, isCancellation, setHandler } from '@temporalio/workflow';
 import {
   approveUpdate,
+  auditedElsewhereSignal,
   awaitStatusUpdate,
   changeAccessLevelUpdate,
   denyUpdate,
@@ -15,7 +16,7 @@ import { decide, validateDecision } from './grant/approval';
 import { changeLevel, extend, validateChangeLevel, validateExtend } from './grant/changes';
 import { repairDrift } from './grant/drift';
 import { end } from './grant/end';
-import { followEventStream } from './grant/event-stream';
+import { followEventStream, streamAuditedElsewhere } from './grant/event-stream';
 import { waitForEnd } from './grant/expiry';
 import { finishLowering } from './grant/lowering';
 import { adopt, provision } from './grant/provisioning';
@@ -50,6 +51,7 @@ export async function grantAccess(request: GrantRequest, carried?: CarriedState)
 
   setHandler(grantStateQuery, () => g.state);
   setHandler(revokeSignal, (args) => g.requestRevoke(args));
+  setHandler(auditedElsewhereSignal, (record) => streamAuditedElsewhere(g, record));
   setHandler(approveUpdate, (args) => decide(g, true, args), { validator: (args) => validateDecision(g, true, args) });
   setHandler(denyUpdate, (args) => decide(g, false, args), { validator: (args) => validateDecision(g, false, args) });
   setHandler(extendUpdate, (args) => extend(g, args), { validator: (args) => validateExtend(g, args) });

@@ -108,12 +108,16 @@ describe('end to end: the signed event stream', function () {
   };
   const idOf = (r: Received) => String(r.headers['webhook-id']);
 
-  it('When a grant is made and revoked, then every receiver gets every event of its trail, in order, signed, even the one that was down and the one that failed first; the one that refused gets its event once', async () => {
+  it('When a grant is made, its credentials viewed and it is revoked, then every receiver gets every event of its trail (the CREDENTIALS_VIEWED the API writes too), in order, signed, even the one that was down and the one that failed first; the one that refused gets its event once', async () => {
     const email = stack.newEmail();
     const res = await stack.call('POST', '/grants', { email, name: 'Stream Test', project: stack.project, database: stack.databases.main, accessLevel: 'READ', expiresAt: new Date(Date.now() + 3 * 86_400_000).toISOString() });
     assert.equal(res.status, 201, JSON.stringify(res.body));
     const grantId = res.body.grantId as string;
     const password = (await stack.components.readGrantSecret(res.body.secretName))!.password;
+    // The grantee opens the one-time link: CREDENTIALS_VIEWED, written by the API, is streamed too.
+    const mail = await stack.components.smtp.waitFor((m) => m.to.includes(email) && /granted/i.test(m.subject), 15_000);
+    const token = /\/credentials\/([A-Za-z0-9_-]+)/.exec(mail.text)![1]!;
+    assert.equal((await stack.call('GET', `/credentials/${token}`, undefined, { key: null, headers: { accept: 'application/json' } })).status, 200);
     // The late receiver comes up while the first events wait for it.
     await new Promise((r) => setTimeout(r, 3000));
     await late.listen(late.port);
@@ -123,7 +127,7 @@ describe('end to end: the signed event stream', function () {
 
     const trail = await new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable).forGrant(grantId);
     const ids = trail.map((e) => e.eventId);
-    assert.ok(trail.some((e) => e.event === 'GRANTED') && trail.some((e) => e.event === 'REVOKED'), JSON.stringify(trail.map((e) => e.event)));
+    assert.ok(['GRANTED', 'CREDENTIALS_VIEWED', 'REVOKED'].every((event) => trail.some((e) => e.event === event)), JSON.stringify(trail.map((e) => e.event)));
     for (const [name, r] of Object.entries({ signed, flaky, late })) {
       assert.deepEqual(r.delivered(idOf), ids, `${name}: every event, in order`);
       assert.ok(r.received.every(verify), `${name}: every request is signed with the key`);

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { CREDENTIAL_TOKEN_PATTERN, hashCredentialToken, type CredentialLink, type CredentialLinkStore } from '../../adapters/credential-links';
-import type { AuditStore, GrantCredential } from '../../adapters/ports';
+import type { AuditRecord, AuditStore, GrantCredential } from '../../adapters/ports';
 import { clean, escapeHtml } from '../../adapters/notify/format';
 import { guideFor } from '../../adapters/engines/guides';
 import { errorBody, errors } from '../schemas/responses';
@@ -41,6 +41,8 @@ export interface CredentialRoutesDeps {
    */
   readCredential(secretName: string): Promise<{ credential: GrantCredential; grantRun: string | undefined } | undefined>;
   now?: () => Date;
+  /** Told of each CREDENTIALS_VIEWED written (the grant's event stream); never awaited by the answer. */
+  onAudited?: (record: AuditRecord) => Promise<unknown>;
 }
 
 export const CREDENTIALS_ACTOR = 'credential-link';
@@ -256,7 +258,7 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
     const client = requestClient(request);
 
     try {
-      await deps.audit.append({
+      const record: AuditRecord = {
         grantId: link.grantId,
         eventId: `${link.linkId}:viewed`,
         at: usedAt,
@@ -272,7 +274,9 @@ export function credentialRoutes(deps: CredentialRoutesDeps): FastifyPluginAsync
         runId: link.runId,
         ...client,
         detail: `one-time link ${link.linkId} redeemed from ${client.clientAddress}${client.userAgent ? ` by "${client.userAgent}"` : ''} (request ${request.id})`,
-      });
+      };
+      await deps.audit.append(record);
+      deps.onAudited?.(record).catch((err: unknown) => request.log.warn({ err: String(err).slice(0, 200), grantId: link.grantId }, 'could not pass a credential view to its grant for the event stream'));
     } catch (err) {
       // No view without an audit event: nothing is shown.
       request.log.error({ err, linkId: link.linkId }, 'could not audit a credential view; nothing was shown');

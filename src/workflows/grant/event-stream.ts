@@ -1,4 +1,5 @@
 import { log } from '@temporalio/workflow';
+import type { AuditRecord } from '../../contract/activities';
 import { eventDelivery, events } from './options';
 import type { Grant } from './state';
 
@@ -9,6 +10,16 @@ import type { Grant } from './state';
 // `eventStream` (decision 0013: older histories replay unchanged). The loop runs
 // in the background, so delivery never delays access or its end; the grant's
 // workflow completes only once every event has been delivered or given up on.
+
+/** Events the API writes for a grant, which it signals to the workflow so that they are streamed too. */
+const AUDITED_ELSEWHERE: readonly string[] = ['CREDENTIALS_VIEWED'];
+
+/** An event written outside the workflow (auditedElsewhereSignal): streamed like the others, never added to the history. */
+export function streamAuditedElsewhere(g: Grant, record: AuditRecord): void {
+  if (!g.request.eventStream || !g.onCommitted) return;
+  if (record?.grantId !== g.request.grantId || !AUDITED_ELSEWHERE.includes(record.event)) return;
+  g.onCommitted(record);
+}
 
 export function followEventStream(g: Grant): void {
   const stream = g.request.eventStream;
