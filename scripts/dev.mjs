@@ -59,6 +59,7 @@ const SEARCH_ATTRIBUTES = {
   DbAccessStatus: 'Keyword',
   DbAccessExpiresAt: 'Datetime',
   DbAccessRetained: 'Keyword',
+  DbAccessReviewBy: 'Datetime',
 };
 
 // DEV_SCHEMA_PREFIX names the demo schemas and the admin account, so that a

@@ -38,12 +38,13 @@ export class GrantService extends GrantRequests {
         { key: SA.accessLevel, value: request.accessLevel },
         { key: SA.status, value: 'REQUESTED' },
         { key: SA.expiresAt, value: new Date(request.expiresAt) },
+        ...(request.standing ? [{ key: SA.reviewBy, value: new Date(request.expiresAt) }] : []),
       ],
       // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule;
       // and which request started this run (see below: a start whose answer was lost).
       memo: { requestedBy: actor, startedBy: startToken },
       staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
-        request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
+        request.standing ? `standing, reviewed every ${formatDuration(request.standing.reviewMs)} (first review by ${request.expiresAt})` : request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
       }${request.approval ? ' (needs approval)' : ''}`,
       staticDetails: [
         `**Grantee:** ${request.name} <${request.email}>`,

@@ -42,6 +42,8 @@ export interface GrantSummary {
   accessLevel?: string;
   status?: string;
   expiresAt?: string;
+  /** A standing grant's next review deadline. */
+  reviewBy?: string;
   workflowStatus: string;
   startedAt: string;
   closedAt?: string;
@@ -211,6 +213,7 @@ export class GrantReader {
     for await (const wf of listWorkflows(this.options.client, clauses.join(' AND '), Math.min(limit, 1000))) {
       const sa = wf.searchAttributes;
       const expiresAt = sa.get(SA.expiresAt);
+      const reviewBy = sa.get(SA.reviewBy);
       out.push({
         grantId: wf.workflowId,
         // With a hashed DbAccessGrantee, the e-mail comes from the grant id (which holds it anyway).
@@ -220,6 +223,7 @@ export class GrantReader {
         ...optional('accessLevel', sa.get(SA.accessLevel)),
         ...optional('status', sa.get(SA.status)),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+        ...(reviewBy ? { reviewBy: reviewBy.toISOString() } : {}),
         workflowStatus: wf.status,
         startedAt: wf.startTime.toISOString(),
         ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),
