@@ -18,7 +18,7 @@ import { isDocsRoute, registerDocs } from './plugins/docs';
 import { ApiMetrics, observability } from './plugins/observability';
 import { SA } from '../contract/search-attributes';
 import { methodRouting } from './plugins/methods';
-import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, reviewSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL, and to AWS only to redeem one-time
@@ -201,6 +201,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   api.post('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
     grants.deny(request.params.grantId, request.client, request.body.reason),
+  );
+
+  api.post('/grants/:grantId/review', { schema: reviewSchema }, async (request) =>
+    grants.review(request.params.grantId, request.body.decision, request.client, request.body.reason),
   );
 
   api.post('/grants/:grantId/retry-drop', { schema: retryDropSchema }, async (request) =>

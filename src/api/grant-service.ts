@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
 import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, revokeSignal } from '../contract/messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
 import { HttpError, badRequest, conflict, notFound } from './errors';
 import { GrantRequests } from './grants/requests';
@@ -226,6 +226,24 @@ export class GrantService extends GrantRequests {
     const result = await this.update(grantId, () => handle.executeUpdate(denyUpdate, { args: [{ actor: client.name, reason: reason.trim(), ...(link ? { link } : {}) }] }));
     this.options.observer?.messageSent('deny');
     return { grantId, status: result.status };
+  }
+
+  /**
+   * A standing grant's review: `keep` moves its deadline a review period on from now,
+   * `revoke` ends it (a reason is required). Approvers of the project and admins only;
+   * nobody keeps their own access (the workflow's validator checks that too).
+   */
+  async review(grantId: string, decision: 'keep' | 'revoke', client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<{ grantId: string; decision: 'keep' | 'revoke'; status: GrantStatus; expiresAt: string }> {
+    if (reason !== undefined && (!isSafeText(reason) || reason.trim() === '')) throw badRequest('reason: must be a readable reason (no control or invisible characters)');
+    if (decision === 'revoke' && reason === undefined) throw badRequest('reason: is required to revoke a standing grant in its review');
+    const { handle } = await this.subjectOf(grantId, client, 'decide');
+    const result = await this.update(grantId, () =>
+      handle.executeUpdate(reviewUpdate, {
+        args: [{ decision, actor: client.name, mayReview: true, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason: reason.trim() } : {}), ...(link ? { link } : {}) }],
+      }),
+    );
+    this.options.observer?.messageSent('review');
+    return { grantId, decision, ...result };
   }
 
   /**

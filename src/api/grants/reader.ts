@@ -66,7 +66,7 @@ export interface GrantServiceOptions {
 }
 
 /** The messages the API sends a grant's workflow. */
-export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop';
+export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop' | 'review';
 
 /** What GrantService reports as it goes: only what has happened (a workflow started, a message accepted). */
 export interface GrantObserver {

@@ -277,6 +277,28 @@ export const denySchema = {
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504) },
 } as const;
 
+export const reviewSchema = {
+  summary: "Review a standing grant",
+  description:
+    'A standing grant (requested with expiresAt NA where the database allows it) is reviewed every period. `keep` moves its deadline (`standing.reviewBy`, its expiry) a review period on from now and is audited REVIEW_KEPT; ' +
+    '`revoke` ends it now, with a `reason` the grantee reads. Approvers of the project and admins only; nobody may keep their own access (403). ' +
+    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 400 for a grant that is not standing; 409 when it is not ACTIVE or has reached its deadline.',
+  tags: ['approval'],
+  operationId: 'reviewGrant',
+  params: grantIdParams,
+  body: Type.Object(
+    {
+      decision: Type.Union([Type.Literal('keep'), Type.Literal('revoke')], { description: 'keep: another review period; revoke: end it now' }),
+      reason: Type.Optional(reason),
+    },
+    { additionalProperties: false },
+  ),
+  response: {
+    200: { type: 'object', properties: { grantId: { type: 'string' }, decision: { type: 'string' }, status: { type: 'string' }, expiresAt: { type: 'string' } } },
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
+  },
+} as const;
+
 export const retryDropSchema = {
   summary: 'Retry the drop of a retained account',
   description:
