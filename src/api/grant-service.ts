@@ -234,9 +234,10 @@ export class GrantService extends GrantRequests {
    * nobody keeps their own access (the workflow's validator checks that too).
    */
   async review(grantId: string, decision: 'keep' | 'revoke', client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<{ grantId: string; decision: 'keep' | 'revoke'; status: GrantStatus; expiresAt: string }> {
-    if (reason !== undefined && (!isSafeText(reason) || reason.trim() === '')) throw badRequest('reason: must be a readable reason (no control or invisible characters)');
-    if (decision === 'revoke' && reason === undefined) throw badRequest('reason: is required to revoke a standing grant in its review');
     const { handle } = await this.subjectOf(grantId, client, 'decide');
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must be a readable reason (no control or invisible characters)');
+    if (reason?.trim() === '') reason = undefined;
+    if (decision === 'revoke' && reason === undefined) throw badRequest('reason: is required to revoke a standing grant in its review');
     const result = await this.update(grantId, () =>
       handle.executeUpdate(reviewUpdate, {
         args: [{ decision, actor: client.name, mayReview: true, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason: reason.trim() } : {}), ...(link ? { link } : {}) }],
