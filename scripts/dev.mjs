@@ -198,6 +198,10 @@ projects:
         hostPattern: '%'
         maxUserConnections: 5
         maxDuration: 90d
+        # standing grants (expiresAt NA): reviewed every 30 days, asked 7 days before
+        standing:
+          review: 30d
+          decideWithin: 7d
       prod_project:
         schema: ${DEMO.databases.prod_project}
         adminSecretId: ${DEMO.adminSecretId}
