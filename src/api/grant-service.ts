@@ -266,6 +266,7 @@ export class GrantService extends GrantRequests {
         if (type === GrantErrorType.NotPending) throw conflict('grant_not_pending', `${grantId}: ${message}`);
         if (type === GrantErrorType.Expired) throw conflict('grant_expired', `${grantId}: ${message}`);
         if (type === GrantErrorType.ExtensionPending) throw conflict('extension_pending', `${grantId}: ${message}`);
+        if (type === GrantErrorType.NotStanding) throw conflict('grant_not_standing', `${grantId}: ${message}`);
         if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
         if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);

@@ -424,6 +424,8 @@ export const GrantErrorType = {
   Expired: 'GrantExpired',
   /** An extension while another waits for approval: 409. */
   ExtensionPending: 'ExtensionPending',
+  /** A review of a grant that is not a standing grant: 409. */
+  NotStanding: 'GrantNotStanding',
 } as const;
 
 /**

@@ -282,7 +282,7 @@ export const reviewSchema = {
   description:
     'A standing grant (requested with expiresAt NA where the database allows it) is reviewed every period. `keep` moves its deadline (`standing.reviewBy`, its expiry) a review period on from now and is audited REVIEW_KEPT; ' +
     '`revoke` ends it now, with a `reason` the grantee reads. Approvers of the project and admins only; nobody may keep their own access (403). ' +
-    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 400 for a grant that is not standing; 409 when it is not ACTIVE or has reached its deadline.',
+    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 409 for a grant that is not standing (`grant_not_standing`), not ACTIVE, or at its deadline.',
   tags: ['approval'],
   operationId: 'reviewGrant',
   params: grantIdParams,
@@ -291,7 +291,8 @@ export const reviewSchema = {
       decision: Type.Union([Type.Literal('keep'), Type.Literal('revoke')], { description: 'keep: another review period; revoke: end it now' }),
       reason: Type.Optional(reason),
     },
-    { additionalProperties: false },
+    // A revoke needs a reason (the grantee reads it).
+    { additionalProperties: false, if: { properties: { decision: { const: 'revoke' } } }, then: { required: ['reason'] } },
   ),
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, decision: { type: 'string' }, status: { type: 'string' }, expiresAt: { type: 'string' } } },

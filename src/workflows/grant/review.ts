@@ -79,7 +79,9 @@ function notifyReview(g: Grant, kind: 'REVIEW_REQUESTED' | 'REVIEW_REMINDER', ev
 
 /** The review update's validator: a standing grant, ACTIVE, before its deadline; the grantee keeps nothing of their own; a link decides its own review only. */
 export function validateReview(g: Grant, args: ReviewArgs): void {
-  if (!g.request.standing || !g.state.standing) g.invalid('this grant is not a standing grant: it has an expiry, and is extended or revoked instead');
+  if (!g.request.standing || !g.state.standing) {
+    throw ApplicationFailure.create({ type: GrantErrorType.NotStanding, message: 'this grant is not a standing grant: it has an expiry, and is extended or revoked instead', nonRetryable: true });
+  }
   g.requireActive();
   g.refuseAtExpiry();
   if (typeof args?.actor !== 'string' || args.actor === '') g.invalid('actor: is required');
