@@ -59,6 +59,7 @@ const SEARCH_ATTRIBUTES = {
   DbAccessStatus: 'Keyword',
   DbAccessExpiresAt: 'Datetime',
   DbAccessRetained: 'Keyword',
+  DbAccessReviewBy: 'Datetime',
 };
 
 // DEV_SCHEMA_PREFIX names the demo schemas and the admin account, so that a
@@ -197,6 +198,10 @@ projects:
         hostPattern: '%'
         maxUserConnections: 5
         maxDuration: 90d
+        # standing grants (expiresAt NA): reviewed every 30 days, asked 7 days before
+        standing:
+          review: 30d
+          decideWithin: 7d
       prod_project:
         schema: ${DEMO.databases.prod_project}
         adminSecretId: ${DEMO.adminSecretId}

@@ -410,12 +410,12 @@ export function createActivities(deps: ActivityDeps) {
  * a request made by or for themselves, or one they may not decide.
  */
 export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLinkDeps | undefined): { linked: { approver: Person; approve: string; deny: string }[]; rest: Person[] } {
-  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED';
-  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : 'extension';
-  const made = kind === 'approval' ? request.grant.requestedAt : request.grant.pendingExtension?.requestedAt;
+  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED' || request.kind === 'REVIEW_REQUESTED' || request.kind === 'REVIEW_REMINDER';
+  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : request.kind.startsWith('REVIEW_') ? 'review' : 'extension';
+  const made = kind === 'approval' ? request.grant.requestedAt : kind === 'review' ? request.grant.standing?.review?.requestedAt : request.grant.pendingExtension?.requestedAt;
   const deadline = request.decideBy ? Date.parse(request.decideBy) : NaN;
   if (!deps || !asking || !made || !Number.isFinite(deadline)) return { linked: [], rest: request.approvers };
-  const askedBy = kind === 'approval' ? request.grant.requestedBy : request.grant.pendingExtension?.requestedBy;
+  const askedBy = kind === 'approval' ? request.grant.requestedBy : kind === 'review' ? undefined : request.grant.pendingExtension?.requestedBy;
   const linked: { approver: Person; approve: string; deny: string }[] = [];
   const rest: Person[] = [];
   const seen = new Set<string>();
@@ -427,9 +427,10 @@ export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLin
       rest.push(approver);
       continue;
     }
-    const url = (decision: 'approve' | 'deny') =>
+    const url = (decision: 'approve' | 'deny' | 'keep' | 'revoke') =>
       `${deps.publicUrl}/decisions/${deps.links.mint({ grantId: request.grant.grantId, kind, request: made, decision, approver: approver.name, email, expiresAt: deadline })}`;
-    linked.push({ approver, approve: url('approve'), deny: url('deny') });
+    // A review's pair: Keep in the first place, Revoke in the second.
+    linked.push(kind === 'review' ? { approver, approve: url('keep'), deny: url('revoke') } : { approver, approve: url('approve'), deny: url('deny') });
   }
   return { linked, rest };
 }

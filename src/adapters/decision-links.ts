@@ -5,13 +5,15 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 // a signed claim, not a stored row: what it may decide (this grant's request,
 // or this extension request, identified by when it was made), for whom (the
 // approver's API client and address) and until when (the request's deadline).
-// The workflow checks the claim's request against the one pending when the
+// A standing grant's review (kind `review`) gives Keep and Revoke links, bound to
+// when that review was asked. The workflow checks the claim's request against the one pending when the
 // decision arrives, so a decided, withdrawn or newer request never takes it.
 // The key (DECISION_LINK_KEY) is shared by the worker, which signs, and the
 // API, which verifies; rotating it voids every link sent.
 
-export type DecisionKind = 'approval' | 'extension';
-export type DecisionVerb = 'approve' | 'deny';
+export type DecisionKind = 'approval' | 'extension' | 'review';
+/** approve / deny decide a request or an extension; keep / revoke a standing grant's review. */
+export type DecisionVerb = 'approve' | 'deny' | 'keep' | 'revoke';
 
 export interface DecisionClaim {
   grantId: string;
@@ -44,9 +46,9 @@ function isClaim(value: unknown): value is DecisionClaim {
     typeof c === 'object' &&
     c !== null &&
     typeof c.grantId === 'string' &&
-    (c.kind === 'approval' || c.kind === 'extension') &&
     typeof c.request === 'string' &&
-    (c.decision === 'approve' || c.decision === 'deny') &&
+    // A review's link keeps or revokes; a request's approves or denies: never the other pair.
+    (c.kind === 'review' ? c.decision === 'keep' || c.decision === 'revoke' : (c.kind === 'approval' || c.kind === 'extension') && (c.decision === 'approve' || c.decision === 'deny')) &&
     typeof c.approver === 'string' &&
     typeof c.email === 'string' &&
     typeof c.expiresAt === 'number' &&

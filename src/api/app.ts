@@ -20,7 +20,7 @@ import { SA } from '../contract/search-attributes';
 import { auditedElsewhereSignal } from '../contract/messages';
 import type { AuditRecord } from '../contract/activities';
 import { methodRouting } from './plugins/methods';
-import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, revokeSchema } from './schemas';
+import { approveSchema, changeLevelSchema, createGrantSchema, denySchema, extendSchema, getGrantSchema, healthzSchema, listGrantsSchema, retryDropSchema, reviewSchema, revokeSchema } from './schemas';
 
 // The HTTP API: authentication, schema validation, and thin routes over
 // GrantService. It never talks to MySQL, and to AWS only to redeem one-time
@@ -203,6 +203,10 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   api.post('/grants/:grantId/deny', { schema: denySchema }, async (request) =>
     grants.deny(request.params.grantId, request.client, request.body.reason),
+  );
+
+  api.post('/grants/:grantId/review', { schema: reviewSchema }, async (request) =>
+    grants.review(request.params.grantId, request.body.decision, request.client, request.body.reason),
   );
 
   api.post('/grants/:grantId/retry-drop', { schema: retryDropSchema }, async (request) =>

@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
 import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
-import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, revokeSignal } from '../contract/messages';
+import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
 import { HttpError, badRequest, conflict, notFound } from './errors';
 import { GrantRequests } from './grants/requests';
@@ -38,12 +38,13 @@ export class GrantService extends GrantRequests {
         { key: SA.accessLevel, value: request.accessLevel },
         { key: SA.status, value: 'REQUESTED' },
         { key: SA.expiresAt, value: new Date(request.expiresAt) },
+        ...(request.standing ? [{ key: SA.reviewBy, value: new Date(request.expiresAt) }] : []),
       ],
       // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule;
       // and which request started this run (see below: a start whose answer was lost).
       memo: { requestedBy: actor, startedBy: startToken },
       staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
-        request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
+        request.standing ? `standing, reviewed every ${formatDuration(request.standing.reviewMs)} (first review by ${request.expiresAt})` : request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
       }${request.approval ? ' (needs approval)' : ''}`,
       staticDetails: [
         `**Grantee:** ${request.name} <${request.email}>`,
@@ -228,6 +229,25 @@ export class GrantService extends GrantRequests {
   }
 
   /**
+   * A standing grant's review: `keep` moves its deadline a review period on from now,
+   * `revoke` ends it (a reason is required). Approvers of the project and admins only;
+   * nobody keeps their own access (the workflow's validator checks that too).
+   */
+  async review(grantId: string, decision: 'keep' | 'revoke', client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<{ grantId: string; decision: 'keep' | 'revoke'; status: GrantStatus; expiresAt: string }> {
+    const { handle } = await this.subjectOf(grantId, client, 'decide');
+    if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must be a readable reason (no control or invisible characters)');
+    if (reason?.trim() === '') reason = undefined;
+    if (decision === 'revoke' && reason === undefined) throw badRequest('reason: is required to revoke a standing grant in its review');
+    const result = await this.update(grantId, () =>
+      handle.executeUpdate(reviewUpdate, {
+        args: [{ decision, actor: client.name, mayReview: true, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason: reason.trim() } : {}), ...(link ? { link } : {}) }],
+      }),
+    );
+    this.options.observer?.messageSent('review');
+    return { grantId, decision, ...result };
+  }
+
+  /**
    * Sends an update, bounded in time, and maps a refusal or failure to the API's
    * error codes. An update that does not finish in time is not undone: it is
    * still in the workflow and will complete (or fail) there.
@@ -246,6 +266,7 @@ export class GrantService extends GrantRequests {
         if (type === GrantErrorType.NotPending) throw conflict('grant_not_pending', `${grantId}: ${message}`);
         if (type === GrantErrorType.Expired) throw conflict('grant_expired', `${grantId}: ${message}`);
         if (type === GrantErrorType.ExtensionPending) throw conflict('extension_pending', `${grantId}: ${message}`);
+        if (type === GrantErrorType.NotStanding) throw conflict('grant_not_standing', `${grantId}: ${message}`);
         if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
         if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);

@@ -13,7 +13,7 @@ import { CliError, EXIT, request, usage } from './http';
 //           when the expiry differs (the old UPDATE rewrote both)
 //   REMOVE  POST /grants/:id/revoke of grant/{project}/{database}/{email}
 //
-// `--database_expiry NA` (never expires) has no equivalent and is refused.
+// `--database_expiry NA` (never expires) on ADD is a standing grant, reviewed, where the database allows one.
 
 export const LEGACY_OPTIONS = {
   action: { type: 'string' },
@@ -40,8 +40,9 @@ The flags of the old function.py script, unchanged, mapped to the API:
                    and --database_expiry are accepted and ignored)
 
 --database_expiry YYYY-MM-DD means the end of that day (23:59:59 UTC). NA (never
-expires) is refused: dbaccess only gives time-limited access; give a date and extend
-it when needed. --access_level takes the same values as before (READ, READ_WRITE,
+expires) on ADD asks for a standing grant: where the database allows them it is
+reviewed every period (dbaccess review), elsewhere it is refused with the databases
+that do; on UPDATE NA is refused. --access_level takes the same values as before (READ, READ_WRITE,
 ADMIN). --action is case-insensitive.
 
 Examples:
@@ -63,9 +64,12 @@ function flag(values: Values, name: string, action: string): string {
 
 const optional = (values: Values, name: string): string | undefined => (typeof values[name] === 'string' && (values[name] as string).trim() !== '' ? (values[name] as string).trim() : undefined);
 
-/** `YYYY-MM-DD` → the end of that day in UTC, as the API stores it; NA is refused. */
+/** `YYYY-MM-DD` → the end of that day in UTC, as the API stores it. NA: on ADD a standing grant (where the database allows it), on UPDATE refused. */
 function expiryOf(date: string, action: string): string {
-  if (/^na$/i.test(date)) throw usage(`--action ${action}: ${NEVER_EXPIRES}`);
+  if (/^na$/i.test(date)) {
+    if (action !== 'ADD') throw usage(`--action ${action}: ${NEVER_EXPIRES}`);
+    return 'NA';
+  }
   return date;
 }
 

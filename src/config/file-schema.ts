@@ -143,6 +143,29 @@ const Database = Type.Object(
         description: 'true: every grant here needs an approver; a list: grants at these levels do. Default: false.',
       }),
     ),
+    standing: Type.Optional(
+      Type.Object(
+        {
+          review: duration(
+            { description: 'How often a standing grant is reviewed, such as 90d: each review that keeps it moves its deadline this far. Values below 1h are meant for tests and demos.' },
+            { min: ms('20s'), max: ms('366d'), rule: 'must be from 20s to 366d' },
+          ),
+          decideWithin: Type.Optional(
+            duration(
+              { description: 'How long before the deadline the review is asked for, less than review. Default: 7d, or half of review when that is shorter.' },
+              { min: ms('10s'), max: ms('90d'), rule: 'must be from 10s to 90d' },
+            ),
+          ),
+        },
+        {
+          additionalProperties: false,
+          errorMessage: 'must be {review, decideWithin}',
+          requiredMessage: 'must give review',
+          description:
+            'Allows standing grants here: a request with no end (expiresAt "NA") is granted until its first review, and every review period the owner and the approvers keep or revoke it; undecided, it ends at the deadline. Absent: "NA" is refused.',
+        },
+      ),
+    ),
   },
   { additionalProperties: false, errorMessage: 'must be an object' },
 );

@@ -29,6 +29,19 @@ export interface DatabaseConfig {
   accessLevels?: Record<string, Privilege[]>;
   /** `true`: every grant here needs approval; a list: grants at these levels do. */
   requireApproval?: true | string[];
+  /** Standing grants are allowed here (a request with no end), reviewed every `reviewMs`. */
+  standing?: StandingSettings;
+}
+
+/** A database's standing grants: how often they are reviewed, how long before the deadline the review is asked. */
+export interface StandingSettings {
+  reviewMs: number;
+  decideWithinMs: number;
+}
+
+/** decideWithin when the file does not set it: 7d, or half of the review period when that is shorter. */
+export function defaultDecideWithinMs(reviewMs: number): number {
+  return Math.min(7 * 86_400_000, Math.floor(reviewMs / 2));
 }
 
 export interface ProjectConfig {
@@ -210,6 +223,15 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
     clients.push({ name, role, projects: Array.isArray(c.projects) ? (c.projects as string[]) : '*' });
   }
 
+  // A review is asked before its deadline, inside the period it reviews.
+  for (const { project, database, d } of databases) {
+    const path = ['projects', project, 'databases', database, 'standing'];
+    if (!isObject(d.standing) || !ok(...path) || typeof d.standing.decideWithin !== 'string') continue;
+    const review = parseDuration(String(d.standing.review));
+    const within = parseDuration(d.standing.decideWithin);
+    if (review !== undefined && within !== undefined && within >= review) fail([...path, 'decideWithin'], `must be shorter than review (${String(d.standing.review)})`);
+  }
+
   // A database that needs approval must have someone who can give it.
   const approvalLevels = isObject(raw.approval) && Array.isArray(raw.approval.levels) ? raw.approval.levels : [];
   if (clients.length > 0) {
@@ -299,6 +321,11 @@ function levels(table: Record<string, string[]>, engines: ReadonlySet<EngineKey>
 }
 const durationMs = (text: string): number => parseDuration(text)!;
 
+function standingOf(raw: { review: string; decideWithin?: string }): StandingSettings {
+  const reviewMs = durationMs(raw.review);
+  return { reviewMs, decideWithinMs: raw.decideWithin !== undefined ? durationMs(raw.decideWithin) : defaultDecideWithinMs(reviewMs) };
+}
+
 /** The typed settings of a valid document. */
 function settings(raw: Defaulted): FileConfig {
   const defaults = raw.defaults;
@@ -318,6 +345,7 @@ function settings(raw: Defaulted): FileConfig {
         maxDurationMs: durationMs(d.maxDuration ?? defaults.maxDuration!),
         ...(d.accessLevels ? { accessLevels: levels(d.accessLevels, new Set([engineOf(d)])) } : {}),
         ...(d.requireApproval === true ? { requireApproval: true as const } : Array.isArray(d.requireApproval) ? { requireApproval: [...new Set(d.requireApproval)] } : {}),
+        ...(d.standing ? { standing: standingOf(d.standing) } : {}),
       };
     }
     projects[key] = { key, owner: { name: p.ownerName, email: p.ownerEmail.toLowerCase() }, ...(p.accessLevels ? { accessLevels: levels(p.accessLevels, new Set(Object.values(p.databases).map(engineOf))) } : {}), databases };

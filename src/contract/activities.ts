@@ -143,9 +143,9 @@ export interface GranteeNotice {
 }
 
 /** APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_*: an ACTIVE grant asks for more time than was approved. */
-export type ApprovalNoticeKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED';
+export type ApprovalNoticeKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED' | 'REVIEW_REQUESTED' | 'REVIEW_REMINDER';
 
-/** To the approvers (a request), or to the grantee and the owner (a refusal). */
+/** To the approvers (a request), or to the grantee and the owner (a refusal). REVIEW_*: a standing grant's review, to the owner and the reviewers (`approvers`). */
 export interface ApprovalNotice {
   kind: ApprovalNoticeKind;
   grant: GrantState;

@@ -1,5 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { ApproveArgs, ChangeLevelArgs, ChangeLevelResult, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, RevokeArgs } from '../domain/grant';
+import type { ApproveArgs, ChangeLevelArgs, ChangeLevelResult, DenyArgs, ExtendArgs, ExtendResult, GrantState, GrantStatus, RetryDropArgs, RetryDropResult, ReviewArgs, RevokeArgs } from '../domain/grant';
 import type { RepairDriftArgs, RepairDriftResult } from '../domain/reconcile';
 import type { AuditRecord } from './activities';
 
@@ -26,6 +26,11 @@ export const changeAccessLevelUpdate = defineUpdate<ChangeLevelResult, [ChangeLe
  * On an ACTIVE grant they decide its extension waiting for approval. */
 export const approveUpdate = defineUpdate<{ status: GrantStatus }, [ApproveArgs]>('approve');
 export const denyUpdate = defineUpdate<{ status: GrantStatus }, [DenyArgs]>('deny');
+
+/** A standing grant's review (docs/decisions/0109-standing-grants-reviewed.md): a reviewer keeps it for
+ * another period (the expiry moves to now + the review period) or revokes it. An update, so that a refusal
+ * (the grantee keeping their own access, a link for another review) is known at once. */
+export const reviewUpdate = defineUpdate<{ status: GrantStatus; expiresAt: string }, [ReviewArgs]>('review');
 
 /** From the reconciler: check the account against the grant and set its privileges back (in the grant's
  * own history, one change at a time with extend and change level). */

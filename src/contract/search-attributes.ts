@@ -13,6 +13,8 @@ export const SA = {
   expiresAt: defineSearchAttributeKey('DbAccessExpiresAt', SearchAttributeType.DATETIME),
   /** `true` while the grant's access has ended but the server refuses to drop its account; absent otherwise. */
   retained: defineSearchAttributeKey('DbAccessRetained', SearchAttributeType.KEYWORD),
+  /** A standing grant's next review deadline (its expiry); set only on standing grants. */
+  reviewBy: defineSearchAttributeKey('DbAccessReviewBy', SearchAttributeType.DATETIME),
 } as const;
 
 /** Name → type, for registering them (`temporal operator search-attribute create`). */

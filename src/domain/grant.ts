@@ -44,6 +44,9 @@ export const AUDIT_EVENTS = [
   'EXTENSION_REQUESTED',
   'EXTENSION_DENIED',
   'LEVEL_CHANGE_INCOMPLETE',
+  'REVIEW_REQUESTED',
+  'REVIEW_KEPT',
+  'REVIEW_LAPSED',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -148,6 +151,24 @@ export interface GrantRequest {
    * replaced by a check of the existing account, which is kept as it is.
    */
   adoption?: GrantAdoption;
+  /**
+   * Set when the request asked for no end (`expiresAt: "NA"`) on a database that
+   * allows standing grants: `expiresAt` is then the first review's deadline, and
+   * every review that keeps the grant moves it by `reviewMs`. Absent on every
+   * other request (and on requests made before standing grants existed): those
+   * grants never take the review path (docs/decisions/0109-standing-grants-reviewed.md).
+   */
+  standing?: StandingRequest;
+}
+
+/** How a standing grant is reviewed (the database's `standing`, captured at request time). */
+export interface StandingRequest {
+  /** Each review keeps the grant this long (the next deadline is the decision + reviewMs). */
+  reviewMs: number;
+  /** The review is asked this long before its deadline. */
+  decideWithinMs: number;
+  /** Who is asked, besides the project owner: the project's approvers with an address, else the administrators. */
+  reviewers: Person[];
 }
 
 /** Where an adopted grant comes from. Visible in history: never a password. */
@@ -221,7 +242,21 @@ export interface GrantState {
   durationMs?: number;
   /** For grants behind the approval gate: why, until when, and the decision. */
   approval?: ApprovalState;
+  /** For a standing grant (no end, reviewed): when its review is due and the review under way. */
+  standing?: StandingState;
   history: GrantEvent[];
+}
+
+export interface StandingState {
+  /** How often it is reviewed (ms). */
+  reviewEveryMs: number;
+  /** The deadline of the next review: the grant's expiry, unless a reviewer keeps it. */
+  reviewBy: string;
+  /** When the last review kept it, and by whom. */
+  lastReviewedAt?: string;
+  lastReviewedBy?: string;
+  /** The review asked for and not yet decided: when it was asked (links are bound to it). */
+  review?: { requestedAt: string; decideBy: string; remindedAt?: string };
 }
 
 export interface PendingExtension {
@@ -264,6 +299,7 @@ export function initialGrantState(request: GrantRequest, requestedAt: string): G
     requestedBy: request.requestedBy,
     ...(request.reason ? { reason: request.reason } : {}),
     ...(request.durationMs !== undefined ? { durationMs: request.durationMs } : {}),
+    ...(request.standing ? { standing: { reviewEveryMs: request.standing.reviewMs, reviewBy: request.expiresAt } } : {}),
     history: [],
   };
 }
@@ -282,6 +318,8 @@ export function parseGrantId(grantId: string): { project: string; database: stri
 export interface RevokeArgs {
   actor: string;
   reason?: string;
+  /** What the REVOKE_REQUESTED event adds (a review's revoke: the link it was decided with). */
+  detail?: string;
 }
 export interface ExtendArgs {
   expiresAt: string;
@@ -346,6 +384,18 @@ export interface ApproveArgs {
   /** A decision made with a one-click link: which link, and the request it was sent for. */
   link?: DecisionLinkRef;
 }
+/** The review update: a reviewer keeps a standing grant for another period, or revokes it. */
+export interface ReviewArgs {
+  decision: 'keep' | 'revoke';
+  actor: string;
+  /** The reviewer's e-mail address, when the key has one: nobody keeps their own access. */
+  actorEmail?: string;
+  /** Set by the API: the caller is an approver of the project or an admin (only they decide reviews). */
+  mayReview?: boolean;
+  reason?: string;
+  link?: DecisionLinkRef;
+}
+
 export interface DenyArgs {
   actor: string;
   reason: string;
@@ -356,8 +406,8 @@ export interface DenyArgs {
 export interface DecisionLinkRef {
   /** The link's id (a hash of its token). */
   id: string;
-  /** A new request's approval, or an ACTIVE grant's extension. */
-  kind: 'approval' | 'extension';
+  /** A new request's approval, an ACTIVE grant's extension, or a standing grant's review. */
+  kind: 'approval' | 'extension' | 'review';
   /** When that request was made: the link decides it and no other. */
   request: string;
   /** Where the link was sent. */
@@ -382,6 +432,8 @@ export const GrantErrorType = {
   Expired: 'GrantExpired',
   /** An extension while another waits for approval: 409. */
   ExtensionPending: 'ExtensionPending',
+  /** A review of a grant that is not a standing grant: 409. */
+  NotStanding: 'GrantNotStanding',
 } as const;
 
 /**

@@ -9,6 +9,7 @@ import {
   grantStateQuery,
   repairDriftUpdate,
   retryDropUpdate,
+  reviewUpdate,
   revokeSignal,
 } from '../contract/messages';
 import { CLOSED_STATUSES, type GrantRequest, type GrantState } from '../domain';
@@ -21,6 +22,7 @@ import { waitForEnd } from './grant/expiry';
 import { finishLowering } from './grant/lowering';
 import { adopt, provision } from './grant/provisioning';
 import { holdRetained, retryDrop, validateRetryDrop } from './grant/retained';
+import { review, validateReview } from './grant/review';
 import { Grant, type CarriedState } from './grant/state';
 
 export { GRANT_FAILED_ERROR } from './grant/errors';
@@ -35,6 +37,7 @@ export type { CarriedState, ReminderPlan } from './grant/state';
 //       │                               └─(approved)─┐   └─(revoke / cancel)→ REVOKED
 //       └──────────────────────────────────────────▶ PROVISIONING → ACTIVE ─(extend / change level)→ ACTIVE
 //                    │                └─(expiry)→ REVOKING → EXPIRED
+//                    │                └─(standing: review kept)→ ACTIVE; not kept by the deadline → REVOKING → EXPIRED
 //                    │                └─(revoke / cancel)→ REVOKING → REVOKED
 //                    └─(a step fails for good)→ ROLLING_BACK → FAILED
 //
@@ -58,6 +61,7 @@ export async function grantAccess(request: GrantRequest, carried?: CarriedState)
   setHandler(changeAccessLevelUpdate, (args) => changeLevel(g, args), { validator: (args) => validateChangeLevel(g, args) });
   setHandler(repairDriftUpdate, (args) => repairDrift(g, args), { validator: (_args) => g.requireActive() });
   setHandler(retryDropUpdate, (args) => retryDrop(g, args), { validator: (args) => validateRetryDrop(g, args) });
+  setHandler(reviewUpdate, (args) => review(g, args), { validator: (args) => validateReview(g, args) });
   setHandler(awaitStatusUpdate, ({ statuses }) => awaitStatus(g, statuses));
 
   return run(g, carried);

@@ -40,4 +40,14 @@ describe('decision links (pure)', () => {
   it('When a key is shorter than 32 bytes, then it is refused', () => {
     assert.throws(() => new DecisionLinks(randomBytes(16)), /at least 32 bytes/);
   });
+
+  it("When a review's claim is minted, then it keeps or revokes and nothing else; a request's claim never keeps or revokes", () => {
+    for (const decision of ['keep', 'revoke'] as const) {
+      const review: DecisionClaim = { ...claim, kind: 'review', decision };
+      assert.equal(links.verify(links.mint(review), at).ok, true, decision);
+      // Even signed with the key, a mixed pair is not a claim.
+      assert.deepEqual(links.verify(links.mint({ ...claim, decision }), at), { ok: false, why: 'invalid' });
+    }
+    for (const decision of ['approve', 'deny'] as const) assert.deepEqual(links.verify(links.mint({ ...claim, kind: 'review', decision }), at), { ok: false, why: 'invalid' });
+  });
 });

@@ -44,7 +44,7 @@ describe('CLI: dbaccess against the real stack', function () {
     assert.ok(existsSync(bin), `${bin} was not built`);
     assert.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'));
     tmp = mkdtempSync(join(tmpdir(), 'dbaccess-cli-'));
-    stack = await startTestStack();
+    stack = await startTestStack({ standing: { review: '30d' } });
   });
   after(async () => {
     await stack?.stop();
@@ -94,7 +94,7 @@ describe('CLI: dbaccess against the real stack', function () {
     assert.match(main.stdout, /Commands:[\s\S]*grant[\s\S]*approve[\s\S]*Examples:/);
     const legacy = await cli(['--action', 'ADD', '--help'], { key: null });
     ok(legacy);
-    assert.match(legacy.stdout, /--database_expiry YYYY-MM-DD[\s\S]*NA \(never\s+expires\) is refused[\s\S]*Examples:\n  dbaccess --action ADD/);
+    assert.match(legacy.stdout, /--database_expiry YYYY-MM-DD[\s\S]*NA \(never\s+expires\) on ADD asks for a standing grant[\s\S]*Examples:\n  dbaccess --action ADD/);
     const none = await cli([], { key: null });
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^Usage: dbaccess/);
@@ -179,13 +179,15 @@ describe('CLI: dbaccess against the real stack', function () {
     assert.equal(doc.level.accessLevel, 'READ');
     assert.equal(doc.extend, null);
 
-    // NA (never expires) is refused with a reason, and nothing is sent.
+    // NA on UPDATE is refused with a reason, and nothing is sent; on ADD it asks the API for a
+    // standing grant, which main does not allow (refused, naming the field).
     const na = await cli(['--action', 'UPDATE', ...common, '--access_level', 'READ', '--database_expiry', 'NA']);
     assert.equal(na.code, 2);
-    assert.match(na.stderr, /NA \(never expires\) is not supported: dbaccess only gives time-limited access[\s\S]*Give a date/);
+    assert.match(na.stderr, /NA \(no end\) cannot be given to an existing grant[\s\S]*Give a date/);
     const { email: other } = person();
     const naAdd = await cli(['--action', 'ADD', '--name', 'X', '--email', other, '--project', stack.project, '--database', 'main', '--access_level', 'READ', '--database_expiry', 'NA']);
-    assert.equal(naAdd.code, 2);
+    assert.equal(naAdd.code, 3, naAdd.stderr);
+    assert.match(naAdd.stderr, /expiresAt: NA \(no end\) is not allowed on [^ ]+\/main; databases of project [^ ]+ that allow standing grants: standing \(reviewed every 30d\)/);
     assert.equal((await get(grantIdFor(stack.project, 'main', other))).status, 404);
 
     const remove = await cli(['--action', 'REMOVE', ...common, '--access_level', 'READ', '--database_expiry', dateIn(9)]);
@@ -293,6 +295,31 @@ describe('CLI: dbaccess against the real stack', function () {
     await cli(['revoke', first]);
   });
 
+  it('When a standing grant is asked for with --expires NA, then show and list print its review deadline, and review keeps it (approvers) or revokes it (with a reason)', async () => {
+    const { email, name } = person();
+    const id = grantIdFor(stack.project, 'standing', email);
+    ok(await cli(['grant', '--email', email, '--name', name, '--project', stack.project, '--database', 'standing', '--level', 'READ', '--expires', 'NA']));
+    const shown = await cli(['show', id]);
+    ok(shown);
+    assert.match(shown.stdout, /\nreview by: +\d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (29|30) days; standing grant, reviewed every 30d\)/);
+    const listed = await cli(['list', '--database', 'standing']);
+    ok(listed);
+    assert.match(listed.stdout, /review by \d{4}-\d\d-\d\d \d\d:\d\d UTC \(in (29|30) days, standing\)/);
+    const before = (await get(id)).body.expiresAt as string;
+    assert.equal((await cli(['review', id])).code, 2, 'one of --keep and --revoke');
+    assert.equal((await cli(['review', id, '--revoke'], { key: stack.keys.approver })).code, 2, 'a revoke needs a reason');
+    assert.equal((await cli(['review', id, '--keep'], { key: stack.keys.requester })).code, 3, 'a requester does not review');
+    const kept = await cli(['review', id, '--keep'], { key: stack.keys.approver });
+    ok(kept);
+    assert.match(kept.stdout, /^Kept grant\/.*: the next review is due by \d{4}-/);
+    const after = (await get(id)).body;
+    assert.ok(Date.parse(after.expiresAt) > Date.parse(before));
+    assert.equal(after.standing.lastReviewedBy, 'test-approver');
+    const revoked = await cli(['review', id, '--revoke', '--reason', 'left the team'], { key: stack.keys.approver });
+    ok(revoked);
+    await eventually(async () => (await get(id)).body.status === 'REVOKED', 'REVOKED');
+  });
+
   it('When a CSV file onboards a team, then every row becomes a grant; one bad row starts nothing and is named', async () => {
     const people = [person(), person(), person()];
     const good = join(tmp, 'team.csv');
@@ -342,9 +369,10 @@ describe('CLI: dbaccess against the real stack', function () {
     assert.match(parse.stderr, /broken\.csv, line 2: a quoted field is not closed/);
     const na = join(tmp, 'na.csv');
     writeFileSync(na, `email,name,project,database,access_level,database_expiry\n${fresh[0]!.email},A,${stack.project},main,READ,NA\n`);
+    // A row with NA asks for a standing grant: main does not allow one, so nothing starts.
     const naRun = await cli(['grant', '--from-file', na]);
-    assert.equal(naRun.code, 2);
-    assert.match(naRun.stderr, /line 2: database_expiry NA \(never expires\) is not supported/);
+    assert.equal(naRun.code, 3, naRun.stderr);
+    assert.match(naRun.stdout + naRun.stderr, /expiresAt: NA \(no end\) is not allowed on [^ ]+\/main/);
     assert.equal((await cli(['grant', '--from-file', join(tmp, 'missing.csv')])).code, 2);
   });
 

@@ -474,4 +474,27 @@ describe('config: file', () => {
       assert.throws(() => loadFileConfig(path), (err: unknown) => err instanceof ConfigError && err.problems.includes('$.projects.p.databases.d.adminSecretId: is required'));
     });
   });
+
+  describe('standing grants', () => {
+    const withStanding = (standing: unknown) => {
+      const doc = minimal() as { projects: { project: { databases: { dev_project: Record<string, unknown> } } } };
+      doc.projects.project.databases.dev_project.standing = standing;
+      return doc;
+    };
+
+    it('When a database sets standing, then its review and decideWithin are kept; decideWithin defaults to 7d, or half of a shorter review; databases without it have none', () => {
+      assert.deepEqual(parseFileConfig(withStanding({ review: '90d', decideWithin: '10d' })).projects.project!.databases.dev_project!.standing, { reviewMs: 90 * DAY, decideWithinMs: 10 * DAY });
+      assert.deepEqual(parseFileConfig(withStanding({ review: '90d' })).projects.project!.databases.dev_project!.standing, { reviewMs: 90 * DAY, decideWithinMs: 7 * DAY });
+      assert.deepEqual(parseFileConfig(withStanding({ review: '40s' })).projects.project!.databases.dev_project!.standing, { reviewMs: 40_000, decideWithinMs: 20_000 });
+      assert.equal(parseFileConfig(minimal()).projects.project!.databases.dev_project!.standing, undefined);
+    });
+
+    it('When standing is wrong, then each problem names its path: no review, a review out of range, decideWithin not shorter than review, an unknown key', () => {
+      const at = '$.projects.project.databases.dev_project.standing';
+      assert.ok(problemsOf(withStanding({})).some((p) => p.startsWith(`${at}.review:`)), problemsOf(withStanding({})).join('; '));
+      assert.deepEqual(problemsOf(withStanding({ review: '5s' })), [`${at}.review: must be from 20s to 366d`]);
+      assert.deepEqual(problemsOf(withStanding({ review: '30d', decideWithin: '30d' })), [`${at}.decideWithin: must be shorter than review (30d)`]);
+      assert.ok(problemsOf(withStanding({ review: '30d', every: '1d' })).some((p) => p.startsWith(at)));
+    });
+  });
 });

@@ -55,8 +55,8 @@ export interface TestStack {
   components: TestComponents;
   config: FileConfig;
   project: string;
-  /** Database keys: `main` and `other` (two schemas); `gated` (every grant needs approval); `broken` names a schema that does not exist. */
-  databases: { main: string; other: string; gated: string; broken: string };
+  /** Database keys: `main` and `other` (two schemas); `gated` (every grant needs approval); `broken` names a schema that does not exist; `standing` (with the `standing` option) allows standing grants. */
+  databases: { main: string; other: string; gated: string; broken: string; standing: string };
   /** The task queue of this stack's worker (every grant workflow it runs is on it). */
   taskQueue: string;
   /** Every line the worker and the API logged (JSON), for leak checks. */
@@ -97,6 +97,8 @@ export interface TestStackOptions {
   decisionLinks?: boolean;
   /** The configuration's reminders before an expiry (default: the configuration's, 3d and 1d). */
   reminders?: string[];
+  /** A database `standing` of the project (the first schema) that allows standing grants, reviewed as given. */
+  standing?: { review: string; decideWithin?: string };
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
@@ -139,6 +141,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         other: { schema: components.schemas[1], adminSecretId: components.adminSecretId, maxDuration: '2d' },
         gated: { schema: components.schemas[1], adminSecretId: components.adminSecretId, requireApproval: true },
         broken: { schema: missingSchema, adminSecretId: components.adminSecretId },
+        ...(options.standing ? { standing: { schema: components.schemas[0], adminSecretId: components.adminSecretId, standing: options.standing } } : {}),
         ...pgDatabase,
       },
       {
@@ -245,7 +248,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     components,
     config,
     project,
-    databases: { main: 'main', other: 'other', gated: 'gated', broken: 'broken' },
+    databases: { main: 'main', other: 'other', gated: 'gated', broken: 'broken', standing: 'standing' },
     taskQueue,
     logLines,
     worker: running,

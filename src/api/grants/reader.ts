@@ -42,6 +42,8 @@ export interface GrantSummary {
   accessLevel?: string;
   status?: string;
   expiresAt?: string;
+  /** A standing grant's next review deadline. */
+  reviewBy?: string;
   workflowStatus: string;
   startedAt: string;
   closedAt?: string;
@@ -64,7 +66,7 @@ export interface GrantServiceOptions {
 }
 
 /** The messages the API sends a grant's workflow. */
-export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop';
+export type GrantMessageKind = 'revoke' | 'extend' | 'change_level' | 'approve' | 'deny' | 'retry_drop' | 'review';
 
 /** What GrantService reports as it goes: only what has happened (a workflow started, a message accepted). */
 export interface GrantObserver {
@@ -211,6 +213,7 @@ export class GrantReader {
     for await (const wf of listWorkflows(this.options.client, clauses.join(' AND '), Math.min(limit, 1000))) {
       const sa = wf.searchAttributes;
       const expiresAt = sa.get(SA.expiresAt);
+      const reviewBy = sa.get(SA.reviewBy);
       out.push({
         grantId: wf.workflowId,
         // With a hashed DbAccessGrantee, the e-mail comes from the grant id (which holds it anyway).
@@ -220,6 +223,7 @@ export class GrantReader {
         ...optional('accessLevel', sa.get(SA.accessLevel)),
         ...optional('status', sa.get(SA.status)),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
+        ...(reviewBy ? { reviewBy: reviewBy.toISOString() } : {}),
         workflowStatus: wf.status,
         startedAt: wf.startTime.toISOString(),
         ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),

@@ -1,5 +1,5 @@
 import { approvalReasons, approversOf, grantTargetOf, levelTables, own, type ApiClient, type DatabaseConfig, type ProjectConfig } from '../../config';
-import { ACCESS_LEVEL_NAME, DATABASE_KEY, PROJECT_KEY, checkEmail, grantIdFor, grantSecretName, isAllowedDomain, isSafeText, levelNames, normalizeEmail, parseDuration, resolveExpiry, resolveLevel, formatDuration, type ApprovalRequirement, type GrantRequest } from '../../domain';
+import { ACCESS_LEVEL_NAME, DATABASE_KEY, PROJECT_KEY, checkEmail, grantIdFor, grantSecretName, isAllowedDomain, isSafeText, levelNames, normalizeEmail, parseDuration, resolveExpiry, resolveLevel, formatDuration, type ApprovalRequirement, type GrantRequest, type Person, type StandingRequest } from '../../domain';
 import { deriveAccountName } from '../../domain/naming';
 import { HttpError, badRequest, notFound } from '../errors';
 import { GrantReader, type NewGrant } from './reader';
@@ -10,6 +10,19 @@ import { GrantReader, type NewGrant } from './reader';
 
 /** A display name: letters (any script), digits, spaces and . , ' ( ) _ - only (the document's `name` pattern, schemas/fields.ts, is this with surrounding whitespace). */
 export const PERSON_NAME = /^[\p{L}\p{M}\p{N}][\p{L}\p{M}\p{N} .,'()_-]*$/u;
+/** `NA` (any case): the old scripts' "never expires"; here a standing grant where the database allows one. */
+export function isNoEnd(expiresAt: string): boolean {
+  return expiresAt.trim().toUpperCase() === 'NA';
+}
+
+/** Which databases of a project allow standing grants, for a refusal of `NA` elsewhere. */
+export function standingDatabases(project: ProjectConfig): string {
+  const allowing = Object.values(project.databases).filter((d) => d.standing);
+  return allowing.length === 0
+    ? `no database of project ${project.key} allows standing grants; give an end date, or ask an administrator to set standing.review on the database`
+    : `databases of project ${project.key} that allow standing grants: ${allowing.map((d) => `${d.key} (reviewed every ${formatDuration(d.standing!.reviewMs)})`).join(', ')}`;
+}
+
 /** The shortest duration a request may ask for. */
 const MIN_DURATION_MS = 60_000;
 
@@ -37,7 +50,7 @@ export class GrantRequests extends GrantReader {
     const database = own(project.databases, input.database);
     if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
     const privileges = this.privilegesOf(input.accessLevel, project, database);
-    const { expiresAt, durationMs } = this.expiryOf(input, database);
+    const { expiresAt, durationMs, standing } = this.expiryOf(input, database, project);
     const reasons = approvalReasons(config, project, database, input.accessLevel);
 
     const account = deriveAccountName(email, project.key, database.key);
@@ -60,6 +73,7 @@ export class GrantRequests extends GrantReader {
       target: grantTargetOf(database),
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
+      ...(standing ? { standing } : {}),
       reminderOffsetsMs: [...config.reminders],
       ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
       ...(Object.keys(config.eventStream.endpoints).length > 0 ? { eventStream: { deliverForMs: config.eventStream.deliverForMs } } : {}),
@@ -67,11 +81,17 @@ export class GrantRequests extends GrantReader {
   }
 
   /** The expiry (or the duration and its estimated expiry) of a request. */
-  protected expiryOf(input: NewGrant, database: DatabaseConfig): { expiresAt: string; durationMs?: number } {
+  protected expiryOf(input: NewGrant, database: DatabaseConfig, project: ProjectConfig): { expiresAt: string; durationMs?: number; standing?: StandingRequest } {
     if (input.expiresAt === undefined && input.duration === undefined) {
       throw badRequest('expiresAt: is required (an end date or timestamp), unless a duration such as 8h or 14d is given instead');
     }
     if (input.expiresAt !== undefined && input.duration !== undefined) throw badRequest('duration: give either expiresAt or duration, not both');
+    if (input.expiresAt !== undefined && isNoEnd(input.expiresAt)) {
+      // No end: a standing grant, reviewed; its expiry is the first review's deadline (maxDuration does not apply: the review bounds it).
+      const settings = database.standing;
+      if (!settings) throw badRequest(`expiresAt: NA (no end) is not allowed on ${project.key}/${database.key}; ${standingDatabases(project)}`);
+      return { expiresAt: new Date(this.now().getTime() + settings.reviewMs).toISOString(), standing: { reviewMs: settings.reviewMs, decideWithinMs: settings.decideWithinMs, reviewers: this.reviewersOf(project) } };
+    }
     if (input.expiresAt !== undefined) {
       const expiry = resolveExpiry(input.expiresAt, this.now(), database.maxDurationMs);
       if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason}`);
@@ -82,6 +102,13 @@ export class GrantRequests extends GrantReader {
     if (durationMs < MIN_DURATION_MS) throw badRequest('duration: must be at least 1m');
     if (durationMs > database.maxDurationMs) throw badRequest(`duration: must be at most ${formatDuration(database.maxDurationMs)} on ${database.key}`);
     return { expiresAt: new Date(this.now().getTime() + durationMs).toISOString(), durationMs };
+  }
+
+  /** Who reviews a standing grant, besides the owner: the project's approvers with an e-mail address, else the administrators. */
+  protected reviewersOf(project: ProjectConfig): Person[] {
+    const { config } = this.options;
+    const approvers = approversOf(config, project.key).flatMap((c) => (c.email ? [{ name: c.name, email: c.email }] : []));
+    return approvers.length > 0 ? approvers : config.administrators;
   }
 
   /** Who is asked to approve: the project's approvers with an e-mail address, else the administrators. */

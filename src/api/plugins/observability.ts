@@ -84,7 +84,7 @@ export class ApiMetrics implements GrantObserver {
   }
 }
 
-const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_level', 'approve', 'deny', 'retry_drop'];
+const MESSAGE_KINDS: readonly GrantMessageKind[] = ['revoke', 'extend', 'change_level', 'approve', 'deny', 'retry_drop', 'review'];
 
 export interface ObservabilityOptions {
   metrics: ApiMetrics;

@@ -3,7 +3,7 @@ import type { AuditStore } from '../../adapters/ports';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { grantTargetOf, levelTables, own, type ApiClient, type FileConfig } from '../../config';
+import { approversOf, grantTargetOf, levelTables, own, type ApiClient, type FileConfig } from '../../config';
 import {
   ACCESS_LEVEL_NAME,
   ACCOUNT_NAME,
@@ -21,6 +21,7 @@ import {
   resolveLevel,
   type GrantRequest,
   type GrantState,
+  type StandingRequest,
 } from '../../domain';
 import type { grantAccess } from '../../workflows';
 import { grantStateQuery } from '../../contract/messages';
@@ -179,12 +180,19 @@ export function prepareAdoption(row: AdoptionRow, client: ApiClient, config: Fil
     oldRecord[key] = value;
   }
 
-  // The service only gives time-limited access: NA (never expires) becomes the
-  // database's longest, from now; a later expiry is brought inside it.
+  // NA (never expires) becomes a standing grant where the database allows one (its first
+  // review a period from now), else the database's longest, from now; a later expiry is
+  // brought inside it.
   const notes: string[] = [];
   const latest = now.getTime() + database.maxDurationMs;
   let expiresAt: number;
-  if (row.expiresAt === 'NA') {
+  let standing: StandingRequest | undefined;
+  if (row.expiresAt === 'NA' && database.standing) {
+    expiresAt = now.getTime() + database.standing.reviewMs;
+    const approvers = approversOf(config, project.key).flatMap((c) => (c.email ? [{ name: c.name, email: c.email }] : []));
+    standing = { reviewMs: database.standing.reviewMs, decideWithinMs: database.standing.decideWithinMs, reviewers: approvers.length > 0 ? approvers : config.administrators };
+    notes.push(`the old record never expired (NA): it is now a standing grant, reviewed every ${formatDuration(database.standing.reviewMs)}`);
+  } else if (row.expiresAt === 'NA') {
     expiresAt = latest;
     notes.push(`the old record never expired (NA): it now expires after the database's maximum of ${formatDuration(database.maxDurationMs)}`);
   } else {
@@ -217,6 +225,7 @@ export function prepareAdoption(row: AdoptionRow, client: ApiClient, config: Fil
       target: { ...grantTargetOf(database), hostPattern },
       owner: project.owner,
       maxDurationMs: database.maxDurationMs,
+      ...(standing ? { standing } : {}),
       reminderOffsetsMs: [...config.reminders],
       ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
       adoption: { source: 'import', oldRecord, notes },
@@ -277,6 +286,7 @@ export function registerAdoptRoutes(app: FastifyInstance, deps: AdoptDeps): void
         { key: SA.accessLevel, value: request.accessLevel },
         { key: SA.status, value: 'REQUESTED' },
         { key: SA.expiresAt, value: new Date(request.expiresAt) },
+        ...(request.standing ? [{ key: SA.reviewBy, value: new Date(request.expiresAt) }] : []),
       ],
       memo: { requestedBy: request.requestedBy },
       staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} until ${request.expiresAt} (adopted from the old scripts)`,

@@ -51,7 +51,10 @@ function facts(state: GrantState, claim: DecisionClaim): string {
     ['Project / database', where(state)],
     ['Access level', `${clean(state.accessLevel, 40)} (${state.privileges.map((p) => clean(p, 40)).join(', ')})`],
   ];
-  if (claim.kind === 'extension' && state.pendingExtension) {
+  if (claim.kind === 'review' && state.standing) {
+    rows.push(['Standing since', state.grantedAt ?? state.requestedAt], ['Review deadline', state.standing.reviewBy], ['Requested by', clean(state.requestedBy, 120)]);
+    if (state.reason) rows.push(['Reason', clean(state.reason)]);
+  } else if (claim.kind === 'extension' && state.pendingExtension) {
     rows.push(['Current expiry', state.pendingExtension.from], ['Requested expiry', state.pendingExtension.to], ['Asked by', clean(state.pendingExtension.requestedBy, 120)]);
     if (state.pendingExtension.reason) rows.push(['Reason', clean(state.pendingExtension.reason)]);
   } else {
@@ -63,6 +66,7 @@ function facts(state: GrantState, claim: DecisionClaim): string {
 }
 
 function title(claim: DecisionClaim): string {
+  if (claim.kind === 'review') return claim.decision === 'keep' ? 'Keep standing access' : 'Revoke standing access';
   const what = claim.kind === 'extension' ? 'an extension' : 'a request for access';
   return claim.decision === 'approve' ? `Approve ${what}` : `Deny ${what}`;
 }
@@ -89,7 +93,18 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
     }
     const client = approversOf(deps.config, state.project).find((c) => c.name === claim.approver && c.email?.toLowerCase() === claim.email);
     if (!client) return { status: 403, error: 'not_an_approver', message: `${claim.email} may no longer decide on requests of project ${state.project}` };
-    const pending = claim.kind === 'extension' ? (state.status === 'ACTIVE' ? state.pendingExtension?.requestedAt : undefined) : state.status === 'PENDING_APPROVAL' ? state.requestedAt : undefined;
+    const pending =
+      claim.kind === 'review'
+        ? state.status === 'ACTIVE'
+          ? state.standing?.review?.requestedAt
+          : undefined
+        : claim.kind === 'extension'
+          ? state.status === 'ACTIVE'
+            ? state.pendingExtension?.requestedAt
+            : undefined
+          : state.status === 'PENDING_APPROVAL'
+            ? state.requestedAt
+            : undefined;
     if (pending !== claim.request) {
       const decided = claim.kind === 'approval' && state.approval?.decision ? `: ${state.approval.decision} by ${state.approval.decidedBy ?? 'unknown'}` : '';
       return { status: 409, error: 'already_decided', message: `the request this link was sent for is already decided, withdrawn or replaced${decided}` };
@@ -104,7 +119,7 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
     description:
       method === 'get'
         ? 'The request the link was sent for and a button; opening it decides nothing.'
-        : 'Approves or denies (the link says which) as the approver the link was sent to. A denial needs `reason` (a form field or JSON).',
+        : "Approves or denies (the link says which) as the approver the link was sent to; a standing grant's review link keeps or revokes it. A denial or a revoke needs `reason` (a form field or JSON).",
     operationId: method === 'get' ? 'openDecisionLink' : 'decideWithLink',
     params: { type: 'object', properties: { token: { type: 'string', pattern: DECISION_TOKEN_PATTERN.source } }, required: ['token'] },
     ...(method === 'post' ? { body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: REASON_MAX } } } } : {}),
@@ -132,10 +147,11 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
       const { claim, state } = found;
       noStore(reply);
       if (asksForJson(request)) return reply.send({ grantId: state.grantId, kind: claim.kind, decision: claim.decision, approver: claim.approver, status: state.status });
+      const button = { approve: 'Approve', deny: 'Deny', keep: 'Keep', revoke: 'Revoke' }[claim.decision];
       const form =
-        claim.decision === 'approve'
-          ? '<form method="post"><button type="submit">Approve</button></form>'
-          : `<form method="post"><p><label for="reason">Reason (the grantee reads it)</label><br><textarea id="reason" name="reason" rows="3" cols="60" maxlength="${REASON_MAX}" required></textarea></p><button type="submit">Deny</button></form>`;
+        claim.decision === 'approve' || claim.decision === 'keep'
+          ? `<form method="post"><button type="submit">${button}</button></form>`
+          : `<form method="post"><p><label for="reason">Reason (the grantee reads it)</label><br><textarea id="reason" name="reason" rows="3" cols="60" maxlength="${REASON_MAX}" required></textarea></p><button type="submit">${button}</button></form>`;
       return page(reply, 200, title(claim), `<p>Nothing is decided until you press the button.</p>${facts(state, claim)}${form}`);
     });
 
@@ -150,18 +166,23 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
       const reason = typeof raw === 'string' ? raw.trim() : '';
       if (reason !== '' && !isSafeText(reason)) return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: must not contain control or invisible characters' }, 'Not decided');
       if (claim.decision === 'deny' && reason === '') return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: is required to deny a request' }, 'Not decided');
+      if (claim.decision === 'revoke' && reason === '') return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: is required to revoke a standing grant' }, 'Not decided');
       let status: string;
       try {
-        status = claim.decision === 'approve' ? (await deps.grants.approve(state.grantId, client, reason || undefined, link)).status : (await deps.grants.deny(state.grantId, client, reason, link)).status;
+        status =
+          claim.decision === 'keep' || claim.decision === 'revoke'
+            ? (await deps.grants.review(state.grantId, claim.decision, client, reason || undefined, link)).status
+            : claim.decision === 'approve' ? (await deps.grants.approve(state.grantId, client, reason || undefined, link)).status : (await deps.grants.deny(state.grantId, client, reason, link)).status;
       } catch (err) {
         if (!(err instanceof HttpError) || err.statusCode >= 500) throw err;
         const code = err.code === 'grant_not_pending' || err.code === 'grant_not_active' || err.code === 'grant_closed' ? 'already_decided' : err.code;
         return answer(request, reply, { status: code === 'already_decided' ? 409 : err.statusCode, error: code, message: err.message }, 'Not decided');
       }
       noStore(reply);
-      const verb = claim.decision === 'approve' ? 'approved' : 'denied';
+      const verb = { approve: 'approved', deny: 'denied', keep: 'kept', revoke: 'revoked' }[claim.decision];
       if (asksForJson(request)) return reply.send({ grantId: state.grantId, kind: claim.kind, decision: verb, status });
-      return page(reply, 200, `You ${verb} it`, `<p>The ${claim.kind === 'extension' ? 'extension' : 'request'} is ${verb}; the grant is now ${escapeHtml(status)}. The grantee and the project owner are told.</p>${facts(state, claim)}`);
+      const what = claim.kind === 'review' ? 'standing grant' : claim.kind === 'extension' ? 'extension' : 'request';
+      return page(reply, 200, `You ${verb} it`, `<p>The ${what} is ${verb}; the grant is now ${escapeHtml(status)}. The grantee and the project owner are told.</p>${facts(state, claim)}`);
     });
   };
 }

@@ -104,6 +104,17 @@ export const expiresAt = Type.String({
   description: 'YYYY-MM-DD (end of that day, UTC) or an ISO-8601 timestamp with a time zone',
 });
 
+/** A new grant's expiry: as expiresAt, or NA (no end: a standing grant, where the database allows one). */
+export const requestExpiresAt = Type.String({
+  minLength: 1,
+  maxLength: 40,
+  ...meaning(
+    { pattern: `^(?:${DATE}(?:T${TIME}${OFFSET})?|[Nn][Aa])$` },
+    'must be a calendar date (YYYY-MM-DD, end of that day UTC), an ISO-8601 timestamp with a time zone (2026-12-31T18:00:00Z), or NA (no end: a standing grant, reviewed, where the database allows one)',
+  ),
+  description: 'YYYY-MM-DD (end of that day, UTC), an ISO-8601 timestamp with a time zone, or NA: no end, a standing grant reviewed every period (only on databases with `standing`; their review deadline becomes the expiry)',
+});
+
 export const duration = Type.String({
   
   minLength: 1,

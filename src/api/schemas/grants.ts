@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { AUTHENTICATED, WITH_BODY, WITH_GRANT_ID, errors } from './responses';
-import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
+import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, requestExpiresAt, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
 
 // JSON schemas of the grant routes: types, lengths, patterns (fields.ts), required and
 // unknown fields, and every status each route answers. What depends on the
@@ -96,6 +96,18 @@ const grantState = {
         reason: { type: 'string' },
       },
     },
+    standing: {
+      type: 'object',
+      description:
+        'a standing grant (requested with expiresAt NA on a database that allows it): `reviewBy` is its next review deadline, and its expiry; before it the owner and the approvers keep it (POST /grants/{grantId}/review) or it ends. `review` is the review under way.',
+      properties: {
+        reviewEveryMs: { type: 'integer' },
+        reviewBy: { type: 'string' },
+        lastReviewedAt: { type: 'string' },
+        lastReviewedBy: { type: 'string' },
+        review: { type: 'object', properties: { requestedAt: { type: 'string' }, decideBy: { type: 'string' } } },
+      },
+    },
     history: { type: 'array', items: grantEvent },
     workflow: {
       type: 'object',
@@ -120,7 +132,7 @@ export const createGrantSchema = {
       project: projectKey,
       database: databaseKey,
       accessLevel,
-      expiresAt: Type.Optional(expiresAt),
+      expiresAt: Type.Optional(requestExpiresAt),
       duration: Type.Optional(duration),
       reason: Type.Optional(reason),
     },
@@ -176,6 +188,7 @@ export const listGrantsSchema = {
               accessLevel: { type: 'string' },
               status: { type: 'string' },
               expiresAt: { type: 'string' },
+              reviewBy: { type: 'string', description: "a standing grant's next review deadline (its expiry unless a reviewer keeps it)" },
               workflowStatus: { type: 'string' },
               startedAt: { type: 'string' },
               closedAt: { type: 'string' },
@@ -262,6 +275,29 @@ export const denySchema = {
   params: grantIdParams,
   body: Type.Object({ reason: requiredReason }, { additionalProperties: false }),
   response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, status: { type: 'string' } } }, ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504) },
+} as const;
+
+export const reviewSchema = {
+  summary: "Review a standing grant",
+  description:
+    'A standing grant (requested with expiresAt NA where the database allows it) is reviewed every period. `keep` moves its deadline (`standing.reviewBy`, its expiry) a review period on from now and is audited REVIEW_KEPT; ' +
+    '`revoke` ends it now, with a `reason` the grantee reads. Approvers of the project and admins only; nobody may keep their own access (403). ' +
+    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 409 for a grant that is not standing (`grant_not_standing`), not ACTIVE, or at its deadline.',
+  tags: ['approval'],
+  operationId: 'reviewGrant',
+  params: grantIdParams,
+  body: Type.Object(
+    {
+      decision: Type.Union([Type.Literal('keep'), Type.Literal('revoke')], { description: 'keep: another review period; revoke: end it now' }),
+      reason: Type.Optional(reason),
+    },
+    // A revoke needs a reason (the grantee reads it).
+    { additionalProperties: false, if: { properties: { decision: { const: 'revoke' } } }, then: { required: ['reason'] } },
+  ),
+  response: {
+    200: { type: 'object', properties: { grantId: { type: 'string' }, decision: { type: 'string' }, status: { type: 'string' }, expiresAt: { type: 'string' } } },
+    ...errors(...WITH_GRANT_ID, ...WITH_BODY, ...AUTHENTICATED, 403, 409, 503, 504),
+  },
 } as const;
 
 export const retryDropSchema = {

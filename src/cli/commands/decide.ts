@@ -1,5 +1,5 @@
 import { clean } from '../format';
-import { EXIT, request } from '../http';
+import { EXIT, request, usage } from '../http';
 import { type Command, str, need, GRANT_REF_OPTIONS, GRANT_REF_HELP, grantRef, grantPath, printJson, describeGrant } from './shared';
 
 // Decisions: approve or deny a request, retry the drop of a retained account.
@@ -51,6 +51,42 @@ Examples:
     const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/deny'), { reason });
     if (ctx.json) printJson(ctx, body);
     else ctx.out(`Denied ${clean(body.grantId)}: ${clean(body.status)}.\n`);
+    return EXIT.OK;
+  },
+};
+
+export const review: Command = {
+  name: 'review',
+  summary: 'keep or revoke a standing grant in its review (approvers and admins)',
+  options: { ...GRANT_REF_OPTIONS, keep: { type: 'boolean' }, revoke: { type: 'boolean' }, reason: { type: 'string' } },
+  help: `Usage: dbaccess review GRANT_ID (--keep | --revoke --reason TEXT)
+
+A standing grant (asked for with --expires NA on a database that allows it) has no
+end, but is reviewed every period: before its deadline (dbaccess show: "review by")
+the project owner and its approvers are asked to keep or revoke it. Without a keep
+by the deadline, access ends then.
+
+  --keep          keep it for another review period, from now
+  --revoke        end the access now; --reason is required (the person reads it)
+  --reason TEXT   recorded in the audit trail and the e-mails
+
+Nobody keeps their own access.
+
+${GRANT_REF_HELP}
+
+Examples:
+  dbaccess review grant/demo/dev_project/john.doe@example.com --keep
+  dbaccess review grant/demo/dev_project/john.doe@example.com --revoke --reason "left the team"
+`,
+  async run(values, positionals, ctx) {
+    const id = grantRef(values, positionals, 'review');
+    const keep = values.keep === true;
+    const revoke = values.revoke === true;
+    if (keep === revoke) throw usage('review: give either --keep or --revoke');
+    const reason = revoke ? need(values, 'reason', 'review --revoke') : str(values, 'reason');
+    const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/review'), { decision: keep ? 'keep' : 'revoke', ...(reason !== undefined ? { reason } : {}) });
+    if (ctx.json) printJson(ctx, body);
+    else ctx.out(keep ? `Kept ${clean(body.grantId)}: the next review is due by ${clean(body.expiresAt)}.\n` : `Revoking ${clean(body.grantId)}: access ends within seconds.\n`);
     return EXIT.OK;
   },
 };

@@ -31,7 +31,9 @@ approval (PENDING_APPROVAL: an approver runs dbaccess approve).
   --project PROJECT    the project key
   --database DATABASE  the database key
   --level LEVEL        READ, READ_WRITE, ADMIN, ... (the levels of that database)
-  --expires WHEN       YYYY-MM-DD (the end of that day, UTC) or a timestamp with a time zone
+  --expires WHEN       YYYY-MM-DD (the end of that day, UTC) or a timestamp with a time zone;
+                       NA for no end: a standing grant, reviewed every period, where
+                       the database allows it (dbaccess review keeps or revokes it)
   --duration DURATION  instead of --expires: 30m, 8h, 14d, 1d12h, counted from when
                        access is granted (time waiting for approval is not lost)
   --reason TEXT        recorded in the audit trail and the e-mails
@@ -93,8 +95,6 @@ async function batch(file: string, reason: string | undefined, ctx: Context): Pr
   }
   if (rows.length === 0) throw usage(`grant: ${file} has a header but no rows`);
   if (rows.length > 100) throw usage(`grant: ${file} has ${rows.length} rows; at most 100 per file: split it`);
-  const na = rows.find((r) => /^na$/i.test(r.grant.expiresAt ?? ''));
-  if (na) throw usage(`grant: ${file}, line ${na.line}: ${NEVER_EXPIRES}`);
   const grants = rows.map((r) => (reason !== undefined && r.grant.reason === undefined ? { ...r.grant, reason } : r.grant));
   const lineOf = (row: number) => rows[row - 1]?.line ?? 0;
 
@@ -127,5 +127,5 @@ async function batch(file: string, reason: string | undefined, ctx: Context): Pr
 }
 
 export const NEVER_EXPIRES =
-  'database_expiry NA (never expires) is not supported: dbaccess only gives time-limited access, and every grant ends at its expiry. ' +
-  'Give a date (YYYY-MM-DD, at most the database\'s maximum duration ahead) and extend it when needed (dbaccess extend).';
+  'database_expiry NA (no end) cannot be given to an existing grant: a grant with an end does not become a standing one. ' +
+  'Give a date and extend it when needed (dbaccess extend), or revoke it and ask again with NA on a database that allows standing grants (reviewed every period).';

@@ -1,7 +1,7 @@
 import { grant, NEVER_EXPIRES } from './grant';
 import { list, show } from './inspect';
 import { extend, revoke, update } from './change';
-import { approve, deny, retryDrop } from './decide';
+import { approve, deny, retryDrop, review } from './decide';
 import { connectionFrom, type Connection, type Io } from '../http';
 import { str, type Command, type Context, type Values } from './shared';
 
@@ -11,7 +11,7 @@ import { str, type Command, type Context, type Values } from './shared';
 export { GLOBAL_HELP, GLOBAL_OPTIONS, describeGrant, grantPath, grantRef, type Command, type Context, type Options } from './shared';
 export { NEVER_EXPIRES };
 
-export const COMMANDS: Command[] = [grant, show, list, extend, update, revoke, approve, deny, retryDrop];
+export const COMMANDS: Command[] = [grant, show, list, extend, update, revoke, approve, deny, review, retryDrop];
 
 /** Resolves the API connection once, on first use. */
 export function contextFor(io: Io, values: Values): Context {

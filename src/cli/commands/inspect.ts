@@ -1,4 +1,4 @@
-import { GRANT_STATUSES } from '../../domain';
+import { GRANT_STATUSES, formatDuration } from '../../domain';
 import { clean, expiryPhrase, fields, relative, table, when } from '../format';
 import { EXIT, request, usage } from '../http';
 import { type Command, str, GRANT_REF_OPTIONS, GRANT_REF_HELP, grantRef, grantPath, printJson } from './shared';
@@ -36,6 +36,12 @@ Examples:
         ['database', `${clean(g.project)}/${clean(g.database)} (schema ${clean(g.schema)})`],
         ['level', `${clean(g.accessLevel)} (${(g.privileges ?? []).map(clean).join(', ')})`],
         ['expires', `${when(g.expiresAt)} (${expiryPhrase(g.status, g.expiresAt)})`],
+        [
+          'review by',
+          g.standing
+            ? `${when(g.standing.reviewBy)} (${relative(g.standing.reviewBy)}; standing grant, reviewed every ${formatDuration(g.standing.reviewEveryMs)}${g.standing.lastReviewedAt ? `, last kept ${when(g.standing.lastReviewedAt)} by ${clean(g.standing.lastReviewedBy)}` : ''}${g.standing.review ? '; review asked, waiting for a reviewer' : ''})`
+            : undefined,
+        ],
         ['ended', g.endedAt ? `${when(g.endedAt)} (${relative(g.endedAt)})` : undefined],
         ['account', g.account],
         ['password', g.secretName ? `in the secret ${clean(g.secretName)}` : undefined],
@@ -112,7 +118,15 @@ Examples:
     ctx.out(
       table(
         ['EMAIL', 'PROJECT', 'DATABASE', 'LEVEL', 'STATUS', 'EXPIRES'],
-        grants.map((g) => [g.email ?? '', g.project ?? '', g.database ?? '', g.accessLevel ?? '', g.status ?? g.workflowStatus, g.expiresAt ? `${relative(g.expiresAt)} (${when(g.expiresAt)})` : '']),
+        grants.map((g) => [
+          g.email ?? '',
+          g.project ?? '',
+          g.database ?? '',
+          g.accessLevel ?? '',
+          g.status ?? g.workflowStatus,
+          // A standing grant's expiry is its next review's deadline.
+          g.reviewBy ? `review by ${when(g.reviewBy)} (${relative(g.reviewBy)}, standing)` : g.expiresAt ? `${relative(g.expiresAt)} (${when(g.expiresAt)})` : '',
+        ]),
       ) + `${grants.length} grant${grants.length === 1 ? '' : 's'}\n`,
     );
     return EXIT.OK;

@@ -3,6 +3,7 @@ import {
   ACCESS_LEVEL_NAME,
   GrantErrorType,
   checkExpiryWindow,
+  formatDuration,
   innermostMessage,
   isDowngrade,
   catalogueOf,
@@ -28,6 +29,8 @@ import { exclusive } from './updates';
 
 export function validateExtend(g: Grant, args: ExtendArgs): void {
   g.requireActive();
+  // Its review bounds a standing grant: only a reviewer's keep moves its deadline.
+  if (g.request.standing) g.invalid(`this is a standing grant, reviewed every ${formatDuration(g.request.standing.reviewMs)}: its deadline ${g.state.expiresAt} moves only when a reviewer keeps it (POST /grants/{grantId}/review)`);
   g.refuseAtExpiry();
   refuseWhileExtensionPending(g);
   if (typeof args?.expiresAt !== 'string') g.invalid('expiresAt: is required');

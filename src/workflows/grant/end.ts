@@ -4,6 +4,7 @@ import { writeAuditUntilDone } from './audit';
 import { waitForChanges } from './expiry';
 import { closePendingExtension } from './extension-approval';
 import { notifyGrant } from './notify';
+import { lapseReview } from './review';
 import { UPDATE_GRACE_MS } from './options';
 import { alertRetained, holdRetained } from './retained';
 import { endingDetail, endingOf, revokeUntilDone } from './revocation';
@@ -35,10 +36,13 @@ export async function end(g: Grant): Promise<void> {
 
   let requestAudit: Promise<unknown> = Promise.resolve();
   if (requested) {
-    const record = g.auditRecord('REVOKE_REQUESTED', requested.actor, { reason: requested.reason });
+    const record = g.auditRecord('REVOKE_REQUESTED', requested.actor, { reason: requested.reason, detail: requested.detail });
     g.commitEvent(record);
     // Written alongside the revoke: an audit outage must not delay the end of access.
     requestAudit = writeAuditUntilDone(record, `audit REVOKE_REQUESTED by ${requested.actor}`);
+  } else {
+    // A standing grant nobody kept: its review lapsed (written alongside the revocation too).
+    requestAudit = lapseReview(g) ?? requestAudit;
   }
   let result = endedAtExpiry ? armed!.result : undefined;
   if (!endedAtExpiry) {

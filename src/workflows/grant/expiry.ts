@@ -5,6 +5,7 @@ import { closePendingExtension, untilExtensionDecision } from './extension-appro
 import { ARMED_REPORT_GRACE_MS, UPDATE_GRACE_MS } from './options';
 import { BOUNDED_UPDATE_WAIT } from './patches';
 import { remindIfDue } from './reminders';
+import { reviewIfDue } from './review';
 import type { Grant } from './state';
 
 // Waiting for the end of an ACTIVE grant: its expiry, a revoke, or a suggestion to
@@ -35,7 +36,7 @@ export async function waitForEnd(g: Grant): Promise<void> {
     }
     const decision = untilExtensionDecision(g);
     if (decision !== undefined && decision <= 0) closePendingExtension(g, `no decision by ${g.state.pendingExtension!.decideBy}`);
-    const nextWake = earliest(remindIfDue(g), untilExtensionDecision(g));
+    const nextWake = earliest(earliest(remindIfDue(g), untilExtensionDecision(g)), reviewIfDue(g));
     const lead = g.armFailedFor === g.state.expiresAt ? 0 : (g.request.revocationLeadMs ?? 0);
     if (lead > 0 && !g.armed && left <= lead) arm(g, left, lead);
     const armed = g.armed;

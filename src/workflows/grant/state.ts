@@ -6,6 +6,7 @@ import {
   CLOSED_STATUSES,
   GrantErrorType,
   describeLeftBehind,
+  formatDuration,
   initialGrantState,
   type ApprovalRequirement,
   type AuditEventType,
@@ -112,7 +113,7 @@ export class Grant {
   /** The revoke signal: the first one counts; it is acted on by the main loop. */
   requestRevoke(args: RevokeArgs): void {
     if (this.revokeRequest || this.isEndingOrEnded()) return;
-    this.revokeRequest = { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}) };
+    this.revokeRequest = { actor: args.actor, ...(args.reason ? { reason: args.reason } : {}), ...(args.detail ? { detail: args.detail } : {}) };
   }
 
   // -- guards ---------------------------------------------------------------
@@ -241,11 +242,14 @@ export class Grant {
       { key: SA.accessLevel, value: s.accessLevel },
       { key: SA.expiresAt, value: new Date(s.expiresAt) },
       ...retained,
+      // Standing grants only (grants that are not do not need it registered).
+      ...(s.standing ? [{ key: SA.reviewBy, value: new Date(s.standing.reviewBy) }] : []),
     ]);
     setCurrentDetails(
       [
         `**${s.status}**: ${s.accessLevel} (${s.privileges.join(', ')}) on ${s.project}/${s.database} for ${s.email}`,
         `account \`${s.account}\`, expires ${s.expiresAt}`,
+        s.standing ? `standing grant, reviewed every ${formatDuration(s.standing.reviewEveryMs)}: keep or revoke by ${s.standing.reviewBy}${s.standing.review ? ` (review asked at ${s.standing.review.requestedAt})` : ''}` : '',
         s.secretName ? `credentials in secret \`${s.secretName}\`` : '',
         s.failure ? `failed at step "${s.failure.step}": ${s.failure.message}` : '',
         s.status === 'PENDING_APPROVAL' && s.approval ? `waiting for approval (${s.approval.reasons.join('; ')}); denied unless decided by ${s.approval.decideBy}` : '',
