@@ -5,7 +5,7 @@ import { Worker } from '@temporalio/worker';
 import { Context } from '@temporalio/activity';
 import { ARMED_REVOCATION_QUEUE_SUFFIX, type GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
-import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, revokeSignal } from '../../src/contract/messages';
+import { approveUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, grantStateQuery, repairDriftUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../../src/contract/messages';
 import { timeSkippingTemporal, uniqueTaskQueue, workflowBundle } from '../support/temporal';
 import { ROOT } from '../support/tools';
 import { DAY, RecordedActivities, grantRequest } from '../workflows/fixtures';
@@ -66,6 +66,17 @@ async function main(): Promise<void> {
         await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann', actorEmail: 'ann@example.com', reason: 'on call' }] });
         await waitFor(handle, 'ACTIVE');
         await handle.signal(revokeSignal, { actor: 'bob', reason: 'done' });
+        return handle.result();
+      },
+    },
+    {
+      // A standing grant: kept once by a reviewer, then asked for review again, reminded, and lapsed.
+      name: 'standing',
+      ttlMs: 30 * DAY,
+      request: { standing: { reviewMs: 30 * DAY, decideWithinMs: 7 * DAY, reviewers: [{ name: 'ann', email: 'ann@example.com' }] } },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'keep', actor: 'ann', actorEmail: 'ann@example.com', mayReview: true, reason: 'still on call' }] });
         return handle.result();
       },
     },

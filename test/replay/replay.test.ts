@@ -34,6 +34,7 @@ describe('replaying recorded grant histories', function () {
       'retained',
       'revoke-retrying',
       'rollback',
+      'standing',
       'stuck-update-at-expiry',
     ]);
   });
