@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { cloudEvent, parseSigningKey, signatureHeaders, slackMessage } from '../../src/adapters/events/envelope';
 import type { AuditRecord } from '../../src/contract/activities';
 import { ConfigError, parseFileConfig } from '../../src/config';
+import { MINIMAL_CONFIG_FILE } from '../support/minimal-config';
 
 // The event stream's envelopes and its configuration rules (pure).
 
@@ -23,14 +24,6 @@ const record: AuditRecord = {
   reason: 'incident <!channel> & more',
 };
 
-const RAW = {
-  secretPrefix: 'dbaccess',
-  allowedEmailDomains: ['example.com'],
-  administrators: [{ name: 'Admin', email: 'admin@example.com' }],
-  accessLevels: { READ: ['SELECT'] },
-  projects: { demo: { ownerName: 'Owner', ownerEmail: 'owner@example.com', databases: { main: { schema: 'demo_main', adminSecretId: 'admin/demo' } } } },
-  apiClients: { ops: { role: 'admin' } },
-};
 
 describe('event stream (pure)', () => {
   it('When an event is enveloped, then it is a CloudEvents 1.0 document whose id is the audit event id and whose data is the record', () => {
@@ -68,7 +61,7 @@ describe('event stream (pure)', () => {
   it('When an endpoint has no URL, a signed one no key, or a URL in clear to another host, then the configuration is refused naming the key', () => {
     const refused = (endpoints: Record<string, unknown>) => {
       try {
-        parseFileConfig({ ...RAW, eventStream: { endpoints } });
+        parseFileConfig({ ...structuredClone(MINIMAL_CONFIG_FILE), eventStream: { endpoints } });
         return [];
       } catch (err) {
         assert.ok(err instanceof ConfigError);

@@ -17,6 +17,7 @@ import { isExposition, sampleValue } from '../support/prometheus';
 import { ROOT } from '../support/tools';
 import { startTestStack, type TestStack } from '../support/stack';
 import { until } from '../support/wait';
+import { MINIMAL_CONFIG_FILE } from '../support/minimal-config';
 
 // Observability over the real stack (API, worker, Temporal, MariaDB, moto, SMTP):
 // the API's /metrics counts requests by route pattern, grants started and
@@ -198,14 +199,7 @@ describe('observability: metrics and logs over the stack', function () {
       this.timeout(120_000);
       const dir = mkdtempSync(join(tmpdir(), 'dbaccess-api-metrics-'));
       const configPath = join(dir, 'dbaccess.json');
-      writeFileSync(configPath, JSON.stringify({
-        secretPrefix: 'dbaccess',
-        allowedEmailDomains: ['example.com'],
-        administrators: [{ name: 'Admin', email: 'admin@example.com' }],
-        accessLevels: { READ: ['SELECT'] },
-        projects: { demo: { ownerName: 'Owner', ownerEmail: 'owner@example.com', databases: { main: { schema: 'demo_main', adminSecretId: 'admin/demo' } } } },
-        apiClients: { ops: { role: 'admin' } },
-      }));
+      writeFileSync(configPath, JSON.stringify(MINIMAL_CONFIG_FILE));
       const port = await freePort();
       const api = spawnGroup('the API', join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'src', 'api', 'server.ts')], {
         PATH: process.env.PATH,
