@@ -67,7 +67,7 @@ export interface PostgresAccountManagerOptions {
   operationTimeoutMs?: number;
   /** Who gets what an ended account owned (REASSIGN OWNED); default each database's owner. Also a creator for default privileges. */
   ownerRole?: string;
-  /** Most accounts whose access is ended by one coalesced batch (default 100; 1 turns coalescing off). */
+  /** Most accounts whose access is ended by one coalesced batch (default 250; 1 turns coalescing off). */
   maxBatch?: number;
   /** Accept a superuser admin (refused by checkTarget otherwise). */
   allowSuperuserAdmin?: boolean;
@@ -94,7 +94,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
   const poolSize = positive('poolSize', options.poolSize, 4);
   const statementTimeoutMs = positive('statementTimeoutMs', options.statementTimeoutMs, 15_000);
   const operationTimeoutMs = positive('operationTimeoutMs', options.operationTimeoutMs, 25_000);
-  const maxBatch = positive('maxBatch', options.maxBatch, 100);
+  const maxBatch = positive('maxBatch', options.maxBatch, 250);
   const ownerRole = options.ownerRole === undefined ? undefined : checkRoleName(options.ownerRole);
   const log = options.logger ?? silent;
   const servers = new Map<string, { credentials: PgAdminCredentials; pool: pg.Pool }>();
