@@ -41,7 +41,18 @@ export const ROLE_CLIENTS = {
   auditor: { name: 'test-auditor', role: 'auditor' },
 } as const;
 
+/** A stack of several workers and API processes (`fleet` option). */
+export interface TestFleet {
+  /** Each API process's base URL; the first is the stack's `url`. */
+  urls: string[];
+  /** Each worker; the first is the stack's `worker`. */
+  workers: RunningWorker[];
+  /** What each worker logged (its own lines only). */
+  workerLogs: string[][];
+}
+
 export interface TestStack {
+  fleet: TestFleet;
   url: string;
   apiKey: string;
   /** A key per role (`apiKey` is `keys.admin`). */
@@ -91,6 +102,8 @@ export interface TestStackOptions {
    * secret's value in the RDS shape, stored in Secrets Manager before the worker starts.
    */
   postgres?: { schema: string; secret: Record<string, unknown>; requireApproval?: true | string[] };
+  /** Several workers and API processes against the one Temporal server (default one of each): `fleet` in the answer. */
+  fleet?: { workers?: number; apis?: number };
   /** The configuration's eventStream (endpoints and deliverFor); none by default. */
   eventStream?: Record<string, unknown>;
   /** One-click decision links (DECISION_LINK_KEY): a fresh key shared by the worker and the API; off by default. */
@@ -186,22 +199,20 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const dataConverter = codecDataConverter(codec);
   const client = new Client({ connection: env.connection, namespace: env.namespace ?? 'default', ...(dataConverter ? { dataConverter } : {}) });
 
-  let running: RunningWorker | undefined;
-  let runPromise: Promise<void> | undefined;
-  let app: FastifyInstance | undefined;
+  const apps: FastifyInstance[] = [];
+  const workers: RunningWorker[] = [];
+  const runs: Promise<void>[] = [];
   const stop = async () => {
-    await app?.close();
-    running?.shutdown();
-    await runPromise?.catch(() => undefined);
-    app = undefined;
-    running = undefined;
+    await Promise.all(apps.splice(0).map((a) => a.close()));
+    for (const w of workers.splice(0)) w.shutdown();
+    await Promise.all(runs.splice(0).map((r) => r.catch(() => undefined)));
   };
   onTestRunEnd(stop);
 
   const decisionLinkKey = options.decisionLinks ? randomBytes(32) : undefined;
   const keys = Object.fromEntries(Object.keys(ROLE_CLIENTS).map((role) => [role, randomBytes(24).toString('hex')])) as StackKeys;
   const apiKey = keys.admin;
-  app = await buildApp({
+  const appOptions = {
     client,
     config,
     apiKeys: parseApiKeys(Object.entries(keys).map(([role, key]) => `${ROLE_CLIENTS[role as keyof StackKeys].name}:${key}`).join(',')),
@@ -215,29 +226,50 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     credentials: {
       links: components.links,
       audit: new DynamoAuditStore(components.aws.doc, components.auditTable),
-      readCredential: (name) => new SecretsManagerGrantSecretStore(components.aws.secrets).readBound(name),
+      readCredential: (name: string) => new SecretsManagerGrantSecretStore(components.aws.secrets).readBound(name),
     },
-  });
-  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+  };
+  const urls: string[] = [];
+  for (let i = 0; i < (options.fleet?.apis ?? 1); i += 1) {
+    const app = await buildApp(appOptions);
+    apps.push(app);
+    urls.push(await app.listen({ host: '127.0.0.1', port: 0 }));
+  }
+  const app = apps[0]!;
+  const url = urls[0]!;
 
-  running = await createWorker({
-    config,
-    temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
-    aws: components.awsSettings,
-    smtp: components.smtpSettings,
-    // The API listens already: the link in the GRANTED e-mail points at it.
-    credentials: { linksTable: components.linksTable, inEmail: options.credentialsInEmail ?? false, publicUrl: url, linkTtlMs: options.linkTtlMs ?? 24 * 3600_000 },
-    logger,
-    workflowBundle: await workflowBundle(),
-    connection: env.nativeConnection,
-    reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
-    ...(decisionLinkKey ? { decisionLinkKey } : {}),
-    ...(dataConverter ? { dataConverter } : {}),
-  });
-  runPromise = running.run();
+  const workerLogs: string[][] = [];
+  const bundle = await workflowBundle();
+  for (let i = 0; i < (options.fleet?.workers ?? 1); i += 1) {
+    const own: string[] = [];
+    workerLogs.push(own);
+    const workerLogger =
+      i === 0 && !options.fleet
+        ? logger
+        : createLogger(`test-worker-${i + 1}`, 'info', new Writable({ write(chunk, _enc, done) { logLines.push(String(chunk)); own.push(String(chunk)); done(); } }));
+    const worker = await createWorker({
+      config,
+      temporal: { address: env.address, namespace: env.namespace ?? 'default', taskQueue },
+      aws: components.awsSettings,
+      smtp: components.smtpSettings,
+      // The API listens already: the link in the GRANTED e-mail points at it.
+      credentials: { linksTable: components.linksTable, inEmail: options.credentialsInEmail ?? false, publicUrl: url, linkTtlMs: options.linkTtlMs ?? 24 * 3600_000 },
+      logger: workerLogger,
+      workflowBundle: bundle,
+      // A worker of its own connection, as in its own process: the SDK serves one worker per queue per client.
+      ...(i === 0 ? { connection: env.nativeConnection } : {}),
+      reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
+      ...(decisionLinkKey ? { decisionLinkKey } : {}),
+      ...(dataConverter ? { dataConverter } : {}),
+    });
+    workers.push(worker);
+    runs.push(worker.run());
+  }
+  const running = workers[0]!;
 
   let n = 0;
   return {
+    fleet: { urls, workers, workerLogs },
     url,
     apiKey,
     keys,
