@@ -96,4 +96,42 @@ describe('end to end: two workers and two API processes', function () {
     }, 20_000);
     assert.equal(runs.length, 1);
   });
+
+  // Last: it stops the workers the other tests use.
+  it('When both workers are restarted one at a time while 30 revocations are armed, then every account is still dropped at its expiry, none before it and the last within 15 s', async () => {
+    const expiresAt = new Date(Math.ceil((Date.now() + 35_000) / 1000) * 1000);
+    const grants = await Promise.all(Array.from({ length: 30 }, (_, i) => callAt(i % 2, 'POST', '/grants', request(stack.newEmail(), expiresAt.toISOString()))));
+    for (const g of grants) assert.equal(g.status, 201, JSON.stringify(g.body));
+    // Armed at once (the lead is a minute): each attempt now waits on one of the two workers.
+    await new Promise((r) => setTimeout(r, 4000));
+    const [first, second] = stack.fleet.workers;
+    first!.shutdown();
+    await stack.fleet.startWorker();
+    await new Promise((r) => setTimeout(r, 6000));
+    second!.shutdown();
+    await stack.fleet.startWorker();
+
+    const lags = new Map<string, number>();
+    await until('every account to be dropped', async () => {
+      for (const g of grants) {
+        if (!lags.has(g.body.account) && !(await accountExists(g.body.account, '%'))) lags.set(g.body.account, Date.now() - expiresAt.getTime());
+      }
+      return lags.size === grants.length;
+    }, 60_000);
+    const sorted = [...lags.values()].sort((a, b) => a - b);
+    process.stdout.write(`      (dropped ${sorted[0]} to ${sorted.at(-1)} ms after the expiry)\n`);
+    assert.ok(sorted[0]! >= -150, 'no account dropped before its expiry');
+    assert.ok(sorted.at(-1)! < 15_000, `the last account was dropped ${sorted.at(-1)} ms after the expiry`);
+
+    // What the stopping workers did with their armed attempts, for the record: failed and retried, or timed out.
+    const outcomes: Record<string, number> = {};
+    for (const g of grants) {
+      for (const e of (await stack.client.workflow.getHandle(g.body.grantId).fetchHistory()).events ?? []) {
+        const failed = e.activityTaskFailedEventAttributes?.failure;
+        if (failed) outcomes[`failed: ${failed.applicationFailureInfo?.type ?? failed.message}`] = (outcomes[`failed: ${failed.applicationFailureInfo?.type ?? failed.message}`] ?? 0) + 1;
+        if (e.activityTaskTimedOutEventAttributes) outcomes['timed out'] = (outcomes['timed out'] ?? 0) + 1;
+      }
+    }
+    process.stdout.write(`      (attempts interrupted by the restarts: ${JSON.stringify(outcomes)})\n`);
+  });
 });

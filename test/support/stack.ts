@@ -49,6 +49,8 @@ export interface TestFleet {
   workers: RunningWorker[];
   /** What each worker logged (its own lines only). */
   workerLogs: string[][];
+  /** Starts one more worker (a restarted one, in a rolling restart); it joins `workers` and `workerLogs`. */
+  startWorker(): Promise<RunningWorker>;
 }
 
 export interface TestStack {
@@ -240,7 +242,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 
   const workerLogs: string[][] = [];
   const bundle = await workflowBundle();
-  for (let i = 0; i < (options.fleet?.workers ?? 1); i += 1) {
+  const startWorker = async (i: number): Promise<RunningWorker> => {
     const own: string[] = [];
     workerLogs.push(own);
     const workerLogger =
@@ -264,12 +266,14 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     });
     workers.push(worker);
     runs.push(worker.run());
-  }
+    return worker;
+  };
+  for (let i = 0; i < (options.fleet?.workers ?? 1); i += 1) await startWorker(i);
   const running = workers[0]!;
 
   let n = 0;
   return {
-    fleet: { urls, workers, workerLogs },
+    fleet: { urls, workers, workerLogs, startWorker: () => startWorker(workers.length) },
     url,
     apiKey,
     keys,
