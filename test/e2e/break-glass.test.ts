@@ -83,6 +83,9 @@ describe('end to end: break-glass', function () {
     assert.match(late.body.message, /^expiresAt: .*\(a break-glass grant lasts at most 5m\)$/);
     const standing = await stack.call('POST', '/grants', { ...body, expiresAt: 'NA' }, { key: stack.keys.requester });
     assert.equal(standing.status, 400, JSON.stringify(standing.body));
+    const filter = await stack.call('GET', '/grants?breakGlass=maybe');
+    assert.equal(filter.status, 400, JSON.stringify(filter.body));
+    assert.match(filter.body.message, /^breakGlass: /);
     // Nothing was started by any of them.
     assert.equal((await stack.call('GET', `/grants?email=${encodeURIComponent(email)}`)).body.grants.length, 0);
   });
@@ -197,5 +200,9 @@ describe('end to end: break-glass', function () {
     assert.ok(trail.indexOf('BREAK_GLASS_UNREVIEWED') > trail.indexOf('REVOKED'), trail.join(', '));
     await until('the unreviewed alert', async () => mails(grantId, /never reviewed/)[0], 15_000);
     await until('the grant listed as unreviewed', async () => ((await stack.call('GET', '/grants?breakGlass=unreviewed')).body.grants as any[]).some((g) => g.grantId === grantId), 15_000);
+    await until('the unreviewed gauge', async () => {
+      const text = await (await fetch(`${stack.url}/metrics`)).text();
+      return Number(/^dbaccess_break_glass_grants\{review="unreviewed"\} (\S+)$/m.exec(text)?.[1]) >= 1;
+    }, 15_000);
   });
 });
