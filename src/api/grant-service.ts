@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
-import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
+import { CLOSED_STATUSES, GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
 import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
@@ -113,6 +113,14 @@ export class GrantService extends GrantRequests {
   protected async alreadyOpen(request: GrantRequest, handle: WorkflowHandle<typeof grantAccess>): Promise<HttpError> {
     const open = await this.queryState(handle, 2000).catch(() => undefined);
     const where = `${request.email} on ${request.project}/${request.database}`;
+    if (open?.breakGlass?.review === 'pending' && CLOSED_STATUSES.includes(open.status)) {
+      return conflict(
+        'grant_exists',
+        `the previous grant for ${where} (${request.grantId}) was a break-glass grant: its access has ended (${open.status}), but its review after the fact is pending until ${open.breakGlass.reviewBy ?? 'its deadline'}. ` +
+          'An approver of the project or an admin acknowledges or flags it (POST /grants/{grantId}/review, or the links of the review e-mail); a new grant can start once it is reviewed',
+        { grantId: request.grantId },
+      );
+    }
     if (open?.retained) {
       return conflict(
         'grant_exists',

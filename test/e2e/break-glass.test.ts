@@ -132,6 +132,10 @@ describe('end to end: break-glass', function () {
     const revoked = await until('REVOKED', async () => ((await state(grantId)).status === 'REVOKED' ? state(grantId) : undefined), 30_000);
     assert.equal(revoked.workflow.status, 'RUNNING');
     assert.equal(await accountExists(body.account, '%'), false);
+    // Until it is reviewed, the same person gets no new grant on that database (the workflow is open), and is told why.
+    const next = await stack.call('POST', '/grants', { email: body.email, name: 'Glass Breaker', project: stack.project, database: stack.databases.gated, accessLevel: 'READ', breakGlass: true, reason: 'again' }, { key: stack.keys.requester });
+    assert.equal(next.status, 409, JSON.stringify(next.body));
+    assert.match(next.body.message, /was a break-glass grant: its access has ended \(REVOKED\), but its review after the fact is pending/);
 
     const ack = await press(links.acknowledge);
     assert.equal(ack.status, 200, await ack.clone().text());
