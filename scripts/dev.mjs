@@ -60,6 +60,7 @@ const SEARCH_ATTRIBUTES = {
   DbAccessExpiresAt: 'Datetime',
   DbAccessRetained: 'Keyword',
   DbAccessReviewBy: 'Datetime',
+  DbAccessBreakGlass: 'Keyword',
 };
 
 // DEV_SCHEMA_PREFIX names the demo schemas and the admin account, so that a
@@ -209,8 +210,16 @@ projects:
         maxUserConnections: 3
         maxDuration: 7d
         requireApproval: [ADMIN]
-${API_CLIENTS}`;
+${API_CLIENTS}${BREAK_GLASS}`;
 }
+
+// Break-glass (docs/decisions/0110-break-glass.md): the admin key may ask for access at once,
+// without approval, capped at 1h, alerted to the administrators and the owner, reviewed after.
+const BREAK_GLASS = `breakGlass:
+  clients: [dev-admin]
+  maxDuration: 1h
+  reviewWithin: 7d
+`;
 
 // Roles of the dev stack's keys (.dev/api-key, .dev/requester-key and .dev/approver-key):
 // the requester asks, the approver decides, so the approval flow can be tried from both sides.
@@ -246,6 +255,8 @@ async function main() {
   const config = readFileSync(configPath, 'utf8');
   if (!/^ {2}dev-requester:/m.test(config)) writeFileSync(configPath, config.replace(/^apiClients:\n/m, `apiClients:\n${REQUESTER_CLIENT}`));
   const hasRequester = /^ {2}dev-requester:/m.test(readFileSync(configPath, 'utf8'));
+  // One written before break-glass: allow it for the admin key.
+  if (!/^breakGlass:/m.test(readFileSync(configPath, 'utf8'))) appendFileSync(configPath, `\n# Added by npm run dev: the admin key may break the glass.\n${BREAK_GLASS}`);
   const postgres = await POSTGRES.answers();
   if (!postgres.ok) say(`no PostgreSQL at ${shownUrl(POSTGRES_URL)} (${postgres.why}): pg_project is left out (DEV_POSTGRES_URL)`);
   const withPg = POSTGRES.sync(configPath, postgres.ok);
@@ -405,6 +416,12 @@ async function main() {
       -d '{"email":"john.doe@${DEMO.emailDomain}","name":"John Doe","project":"${DEMO.project}","database":"prod_project","accessLevel":"ADMIN","duration":"8h"}'
     curl -s -X POST ${stack.api}/grants/grant%2F${DEMO.project}%2Fprod_project%2Fjohn.doe%40${DEMO.emailDomain}/approve \\
       -H "Authorization: Bearer $(cat ${approverKeyPath})"
+
+  Break the glass (the admin key may): ADMIN on prod_project at once, without approval, for 1h at most;
+  the administrators and the owner get an alert, the approver a review (Acknowledge / Flag) in the inbox:
+    curl -s -X POST ${stack.api}/grants \\
+      -H "Authorization: Bearer $(cat ${keyPath})" -H 'Content-Type: application/json' \\
+      -d '{"email":"jane.roe@${DEMO.emailDomain}","name":"Jane Roe","project":"${DEMO.project}","database":"prod_project","accessLevel":"ADMIN","breakGlass":true,"reason":"incident: orders table locked"}'
 ${pgTour}
   Ctrl-C stops everything.
 

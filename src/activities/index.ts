@@ -5,7 +5,7 @@ import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
-import type { DecisionLinks } from '../adapters/decision-links';
+import type { DecisionLinks, DecisionVerb } from '../adapters/decision-links';
 import type { EventSink } from '../adapters/events/sink';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import type { EngineGuide } from '../contract/engine-guide';
@@ -410,12 +410,14 @@ export function createActivities(deps: ActivityDeps) {
  * a request made by or for themselves, or one they may not decide.
  */
 export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLinkDeps | undefined): { linked: { approver: Person; approve: string; deny: string }[]; rest: Person[] } {
-  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED' || request.kind === 'REVIEW_REQUESTED' || request.kind === 'REVIEW_REMINDER';
-  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : request.kind.startsWith('REVIEW_') ? 'review' : 'extension';
-  const made = kind === 'approval' ? request.grant.requestedAt : kind === 'review' ? request.grant.standing?.review?.requestedAt : request.grant.pendingExtension?.requestedAt;
+  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED' || request.kind === 'REVIEW_REQUESTED' || request.kind === 'REVIEW_REMINDER' || request.kind === 'BREAK_GLASS_REVIEW';
+  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : request.kind === 'BREAK_GLASS_REVIEW' ? 'break-glass' : request.kind.startsWith('REVIEW_') ? 'review' : 'extension';
+  const made =
+    kind === 'approval' ? request.grant.requestedAt : kind === 'review' ? request.grant.standing?.review?.requestedAt : kind === 'break-glass' ? request.grant.breakGlass?.requestedAt : request.grant.pendingExtension?.requestedAt;
   const deadline = request.decideBy ? Date.parse(request.decideBy) : NaN;
   if (!deps || !asking || !made || !Number.isFinite(deadline)) return { linked: [], rest: request.approvers };
-  const askedBy = kind === 'approval' ? request.grant.requestedBy : kind === 'review' ? undefined : request.grant.pendingExtension?.requestedBy;
+  // Nobody reviews a request (or a break-glass) they asked for.
+  const askedBy = kind === 'approval' || kind === 'break-glass' ? request.grant.requestedBy : kind === 'review' ? undefined : request.grant.pendingExtension?.requestedBy;
   const linked: { approver: Person; approve: string; deny: string }[] = [];
   const rest: Person[] = [];
   const seen = new Set<string>();
@@ -427,10 +429,16 @@ export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLin
       rest.push(approver);
       continue;
     }
-    const url = (decision: 'approve' | 'deny' | 'keep' | 'revoke') =>
+    const url = (decision: DecisionVerb) =>
       `${deps.publicUrl}/decisions/${deps.links.mint({ grantId: request.grant.grantId, kind, request: made, decision, approver: approver.name, email, expiresAt: deadline })}`;
-    // A review's pair: Keep in the first place, Revoke in the second.
-    linked.push(kind === 'review' ? { approver, approve: url('keep'), deny: url('revoke') } : { approver, approve: url('approve'), deny: url('deny') });
+    // A review's pair: Keep (Acknowledge) in the first place, Revoke (Flag) in the second.
+    linked.push(
+      kind === 'review'
+        ? { approver, approve: url('keep'), deny: url('revoke') }
+        : kind === 'break-glass'
+          ? { approver, approve: url('acknowledge'), deny: url('flag') }
+          : { approver, approve: url('approve'), deny: url('deny') },
+    );
   }
   return { linked, rest };
 }

@@ -6,14 +6,14 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 // or this extension request, identified by when it was made), for whom (the
 // approver's API client and address) and until when (the request's deadline).
 // A standing grant's review (kind `review`) gives Keep and Revoke links, bound to
-// when that review was asked. The workflow checks the claim's request against the one pending when the
+// when that review was asked; a break-glass grant's (kind `break-glass`) Acknowledge and Flag. The workflow checks the claim's request against the one pending when the
 // decision arrives, so a decided, withdrawn or newer request never takes it.
 // The key (DECISION_LINK_KEY) is shared by the worker, which signs, and the
 // API, which verifies; rotating it voids every link sent.
 
-export type DecisionKind = 'approval' | 'extension' | 'review';
-/** approve / deny decide a request or an extension; keep / revoke a standing grant's review. */
-export type DecisionVerb = 'approve' | 'deny' | 'keep' | 'revoke';
+export type DecisionKind = 'approval' | 'extension' | 'review' | 'break-glass';
+/** approve / deny decide a request or an extension; keep / revoke a standing grant's review; acknowledge / flag a break-glass grant's review. */
+export type DecisionVerb = 'approve' | 'deny' | 'keep' | 'revoke' | 'acknowledge' | 'flag';
 
 export interface DecisionClaim {
   grantId: string;
@@ -48,7 +48,11 @@ function isClaim(value: unknown): value is DecisionClaim {
     typeof c.grantId === 'string' &&
     typeof c.request === 'string' &&
     // A review's link keeps or revokes; a request's approves or denies: never the other pair.
-    (c.kind === 'review' ? c.decision === 'keep' || c.decision === 'revoke' : (c.kind === 'approval' || c.kind === 'extension') && (c.decision === 'approve' || c.decision === 'deny')) &&
+    (c.kind === 'review'
+      ? c.decision === 'keep' || c.decision === 'revoke'
+      : c.kind === 'break-glass'
+        ? c.decision === 'acknowledge' || c.decision === 'flag'
+        : (c.kind === 'approval' || c.kind === 'extension') && (c.decision === 'approve' || c.decision === 'deny')) &&
     typeof c.approver === 'string' &&
     typeof c.email === 'string' &&
     typeof c.expiresAt === 'number' &&

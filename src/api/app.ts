@@ -68,6 +68,11 @@ function configuredLevels(config: FileConfig): string[] {
 /** Grants whose account is retained: their workflow stays open with DbAccessRetained set. */
 const RETAINED_GRANTS_QUERY = `WorkflowType = 'grantAccess' AND ExecutionStatus = 'Running' AND ${SA.retained.name} = 'true'`;
 
+/** Break-glass grants awaiting their review (their workflow stays open for it), or recorded unreviewed. */
+const breakGlassQuery = (review: 'pending' | 'unreviewed') =>
+  `WorkflowType = 'grantAccess'${review === 'pending' ? " AND ExecutionStatus = 'Running'" : ''} AND ${SA.breakGlass.name} = '${review}'`;
+const BREAK_GLASS_COUNT_TTL_MS = 5000;
+
 /** Served without an API key: liveness, readiness, metrics (METRICS_TOKEN, see observability.ts), the documentation (docs.ts), and the credential and decision links, whose tokens are their own credentials. */
 const PUBLIC_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/credentials/:token', '/decisions/:token']);
 const isPublic = (url: string) => PUBLIC_ROUTES.has(url) || isDocsRoute(url);
@@ -97,6 +102,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const metrics = deps.metrics ?? new ApiMetrics();
   metrics.watchRetained(async () => {
     const counted = await deps.client.connection.withDeadline(Date.now() + 2000, () => deps.client.workflow.count(RETAINED_GRANTS_QUERY));
+    return counted.count;
+  });
+  // Counted at most every 5s whatever the scrape rate: visibility is a second or so behind anyway.
+  const breakGlassCounts = new Map<string, { at: number; count: number }>();
+  metrics.watchBreakGlass(async (review) => {
+    const cached = breakGlassCounts.get(review);
+    if (cached && Date.now() - cached.at < BREAK_GLASS_COUNT_TTL_MS) return cached.count;
+    const counted = await deps.client.connection.withDeadline(Date.now() + 2000, () => deps.client.workflow.count(breakGlassQuery(review)));
+    breakGlassCounts.set(review, { at: Date.now(), count: counted.count });
     return counted.count;
   });
   // What starting a grant workflow needs, for the grant routes and adoption alike.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
-import { GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
+import { CLOSED_STATUSES, GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
 import type { grantAccess } from '../workflows';
 import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
@@ -16,6 +16,9 @@ import { REVOCABLE, SETTLED, UPDATE_TIMEOUT_MS, WORKFLOW_TYPE, QUERY_TIMEOUT_MS,
 
 export type { GrantFilters, GrantMessageKind, GrantObserver, GrantServiceOptions, GrantSummary, NewGrant } from './grants/reader';
 export { forbidden } from './grants/reader';
+
+/** keep / revoke: a standing grant's review; acknowledge / flag: a break-glass grant's. */
+export type ReviewDecision = 'keep' | 'revoke' | 'acknowledge' | 'flag';
 
 export class GrantService extends GrantRequests {
   /** Starts the grant and waits a little for it to become ACTIVE (or to wait for approval). */
@@ -39,13 +42,14 @@ export class GrantService extends GrantRequests {
         { key: SA.status, value: 'REQUESTED' },
         { key: SA.expiresAt, value: new Date(request.expiresAt) },
         ...(request.standing ? [{ key: SA.reviewBy, value: new Date(request.expiresAt) }] : []),
+        ...(request.breakGlass ? [{ key: SA.breakGlass, value: 'pending' }] : []),
       ],
       // Who asked, readable without a worker (describe), for the requester-owns-its-grants rule;
       // and which request started this run (see below: a start whose answer was lost).
       memo: { requestedBy: actor, startedBy: startToken },
       staticSummary: `${request.accessLevel} on ${request.project}/${request.database} for ${request.email} ${
         request.standing ? `standing, reviewed every ${formatDuration(request.standing.reviewMs)} (first review by ${request.expiresAt})` : request.durationMs !== undefined ? `for ${formatDuration(request.durationMs)}` : `until ${request.expiresAt}`
-      }${request.approval ? ' (needs approval)' : ''}`,
+      }${request.approval ? ' (needs approval)' : ''}${request.breakGlass ? ' BREAK-GLASS (no approval, reviewed after the fact)' : ''}`,
       staticDetails: [
         `**Grantee:** ${request.name} <${request.email}>`,
         `**Account:** \`${request.account}\` on schema \`${request.target.schema}\``,
@@ -109,6 +113,14 @@ export class GrantService extends GrantRequests {
   protected async alreadyOpen(request: GrantRequest, handle: WorkflowHandle<typeof grantAccess>): Promise<HttpError> {
     const open = await this.queryState(handle, 2000).catch(() => undefined);
     const where = `${request.email} on ${request.project}/${request.database}`;
+    if (open?.breakGlass?.review === 'pending' && CLOSED_STATUSES.includes(open.status)) {
+      return conflict(
+        'grant_exists',
+        `the previous grant for ${where} (${request.grantId}) was a break-glass grant: its access has ended (${open.status}), but its review after the fact is pending until ${open.breakGlass.reviewBy ?? 'its deadline'}. ` +
+          'An approver of the project or an admin acknowledges or flags it (POST /grants/{grantId}/review, or the links of the review e-mail); a new grant can start once it is reviewed',
+        { grantId: request.grantId },
+      );
+    }
     if (open?.retained) {
       return conflict(
         'grant_exists',
@@ -233,11 +245,12 @@ export class GrantService extends GrantRequests {
    * `revoke` ends it (a reason is required). Approvers of the project and admins only;
    * nobody keeps their own access (the workflow's validator checks that too).
    */
-  async review(grantId: string, decision: 'keep' | 'revoke', client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<{ grantId: string; decision: 'keep' | 'revoke'; status: GrantStatus; expiresAt: string }> {
+  async review(grantId: string, decision: ReviewDecision, client: ApiClient, reason?: string, link?: DecisionLinkRef): Promise<{ grantId: string; decision: ReviewDecision; status: GrantStatus; expiresAt: string }> {
     const { handle } = await this.subjectOf(grantId, client, 'decide');
     if (reason !== undefined && !isSafeText(reason)) throw badRequest('reason: must be a readable reason (no control or invisible characters)');
     if (reason?.trim() === '') reason = undefined;
     if (decision === 'revoke' && reason === undefined) throw badRequest('reason: is required to revoke a standing grant in its review');
+    if (decision === 'flag' && reason === undefined) throw badRequest('reason: is required to flag a break-glass grant');
     const result = await this.update(grantId, () =>
       handle.executeUpdate(reviewUpdate, {
         args: [{ decision, actor: client.name, mayReview: true, ...(client.email ? { actorEmail: client.email } : {}), ...(reason ? { reason: reason.trim() } : {}), ...(link ? { link } : {}) }],
@@ -267,6 +280,7 @@ export class GrantService extends GrantRequests {
         if (type === GrantErrorType.Expired) throw conflict('grant_expired', `${grantId}: ${message}`);
         if (type === GrantErrorType.ExtensionPending) throw conflict('extension_pending', `${grantId}: ${message}`);
         if (type === GrantErrorType.NotStanding) throw conflict('grant_not_standing', `${grantId}: ${message}`);
+        if (type === GrantErrorType.BreakGlass) throw conflict('break_glass', `${grantId}: ${message}`);
         if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
         if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);

@@ -285,6 +285,29 @@ export const FileSchema = Type.Object(
         { additionalProperties: false, default: {}, errorMessage: 'must be an object with timeout and levels', description: 'Approval of grants that need it.' },
       ),
     ),
+    breakGlass: Type.Optional(
+      Type.Object(
+        {
+          clients: Type.Optional(
+            Type.Array(Type.String({ errorMessage: 'must be an API client name' }), {
+              default: [],
+              errorMessage: 'must be a list of apiClients names',
+              description: 'API clients (names of apiClients) that may break the glass: ask for access with breakGlass true and a reason, without waiting for approval.',
+            }),
+          ),
+          maxDuration: Type.Optional(
+            duration({ default: '1h', description: 'The longest a break-glass grant runs (and its length when the request gives none); it is never extended.' }, { min: ms('5m'), max: ms('24h'), rule: 'must be from 5m to 24h' }),
+          ),
+          reviewWithin: Type.Optional(
+            duration(
+              { default: '7d', description: 'The review after the fact (acknowledge or flag) is due this long after access was granted; without one the grant is audited BREAK_GLASS_UNREVIEWED and the administrators told. Values below 1m are meant for tests.' },
+              { min: ms('5s'), max: ms('90d'), rule: 'must be from 5s to 90d' },
+            ),
+          ),
+        },
+        { additionalProperties: false, default: {}, errorMessage: 'must be an object with clients, maxDuration and reviewWithin', description: 'Break-glass access: immediate, short, alerted and reviewed after the fact (docs/decisions/0110-break-glass.md).' },
+      ),
+    ),
     reconciler: Type.Optional(
       Type.Object(
         {

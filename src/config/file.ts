@@ -87,6 +87,17 @@ export interface FileConfig {
   reconciler: ReconcilerSettings;
   /** Where audit events are delivered as they happen (none when empty). */
   eventStream: EventStreamSettings;
+  breakGlass: BreakGlassSettings;
+}
+
+/** Break-glass access (docs/decisions/0110-break-glass.md). */
+export interface BreakGlassSettings {
+  /** API clients allowed to break the glass (none when empty). */
+  clients: string[];
+  /** The cap of a break-glass grant (and its length when the request gives none). */
+  maxDurationMs: number;
+  /** The review is due this long after access was granted. */
+  reviewWithinMs: number;
 }
 
 export interface EventEndpointConfig {
@@ -115,7 +126,7 @@ export interface ReconcilerSettings {
 }
 
 /** What a file that sets nothing optional gets: the schema's defaults. */
-type Defaulted = RawFile & Required<Pick<RawFile, 'secretPrefix' | 'accessLevels' | 'defaults' | 'apiClients' | 'approval' | 'reconciler' | 'reminders' | 'revocationLead' | 'eventStream'>>;
+type Defaulted = RawFile & Required<Pick<RawFile, 'secretPrefix' | 'accessLevels' | 'defaults' | 'apiClients' | 'approval' | 'reconciler' | 'reminders' | 'revocationLead' | 'eventStream' | 'breakGlass'>>;
 const DEFAULTED = Value.Default(FileSchema, {}) as Defaulted;
 
 export const FILE_DEFAULTS = {
@@ -221,6 +232,12 @@ function ruleProblems(raw: Raw, found: readonly Problem[]): Problem[] {
     }
     if (role === 'approver' && c.email === undefined) fail([...path, 'email'], 'an approver needs an e-mail address: approval requests are sent there');
     clients.push({ name, role, projects: Array.isArray(c.projects) ? (c.projects as string[]) : '*' });
+  }
+
+  // Who may break the glass must be a configured API client.
+  const breakGlass = isObject(raw.breakGlass) ? raw.breakGlass : {};
+  if (Array.isArray(breakGlass.clients) && ok('breakGlass', 'clients') && ok('apiClients')) {
+    for (const name of new Set(breakGlass.clients as string[])) if (!own((raw.apiClients ?? {}) as Raw, name)) fail(['breakGlass', 'clients'], `${name} is not a configured apiClient`);
   }
 
   // A review is asked before its deadline, inside the period it reviews.
@@ -373,6 +390,7 @@ function settings(raw: Defaulted): FileConfig {
         ]),
       ),
     },
+    breakGlass: { clients: [...new Set(raw.breakGlass.clients ?? [])], maxDurationMs: durationMs(raw.breakGlass.maxDuration!), reviewWithinMs: durationMs(raw.breakGlass.reviewWithin!) },
     reminders: [...new Set(raw.reminders.map(durationMs))].sort((a, b) => b - a),
     revocationLeadMs: revocationLeadMs(raw.revocationLead)!,
   };

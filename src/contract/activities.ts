@@ -112,7 +112,7 @@ export interface GrantNotice {
  * access ended but the server refuses the drop. LEVEL_CHANGE_INCOMPLETE: a lowering
  * of access could not finish (it is retried, never undone).
  */
-export type AdminAlertKind = 'FAILED' | 'REVOKE_RETRYING' | 'ACCOUNT_RETAINED' | 'LEVEL_CHANGE_INCOMPLETE';
+export type AdminAlertKind = 'FAILED' | 'REVOKE_RETRYING' | 'ACCOUNT_RETAINED' | 'LEVEL_CHANGE_INCOMPLETE' | 'BREAK_GLASS' | 'BREAK_GLASS_FLAGGED' | 'BREAK_GLASS_UNREVIEWED';
 
 /** To the administrators (their addresses are the worker's configuration). */
 export interface AdminAlert {
@@ -121,7 +121,7 @@ export interface AdminAlert {
   eventId: string;
   /** What went wrong, as the workflow knows it. */
   detail: string;
-  /** The project owner, told too (ACCOUNT_RETAINED, LEVEL_CHANGE_INCOMPLETE). */
+  /** The project owner, told too (ACCOUNT_RETAINED, LEVEL_CHANGE_INCOMPLETE, BREAK_GLASS*). */
   owner?: Person;
 }
 
@@ -143,7 +143,7 @@ export interface GranteeNotice {
 }
 
 /** APPROVAL_REQUESTED / DENIED: the gate before access exists. EXTENSION_*: an ACTIVE grant asks for more time than was approved. */
-export type ApprovalNoticeKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED' | 'REVIEW_REQUESTED' | 'REVIEW_REMINDER';
+export type ApprovalNoticeKind = 'APPROVAL_REQUESTED' | 'DENIED' | 'EXTENSION_REQUESTED' | 'EXTENSION_DENIED' | 'REVIEW_REQUESTED' | 'REVIEW_REMINDER' | 'BREAK_GLASS_REVIEW';
 
 /** To the approvers (a request), or to the grantee and the owner (a refusal). REVIEW_*: a standing grant's review, to the owner and the reviewers (`approvers`). */
 export interface ApprovalNotice {

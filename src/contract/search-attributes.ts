@@ -15,6 +15,8 @@ export const SA = {
   retained: defineSearchAttributeKey('DbAccessRetained', SearchAttributeType.KEYWORD),
   /** A standing grant's next review deadline (its expiry); set only on standing grants. */
   reviewBy: defineSearchAttributeKey('DbAccessReviewBy', SearchAttributeType.DATETIME),
+  /** A break-glass grant's review: pending, acknowledged, flagged or unreviewed; set only on break-glass grants. */
+  breakGlass: defineSearchAttributeKey('DbAccessBreakGlass', SearchAttributeType.KEYWORD),
 } as const;
 
 /** Name → type, for registering them (`temporal operator search-attribute create`). */

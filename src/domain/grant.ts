@@ -47,6 +47,9 @@ export const AUDIT_EVENTS = [
   'REVIEW_REQUESTED',
   'REVIEW_KEPT',
   'REVIEW_LAPSED',
+  'BREAK_GLASS_ACKNOWLEDGED',
+  'BREAK_GLASS_FLAGGED',
+  'BREAK_GLASS_UNREVIEWED',
 ] as const;
 export type AuditEventType = (typeof AUDIT_EVENTS)[number];
 
@@ -159,6 +162,39 @@ export interface GrantRequest {
    * grants never take the review path (docs/decisions/0109-standing-grants-reviewed.md).
    */
   standing?: StandingRequest;
+  /**
+   * Set when an allowed client broke the glass (`breakGlass: true`): no approval
+   * wait, a short capped expiry that is never extended, the administrators and the
+   * owner alerted at once, and a review after the fact; the workflow stays open after
+   * access has ended until the review is made or `reviewWithinMs` (from the grant)
+   * has passed. Absent on every other request (a new path keyed on a request field,
+   * decision 0013; docs/decisions/0110-break-glass.md).
+   */
+  breakGlass?: BreakGlassRequest;
+}
+
+/** A break-glass grant's review after the fact (the configuration's `breakGlass`, captured at request time). */
+export interface BreakGlassRequest {
+  /** The review is due this long after access was granted; unreviewed by then, it is audited BREAK_GLASS_UNREVIEWED. */
+  reviewWithinMs: number;
+  /** Who is asked to review, besides the project owner: the project's approvers with an address, else the administrators. */
+  reviewers: Person[];
+}
+
+/** A break-glass grant's review: pending until acknowledged or flagged, or unreviewed once its deadline passed. */
+export const BREAK_GLASS_REVIEWS = ['pending', 'acknowledged', 'flagged', 'unreviewed'] as const;
+export type BreakGlassReview = (typeof BREAK_GLASS_REVIEWS)[number];
+
+export interface BreakGlassState {
+  review: BreakGlassReview;
+  /** When the review was asked (access granted): one-click links are bound to it. */
+  requestedAt?: string;
+  /** The review's deadline (requestedAt + reviewWithin). */
+  reviewBy?: string;
+  reviewedBy?: string;
+  reviewedAt?: string;
+  /** A flag's reason. */
+  reason?: string;
 }
 
 /** How a standing grant is reviewed (the database's `standing`, captured at request time). */
@@ -244,6 +280,8 @@ export interface GrantState {
   approval?: ApprovalState;
   /** For a standing grant (no end, reviewed): when its review is due and the review under way. */
   standing?: StandingState;
+  /** For a break-glass grant: its review after the fact. */
+  breakGlass?: BreakGlassState;
   history: GrantEvent[];
 }
 
@@ -300,6 +338,7 @@ export function initialGrantState(request: GrantRequest, requestedAt: string): G
     ...(request.reason ? { reason: request.reason } : {}),
     ...(request.durationMs !== undefined ? { durationMs: request.durationMs } : {}),
     ...(request.standing ? { standing: { reviewEveryMs: request.standing.reviewMs, reviewBy: request.expiresAt } } : {}),
+    ...(request.breakGlass ? { breakGlass: { review: 'pending' as const } } : {}),
     history: [],
   };
 }
@@ -384,9 +423,9 @@ export interface ApproveArgs {
   /** A decision made with a one-click link: which link, and the request it was sent for. */
   link?: DecisionLinkRef;
 }
-/** The review update: a reviewer keeps a standing grant for another period, or revokes it. */
+/** The review update: a reviewer keeps a standing grant for another period, or revokes it; or acknowledges or flags a break-glass grant. */
 export interface ReviewArgs {
-  decision: 'keep' | 'revoke';
+  decision: 'keep' | 'revoke' | 'acknowledge' | 'flag';
   actor: string;
   /** The reviewer's e-mail address, when the key has one: nobody keeps their own access. */
   actorEmail?: string;
@@ -407,7 +446,7 @@ export interface DecisionLinkRef {
   /** The link's id (a hash of its token). */
   id: string;
   /** A new request's approval, an ACTIVE grant's extension, or a standing grant's review. */
-  kind: 'approval' | 'extension' | 'review';
+  kind: 'approval' | 'extension' | 'review' | 'break-glass';
   /** When that request was made: the link decides it and no other. */
   request: string;
   /** Where the link was sent. */
@@ -434,6 +473,8 @@ export const GrantErrorType = {
   ExtensionPending: 'ExtensionPending',
   /** A review of a grant that is not a standing grant: 409. */
   NotStanding: 'GrantNotStanding',
+  /** An extension or a level change of a break-glass grant: 409. */
+  BreakGlass: 'BreakGlassGrant',
 } as const;
 
 /**

@@ -14,6 +14,7 @@ import {
 } from '../contract/messages';
 import { CLOSED_STATUSES, type GrantRequest, type GrantState } from '../domain';
 import { decide, validateDecision } from './grant/approval';
+import { holdForBreakGlassReview, startBreakGlass } from './grant/break-glass';
 import { changeLevel, extend, validateChangeLevel, validateExtend } from './grant/changes';
 import { repairDrift } from './grant/drift';
 import { end } from './grant/end';
@@ -38,6 +39,8 @@ export type { CarriedState, ReminderPlan } from './grant/state';
 //       └──────────────────────────────────────────▶ PROVISIONING → ACTIVE ─(extend / change level)→ ACTIVE
 //                    │                └─(expiry)→ REVOKING → EXPIRED
 //                    │                └─(standing: review kept)→ ACTIVE; not kept by the deadline → REVOKING → EXPIRED
+//   break-glass: REQUESTED → PROVISIONING → ACTIVE (no approval), alert and review asked; after the end,
+//                open until acknowledged / flagged or the review's deadline (BREAK_GLASS_UNREVIEWED)
 //                    │                └─(revoke / cancel)→ REVOKING → REVOKED
 //                    └─(a step fails for good)→ ROLLING_BACK → FAILED
 //
@@ -77,6 +80,7 @@ async function run(g: Grant, carried: CarriedState | undefined): Promise<GrantSt
   if (carried?.phase === 'retained') {
     // Continued as new while the account is retained: access has long ended.
     await CancellationScope.nonCancellable(() => holdRetained(g));
+    await CancellationScope.nonCancellable(() => holdForBreakGlassReview(g));
     return g.state;
   }
   if (carried?.lowering) finishLowering(g, carried.lowering);
@@ -86,6 +90,8 @@ async function run(g: Grant, carried: CarriedState | undefined): Promise<GrantSt
     // cleanup removed. An adoption checks an existing account instead of creating one.
     const provisioned = await CancellationScope.nonCancellable(() => (g.request.adoption ? adopt(g) : provision(g)));
     if (!provisioned) return g.state;
+    // Break-glass: the alert and the review request, in the background.
+    startBreakGlass(g);
   }
   try {
     await waitForEnd(g);
@@ -94,6 +100,8 @@ async function run(g: Grant, carried: CarriedState | undefined): Promise<GrantSt
     g.revokeRequest ??= { actor: 'temporal', reason: 'workflow cancelled' };
   }
   await CancellationScope.nonCancellable(() => end(g));
+  // Break-glass: access has ended; the workflow stays open for the review after the fact.
+  await CancellationScope.nonCancellable(() => holdForBreakGlassReview(g));
   return g.state;
 }
 

@@ -50,4 +50,12 @@ describe('decision links (pure)', () => {
     }
     for (const decision of ['approve', 'deny'] as const) assert.deepEqual(links.verify(links.mint({ ...claim, kind: 'review', decision }), at), { ok: false, why: 'invalid' });
   });
+
+  it("When a break-glass claim is minted, then it acknowledges or flags and nothing else; no other kind acknowledges or flags", () => {
+    for (const decision of ['acknowledge', 'flag'] as const) {
+      assert.equal(links.verify(links.mint({ ...claim, kind: 'break-glass', decision }), at).ok, true, decision);
+      for (const kind of ['approval', 'extension', 'review'] as const) assert.deepEqual(links.verify(links.mint({ ...claim, kind, decision }), at), { ok: false, why: 'invalid' }, `${kind} ${decision}`);
+    }
+    for (const decision of ['approve', 'deny', 'keep', 'revoke'] as const) assert.deepEqual(links.verify(links.mint({ ...claim, kind: 'break-glass', decision }), at), { ok: false, why: 'invalid' }, decision);
+  });
 });

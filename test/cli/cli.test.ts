@@ -44,7 +44,7 @@ describe('CLI: dbaccess against the real stack', function () {
     assert.ok(existsSync(bin), `${bin} was not built`);
     assert.ok(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n'));
     tmp = mkdtempSync(join(tmpdir(), 'dbaccess-cli-'));
-    stack = await startTestStack({ standing: { review: '30d' } });
+    stack = await startTestStack({ standing: { review: '30d' }, breakGlass: { clients: ['test-admin'], maxDuration: '30m' } });
   });
   after(async () => {
     await stack?.stop();
@@ -318,6 +318,26 @@ describe('CLI: dbaccess against the real stack', function () {
     const revoked = await cli(['review', id, '--revoke', '--reason', 'left the team'], { key: stack.keys.approver });
     ok(revoked);
     await eventually(async () => (await get(id)).body.status === 'REVOKED', 'REVOKED');
+  });
+
+  it('When the glass is broken with --break-glass, then a reason is required, the grant is ACTIVE at once for the cap where approval is needed, and review --acknowledge (approvers) records the review; --flag needs a reason', async () => {
+    const { email, name } = person();
+    const id = grantIdFor(stack.project, 'gated', email);
+    const args = ['grant', '--email', email, '--name', name, '--project', stack.project, '--database', 'gated', '--level', 'READ', '--break-glass'];
+    assert.equal((await cli(args)).code, 2, 'a break-glass needs a reason');
+    const broken = await cli([...args, '--reason', 'incident 4712']);
+    ok(broken);
+    assert.match(broken.stdout, /^Granted READ on [^ ]+\/gated for /);
+    assert.match(broken.stdout, /\nbreak-glass: +no approval, never extended; administrators and owner alerted; review pending by /);
+    const state = (await get(id)).body;
+    assert.ok(Math.abs(Date.parse(state.expiresAt) - Date.now() - 30 * 60_000) < 60_000, state.expiresAt);
+    assert.equal((await cli(['review', id, '--flag'], { key: stack.keys.approver })).code, 2, 'a flag needs a reason');
+    assert.equal((await cli(['review', id, '--acknowledge', '--keep'], { key: stack.keys.approver })).code, 2, 'one decision');
+    const acknowledged = await cli(['review', id, '--acknowledge'], { key: stack.keys.approver });
+    ok(acknowledged);
+    assert.match(acknowledged.stdout, /^Acknowledged the break-glass grant grant\/.* \(ACTIVE\)\.\n$/);
+    assert.equal((await get(id)).body.breakGlass.review, 'acknowledged');
+    ok(await cli(['revoke', id, '--reason', 'incident over']));
   });
 
   it('When a CSV file onboards a team, then every row becomes a grant; one bad row starts nothing and is named', async () => {

@@ -91,6 +91,7 @@ describe('config: file', () => {
         reminders: [3 * DAY, DAY],
         revocationLeadMs: 60_000,
         eventStream: { deliverForMs: 24 * 3600_000, endpoints: {} },
+        breakGlass: { clients: [], maxDurationMs: 3600_000, reviewWithinMs: 7 * DAY },
       } satisfies FileConfig);
       assert.equal(FILE_DEFAULTS.maxDuration, '90d');
     });
@@ -348,6 +349,7 @@ describe('config: file', () => {
         reminders: [3 * DAY, DAY],
         revocationLeadMs: 60_000,
         eventStream: { deliverForMs: 24 * 3600_000, endpoints: {} },
+        breakGlass: { clients: [], maxDurationMs: 3600_000, reviewWithinMs: 7 * DAY },
       } satisfies FileConfig);
     });
 
@@ -495,6 +497,22 @@ describe('config: file', () => {
       assert.deepEqual(problemsOf(withStanding({ review: '5s' })), [`${at}.review: must be from 20s to 366d`]);
       assert.deepEqual(problemsOf(withStanding({ review: '30d', decideWithin: '30d' })), [`${at}.decideWithin: must be shorter than review (30d)`]);
       assert.ok(problemsOf(withStanding({ review: '30d', every: '1d' })).some((p) => p.startsWith(at)));
+    });
+  });
+
+  describe('break-glass', () => {
+    const withBreakGlass = (breakGlass: unknown) => ({ ...minimal(), apiClients: { oncall: { role: 'requester', projects: ['project'] } }, breakGlass });
+
+    it('When breakGlass lists configured clients, then they, the cap and the review deadline are kept; without it nobody may break the glass (1h cap, 7d review)', () => {
+      assert.deepEqual(parseFileConfig(withBreakGlass({ clients: ['oncall'], maxDuration: '30m', reviewWithin: '2d' })).breakGlass, { clients: ['oncall'], maxDurationMs: 1_800_000, reviewWithinMs: 2 * DAY });
+      assert.deepEqual(parseFileConfig(minimal()).breakGlass, { clients: [], maxDurationMs: 3600_000, reviewWithinMs: 7 * DAY });
+    });
+
+    it('When breakGlass names an unknown client, a cap out of 5m..24h or an unknown key, then each problem names its path', () => {
+      assert.deepEqual(problemsOf(withBreakGlass({ clients: ['oncall', 'ghost'] })), ['$.breakGlass.clients: ghost is not a configured apiClient']);
+      assert.deepEqual(problemsOf(withBreakGlass({ maxDuration: '2d' })), ['$.breakGlass.maxDuration: must be from 5m to 24h']);
+      assert.deepEqual(problemsOf(withBreakGlass({ maxDuration: '1m' })), ['$.breakGlass.maxDuration: must be from 5m to 24h']);
+      assert.ok(problemsOf(withBreakGlass({ approvers: [] })).some((p) => p.startsWith('$.breakGlass')));
     });
   });
 });

@@ -70,6 +70,30 @@ async function main(): Promise<void> {
       },
     },
     {
+      // Break-glass: no approval gate, alerted and asked for review once ACTIVE; an extension refused;
+      // revoked, then acknowledged after access ended, which closes the workflow.
+      name: 'break-glass',
+      ttlMs: 3600_000,
+      request: { breakGlass: { reviewWithinMs: 7 * DAY, reviewers: [{ name: 'ann', email: 'ann@example.com' }] }, durationMs: 3600_000, reason: 'incident 42' },
+      async drive(handle) {
+        await waitFor(handle, 'ACTIVE');
+        const state = await handle.query(grantStateQuery);
+        await handle.executeUpdate(extendUpdate, { args: [{ expiresAt: new Date(Date.parse(state.expiresAt) + 3600_000).toISOString(), actor: 'alice' }] }).catch(() => undefined);
+        await handle.signal(revokeSignal, { actor: 'bob', reason: 'incident over' });
+        await waitFor(handle, 'REVOKED');
+        const link = { id: '0123456789abcdef', kind: 'break-glass', request: state.breakGlass.requestedAt, email: 'ann@example.com' };
+        await handle.executeUpdate(reviewUpdate, { args: [{ decision: 'acknowledge', actor: 'ann', actorEmail: 'ann@example.com', mayReview: true, link }] });
+        return handle.result();
+      },
+    },
+    {
+      // Break-glass nobody reviews: it expires, then its review's deadline passes (BREAK_GLASS_UNREVIEWED).
+      name: 'break-glass-unreviewed',
+      ttlMs: 3600_000,
+      request: { breakGlass: { reviewWithinMs: DAY, reviewers: [{ name: 'ann', email: 'ann@example.com' }] }, reason: 'incident 43' },
+      drive: (handle) => handle.result(),
+    },
+    {
       // A standing grant: kept once by a reviewer, then asked for review again, reminded, and lapsed.
       name: 'standing',
       ttlMs: 30 * DAY,

@@ -24,6 +24,8 @@ describe('replaying recorded grant histories', function () {
       'adoption',
       'approval',
       'armed-expiry',
+      'break-glass',
+      'break-glass-unreviewed',
       'event-stream',
       'expiry',
       'extension-approval',

@@ -114,6 +114,8 @@ export interface TestStackOptions {
   reminders?: string[];
   /** A database `standing` of the project (the first schema) that allows standing grants, reviewed as given. */
   standing?: { review: string; decideWithin?: string };
+  /** The configuration's breakGlass (clients, maxDuration, reviewWithin); none by default. */
+  breakGlass?: { clients: string[]; maxDuration?: string; reviewWithin?: string };
   /** CREDENTIALS_IN_EMAIL (default false: a one-time link). */
   credentialsInEmail?: boolean;
   /** CREDENTIAL_LINK_TTL in ms (default 24 h). */
@@ -171,6 +173,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         approval: { timeout: options.approvalTimeout ?? '1h' },
         ...(options.reminders ? { reminders: options.reminders } : {}),
         ...(options.eventStream ? { eventStream: options.eventStream } : {}),
+        ...(options.breakGlass ? { breakGlass: options.breakGlass } : {}),
         ...(options.reconciler ? { reconciler: { interval: options.reconciler.interval ?? '1h', mode: options.reconciler.mode ?? 'revoke' } } : {}),
         apiClients: Object.fromEntries(
           Object.values(ROLE_CLIENTS).map((c) => [

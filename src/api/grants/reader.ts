@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, type Client, type WorkflowExecutionDescription, type WorkflowHandle } from '@temporalio/client';
 import type { ApiClient, FileConfig } from '../../config';
-import { DATABASE_KEY, GRANT_STATUSES, PROJECT_KEY, checkEmail, normalizeEmail, parseGrantId, type GrantState, type GrantStatus } from '../../domain';
+import { BREAK_GLASS_REVIEWS, DATABASE_KEY, GRANT_STATUSES, PROJECT_KEY, checkEmail, normalizeEmail, parseGrantId, type GrantState, type GrantStatus } from '../../domain';
 import type { grantAccess } from '../../workflows';
 import { grantStateQuery } from '../../contract/messages';
 import { listWorkflows } from '../../adapters/temporal/visibility';
@@ -24,6 +24,8 @@ export interface NewGrant {
   /** a duration such as 8h or 14d, counted from when access is granted. */
   duration?: string;
   reason?: string;
+  /** Break the glass: no approval, capped, alerted, reviewed after the fact (allowed clients only). */
+  breakGlass?: boolean;
 }
 
 export interface GrantFilters {
@@ -31,6 +33,8 @@ export interface GrantFilters {
   project?: string;
   database?: string;
   status?: string;
+  /** Break-glass grants whose review is in this state. */
+  breakGlass?: string;
   limit?: number;
 }
 
@@ -44,6 +48,8 @@ export interface GrantSummary {
   expiresAt?: string;
   /** A standing grant's next review deadline. */
   reviewBy?: string;
+  /** A break-glass grant's review: pending, acknowledged, flagged or unreviewed. */
+  breakGlass?: string;
   workflowStatus: string;
   startedAt: string;
   closedAt?: string;
@@ -208,6 +214,10 @@ export class GrantReader {
       if (!(GRANT_STATUSES as readonly string[]).includes(filters.status)) throw badRequest(`status: must be one of ${GRANT_STATUSES.join(', ')}`);
       clauses.push(`${SA.status.name} = '${filters.status}'`);
     }
+    if (filters.breakGlass !== undefined) {
+      if (!(BREAK_GLASS_REVIEWS as readonly string[]).includes(filters.breakGlass)) throw badRequest(`breakGlass: must be one of ${BREAK_GLASS_REVIEWS.join(', ')}`);
+      clauses.push(`${SA.breakGlass.name} = '${filters.breakGlass}'`);
+    }
     const limit = filters.limit ?? 100;
     const out: GrantSummary[] = [];
     for await (const wf of listWorkflows(this.options.client, clauses.join(' AND '), Math.min(limit, 1000))) {
@@ -224,6 +234,7 @@ export class GrantReader {
         ...optional('status', sa.get(SA.status)),
         ...(expiresAt ? { expiresAt: expiresAt.toISOString() } : {}),
         ...(reviewBy ? { reviewBy: reviewBy.toISOString() } : {}),
+        ...optional('breakGlass', sa.get(SA.breakGlass)),
         workflowStatus: wf.status,
         startedAt: wf.startTime.toISOString(),
         ...(wf.closeTime ? { closedAt: wf.closeTime.toISOString() } : {}),

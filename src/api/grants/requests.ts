@@ -50,8 +50,10 @@ export class GrantRequests extends GrantReader {
     const database = own(project.databases, input.database);
     if (!database) throw notFound('unknown_database', `database: ${input.database} is not a database of project ${input.project}`);
     const privileges = this.privilegesOf(input.accessLevel, project, database);
-    const { expiresAt, durationMs, standing } = this.expiryOf(input, database, project);
-    const reasons = approvalReasons(config, project, database, input.accessLevel);
+    const breakGlass = input.breakGlass === true ? this.breakGlassOf(input, client) : undefined;
+    const { expiresAt, durationMs, standing } = breakGlass ? this.breakGlassExpiryOf(input, database, breakGlass.capMs) : this.expiryOf(input, database, project);
+    // Break-glass: no approval gate, whatever the level or the database; reviewed after the fact instead.
+    const reasons = breakGlass ? [] : approvalReasons(config, project, database, input.accessLevel);
 
     const account = deriveAccountName(email, project.key, database.key);
     const reason = input.reason?.trim();
@@ -72,8 +74,9 @@ export class GrantRequests extends GrantReader {
       secretName: grantSecretName(config.secretPrefix, project.key, database.key, account),
       target: grantTargetOf(database),
       owner: project.owner,
-      maxDurationMs: database.maxDurationMs,
+      maxDurationMs: breakGlass ? Math.min(breakGlass.capMs, database.maxDurationMs) : database.maxDurationMs,
       ...(standing ? { standing } : {}),
+      ...(breakGlass ? { breakGlass: { reviewWithinMs: config.breakGlass.reviewWithinMs, reviewers: this.reviewersOf(project) } } : {}),
       reminderOffsetsMs: [...config.reminders],
       ...(config.revocationLeadMs > 0 ? { revocationLeadMs: config.revocationLeadMs } : {}),
       ...(Object.keys(config.eventStream.endpoints).length > 0 ? { eventStream: { deliverForMs: config.eventStream.deliverForMs } } : {}),
@@ -101,6 +104,38 @@ export class GrantRequests extends GrantReader {
     if (durationMs === undefined) throw badRequest('duration: must be a duration such as 30m, 8h, 14d or 1d12h');
     if (durationMs < MIN_DURATION_MS) throw badRequest('duration: must be at least 1m');
     if (durationMs > database.maxDurationMs) throw badRequest(`duration: must be at most ${formatDuration(database.maxDurationMs)} on ${database.key}`);
+    return { expiresAt: new Date(this.now().getTime() + durationMs).toISOString(), durationMs };
+  }
+
+  /** Whether the caller may break the glass (403 naming breakGlass) and has said why (400 naming reason); the cap. */
+  protected breakGlassOf(input: NewGrant, client: ApiClient): { capMs: number } {
+    const settings = this.options.config.breakGlass;
+    if (!settings.clients.includes(client.name)) {
+      throw new HttpError(403, 'break_glass_not_allowed', `breakGlass: ${client.name} may not break the glass (only the API clients listed in the configuration's breakGlass.clients may)`);
+    }
+    if (input.reason === undefined || input.reason.trim() === '') throw badRequest('reason: is required to break the glass: say why access is needed now, without approval');
+    return { capMs: settings.maxDurationMs };
+  }
+
+  /** A break-glass grant's expiry: at most the cap (and the database's own maximum); without one, for the cap, counted from when access is granted. */
+  protected breakGlassExpiryOf(input: NewGrant, database: DatabaseConfig, capMs: number): { expiresAt: string; durationMs?: number; standing?: undefined } {
+    const limit = Math.min(capMs, database.maxDurationMs);
+    const cap = formatDuration(limit);
+    if (input.expiresAt !== undefined && input.duration !== undefined) throw badRequest('duration: give either expiresAt or duration, not both');
+    if (input.expiresAt !== undefined) {
+      if (isNoEnd(input.expiresAt)) throw badRequest(`expiresAt: a break-glass grant always has an end, at most ${cap} from now`);
+      const expiry = resolveExpiry(input.expiresAt, this.now(), limit);
+      if (!expiry.ok) throw badRequest(`expiresAt: ${expiry.reason} (a break-glass grant lasts at most ${cap})`);
+      return { expiresAt: expiry.expiresAt.toISOString() };
+    }
+    let durationMs = limit;
+    if (input.duration !== undefined) {
+      const asked = parseDuration(input.duration);
+      if (asked === undefined) throw badRequest('duration: must be a duration such as 30m, 8h, 14d or 1d12h');
+      if (asked < MIN_DURATION_MS) throw badRequest('duration: must be at least 1m');
+      if (asked > limit) throw badRequest(`duration: must be at most ${cap} for a break-glass grant`);
+      durationMs = asked;
+    }
     return { expiresAt: new Date(this.now().getTime() + durationMs).toISOString(), durationMs };
   }
 

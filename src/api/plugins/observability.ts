@@ -62,8 +62,32 @@ export class ApiMetrics implements GrantObserver {
     },
   });
 
+  /** Break-glass grants by review (pending: awaiting a review; unreviewed: nobody reviewed them in time), counted at each scrape. */
+  private countBreakGlass?: (review: 'pending' | 'unreviewed') => Promise<number>;
+  readonly breakGlassGrants = new Gauge({
+    name: 'dbaccess_break_glass_grants',
+    help:
+      'Break-glass grants (granted without approval) by their review after the fact: pending (awaiting acknowledge or flag) and unreviewed (nobody reviewed them by their deadline, ' +
+      'within the visibility retention). Read from Temporal visibility at each scrape (at most every 5s); unreviewed above 0 needs the administrators (docs/lifecycle.md: Break-glass).',
+    labelNames: ['review'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      if (!this.countBreakGlass) return;
+      try {
+        for (const review of ['pending', 'unreviewed'] as const) this.breakGlassGrants.set({ review }, await this.countBreakGlass(review));
+      } catch {
+        // Temporal unreachable: keep the last values; the scrape still answers.
+      }
+    },
+  });
+
   constructor() {
     for (const kind of MESSAGE_KINDS) this.messagesSent.labels(kind).inc(0);
+  }
+
+  /** Where the break-glass gauge reads its values (the app wires Temporal visibility). */
+  watchBreakGlass(count: (review: 'pending' | 'unreviewed') => Promise<number>): void {
+    this.countBreakGlass = count;
   }
 
   /** Where the retained-accounts gauge reads its value (the app wires Temporal visibility). */

@@ -51,7 +51,9 @@ function facts(state: GrantState, claim: DecisionClaim): string {
     ['Project / database', where(state)],
     ['Access level', `${clean(state.accessLevel, 40)} (${state.privileges.map((p) => clean(p, 40)).join(', ')})`],
   ];
-  if (claim.kind === 'review' && state.standing) {
+  if (claim.kind === 'break-glass' && state.breakGlass) {
+    rows.push(['Break-glass', `granted without approval at ${state.grantedAt ?? state.requestedAt}, until ${state.expiresAt} (${state.status})`], ['Broken by', clean(state.requestedBy, 120)], ['Reason', clean(state.reason) || 'none given'], ['Review by', state.breakGlass.reviewBy ?? '']);
+  } else if (claim.kind === 'review' && state.standing) {
     rows.push(['Standing since', state.grantedAt ?? state.requestedAt], ['Review deadline', state.standing.reviewBy], ['Requested by', clean(state.requestedBy, 120)]);
     if (state.reason) rows.push(['Reason', clean(state.reason)]);
   } else if (claim.kind === 'extension' && state.pendingExtension) {
@@ -67,6 +69,7 @@ function facts(state: GrantState, claim: DecisionClaim): string {
 
 function title(claim: DecisionClaim): string {
   if (claim.kind === 'review') return claim.decision === 'keep' ? 'Keep standing access' : 'Revoke standing access';
+  if (claim.kind === 'break-glass') return claim.decision === 'acknowledge' ? 'Acknowledge break-glass access' : 'Flag break-glass access';
   const what = claim.kind === 'extension' ? 'an extension' : 'a request for access';
   return claim.decision === 'approve' ? `Approve ${what}` : `Deny ${what}`;
 }
@@ -94,7 +97,12 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
     const client = approversOf(deps.config, state.project).find((c) => c.name === claim.approver && c.email?.toLowerCase() === claim.email);
     if (!client) return { status: 403, error: 'not_an_approver', message: `${claim.email} may no longer decide on requests of project ${state.project}` };
     const pending =
-      claim.kind === 'review'
+      // A break-glass review is open whatever the status: it may come after access has ended.
+      claim.kind === 'break-glass'
+        ? state.breakGlass?.review === 'pending'
+          ? state.breakGlass.requestedAt
+          : undefined
+        : claim.kind === 'review'
         ? state.status === 'ACTIVE'
           ? state.standing?.review?.requestedAt
           : undefined
@@ -119,7 +127,7 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
     description:
       method === 'get'
         ? 'The request the link was sent for and a button; opening it decides nothing.'
-        : "Approves or denies (the link says which) as the approver the link was sent to; a standing grant's review link keeps or revokes it. A denial or a revoke needs `reason` (a form field or JSON).",
+        : "Approves or denies (the link says which) as the approver the link was sent to; a standing grant's review link keeps or revokes it; a break-glass grant's review link acknowledges or flags it (also after its access has ended). A denial, a revoke or a flag needs `reason` (a form field or JSON).",
     operationId: method === 'get' ? 'openDecisionLink' : 'decideWithLink',
     params: { type: 'object', properties: { token: { type: 'string', pattern: DECISION_TOKEN_PATTERN.source } }, required: ['token'] },
     ...(method === 'post' ? { body: { type: ['object', 'null'], properties: { reason: { type: 'string', maxLength: REASON_MAX } } } } : {}),
@@ -147,9 +155,9 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
       const { claim, state } = found;
       noStore(reply);
       if (asksForJson(request)) return reply.send({ grantId: state.grantId, kind: claim.kind, decision: claim.decision, approver: claim.approver, status: state.status });
-      const button = { approve: 'Approve', deny: 'Deny', keep: 'Keep', revoke: 'Revoke' }[claim.decision];
+      const button = { approve: 'Approve', deny: 'Deny', keep: 'Keep', revoke: 'Revoke', acknowledge: 'Acknowledge', flag: 'Flag' }[claim.decision];
       const form =
-        claim.decision === 'approve' || claim.decision === 'keep'
+        claim.decision === 'approve' || claim.decision === 'keep' || claim.decision === 'acknowledge'
           ? `<form method="post"><button type="submit">${button}</button></form>`
           : `<form method="post"><p><label for="reason">Reason (the grantee reads it)</label><br><textarea id="reason" name="reason" rows="3" cols="60" maxlength="${REASON_MAX}" required></textarea></p><button type="submit">${button}</button></form>`;
       return page(reply, 200, title(claim), `<p>Nothing is decided until you press the button.</p>${facts(state, claim)}${form}`);
@@ -167,10 +175,11 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
       if (reason !== '' && !isSafeText(reason)) return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: must not contain control or invisible characters' }, 'Not decided');
       if (claim.decision === 'deny' && reason === '') return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: is required to deny a request' }, 'Not decided');
       if (claim.decision === 'revoke' && reason === '') return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: is required to revoke a standing grant' }, 'Not decided');
+      if (claim.decision === 'flag' && reason === '') return answer(request, reply, { status: 400, error: 'invalid_request', message: 'reason: is required to flag a break-glass grant' }, 'Not decided');
       let status: string;
       try {
         status =
-          claim.decision === 'keep' || claim.decision === 'revoke'
+          claim.decision === 'keep' || claim.decision === 'revoke' || claim.decision === 'acknowledge' || claim.decision === 'flag'
             ? (await deps.grants.review(state.grantId, claim.decision, client, reason || undefined, link)).status
             : claim.decision === 'approve' ? (await deps.grants.approve(state.grantId, client, reason || undefined, link)).status : (await deps.grants.deny(state.grantId, client, reason, link)).status;
       } catch (err) {
@@ -179,10 +188,11 @@ export function decisionRoutes(deps: DecisionRoutesDeps): FastifyPluginAsync {
         return answer(request, reply, { status: code === 'already_decided' ? 409 : err.statusCode, error: code, message: err.message }, 'Not decided');
       }
       noStore(reply);
-      const verb = { approve: 'approved', deny: 'denied', keep: 'kept', revoke: 'revoked' }[claim.decision];
+      const verb = { approve: 'approved', deny: 'denied', keep: 'kept', revoke: 'revoked', acknowledge: 'acknowledged', flag: 'flagged' }[claim.decision];
       if (asksForJson(request)) return reply.send({ grantId: state.grantId, kind: claim.kind, decision: verb, status });
-      const what = claim.kind === 'review' ? 'standing grant' : claim.kind === 'extension' ? 'extension' : 'request';
-      return page(reply, 200, `You ${verb} it`, `<p>The ${what} is ${verb}; the grant is now ${escapeHtml(status)}. The grantee and the project owner are told.</p>${facts(state, claim)}`);
+      const what = claim.kind === 'break-glass' ? 'break-glass grant' : claim.kind === 'review' ? 'standing grant' : claim.kind === 'extension' ? 'extension' : 'request';
+      const told = claim.kind === 'break-glass' ? (claim.decision === 'flag' ? 'The decision is audited and the administrators are alerted.' : 'The decision is audited.') : 'The grantee and the project owner are told.';
+      return page(reply, 200, `You ${verb} it`, `<p>The ${what} is ${verb}; the grant is now ${escapeHtml(status)}. ${told}</p>${facts(state, claim)}`);
     });
   };
 }

@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { AUTHENTICATED, WITH_BODY, WITH_GRANT_ID, errors } from './responses';
+import { BREAK_GLASS_REVIEWS } from '../../domain';
 import { accessLevel, databaseKey, duration, emailField, expiresAt, grantId, requestExpiresAt, grantStatus, listLimit, personName, projectKey, reason, requiredReason } from './fields';
 
 // JSON schemas of the grant routes: types, lengths, patterns (fields.ts), required and
@@ -108,6 +109,19 @@ const grantState = {
         review: { type: 'object', properties: { requestedAt: { type: 'string' }, decideBy: { type: 'string' } } },
       },
     },
+    breakGlass: {
+      type: 'object',
+      description:
+        'a break-glass grant (requested with breakGlass true by an allowed client): granted without approval, capped, never extended. `review` is its review after the fact: pending (until `reviewBy`), acknowledged, flagged, or unreviewed (nobody reviewed it in time). The workflow stays open after access has ended until it is reviewed or `reviewBy` passes.',
+      properties: {
+        review: { type: 'string', enum: [...BREAK_GLASS_REVIEWS] },
+        requestedAt: { type: 'string' },
+        reviewBy: { type: 'string' },
+        reviewedBy: { type: 'string' },
+        reviewedAt: { type: 'string' },
+        reason: { type: 'string' },
+      },
+    },
     history: { type: 'array', items: grantEvent },
     workflow: {
       type: 'object',
@@ -122,7 +136,9 @@ export const createGrantSchema = {
     'Starts a grant: one person, one database, one access level, until an expiry (`expiresAt`) or for a `duration`. ' +
     'Answers 201 with the grant ACTIVE when provisioning finished within API_GRANT_WAIT_MS, else 202 (still provisioning, or PENDING_APPROVAL when the level or database needs approval). ' +
     '409 when an open grant exists for the same person and database, or when the previous one ended but its account is retained (it defines stored objects the server will not drop it with: an administrator deals with them first); ' +
-    '502 when provisioning failed (everything was rolled back). Admins and requesters.',
+    '502 when provisioning failed (everything was rolled back). Admins and requesters. ' +
+    '`breakGlass: true` (clients listed in the configuration\'s breakGlass.clients only, else 403 naming breakGlass) grants at once without the approval gate, with a `reason` (required), ' +
+    'for at most breakGlass.maxDuration (default 1h; without expiresAt or duration, for exactly that); it is never extended or changed, the administrators and the project owner are alerted, and the owner and the approvers review it after the fact (POST /grants/{grantId}/review, acknowledge or flag).',
   tags: ['grants'],
   operationId: 'createGrant',
   body: Type.Object(
@@ -135,12 +151,16 @@ export const createGrantSchema = {
       expiresAt: Type.Optional(requestExpiresAt),
       duration: Type.Optional(duration),
       reason: Type.Optional(reason),
+      breakGlass: Type.Optional(
+        Type.Boolean({ description: 'Break the glass: access at once without approval, capped short, alerted, reviewed after the fact. Needs `reason`; allowed clients only.' }),
+      ),
     },
     {
-      // An end or a duration, never both.
+      // An end or a duration, never both; a break-glass request may give neither (it gets the cap).
       oneOf: [
         { type: 'object', required: ['expiresAt'] },
         { type: 'object', required: ['duration'] },
+        { type: 'object', required: ['breakGlass'], properties: { breakGlass: { const: true } }, not: { anyOf: [{ required: ['expiresAt'] }, { required: ['duration'] }] } },
       ],
       additionalProperties: false,
     },
@@ -168,6 +188,12 @@ export const listGrantsSchema = {
       project: Type.Optional(projectKey),
       database: Type.Optional(databaseKey),
       status: Type.Optional(grantStatus),
+      breakGlass: Type.Optional(
+        Type.Union(
+          BREAK_GLASS_REVIEWS.map((r) => Type.Literal(r)),
+          { description: 'Break-glass grants whose review is pending, acknowledged, flagged or unreviewed (the DbAccessBreakGlass search attribute).' },
+        ),
+      ),
       limit: Type.Optional(listLimit),
     },
     { additionalProperties: false },
@@ -189,6 +215,7 @@ export const listGrantsSchema = {
               status: { type: 'string' },
               expiresAt: { type: 'string' },
               reviewBy: { type: 'string', description: "a standing grant's next review deadline (its expiry unless a reviewer keeps it)" },
+              breakGlass: { type: 'string', description: "a break-glass grant's review: pending, acknowledged, flagged or unreviewed" },
               workflowStatus: { type: 'string' },
               startedAt: { type: 'string' },
               closedAt: { type: 'string' },
@@ -278,21 +305,25 @@ export const denySchema = {
 } as const;
 
 export const reviewSchema = {
-  summary: "Review a standing grant",
+  summary: 'Review a standing grant, or a break-glass grant after the fact',
   description:
     'A standing grant (requested with expiresAt NA where the database allows it) is reviewed every period. `keep` moves its deadline (`standing.reviewBy`, its expiry) a review period on from now and is audited REVIEW_KEPT; ' +
     '`revoke` ends it now, with a `reason` the grantee reads. Approvers of the project and admins only; nobody may keep their own access (403). ' +
-    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 409 for a grant that is not standing (`grant_not_standing`), not ACTIVE, or at its deadline.',
+    'Without a keep by the deadline the grant ends then (REVIEW_LAPSED, EXPIRED). 409 for a grant that is not standing (`grant_not_standing`), not ACTIVE, or at its deadline. ' +
+    'A break-glass grant is reviewed with `acknowledge` (BREAK_GLASS_ACKNOWLEDGED) or `flag` with a `reason` (BREAK_GLASS_FLAGGED; the administrators are alerted), once, also after its access has ended, until its `breakGlass.reviewBy`; ' +
+    'nobody reviews one they hold or asked for (403); 409 once it is reviewed or its deadline passed.',
   tags: ['approval'],
   operationId: 'reviewGrant',
   params: grantIdParams,
   body: Type.Object(
     {
-      decision: Type.Union([Type.Literal('keep'), Type.Literal('revoke')], { description: 'keep: another review period; revoke: end it now' }),
+      decision: Type.Union([Type.Literal('keep'), Type.Literal('revoke'), Type.Literal('acknowledge'), Type.Literal('flag')], {
+        description: 'standing grant: keep (another review period) or revoke (end it now); break-glass grant: acknowledge or flag',
+      }),
       reason: Type.Optional(reason),
     },
-    // A revoke needs a reason (the grantee reads it).
-    { additionalProperties: false, if: { properties: { decision: { const: 'revoke' } } }, then: { required: ['reason'] } },
+    // A revoke needs a reason (the grantee reads it), and so does a flag.
+    { additionalProperties: false, if: { properties: { decision: { enum: ['revoke', 'flag'] } } }, then: { required: ['reason'] } },
   ),
   response: {
     200: { type: 'object', properties: { grantId: { type: 'string' }, decision: { type: 'string' }, status: { type: 'string' }, expiresAt: { type: 'string' } } },

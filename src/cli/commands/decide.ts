@@ -57,9 +57,10 @@ Examples:
 
 export const review: Command = {
   name: 'review',
-  summary: 'keep or revoke a standing grant in its review (approvers and admins)',
-  options: { ...GRANT_REF_OPTIONS, keep: { type: 'boolean' }, revoke: { type: 'boolean' }, reason: { type: 'string' } },
+  summary: 'keep or revoke a standing grant in its review, or acknowledge or flag a break-glass grant (approvers and admins)',
+  options: { ...GRANT_REF_OPTIONS, keep: { type: 'boolean' }, revoke: { type: 'boolean' }, acknowledge: { type: 'boolean' }, flag: { type: 'boolean' }, reason: { type: 'string' } },
   help: `Usage: dbaccess review GRANT_ID (--keep | --revoke --reason TEXT)
+       dbaccess review GRANT_ID (--acknowledge | --flag --reason TEXT)
 
 A standing grant (asked for with --expires NA on a database that allows it) has no
 end, but is reviewed every period: before its deadline (dbaccess show: "review by")
@@ -70,23 +71,40 @@ by the deadline, access ends then.
   --revoke        end the access now; --reason is required (the person reads it)
   --reason TEXT   recorded in the audit trail and the e-mails
 
-Nobody keeps their own access.
+A break-glass grant (dbaccess grant --break-glass) is reviewed after the fact, also
+once its access has ended, until its review deadline (dbaccess show):
+
+  --acknowledge   it was justified
+  --flag          it was not (or not like this); --reason is required; the
+                  administrators are alerted
+
+Nobody keeps their own access, nor reviews a break-glass grant they hold or asked for.
 
 ${GRANT_REF_HELP}
 
 Examples:
   dbaccess review grant/demo/dev_project/john.doe@example.com --keep
   dbaccess review grant/demo/dev_project/john.doe@example.com --revoke --reason "left the team"
+  dbaccess review grant/demo/prod_project/john.doe@example.com --acknowledge
+  dbaccess review grant/demo/prod_project/john.doe@example.com --flag --reason "no incident on record"
 `,
   async run(values, positionals, ctx) {
     const id = grantRef(values, positionals, 'review');
-    const keep = values.keep === true;
-    const revoke = values.revoke === true;
-    if (keep === revoke) throw usage('review: give either --keep or --revoke');
-    const reason = revoke ? need(values, 'reason', 'review --revoke') : str(values, 'reason');
-    const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/review'), { decision: keep ? 'keep' : 'revoke', ...(reason !== undefined ? { reason } : {}) });
+    const given = (['keep', 'revoke', 'acknowledge', 'flag'] as const).filter((d) => values[d] === true);
+    if (given.length !== 1) throw usage('review: give one of --keep, --revoke (a standing grant), --acknowledge or --flag (a break-glass grant)');
+    const decision = given[0]!;
+    const reason = decision === 'revoke' || decision === 'flag' ? need(values, 'reason', `review --${decision}`) : str(values, 'reason');
+    const { body } = await request(ctx.conn(), 'POST', grantPath(id, '/review'), { decision, ...(reason !== undefined ? { reason } : {}) });
     if (ctx.json) printJson(ctx, body);
-    else ctx.out(keep ? `Kept ${clean(body.grantId)}: the next review is due by ${clean(body.expiresAt)}.\n` : `Revoking ${clean(body.grantId)}: access ends within seconds.\n`);
+    else
+      ctx.out(
+        {
+          keep: `Kept ${clean(body.grantId)}: the next review is due by ${clean(body.expiresAt)}.\n`,
+          revoke: `Revoking ${clean(body.grantId)}: access ends within seconds.\n`,
+          acknowledge: `Acknowledged the break-glass grant ${clean(body.grantId)} (${clean(body.status)}).\n`,
+          flag: `Flagged the break-glass grant ${clean(body.grantId)} (${clean(body.status)}); the administrators are alerted.\n`,
+        }[decision],
+      );
     return EXIT.OK;
   },
 };

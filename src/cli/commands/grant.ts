@@ -17,9 +17,12 @@ export const grant: Command = {
     duration: { type: 'string' },
     reason: { type: 'string' },
     'from-file': { type: 'string' },
+    'break-glass': { type: 'boolean' },
   },
   help: `Usage: dbaccess grant --email EMAIL --name NAME --project PROJECT --database DATABASE
                       --level LEVEL (--expires DATE | --duration DURATION) [--reason TEXT]
+       dbaccess grant --email EMAIL --name NAME --project PROJECT --database DATABASE
+                      --level LEVEL --break-glass --reason TEXT [--duration DURATION]
        dbaccess grant --from-file grants.csv [--reason TEXT]
 
 Give one person access to one database at one level, until a date or for a while.
@@ -38,6 +41,12 @@ approval (PENDING_APPROVAL: an approver runs dbaccess approve).
                        access is granted (time waiting for approval is not lost)
   --reason TEXT        recorded in the audit trail and the e-mails
   --from-file FILE     a CSV file, one grant per row (see below)
+  --break-glass        access at once, without waiting for approval, for keys the
+                       configuration allows (breakGlass.clients): --reason is required;
+                       at most breakGlass.maxDuration (1h by default), which is also the
+                       length without --expires or --duration; never extended; the
+                       administrators and the owner are alerted and it is reviewed after
+                       the fact (dbaccess review --acknowledge | --flag)
 
 A CSV file has a header row naming its columns: email, name, project, database,
 accessLevel (or access_level), expiresAt (or database_expiry) or duration, reason.
@@ -52,24 +61,30 @@ Examples:
       --database dev_project --level READ_WRITE --expires 2026-12-31 --reason "OPS-4711"
   dbaccess grant --email john.doe@example.com --name "John Doe" --project demo \\
       --database prod_project --level ADMIN --duration 8h --reason "incident 4711"
+  dbaccess grant --email john.doe@example.com --name "John Doe" --project demo \\
+      --database prod_project --level ADMIN --break-glass --reason "incident 4712: orders stuck"
   dbaccess grant --from-file team.csv --reason "onboarding team blue"
 `,
   async run(values, positionals, ctx) {
     if (positionals.length > 0) throw usage(`grant: unexpected argument ${clean(positionals[0])} (see dbaccess grant --help)`);
     const file = str(values, 'from-file');
     if (file !== undefined) {
-      const extra = ['email', 'name', 'project', 'database', 'level', 'expires', 'duration'].find((n) => values[n] !== undefined);
+      const extra = ['email', 'name', 'project', 'database', 'level', 'expires', 'duration', 'break-glass'].find((n) => values[n] !== undefined);
       if (extra) throw usage(`grant: --${extra} cannot be combined with --from-file (put it in the file)`);
       return batch(file, str(values, 'reason'), ctx);
     }
+    const breakGlass = values['break-glass'] === true;
+    if (breakGlass) need(values, 'reason', 'grant --break-glass');
     const body = {
       email: need(values, 'email', 'grant'),
       name: need(values, 'name', 'grant'),
       project: need(values, 'project', 'grant'),
       database: need(values, 'database', 'grant'),
       accessLevel: need(values, 'level', 'grant'),
-      ...expiryOf(values, 'grant', false),
+      // Break-glass: the cap when no end is given.
+      ...(breakGlass && values.expires === undefined && values.duration === undefined ? {} : expiryOf(values, 'grant', false)),
       ...(str(values, 'reason') !== undefined ? { reason: str(values, 'reason') } : {}),
+      ...(breakGlass ? { breakGlass: true } : {}),
     };
     const answer = await request(ctx.conn(), 'POST', '/grants', body);
     if (ctx.json) printJson(ctx, answer.body);

@@ -115,6 +115,7 @@ export function describeGrant(state: any): string {
           ['grant', id],
           ['account', state.account],
           ['password', state.secretName ? `in the secret ${clean(state.secretName)} (the grantee was e-mailed where)` : undefined],
+          ['break-glass', state.breakGlass ? `no approval, never extended; administrators and owner alerted; review ${clean(state.breakGlass.review)}${state.breakGlass.reviewBy ? ` by ${when(state.breakGlass.reviewBy)}` : ''}` : undefined],
         ])
       );
     case 'PENDING_APPROVAL':

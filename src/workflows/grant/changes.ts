@@ -15,6 +15,7 @@ import {
 } from '../../domain';
 import { moveAccountExpiry } from './account-expiry';
 import { auditBeforeChange, writeAuditUntilDone } from './audit';
+import { refuseBreakGlassChange } from './break-glass';
 import { refuseWhileExtensionPending, requestExtension } from './extension-approval';
 import { applyLevel, finishLoweringLater, stopLowering } from './lowering';
 import { notifyInBackground } from './notify';
@@ -28,6 +29,7 @@ import { exclusive } from './updates';
 // audited before it is made, so access never exceeds what the trail says.
 
 export function validateExtend(g: Grant, args: ExtendArgs): void {
+  refuseBreakGlassChange(g, 'extended');
   g.requireActive();
   // Its review bounds a standing grant: only a reviewer's keep moves its deadline.
   if (g.request.standing) g.invalid(`this is a standing grant, reviewed every ${formatDuration(g.request.standing.reviewMs)}: its deadline ${g.state.expiresAt} moves only when a reviewer keeps it (POST /grants/{grantId}/review)`);
@@ -69,6 +71,7 @@ export function extend(g: Grant, args: ExtendArgs): Promise<ExtendResult> {
 }
 
 export function validateChangeLevel(g: Grant, args: ChangeLevelArgs): void {
+  refuseBreakGlassChange(g, 'changed to another level');
   g.requireActive();
   g.refuseAtExpiry();
   if (typeof args?.accessLevel !== 'string' || !ACCESS_LEVEL_NAME.test(args.accessLevel)) g.invalid('accessLevel: must be a level name such as READ');

@@ -1,5 +1,5 @@
 import { ApplicationFailure, log, patched } from '@temporalio/workflow';
-import { ActivityErrorType, accountLabel, describeLeftBehind, innermostMessage } from '../../domain';
+import { ActivityErrorType, accountLabel, describeLeftBehind, formatDuration, innermostMessage } from '../../domain';
 import { boundAdoptedAccount } from './account-expiry';
 import { awaitApproval } from './approval';
 import { writeAudit, writeAuditUntilDone } from './audit';
@@ -33,7 +33,11 @@ export async function provision(g: Grant): Promise<boolean> {
     db.checkTarget.executeWithOptions({ ...DATABASE, summary: `check ${request.target.schema} and its admin secret ${request.target.adminSecretId}` }, [g.accountRef()]);
   let checked: ReturnType<typeof checkTarget> | undefined;
   try {
-    const requested = g.auditRecord('REQUESTED', request.requestedBy, { reason: request.reason });
+    const requested = g.auditRecord('REQUESTED', request.requestedBy, {
+      reason: request.reason,
+      // Break-glass: said where the request is audited, before anything is created.
+      ...(request.breakGlass ? { detail: `break-glass: granted without approval for ${formatDuration(request.maxDurationMs)} at most, never extended; the administrators and the owner are alerted and it is reviewed after the fact` } : {}),
+    });
     const recorded = writeAudit(requested, `audit REQUESTED by ${request.requestedBy}`);
     // Checking the target creates nothing, so it runs while REQUESTED is being audited;
     // not for a grant that waits for approval, whose check must be fresh when approved.

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/workflow';
 import { GrantErrorType, formatDuration, type GrantStatus, type ReviewArgs } from '../../domain';
 import { moveAccountExpiry } from './account-expiry';
 import { auditBeforeChange, writeAuditUntilDone } from './audit';
+import { reviewBreakGlass, validateBreakGlassReview } from './break-glass';
 import { notifyApproval, notifyInBackground } from './notify';
 import type { Grant } from './state';
 import { exclusive } from './updates';
@@ -79,6 +80,8 @@ function notifyReview(g: Grant, kind: 'REVIEW_REQUESTED' | 'REVIEW_REMINDER', ev
 
 /** The review update's validator: a standing grant, ACTIVE, before its deadline; the grantee keeps nothing of their own; a link decides its own review only. */
 export function validateReview(g: Grant, args: ReviewArgs): void {
+  // A break-glass grant's review after the fact (break-glass.ts): acknowledge or flag.
+  if (g.request.breakGlass) return validateBreakGlassReview(g, args);
   if (!g.request.standing || !g.state.standing) {
     throw ApplicationFailure.create({ type: GrantErrorType.NotStanding, message: 'this grant is not a standing grant: it has an expiry, and is extended or revoked instead', nonRetryable: true });
   }
@@ -110,6 +113,7 @@ function linkDetail(args: ReviewArgs): string {
 
 /** Keep: the deadline moves a review period on from now (audited first); revoke: the grant is revoked as by the revoke signal. */
 export async function review(g: Grant, args: ReviewArgs): Promise<{ status: GrantStatus; expiresAt: string }> {
+  if (g.request.breakGlass) return reviewBreakGlass(g, args);
   if (args.decision === 'revoke') {
     g.requestRevoke({ actor: args.actor, ...(args.reason ? { reason: args.reason.trim() } : {}), detail: `revoked in its review${linkDetail(args)}` });
     return { status: 'REVOKING', expiresAt: g.state.expiresAt };

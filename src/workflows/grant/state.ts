@@ -96,6 +96,8 @@ export class Grant {
   /** Tries to drop a retained account run one at a time; each one counts, to restart the daily wait. */
   readonly dropTries = new Mutex();
   dropTryCount = 0;
+  /** A break-glass review is being audited: no other is taken meanwhile. */
+  breakGlassDeciding = false;
   /** Whether DbAccessRetained was set, so that it is removed once the account is dropped. */
   private retainedPublished = false;
 
@@ -244,12 +246,15 @@ export class Grant {
       ...retained,
       // Standing grants only (grants that are not do not need it registered).
       ...(s.standing ? [{ key: SA.reviewBy, value: new Date(s.standing.reviewBy) }] : []),
+      // Break-glass grants only: their review (pending, acknowledged, flagged, unreviewed).
+      ...(s.breakGlass ? [{ key: SA.breakGlass, value: s.breakGlass.review }] : []),
     ]);
     setCurrentDetails(
       [
         `**${s.status}**: ${s.accessLevel} (${s.privileges.join(', ')}) on ${s.project}/${s.database} for ${s.email}`,
         `account \`${s.account}\`, expires ${s.expiresAt}`,
         s.standing ? `standing grant, reviewed every ${formatDuration(s.standing.reviewEveryMs)}: keep or revoke by ${s.standing.reviewBy}${s.standing.review ? ` (review asked at ${s.standing.review.requestedAt})` : ''}` : '',
+        s.breakGlass ? `**break-glass** (no approval, never extended): review ${s.breakGlass.review}${s.breakGlass.reviewedBy ? ` by ${s.breakGlass.reviewedBy} at ${s.breakGlass.reviewedAt}` : s.breakGlass.reviewBy ? `, due by ${s.breakGlass.reviewBy}` : ''}${s.breakGlass.reason ? ` (${s.breakGlass.reason})` : ''}` : '',
         s.secretName ? `credentials in secret \`${s.secretName}\`` : '',
         s.failure ? `failed at step "${s.failure.step}": ${s.failure.message}` : '',
         s.status === 'PENDING_APPROVAL' && s.approval ? `waiting for approval (${s.approval.reasons.join('; ')}); denied unless decided by ${s.approval.decideBy}` : '',

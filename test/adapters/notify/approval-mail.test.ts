@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { approvalMail } from '../../support/messages';
+import { adminMail, approvalMail } from '../../support/messages';
 import { initialGrantState } from '../../../src/domain';
 import { DAY, grantRequest } from '../../workflows/fixtures';
 
@@ -79,5 +79,39 @@ describe('approval e-mails', () => {
     assert.ok(flat.includes('ask for READ instead'), flat);
     const timedOut = approvalMail({ kind: 'EXTENSION_DENIED', grant: active, owner: request.owner, approvers, reasons: [], actor: 'dbaccess', eventId: 'run:000010', extension });
     assert.ok(timedOut.text.replace(/\s+/g, ' ').includes('was not decided in time and has been denied'), timedOut.text);
+  });
+
+  describe('break-glass', () => {
+    const broken = { ...grant, status: 'ACTIVE' as const, breakGlass: { review: 'pending' as const, requestedAt: '2026-11-25T10:00:05.000Z', reviewBy: '2026-12-02T10:00:05.000Z' } };
+    const admins = [{ name: 'DBA', email: 'dba@example.com' }];
+
+    it('When the glass is broken, then the administrators are alerted with the owner in copy, the reason and the review deadline; no secret', () => {
+      const mail = adminMail({ kind: 'BREAK_GLASS', grant: broken, eventId: 'g/break-glass/alert', detail: 'broken', owner: request.owner, administrators: admins });
+      assert.deepEqual(mail.to, ['dba@example.com']);
+      assert.deepEqual(mail.cc, ['owner@example.com']);
+      assert.match(mail.subject, /^\[dbaccess\] BREAK-GLASS: john\.doe@example\.com has ADMIN on project\/dev_project without approval$/);
+      assert.ok(mail.text.includes('<b>incident</b> 42'), 'the reason, as text');
+      assert.ok(mail.text.includes('2026-12-02T10:00:05.000Z'));
+      assert.ok(!/password/i.test(mail.text.replace(/password replaced/g, '')));
+    });
+
+    it('When a flag or no review is reported, then the administrators get their own subject', () => {
+      const flagged = adminMail({ kind: 'BREAK_GLASS_FLAGGED', grant: { ...broken, breakGlass: { ...broken.breakGlass, review: 'flagged' as const, reviewedBy: 'ann', reason: 'no incident' } }, eventId: 'e1', detail: 'flagged', owner: request.owner, administrators: admins });
+      assert.match(flagged.subject, /was flagged$/);
+      assert.ok(flagged.text.includes('no incident'));
+      const unreviewed = adminMail({ kind: 'BREAK_GLASS_UNREVIEWED', grant: broken, eventId: 'e2', detail: 'none', owner: request.owner, administrators: admins });
+      assert.match(unreviewed.subject, /was never reviewed$/);
+    });
+
+    it('When the review is asked, then each approver gets Acknowledge and Flag links of their own and the commands', () => {
+      const decision = { approver: approvers[0]!, approve: 'https://dbaccess.example.com/decisions/ack', deny: 'https://dbaccess.example.com/decisions/flag' };
+      const mail = approvalMail({ kind: 'BREAK_GLASS_REVIEW', grant: broken, owner: request.owner, approvers, reasons: ['break-glass'], decideBy: broken.breakGlass.reviewBy, eventId: 'g/break-glass/review', apiUrl: 'https://dbaccess.example.com', decision });
+      assert.deepEqual(mail.to, ['ann@example.com']);
+      assert.match(mail.subject, /^\[dbaccess\] review break-glass ADMIN on project\/dev_project for john\.doe@example\.com by 2026-12-02 10:00 UTC$/);
+      assert.ok(mail.text.includes('https://dbaccess.example.com/decisions/ack'));
+      assert.ok(mail.text.includes('https://dbaccess.example.com/decisions/flag'));
+      assert.ok(mail.text.includes('--acknowledge'));
+      assert.ok(mail.text.includes('"decision":"flag"'));
+    });
   });
 });

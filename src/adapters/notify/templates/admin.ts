@@ -115,13 +115,15 @@ export function adminMessage(input: AdminMessageInput): Notification {
     doc = { title: `Revocation of ${account} keeps failing`, tone: 'alert', blocks, footer: adminFooter(grant, input.eventId) };
   } else if (kind === 'ACCOUNT_RETAINED') {
     ({ subject, doc } = retainedDocument(input, detail));
+  } else if (kind === 'BREAK_GLASS' || kind === 'BREAK_GLASS_FLAGGED' || kind === 'BREAK_GLASS_UNREVIEWED') {
+    ({ subject, doc } = breakGlassDocument(input, detail));
   } else {
     ({ subject, doc } = levelChangeIncompleteDocument(input, detail));
   }
 
   // The owner is copied on what concerns the project's objects and the grantee's access.
   const to = uniqueAddresses(input.administrators.map((a) => a.email));
-  const copyOwner = input.owner && (kind === 'ACCOUNT_RETAINED' || kind === 'LEVEL_CHANGE_INCOMPLETE');
+  const copyOwner = input.owner && (kind === 'ACCOUNT_RETAINED' || kind === 'LEVEL_CHANGE_INCOMPLETE' || kind.startsWith('BREAK_GLASS'));
   const cc = copyOwner ? uniqueAddresses([input.owner!.email], to) : [];
   if (cc.length > 0) doc.footer = [doc.footer[0]!, `Sent by dbaccess to its administrators, with a copy to ${person(input.owner!)} as owner of project ${clean(grant.project)}. Find the workflow in the Temporal UI by its id (the grant id).`];
   return notification(doc, subject, to, cc, kind, input.eventId);
@@ -158,4 +160,43 @@ function levelChangeIncompleteDocument(input: AdminMessageInput, detail: string)
     subject: `[dbaccess] ACTION NEEDED: lowering ${clean(grant.email)} to ${level} on ${where(grant)} did not finish`,
     doc: { title: `Lowering of ${account} to ${level} did not finish`, tone: 'alert', blocks, footer: adminFooter(grant, input.eventId) },
   };
+}
+
+/** Break-glass (docs/decisions/0110-break-glass.md): access granted without approval, a review flagged, or none made in time. */
+function breakGlassDocument(input: AdminMessageInput, detail: string): { subject: string; doc: Document } {
+  const { grant, guide, kind } = input;
+  const grantee = clean(grant.email);
+  const level = clean(grant.accessLevel, 40);
+  const rows = grantRows(grant, false, guide.displayName);
+  rows.push(['Broken by', clean(grant.requestedBy, 120)], ['Reason', clean(grant.reason) || 'none given']);
+  if (grant.breakGlass?.reviewBy) rows.push(['Review due by', grant.breakGlass.reviewBy]);
+  if (grant.breakGlass?.reviewedBy) rows.push(['Reviewed by', `${clean(grant.breakGlass.reviewedBy, 120)} at ${grant.breakGlass.reviewedAt ?? ''}`]);
+  if (grant.breakGlass?.reason) rows.push(['Flagged because', clean(grant.breakGlass.reason)]);
+  rows.push(['Detail', detail || 'none'], ['Grant id', clean(grant.grantId), 'code']);
+  const who = person({ name: grant.name, email: grant.email });
+  const intro =
+    kind === 'BREAK_GLASS'
+      ? `${clean(grant.requestedBy, 120)} broke the glass: ${who} has ${level} access to ${where(grant)} now, granted without waiting for approval, until ${grant.expiresAt}. It cannot be extended or changed. The owner and the project's reviewers are asked to acknowledge it or flag it.`
+      : kind === 'BREAK_GLASS_FLAGGED'
+        ? `A reviewer flagged the break-glass access of ${who} to ${where(grant)}: it should not have happened, or not like this. Find out what was done with it.`
+        : `Nobody acknowledged or flagged the break-glass access of ${who} to ${where(grant)} by its deadline. It is recorded as unreviewed.`;
+  const blocks: Block[] = [
+    { kind: 'p', text: intro },
+    { kind: 'facts', rows },
+    { kind: 'h', text: 'What to do' },
+    {
+      kind: 'list',
+      items:
+        kind === 'BREAK_GLASS'
+          ? ['Check that the reason holds and that the person is who they say.', 'Revoke it at once if it should not be: dbaccess revoke with the grant id, or POST /grants/{grantId}/revoke.', 'Its audit trail and the review decision are in the workflow history in the Temporal UI (search for the grant id).']
+          : ['Read the audit trail of the grant (GET /grants/{grantId}, or the workflow history in the Temporal UI).', 'Check what the account did on the database while it had access.'],
+    },
+  ];
+  const subject =
+    kind === 'BREAK_GLASS'
+      ? `[dbaccess] BREAK-GLASS: ${grantee} has ${level} on ${where(grant)} without approval`
+      : kind === 'BREAK_GLASS_FLAGGED'
+        ? `[dbaccess] ACTION NEEDED: break-glass access of ${grantee} on ${where(grant)} was flagged`
+        : `[dbaccess] break-glass access of ${grantee} on ${where(grant)} was never reviewed`;
+  return { subject, doc: { title: kind === 'BREAK_GLASS' ? `Break-glass access on ${where(grant)}` : kind === 'BREAK_GLASS_FLAGGED' ? 'Break-glass access flagged' : 'Break-glass access unreviewed', tone: 'alert', blocks, footer: adminFooter(grant, input.eventId) } };
 }

@@ -4,7 +4,7 @@ import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
 import type { ApprovalNotice, ApprovalNoticeKind } from '../../../contract/activities';
 import { notification } from './common';
-import { reviewMessage } from './review';
+import { breakGlassReviewMessage, reviewMessage } from './review';
 
 // The messages of the approval gate: the request to the approvers, and the
 // refusal (denied, timed out or withdrawn) to the grantee and the project owner;
@@ -75,6 +75,7 @@ function extensionRows(input: ApprovalMessageInput): Fact[] {
 
 export function approvalMessage(input: ApprovalMessageInput): Notification {
   if (input.kind === 'REVIEW_REQUESTED' || input.kind === 'REVIEW_REMINDER') return reviewMessage(input);
+  if (input.kind === 'BREAK_GLASS_REVIEW') return breakGlassReviewMessage(input);
   const g = input.grant;
   const level = clean(g.accessLevel, 40);
   let doc: Document;
