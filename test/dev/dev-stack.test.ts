@@ -108,6 +108,16 @@ describe('npm run dev', function () {
     assert.equal(approved.status, 200, await approved.clone().text());
     assert.equal(((await approved.json()) as { status: string }).status, 'ACTIVE');
     assert.equal((await call(stack, 'POST', `/grants/${encodeURIComponent(gated.body.grantId)}/revoke`, {})).status, 202);
+    // Break the glass with the admin key: ADMIN on prod_project at once, and the alert in the inbox.
+    const glassEmail = `${RUN_PREFIX}.devglass@${stack.emailDomain}`;
+    const glass = await call(stack, 'POST', '/grants', { email: glassEmail, name: 'Dev Glass', project: stack.project, database: 'prod_project', accessLevel: 'ADMIN', breakGlass: true, reason: 'incident: orders table locked' });
+    assert.equal(glass.status, 201, JSON.stringify(glass.body));
+    assert.equal(glass.body.status, 'ACTIVE');
+    await until('the break-glass alert in the inbox', async () => {
+      const mails = (await (await fetch(stack.inboxApi)).json()) as { subject: string }[];
+      return mails.some((m) => m.subject.startsWith('[dbaccess] BREAK-GLASS:') && m.subject.includes(glassEmail));
+    }, 20_000);
+    assert.equal((await call(stack, 'POST', `/grants/${encodeURIComponent(glass.body.grantId)}/revoke`, { reason: 'incident over' })).status, 202);
     // Payloads are encrypted, and the Temporal UI decrypts them through the API's codec
     // endpoint. Done here as the UI's browser code does it: the UI's settings name the
     // endpoint, the history comes from the UI's own HTTP API (ciphertext), and the
