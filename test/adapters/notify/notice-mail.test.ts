@@ -37,6 +37,15 @@ describe('notice e-mails', () => {
     assert.ok(!/password:/i.test(mail.text));
   });
 
+  it('When a standing grant is reminded, then the mail says it is kept in its review by someone else, and suggests no extension (which a standing grant refuses)', () => {
+    const standing = { ...grant, standing: { reviewEveryMs: 30 * DAY, reviewBy: grant.expiresAt } };
+    const mail = noticeMail({ kind: 'REMINDER', grant: standing, owner: request.owner, eventId: 'run:000005', maxDurationMs: 90 * DAY, beforeMs: 3 * DAY, remindedAt });
+    const flat = mail.text.replace(/\s+/g, ' ');
+    assert.ok(flat.includes('This is standing access, reviewed every 30d: it is not extended.'), flat);
+    assert.ok(flat.includes('ask one of them to keep it. Nobody can keep their own access.'), flat);
+    assert.ok(!/dbaccess extend|\/extend/.test(mail.text), mail.text);
+  });
+
   it('When the API URL is unknown, then the curl command uses $DBACCESS_URL', () => {
     const mail = noticeMail({ kind: 'REMINDER', grant, owner: request.owner, eventId: 'run:000004', maxDurationMs: 90 * DAY, beforeMs: DAY, remindedAt });
     assert.ok(mail.text.includes(`curl -X POST "$DBACCESS_URL/grants/${encodeURIComponent(grant.grantId)}/extend"`), mail.text);

@@ -60,6 +60,16 @@ function rows(input: NoticeMessageInput): Fact[] {
 
 function extendBlocks(input: NoticeMessageInput): Block[] {
   const g = input.grant;
+  // A standing grant is not extended: it is kept in its review (docs/decisions/0109-standing-grants-reviewed.md).
+  if (g.standing) {
+    return [
+      { kind: 'h', text: 'How to keep it' },
+      {
+        kind: 'p',
+        text: `This is standing access, reviewed every ${formatDuration(g.standing.reviewEveryMs)}: it is not extended. Its review is due by ${formatUtc(g.standing.reviewBy)}; the project owner and the project's approvers are asked to keep it or let it end. If you still need it, ask one of them to keep it. Nobody can keep their own access.`,
+      },
+    ];
+  }
   const until = suggestedExtension(g.expiresAt, input.remindedAt ?? g.grantedAt, input.maxDurationMs);
   const commands = extendCommands(g.grantId, until, input.apiUrl);
   return [
