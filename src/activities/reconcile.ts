@@ -1,5 +1,5 @@
-import { log } from '@temporalio/activity';
-import { WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Context, log } from '@temporalio/activity';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import {
   RECONCILER_ACTOR,
   grantSecretName,
@@ -48,6 +48,20 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 export function createReconcileActivities(deps: ReconcileDeps) {
   const { config, client } = deps;
   const { servers, isRunning, inspectServer } = createInspection(deps);
+
+  /** With endpoints configured: a workflow of its own delivers the event (one per event id: a retried attempt starts none). */
+  async function streamOrphanEvent(record: AuditRecord): Promise<void> {
+    if (Object.keys(config.eventStream.endpoints).length === 0) return;
+    try {
+      await client.workflow.start('streamAuditEvent', {
+        taskQueue: Context.current().info.taskQueue,
+        workflowId: `events/${record.eventId}`,
+        args: [{ record, deliverForMs: config.eventStream.deliverForMs }],
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    }
+  }
 
   return {
     /** What the run covers: the mode from the configuration and one entry per admin secret (server). */
@@ -107,6 +121,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           ...(ended.containedAt ? { accessEndedAt: ended.containedAt } : {}),
         };
         await deps.audit.append(record);
+        await streamOrphanEvent(record);
         log.info('orphan revoked', {
           grantId: o.grantId,
           account: o.account,

@@ -78,6 +78,7 @@ describe('end to end: the signed event stream', function () {
     await late.close();
     const endpoint = (r: Receiver) => ({ url: r.url, secretId: keySecret });
     stack = await startTestStack({
+      reconciler: { mode: 'revoke' },
       eventStream: {
         deliverFor: '5m',
         endpoints: {
@@ -152,5 +153,21 @@ describe('end to end: the signed event stream', function () {
     assert.match(texts.find((t) => t.startsWith('*GRANTED*'))!, new RegExp(`READ on ${stack.project}/main for ${email.replace(/[.]/g, '\\.')}`));
     assert.ok(texts.every((t) => !t.includes(password)));
     assert.equal(slack.received[0]!.headers['webhook-signature'], undefined);
+  });
+
+  it('When the reconciler revokes an orphan (its grant workflow was terminated), then its ORPHAN_REVOKED reaches the receivers too, signed, once per receiver', async () => {
+    const res = await stack.call('POST', '/grants', { email: stack.newEmail(), name: 'Orphan Stream', project: stack.project, database: stack.databases.main, accessLevel: 'READ', duration: '1d' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const grantId = res.body.grantId as string;
+    await stack.client.workflow.getHandle(grantId).terminate('orphan for the event stream test');
+    await stack.client.workflow.execute('reconcileAccess', { taskQueue: stack.taskQueue, workflowId: `reconcile-stream-${RUN_PREFIX}-${Date.now()}`, args: [{ mode: 'revoke' }] });
+    const orphanEvent = (r: Received) => r.status < 300 && (JSON.parse(r.body) as { subject?: string; type?: string }).subject === grantId && (JSON.parse(r.body) as { type?: string }).type === 'io.dbaccess.audit.orphan_revoked';
+    await until('ORPHAN_REVOKED at the signed receiver', async () => signed.received.some(orphanEvent), 30_000);
+    const got = signed.received.filter(orphanEvent);
+    assert.equal(got.length, 1);
+    assert.ok(verify(got[0]!));
+    const trail = await new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable).forGrant(grantId);
+    assert.equal(idOf(got[0]!), trail.find((e) => e.event === 'ORPHAN_REVOKED')!.eventId);
+    await until('ORPHAN_REVOKED at the Slack receiver', async () => slack.received.some((r) => (JSON.parse(r.body) as { text: string }).text.startsWith('*ORPHAN_REVOKED*')), 30_000);
   });
 });
