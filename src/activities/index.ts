@@ -11,7 +11,7 @@ import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeM
 import type { EngineGuide } from '../contract/engine-guide';
 import { generatePassword } from '../adapters/password';
 import type { AccountCallOptions, AccountManager, AuditRecord, AuditStore, GrantCredential, GrantSecretStore, Notifier, ServerEndpoint } from '../adapters/ports';
-import type { AccountRef, AdminAlert, ApprovalNotice, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
+import type { AccountRef, AdminAlert, ApprovalNotice, EventDecision, GrantActivities, GrantNotice, GranteeNotice, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 
 export * from '../adapters/ports';
 export type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
@@ -378,16 +378,21 @@ export function createActivities(deps: ActivityDeps) {
      * kept in the heartbeat, so a retry posts only to the others; a receiver that
      * still sees an event twice (an answer lost on the way) deduplicates it by its id.
      */
-    async deliverEvent({ record }: { record: AuditRecord }): Promise<{ delivered: string[]; refused: string[] }> {
+    async deliverEvent({ record, decision }: { record: AuditRecord; decision?: EventDecision }): Promise<{ delivered: string[]; refused: string[] }> {
       const sink = deps.events;
       if (!sink) return { delivered: [], refused: [] };
       const ctx = Context.current();
       const previous = (ctx.info.heartbeatDetails as { delivered?: unknown } | undefined)?.delivered;
       const done = new Set<string>(Array.isArray(previous) ? previous.filter((n): n is string => typeof n === 'string') : []);
-      const failures = await sink.deliver(record, done, (name) => {
-        done.add(name);
-        ctx.heartbeat({ delivered: [...done] });
-      });
+      const failures = await sink.deliver(
+        record,
+        done,
+        (name) => {
+          done.add(name);
+          ctx.heartbeat({ delivered: [...done] });
+        },
+        decision,
+      );
       const refused = failures.filter((f) => f.permanent);
       for (const f of refused) log.error('an event stream endpoint refused an event for good; it will not be sent there again', { endpoint: f.endpoint, eventId: record.eventId, grantId: record.grantId, reason: f.reason });
       const again = failures.filter((f) => !f.permanent);

@@ -221,6 +221,11 @@ const EventEndpoint = Type.Object(
     secretId: Type.Optional(
       matching(SECRET_ID, 'must be a Secrets Manager secret id', { description: 'cloudevents: a Secrets Manager secret whose JSON holds `key`, the signing key (`whsec_` and base64, or base64; 24 bytes or more).' }),
     ),
+    approver: Type.Optional(
+      matching(API_CLIENT_NAME, 'must be the name of an apiClient', {
+        description: 'slack: the channel is this approver\'s (an apiClient with an e-mail address that may decide): approval and extension requests posted there carry its one-click Approve and Deny links (needs DECISION_LINK_KEY).',
+      }),
+    ),
     events: Type.Optional(
       Type.Array(
         Type.Union(AUDIT_EVENTS.map((e) => Type.Literal(e))),
@@ -228,7 +233,7 @@ const EventEndpoint = Type.Object(
       ),
     ),
   },
-  { additionalProperties: false, errorMessage: 'must be an object with format, url or urlSecretId, secretId and events' },
+  { additionalProperties: false, errorMessage: 'must be an object with format, url or urlSecretId, secretId, approver and events' },
 );
 
 export const FileSchema = Type.Object(

@@ -108,6 +108,8 @@ export interface EventEndpointConfig {
   urlSecretId?: string;
   /** cloudevents: the secret that holds the signing key. */
   secretId?: string;
+  /** slack: the approver (an apiClient) whose one-click links approval requests posted there carry. */
+  approver?: string;
   /** Only these events; all when absent. */
   events?: string[];
 }
@@ -386,7 +388,7 @@ function settings(raw: Defaulted): FileConfig {
       endpoints: Object.fromEntries(
         Object.entries(raw.eventStream.endpoints ?? {}).map(([name, e]) => [
           name,
-          { name, format: e.format ?? 'cloudevents', ...(e.url ? { url: e.url } : {}), ...(e.urlSecretId ? { urlSecretId: e.urlSecretId } : {}), ...(e.secretId ? { secretId: e.secretId } : {}), ...(e.events ? { events: [...new Set(e.events)] } : {}) },
+          { name, format: e.format ?? 'cloudevents', ...(e.url ? { url: e.url } : {}), ...(e.urlSecretId ? { urlSecretId: e.urlSecretId } : {}), ...(e.secretId ? { secretId: e.secretId } : {}), ...(e.approver ? { approver: e.approver } : {}), ...(e.events ? { events: [...new Set(e.events)] } : {}) },
         ]),
       ),
     },
@@ -489,6 +491,13 @@ function eventStreamProblems(raw: Raw, ok: (...path: string[]) => boolean): Prob
     const format = e.format ?? 'cloudevents';
     if (format === 'cloudevents' && e.secretId === undefined) out.push({ path: [...path, 'secretId'], reason: 'a cloudevents endpoint needs the secret of its signing key' });
     if (format === 'slack' && e.secretId !== undefined) out.push({ path: [...path, 'secretId'], reason: 'a slack endpoint is not signed: remove secretId' });
+    if (e.approver !== undefined) {
+      const client = isObject(raw.apiClients) ? (raw.apiClients as Raw)[String(e.approver)] : undefined;
+      if (format !== 'slack') out.push({ path: [...path, 'approver'], reason: 'only a slack endpoint is an approver channel' });
+      else if (!isObject(client) || (client.role !== 'approver' && client.role !== 'admin') || typeof client.email !== 'string') {
+        out.push({ path: [...path, 'approver'], reason: `${String(e.approver)} must be an apiClient with role approver or admin and an e-mail address` });
+      }
+    }
   }
   return out;
 }

@@ -165,6 +165,15 @@ export interface ApprovalNotice {
   extension?: { from: string; to: string; requestedBy: string };
 }
 
+/** A request still waiting for a decision when its event is delivered: what one-click links in an approver channel are bound to. */
+export interface EventDecision {
+  kind: 'approval' | 'extension';
+  /** When the request was made. */
+  request: string;
+  /** When it is denied without a decision. */
+  decideBy: string;
+}
+
 /** The grant workflow's activities (a type, not an interface, so that a record of functions can be cast to it). */
 export type GrantActivities = {
   /** Checks the target (admin secret, server, privileges, schema) before anything is created. */
@@ -198,7 +207,7 @@ export type GrantActivities = {
    * Delivers one audit event to the event stream's endpoints that take it; fails (and is
    * retried) until each has it or has refused it for good. Returns who has it and who refused.
    */
-  deliverEvent(request: { record: AuditRecord }): Promise<{ delivered: string[]; refused: string[] }>;
+  deliverEvent(request: { record: AuditRecord; decision?: EventDecision }): Promise<{ delivered: string[]; refused: string[] }>;
 };
 
 // -- the reconciler

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { createActivities, type ActivityDeps } from '../activities';
 import { createAwsClients, DynamoAuditStore, DynamoCredentialLinkStore, readJsonSecret, SecretsManagerAdminCredentials, SecretsManagerGrantSecretStore } from '../adapters/aws';
 import { DecisionLinks } from '../adapters/decision-links';
-import { createEventSink } from '../adapters/events/sink';
+import { createEventSink, type ApproverLinks } from '../adapters/events/sink';
 import { createSmtpNotifier } from '../adapters/notify';
 import type { EngineLogger } from '../adapters/engines/port';
 import { engineFor } from '../adapters/engines/registry';
@@ -117,6 +117,18 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
   });
   const grantSecrets = new SecretsManagerGrantSecretStore(aws.secrets);
   const cs = options.credentials;
+  const mayDecide = (approver: { name: string; email: string }, project: string) =>
+    approversOf(options.config, project).some((c) => c.name === approver.name && c.email?.toLowerCase() === approver.email.toLowerCase());
+  const decisionLinks = options.decisionLinkKey && cs?.publicUrl ? { links: new DecisionLinks(options.decisionLinkKey), publicUrl: cs.publicUrl, mayDecide } : undefined;
+  /** An approver channel's links: as in the e-mail, never for the grantee or whoever asked, only for an approver of the project. */
+  const approverLinks: ApproverLinks = (record, decision, name) => {
+    const email = options.config.apiClients[name]?.email;
+    if (!decisionLinks || !email || !mayDecide({ name, email }, record.project)) return undefined;
+    if (email.toLowerCase() === record.email.toLowerCase() || name === record.actor) return undefined;
+    const url = (verb: 'approve' | 'deny') =>
+      `${decisionLinks.publicUrl}/decisions/${decisionLinks.links.mint({ grantId: record.grantId, kind: decision.kind, request: decision.request, decision: verb, approver: name, email, expiresAt: Date.parse(decision.decideBy) })}`;
+    return { approve: url('approve'), deny: url('deny') };
+  };
   const deps: ActivityDeps = {
     accounts,
     guideFor,
@@ -128,17 +140,9 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     awsRegion: options.aws.region,
     ...(cs ? { credentials: { ...cs, links: new DynamoCredentialLinkStore(aws.doc, cs.linksTable), readCredential: (name: string) => grantSecrets.read(name) } } : {}),
     ...(Object.keys(options.config.eventStream.endpoints).length > 0
-      ? { events: createEventSink({ endpoints: Object.values(options.config.eventStream.endpoints), readSecret: (id) => readJsonSecret(aws.secrets, id) }) }
+      ? { events: createEventSink({ endpoints: Object.values(options.config.eventStream.endpoints), readSecret: (id) => readJsonSecret(aws.secrets, id), approverLinks }) }
       : {}),
-    ...(options.decisionLinkKey && cs?.publicUrl
-      ? {
-          decisionLinks: {
-            links: new DecisionLinks(options.decisionLinkKey),
-            publicUrl: cs.publicUrl,
-            mayDecide: (approver, project) => approversOf(options.config, project).some((c) => c.name === approver.name && c.email?.toLowerCase() === approver.email.toLowerCase()),
-          },
-        }
-      : {}),
+    ...(decisionLinks ? { decisionLinks } : {}),
   };
 
   // Refuses to start when an admin account holds more than it needs (README: the admin account), engine by engine.

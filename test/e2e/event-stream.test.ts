@@ -67,17 +67,19 @@ describe('end to end: the signed event stream', function () {
   const late = new Receiver(() => 200);
   const refusing = new Receiver(() => 400);
   const slack = new Receiver(() => 200);
+  const approverChannel = new Receiver(() => 200);
   const keySecret = `dbaccess-test-events/${RUN_PREFIX}/key`;
   const slackSecret = `dbaccess-test-events/${RUN_PREFIX}/slack`;
   let stack: TestStack;
 
   before(async () => {
-    await Promise.all([signed.listen(), flaky.listen(), refusing.listen(), slack.listen()]);
+    await Promise.all([signed.listen(), flaky.listen(), refusing.listen(), slack.listen(), approverChannel.listen()]);
     // Down at first: a port that was free, not listened on until later.
     await late.listen();
     await late.close();
     const endpoint = (r: Receiver) => ({ url: r.url, secretId: keySecret });
     stack = await startTestStack({
+      decisionLinks: true,
       reconciler: { mode: 'revoke' },
       eventStream: {
         deliverFor: '5m',
@@ -87,6 +89,7 @@ describe('end to end: the signed event stream', function () {
           late: endpoint(late),
           refusing: { ...endpoint(refusing), events: ['GRANTED'] },
           slack: { format: 'slack', urlSecretId: slackSecret },
+          approvers: { format: 'slack', url: approverChannel.url, approver: 'test-approver', events: ['APPROVAL_REQUESTED', 'EXTENSION_REQUESTED'] },
         },
       },
     });
@@ -98,7 +101,7 @@ describe('end to end: the signed event stream', function () {
   after(async () => {
     await stack?.stop();
     for (const id of [keySecret, slackSecret]) await stack?.components.aws.secrets.send(new DeleteSecretCommand({ SecretId: id, ForceDeleteWithoutRecovery: true })).catch(() => undefined);
-    await Promise.all([signed, flaky, late, refusing, slack].map((r) => r.close()));
+    await Promise.all([signed, flaky, late, refusing, slack, approverChannel].map((r) => r.close()));
   });
 
   const verify = (r: Received) => {
@@ -169,5 +172,29 @@ describe('end to end: the signed event stream', function () {
     const trail = await new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable).forGrant(grantId);
     assert.equal(idOf(got[0]!), trail.find((e) => e.event === 'ORPHAN_REVOKED')!.eventId);
     await until('ORPHAN_REVOKED at the Slack receiver', async () => slack.received.some((r) => (JSON.parse(r.body) as { text: string }).text.startsWith('*ORPHAN_REVOKED*')), 30_000);
+  });
+
+  it("When a request waits for approval, then the approver's channel gets it with that approver's one-click links, which approve it; none for a request of the approver's own access", async () => {
+    const email = stack.newEmail();
+    const asked = await stack.call('POST', '/grants', { email, name: 'Channel Test', project: stack.project, database: stack.databases.gated, accessLevel: 'READ', duration: '1d', reason: 'report' }, { key: stack.keys.requester });
+    assert.equal(asked.status, 202, JSON.stringify(asked.body));
+    const grantId = asked.body.grantId as string;
+    const posted = await until('the request in the approver channel', async () => approverChannel.received.map((r) => (JSON.parse(r.body) as { text: string }).text).find((t) => t.includes(email)), 20_000);
+    assert.match(posted, /^\*APPROVAL_REQUESTED\*/);
+    const approve = /<(https?:\/\/[^|>]+\/decisions\/[^|>]+)\|Approve>/.exec(posted)?.[1];
+    assert.ok(approve && /\|Deny> \(links of test-approver/.test(posted), posted);
+    const decided = await fetch(approve!, { method: 'POST', headers: { accept: 'application/json', 'content-type': 'application/x-www-form-urlencoded' }, body: '' });
+    assert.equal(decided.status, 200, await decided.clone().text());
+    assert.equal(((await decided.json()) as { status: string }).status, 'ACTIVE');
+    const approved = (await new DynamoAuditStore(stack.components.aws.doc, stack.components.auditTable).forGrant(grantId)).find((e) => e.event === 'APPROVED')!;
+    assert.match(approved.detail ?? '', /one-click link [0-9a-f]{16}, sent to approver@example\.com/);
+
+    // The approver's own access: posted, without links.
+    const own = await stack.call('POST', '/grants', { email: 'approver@example.com', name: 'Approver Self', project: stack.project, database: stack.databases.gated, accessLevel: 'READ', duration: '1d', reason: 'self' }, { key: stack.keys.requester });
+    assert.equal(own.status, 202, JSON.stringify(own.body));
+    const self = await until('the own request in the channel', async () => approverChannel.received.map((r) => (JSON.parse(r.body) as { text: string }).text).find((t) => t.includes('for approver@example.com')), 20_000);
+    assert.ok(!self.includes('/decisions/'), self);
+    await stack.call('POST', stack.grantPath(own.body.grantId, '/deny'), { reason: 'cleanup' });
+    await stack.call('POST', stack.grantPath(grantId, '/revoke'), { reason: 'done' });
   });
 });

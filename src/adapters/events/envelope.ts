@@ -50,12 +50,21 @@ function mrkdwn(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/[\u0000-\u001f\u007f]/g, ' ');
 }
 
-/** One line (two with a reason) a person reads in a channel. */
-export function slackMessage(record: AuditRecord): { text: string } {
+/** A Slack link: its URL (ours, no | or >) and a label. */
+function slackLink(url: string, label: string): string {
+  return /^https?:\/\/[^\s|<>]+$/.test(url) ? `<${url}|${label}>` : label;
+}
+
+/**
+ * One line (two with a reason) a person reads in a channel; in an approver's
+ * channel, a request still waiting carries that approver's one-click links.
+ */
+export function slackMessage(record: AuditRecord, links?: { approve: string; deny: string; approver: string }): { text: string } {
   const what = `*${mrkdwn(record.event)}* ${mrkdwn(record.accessLevel)} on ${mrkdwn(record.project)}/${mrkdwn(record.database)} for ${mrkdwn(record.email)}`;
   const until = record.event === 'REVOKED' || record.event === 'EXPIRED' ? '' : `, until ${record.expiresAt.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC')}`;
   const lines = [`${what}${until} (by ${mrkdwn(record.actor)})`];
   if (record.reason) lines.push(`> ${mrkdwn(record.reason).slice(0, 500)}`);
   lines.push(`\`${mrkdwn(record.grantId)}\` · event ${mrkdwn(record.eventId)}`);
+  if (links) lines.push(`${slackLink(links.approve, 'Approve')} · ${slackLink(links.deny, 'Deny')} (links of ${mrkdwn(links.approver)}: each opens a page that asks to confirm)`);
   return { text: lines.join('\n') };
 }

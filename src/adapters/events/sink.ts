@@ -1,4 +1,4 @@
-import type { AuditRecord } from '../../contract/activities';
+import type { AuditRecord, EventDecision } from '../../contract/activities';
 import { CLOUDEVENTS_CONTENT_TYPE, cloudEvent, parseSigningKey, signatureHeaders, slackMessage } from './envelope';
 
 // Posts an audit event to every endpoint of the event stream that takes it.
@@ -15,8 +15,13 @@ export interface SinkEndpoint {
   url?: string;
   urlSecretId?: string;
   secretId?: string;
+  /** slack: the approver channel's API client (its one-click links go with approval requests). */
+  approver?: string;
   events?: readonly string[];
 }
+
+/** An approver's one-click links for a request still waiting (undefined: none for this approver, or links are off). */
+export type ApproverLinks = (record: AuditRecord, decision: EventDecision, approver: string) => { approve: string; deny: string } | undefined;
 
 export interface EventSinkOptions {
   endpoints: readonly SinkEndpoint[];
@@ -27,6 +32,8 @@ export interface EventSinkOptions {
   /** How long a secret is kept (default 5 minutes). */
   secretTtlMs?: number;
   now?: () => number;
+  /** Mints an approver channel's links (DECISION_LINK_KEY and PUBLIC_URL); without it, none. */
+  approverLinks?: ApproverLinks;
 }
 
 export interface Failure {
@@ -40,7 +47,7 @@ export interface EventSink {
   /** The endpoints that take this event (its type passes their filter). */
   endpointsFor(record: AuditRecord): string[];
   /** Posts to each endpoint that takes the event and is not in `done`; `delivered` is called as each succeeds. */
-  deliver(record: AuditRecord, done: ReadonlySet<string>, delivered: (endpoint: string) => void): Promise<Failure[]>;
+  deliver(record: AuditRecord, done: ReadonlySet<string>, delivered: (endpoint: string) => void, decision?: EventDecision): Promise<Failure[]>;
 }
 
 class Refusal extends Error {
@@ -73,12 +80,13 @@ export function createEventSink(options: EventSinkOptions): EventSink {
     return value;
   }
 
-  async function post(endpoint: SinkEndpoint, record: AuditRecord): Promise<void> {
+  async function post(endpoint: SinkEndpoint, record: AuditRecord, decision: EventDecision | undefined): Promise<void> {
     const url = endpoint.url ?? (await secret(endpoint.urlSecretId!, 'url'));
     let body: string;
     let headers: Record<string, string>;
     if (endpoint.format === 'slack') {
-      body = JSON.stringify(slackMessage(record));
+      const links = endpoint.approver && decision ? options.approverLinks?.(record, decision, endpoint.approver) : undefined;
+      body = JSON.stringify(slackMessage(record, links ? { ...links, approver: endpoint.approver! } : undefined));
       headers = { 'content-type': 'application/json' };
     } else {
       const key = parseSigningKey(await secret(endpoint.secretId!, 'key'));
@@ -103,14 +111,14 @@ export function createEventSink(options: EventSinkOptions): EventSink {
 
   return {
     endpointsFor: (record) => options.endpoints.filter((e) => takes(e, record)).map((e) => e.name),
-    async deliver(record, done, delivered) {
+    async deliver(record, done, delivered, decision) {
       const failures: Failure[] = [];
       await Promise.all(
         options.endpoints
           .filter((e) => takes(e, record) && !done.has(e.name))
           .map(async (endpoint) => {
             try {
-              await post(endpoint, record);
+              await post(endpoint, record, decision);
               delivered(endpoint.name);
             } catch (err) {
               const refusal = err instanceof Refusal ? err : new Refusal('failed', false);

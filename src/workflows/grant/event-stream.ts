@@ -1,5 +1,5 @@
 import { log } from '@temporalio/workflow';
-import type { AuditRecord } from '../../contract/activities';
+import type { AuditRecord, EventDecision } from '../../contract/activities';
 import { eventDelivery, events } from './options';
 import type { Grant } from './state';
 
@@ -21,6 +21,19 @@ export function streamAuditedElsewhere(g: Grant, record: AuditRecord): void {
   g.onCommitted(record);
 }
 
+/**
+ * For a request still waiting when its event goes out: what an approver channel's
+ * one-click links are bound to (the request, and when it is denied without a decision).
+ */
+function pendingDecision(g: Grant, record: AuditRecord): EventDecision | undefined {
+  if (record.event === 'APPROVAL_REQUESTED' && g.state.status === 'PENDING_APPROVAL' && g.state.approval && !g.state.approval.decision) {
+    return { kind: 'approval', request: g.state.requestedAt, decideBy: g.state.approval.decideBy };
+  }
+  const pending = g.state.pendingExtension;
+  if (record.event === 'EXTENSION_REQUESTED' && pending && pending.requestedAt === record.at) return { kind: 'extension', request: pending.requestedAt, decideBy: pending.decideBy };
+  return undefined;
+}
+
 export function followEventStream(g: Grant): void {
   const stream = g.request.eventStream;
   if (!stream) return;
@@ -33,7 +46,8 @@ export function followEventStream(g: Grant): void {
         while (g.outbox.length > 0) {
           const next = g.outbox[0]!;
           try {
-            await events.deliverEvent.executeWithOptions({ ...eventDelivery(stream.deliverForMs), summary: `deliver ${next.event} to the event stream` }, [{ record: next }]);
+            const decision = pendingDecision(g, next);
+            await events.deliverEvent.executeWithOptions({ ...eventDelivery(stream.deliverForMs), summary: `deliver ${next.event} to the event stream` }, [{ record: next, ...(decision ? { decision } : {}) }]);
           } catch {
             // Given up after deliverFor: the event stays in the audit trail; the next ones still go, in order.
             log.error('an audit event was not delivered to the event stream in time', { eventId: next.eventId, event: next.event });
