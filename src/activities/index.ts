@@ -5,7 +5,8 @@ import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
 import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
-import type { DecisionLinks, DecisionVerb } from '../adapters/decision-links';
+import { decisionMessages, type DecisionLinkDeps } from './decision-messages';
+import { deliverEvent } from './event-delivery';
 import type { EventSink } from '../adapters/events/sink';
 import { adminMessage, approvalMessage, grantMessage, grantOwnerMessage, noticeMessage } from '../adapters/notify';
 import type { EngineGuide } from '../contract/engine-guide';
@@ -18,6 +19,7 @@ export type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult, Re
 export type { CredentialDelivery } from './credential-delivery';
 export { GRANT_RUN_TAG } from '../adapters/credential-links';
 export { DropsFirst } from './drops-first';
+export { decisionMessages, type DecisionLinkDeps } from './decision-messages';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
 // it can run again after a partial success (a worker crash, a lost result) and
@@ -51,14 +53,6 @@ export interface ActivityDeps {
   events?: EventSink;
   /** One-click decision links in approval e-mails (DECISION_LINK_KEY and PUBLIC_URL); without it, the e-mails carry commands only. */
   decisionLinks?: DecisionLinkDeps;
-}
-
-export interface DecisionLinkDeps {
-  links: DecisionLinks;
-  /** The API's public base URL, without a trailing slash. */
-  publicUrl: string;
-  /** Whether this approver (an API client's name and address) may decide on the project's requests. */
-  mayDecide(approver: Person, project: string): boolean;
 }
 
 /** A grant e-mail to send; the region of the secret is the worker's. */
@@ -373,77 +367,11 @@ export function createActivities(deps: ActivityDeps) {
       await deps.notifier.notify(noticeMessage({ ...request, ...(deps.apiUrl ? { apiUrl: deps.apiUrl } : {}) }));
     },
 
-    /**
-     * Delivers an audit event to the event stream. Which endpoints already have it is
-     * kept in the heartbeat, so a retry posts only to the others; a receiver that
-     * still sees an event twice (an answer lost on the way) deduplicates it by its id.
-     */
-    async deliverEvent({ record, decision }: { record: AuditRecord; decision?: EventDecision }): Promise<{ delivered: string[]; refused: string[] }> {
-      const sink = deps.events;
-      if (!sink) return { delivered: [], refused: [] };
-      const ctx = Context.current();
-      const previous = (ctx.info.heartbeatDetails as { delivered?: unknown } | undefined)?.delivered;
-      const done = new Set<string>(Array.isArray(previous) ? previous.filter((n): n is string => typeof n === 'string') : []);
-      const failures = await sink.deliver(
-        record,
-        done,
-        (name) => {
-          done.add(name);
-          ctx.heartbeat({ delivered: [...done] });
-        },
-        decision,
-      );
-      const refused = failures.filter((f) => f.permanent);
-      for (const f of refused) log.error('an event stream endpoint refused an event for good; it will not be sent there again', { endpoint: f.endpoint, eventId: record.eventId, grantId: record.grantId, reason: f.reason });
-      const again = failures.filter((f) => !f.permanent);
-      if (again.length > 0) {
-        throw ApplicationFailure.retryable(`event ${record.eventId} not delivered yet to ${again.map((f) => `${f.endpoint} (${f.reason})`).join(', ')}`, ActivityErrorType.EventNotDelivered);
-      }
-      return { delivered: [...done], refused: refused.map((f) => f.endpoint) };
-    },
+    deliverEvent: (request: { record: AuditRecord; decision?: EventDecision }) => deliverEvent(deps.events, request),
 
     /** E-mails the administrators (a failed grant, a revocation that keeps failing). */
     async notifyAdmins(request: AdminMailRequest): Promise<void> {
       await deps.notifier.notify(adminMessage({ ...request, administrators: deps.administrators, guide: deps.guideFor(request.grant.connection?.engine) }));
     },
   } satisfies GrantActivities;
-}
-
-/**
- * A request's approvers who get one-click links of their own (one message each),
- * and the others, who get the message without links: nobody gets a link to decide
- * a request made by or for themselves, or one they may not decide.
- */
-export function decisionMessages(request: ApprovalMailRequest, deps: DecisionLinkDeps | undefined): { linked: { approver: Person; approve: string; deny: string }[]; rest: Person[] } {
-  const asking = request.kind === 'APPROVAL_REQUESTED' || request.kind === 'EXTENSION_REQUESTED' || request.kind === 'REVIEW_REQUESTED' || request.kind === 'REVIEW_REMINDER' || request.kind === 'BREAK_GLASS_REVIEW';
-  const kind = request.kind === 'APPROVAL_REQUESTED' ? 'approval' : request.kind === 'BREAK_GLASS_REVIEW' ? 'break-glass' : request.kind.startsWith('REVIEW_') ? 'review' : 'extension';
-  const made =
-    kind === 'approval' ? request.grant.requestedAt : kind === 'review' ? request.grant.standing?.review?.requestedAt : kind === 'break-glass' ? request.grant.breakGlass?.requestedAt : request.grant.pendingExtension?.requestedAt;
-  const deadline = request.decideBy ? Date.parse(request.decideBy) : NaN;
-  if (!deps || !asking || !made || !Number.isFinite(deadline)) return { linked: [], rest: request.approvers };
-  // Nobody reviews a request (or a break-glass) they asked for.
-  const askedBy = kind === 'approval' || kind === 'break-glass' ? request.grant.requestedBy : kind === 'review' ? undefined : request.grant.pendingExtension?.requestedBy;
-  const linked: { approver: Person; approve: string; deny: string }[] = [];
-  const rest: Person[] = [];
-  const seen = new Set<string>();
-  for (const approver of request.approvers) {
-    const email = (approver.email ?? '').toLowerCase();
-    if (!email || seen.has(email)) continue;
-    seen.add(email);
-    if (email === request.grant.email.toLowerCase() || approver.name === askedBy || !deps.mayDecide(approver, request.grant.project)) {
-      rest.push(approver);
-      continue;
-    }
-    const url = (decision: DecisionVerb) =>
-      `${deps.publicUrl}/decisions/${deps.links.mint({ grantId: request.grant.grantId, kind, request: made, decision, approver: approver.name, email, expiresAt: deadline })}`;
-    // A review's pair: Keep (Acknowledge) in the first place, Revoke (Flag) in the second.
-    linked.push(
-      kind === 'review'
-        ? { approver, approve: url('keep'), deny: url('revoke') }
-        : kind === 'break-glass'
-          ? { approver, approve: url('acknowledge'), deny: url('flag') }
-          : { approver, approve: url('approve'), deny: url('deny') },
-    );
-  }
-  return { linked, rest };
 }

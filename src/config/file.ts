@@ -5,6 +5,8 @@ import YAML from 'yaml';
 import { DEFAULT_ENGINE, PRIVILEGE_CATALOGUES, parseDuration, type PrivilegeCatalogue, type EngineKey, type GrantTarget, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
 import { ConfigError } from './errors';
 import { FileSchema, revocationLeadMs, type RawFile, type Role } from './file-schema';
+import { eventStreamProblems, type EventStreamSettings } from './event-stream';
+export type { EventEndpointConfig, EventStreamSettings } from './event-stream';
 import { displayPath, schemaProblems, withoutNullSettings, type Problem } from './schema-problems';
 
 // The configuration file: access levels, allowed e-mail domains, administrators,
@@ -98,26 +100,6 @@ export interface BreakGlassSettings {
   maxDurationMs: number;
   /** The review is due this long after access was granted. */
   reviewWithinMs: number;
-}
-
-export interface EventEndpointConfig {
-  name: string;
-  format: 'cloudevents' | 'slack';
-  /** The URL, or the secret that holds it. */
-  url?: string;
-  urlSecretId?: string;
-  /** cloudevents: the secret that holds the signing key. */
-  secretId?: string;
-  /** slack: the approver (an apiClient) whose one-click links approval requests posted there carry. */
-  approver?: string;
-  /** Only these events; all when absent. */
-  events?: string[];
-}
-
-export interface EventStreamSettings {
-  /** How long one event's delivery to one endpoint is retried. */
-  deliverForMs: number;
-  endpoints: Record<string, EventEndpointConfig>;
 }
 
 /** The reconciler's Temporal Schedule: how often it runs and whether it changes anything. */
@@ -465,39 +447,5 @@ export function grantTargetOf(database: DatabaseConfig): GrantTarget {
 export function enginesBySecret(config: FileConfig): Map<string, string> {
   const out = new Map<string, string>();
   for (const p of Object.values(config.projects)) for (const d of Object.values(p.databases)) out.set(d.adminSecretId, d.engine ?? DEFAULT_ENGINE);
-  return out;
-}
-
-const LOOPBACK_HOST = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/i;
-
-/** An endpoint needs one place to post to (https, http only on loopback); a signed one needs its key. */
-function eventStreamProblems(raw: Raw, ok: (...path: string[]) => boolean): Problem[] {
-  const out: Problem[] = [];
-  const stream = isObject(raw.eventStream) ? raw.eventStream : {};
-  for (const [name, e] of entries(stream.endpoints)) {
-    if (!ok('eventStream', 'endpoints', name) || !isObject(e)) continue;
-    const path = ['eventStream', 'endpoints', name];
-    if ((e.url === undefined) === (e.urlSecretId === undefined)) out.push({ path: [...path, 'url'], reason: 'give url or urlSecretId (one of them)' });
-    if (typeof e.url === 'string') {
-      let url: URL | undefined;
-      try {
-        url = new URL(e.url);
-      } catch {
-        out.push({ path: [...path, 'url'], reason: 'must be an absolute http(s) URL' });
-      }
-      if (url && (url.username || url.password)) out.push({ path: [...path, 'url'], reason: 'must not contain credentials (use urlSecretId)' });
-      if (url && url.protocol === 'http:' && !LOOPBACK_HOST.test(url.hostname)) out.push({ path: [...path, 'url'], reason: 'must use https (http only for localhost)' });
-    }
-    const format = e.format ?? 'cloudevents';
-    if (format === 'cloudevents' && e.secretId === undefined) out.push({ path: [...path, 'secretId'], reason: 'a cloudevents endpoint needs the secret of its signing key' });
-    if (format === 'slack' && e.secretId !== undefined) out.push({ path: [...path, 'secretId'], reason: 'a slack endpoint is not signed: remove secretId' });
-    if (e.approver !== undefined) {
-      const client = isObject(raw.apiClients) ? (raw.apiClients as Raw)[String(e.approver)] : undefined;
-      if (format !== 'slack') out.push({ path: [...path, 'approver'], reason: 'only a slack endpoint is an approver channel' });
-      else if (!isObject(client) || (client.role !== 'approver' && client.role !== 'admin') || typeof client.email !== 'string') {
-        out.push({ path: [...path, 'approver'], reason: `${String(e.approver)} must be an apiClient with role approver or admin and an e-mail address` });
-      }
-    }
-  }
   return out;
 }
