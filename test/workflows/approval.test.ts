@@ -188,6 +188,25 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
     });
   });
 
+  it('When a standing grant needs approval, then its first review period starts at approval, not at the request', async () => {
+    const recorded = new RecordedActivities();
+    await h.withWorker(recorded, async (tq) => {
+      const standing = { reviewMs: 30 * DAY, decideWithinMs: 7 * DAY, reviewers: [{ name: 'Ann Approver', email: 'ann@example.com' }] };
+      const { handle } = await start(tq, { standing }, 30 * DAY);
+      await waitForStatus(handle, 'PENDING_APPROVAL');
+      // Twenty hours pass before anyone approves.
+      await h.env.sleep(20 * HOUR);
+      await handle.executeUpdate(approveUpdate, { args: [{ actor: 'ann' }] });
+      const active = await waitForStatus(handle, 'ACTIVE');
+      const granted = recorded.audits().find((a) => a.event === 'GRANTED')!;
+      const period = Date.parse(active.expiresAt) - Date.parse(granted.at);
+      assert.ok(period <= 30 * DAY && period > 30 * DAY - 60_000, `a full period from the grant: ${period} ms`);
+      assert.equal(active.standing?.reviewBy, active.expiresAt, 'the review is due at the new deadline');
+      assert.equal(granted.expiresAt, active.expiresAt);
+      assert.equal(active.approvedUntil, active.expiresAt);
+    });
+  });
+
   it('When a grant needs no approval, then it never waits and the steps are those of an ordinary grant', async () => {
     const recorded = new RecordedActivities();
     await h.withWorker(recorded, async (tq) => {

@@ -55,6 +55,11 @@ export async function provision(g: Grant): Promise<boolean> {
     }
     // A duration's clock starts now, when access is about to be granted.
     if (request.durationMs !== undefined) state.expiresAt = new Date(Date.now() + request.durationMs).toISOString();
+    // A standing grant's first review period too, when it waited for an approver (0109).
+    if (request.standing && request.approval && state.standing) {
+      state.expiresAt = new Date(Date.now() + request.standing.reviewMs).toISOString();
+      state.standing.reviewBy = state.expiresAt;
+    }
     // What the approver agreed to: extensions beyond it wait for an approver.
     if (request.approval) state.approvedUntil = state.expiresAt;
     g.setStatus('PROVISIONING');
