@@ -55,9 +55,10 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
   const rows: { email: string; username: string; database: string; expiry: string; level: string }[] = [];
   let live: { account: string; password: string };
   let forever: { account: string; password: string };
+  let standingOld: { account: string; password: string };
 
   before(async () => {
-    stack = await startTestStack();
+    stack = await startTestStack({ standing: { review: '30d' } });
     // The CLI uses the SDK's default credential chain; the emulator takes any.
     for (const k of ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY']) {
       saved[k] = process.env[k];
@@ -84,13 +85,16 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
     const u2 = `${RUN_PREFIX}.${randomName(4)}`;
     const u3 = `${RUN_PREFIX}.${randomName(4)}`;
     const u4 = `${RUN_PREFIX}.${randomName(4)}`;
+    const u5 = `${RUN_PREFIX}.${randomName(4)}`;
     live = await oldAccount(u1, 'SELECT, INSERT, UPDATE, DELETE', main);
     forever = await oldAccount(u4, 'SELECT', other);
+    standingOld = await oldAccount(u5, 'SELECT', main);
     rows.push(
       { email: `${u1}@example.com`, username: u1, database: 'main', expiry: day(10), level: 'READ_WRITE' },
       { email: `${u2}@example.com`, username: u2, database: 'main', expiry: day(10), level: 'READ' }, // no account on the server
       { email: `${u3}@example.com`, username: u3, database: 'legacy_db', expiry: day(10), level: 'READ' }, // not configured
       { email: `${u4}@example.com`, username: u4, database: 'other', expiry: 'NA', level: 'READ' }, // never expires
+      { email: `${u5}@example.com`, username: u5, database: 'standing', expiry: 'NA', level: 'READ' }, // never expires, where standing grants are allowed
     );
     const doc = DynamoDBDocumentClient.from(dynamo);
     for (const r of rows) {
@@ -128,13 +132,14 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
         () => false,
       );
 
-  it('When run with --dry-run, then every row is reported (an unknown database refused, NA capped) and nothing is started', async () => {
+  it('When run with --dry-run, then every row is reported (an unknown database refused, NA capped, or standing where allowed) and nothing is started', async () => {
     const { code, out } = await run(['--dry-run']);
     assert.equal(code, 3, out);
-    assert.match(out, /4 row\(s\)/);
+    assert.match(out, /5 row\(s\)/);
     assert.match(out, new RegExp(`WOULD ADOPT .*${live.account}`));
     assert.match(out, new RegExp(`REFUSED .*legacy_db.*unknown_database`));
     assert.match(out, new RegExp(`WOULD ADOPT .*${forever.account}.*never expired \\(NA\\)`));
+    assert.match(out, new RegExp(`WOULD ADOPT .*${standingOld.account}.*never expired \\(NA\\): it is now a standing grant, reviewed every 30d`));
     for (let i = 0; i < rows.length; i++) assert.equal(await exists(grantOf(i)), false, `dry run started ${grantOf(i)}`);
   });
 
@@ -156,6 +161,14 @@ describe('dbaccess import: adopting the old scripts\' accesses', function () {
     const na = await stack.call('GET', stack.grantPath(grantOf(3)));
     assert.equal(na.body.status, 'ACTIVE');
     assert.ok(Date.parse(na.body.expiresAt) - Date.now() <= 2 * 86_400_000 + 60_000, 'NA: the database maximum (2d) from now');
+
+    // NA where the database allows standing grants: a standing grant, reviewed every 30 days.
+    const standing = await stack.call('GET', stack.grantPath(grantOf(4)));
+    assert.equal(standing.body.status, 'ACTIVE', JSON.stringify(standing.body));
+    assert.equal(standing.body.account, standingOld.account);
+    assert.equal(standing.body.standing?.reviewEveryMs, 30 * 86_400_000);
+    assert.equal(standing.body.standing?.reviewBy, standing.body.expiresAt);
+    assert.ok(Math.abs(Date.parse(standing.body.expiresAt) - (Date.now() + 30 * 86_400_000)) < 5 * 60_000, 'NA: the first review 30 days from now');
 
     const missing = await stack.call('GET', stack.grantPath(grantOf(1)));
     assert.equal(missing.body.status, 'FAILED');
