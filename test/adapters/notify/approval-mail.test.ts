@@ -28,6 +28,14 @@ describe('approval e-mails', () => {
     assert.match(mail.messageId!, /approval_requested/);
   });
 
+  it('When a standing grant needs approval, then the approvers read that it has no end date and how often it is reviewed, not a date it ends', () => {
+    const standing = { ...grant, standing: { reviewEveryMs: 30 * DAY, reviewBy: grant.expiresAt } };
+    const mail = approvalMail({ kind: 'APPROVAL_REQUESTED', grant: standing, owner: request.owner, approvers, reasons: ['x'], eventId: 'run:000009' });
+    const flat = mail.text.replace(/\s+/g, ' ');
+    assert.ok(flat.includes('standing: no end date, reviewed every 30d from approval'), flat);
+    assert.ok(!/Until:/.test(mail.text), mail.text);
+  });
+
   it('When the API URL is unknown, then the commands use a placeholder rather than a wrong address', () => {
     const mail = approvalMail({ kind: 'APPROVAL_REQUESTED', grant, owner: request.owner, approvers, reasons: ['x'], eventId: 'run:000002' });
     assert.ok(mail.text.includes(`curl -X POST "$DBACCESS_URL/grants/${encodeURIComponent(grant.grantId)}/approve" `), 'the placeholder expands in the shell');

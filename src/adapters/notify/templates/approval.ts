@@ -1,4 +1,4 @@
-import type { GrantState, Person } from '../../../domain';
+import { formatDuration, type GrantState, type Person } from '../../../domain';
 import { clean, formatUtc, shellQuote, uniqueAddresses } from '../format';
 import type { Block, Document, Fact } from '../document';
 import type { Notification } from '../port';
@@ -34,7 +34,11 @@ function requestRows(input: ApprovalMessageInput): Fact[] {
     ['Project / database', where(g)],
     ['Access level', clean(g.accessLevel, 40), 'strong'],
     ['Privileges', g.privileges.map((p) => clean(p, 40)).join(', ')],
-    input.duration ? ['Duration', `${clean(input.duration, 40)} from approval`, 'strong'] : ['Until', formatUtc(g.expiresAt), 'strong'],
+    g.standing
+      ? ['Duration', `standing: no end date, reviewed every ${formatDuration(g.standing.reviewEveryMs)} from approval (kept or ended by the owner and approvers)`, 'strong']
+      : input.duration
+        ? ['Duration', `${clean(input.duration, 40)} from approval`, 'strong']
+        : ['Until', formatUtc(g.expiresAt), 'strong'],
     ['Requested by', clean(g.requestedBy, 120)],
   ];
   if (g.reason) rows.push(['Reason', clean(g.reason)]);
