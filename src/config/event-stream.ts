@@ -1,3 +1,5 @@
+import { parseDuration } from '../domain';
+import type { RawFile } from './file-schema';
 import type { Problem } from './schema-problems';
 
 // The event stream's settings (docs/decisions/0410-signed-event-stream.md) and
@@ -60,4 +62,18 @@ export function eventStreamProblems(raw: Raw, ok: (...path: string[]) => boolean
     }
   }
   return out;
+}
+
+/** The settings of a file the schema accepted (defaults applied). */
+export function eventStreamSettings(raw: RawFile['eventStream']): EventStreamSettings {
+  const stream = raw ?? {};
+  return {
+    deliverForMs: parseDuration(stream.deliverFor ?? '24h')!,
+    endpoints: Object.fromEntries(
+      Object.entries(stream.endpoints ?? {}).map(([name, e]) => [
+        name,
+        { name, format: e.format ?? 'cloudevents', ...(e.url ? { url: e.url } : {}), ...(e.urlSecretId ? { urlSecretId: e.urlSecretId } : {}), ...(e.secretId ? { secretId: e.secretId } : {}), ...(e.approver ? { approver: e.approver } : {}), ...(e.events ? { events: [...new Set(e.events)] } : {}) },
+      ]),
+    ),
+  };
 }

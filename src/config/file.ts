@@ -5,7 +5,7 @@ import YAML from 'yaml';
 import { DEFAULT_ENGINE, PRIVILEGE_CATALOGUES, parseDuration, type PrivilegeCatalogue, type EngineKey, type GrantTarget, type LevelTable, type Person, type Privilege, type ReconcilerMode } from '../domain';
 import { ConfigError } from './errors';
 import { FileSchema, revocationLeadMs, type RawFile, type Role } from './file-schema';
-import { eventStreamProblems, type EventStreamSettings } from './event-stream';
+import { eventStreamProblems, eventStreamSettings, type EventStreamSettings } from './event-stream';
 export type { EventEndpointConfig, EventStreamSettings } from './event-stream';
 import { displayPath, schemaProblems, withoutNullSettings, type Problem } from './schema-problems';
 
@@ -365,15 +365,7 @@ function settings(raw: Defaulted): FileConfig {
     apiClients,
     approval: { timeoutMs: durationMs(raw.approval.timeout!), levels: [...new Set(raw.approval.levels)] },
     reconciler: { intervalMs: durationMs(raw.reconciler.interval!), mode: raw.reconciler.mode! },
-    eventStream: {
-      deliverForMs: durationMs(raw.eventStream.deliverFor!),
-      endpoints: Object.fromEntries(
-        Object.entries(raw.eventStream.endpoints ?? {}).map(([name, e]) => [
-          name,
-          { name, format: e.format ?? 'cloudevents', ...(e.url ? { url: e.url } : {}), ...(e.urlSecretId ? { urlSecretId: e.urlSecretId } : {}), ...(e.secretId ? { secretId: e.secretId } : {}), ...(e.approver ? { approver: e.approver } : {}), ...(e.events ? { events: [...new Set(e.events)] } : {}) },
-        ]),
-      ),
-    },
+    eventStream: eventStreamSettings(raw.eventStream),
     breakGlass: { clients: [...new Set(raw.breakGlass.clients ?? [])], maxDurationMs: durationMs(raw.breakGlass.maxDuration!), reviewWithinMs: durationMs(raw.breakGlass.reviewWithin!) },
     reminders: [...new Set(raw.reminders.map(durationMs))].sort((a, b) => b - a),
     revocationLeadMs: revocationLeadMs(raw.revocationLead)!,
