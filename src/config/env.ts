@@ -81,6 +81,7 @@ export const ENV_VARS = [
   { name: 'WORKER_MAX_CACHED_WORKFLOWS', default: '100', doc: 'Grant workflows one worker keeps in memory; a grant outside the cache is replayed from its history when it wakes (expiry, reminder, message). Bounds the worker\'s memory however many grants are open.', usedBy: ['worker'] },
   { name: 'WORKER_MAX_CONCURRENT_ACTIVITIES', default: '50', doc: 'Activities one worker runs at once.', usedBy: ['worker'] },
   { name: 'WORKER_MAX_ARMED_REVOCATIONS', default: '10000', doc: 'Revocations one worker holds while they wait for their expiry (queue `<TEMPORAL_TASK_QUEUE>-expiry`; see revocationLead).', usedBy: ['worker'] },
+  { name: 'WORKER_IDENTITY', doc: 'The name Temporal records for this worker\'s task attempts (the Temporal UI\'s "last worker"); a pod or host name in a fleet. Unset: `<pid>@<hostname>`.', usedBy: ['worker'] },
   { name: 'WORKER_METRICS_HOST', default: '127.0.0.1', doc: 'Address the worker serves /metrics, /healthz and /readyz on (0.0.0.0 in a container).', usedBy: ['worker'] },
   { name: 'WORKER_METRICS_PORT', default: '9464', doc: 'Port of the worker\'s /metrics, /healthz and /readyz; 0 turns that server off.', usedBy: ['worker'] },
   {

@@ -53,6 +53,8 @@ export interface WorkerOptions {
   metrics?: WorkerMetrics;
   /** Signs the one-click decision links of approval e-mails (DECISION_LINK_KEY); they need the credentials' public URL too. */
   decisionLinkKey?: Buffer;
+  /** WORKER_IDENTITY: the name Temporal shows for this worker's attempts (the SDK's `<pid>@<host>` when unset). */
+  identity?: string;
 }
 
 export interface RunningWorker {
@@ -173,6 +175,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+    ...(options.identity ? { identity: options.identity } : {}),
     ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
@@ -184,6 +187,7 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
     taskQueue: `${options.temporal.taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     activities: { revokeAccess: activities.revokeAccess },
     maxConcurrentActivityTaskExecutions: options.maxArmedRevocations ?? 10_000,
+    ...(options.identity ? { identity: options.identity } : {}),
     // A heartbeat at least every 10 s (the SDK's default is 0.8 × the heartbeat timeout,
     // up to 24 s here): a busy Temporal server that answers one late must not time out
     // an attempt that is waiting as it should. It also brings a stand-down within 10 s.
@@ -257,6 +261,7 @@ async function main(): Promise<void> {
       maxConcurrentActivities: env.int('WORKER_MAX_CONCURRENT_ACTIVITIES', 1, 10_000),
       maxArmedRevocations: env.int('WORKER_MAX_ARMED_REVOCATIONS', 1, 1_000_000),
       allowExtraAdminPrivileges: env.bool('DBACCESS_ALLOW_EXTRA_ADMIN_PRIVILEGES'),
+      ...(env.get('WORKER_IDENTITY') ? { identity: env.get('WORKER_IDENTITY') } : {}),
     });
     logger.info({ address: temporal.address, namespace: temporal.namespace, taskQueue: temporal.taskQueue, encryptionKeyId: codec?.keyId ?? null }, 'worker started');
     const untuned = missingTuning(process.execArgv, process.env);
