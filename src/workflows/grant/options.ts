@@ -54,6 +54,12 @@ export const FINISH_LOWERING: ActivityOptions = {
 };
 
 /**
+ * How soon a worker that dies holding armed revocations is noticed: Temporal then retries its
+ * attempts on another worker (docs/decisions/0701-losing-a-worker-before-an-expiry.md).
+ */
+export const ARMED_HEARTBEAT_TIMEOUT_MS = 10_000;
+
+/**
  * An armed revocation, `leftMs` before the expiry, for a grant whose lead is `leadMs`
  * (docs/decisions/0102-arming-in-the-workflow.md). Its heartbeats carry a stand-down to it;
  * a missing expiry worker is noticed by the schedule-to-start timeout.
@@ -62,7 +68,7 @@ export function armedRevocation(leftMs: number, leadMs: number): ActivityOptions
   return {
     taskQueue: `${workflowInfo().taskQueue}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    heartbeatTimeout: Math.min(30_000, Math.max(1000, Math.round(leadMs / 2))),
+    heartbeatTimeout: Math.min(ARMED_HEARTBEAT_TIMEOUT_MS, Math.max(1000, Math.round(leadMs / 2))),
     scheduleToStartTimeout: Math.max(10_000, Math.round(leftMs / 2)),
     // The wait, then the drop and the secret's deletion; liveness is the heartbeat's job.
     startToCloseTimeout: leftMs + 600_000,
