@@ -264,6 +264,8 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       // A worker of its own connection, as in its own process: the SDK serves one worker per queue per client.
       ...(i === 0 ? { connection: env.nativeConnection } : {}),
       reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
+      // In a fleet each worker has a name of its own, as each pod would: Temporal records it on every attempt.
+      ...(options.fleet ? { identity: `test-worker-${i + 1}` } : {}),
       ...(decisionLinkKey ? { decisionLinkKey } : {}),
       ...(dataConverter ? { dataConverter } : {}),
     });
