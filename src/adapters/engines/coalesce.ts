@@ -97,11 +97,14 @@ export class Coalescer<I, O> {
     return lane;
   }
 
-  /** Calls made in the same turn of the event loop join one batch; nothing waits longer. */
+  /**
+   * Calls made in the same turn of the event loop join one batch (timers due at the same
+   * instant fire in one turn, each followed by its own microtasks); nothing waits longer.
+   */
   private scheduleDrain(key: string, lane: Lane<I, O>): void {
     if (lane.drainScheduled) return;
     lane.drainScheduled = true;
-    queueMicrotask(() => {
+    setImmediate(() => {
       lane.drainScheduled = false;
       this.drain(key, lane);
     });

@@ -56,6 +56,15 @@ describe('coalescing endAccess calls (pure)', () => {
     assert.deepEqual(h.batches.map((b) => b.inputs), [['a']]);
   });
 
+  it('When calls come from timers due at the same instant, each resumed in its own microtasks, then they start one batch together, not a batch of the first alone', async () => {
+    // As armed revocations wake at their expiry: the first must not hold a slot for itself while the rest queue.
+    const h = harness({ concurrency: 3, maxBatch: 100 });
+    const at = Date.now() + 20;
+    const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => new Promise<string>((resolve, reject) => setTimeout(() => void Promise.resolve().then(() => h.coalescer.run('s1', x).then(resolve, reject)), at - Date.now())));
+    assert.deepEqual(await Promise.all(calls), ['done a', 'done b', 'done c', 'done d', 'done e']);
+    assert.deepEqual(h.batches.map((b) => b.inputs), [['a', 'b', 'c', 'd', 'e']]);
+  });
+
   it('When calls arrive while every slot is busy, then the next free slot takes all of them as one batch (up to maxBatch), and each caller gets its own outcome', async () => {
     const h = harness({ concurrency: 1, maxBatch: 3 });
     const gate = h.hold();
