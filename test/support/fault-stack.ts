@@ -57,6 +57,8 @@ export interface FaultStackOptions {
   revocationLead?: string;
   /** PostgreSQL database keys (`engine: postgresql`), all on one seeded database of the stack's own cluster, each behind its own proxy. */
   postgres?: string[];
+  /** Worker processes on the stack's task queue (default 1), named `fault-worker-<n>` (WORKER_IDENTITY). */
+  workers?: number;
 }
 
 /** The PostgreSQL side of a stack: the cluster, its seeded service database, and a table of its schema (owned by the owner role). */
@@ -87,7 +89,10 @@ export interface FaultStack {
   client: Client;
   url: string;
   apiKey: string;
+  /** The first worker process. */
   worker: WorkerProcess;
+  /** Every worker process, in the order of their names (`fault-worker-1`, …). */
+  workers: WorkerProcess[];
   temporal?: TemporalDevServer;
   /** The MariaDB proxy of each database key. */
   mysql: Record<string, TcpProxy>;
@@ -264,7 +269,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
 
-    const worker = await startWorkerProcess({
+    const workerEnv = {
       DBACCESS_CONFIG: configPath,
       LOG_LEVEL: 'info',
       TEMPORAL_ADDRESS: address,
@@ -284,8 +289,14 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       // Several workers run at once here: no metrics ports to collide on.
       WORKER_METRICS_PORT: '0',
       WORKER_SDK_METRICS_PORT: '0',
-    });
-    cleanups.push(() => worker.stop());
+    };
+    const workers: WorkerProcess[] = [];
+    for (let i = 1; i <= (options.workers ?? 1); i += 1) {
+      const started = await startWorkerProcess({ ...workerEnv, WORKER_IDENTITY: `fault-worker-${i}` });
+      workers.push(started);
+      cleanups.push(() => started.stop());
+    }
+    const worker = workers[0]!;
 
     const audit = new DynamoAuditStore(components.aws.doc, components.auditTable);
     let n = 0;
@@ -378,6 +389,7 @@ export async function startFaultStack(options: FaultStackOptions): Promise<Fault
       url,
       apiKey,
       worker,
+      workers,
       ...(temporal ? { temporal } : {}),
       mysql,
       pg: pgProxies,
