@@ -9,7 +9,7 @@ import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } 
 import { definerRightsStatement, disarmStatement, type DefinerRights } from './disarm';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
-import { clientConfig, driverErrors, notOurs, privilegeTransaction, run, type PgSession } from './session';
+import { clientConfig, driverErrors, notOurs, privilegeTransaction, revocationTransactions, run, type PgSession } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import {
   containAllStatement,
@@ -170,7 +170,7 @@ export function createPgEnding(deps: EndingDeps) {
     await eachOrOne(session, live, 'a revocation', async (members) => {
       const statements: PgStatement[] = [];
       for (const [schema, ofSchema] of groupBy(members, (e) => e.target.schema)) statements.push(...(await revocations(session, schema, ofSchema.map((e) => e.account), deps.scopeOf)));
-      await privilegeTransaction(session, statements);
+      await revocationTransactions(session, statements);
     });
   }
 

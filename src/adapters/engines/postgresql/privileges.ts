@@ -161,22 +161,23 @@ export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilege
   const verb = action === 'GRANT' ? 'grant' : 'revoke';
   const out: PgStatement[] = [];
   if (options.database) {
-    out.push({ sql: `${action} CONNECT ON DATABASE ${quoteIdent(checkDatabase(scope.database))} ${to} ${role}`, values: [], purpose: `${verb} CONNECT on the database` });
+    out.push({ sql: `${action} CONNECT ON DATABASE ${quoteIdent(checkDatabase(scope.database))} ${to} ${role}`, values: [], purpose: `${verb} CONNECT on the database`, acl: 'database' });
   }
-  if (set.schema.length > 0) out.push({ sql: `${action} ${keywords('schema', set.schema)} ON SCHEMA ${schema} ${to} ${role}`, values: [], purpose: `${verb} ${set.schema.join(', ')} on the schema` });
+  if (set.schema.length > 0) out.push({ sql: `${action} ${keywords('schema', set.schema)} ON SCHEMA ${schema} ${to} ${role}`, values: [], purpose: `${verb} ${set.schema.join(', ')} on the schema`, acl: 'database' });
   const creators = [...new Set(scope.creators.map(checkRoleName))];
   for (const kind of ['tables', 'sequences', 'routines'] as const) {
     if (set[kind].length === 0) continue;
     const list = keywords(kind, set[kind]);
     for (let i = 0; i < objects[kind].length; i += CHUNK) {
       const names = objects[kind].slice(i, i + CHUNK).join(', ');
-      out.push({ sql: `${action} ${list} ON ${ON_ONE[kind]} ${names} ${to} ${role}`, values: [], purpose: `${verb} ${list} on the schema's ${kind}` });
+      out.push({ sql: `${action} ${list} ON ${ON_ONE[kind]} ${names} ${to} ${role}`, values: [], purpose: `${verb} ${list} on the schema's ${kind}`, acl: kind === 'tables' ? 'tables' : 'sequences' });
     }
     if (creators.length > 0) {
       out.push({
         sql: `ALTER DEFAULT PRIVILEGES FOR ROLE ${creators.map(quoteIdent).join(', ')} IN SCHEMA ${schema} ${action} ${list} ON ${DEFAULT_ON[kind]} ${to} ${role}`,
         values: [],
         purpose: `${verb} ${list} on the schema's future ${kind}`,
+        acl: 'database',
       });
     }
   }

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { ActivityErrorType, activityError } from '../../errors';
 import { isConnectionFailure, toActivityError } from './errors';
 import type { PgAdminCredentials } from './secret';
-import { roleStatement, type PgStatement } from './sql';
+import { roleStatement, type AclGroup, type PgStatement } from './sql';
 
 // What the manager and the take-down share: a session on one admin connection,
 // running statements with mapped errors, and reading a role.
@@ -57,8 +57,10 @@ export async function transaction(session: PgSession, statements: readonly PgSta
   }
 }
 
-/** The advisory lock (two-int form, scoped to the current database) that privilege changes of the service take in turn. */
-const ACL_LOCK = { sql: 'SELECT pg_advisory_xact_lock($1, $2)', values: [0x64626163, 1], purpose: 'wait for the other privilege changes on this database' };
+/** The advisory locks (two-int form, scoped to the current database) of the service's privilege changes. */
+const LOCK_KEY = 0x64626163;
+const ACL_LOCK = { sql: 'SELECT pg_advisory_xact_lock($1, $2)', values: [LOCK_KEY, 1], purpose: 'wait for the other privilege changes on this database' };
+const GROUP_LOCK: Record<AclGroup, number> = { database: 2, tables: 3, sequences: 4 };
 
 /**
  * A transaction of GRANT/REVOKE statements. Two transactions that change the
@@ -70,6 +72,22 @@ const ACL_LOCK = { sql: 'SELECT pg_advisory_xact_lock($1, $2)', values: [0x64626
 export async function privilegeTransaction(session: PgSession, statements: readonly PgStatement[]): Promise<void> {
   if (statements.length === 0) return;
   await transaction(session, [ACL_LOCK, ...statements]);
+}
+
+/**
+ * The revocations of a batch of endings, one transaction per group of access lists
+ * (sql.ts: AclGroup), each under the privilege lock shared with other endings and
+ * its group's lock alone: no grant runs meanwhile, and no two transactions rewrite
+ * one row, but one batch's tables are revoked while the next batch's database and
+ * schema are (docs/decisions/0607-postgresql-revocations-in-a-pipeline.md).
+ */
+export async function revocationTransactions(session: PgSession, statements: readonly PgStatement[]): Promise<void> {
+  for (const group of Object.keys(GROUP_LOCK) as AclGroup[]) {
+    const ofGroup = statements.filter((s) => (s.acl ?? 'database') === group);
+    if (ofGroup.length === 0) continue;
+    const lock = { sql: 'SELECT pg_advisory_xact_lock_shared($1, $2), pg_advisory_xact_lock($1, $3)', values: [LOCK_KEY, 1, GROUP_LOCK[group]], purpose: `wait for the other revocations of ${group === 'database' ? 'the database and schema' : `the schema's ${group}`}` };
+    await transaction(session, [lock, ...ofGroup]);
+  }
 }
 
 export interface RoleRow {

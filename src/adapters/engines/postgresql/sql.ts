@@ -22,7 +22,16 @@ export interface PgStatement {
   readonly purpose: string;
   /** Carries a password verifier: neither the text nor the server's message about it is repeated. */
   readonly sensitive?: true;
+  /** The access lists a GRANT or REVOKE rewrites (session.ts: revocationTransactions). */
+  readonly acl?: AclGroup;
 }
+
+/**
+ * Catalogue rows a privilege statement rewrites, in groups no two of which share a row:
+ * the database's, the schema's and the default privileges' (`database`), the tables'
+ * (with their columns'), the sequences' and routines' (`sequences`).
+ */
+export type AclGroup = 'database' | 'tables' | 'sequences';
 
 function invalid(message: string): never {
   throw activityError(ActivityErrorType.InvalidIdentifier, message);

@@ -225,6 +225,35 @@ describe('PostgreSQL account manager: ending access', function () {
     }
   });
 
+  it('batches on several connections revoke side by side with grants being made: no statement collides on a catalogue row, every account ends and every grant holds its privileges', async () => {
+    // Three batch slots: one batch's tables are revoked while another's database and schema are, and grants wait their turn.
+    const wide = createPostgresAccountManager({ credentials: new StaticCredentialSource(fx.credentials), poolSize: 4, maxBatch: 5 });
+    try {
+      const ending = Array.from({ length: 30 }, (_, i) => account(`p${i}`));
+      const granted = Array.from({ length: 6 }, (_, i) => account(`q${i}`));
+      for (const name of [...ending, ...granted]) await manager.ensureAccount(fx.target(), name, randomPassword(), { grantId: `g-${name}` });
+      for (const name of ending) await manager.setPrivileges(fx.target(), name, [...pgLevels.READ_WRITE!]);
+      const results = await Promise.allSettled([
+        ...ending.map((n) => wide.endAccess(fx.target(), n)),
+        ...granted.map((n) => wide.setPrivileges(fx.target(), n, [...pgLevels.READ!])),
+      ]);
+      const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${[...ending, ...granted][i]}: ${String(r.reason)}`] : []));
+      assert.deepEqual(failed, []);
+      const left = await fx.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[]) ORDER BY 1', [[...ending, ...granted]]);
+      assert.deepEqual(left.map((r) => r.rolname), [...granted].sort());
+      for (const name of granted) {
+        const session = await fx.connectAs(name);
+        try {
+          await session.query('SELECT count(*) FROM app.base');
+        } finally {
+          await session.end();
+        }
+      }
+    } finally {
+      await wide.close();
+    }
+  });
+
   it('refuses a role it did not make', async () => {
     const foreign = account('f');
     await fx.query(`CREATE ROLE "${foreign}" LOGIN`);

@@ -223,6 +223,25 @@ describe('PostgreSQL statements', () => {
       assert.ok(admin.includes('GRANT EXECUTE ON ROUTINE "app"."f"(integer, "my type") TO "grantee_1"'));
     });
 
+    it('tags each statement with the access lists it rewrites, so that endings revoke one group while others revoke another and never share a row', () => {
+      const objects = objectsOfRows('app', [
+        { kind: 'tables', name: 't1', args: null },
+        { kind: 'sequences', name: 't1_id_seq', args: null },
+        { kind: 'routines', name: 'f', args: '' },
+      ]);
+      const tagged = privilegeStatements('REVOKE', ALL, scope, objects, { database: true }).map((s) => `${s.acl}: ${s.sql.replace(/ FROM .*$/, '')}`);
+      assert.deepEqual(tagged, [
+        'database: REVOKE CONNECT ON DATABASE "appdb"',
+        'database: REVOKE USAGE, CREATE ON SCHEMA "app"',
+        'tables: REVOKE SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLE "app"."t1"',
+        'database: ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" REVOKE SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON TABLES',
+        'sequences: REVOKE USAGE, SELECT, UPDATE ON SEQUENCE "app"."t1_id_seq"',
+        'database: ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" REVOKE USAGE, SELECT, UPDATE ON SEQUENCES',
+        'sequences: REVOKE EXECUTE ON ROUTINE "app"."f"()',
+        'database: ALTER DEFAULT PRIVILEGES FOR ROLE "app_owner" IN SCHEMA "app" REVOKE EXECUTE ON ROUTINES',
+      ]);
+    });
+
     it('names many objects in statements of at most 100', () => {
       const rows = Array.from({ length: 250 }, (_, i) => ({ kind: 'tables', name: `t${i}`, args: null }));
       const sql = privilegeStatements('REVOKE', ALL, scope, objectsOfRows('app', rows)).filter((s) => s.sql.includes(' ON TABLE '));
