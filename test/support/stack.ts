@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { CreateSecretCommand, DeleteSecretCommand } from '@aws-sdk/client-secrets-manager';
 import { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { WorkflowBundle } from '@temporalio/worker';
 import { buildApp, type AppDeps } from '../../src/api/app';
 import { AesGcmPayloadCodec, codecDataConverter } from '../../src/adapters/temporal/codec';
 import { parseApiKeys } from '../../src/api/plugins/auth';
@@ -49,8 +50,11 @@ export interface TestFleet {
   workers: RunningWorker[];
   /** What each worker logged (its own lines only). */
   workerLogs: string[][];
-  /** Starts one more worker (a restarted one, in a rolling restart); it joins `workers` and `workerLogs`. */
-  startWorker(): Promise<RunningWorker>;
+  /**
+   * Starts one more worker (a restarted one, in a rolling restart); it joins `workers` and `workerLogs`.
+   * `workflowBundle`: the workflow code it runs (another release's, in a rolling deploy); the stack's by default.
+   */
+  startWorker(options?: { workflowBundle?: WorkflowBundle }): Promise<RunningWorker>;
 }
 
 export interface TestStack {
@@ -245,7 +249,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 
   const workerLogs: string[][] = [];
   const bundle = await workflowBundle();
-  const startWorker = async (i: number): Promise<RunningWorker> => {
+  const startWorker = async (i: number, workflowBundle: WorkflowBundle = bundle): Promise<RunningWorker> => {
     const own: string[] = [];
     workerLogs.push(own);
     const workerLogger =
@@ -260,7 +264,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       // The API listens already: the link in the GRANTED e-mail points at it.
       credentials: { linksTable: components.linksTable, inEmail: options.credentialsInEmail ?? false, publicUrl: url, linkTtlMs: options.linkTtlMs ?? 24 * 3600_000 },
       logger: workerLogger,
-      workflowBundle: bundle,
+      workflowBundle,
       // A worker of its own connection, as in its own process: the SDK serves one worker per queue per client.
       ...(i === 0 ? { connection: env.nativeConnection } : {}),
       reconcilerSchedule: options.reconciler?.scheduleId ? { scheduleId: options.reconciler.scheduleId } : false,
@@ -278,7 +282,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
 
   let n = 0;
   return {
-    fleet: { urls, workers, workerLogs, startWorker: () => startWorker(workers.length) },
+    fleet: { urls, workers, workerLogs, startWorker: (opts) => startWorker(workers.length, opts?.workflowBundle) },
     url,
     apiKey,
     keys,
