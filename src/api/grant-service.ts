@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
+import { WithStartWorkflowOperation, WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, isGrpcDeadlineError, isGrpcServiceError, type WorkflowHandle, type WorkflowStartOptions } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { approvalReasons, approversOf, own, type ApiClient } from '../config';
 import { CLOSED_STATUSES, GrantErrorType, initialGrantState, isSafeText, parseExpiry, parseGrantId, formatDuration, type ChangeLevelResult, type DecisionLinkRef, type ExtendResult, type GrantRequest, type GrantState, type GrantStatus, type RetryDropResult } from '../domain';
@@ -269,7 +269,10 @@ export class GrantService extends GrantRequests {
     try {
       return await this.options.client.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, send);
     } catch (err) {
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+      if (isWorkflowTaskFailing(err)) {
+        throw new HttpError(503, 'grant_unavailable', `the grant ${grantId} cannot take a change now: its workflow task is failing (for example while workers of two releases run side by side, see the Temporal UI); nothing was changed, try again later`);
+      }
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err)) {
         throw new HttpError(504, 'update_pending', `the change to ${grantId} did not complete within ${UPDATE_TIMEOUT_MS / 1000}s; it may still be applied: check GET /grants/${encodeURIComponent(grantId)}`);
       }
       if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure) {
@@ -289,4 +292,12 @@ export class GrantService extends GrantRequests {
       throw err;
     }
   }
+}
+
+/** The server refuses updates while the workflow's task keeps failing (WorkflowNotReady: FAILED_PRECONDITION). */
+function isWorkflowTaskFailing(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth += 1) {
+    if (isGrpcServiceError(e) && e.code === 9 && /workflow task in failed state/i.test(e.details ?? e.message)) return true;
+  }
+  return false;
 }

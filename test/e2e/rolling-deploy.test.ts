@@ -150,6 +150,13 @@ describe('end to end: a rolling deploy of new workflow code', function () {
     assert.ok((during.raw.pendingWorkflowTask?.attempt ?? 0) >= 2, 'the task is retried');
     assert.equal(await accountExists(mixed.account, '%'), true, 'the revoke waits');
     assert.deepEqual(await trail(mixed.grantId), ['REQUESTED', 'GRANTED', 'EXTENDED']);
+    // A change asked for meanwhile is refused as unavailable for now, naming why: nothing is changed.
+    const asked = Date.now();
+    const refused = await stack.call('POST', stack.grantPath(mixed.grantId, '/extend'), { expiresAt: new Date(Date.now() + 10 * 86_400_000).toISOString(), reason: 'rolling deploy' });
+    process.stdout.write(`      (an extension meanwhile: ${refused.status} after ${Date.now() - asked} ms)\n`);
+    assert.equal(refused.status, 503, JSON.stringify(refused.body));
+    assert.equal(refused.body.error, 'grant_unavailable');
+    assert.match(refused.body.message, /workflow task is failing/);
 
     // The rollout goes on: a new worker joins, the old one stops.
     const [, , old] = stack.fleet.workers;
