@@ -7,15 +7,15 @@ import { parseArgs } from 'node:util';
 import mysql from 'mysql2/promise';
 
 import { createUserStatement, dropUserStatement, grantStatement } from '../src/adapters/engines/mysql/sql';
-import { manyExpiries } from '../test/load/many-expiries';
 import { mochaHooks } from '../test/support/hooks';
 import { MARIADB_HOST, MARIADB_PORT, randomPassword, rootPool, RUN_PREFIX } from '../test/support/mariadb';
 import { ROOT } from '../test/support/tools';
-import { armedAhead, grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
+import { grantTiming, STEP_ORDER, type GrantTiming } from './breakdown';
+import { expiries, type EngineUnderTest, type ExpiryRun } from './expiries';
 import { forEachConcurrently, idleCost, mib, resetPeakRss, sampleProcessGroup, sleep, summarize, workerMemory, type Summary } from './measure';
-import { pgExpiries } from './pg-expiries';
 import { DEFAULT_POSTGRES_URL, PG_FLOOR_CALLS, pgFloorRun } from './pg';
-import { startBenchStack, type BenchStack } from './stack';
+import { add, ENGINES, log, results, rows, table } from './report';
+import { startBenchStack, type BenchStack, type BenchWorker } from './stack';
 import { temporalFloor } from './temporal-floor';
 
 // `npm run bench`: how fast a grant is given and taken away, side by side with
@@ -26,6 +26,7 @@ import { temporalFloor } from './temporal-floor';
 //   npm run bench -- --quick          smaller counts, one run each (about 5 minutes)
 //   npm run bench -- --only floor,temporal,grant,expiry,idle
 //   npm run bench -- --engine postgresql
+//   npm run bench -- --only expiry --workers 2 --kill-one
 //
 // The MySQL parts run first, in their order, then the PostgreSQL ones (floor,
 // grant path, expiries); the Temporal floor and the cost of waiting are measured
@@ -48,11 +49,14 @@ const { values: args } = parseArgs({
     lead: { type: 'string' },
     cache: { type: 'string' },
     'worker-env': { type: 'string', multiple: true },
+    workers: { type: 'string' },
+    'kill-one': { type: 'boolean', default: false },
+    'kill-before': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N] [--workers N [--kill-one [--kill-before S]]]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
@@ -66,14 +70,16 @@ if (args.help) {
   --lead    seconds from the first grant of a burst to its expiry (default: from the grant path's throughput)
   --cache   the worker's WORKER_MAX_CACHED_WORKFLOWS (default: the worker's default)
   --worker-env NAME=VALUE  more environment for the worker, repeatable (e.g. MALLOC_ARENA_MAX=2)
+  --workers N  worker processes on the same task queues, named bench-worker-1 to N (default 1); memory is per worker
+  --kill-one  in each expiry burst (needs --workers 2 or more and the expiry part), SIGKILL bench-worker-1 once the
+              revocations are armed, and report the grants it held apart from the others
+  --kill-before S  seconds before the expiry of the kill (default 5)
 `);
   process.exit(0);
 }
 
 const quick = args.quick!;
 const parts = new Set((args.only ?? 'floor,temporal,grant,expiry,idle').split(',').map((s) => s.trim()));
-const ENGINES = ['mysql', 'postgresql'] as const;
-type EngineKey = (typeof ENGINES)[number];
 const engines = new Set((args.engine ?? ENGINES.join(',')).split(',').map((s) => s.trim()));
 for (const e of engines) if (!(ENGINES as readonly string[]).includes(e)) throw new Error(`--engine ${e}: expected one of ${ENGINES.join(', ')}`);
 const RUNS = Number(args.runs ?? (quick ? 1 : 3));
@@ -85,34 +91,11 @@ const SIZES = {
   expiries: args.expiries ? args.expiries.split(',').map(Number) : quick ? [100] : [100, 1000],
   checkpoints: [0.1, 0.25, 0.5, 1].map((f) => Math.round(OPEN * f)),
 };
-
-const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
-
-interface Row {
-  /** The engine of the grants or the floor the figure is of; none for the Temporal floor. */
-  engine?: EngineKey;
-  figure: string;
-  unit: string;
-  count: number;
-  median: number;
-  p99?: number;
-  max?: number;
-  note?: string;
-}
-const rows: Row[] = [];
-const results: Record<string, unknown> = {};
-const add = (figure: string, unit: string, s: Summary | { count: number; median: number }, note?: string, engine?: EngineKey) => {
-  rows.push({ ...(engine ? { engine } : {}), figure, unit, count: s.count, median: s.median, ...('p99' in s ? { p99: s.p99, max: s.max } : {}), ...(note ? { note } : {}) });
-};
-
-/** What the grant path and the expiries need of an engine: the project's database on it, and which accounts exist. */
-interface EngineUnderTest {
-  key: EngineKey;
-  database: string;
-  accountsExisting(accounts: readonly string[]): Promise<number>;
-  /** Prefix of its keys in the JSON's results (none for MySQL: the keys of earlier runs). */
-  results: string;
-}
+const WORKERS = Number(args.workers ?? 1);
+if (!Number.isInteger(WORKERS) || WORKERS < 1) throw new Error(`--workers ${args.workers}: expected a whole number, 1 or more`);
+const KILL_BEFORE_MS = Number(args['kill-before'] ?? 5) * 1000;
+if (args['kill-one'] && (WORKERS < 2 || !parts.has('expiry'))) throw new Error('--kill-one needs --workers 2 or more and the expiry part');
+if (!(KILL_BEFORE_MS >= 0)) throw new Error(`--kill-before ${args['kill-before']}: expected seconds, 0 or more`);
 
 // ---------------------------------------------------------------------------
 // 1. The floor: mysql2 alone, the statements the account manager sends.
@@ -300,69 +283,42 @@ async function grantPath(stack: BenchStack, engine: EngineUnderTest, floorC16: n
 }
 
 // ---------------------------------------------------------------------------
-// 3. Revocation lag: N grants expiring in the same second.
-
-async function expiries(stack: BenchStack, engine: EngineUnderTest, grantsPerSecond: number | undefined): Promise<void> {
-  for (const n of SIZES.expiries) {
-    // Every grant must be ACTIVE before the common expiry: room for starting them all.
-    // Without a grant path measured in this run: what a grant path of the engine did on two cores.
-    const rate = grantsPerSecond && grantsPerSecond > 0 ? grantsPerSecond : engine.key === 'mysql' ? 10 : 4;
-    const leadMs = args.lead ? Number(args.lead) * 1000 : Math.round(30_000 + (n / rate) * 2000);
-    // The worker's peak memory over the burst: the grants' creation, the arming, the drops and the audit after.
-    resetPeakRss(stack.worker.process.pid);
-    const f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, log }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, log });
-    const peak = sampleProcessGroup(stack.worker.process.pid);
-    const drops = summarize(f.dropLagsMs);
-    const ended = summarize(f.accessEndedLagsMs);
-    const armed = await armedAhead(stack.client, f.grantIds, f.expiresAt, log);
-    add(
-      `revocation lag: ${n} expiring in the same second, access ended`,
-      'ms',
-      ended,
-      `${engine.key === 'mysql' ? 'locked' : 'NOLOGIN'} or gone, no session left (${f.sessionsHeld} held one open across the expiry)`,
-      engine.key,
-    );
-    add(
-      `revocation lag: ${n} expiring in the same second, dropped`,
-      'ms',
-      drops,
-      `none left; ${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; worker peak RSS ${mib(peak.peakRssBytes)} MiB, ${mib(peak.rssBytes)} MiB at the end`,
-      engine.key,
-    );
-    results[`${engine.results}expiry_${n}`] = { accessEndedLagMs: ended, dropLagMs: drops, armed, alerted: f.alerted, workerPeakRssMiB: mib(peak.peakRssBytes), workerRssMiB: mib(peak.rssBytes), audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs }, createMs: f.createMs };
-    log(`${engine.key}: ${n} expiries: access ended p50 ${ended.median} ms, p99 ${ended.p99} ms; dropped p50 ${drops.median} ms, p99 ${drops.p99} ms, max ${drops.max} ms`);
-  }
-}
+// 3. Revocation lag: N grants expiring in the same second (bench/expiries.ts).
 
 // ---------------------------------------------------------------------------
 // 4. The cost of waiting: open grants sleeping until a far expiry.
 
 async function idle(stack: BenchStack): Promise<void> {
-  // A fresh worker: what it holds is what the open grants cost, not the earlier parts.
-  await stack.worker.restart();
-  const pgid = () => stack.worker.process.pid;
+  // Fresh workers: what they hold is what the open grants cost, not the earlier parts.
+  for (const w of stack.workers) await w.process.restart();
+  const pgid = (w: BenchWorker) => w.process.process.pid;
+  /** With several workers, each figure is per worker: named after it. */
+  const of = (w: BenchWorker) => (stack.workers.length > 1 ? ` (${w.identity})` : '');
   const expiresAt = new Date(Date.now() + 300 * 24 * 3600_000).toISOString();
   const open: string[] = [];
-  const memory: { grants: number; rssMiB: number; peakRssMiB: number; cpuCores: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[] = [];
+  const memory: { worker: string; grants: number; rssMiB: number; peakRssMiB: number; cpuCores: number; heapTotalMiB: number; heapUsedMiB: number; externalMiB: number }[] = [];
   const measure = async () => {
     await sleep(10_000); // let the last workflow tasks and timers settle
-    const cost = await idleCost(pgid(), 20_000);
-    // The main thread's V8 heap; the rest of the RSS is the workflow thread's heap, the SDK's native core, code and allocator slack.
-    const m = await workerMemory(stack.workerMetricsUrl);
-    const split = { heapTotalMiB: mib(m.heapTotalBytes), heapUsedMiB: mib(m.heapUsedBytes), externalMiB: mib(m.externalBytes) };
-    // The peak since the burst of grants before this measure began (resetPeakRss).
-    const peakRssMiB = mib(cost.peakRssBytes);
-    memory.push({ grants: open.length, rssMiB: mib(cost.rssBytes), peakRssMiB, cpuCores: cost.cpuCores, ...split });
-    log(
-      `${open.length} open grants: worker RSS ${mib(cost.rssBytes)} MiB, ${peakRssMiB} MiB at the peak of the burst (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +
-        `the rest ${mib(cost.rssBytes - m.heapTotalBytes - m.externalBytes)} MiB), idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`,
-    );
+    const costs = await Promise.all(stack.workers.map((w) => idleCost(pgid(w), 20_000)));
+    for (const [i, w] of stack.workers.entries()) {
+      const cost = costs[i]!;
+      // The main thread's V8 heap; the rest of the RSS is the workflow thread's heap, the SDK's native core, code and allocator slack.
+      const m = await workerMemory(w.metricsUrl);
+      const split = { heapTotalMiB: mib(m.heapTotalBytes), heapUsedMiB: mib(m.heapUsedBytes), externalMiB: mib(m.externalBytes) };
+      // The peak since the burst of grants before this measure began (resetPeakRss).
+      const peakRssMiB = mib(cost.peakRssBytes);
+      memory.push({ worker: w.identity, grants: open.length, rssMiB: mib(cost.rssBytes), peakRssMiB, cpuCores: cost.cpuCores, ...split });
+      log(
+        `${open.length} open grants: worker${of(w)} RSS ${mib(cost.rssBytes)} MiB, ${peakRssMiB} MiB at the peak of the burst (main heap ${split.heapUsedMiB} of ${split.heapTotalMiB} MiB, external ${split.externalMiB} MiB, ` +
+          `the rest ${mib(cost.rssBytes - m.heapTotalBytes - m.externalBytes)} MiB), idle CPU ${(cost.cpuCores * 100).toFixed(1)}% of a core`,
+      );
+    }
   };
   await measure();
   for (const target of SIZES.checkpoints) {
     const emails = Array.from({ length: target - open.length }, () => stack.newEmail());
     const t0 = Date.now();
-    resetPeakRss(pgid());
+    for (const w of stack.workers) resetPeakRss(pgid(w));
     await forEachConcurrently(emails, 32, async (email) => {
       open.push((await grantOnce(stack, email, expiresAt)).grantId);
     });
@@ -370,7 +326,7 @@ async function idle(stack: BenchStack): Promise<void> {
     await measure();
   }
   for (const m of memory) {
-    add(`cost of waiting: worker RSS with ${m.grants} open grants`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB; peak while opening ${m.peakRssMiB} MiB`, 'mysql');
+    add(`cost of waiting: worker RSS with ${m.grants} open grants${stack.workers.length > 1 ? ` (${m.worker})` : ''}`, 'MiB', { count: 1, median: m.rssMiB }, `idle CPU ${(m.cpuCores * 100).toFixed(1)}% of a core; main heap ${m.heapTotalMiB} MiB; peak while opening ${m.peakRssMiB} MiB`, 'mysql');
   }
 
   const sample = Array.from({ length: Math.min(50, open.length) }, (_, i) => open[Math.floor((i * open.length) / Math.min(50, open.length))]!);
@@ -379,9 +335,9 @@ async function idle(stack: BenchStack): Promise<void> {
   const events = summarize(lengths);
   add('cost of waiting: history events per open grant', 'events', events, undefined, 'mysql');
 
-  // A worker restart: killed, started again, and every sampled grant answering a query (each replayed).
+  // A worker restart (every worker, one after the other): killed, started again, and every sampled grant answering a query (each replayed).
   const t0 = Date.now();
-  await stack.worker.restart();
+  for (const w of stack.workers) await w.process.restart();
   const startedMs = Date.now() - t0;
   const queryMs: number[] = [];
   await forEachConcurrently(sample, 8, async (id) => {
@@ -390,24 +346,18 @@ async function idle(stack: BenchStack): Promise<void> {
     queryMs.push(Date.now() - q0);
   });
   const resumedMs = Date.now() - t0;
-  const afterRestart = sampleProcessGroup(pgid());
-  add('worker restart: killed → polling again', 'ms', { count: 1, median: startedMs }, 'loads the workflow bundle of npm run build', 'mysql');
-  add(`worker restart: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${mib(afterRestart.rssBytes)} MiB`, 'mysql');
+  const afterRestart = stack.workers.map((w) => `${mib(sampleProcessGroup(pgid(w)).rssBytes)} MiB${of(w)}`).join(', ');
+  const restarted = stack.workers.length > 1 ? `${stack.workers.length} workers restart` : 'worker restart';
+  add(`${restarted}: killed → polling again`, 'ms', { count: 1, median: startedMs }, 'loads the workflow bundle of npm run build', 'mysql');
+  add(`${restarted}: → ${sample.length} sampled grants answer (replayed)`, 'ms', { count: 1, median: resumedMs }, `query p50 ${summarize(queryMs).median} ms; RSS then ${afterRestart}`, 'mysql');
   results.idle = { memory, historyEvents: events, restart: { startedMs, resumedMs, queryMs: summarize(queryMs) } };
 
   // Clean-up, not a measurement: the open grants end with the Temporal server; their accounts are dropped here.
-  await stack.worker.stop();
+  for (const w of stack.workers) await w.process.stop();
   log(`dropped ${await stack.dropGrantAccounts()} accounts of open grants`);
 }
 
 // ---------------------------------------------------------------------------
-
-function table(): string {
-  const fmt = (n: number | undefined) => (n === undefined || Number.isNaN(n) ? '' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
-  const lines = [['engine', 'figure', 'unit', 'n', 'median', 'p99', 'max', 'note'], ...rows.map((r) => [r.engine ?? '', r.figure, r.unit, String(r.count), fmt(r.median), fmt(r.p99), fmt(r.max), r.note ?? ''])];
-  const widths = lines[0]!.map((_, i) => Math.max(...lines.map((l) => l[i]!.length)));
-  return lines.map((l) => l.map((c, i) => (i >= 3 && i <= 6 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
-}
 
 async function main(): Promise<void> {
   log('building the worker (npm run build)');
@@ -429,32 +379,34 @@ async function main(): Promise<void> {
   }
   if (args.cache) workerEnv.WORKER_MAX_CACHED_WORKFLOWS = args.cache;
   const withPostgres = engines.has('postgresql') && ['floor', 'grant', 'expiry'].some((p) => parts.has(p));
-  const stack = await startBenchStack({ log, workerEnv, ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
+  const stack = await startBenchStack({ log, workerEnv, workers: WORKERS, ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
   const started = Date.now();
   if (stack.postgres) {
     machine.postgresql = stack.postgres.version;
     log(`PostgreSQL ${machine.postgresql}`);
   }
+  const expiryRun: ExpiryRun = { counts: SIZES.expiries, ...(args.lead ? { leadS: Number(args.lead) } : {}), ...(args['kill-one'] ? { killBeforeMs: KILL_BEFORE_MS } : {}) };
   try {
+    if (args['kill-one'] && KILL_BEFORE_MS >= stack.config.revocationLeadMs) throw new Error(`--kill-before ${args['kill-before']}: the revocations are armed only ${stack.config.revocationLeadMs / 1000} s before the expiry`);
     const mysqlEngine: EngineUnderTest = { key: 'mysql', database: 'main', accountsExisting, results: '' };
     const floorTp = parts.has('floor') && engines.has('mysql') ? await floor(stack) : {};
     const temporalC16 = parts.has('temporal') ? await temporal(stack) : undefined;
     if (engines.has('mysql')) {
       const c16 = parts.has('grant') ? await grantPath(stack, mysqlEngine, floorTp[16], temporalC16) : undefined;
-      if (parts.has('expiry')) await expiries(stack, mysqlEngine, c16);
+      if (parts.has('expiry')) await expiries(stack, mysqlEngine, c16, expiryRun);
     }
     if (stack.postgres) {
       const pgEngine: EngineUnderTest = { key: 'postgresql', database: 'pg', accountsExisting: stack.postgres.accountsExisting, results: 'postgresql_' };
       const pgFloorTp = parts.has('floor') ? await pgFloor(stack) : {};
       const c16 = parts.has('grant') ? await grantPath(stack, pgEngine, pgFloorTp[16], temporalC16) : undefined;
-      if (parts.has('expiry')) await expiries(stack, pgEngine, c16);
+      if (parts.has('expiry')) await expiries(stack, pgEngine, c16, expiryRun);
     }
     if (parts.has('idle') && engines.has('mysql')) await idle(stack);
   } finally {
     await stack.stop();
     await mochaHooks.afterAll();
   }
-  const out = { at: new Date().toISOString(), quick, runs: RUNS, engines: [...engines], cache: args.cache ?? 'default', workerEnv, machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, engines: [...engines], cache: args.cache ?? 'default', workerEnv, workers: WORKERS, ...(args['kill-one'] ? { killOne: { killBeforeMs: KILL_BEFORE_MS } } : {}), machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
   const dir = join(ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);

@@ -79,6 +79,8 @@ export interface ExpiryRevocation {
   /** Its last attempt's start, relative to `expiresAtMs`. */
   startedMs: number;
   attempts: number;
+  /** The identity of the worker that ran its last attempt. */
+  ranOn: string;
 }
 
 /** The revocation of an expiry, from the grant's history (undefined when there is none). */
@@ -91,7 +93,7 @@ export function expiryRevocation(events: readonly HistoryEvent[], expiresAtMs: n
     const started = e.activityTaskStartedEventAttributes;
     const s = started ? scheduled.get(id(started.scheduledEventId)) : undefined;
     if (started && s) {
-      found = { armed: s.queue.endsWith('-expiry'), scheduledMs: s.at - expiresAtMs, startedMs: ms(e.eventTime) - expiresAtMs, attempts: started.attempt ?? 1 };
+      found = { armed: s.queue.endsWith('-expiry'), scheduledMs: s.at - expiresAtMs, startedMs: ms(e.eventTime) - expiresAtMs, attempts: started.attempt ?? 1, ranOn: started.identity ?? '?' };
     }
   }
   return found;
@@ -149,24 +151,50 @@ export function historyOutline(events: readonly HistoryEvent[]): string {
     .join(' ');
 }
 
+/** The revocations of a group of grants, from their histories. */
+export interface RevocationGroup {
+  grants: number;
+  /** Grants by the attempts of their revocation's last start (`1`, `2`, ...; `none` when it never started). */
+  attempts: Record<string, number>;
+  /** Failed attempts by reason (revocationFailures). */
+  failures: Record<string, number>;
+  /** Grants by the worker that ran the last attempt of their revocation. */
+  ranOn: Record<string, number>;
+  /** For grants whose revocation took more than one attempt: the last attempt's start, relative to the expiry (ms, sorted). */
+  retryStartedMs: number[];
+}
+
+const count = (of: Record<string, number>, key: string) => (of[key] = (of[key] ?? 0) + 1);
+
 /**
  * How the grants' revocations ran, from their histories: how many were armed (on
  * the `-expiry` queue) before the expiry, how close to it the last was armed, and
- * how many needed more than one attempt.
+ * how many needed more than one attempt; with `groupOf`, the same per group.
  */
 export async function armedAhead(
   client: Client,
   grantIds: string[],
   expiresAt: string,
   log: (line: string) => void,
-): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number> }> {
+  groupOf?: (grantId: string) => string,
+): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number>; groups?: Record<string, RevocationGroup> }> {
   const at = Date.parse(expiresAt);
   const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
   const failures: Record<string, number> = {};
+  const groups: Record<string, RevocationGroup> = {};
   let lastArmedBeforeMs = Infinity;
   await forEachConcurrently(grantIds, 8, async (grantId) => {
     const history = await client.workflow.getHandle(grantId).fetchHistory();
     const r = expiryRevocation(history.events ?? [], at);
+    const failed = revocationFailures(history.events ?? []);
+    const group = groupOf ? (groups[groupOf(grantId)] ??= { grants: 0, attempts: {}, failures: {}, ranOn: {}, retryStartedMs: [] }) : undefined;
+    if (group) {
+      group.grants += 1;
+      count(group.attempts, r ? String(r.attempts) : 'none');
+      if (r) count(group.ranOn, r.ranOn);
+      if (r && r.attempts > 1) group.retryStartedMs.push(r.startedMs);
+      for (const reason of failed) count(group.failures, reason);
+    }
     if (!r || !r.armed) {
       counts.notArmed += 1;
       if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
@@ -176,8 +204,9 @@ export async function armedAhead(
       lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
     } else counts.armedAfter += 1;
     if (r && r.attempts > 1) counts.retried += 1;
-    for (const reason of revocationFailures(history.events ?? [])) failures[reason] = (failures[reason] ?? 0) + 1;
+    for (const reason of failed) count(failures, reason);
   });
-  for (const [reason, count] of Object.entries(failures).sort((a, b) => b[1] - a[1])) log(`  revocation attempt failed ×${count}: ${reason}`);
-  return { ...counts, failures, lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
+  for (const [reason, n] of Object.entries(failures).sort((a, b) => b[1] - a[1])) log(`  revocation attempt failed ×${n}: ${reason}`);
+  for (const group of Object.values(groups)) group.retryStartedMs.sort((a, b) => a - b);
+  return { ...counts, failures, ...(groupOf ? { groups } : {}), lastArmedBeforeMs: Number.isFinite(lastArmedBeforeMs) ? lastArmedBeforeMs : 0 };
 }

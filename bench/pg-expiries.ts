@@ -1,7 +1,7 @@
 import pg from 'pg';
 
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../src/adapters/aws';
-import { followEndings, type ExpiryFigures, type ExpiryStack } from '../test/load/many-expiries';
+import { followEndings, type ExpiryFigures, type ExpiryOptions, type ExpiryStack } from '../test/load/many-expiries';
 import { forEachConcurrently, quantile } from '../test/support/stats';
 import { until } from '../test/support/wait';
 import type { BenchPostgres } from './pg';
@@ -19,7 +19,7 @@ export async function pgExpiries(
   stack: ExpiryStack,
   postgres: BenchPostgres,
   n: number,
-  options: { database: string; leadMs: number; log: (line: string) => void },
+  options: { database: string; leadMs: number; log: (line: string) => void; onActive?: ExpiryOptions['onActive'] },
 ): Promise<ExpiryFigures> {
   const { log } = options;
   const expiresAt = new Date(Math.ceil((Date.now() + options.leadMs) / 1000) * 1000);
@@ -38,6 +38,7 @@ export async function pgExpiries(
   await until('every grant to be ACTIVE (its role created)', async () => (await postgres.accountsExisting(accounts)) === n, Math.max(5000, expiresAt.getTime() - Date.now() - 2000));
   const activeMs = Date.now() - started;
   log(`all ${n} roles exist after ${activeMs} ms`);
+  options.onActive?.(grants, expiresAt);
 
   // A sample of the grantees log in with their own credentials and stay connected across the expiry.
   const secrets = new SecretsManagerGrantSecretStore(stack.components.aws.secrets);
@@ -54,7 +55,7 @@ export async function pgExpiries(
   });
 
   // Longer than MySQL's 120 s: an ending that collides with another is retried with the activity's back-off.
-  const { endedLags, dropLags } = await followEndings(accounts, expiresAt, Math.max(120_000, n * 300), 'roles', async (remaining, open) => {
+  const { endedLags, dropLags, endedByAccount, droppedByAccount } = await followEndings(accounts, expiresAt, Math.max(120_000, n * 300), 'roles', async (remaining, open) => {
     const present = await postgres.roles(remaining);
     const connected = open.length > 0 ? await postgres.connected(open) : new Set<string>();
     return { present: new Set(present.keys()), usable: new Set([...present].filter(([, canLogin]) => canLogin).map(([role]) => role)), connected };
@@ -100,5 +101,8 @@ export async function pgExpiries(
     p50AuditLagMs: quantile(lags, 0.5),
     p99AuditLagMs: quantile(lags, 0.99),
     alerted,
+    accounts,
+    endedLagByAccount: endedByAccount,
+    dropLagByAccount: droppedByAccount,
   };
 }

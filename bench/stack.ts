@@ -22,14 +22,15 @@ import { preparePostgres, type BenchPostgres } from './pg';
 //
 //   the benchmark ─HTTP─▶ API (in this process) ──▶ Temporal dev server (its own, on a state file)
 //                                                        ▲
-//   worker: `node dist/src/worker/index.js`, a child process ───┘ (measured: resident memory, CPU)
+//   workers: `node dist/src/worker/index.js`, child processes ───┘ (measured: resident memory, CPU)
 //     ├── MariaDB on 127.0.0.1:3306, through a least-privileged admin read from Secrets Manager
 //     ├── with `postgres`: the local PostgreSQL, database `pg` of the project (bench/pg.ts)
 //     ├── AWS emulator: Secrets Manager (admin and grant secrets) and DynamoDB (audit, links)
 //     └── SMTP capture server on loopback
 //
 // The worker is the compiled build (`npm run build`), like the image runs it:
-// no TypeScript loader in its memory figures.
+// no TypeScript loader in its memory figures. With `workers` above one, as many
+// processes serve the same task queues, each named bench-worker-<i> (WORKER_IDENTITY).
 
 export const BENCH_CLIENT = 'bench-admin';
 
@@ -40,9 +41,8 @@ export interface BenchStack {
   client: Client;
   url: string;
   temporal: TemporalDevServer;
-  worker: WorkerProcess;
-  /** The worker's own metrics server (GET /metrics: process and heap figures). */
-  workerMetricsUrl: string;
+  /** The worker processes, bench-worker-1 first. */
+  workers: BenchWorker[];
   newEmail(): string;
   call(method: string, path: string, body?: unknown): Promise<{ status: number; body: any }>;
   /** Drops every account the benchmark's grants created (a cleanup between phases, not a revoke: nothing is audited). */
@@ -52,9 +52,19 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
+export interface BenchWorker {
+  /** Its WORKER_IDENTITY: what Temporal records on each of its attempts. */
+  identity: string;
+  process: WorkerProcess;
+  /** Its own metrics server (GET /metrics: process and heap figures). */
+  metricsUrl: string;
+}
+
 export interface BenchStackOptions {
-  /** Extra environment for the worker (WORKER_MAX_CACHED_WORKFLOWS, ...). */
+  /** Extra environment for the workers (WORKER_MAX_CACHED_WORKFLOWS, ...). */
   workerEnv?: Record<string, string>;
+  /** Worker processes (default 1). */
+  workers?: number;
   log: (line: string) => void;
   /** A superuser URL of a PostgreSQL server: the project gets a database `pg` of engine postgresql on it. */
   postgres?: { url: string };
@@ -112,32 +122,39 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
     const url = await app.listen({ host: '127.0.0.1', port: 0 });
     cleanups.push(() => app.close());
 
-    const workerMetricsPort = await freePort();
-    const worker = await startWorkerProcess(
-      {
-        DBACCESS_CONFIG: configPath,
-        LOG_LEVEL: 'info', // the default: what the worker logs per grant is part of its cost
-        TEMPORAL_ADDRESS: temporal.address,
-        TEMPORAL_NAMESPACE: 'default',
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        AWS_REGION: components.awsSettings.region,
-        AWS_ENDPOINT_URL: components.awsSettings.endpoint!,
-        AWS_ACCESS_KEY_ID: 'bench',
-        AWS_SECRET_ACCESS_KEY: 'bench',
-        AUDIT_TABLE: components.auditTable,
-        SMTP_HOST: components.smtp.host,
-        SMTP_PORT: String(components.smtp.port),
-        MAIL_FROM: components.smtpSettings.from,
-        PUBLIC_URL: url,
-        CREDENTIAL_LINKS_TABLE: components.linksTable,
-        WORKER_METRICS_HOST: '127.0.0.1',
-        WORKER_METRICS_PORT: String(workerMetricsPort),
-        WORKER_SDK_METRICS_PORT: '0',
-        ...options.workerEnv,
-      },
-      { compiled: true },
-    );
-    cleanups.push(() => worker.stop());
+    const workers: BenchWorker[] = [];
+    for (let i = 1; i <= (options.workers ?? 1); i++) {
+      const identity = `bench-worker-${i}`;
+      const metricsPort = await freePort();
+      const worker = await startWorkerProcess(
+        {
+          DBACCESS_CONFIG: configPath,
+          LOG_LEVEL: 'info', // the default: what the worker logs per grant is part of its cost
+          TEMPORAL_ADDRESS: temporal.address,
+          TEMPORAL_NAMESPACE: 'default',
+          TEMPORAL_TASK_QUEUE: taskQueue,
+          AWS_REGION: components.awsSettings.region,
+          AWS_ENDPOINT_URL: components.awsSettings.endpoint!,
+          AWS_ACCESS_KEY_ID: 'bench',
+          AWS_SECRET_ACCESS_KEY: 'bench',
+          AUDIT_TABLE: components.auditTable,
+          SMTP_HOST: components.smtp.host,
+          SMTP_PORT: String(components.smtp.port),
+          MAIL_FROM: components.smtpSettings.from,
+          PUBLIC_URL: url,
+          CREDENTIAL_LINKS_TABLE: components.linksTable,
+          WORKER_METRICS_HOST: '127.0.0.1',
+          WORKER_METRICS_PORT: String(metricsPort),
+          WORKER_SDK_METRICS_PORT: '0',
+          ...options.workerEnv,
+          WORKER_IDENTITY: identity,
+        },
+        { compiled: true },
+      );
+      cleanups.push(() => worker.stop());
+      workers.push({ identity, process: worker, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
+      if (options.workers && options.workers > 1) options.log(`${identity} started`);
+    }
 
     const call = apiCaller(url, apiKey);
 
@@ -149,8 +166,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
       client,
       url,
       temporal,
-      worker,
-      workerMetricsUrl: `http://127.0.0.1:${workerMetricsPort}/metrics`,
+      workers,
       newEmail: () => `${RUN_PREFIX}.b${randomName(4)}${(n += 1)}@example.com`,
       call,
       async dropGrantAccounts() {

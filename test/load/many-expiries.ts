@@ -46,13 +46,26 @@ export interface ExpiryFigures {
   p99AuditLagMs: number;
   /** Grants whose trail says REVOKE_RETRYING (the administrators were alerted). */
   alerted: number;
+  /** Each grant's account, in the order of grantIds. */
+  accounts: string[];
+  /** Per account: from the common expiry to its end of access, as in accessEndedLagsMs. */
+  endedLagByAccount: Map<string, number>;
+  /** Per account: from the common expiry to its drop, as in dropLagsMs. */
+  dropLagByAccount: Map<string, number>;
+}
+
+export interface ExpiryOptions {
+  leadMs?: number;
+  log?: (line: string) => void;
+  /** Called once every grant is ACTIVE, before the expiry (e.g. to disturb the stack meanwhile). */
+  onActive?: (grants: readonly { grantId: string; account: string }[], expiresAt: Date) => void;
 }
 
 
 /** How many grantees of a burst hold a session open across the expiry (the rest never log in). */
 const SESSIONS_HELD = 20;
 
-export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, options: { leadMs?: number; log?: (line: string) => void } = {}): Promise<ExpiryFigures> {
+export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, options: ExpiryOptions = {}): Promise<ExpiryFigures> {
   const log = options.log ?? (() => undefined);
   // All grants expire at the same whole second, far enough ahead to create them all first.
   const leadMs = options.leadMs ?? Math.max(25_000, n * 200);
@@ -76,6 +89,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
   await until('every grant to be ACTIVE (its account created)', async () => (await existing()) === n, Math.max(5000, expiresAt.getTime() - Date.now() - 2000));
   const activeMs = Date.now() - started;
   log(`all ${n} accounts exist after ${activeMs} ms`);
+  options.onActive?.(grants, expiresAt);
 
   // A sample of the grantees log in with their own credentials and stay connected across the expiry.
   const secrets = new SecretsManagerGrantSecretStore(stack.components.aws.secrets);
@@ -92,7 +106,7 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
 
   // Each account's end of access (locked or gone, and no session of it left) and its
   // drop, as the first poll that sees them. MariaDB keeps the lock in mysql.global_priv.
-  const { endedLags, dropLags } = await followEndings([...accounts], expiresAt, 120_000, 'accounts', async (remaining, open) => {
+  const { endedLags, dropLags, endedByAccount, droppedByAccount } = await followEndings([...accounts], expiresAt, 120_000, 'accounts', async (remaining, open) => {
     const [rows] = await rootPool().query(
       "SELECT User AS user, JSON_VALUE(Priv, '$.account_locked') AS locked FROM mysql.global_priv WHERE User IN (?)",
       [[...remaining]],
@@ -144,7 +158,24 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
     throw new Error(`${missing.length} of ${n} grants have no EXPIRED event ${Math.round((Date.now() - expiresAt.getTime()) / 1000)} s after the expiry (their accounts are gone); ${states.join('; ')}`);
   }
   lags.sort((a, b) => a - b);
-  return { grants: n, expiresAt: expiresAt.toISOString(), grantIds: grants.map((g) => g.grantId), createMs, activeMs, accessEndedLagsMs: endedLags, sessionsHeld: sessions.length, lastDropLagMs, dropLagsMs: dropLags, lastAuditLagMs: lags.at(-1)!, p50AuditLagMs: quantile(lags, 0.5), p99AuditLagMs: quantile(lags, 0.99), alerted };
+  return {
+    grants: n,
+    expiresAt: expiresAt.toISOString(),
+    grantIds: grants.map((g) => g.grantId),
+    createMs,
+    activeMs,
+    accessEndedLagsMs: endedLags,
+    sessionsHeld: sessions.length,
+    lastDropLagMs,
+    dropLagsMs: dropLags,
+    lastAuditLagMs: lags.at(-1)!,
+    p50AuditLagMs: quantile(lags, 0.5),
+    p99AuditLagMs: quantile(lags, 0.99),
+    alerted,
+    accounts: grants.map((g) => g.account),
+    endedLagByAccount: endedByAccount,
+    dropLagByAccount: droppedByAccount,
+  };
 }
 
 export function printFigures(f: ExpiryFigures, write: (line: string) => void = (l) => process.stdout.write(`${l}\n`)): void {
@@ -167,7 +198,8 @@ export interface EndingSample {
 /**
  * Each account's end of access (no longer usable, and no session of it left) and
  * its drop, as the first poll (every 50 ms) that sees them, in ms after the
- * expiry, sorted. Fails when one ends before its expiry, or is still there `waitMs` after it.
+ * expiry: sorted, and per account. Fails when one ends before its expiry, or is
+ * still there `waitMs` after it.
  */
 export async function followEndings(
   accounts: readonly string[],
@@ -175,11 +207,11 @@ export async function followEndings(
   waitMs: number,
   noun: string,
   sample: (remaining: string[], open: string[]) => Promise<EndingSample>,
-): Promise<{ endedLags: number[]; dropLags: number[] }> {
+): Promise<{ endedLags: number[]; dropLags: number[]; endedByAccount: Map<string, number>; droppedByAccount: Map<string, number> }> {
   const open = new Set(accounts);
   const remaining = new Set(accounts);
-  const endedLags: number[] = [];
-  const dropLags: number[] = [];
+  const endedByAccount = new Map<string, number>();
+  const droppedByAccount = new Map<string, number>();
   const deadline = expiresAt.getTime() + waitMs;
   while (remaining.size > 0) {
     if (Date.now() > deadline) throw new Error(`${remaining.size} of ${accounts.length} ${noun} still exist ${waitMs / 1000} s after their expiry`);
@@ -188,16 +220,17 @@ export async function followEndings(
     for (const account of [...open]) {
       if (seen.usable.has(account) || seen.connected.has(account)) continue;
       open.delete(account);
-      if (lag >= 0) endedLags.push(lag);
+      if (lag >= 0) endedByAccount.set(account, lag);
       else throw new Error(`the access of ${account} ended ${-lag} ms before its expiry`);
     }
     for (const account of [...remaining]) {
       if (seen.present.has(account)) continue;
       remaining.delete(account);
-      if (lag >= 0) dropLags.push(lag);
+      if (lag >= 0) droppedByAccount.set(account, lag);
       else throw new Error(`${account} was dropped ${-lag} ms before its expiry`);
     }
     if (remaining.size > 0) await new Promise((r) => setTimeout(r, 50));
   }
-  return { endedLags: endedLags.sort((a, b) => a - b), dropLags: dropLags.sort((a, b) => a - b) };
+  const sorted = (lags: Map<string, number>) => [...lags.values()].sort((a, b) => a - b);
+  return { endedLags: sorted(endedByAccount), dropLags: sorted(droppedByAccount), endedByAccount, droppedByAccount };
 }
