@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -14,6 +14,7 @@ import { createTestComponents, stackConfigFile, type TestComponents } from '../t
 import { apiCaller } from '../test/support/fault-stack';
 import { RUN_PREFIX, randomName, rootPool } from '../test/support/mariadb';
 import { freePort } from '../test/support/ports';
+import { ROOT } from '../test/support/tools';
 import { connectToDevServer, startTemporalDevServer, startWorkerProcess, type TemporalDevServer, type WorkerProcess } from '../test/support/processes';
 import { preparePostgres, type BenchPostgres } from './pg';
 
@@ -151,7 +152,12 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         },
         { compiled: true },
       );
-      cleanups.push(() => worker.stop());
+      cleanups.push(async () => {
+        await worker.stop();
+        // Its log, for a look at where a run's time went (.bench is git-ignored).
+        mkdirSync(join(ROOT, '.bench'), { recursive: true });
+        writeFileSync(join(ROOT, '.bench', `${identity}.log`), worker.output());
+      });
       workers.push({ identity, process: worker, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` });
       if (options.workers && options.workers > 1) options.log(`${identity} started`);
     }

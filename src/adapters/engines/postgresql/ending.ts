@@ -268,7 +268,14 @@ export function createPgEnding(deps: EndingDeps) {
       entries.push({ target: r.target, account: r.account, present: false, killed: 0, leftBehind: [], leftBehindCount: 0 });
       return entries.length - 1;
     });
+    // When each step of the batch ended, in ms from the call (logged with each account: where a burst's time goes).
+    const started = Date.now();
+    const steps: Record<string, number> = {};
+    const mark = (step: string) => {
+      steps[step] = Date.now() - started;
+    };
     await deps.withSession(secretId, signal, async (session) => {
+      mark('connected');
       for (const e of entries) {
         e.failure = undefined;
         try {
@@ -289,15 +296,18 @@ export function createPgEnding(deps: EndingDeps) {
       live = live.filter((e) => e.failure === undefined && e.present);
       // Containment: from here on nobody can log in, and what is open holds nothing.
       await contain(session, live);
+      mark('revoked');
       live = live.filter((e) => e.failure === undefined);
       await endSessions(session, live);
+      mark('sessionsEnded');
       const containedAt = new Date().toISOString();
       for (const e of live) e.containedAt = containedAt;
       await dropContained(session, live);
+      mark('dropped');
     });
     for (const e of entries) {
       if (e.failure !== undefined) continue;
-      const fields = { secretId, schema: e.target.schema, account: e.account, sessionsKilled: e.killed, leftBehind: e.leftBehindCount, batch: entries.length };
+      const fields = { secretId, schema: e.target.schema, account: e.account, sessionsKilled: e.killed, leftBehind: e.leftBehindCount, batch: entries.length, batchMs: steps };
       if (!e.existedAtStart) log.info({ secretId, account: e.account }, 'access ended; no such account');
       else if (e.dropped === false) log.warn({ ...fields, refusal: e.refusal }, 'access ended (account contained); the server refused to remove it');
       else log.info({ ...fields, dropped: true }, 'access ended; account dropped');
