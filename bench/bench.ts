@@ -52,11 +52,12 @@ const { values: args } = parseArgs({
     workers: { type: 'string' },
     'kill-one': { type: 'boolean', default: false },
     'kill-before': { type: 'string' },
+    'revocation-lead': { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N] [--workers N [--kill-one [--kill-before S]]]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N] [--workers N [--kill-one [--kill-before S]]] [--revocation-lead S]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
@@ -74,6 +75,7 @@ if (args.help) {
   --kill-one  in each expiry burst (needs --workers 2 or more and the expiry part), SIGKILL bench-worker-1 once the
               revocations are armed, and report the grants it held apart from the others
   --kill-before S  seconds before the expiry of the kill (default 5)
+  --revocation-lead S  the configuration's revocationLead: how long before an expiry its revocation is armed (default 60)
 `);
   process.exit(0);
 }
@@ -379,7 +381,7 @@ async function main(): Promise<void> {
   }
   if (args.cache) workerEnv.WORKER_MAX_CACHED_WORKFLOWS = args.cache;
   const withPostgres = engines.has('postgresql') && ['floor', 'grant', 'expiry'].some((p) => parts.has(p));
-  const stack = await startBenchStack({ log, workerEnv, workers: WORKERS, ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
+  const stack = await startBenchStack({ log, workerEnv, workers: WORKERS, ...(args['revocation-lead'] ? { revocationLeadS: Number(args['revocation-lead']) } : {}), ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
   const started = Date.now();
   if (stack.postgres) {
     machine.postgresql = stack.postgres.version;
@@ -406,7 +408,7 @@ async function main(): Promise<void> {
     await stack.stop();
     await mochaHooks.afterAll();
   }
-  const out = { at: new Date().toISOString(), quick, runs: RUNS, engines: [...engines], cache: args.cache ?? 'default', workerEnv, workers: WORKERS, ...(args['kill-one'] ? { killOne: { killBeforeMs: KILL_BEFORE_MS } } : {}), machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
+  const out = { at: new Date().toISOString(), quick, runs: RUNS, engines: [...engines], cache: args.cache ?? 'default', workerEnv, workers: WORKERS, ...(args['kill-one'] ? { killOne: { killBeforeMs: KILL_BEFORE_MS } } : {}), ...(args['revocation-lead'] ? { revocationLeadS: Number(args['revocation-lead']) } : {}), machine, durationS: Math.round((Date.now() - started) / 1000), rows, results };
   const dir = join(ROOT, '.bench');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `bench-${out.at.replace(/[:.]/g, '-')}.json`);

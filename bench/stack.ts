@@ -69,6 +69,8 @@ export interface BenchStackOptions {
   log: (line: string) => void;
   /** A superuser URL of a PostgreSQL server: the project gets a database `pg` of engine postgresql on it. */
   postgres?: { url: string };
+  /** The configuration's revocationLead in seconds (default: the configuration's default). */
+  revocationLeadS?: number;
 }
 
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
@@ -103,7 +105,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
         main: { schema: components.schema, adminSecretId: components.adminSecretId, maxDuration: '400d' },
         ...(postgres ? { pg: { engine: 'postgresql', schema: postgres.schema, adminSecretId: postgres.adminSecretId, maxDuration: '400d' } } : {}),
       },
-      { apiClients: { [BENCH_CLIENT]: { role: 'admin' } } },
+      { apiClients: { [BENCH_CLIENT]: { role: 'admin' } }, ...(options.revocationLeadS ? { revocationLead: `${options.revocationLeadS}s` } : {}) },
     );
     const config = parseFileConfig(raw);
     const configPath = join(dir, 'dbaccess.json');
