@@ -59,8 +59,9 @@ describe('coalescing endAccess calls (pure)', () => {
   it('When calls come from timers due at the same instant, each resumed in its own microtasks, then they start one batch together, not a batch of the first alone', async () => {
     // As armed revocations wake at their expiry: the first must not hold a slot for itself while the rest queue.
     const h = harness({ concurrency: 3, maxBatch: 100 });
-    const at = Date.now() + 20;
-    const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => new Promise<string>((resolve, reject) => setTimeout(() => void Promise.resolve().then(() => h.coalescer.run('s1', x).then(resolve, reject)), at - Date.now())));
+    // Made in one synchronous block with one delay, the timers share their start (the event loop's
+    // cached clock) and so their due time: they fire in one turn, each callback followed by its microtasks.
+    const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => new Promise<string>((resolve, reject) => setTimeout(() => void Promise.resolve().then(() => h.coalescer.run('s1', x).then(resolve, reject)), 20)));
     assert.deepEqual(await Promise.all(calls), ['done a', 'done b', 'done c', 'done d', 'done e']);
     assert.deepEqual(h.batches.map((b) => b.inputs), [['a', 'b', 'c', 'd', 'e']]);
   });
