@@ -1,3 +1,5 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
 
@@ -12,6 +14,7 @@ import type { PgLogger } from './manager';
 import { clientConfig, driverErrors, notOurs, privilegeTransaction, revocationTransactions, run, type PgSession } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import {
+  backendsLeftStatement,
   containAllStatement,
   databaseOwnerStatement,
   dependentDatabasesStatement,
@@ -21,7 +24,7 @@ import {
   ownedObjectsStatement,
   reassignStatements,
   rolesStatement,
-  terminateAllStatement,
+  signalSessionsStatement,
   tracedRolesStatement,
   type PgStatement,
 } from './sql';
@@ -37,6 +40,12 @@ import {
 // what it owns, make what would run with its owner's rights run with its
 // caller's (disarm.ts), give it to the owner role (REASSIGN OWNED, never a drop
 // of the grantee's data), remove what remains (DROP OWNED); then DROP ROLE.
+
+/** Rounds of signalling the accounts' sessions before the batch gives up (and is retried). */
+const SESSION_ROUNDS = 5;
+/** How long one round waits for the signalled sessions to exit. */
+const SESSION_EXIT_WAIT_MS = 2000;
+const SESSION_EXIT_POLL_MS = 5;
 
 export interface EndingDeps {
   /** Runs `work` on one of the server's pooled connections (see the manager's withSession). */
@@ -174,18 +183,35 @@ export function createPgEnding(deps: EndingDeps) {
     });
   }
 
-  /** Ends every session of the accounts, again until none is left (none of them can log in any more). */
+  /**
+   * Ends every session of the accounts: signals them all at once, then waits for
+   * all of them together (none of them can log in any more); again, until none is left.
+   */
   async function endSessions(session: PgSession, group: readonly Ending[]): Promise<void> {
     if (group.length === 0) return;
     const byName = new Map(group.map((e) => [e.account, e]));
-    for (let round = 1; round <= 5; round += 1) {
-      const rows = await run(session, terminateAllStatement([...byName.keys()]));
+    const signalled = new Map<Ending, Set<number>>();
+    for (let round = 1; round <= SESSION_ROUNDS; round += 1) {
+      const rows = await run(session, signalSessionsStatement([...byName.keys()]));
       if (rows.length === 0) return;
+      const pids: number[] = [];
       for (const row of rows) {
         const e = byName.get(String(row.name));
-        if (e && row.ended === true) e.killed += 1;
+        const pid = Number(row.pid);
+        pids.push(pid);
+        if (!e || row.signalled !== true) continue;
+        const ofAccount = signalled.get(e) ?? new Set<number>();
+        if (!ofAccount.has(pid)) e.killed += 1;
+        signalled.set(e, ofAccount.add(pid));
+      }
+      const until = Date.now() + SESSION_EXIT_WAIT_MS;
+      let left = pids;
+      while (left.length > 0 && Date.now() < until) {
+        await sleep(SESSION_EXIT_POLL_MS);
+        left = (await run(session, backendsLeftStatement(left))).map((r) => Number(r.pid));
       }
     }
+    if ((await run(session, signalSessionsStatement([...byName.keys()]))).length === 0) return;
     throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${group.length === 1 ? group[0]!.account : `${group.length} accounts`} kept appearing on the server of ${session.secretId}`);
   }
 

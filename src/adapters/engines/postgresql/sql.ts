@@ -283,13 +283,20 @@ export function terminateStatement(pid: number, timeoutMs = 2000): PgStatement {
   return { sql: 'SELECT pg_terminate_backend($1::int, $2::bigint) AS ended', values: [pid, timeoutMs], purpose: "end one of the account's sessions" };
 }
 
-/** Ends every session of these roles, waiting up to `timeoutMs` for each to exit; a row per session, `ended` false for one still there. */
-export function terminateAllStatement(accounts: readonly string[], timeoutMs = 2000): PgStatement {
+/** Signals every session of these roles to end, without waiting for any to exit; a row per session (`signalled` false for one that was already gone). */
+export function signalSessionsStatement(accounts: readonly string[]): PgStatement {
   return {
-    sql: 'SELECT usename AS name, pg_terminate_backend(pid, $2::bigint) AS ended FROM pg_stat_activity WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid()',
-    values: [accountArray(accounts), timeoutMs],
+    sql: 'SELECT usename AS name, pid, pg_terminate_backend(pid) AS signalled FROM pg_stat_activity WHERE usename = ANY($1::text[]) AND pid <> pg_backend_pid()',
+    values: [accountArray(accounts)],
     purpose: "end the accounts' sessions",
   };
+}
+
+/** Which of these backends have not exited yet. */
+export function backendsLeftStatement(pids: readonly number[]): PgStatement {
+  if (pids.length === 0) invalid('at least one pid is needed');
+  for (const pid of pids) if (!Number.isSafeInteger(pid) || pid <= 0) invalid(`pid ${shown(pid)} is not a positive integer`);
+  return { sql: 'SELECT pid FROM pg_stat_activity WHERE pid = ANY($1::int[])', values: [`{${pids.join(',')}}`], purpose: "wait for the accounts' sessions to exit" };
 }
 
 // --- where the role has left traces ---------------------------------------------

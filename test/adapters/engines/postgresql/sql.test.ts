@@ -10,6 +10,7 @@ import { toActivityError, isPermanentRefusal } from '../../../../src/adapters/en
 import { complement, heldSet, namesOfSet, objectsOfRows, privilegeStatements, ALL } from '../../../../src/adapters/engines/postgresql/privileges';
 import {
   alterRoleStatement,
+  backendsLeftStatement,
   checkAccount,
   checkSchema,
   checkValidUntil,
@@ -19,7 +20,6 @@ import {
   containStatement,
   dropRoleStatement,
   rolesStatement,
-  terminateAllStatement,
   tracedRolesStatement,
   createRoleStatement,
   isOurs,
@@ -28,6 +28,7 @@ import {
   quoteLiteral,
   reassignStatements,
   scramVerifier,
+  signalSessionsStatement,
   terminateStatement,
 } from '../../../../src/adapters/engines/postgresql/sql';
 import { rootPool } from './pg';
@@ -141,11 +142,17 @@ describe('PostgreSQL statements', () => {
       assert.deepEqual(containAllStatement(['grantee_1']), containStatement('grantee_1'));
       invalidIdentifier(() => containAllStatement(['ok_1', 'x"; DROP ROLE y; --']));
       assert.equal(dropRoleStatement(['grantee_1', 'grantee_2']).sql, 'DROP ROLE IF EXISTS "grantee_1", "grantee_2"');
-      assert.deepEqual(terminateAllStatement(['grantee_1', 'grantee_2']).values, ['{grantee_1,grantee_2}', 2000]);
+      // A batch signals every session at once and waits for none of them in the statement: the wait is one poll for them all.
+      const signal = signalSessionsStatement(['grantee_1', 'grantee_2']);
+      assert.deepEqual(signal.values, ['{grantee_1,grantee_2}']);
+      assert.match(signal.sql, /pg_terminate_backend\(pid\) AS signalled/);
+      assert.deepEqual(backendsLeftStatement([41, 42]).values, ['{41,42}']);
+      invalidIdentifier(() => backendsLeftStatement([]));
+      invalidIdentifier(() => backendsLeftStatement([41, 0]));
       assert.deepEqual(rolesStatement(['grantee_1']).values, ['{grantee_1}']);
       // Array parameters hold checked names only: a brace, comma or quote never reaches the literal.
       invalidIdentifier(() => rolesStatement(['a,b']));
-      invalidIdentifier(() => terminateAllStatement(['x}']));
+      invalidIdentifier(() => signalSessionsStatement(['x}']));
       invalidIdentifier(() => tracedRolesStatement([]));
       invalidIdentifier(() => dropRoleStatement([]));
       assert.equal(commentStatement('grantee_1', 'g-1').sql, `COMMENT ON ROLE "grantee_1" IS 'dbaccess grant g-1'`);
