@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { Context } from '@temporalio/activity';
 import { Worker } from '@temporalio/worker';
 import { ARMED_REVOCATION_QUEUE_SUFFIX, type GrantRequest } from '../../src/domain';
 import { grantAccess } from '../../src/workflows';
@@ -82,6 +83,43 @@ describe('grantAccess workflow: a revocation armed ahead of the expiry (time-ski
     assert.ok(held >= 25_000 && held < 30_000, `audited ${held} ms after the ending`);
     const prompt = await run();
     assert.ok(prompt < 5_000, `audited ${prompt} ms after the ending`);
+  });
+
+  it('When the armed attempt never reports (its worker lost, or the attempt lost on its way), then 10 s after the expiry the ordinary revocation runs beside it and the grant ends EXPIRED', async () => {
+    const recorded = new RecordedActivities();
+    let cancelled = false;
+    const state = await h.withWorker(recorded, async (tq) => {
+      // A stand-in that takes the attempt and never ends access: it only heartbeats, until told to stop.
+      const expiry = await Worker.create({
+        connection: h.env.nativeConnection,
+        taskQueue: `${tq}${ARMED_REVOCATION_QUEUE_SUFFIX}`,
+        activities: {
+          revokeAccess: async () => {
+            const ctx = Context.current();
+            for (;;) {
+              ctx.heartbeat();
+              try {
+                await Promise.race([ctx.cancelled, new Promise((r) => setTimeout(r, 200))]);
+              } catch (err) {
+                cancelled = true;
+                throw err;
+              }
+            }
+          },
+        },
+      });
+      // A short lead: the test server does not skip time while an activity runs.
+      return expiry.runUntil(async () => (await start(tq, DAY, { revocationLeadMs: 3_000 })).handle.result());
+    });
+    assert.equal(state.status, 'EXPIRED');
+    // The grant's own queue revoked it (no notBefore), once, and the trail is the usual one.
+    assert.deepEqual(recorded.trace(), FULL_TRACE);
+    const revoke = recorded.calls.find((c) => c.name === 'revokeAccess')!.input as { notBefore?: string };
+    assert.equal(revoke.notBefore, undefined, 'the ordinary revocation');
+    const expired = recorded.audits().find((a) => a.event === 'EXPIRED')!;
+    const after = Date.parse(expired.at) - Date.parse(state.expiresAt);
+    assert.ok(after >= 10_000 && after < 15_000, `revoked ${after} ms after the expiry`);
+    assert.equal(cancelled, true, 'the armed attempt was stood down before the grant closed');
   });
 
   it('When no worker serves the expiry queue, then the arming times out and the grant is revoked at its expiry the usual way', async () => {

@@ -1,12 +1,12 @@
-import { log, patched, sleep } from '@temporalio/workflow';
+import { condition, log, patched, sleep } from '@temporalio/workflow';
 import type { AuditRecord } from '../../contract/activities';
 import { writeAuditUntilDone } from './audit';
 import { waitForChanges } from './expiry';
 import { closePendingExtension } from './extension-approval';
 import { notifyGrant } from './notify';
 import { lapseReview } from './review';
-import { MAX_PAPERWORK_DELAY_MS, UPDATE_GRACE_MS } from './options';
-import { PAPERWORK_AFTER_BURST } from './patches';
+import { ARMED_BACKUP_MS, MAX_PAPERWORK_DELAY_MS, UPDATE_GRACE_MS } from './options';
+import { ARMED_BACKUP, PAPERWORK_AFTER_BURST } from './patches';
 import { alertRetained, holdRetained } from './retained';
 import { endingDetail, endingOf, revokeUntilDone } from './revocation';
 import { retainedDetail, type Grant } from './state';
@@ -24,9 +24,17 @@ export async function end(g: Grant): Promise<void> {
   g.lowering?.scope.cancel();
   const armed = g.armed;
   if (armed && !armed.outcome && !g.revokeRequest) {
-    // The expiry has come and the armed revocation is at work: it is the revocation.
+    // The expiry has come and the armed revocation is at work: it is the revocation,
+    // unless it has not reported ARMED_BACKUP_MS after the expiry (its worker lost, or
+    // the attempt lost on its way to one): then the ordinary revocation runs beside it.
     g.setStatus('REVOKING');
-    await armed.settled;
+    if (patched(ARMED_BACKUP)) {
+      const left = Date.parse(g.state.expiresAt) + ARMED_BACKUP_MS - Date.now();
+      if (left > 0) await condition(() => armed.outcome !== undefined, left);
+      if (!armed.outcome) log.warn('the armed revocation has not reported; revoking beside it', { grantId: g.state.grantId });
+    } else {
+      await armed.settled;
+    }
   }
   // Ended at the expiry by the armed revocation: the grant expired, even if a revoke
   // arrived while the workflow was learning it.

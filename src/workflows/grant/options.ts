@@ -86,6 +86,12 @@ export const RETAINED_RETRY_MS = 24 * 3600_000;
 export const DEFAULT_EXTENSION_TIMEOUT_MS = 24 * 3600_000;
 /** How long after the expiry an armed revocation may take to report before the grant shows REVOKING. */
 export const ARMED_REPORT_GRACE_MS = 10_000;
+/**
+ * How long after the expiry an armed revocation may take to report before the ordinary
+ * revocation runs beside it: its worker may be lost, or the attempt lost on its way to one
+ * (docs/decisions/0703-a-burst-after-a-lost-worker.md).
+ */
+export const ARMED_BACKUP_MS = ARMED_REPORT_GRACE_MS;
 
 /** One audit event to the event stream: retried for `deliverForMs` in all; the heartbeat keeps which endpoints have it. */
 export function eventDelivery(deliverForMs: number): ActivityOptions {

@@ -15,3 +15,5 @@ export const ACCOUNT_EXPIRY = 'account-expiry';
 export const ADOPTED_ACCOUNT_EXPIRY = 'adopted-account-expiry';
 /** An armed ending in a burst holds the audit event and the e-mail that follow it (RevocationResult.paperworkAfterMs). */
 export const PAPERWORK_AFTER_BURST = 'paperwork-after-burst';
+/** An armed revocation that has not reported ARMED_BACKUP_MS after the expiry gets the ordinary revocation beside it. */
+export const ARMED_BACKUP = 'armed-backup';
