@@ -62,31 +62,3 @@ export class DropsFirst {
     }
   }
 }
-
-/**
- * Endings of armed revocations in this worker over the last `windowMs`. When a
- * burst is ending here (`threshold` or more), an ending asks its workflow to hold
- * the bookkeeping that follows (the audit event, the e-mail) for `baseMs` plus a
- * random share of `spreadMs` at most: Temporal then has room at the expiry for the
- * revocations still to come, such as those of a worker lost just before it
- * (docs/decisions/0703-bookkeeping-after-the-burst.md).
- */
-export class BurstPaperwork {
-  private readonly endings: number[] = [];
-
-  constructor(
-    private readonly threshold = 50,
-    private readonly windowMs = 2_000,
-    private readonly baseMs = 15_000,
-    private readonly spreadMs = 20_000,
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  /** Notes an ending at `now`; returns how long its workflow should hold its bookkeeping (0: not at all). */
-  ended(now: number): number {
-    this.endings.push(now);
-    while (this.endings.length > 0 && this.endings[0]! <= now - this.windowMs) this.endings.shift();
-    if (this.endings.length < this.threshold) return 0;
-    return this.baseMs + Math.floor(this.random() * this.spreadMs);
-  }
-}

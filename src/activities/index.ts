@@ -3,7 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ActivityErrorType, accountLabel, isDowngrade, type GrantTarget, type Person } from '../domain';
 import { activityError } from '../adapters/errors';
 import { prepareCredentials, type CredentialDelivery } from './credential-delivery';
-import { BurstPaperwork, DropsFirst } from './drops-first';
+import { DropsFirst } from './drops-first';
 import { GRANT_RUN_TAG } from '../adapters/credential-links';
 import { decisionMessages, type DecisionLinkDeps } from './decision-messages';
 import { deliverEvent } from './event-delivery';
@@ -18,7 +18,7 @@ export * from '../adapters/ports';
 export type { AccountRef, GrantActivities, PrivilegeChange, RevocationResult, RevokeRef } from '../contract/activities';
 export type { CredentialDelivery } from './credential-delivery';
 export { GRANT_RUN_TAG } from '../adapters/credential-links';
-export { BurstPaperwork, DropsFirst } from './drops-first';
+export { DropsFirst } from './drops-first';
 export { decisionMessages, type DecisionLinkDeps } from './decision-messages';
 
 // Every side effect of a grant, as Temporal activities. Each one is idempotent:
@@ -45,8 +45,6 @@ export interface ActivityDeps {
   /** Region named in the e-mail's "where is my password" command. */
   awsRegion: string;
   generatePassword?: () => string;
-  /** When armed endings make a burst (tests give their own). */
-  burstPaperwork?: BurstPaperwork;
   /** Public base URL of the API, for the commands in approval e-mails. */
   apiUrl?: string;
   /** How the GRANTED e-mail delivers the credentials (a one-time link, or the password); without it, it only names the secret. */
@@ -122,7 +120,6 @@ export function createActivities(deps: ActivityDeps) {
   const endsSessions = deps.endsSessions ?? ((_target: GrantTarget, previous: readonly string[], next: readonly string[]) => isDowngrade(previous, next));
   // One per worker: the activities of both its task queues share it.
   const dropsFirst = new DropsFirst();
-  const burst = deps.burstPaperwork ?? new BurstPaperwork();
 
   return {
     /** Checks the target (admin secret, server, privileges, schema) before anything is created. */
@@ -301,9 +298,7 @@ export function createActivities(deps: ActivityDeps) {
         const ended = await dropsFirst.drop(() => deps.accounts.endAccess(ref.target, ref.account, call));
         // Also when the drop was refused: the account is contained, the password in the secret no longer works.
         const secret = await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
-        // Armed endings in a burst: their workflows audit and notify a little later.
-        const paperworkAfterMs = armed ? burst.ended(Date.now()) : 0;
-        log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}), ...(paperworkAfterMs > 0 ? { paperworkAfterMs } : {}) });
+        log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
         return {
           accountExisted: ended.existed,
           sessionsKilled: ended.sessionsKilled,
@@ -313,7 +308,6 @@ export function createActivities(deps: ActivityDeps) {
           ...(ended.refusal ? { refusal: ended.refusal } : {}),
           leftBehind: ended.leftBehind,
           leftBehindCount: ended.leftBehindCount,
-          ...(paperworkAfterMs > 0 ? { paperworkAfterMs } : {}),
         };
       }, { cancellable: !armed });
     },

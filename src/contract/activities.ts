@@ -47,8 +47,6 @@ export interface RevocationResult {
   refusal?: string;
   leftBehind?: LeftBehindObject[];
   leftBehindCount?: number;
-  /** An armed ending in a burst: how long the workflow holds its audit event and e-mail, so that Temporal serves the burst's other revocations first. */
-  paperworkAfterMs?: number;
 }
 
 export interface PrivilegeChange extends AccountRef {

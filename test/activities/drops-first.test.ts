@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { BurstPaperwork, DropsFirst } from '../../src/activities';
+import { DropsFirst } from '../../src/activities';
 
 // The ordering that puts secret deletions after the drops in flight (pure logic).
 
@@ -95,25 +95,5 @@ describe('DropsFirst', () => {
     releaseDrop();
     await Promise.all([drop, cleanup]);
     assert.deepEqual(order, ['dropped', 'secret deleted']);
-  });
-});
-
-describe('BurstPaperwork', () => {
-  it('When armed endings come one by one, then none holds its bookkeeping; when 50 end within 2 s, each of those asks for 15 to 35 s', () => {
-    const burst = new BurstPaperwork(50, 2000, 15_000, 20_000, () => 0.5);
-    // A steady day: one ending a second for a minute.
-    for (let t = 0; t < 60_000; t += 1000) assert.equal(burst.ended(t), 0);
-    // A burst at 100 s: the first 49 are ordinary, the 50th and those after it are held.
-    const asked = Array.from({ length: 120 }, (_, i) => burst.ended(100_000 + i * 10));
-    assert.deepEqual(asked.slice(0, 49), Array(49).fill(0));
-    assert.deepEqual([...new Set(asked.slice(49))], [25_000]);
-    // Once the burst is more than 2 s old, an ending is ordinary again.
-    assert.equal(burst.ended(110_000), 0);
-  });
-
-  it('spreads the held bookkeeping over the whole spread, never below the base', () => {
-    const draws = [0, 0.999, 0.25];
-    const burst = new BurstPaperwork(1, 2000, 15_000, 20_000, () => draws.shift()!);
-    assert.deepEqual([burst.ended(0), burst.ended(1), burst.ended(2)], [15_000, 34_980, 20_000]);
   });
 });

@@ -1,12 +1,12 @@
-import { condition, log, patched, sleep } from '@temporalio/workflow';
+import { condition, log, patched } from '@temporalio/workflow';
 import type { AuditRecord } from '../../contract/activities';
 import { writeAuditUntilDone } from './audit';
 import { waitForChanges } from './expiry';
 import { closePendingExtension } from './extension-approval';
 import { notifyGrant } from './notify';
 import { lapseReview } from './review';
-import { ARMED_BACKUP_MS, MAX_PAPERWORK_DELAY_MS, UPDATE_GRACE_MS } from './options';
-import { ARMED_BACKUP, PAPERWORK_AFTER_BURST } from './patches';
+import { ARMED_BACKUP_MS, UPDATE_GRACE_MS } from './options';
+import { ARMED_BACKUP } from './patches';
 import { alertRetained, holdRetained } from './retained';
 import { endingDetail, endingOf, revokeUntilDone } from './revocation';
 import { retainedDetail, type Grant } from './state';
@@ -69,9 +69,6 @@ export async function end(g: Grant): Promise<void> {
   const ending = endingOf(result);
   if (ending.containedAt) g.state.accessEndedAt = ending.containedAt;
   if (ending.leftBehindCount > 0) g.state.leftBehind = { objects: ending.leftBehind, count: ending.leftBehindCount };
-  // Ended in a burst: the audit event and the e-mail wait, so that Temporal serves the burst's other revocations first.
-  const paperworkAfterMs = endedAtExpiry ? Math.min(result?.paperworkAfterMs ?? 0, MAX_PAPERWORK_DELAY_MS) : 0;
-  if (paperworkAfterMs > 0 && patched(PAPERWORK_AFTER_BURST)) await sleep(paperworkAfterMs);
   if (g.state.pendingExtension && !g.extensionDeciding) closePendingExtension(g, `the grant was ${outcome.toLowerCase()} before an approver decided`);
 
   const actor = requested?.actor ?? 'dbaccess';

@@ -76,8 +76,6 @@ export function armedRevocation(leftMs: number, leadMs: number): ActivityOptions
   };
 }
 
-/** The longest an armed ending's bookkeeping is held after a burst, whatever its worker asks (RevocationResult.paperworkAfterMs). */
-export const MAX_PAPERWORK_DELAY_MS = 60_000;
 /** How long the expiry (or a revoke) waits for an update already running; then access ends anyway. */
 export const UPDATE_GRACE_MS = 30_000;
 /** How often a grant retries, on its own, to drop its retained account. */

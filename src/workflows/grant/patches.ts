@@ -13,7 +13,5 @@ export const LOWERING_ONLY_LOWERS = 'lowering-only-lowers';
 export const ACCOUNT_EXPIRY = 'account-expiry';
 /** An adopted account gets the grant's expiry on the server too (setAccountExpiry after verifyAdoption). */
 export const ADOPTED_ACCOUNT_EXPIRY = 'adopted-account-expiry';
-/** An armed ending in a burst holds the audit event and the e-mail that follow it (RevocationResult.paperworkAfterMs). */
-export const PAPERWORK_AFTER_BURST = 'paperwork-after-burst';
 /** An armed revocation that has not reported ARMED_BACKUP_MS after the expiry gets the ordinary revocation beside it. */
 export const ARMED_BACKUP = 'armed-backup';
