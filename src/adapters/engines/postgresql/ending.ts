@@ -190,7 +190,8 @@ export function createPgEnding(deps: EndingDeps) {
   async function endSessions(session: PgSession, group: readonly Ending[]): Promise<void> {
     if (group.length === 0) return;
     const byName = new Map(group.map((e) => [e.account, e]));
-    const signalled = new Map<Ending, Set<number>>();
+    // A backend's pid names it across rounds: each is counted once, however often it is signalled.
+    const counted = new Set<number>();
     for (let round = 1; round <= SESSION_ROUNDS; round += 1) {
       const rows = await run(session, signalSessionsStatement([...byName.keys()]));
       if (rows.length === 0) return;
@@ -199,10 +200,9 @@ export function createPgEnding(deps: EndingDeps) {
         const e = byName.get(String(row.name));
         const pid = Number(row.pid);
         pids.push(pid);
-        if (!e || row.signalled !== true) continue;
-        const ofAccount = signalled.get(e) ?? new Set<number>();
-        if (!ofAccount.has(pid)) e.killed += 1;
-        signalled.set(e, ofAccount.add(pid));
+        if (!e || row.signalled !== true || counted.has(pid)) continue;
+        counted.add(pid);
+        e.killed += 1;
       }
       const until = Date.now() + SESSION_EXIT_WAIT_MS;
       let left = pids;
