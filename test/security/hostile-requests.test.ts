@@ -7,7 +7,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 
 import { grantIdFor, isSafeText } from '../../src/domain';
 import { deriveAccountName } from '../../src/domain/naming';
-import { rootPool, RUN_PREFIX, schemaGrants } from '../support/mariadb';
+import { isOtherRunAccount, rootPool, RUN_PREFIX, schemaGrants } from '../support/mariadb';
 import { startTestStack, type TestStack } from '../support/stack';
 
 // Hostile requests, table-driven, through the real HTTP API (real worker,
@@ -231,8 +231,7 @@ describe('Hostile requests through the HTTP API', function () {
   /** Accounts of the whole server, minus those of other concurrent test runs (their own random prefixes). */
   async function accounts(): Promise<Set<string>> {
     const [rows] = await rootPool().query<RowDataPacket[]>('SELECT User AS user, Host AS host FROM mysql.user');
-    const otherRun = (u: string) => /^t[a-z0-9]{6}[_.]/.test(u) && !u.startsWith(RUN_PREFIX);
-    return new Set(rows.map((r) => `${String(r.user)}@${String(r.host)}`).filter((a) => !otherRun(a)));
+    return new Set(rows.filter((r) => !isOtherRunAccount(String(r.user))).map((r) => `${String(r.user)}@${String(r.host)}`));
   }
   /** Grant secrets under this stack's secret prefix, where the worker writes them. */
   async function secrets(): Promise<Set<string>> {
