@@ -26,6 +26,9 @@ import { sdkMetricsUrl, startWorkerMetricsServer, workerRuntimeOptions } from '.
 // activities, registers the workflows, and serves until told to stop. No
 // business logic lives here.
 
+/** How long a workflow task waits for the worker that has the grant in its cache before any worker may take it (SDK default 10 s). */
+export const STICKY_SCHEDULE_TO_START = '3s';
+
 export interface WorkerOptions {
   config: FileConfig;
   temporal: TemporalSettings;
@@ -175,6 +178,9 @@ export async function createWorker(options: WorkerOptions): Promise<RunningWorke
       ...createReconcileActivities({ ...deps, config: options.config, client, inventory: accounts }),
     },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivities ?? 50,
+    // A grant whose worker died has its workflow tasks on that worker's sticky queue; after
+    // this long they go to the grant's own queue, where another worker takes them (decision 0704).
+    stickyQueueScheduleToStartTimeout: STICKY_SCHEDULE_TO_START,
     ...(options.identity ? { identity: options.identity } : {}),
     ...(options.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),

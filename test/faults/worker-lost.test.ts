@@ -12,10 +12,12 @@ import { until } from '../support/wait';
 // heartbeating; Temporal notices within the armed heartbeat timeout (15 s after the
 // last heartbeat, at most 10 s before the kill) and retries each on the other
 // worker, which ends access at once if the expiry has passed; an attempt that has
-// not reported 10 s after the expiry gets the ordinary revocation beside it. The bound
-// for the dead worker's grants: the sooner of 16 s less the 8 s between the kill and
-// the expiry, and 10 s, plus Temporal's dispatch and the ending itself; the test allows
-// 15 s (docs/decisions/0701-losing-a-worker-before-an-expiry.md, 0703-a-burst-after-a-lost-worker.md).
+// not reported 10 s after the expiry gets the ordinary revocation beside it, decided by a
+// workflow task that leaves the dead worker's sticky queue after 3 s. The bound for the dead
+// worker's grants: the sooner of 16 s less the 8 s between the kill and the expiry, and
+// 13 s, plus Temporal's dispatch and the ending itself; the test allows 15 s
+// (docs/decisions/0701-losing-a-worker-before-an-expiry.md, 0703-a-burst-after-a-lost-worker.md,
+// 0704-a-shorter-sticky-schedule-to-start.md).
 // The grants the other worker held end at the expiry as if nothing had happened.
 
 const GRANTS = 300;
@@ -112,4 +114,42 @@ describe('faults: one of two workers is killed just before a burst of expiries',
       assert.ok(retried || beside, `${id}: neither a retried armed attempt nor a revocation beside it`);
     }
   });
+
+  it("When the worker that has a grant in its cache is SIGKILLed and the grant is revoked, then the grant's next workflow task leaves the dead worker's sticky queue after 3 s, not the SDK's 10 s, and the other worker ends access", async () => {
+    for (const w of stack.workers) if (!w.process.running) await w.restart();
+    const res = await stack.requestGrant({ email: stack.newEmail(), database: 'burst', duration: '1h' });
+    assert.equal(res.status, 201, JSON.stringify(res.body));
+    const { grantId, account } = res.body as { grantId: string; account: string };
+    const events = async () => (await stack.handle(grantId).fetchHistory()).events ?? [];
+    // The worker that completed the grant's last workflow task holds it in its cache.
+    const completed = (await events()).filter((e) => e.workflowTaskCompletedEventAttributes);
+    const holder = completed.at(-1)!.workflowTaskCompletedEventAttributes!.identity!;
+    const victim = stack.workers.find((_, i) => holder === `fault-worker-${i + 1}`);
+    assert.ok(victim, `the grant's last workflow task was completed by ${holder}`);
+    await victim.kill();
+
+    const revoked = await stack.call('POST', stack.grantPath(grantId, '/revoke'), { reason: 'worker lost' });
+    assert.equal(revoked.status, 202, JSON.stringify(revoked.body));
+    const pool = rootPool();
+    await until(`${account} to be dropped`, async () => {
+      const [rows] = await pool.query('SELECT 1 FROM mysql.user WHERE User = ?', [account]);
+      return (rows as unknown[]).length === 0;
+    }, 60_000);
+
+    // The signal's workflow task went to the dead worker's sticky queue and timed out there.
+    const history = await events();
+    const after = history.slice(history.findIndex((e) => e.workflowExecutionSignaledEventAttributes));
+    const stuck = after.find((e) => e.workflowTaskTimedOutEventAttributes);
+    assert.ok(stuck, 'a workflow task timed out on the dead worker');
+    const scheduled = history.find((e) => String(e.eventId) === String(stuck.workflowTaskTimedOutEventAttributes!.scheduledEventId))!;
+    const ms = (e: typeof scheduled) => Number(e.eventTime!.seconds) * 1000 + Math.round((e.eventTime!.nanos ?? 0) / 1e6);
+    const waited = ms(stuck) - ms(scheduled);
+    process.stdout.write(`      (the workflow task waited ${waited} ms on the dead worker's sticky queue)\n`);
+    assert.ok(scheduled.workflowTaskScheduledEventAttributes!.taskQueue!.kind === 2 || String(scheduled.workflowTaskScheduledEventAttributes!.taskQueue!.kind) === 'TASK_QUEUE_KIND_STICKY', 'scheduled on the sticky queue');
+    assert.ok(waited >= 2500 && waited < 6000, `waited ${waited} ms`);
+    const next = after.filter((e) => e.workflowTaskStartedEventAttributes).map((e) => e.workflowTaskStartedEventAttributes!.identity);
+    assert.ok(next.length > 0 && next.every((id) => id !== holder), `later workflow tasks ran on ${next.join(', ')}`);
+    assert.equal((await stack.waitClosed(grantId, 60_000)).status, 'REVOKED');
+  });
 });
+

@@ -214,7 +214,7 @@ export async function followEndings(
   const droppedByAccount = new Map<string, number>();
   const deadline = expiresAt.getTime() + waitMs;
   while (remaining.size > 0) {
-    if (Date.now() > deadline) throw new Error(`${remaining.size} of ${accounts.length} ${noun} still exist ${waitMs / 1000} s after their expiry`);
+    if (Date.now() > deadline) throw new Error(`${remaining.size} of ${accounts.length} ${noun} still exist ${waitMs / 1000} s after their expiry; the access of ${open.size} of them has not ended`);
     const seen = await sample([...remaining], [...open]);
     const lag = Date.now() - expiresAt.getTime();
     for (const account of [...open]) {
