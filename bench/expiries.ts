@@ -42,7 +42,7 @@ export async function expiries(stack: BenchStack, engine: EngineUnderTest, grant
     const onActive = kill ? { onActive: kill.onActive } : {};
     let f: ExpiryFigures;
     try {
-      f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, log, ...onActive }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, log, ...onActive });
+      f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, leadFlag: '--lead', log, ...onActive }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, leadFlag: '--lead', log, ...onActive });
     } catch (err) {
       if (kill) await kill.outcome().then((k) => log(`the burst failed after ${k.killedWorker} was killed holding ${[...k.holders.values()].filter((w) => w === k.killedWorker).length} armed attempts`), () => undefined);
       throw err;

@@ -1,7 +1,7 @@
 import pg from 'pg';
 
 import { DynamoAuditStore, SecretsManagerGrantSecretStore } from '../src/adapters/aws';
-import { followEndings, type ExpiryFigures, type ExpiryOptions, type ExpiryStack } from '../test/load/many-expiries';
+import { followEndings, startingPace, type ExpiryFigures, type ExpiryOptions, type ExpiryStack } from '../test/load/many-expiries';
 import { forEachConcurrently, quantile } from '../test/support/stats';
 import { until } from '../test/support/wait';
 import type { BenchPostgres } from './pg';
@@ -19,14 +19,16 @@ export async function pgExpiries(
   stack: ExpiryStack,
   postgres: BenchPostgres,
   n: number,
-  options: { database: string; leadMs: number; log: (line: string) => void; onActive?: ExpiryOptions['onActive'] },
+  options: { database: string; leadMs: number; leadFlag?: string; log: (line: string) => void; onActive?: ExpiryOptions['onActive'] },
 ): Promise<ExpiryFigures> {
   const { log } = options;
   const expiresAt = new Date(Math.ceil((Date.now() + options.leadMs) / 1000) * 1000);
   const grants: { grantId: string; account: string }[] = [];
   const started = Date.now();
   const emails = Array.from({ length: n }, () => stack.newEmail());
+  const pace = options.leadFlag ? startingPace(n, started, expiresAt, options.leadFlag) : undefined;
   await forEachConcurrently(emails, 16, async (email) => {
+    pace?.(grants.length);
     const res = await stack.call('POST', '/grants', { email, name: 'Load Test', project: stack.project, database: options.database, accessLevel: 'READ', expiresAt: expiresAt.toISOString() });
     if (res.status !== 201 && res.status !== 202) throw new Error(`POST /grants: ${res.status} ${JSON.stringify(res.body)}`);
     grants.push({ grantId: res.body.grantId, account: res.body.account });

@@ -56,6 +56,11 @@ export interface ExpiryFigures {
 
 export interface ExpiryOptions {
   leadMs?: number;
+  /**
+   * Stop early, with a message naming this flag (e.g. `--lead`) and a lead that would do,
+   * once the grants are starting too slowly for all of them to start before the expiry.
+   */
+  leadFlag?: string;
   log?: (line: string) => void;
   /** Called once every grant is ACTIVE, before the expiry (e.g. to disturb the stack meanwhile). */
   onActive?: (grants: readonly { grantId: string; account: string }[], expiresAt: Date) => void;
@@ -73,7 +78,9 @@ export async function manyExpiries(stack: ExpiryStack | TestStack, n: number, op
   const grants: { grantId: string; account: string }[] = [];
   const started = Date.now();
   const emails = Array.from({ length: n }, () => stack.newEmail());
+  const pace = options.leadFlag ? startingPace(n, started, expiresAt, options.leadFlag) : undefined;
   await forEachConcurrently(emails, 16, async (email) => {
+    pace?.(grants.length);
     const res = await stack.call('POST', '/grants', { email, name: 'Load Test', project: stack.project, database: 'main', accessLevel: 'READ', expiresAt: expiresAt.toISOString() });
     assert.ok(res.status === 201 || res.status === 202, `POST /grants: ${res.status} ${JSON.stringify(res.body)}`);
     grants.push({ grantId: res.body.grantId, account: res.body.account });
@@ -201,6 +208,25 @@ export interface EndingSample {
  * expiry: sorted, and per account. Fails when one ends before its expiry, or is
  * still there `waitMs` after it.
  */
+/**
+ * A check to call before each grant of a burst is started: once 50 have started, it throws
+ * when, at the pace so far, the last one would start less than 20 s before the common
+ * expiry, and names a lead that would leave room (the pace with a quarter to spare, plus a minute).
+ */
+export function startingPace(n: number, started: number, expiresAt: Date, flag: string, clock: () => number = Date.now): (done: number) => void {
+  return (done) => {
+    if (done < 50) return;
+    const elapsedMs = clock() - started;
+    const lastStartsAt = started + (elapsedMs / done) * n;
+    if (lastStartsAt <= expiresAt.getTime() - 20_000) return;
+    const perSecond = (done * 1000) / elapsedMs;
+    const enough = Math.ceil((n / perSecond) * 1.25 + 60);
+    throw new Error(
+      `${flag} ${Math.round((expiresAt.getTime() - started) / 1000)} is too short: ${done} of ${n} grants started in ${(elapsedMs / 1000).toFixed(1)} s (${perSecond.toFixed(1)} a second), so the last would start ${lastStartsAt >= expiresAt.getTime() ? `${((lastStartsAt - expiresAt.getTime()) / 1000).toFixed(0)} s after the expiry` : `only ${((expiresAt.getTime() - lastStartsAt) / 1000).toFixed(0)} s before it`}; try ${flag} ${enough}`,
+    );
+  };
+}
+
 export async function followEndings(
   accounts: readonly string[],
   expiresAt: Date,
