@@ -71,15 +71,17 @@ function runChild(cmd, args, logFile) {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd: ROOT, stdio: logFile ? ['ignore', 'pipe', 'pipe'] : 'inherit', env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' } });
     children.add(child);
-    if (logFile) {
-      const out = createWriteStream(logFile);
+    const out = logFile ? createWriteStream(logFile) : undefined;
+    if (out) {
       child.stdout.pipe(out, { end: false });
       child.stderr.pipe(out, { end: false });
-      child.on('close', () => out.end());
     }
     child.on('close', (code, signal) => {
       children.delete(child);
-      resolve(code ?? (signal ? 1 : 0));
+      const result = code ?? (signal ? 1 : 0);
+      // Resolved once the log file holds everything, so that reading it prints the whole run.
+      if (out) out.end(() => resolve(result));
+      else resolve(result);
     });
   });
 }
