@@ -11,12 +11,19 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly extra: Record<string, unknown> = {},
+    /** Sent as the Retry-After header (seconds). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
   }
 }
 
+/** Seconds a caller is told to wait before trying again when a dependency did not answer (503). */
+export const RETRY_AFTER_UNAVAILABLE_S = 10;
+
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
+/** 503: something the request needs is not answering now; nothing was changed, and Retry-After says when to try again. */
+export const unavailable = (code: string, message: string, retryAfterSeconds = RETRY_AFTER_UNAVAILABLE_S) => new HttpError(503, code, message, {}, retryAfterSeconds);
 export const notFound = (code: string, message: string) => new HttpError(404, code, message);
 export const conflict = (code: string, message: string, extra?: Record<string, unknown>) => new HttpError(409, code, message, extra);
 
@@ -81,6 +88,7 @@ const FASTIFY_CLIENT_ERRORS: Record<string, [string, string]> = {
 
 export function errorHandler(error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply): void {
   if (error instanceof HttpError) {
+    if (error.retryAfterSeconds !== undefined) void reply.header('retry-after', String(error.retryAfterSeconds));
     void reply.status(error.statusCode).send({ error: error.code, message: error.message, ...error.extra });
     return;
   }
@@ -106,6 +114,7 @@ export function errorHandler(error: FastifyError | HttpError, request: FastifyRe
     return;
   }
   request.log.error({ err: error }, 'request failed');
+  if (status === 503) void reply.header('retry-after', String(RETRY_AFTER_UNAVAILABLE_S));
   void reply.status(status === 503 ? 503 : 500).send({
     error: status === 503 ? 'unavailable' : 'internal',
     message: `the request could not be completed; quote request id ${request.id} to an administrator`,

@@ -6,7 +6,7 @@ import { CLOSED_STATUSES, GrantErrorType, initialGrantState, isSafeText, parseEx
 import type { grantAccess } from '../workflows';
 import { approveUpdate, awaitStatusUpdate, changeAccessLevelUpdate, denyUpdate, extendUpdate, retryDropUpdate, reviewUpdate, revokeSignal } from '../contract/messages';
 import { SA } from '../contract/search-attributes';
-import { HttpError, badRequest, conflict, notFound } from './errors';
+import { HttpError, badRequest, conflict, notFound, unavailable } from './errors';
 import { GrantRequests } from './grants/requests';
 import { REVOCABLE, SETTLED, UPDATE_TIMEOUT_MS, WORKFLOW_TYPE, QUERY_TIMEOUT_MS, forbidden, type NewGrant } from './grants/reader';
 
@@ -16,6 +16,9 @@ import { REVOCABLE, SETTLED, UPDATE_TIMEOUT_MS, WORKFLOW_TYPE, QUERY_TIMEOUT_MS,
 
 export type { GrantFilters, GrantMessageKind, GrantObserver, GrantServiceOptions, GrantSummary, NewGrant } from './grants/reader';
 export { forbidden } from './grants/reader';
+
+/** A grant whose workflow task keeps failing waits for a worker that can run it (a deploy going on): callers are told to come back later than for a passing outage. */
+const RETRY_AFTER_TASK_FAILING_S = 30;
 
 /** keep / revoke: a standing grant's review; acknowledge / flag: a break-glass grant's. */
 export type ReviewDecision = 'keep' | 'revoke' | 'acknowledge' | 'flag';
@@ -270,7 +273,7 @@ export class GrantService extends GrantRequests {
       return await this.options.client.connection.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, send);
     } catch (err) {
       if (isWorkflowTaskFailing(err)) {
-        throw new HttpError(503, 'grant_unavailable', `the grant ${grantId} cannot take a change now: its workflow task is failing (for example while workers of two releases run side by side, see the Temporal UI); nothing was changed, try again later`);
+        throw unavailable('grant_unavailable', `the grant ${grantId} cannot take a change now: its workflow task is failing (for example while workers of two releases run side by side, see the Temporal UI); nothing was changed, try again later`, RETRY_AFTER_TASK_FAILING_S);
       }
       if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError || isGrpcDeadlineError(err)) {
         throw new HttpError(504, 'update_pending', `the change to ${grantId} did not complete within ${UPDATE_TIMEOUT_MS / 1000}s; it may still be applied: check GET /grants/${encodeURIComponent(grantId)}`);
@@ -286,7 +289,7 @@ export class GrantService extends GrantRequests {
         if (type === GrantErrorType.BreakGlass) throw conflict('break_glass', `${grantId}: ${message}`);
         if (type === GrantErrorType.SelfApproval) throw new HttpError(403, 'self_approval', message);
         if (type === GrantErrorType.LevelChangeFailed) throw new HttpError(502, 'level_change_failed', message);
-        if (type === GrantErrorType.AuditUnavailable) throw new HttpError(503, 'audit_unavailable', message);
+        if (type === GrantErrorType.AuditUnavailable) throw unavailable('audit_unavailable', message);
       }
       if (err instanceof WorkflowNotFoundError) throw conflict('grant_closed', `the grant ${grantId} has already ended`);
       throw err;

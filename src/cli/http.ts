@@ -127,8 +127,8 @@ function errorFor(status: number, body: any, headers: Headers, url: string): Cli
   const code = isApiError && typeof body.error === 'string' ? ` ${body.error}` : '';
   const requestId = isApiError && typeof body.requestId === 'string' ? ` (request id ${body.requestId})` : '';
   const message = isApiError ? body.message : `the API at ${displayUrl(url)} answered ${status} without an error message`;
-  if (status >= 500) return new CliError(EXIT.FAILED, `failed (${status}${code}): ${message}${requestId}`, body);
+  const retry = (status === 429 || status === 503) && headers.get('retry-after') ? ` (retry after ${headers.get('retry-after')} s)` : '';
+  if (status >= 500) return new CliError(EXIT.FAILED, `failed (${status}${code}): ${message}${retry}${requestId}`, body);
   if (status === 404 && body?.error === 'grant_not_found') return new CliError(EXIT.NOT_FOUND, `not found: ${message}`, body);
-  const retry = status === 429 && headers.get('retry-after') ? ` (retry after ${headers.get('retry-after')} s)` : '';
   return new CliError(EXIT.REFUSED, `refused (${status}${code}): ${message}${retry}`, body);
 }

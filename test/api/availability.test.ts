@@ -51,6 +51,7 @@ describe('HTTP API without a worker', function () {
     const get = await app.inject({ method: 'GET', url: `/grants/${encodeURIComponent(`grant/nowork/main/${email}`)}`, headers: { authorization: `Bearer ${key}` } });
     assert.equal(get.statusCode, 503);
     assert.equal(get.json().error, 'unavailable');
+    assert.equal(get.headers['retry-after'], '10', 'the caller is told when to try again');
     assert.match(get.json().message, /is a dbaccess worker running on task queue noworker-/);
   });
 

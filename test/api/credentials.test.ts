@@ -250,6 +250,52 @@ describe('API: one-time credential links', function () {
     assert.equal(viewed!.userAgent, 'Mozilla/5.0 (test)');
   });
 
+  it('When the audit store, the secret or the links table fails during a redemption, then the answer is 503 with Retry-After, nothing is shown or audited, and the link still works afterwards', async () => {
+    const g = await grant();
+    const secret = (await stack.components.readGrantSecret(g.secretName))!;
+    passwords.push(secret.password);
+    const { components } = stack;
+    const realAudit = new DynamoAuditStore(components.aws.doc, components.auditTable);
+    const realSecrets = new SecretsManagerGrantSecretStore(components.aws.secrets);
+    const failing = {
+      // A table that does not exist: the emulator refuses the write, as AWS would.
+      audit: { links: components.links, audit: new DynamoAuditStore(components.aws.doc, `${components.auditTable}-missing`), readCredential: (name: string) => realSecrets.readBound(name) },
+      secret: {
+        links: components.links,
+        audit: realAudit,
+        readCredential: async () => {
+          throw new Error('secrets unreachable');
+        },
+      },
+      lookup: {
+        links: Object.assign(Object.create(components.links) as typeof components.links, { findByTokenHash: async () => Promise.reject(new Error('links table unreachable')) }),
+        audit: realAudit,
+        readCredential: (name: string) => realSecrets.readBound(name),
+      },
+    };
+    for (const [what, deps] of Object.entries(failing)) {
+      const app = Fastify({ ...serverOptions({}) });
+      await app.register(credentialRoutes(deps));
+      try {
+        for (const headers of [JSON_ACCEPT, BROWSER_ACCEPT]) {
+          const res = await app.inject({ method: 'POST', url: `/credentials/${g.token}`, headers });
+          assert.equal(res.statusCode, 503, `${what}: ${res.body}`);
+          assert.equal(res.headers['retry-after'], '10', what);
+          assert.ok(!res.body.includes(secret.password) && !res.body.includes(g.account), `${what}: nothing of the credentials`);
+          assert.ok(!/unreachable|missing|ResourceNotFound/.test(res.body), `${what}: nothing of the failure: ${res.body}`);
+        }
+      } finally {
+        await app.close();
+      }
+      assert.equal((await viewedEvents(g.grantId)).length, 0, `${what}: no view audited`);
+    }
+    // Not used up by any of the failures: the link still gives the credentials, once.
+    const res = await redeem(g.token);
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    assert.equal(res.body.password, secret.password);
+    assert.equal((await viewedEvents(g.grantId)).length, 1);
+  });
+
   it('When a curl user POSTs, then the answer is JSON', async () => {
     const g = await grant();
     const res = await stack.call('POST', `/credentials/${g.token}`, undefined, { key: null });

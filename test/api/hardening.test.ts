@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import { Client, Connection } from '@temporalio/client';
-import type { FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app';
 import { parseApiKeys } from '../../src/api/plugins/auth';
-import { checkTimeouts, type HardeningOptions } from '../../src/api/plugins/hardening';
+import { errorHandler } from '../../src/api/errors';
+import { checkTimeouts, serverOptions, type HardeningOptions } from '../../src/api/plugins/hardening';
 import { ConfigError } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { onTestRunEnd } from '../support/hooks';
@@ -386,6 +387,24 @@ describe('HTTP API: hardening', function () {
         assert.deepEqual(Object.keys(res.body).sort(), ['error', 'message', 'requestId']);
         assert.match(res.body.message, new RegExp(`quote request id ${res.headers.get('x-request-id')}|did not answer in time`));
         assert.doesNotMatch(res.text, /closed|grpc|GRPC|Error:|\bat\s/i, res.text);
+      }
+    });
+
+    it('When a handler fails with an error that says 503 (a dependency not answering), then the caller gets 503 unavailable with the request id and Retry-After, and nothing of the error', async () => {
+      const app = Fastify({ ...serverOptions({}) });
+      app.setErrorHandler(errorHandler);
+      app.get('/busy', async () => {
+        throw Object.assign(new Error('upstream pool exhausted at 10.0.0.7:5432'), { statusCode: 503 });
+      });
+      try {
+        const res = await app.inject({ method: 'GET', url: '/busy' });
+        assert.equal(res.statusCode, 503, res.body);
+        assert.equal(res.headers['retry-after'], '10');
+        assert.equal(res.json().error, 'unavailable');
+        assert.match(res.json().message, /^the request could not be completed; quote request id \S+ to an administrator$/);
+        assert.ok(!res.body.includes('10.0.0.7') && !res.body.includes('exhausted'), res.body);
+      } finally {
+        await app.close();
       }
     });
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -248,6 +249,20 @@ describe('CLI: dbaccess against the real stack', function () {
     const down = await cli(['list', '--url', `http://127.0.0.1:${port}`]);
     assert.equal(down.code, 4);
     assert.match(down.stderr, new RegExp(`cannot reach the dbaccess API at http://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+
+    // An API that cannot serve now (503): the exit code says failed, and the message says when to try again.
+    const busy = createHttpServer((_req, res) => {
+      res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '30' });
+      res.end(JSON.stringify({ error: 'grant_unavailable', message: 'the grant cannot take a change now', requestId: 'req-1' }));
+    });
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const unavailable = await cli(['list', '--url', `http://127.0.0.1:${(busy.address() as AddressInfo).port}`]);
+      assert.equal(unavailable.code, 4);
+      assert.equal(unavailable.stderr, 'dbaccess: failed (503 grant_unavailable): the grant cannot take a change now (retry after 30 s) (request id req-1)\n');
+    } finally {
+      busy.close();
+    }
   });
 
   it('When a grant needs approval, then the approver approves or denies it from the command line', async () => {

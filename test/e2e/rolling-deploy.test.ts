@@ -156,6 +156,7 @@ describe('end to end: a rolling deploy of new workflow code', function () {
     process.stdout.write(`      (an extension meanwhile: ${refused.status} after ${Date.now() - asked} ms)\n`);
     assert.equal(refused.status, 503, JSON.stringify(refused.body));
     assert.equal(refused.body.error, 'grant_unavailable');
+    assert.equal(refused.headers.get('retry-after'), '30', 'the caller is told to come back once the deploy has moved on');
     assert.match(refused.body.message, /workflow task is failing/);
 
     // The rollout goes on: a new worker joins, the old one stops.

@@ -6,7 +6,7 @@ import { grantStateQuery } from '../../contract/messages';
 import { listWorkflows } from '../../adapters/temporal/visibility';
 import { SA } from '../../contract/search-attributes';
 import { refusal, type Action } from '../authorization';
-import { HttpError, badRequest, conflict, notFound } from '../errors';
+import { HttpError, badRequest, conflict, notFound, unavailable } from '../errors';
 
 // What the API reads of grants, without HTTP: one grant's state and workflow, and
 // lists from Temporal's visibility store; and what every grant operation shares
@@ -115,7 +115,7 @@ export class GrantReader {
       return await this.options.client.connection.withDeadline(Date.now() + timeoutMs, () => handle.query(grantStateQuery));
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) throw err;
-      throw new HttpError(503, 'unavailable', `the grant ${handle.workflowId} did not answer in time: is a dbaccess worker running on task queue ${this.options.taskQueue}?`);
+      throw unavailable('unavailable', `the grant ${handle.workflowId} did not answer in time: is a dbaccess worker running on task queue ${this.options.taskQueue}?`);
     }
   }
 

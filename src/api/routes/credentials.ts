@@ -3,7 +3,8 @@ import { CREDENTIAL_TOKEN_PATTERN, hashCredentialToken, type CredentialLink, typ
 import type { AuditRecord, AuditStore, GrantCredential } from '../../adapters/ports';
 import { clean, escapeHtml } from '../../adapters/notify/format';
 import { guideFor } from '../../adapters/engines/guides';
-import { errorBody, errors } from '../schemas/responses';
+import { errorBody, errors, retryAfter } from '../schemas/responses';
+import { RETRY_AFTER_UNAVAILABLE_S } from '../errors';
 
 // Redeems the one-time credential link of a GRANTED e-mail (README "Credentials").
 //
@@ -119,6 +120,7 @@ export function page(reply: FastifyReply, status: number, title: string, body: s
 
 function refuse(request: FastifyRequest, reply: FastifyReply, html: boolean, status: number, body: { error: string; message: string }): FastifyReply {
   noStore(reply);
+  if (status === 503) void reply.header('retry-after', String(RETRY_AFTER_UNAVAILABLE_S));
   if (!html) return reply.status(status).send(body);
   return page(reply, status, status === 404 ? 'Link not valid' : status === 503 ? 'Try again later' : 'Link no longer valid', `<p>${escapeHtml(body.message)}.</p><p>Request id: <code>${escapeHtml(request.id)}</code></p>`);
 }
@@ -163,7 +165,7 @@ function redeemSchema(method: 'get' | 'post') {
   const refusals = {
     404: pageOrJson('The link is not valid.', errorBody),
     410: pageOrJson('The link was used, has expired, or its grant has ended.', errorBody),
-    503: pageOrJson('The credentials cannot be shown right now; the link was not used up.', errorBody),
+    503: { ...pageOrJson('The credentials cannot be shown right now; the link was not used up; retry after Retry-After seconds.', errorBody), headers: retryAfter },
     ...errors(429),
   };
   return {

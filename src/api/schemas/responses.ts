@@ -25,18 +25,18 @@ const WHY = {
   429: 'Too many requests from this address or API key; retry after Retry-After seconds.',
   500: 'An unexpected failure; the message carries the request id to quote.',
   502: 'The database side of the change failed (rolled back where it could be).',
-  503: 'A dependency did not answer in time (Temporal, a worker, the audit store).',
+  503: 'A dependency did not answer in time (Temporal, a worker, the audit store); nothing was changed; retry after Retry-After seconds.',
   504: 'The change did not complete in time; it may still be applied.',
 } as const;
 
 export type ErrorStatus = keyof typeof WHY;
 
-const retryAfter = { 'retry-after': { type: 'integer', description: 'seconds until a request is accepted again' } } as const;
+export const retryAfter = { 'retry-after': { type: 'integer', description: 'seconds until a request is accepted again' } } as const;
 
-/** The error responses `statuses`, each with the error body (429 also with its Retry-After header). */
+/** The error responses `statuses`, each with the error body (429 and 503 also with their Retry-After header). */
 export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, typeof errorBody & { description: string }> {
   return Object.fromEntries(
-    statuses.map((status) => [status, { ...errorBody, description: WHY[status], ...(status === 429 ? { headers: retryAfter } : {}) }]),
+    statuses.map((status) => [status, { ...errorBody, description: WHY[status], ...(status === 429 || status === 503 ? { headers: retryAfter } : {}) }]),
   ) as unknown as Record<S, typeof errorBody & { description: string }>;
 }
 
