@@ -56,7 +56,9 @@ export async function preparePostgres(url: string, secrets: SecretsManagerClient
     await root.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`).catch((err: Error) => log(`dropping ${database}: ${err.message}`));
     const { rows } = await root.query<{ name: string }>('SELECT rolname AS name FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname', [`${RUN_PREFIX}\\_%`]);
     // Grantees first: the admin is a member of each (ending an access makes it one).
-    const order = [...rows.map((r) => r.name).filter((n) => n !== admin && n !== owner), admin, owner];
+    // The service's level groups of the database (src/adapters/engines/postgresql/groups.ts), with it.
+    const groups = await root.query<{ name: string }>("SELECT rolname AS name FROM pg_roles WHERE rolname LIKE 'dbaccess-lvl-%' AND shobj_description(oid, 'pg_authid') LIKE $1", [`dbaccess level group ${database}/%`]);
+    const order = [...rows.map((r) => r.name).filter((n) => n !== admin && n !== owner), ...groups.rows.map((r) => r.name), admin, owner];
     for (const name of order) await root.query(`DROP ROLE IF EXISTS ${quoteIdent(name)}`).catch((err: Error) => log(`dropping role ${name}: ${err.message}`));
     await secrets.send(new DeleteSecretCommand({ SecretId: adminSecretId, ForceDeleteWithoutRecovery: true })).catch(() => undefined);
     await root.end().catch(() => undefined);

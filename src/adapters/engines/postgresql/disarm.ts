@@ -1,4 +1,4 @@
-import { checkAccount, quoteIdent, type PgStatement } from './sql';
+import { checkOwnerOfObjects, quoteIdent, type PgStatement } from './sql';
 
 // Before what a grantee made is given to the owner role, nothing of it may run
 // with that role's rights: a SECURITY DEFINER routine, a view (which reads its
@@ -27,7 +27,7 @@ UNION ALL SELECT 'trigger', CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCT
   FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid JOIN pg_namespace pn ON pn.oid = p.pronamespace
   JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE p.proowner = (SELECT oid FROM r) AND NOT t.tgisinternal AND t.tgenabled <> 'D'`,
-    values: [checkAccount(account)],
+    values: [checkOwnerOfObjects(account)],
     purpose: "list what the account owns that runs with its owner's rights",
   };
 }

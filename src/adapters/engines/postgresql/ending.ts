@@ -11,6 +11,7 @@ import { dropRefusalText, isLoginRefused, isPermanentRefusal, toActivityError } 
 import { definerRightsStatement, disarmStatement, type DefinerRights } from './disarm';
 import { shownName } from './footprint';
 import type { PgLogger } from './manager';
+import { groupsOwningStatement, leaveGroupsStatement, membershipsOfRows, membershipsStatement } from './groups';
 import { clientConfig, driverErrors, notOurs, privilegeTransaction, revocationTransactions, run, type PgSession } from './session';
 import { ALL, NO_OBJECTS, NOTHING, privilegeStatements, type PrivilegeScope, type SchemaObjects } from './privileges';
 import {
@@ -22,6 +23,7 @@ import {
   isOurs,
   joinRoleStatement,
   ownedObjectsStatement,
+  reassignGroupStatement,
   reassignStatements,
   rolesStatement,
   signalSessionsStatement,
@@ -110,15 +112,21 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
   return out;
 }
 
-/** Everything to revoke from the accounts of one schema; with the schema gone (dropped meanwhile), the database's CONNECT only: containment never waits on the schema. */
+/**
+ * Everything to revoke from the accounts of one schema: their level groups first,
+ * then what they hold themselves. With the schema gone (dropped meanwhile), the
+ * groups and the database's CONNECT only: containment never waits on the schema.
+ */
 export async function revocations(session: PgSession, schema: string, accounts: readonly string[], scopeOf: EndingDeps['scopeOf']): Promise<PgStatement[]> {
+  const groups = [...new Set([...membershipsOfRows(await run(session, membershipsStatement(accounts))).values()].flat())].sort();
+  const leave = groups.length > 0 ? [leaveGroupsStatement(groups, accounts)] : [];
   try {
     const { scope, objects } = await scopeOf(session, schema, accounts);
-    return privilegeStatements('REVOKE', ALL, scope, objects, { database: true });
+    return [...leave, ...privilegeStatements('REVOKE', ALL, scope, objects, { database: true })];
   } catch (err) {
     if (!(err instanceof ApplicationFailure && err.type === ActivityErrorType.UnknownDatabase)) throw err;
     const scope = { database: session.credentials.database, schema, account: accounts, creators: [] };
-    return privilegeStatements('REVOKE', NOTHING, scope, NO_OBJECTS, { database: true });
+    return [...leave, ...privilegeStatements('REVOKE', NOTHING, scope, NO_OBJECTS, { database: true })];
   }
 }
 
@@ -218,8 +226,6 @@ export function createPgEnding(deps: EndingDeps) {
   /** One account that left traces: in each database, what it made is disarmed and handed over; then the role is dropped. */
   async function handOverAndDrop(session: PgSession, e: Ending): Promise<void> {
     const account = e.account;
-    e.leftBehind = [];
-    e.leftBehindCount = 0;
     try {
       await step(session, () => run(session, joinRoleStatement(account)));
       const here = session.credentials.database;
@@ -262,6 +268,55 @@ export function createPgEnding(deps: EndingDeps) {
       if (!(err instanceof Refused)) throw err;
       e.dropped = false;
       e.refusal = err.reason;
+    }
+  }
+
+  /**
+   * What the batch's level groups came to own (on PostgreSQL 15 a member may act
+   * as its group: SET ROLE, then lo_create() or CREATE where PUBLIC may): disarmed
+   * and given to the owner role, in each database, and reported on the ending of
+   * every member of the batch. The groups keep their privileges (their other members hold them).
+   */
+  async function handOverGroups(session: PgSession, group: readonly Ending[], groupsOf: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const groups = [...new Set(group.flatMap((e) => groupsOf.get(e.account) ?? []))].sort();
+    if (groups.length === 0) return;
+    const here = session.credentials.database;
+    const owningHere = new Set((await run(session, groupsOwningStatement(groups))).map((r) => String(r.grp)));
+    for (const g of groups) {
+      const members = group.filter((e) => groupsOf.get(e.account)?.includes(g));
+      const elsewhere = (await run(session, dependentDatabasesStatement(g))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
+      if (!owningHere.has(g) && elsewhere.length === 0) continue;
+      const handOver = async (s: PgSession, database: string, owner: string) => {
+        const to = deps.ownerRole ?? owner;
+        const rows = await run(s, ownedObjectsStatement(g, LEFT_BEHIND_LIST_LIMIT));
+        if (rows.length === 0) return;
+        const disarmed = new Map<string, string>();
+        for (const row of (await run(s, definerRightsStatement(g))) as unknown as DefinerRights[]) {
+          const { statement, note } = disarmStatement(row);
+          await step(s, () => run(s, statement));
+          disarmed.set(`${row.kind} ${row.schema}.${row.name}`, note);
+        }
+        await step(s, () => privilegeTransaction(s, [reassignGroupStatement(g, to)]));
+        log.warn({ secretId: s.secretId, database, group: g, objects: Number(rows[0]?.total ?? 0), owner: to }, "a level group's objects were given to the owner role");
+        for (const e of members) {
+          e.leftBehindCount += Number(rows[0]?.total ?? 0);
+          for (const row of rows) {
+            if (e.leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
+            const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
+            const where = database === here ? '' : `in database ${shownName(database)}; `;
+            e.leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: `${where}made as level group ${g} by one of its members; owner now ${to}${made ? `; ${made}` : ''}` });
+          }
+        }
+      };
+      try {
+        await step(session, () => run(session, joinRoleStatement(g)));
+        if (owningHere.has(g)) await handOver(session, here, String((await run(session, databaseOwnerStatement()))[0]?.owner));
+        for (const other of elsewhere) await inDatabase(session, other.name, (s) => handOver(s, other.name, other.owner));
+      } catch (err) {
+        // The accounts are contained whatever the group owns: the refusal is logged, the endings go on.
+        if (!(err instanceof Refused)) throw err;
+        log.warn({ secretId: session.secretId, group: g, refusal: err.reason }, "a level group's objects could not be handed over");
+      }
     }
   }
 
@@ -320,6 +375,7 @@ export function createPgEnding(deps: EndingDeps) {
         if (role && (role.super === true || !isOurs(role.comment as string | null))) e.failure = notOurs(session, e.account);
       }
       live = live.filter((e) => e.failure === undefined && e.present);
+      const groupsOf = live.length > 0 ? membershipsOfRows(await run(session, membershipsStatement(live.map((e) => e.account)))) : new Map<string, string[]>();
       // Containment: from here on nobody can log in, and what is open holds nothing.
       await contain(session, live);
       mark('revoked');
@@ -328,6 +384,11 @@ export function createPgEnding(deps: EndingDeps) {
       mark('sessionsEnded');
       const containedAt = new Date().toISOString();
       for (const e of live) e.containedAt = containedAt;
+      for (const e of live) {
+        e.leftBehind = [];
+        e.leftBehindCount = 0;
+      }
+      await handOverGroups(session, live, groupsOf);
       await dropContained(session, live);
       mark('dropped');
     });

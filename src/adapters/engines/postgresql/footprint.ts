@@ -3,7 +3,7 @@ import type { AccountHolding } from '../../ports';
 import { checkAccount, checkSchema, type PgStatement } from './sql';
 
 // What a role holds besides its privileges in the grant's schema: role
-// attributes, memberships (both ways), the databases and schemas it owns, privileges on other databases, schemas,
+// attributes, memberships (both ways; its level group of the schema is its privileges there, not more), the databases and schemas it owns, privileges on other databases, schemas,
 // tables and routines, and column privileges anywhere (the service never grants
 // those). Read in the admin's database; other databases' objects are not visible from it.
 
@@ -14,6 +14,7 @@ SELECT 'global' AS kind, x AS what FROM r, LATERAL unnest(ARRAY[
   CASE WHEN r.rolsuper THEN 'SUPERUSER' END, CASE WHEN r.rolcreaterole THEN 'CREATEROLE' END, CASE WHEN r.rolcreatedb THEN 'CREATEDB' END,
   CASE WHEN r.rolreplication THEN 'REPLICATION' END, CASE WHEN r.rolbypassrls THEN 'BYPASSRLS' END]) x WHERE x IS NOT NULL
 UNION ALL SELECT 'role', g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = (SELECT oid FROM r)
+  AND NOT (g.rolname LIKE 'dbaccess-lvl-%' AND NOT g.rolcanlogin AND shobj_description(g.oid, 'pg_authid') = 'dbaccess level group ' || current_database() || '/' || $2)
 UNION ALL SELECT 'role-of', g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.member WHERE m.roleid = (SELECT oid FROM r) AND g.rolname <> current_user
 UNION ALL SELECT 'schema', 'owner of database ' || d.datname FROM pg_database d WHERE d.datdba = (SELECT oid FROM r)
 UNION ALL SELECT 'schema', 'owner of schema ' || n.nspname FROM pg_namespace n WHERE n.nspowner = (SELECT oid FROM r)

@@ -20,8 +20,9 @@ export function loginRolesStatement(): PgStatement {
 /**
  * Every privilege LOGIN roles hold in the database's schemas (system schemas
  * aside), per role, schema and kind of object: from the ACLs of the schemas,
- * their objects and their default privileges. What a role holds on its own
- * objects is left out: it owns them. With `account`, that role's only.
+ * their objects and their default privileges, its own and through its level
+ * groups (groups.ts). What a role holds on its own objects is left out: it owns
+ * them. With `account`, that role's only.
  */
 export function schemaAclStatement(account?: string): PgStatement {
   return {
@@ -31,8 +32,11 @@ SELECT r.rolname AS role, x.schema, x.kind, a.privilege_type FROM (
   UNION ALL SELECT s.nspname, CASE c.relkind WHEN 'S' THEN 'sequences' ELSE 'tables' END, c.relowner, c.relacl FROM pg_class c JOIN s ON c.relnamespace = s.oid WHERE c.relkind IN ('r','p','v','m','S','f')
   UNION ALL SELECT s.nspname, 'routines', p.proowner, p.proacl FROM pg_proc p JOIN s ON p.pronamespace = s.oid
   UNION ALL SELECT s.nspname, CASE d.defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'routines' ELSE 'other' END, NULL, d.defaclacl FROM pg_default_acl d JOIN s ON d.defaclnamespace = s.oid
-) x CROSS JOIN LATERAL aclexplode(x.acl) a JOIN pg_roles r ON r.oid = a.grantee
-WHERE r.rolcanlogin AND a.grantee IS DISTINCT FROM x.owner${account === undefined ? '' : ' AND r.rolname = $1'}
+) x CROSS JOIN LATERAL aclexplode(x.acl) a
+JOIN (SELECT oid AS grantee, oid AS login FROM pg_roles
+  UNION ALL SELECT m.roleid, m.member FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE g.rolname LIKE 'dbaccess-lvl-%' AND NOT g.rolcanlogin) v ON v.grantee = a.grantee
+JOIN pg_roles r ON r.oid = v.login
+WHERE r.rolcanlogin AND a.grantee IS DISTINCT FROM x.owner AND r.oid IS DISTINCT FROM x.owner${account === undefined ? '' : ' AND r.rolname = $1'}
 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4`,
     values: account === undefined ? [] : [checkAccount(account)],
     purpose: account === undefined ? 'list the privileges of the roles on the schemas' : "list the account's privileges on the schemas",

@@ -6,7 +6,8 @@ import type { AccessEnding, AccountCallOptions, AccountHolding, ServerEndpoint }
 import type { EngineAccounts, EnsureAccountOptions } from '../port';
 import { createPgEnding, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
-import { clientConfig, failure, notOurs, privilegeTransaction, readRole, run, transaction, type PgSession, type RoleRow } from './session';
+import { clientConfig, driverErrors, failure, notOurs, privilegeTransaction, readRole, run, transaction, type PgSession, type RoleRow } from './session';
+import { createLevelGroupStatements, directSet, groupSet, joinGroupStatement, leaveGroupsStatement, levelGroupName, levelGroupStatement, levelGroupTag, membershipsOfRows, membershipsStatement } from './groups';
 import { footprintStatement, holdingsOfRows } from './footprint';
 import { judgeAdmin } from './admin-check';
 import { PG_DATABASE_PRIVILEGES, grantsOfRows, loginRolesStatement, schemaAclStatement } from './inventory';
@@ -21,6 +22,7 @@ import {
   objectsStatement,
   privilegePlan,
   privilegeStatements,
+  type PgPrivilegeSet,
   type PrivilegeScope,
   type SchemaObjects,
 } from './privileges';
@@ -39,6 +41,7 @@ import {
   isOurs,
   ownershipTag,
   schemaStatement,
+  serverVersionStatement,
   sessionsStatement,
   terminateStatement,
   validUntilStatement,
@@ -203,6 +206,34 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
     return { scope: { database, schema, account, creators: rows.filter((r) => r.member === true).map((r) => String(r.name)) }, objects };
   }
 
+  /**
+   * The level group of a database, schema and set, created (tagged) when missing.
+   * Two first grants at once: the second's CREATE fails as a duplicate, and it reads
+   * the group the first made. A role of that name that is not the service's group is refused.
+   */
+  async function ensureLevelGroup(session: PgSession, database: string, schema: string, set: PgPrivilegeSet): Promise<string> {
+    const group = levelGroupName(database, schema, set);
+    const check = async (): Promise<boolean> => {
+      const row = (await run(session, levelGroupStatement(group)))[0];
+      if (!row) return false;
+      if (row.login === true || row.super === true || row.comment !== levelGroupTag(database, schema)) {
+        throw activityError(ActivityErrorType.AccountConflict, `role ${group} on the server of ${session.secretId} is not this service's level group for ${database}/${schema}; it is not used`);
+      }
+      return true;
+    };
+    if (await check()) return group;
+    try {
+      await transaction(session, createLevelGroupStatements(group, database, schema));
+    } catch (err) {
+      // Made meanwhile by another grant: 42710 when it was there first, 23505 when both inserted at once.
+      const code = (driverErrors.get(err as object) as { code?: string } | undefined)?.code;
+      if (code !== '42710' && code !== '23505') throw err;
+    }
+    if (!(await check())) throw activityError(ActivityErrorType.DatabaseUnavailable, `level group ${group} on the server of ${session.secretId} could not be created`);
+    log.info({ secretId: session.secretId, database, schema, group }, 'level group created');
+    return group;
+  }
+
   /** Ends every session of the role; `untilNone`: again until none is left (the role can no longer log in). */
   async function endSessions(session: PgSession, account: string, untilNone: boolean): Promise<number> {
     let killed = 0;
@@ -289,12 +320,24 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
       await withSession(target, [], call, async (session) => {
         await ownRole(session, account);
         const { scope, objects } = await scopeOf(session, target.schema, account);
-        const grant = privilegeStatements('GRANT', wanted, scope, objects, { database: true });
-        // One transaction: with `previous`, the new privileges are granted before the rest is revoked, and no session sees a state in between.
-        const statements =
-          previous === undefined ? [...privilegeStatements('REVOKE', ALL, scope, objects), ...grant] : [...grant, ...privilegeStatements('REVOKE', complement(wanted), scope, objects)];
-        await privilegeTransaction(session, statements);
-        log.info({ ...where(target, account), privileges: [...privileges], previous: previous ? [...previous] : null }, 'privileges set');
+        // The level's privileges are the level group's; the account is made its member (groups.ts).
+        const group = await ensureLevelGroup(session, scope.database, target.schema, groupSet(wanted));
+        const others = (membershipsOfRows(await run(session, membershipsStatement([account]))).get(account) ?? []).filter((g) => g !== group);
+        const version = Number((await run(session, serverVersionStatement()))[0]?.version ?? 0);
+        const direct = directSet(wanted);
+        // One transaction: the new membership comes before the old ones end, and no session sees a state in between.
+        // The account itself holds CREATE on the schema where the level has it, and nothing else (grants made before the groups held everything themselves).
+        const own =
+          previous === undefined
+            ? [...privilegeStatements('REVOKE', ALL, scope, objects, { database: true }), ...privilegeStatements('GRANT', direct, scope, objects)]
+            : [...privilegeStatements('GRANT', direct, scope, objects), ...privilegeStatements('REVOKE', complement(direct), scope, objects, { database: true })];
+        await privilegeTransaction(session, [
+          ...privilegeStatements('GRANT', groupSet(wanted), { ...scope, account: group }, objects, { database: true }),
+          joinGroupStatement(group, account, version),
+          ...(others.length > 0 ? [leaveGroupsStatement(others, [account])] : []),
+          ...own,
+        ]);
+        log.info({ ...where(target, account), privileges: [...privileges], previous: previous ? [...previous] : null, group }, 'privileges set');
       });
     },
 

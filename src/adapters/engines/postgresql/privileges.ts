@@ -1,6 +1,6 @@
 import { PG_PRIVILEGES, type PgPrivilegeName } from '../../../domain';
 import { ActivityErrorType, activityError } from '../../errors';
-import { accountArray, checkAccount, checkDatabase, checkRoleName, checkSchema, quoteIdent, type PgStatement } from './sql';
+import { accountArray, checkAccount, checkDatabase, checkOwnerOfObjects, checkRoleName, checkSchema, quoteIdent, type PgStatement } from './sql';
 
 // What a grant's privilege names mean on PostgreSQL. A grant names privileges
 // (the port's whitelist names; the default levels use only SELECT, INSERT,
@@ -155,7 +155,7 @@ export function objectsOfRows(schema: string, rows: readonly { kind: unknown; na
 export function privilegeStatements(action: 'GRANT' | 'REVOKE', set: PgPrivilegeSet, scope: PrivilegeScope, objects: SchemaObjects = NO_OBJECTS, options: { database?: boolean } = {}): PgStatement[] {
   const grantees = typeof scope.account === 'string' ? [scope.account] : scope.account;
   if (grantees.length === 0) throw activityError(ActivityErrorType.InvalidIdentifier, 'at least one grantee is needed');
-  const role = grantees.map((a) => quoteIdent(checkAccount(a))).join(', ');
+  const role = grantees.map((a) => quoteIdent(checkOwnerOfObjects(a))).join(', ');
   const schema = quoteIdent(checkSchema(scope.schema));
   const to = action === 'GRANT' ? 'TO' : 'FROM';
   const verb = action === 'GRANT' ? 'grant' : 'revoke';
@@ -208,17 +208,21 @@ SELECT r.rolname AS name, pg_has_role(r.oid, 'MEMBER') AS member FROM c JOIN pg_
 /**
  * The privileges the account holds in the schema, per kind, read from the ACLs
  * of the schema, its objects and its default privileges (a privilege held on at
- * least one object counts). Rows: kind, privilege_type.
+ * least one object counts), its own and those of its level groups (groups.ts).
+ * Rows: kind, privilege_type.
  */
 export function heldStatement(schema: string, account: string): PgStatement {
   return {
-    sql: `WITH s AS (SELECT oid, nspacl FROM pg_namespace WHERE nspname = $1), r AS (SELECT oid FROM pg_roles WHERE rolname = $2)
+    sql: `WITH s AS (SELECT oid, nspacl FROM pg_namespace WHERE nspname = $1), r AS (
+  SELECT oid FROM pg_roles WHERE rolname = $2
+  UNION SELECT m.roleid FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = $2) AND g.rolname LIKE 'dbaccess-lvl-%' AND NOT g.rolcanlogin
+)
 SELECT DISTINCT kind, a.privilege_type FROM (
   SELECT 'schema' AS kind, nspacl AS acl FROM s
   UNION ALL SELECT CASE relkind WHEN 'S' THEN 'sequences' ELSE 'tables' END, relacl FROM pg_class WHERE relnamespace = (SELECT oid FROM s) AND relkind IN ('r','p','v','m','S','f')
   UNION ALL SELECT 'routines', proacl FROM pg_proc WHERE pronamespace = (SELECT oid FROM s)
   UNION ALL SELECT CASE defaclobjtype WHEN 'r' THEN 'tables' WHEN 'S' THEN 'sequences' WHEN 'f' THEN 'routines' ELSE 'other' END, defaclacl FROM pg_default_acl WHERE defaclnamespace = (SELECT oid FROM s)
-) x, LATERAL aclexplode(x.acl) a WHERE x.acl IS NOT NULL AND a.grantee = (SELECT oid FROM r) ORDER BY 1, 2`,
+) x, LATERAL aclexplode(x.acl) a WHERE x.acl IS NOT NULL AND a.grantee IN (SELECT oid FROM r) ORDER BY 1, 2`,
     values: [checkSchema(schema), checkAccount(account)],
     purpose: "read the account's privileges in the schema",
   };

@@ -73,6 +73,12 @@ export function checkAccount(account: string): string {
   return account;
 }
 
+/** A role whose objects the service hands over: a grant's account, or one of its level groups (groups.ts). */
+export function checkOwnerOfObjects(role: string): string {
+  if (typeof role === 'string' && /^dbaccess-lvl-[0-9a-f]{16}$/.test(role)) return role;
+  return checkAccount(role);
+}
+
 export function checkSchema(schema: string): string {
   if (typeof schema !== 'string' || !SCHEMA_NAME.test(schema) || schema.length > IDENTIFIER_MAX_BYTES || schema.startsWith('pg_')) {
     invalid(`schema ${shown(schema)} must be 1-63 characters of letters, digits and _, not starting with pg_`);
@@ -250,13 +256,17 @@ export function schemaStatement(schema: string): PgStatement {
   };
 }
 
+export function serverVersionStatement(): PgStatement {
+  return { sql: "SELECT current_setting('server_version_num')::int AS version", values: [], purpose: "read the server's version" };
+}
+
 export function databaseOwnerStatement(): PgStatement {
   return { sql: 'SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = current_database()', values: [], purpose: "read the database's owner" };
 }
 
 /** Makes the admin a member of the account: REASSIGN and DROP OWNED need it (CREATEROLE may grant it up to PostgreSQL 15; 16 gives it to the creator). */
 export function joinRoleStatement(account: string): PgStatement {
-  return { sql: `GRANT ${quoteIdent(checkAccount(account))} TO CURRENT_USER`, values: [], purpose: 'make the admin a member of the account' };
+  return { sql: `GRANT ${quoteIdent(checkOwnerOfObjects(account))} TO CURRENT_USER`, values: [], purpose: 'make the admin a member of the account' };
 }
 
 /** Drops the roles that exist; one statement for many (all or none). */
@@ -303,9 +313,10 @@ export function backendsLeftStatement(pids: readonly number[]): PgStatement {
 
 /** Databases in which the role owns objects or holds privileges (pg_shdepend is shared; 0 is a shared object). */
 export function dependentDatabasesStatement(account: string): PgStatement {
+  checkOwnerOfObjects(account);
   return {
     sql: 'SELECT DISTINCT d.datname AS name, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = \'pg_authid\'::regclass AND r.rolname = $1 ORDER BY 1',
-    values: [checkAccount(account)],
+    values: [account],
     purpose: 'find the databases the account left objects or privileges in',
   };
 }
@@ -330,9 +341,16 @@ export function ownedObjectsStatement(account: string, limit: number): PgStateme
   UNION ALL SELECT 'SCHEMA', n.nspname, n.nspname FROM pg_namespace n WHERE n.nspowner = (SELECT oid FROM r)
   UNION ALL SELECT 'TYPE', n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
     WHERE t.typowner = (SELECT oid FROM r) AND t.typtype IN ('c','d','e','r','m') AND (t.typrelid = 0 OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+  UNION ALL SELECT 'OTHER', '', 'large object ' || l.oid::text FROM pg_largeobject_metadata l WHERE l.lomowner = (SELECT oid FROM r)
 )
 SELECT kind, schema, name, COUNT(*) OVER () AS total FROM o ORDER BY kind, schema, name LIMIT $2`;
-  return { sql, values: [checkAccount(account), limit], purpose: 'list the objects the account owns' };
+  return { sql, values: [checkOwnerOfObjects(account), limit], purpose: 'list the objects the account owns' };
+}
+
+/** Gives what a level group owns to `owner`, in the current database; its privileges stay (its other members hold them). */
+export function reassignGroupStatement(group: string, owner: string): PgStatement {
+  if (!/^dbaccess-lvl-[0-9a-f]{16}$/.test(group)) invalid(`role ${shown(group)} is not a level group`);
+  return { sql: `REASSIGN OWNED BY ${quoteIdent(group)} TO ${quoteIdent(checkRoleName(owner))}`, values: [], purpose: "give the level group's objects to the owner role" };
 }
 
 /** Gives what the role owns to `owner` and removes its privileges and default privileges, in the current database. */

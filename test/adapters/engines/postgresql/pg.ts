@@ -53,6 +53,11 @@ async function cleanupRun(pool: pg.Pool): Promise<void> {
   const like = `${RUN_PREFIX}%`;
   const dbs = await pool.query<{ datname: string }>('SELECT datname FROM pg_database WHERE datname LIKE $1', [like]);
   for (const { datname } of dbs.rows) await pool.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  // Level groups of the service whose database is gone (this run's, or an earlier run's that stopped short).
+  const groups = await pool.query<{ rolname: string }>(
+    "SELECT rolname FROM pg_roles r WHERE rolname LIKE 'dbaccess-lvl-%' AND NOT rolcanlogin AND NOT EXISTS (SELECT 1 FROM pg_database d WHERE shobj_description(r.oid, 'pg_authid') = 'dbaccess level group ' || d.datname || '/' || split_part(shobj_description(r.oid, 'pg_authid'), '/', 2))",
+  );
+  for (const { rolname } of groups.rows) await pool.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined);
   const roles = await pool.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname LIKE $1 ORDER BY rolname DESC', [like]);
   for (const { rolname } of roles.rows) {
     await pool.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined);

@@ -9,6 +9,16 @@ import { pgLevels, pgPrivileges, privilegePlan } from '../../../../src/adapters/
 import { toActivityError, isPermanentRefusal } from '../../../../src/adapters/engines/postgresql/errors';
 import { complement, heldSet, namesOfSet, objectsOfRows, privilegeStatements, ALL } from '../../../../src/adapters/engines/postgresql/privileges';
 import {
+  checkLevelGroup,
+  createLevelGroupStatements,
+  directSet,
+  groupSet,
+  joinGroupStatement,
+  leaveGroupsStatement,
+  levelGroupName,
+  membershipsOfRows,
+} from '../../../../src/adapters/engines/postgresql/groups';
+import {
   alterRoleStatement,
   backendsLeftStatement,
   checkAccount,
@@ -278,6 +288,52 @@ describe('PostgreSQL statements', () => {
       ];
       assert.deepEqual(namesOfSet(heldSet(rows)), ['SELECT', 'INSERT']);
       assert.deepEqual(namesOfSet(ALL), ['ALL PRIVILEGES']);
+    });
+  });
+
+  describe('level groups', () => {
+    it('names one group per database, schema and set, in a shape no account has; the group never holds CREATE, the account holds only that', () => {
+      const admin = privilegePlan(['ALL PRIVILEGES']);
+      const read = privilegePlan(['SELECT']);
+      const g = levelGroupName('db', 'app', groupSet(read));
+      assert.match(g, /^dbaccess-lvl-[0-9a-f]{16}$/);
+      assert.equal(levelGroupName('db', 'app', groupSet(privilegePlan(['SELECT']))), g, 'the same three give the same name');
+      assert.notEqual(levelGroupName('db2', 'app', groupSet(read)), g);
+      assert.notEqual(levelGroupName('db', 'app2', groupSet(read)), g);
+      assert.notEqual(levelGroupName('db', 'app', groupSet(privilegePlan(['SELECT', 'INSERT']))), g);
+      assert.throws(() => checkAccount(g), 'a group name is never an account name');
+      assert.deepEqual(groupSet(admin).schema, ['USAGE']);
+      assert.deepEqual(directSet(admin), { schema: ['CREATE'], tables: [], sequences: [], routines: [] });
+      assert.deepEqual(directSet(read), { schema: [], tables: [], sequences: [], routines: [] });
+    });
+
+    it('creates the group without login, tagged; a member of PostgreSQL 16 or later may not act as the group (SET FALSE), one of 15 may', () => {
+      const g = levelGroupName('db', 'app', groupSet(privilegePlan(['SELECT'])));
+      const [create, comment] = createLevelGroupStatements(g, 'db', 'app');
+      assert.equal(create!.sql, `CREATE ROLE "${g}" NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT`);
+      assert.equal(comment!.sql, `COMMENT ON ROLE "${g}" IS 'dbaccess level group db/app'`);
+      assert.equal(joinGroupStatement(g, 'alice_x', 150004).sql, `GRANT "${g}" TO "alice_x"`);
+      assert.equal(joinGroupStatement(g, 'alice_x', 160000).sql, `GRANT "${g}" TO "alice_x" WITH INHERIT TRUE, SET FALSE`);
+      assert.equal(leaveGroupsStatement([g], ['a_1', 'b_2']).sql, `REVOKE "${g}" FROM "a_1", "b_2"`);
+      assert.equal(leaveGroupsStatement([g], ['a_1']).acl, 'database');
+    });
+
+    it('refuses anything but a group of the service where a group is named, and reads only such groups back', () => {
+      for (const bad of ['dbaccess-lvl-', 'dbaccess-lvl-0123456789abcdeg', 'dbaccess-lvl-0123456789abcdef"; DROP ROLE x; --', 'postgres', 'alice_x', 'DBACCESS-LVL-0123456789ABCDEF']) {
+        assert.throws(() => checkLevelGroup(bad), ApplicationFailure, bad);
+        assert.throws(() => joinGroupStatement(bad, 'alice_x', 150000), ApplicationFailure, bad);
+        assert.throws(() => leaveGroupsStatement([bad], ['alice_x']), ApplicationFailure, bad);
+      }
+      assert.throws(() => joinGroupStatement('dbaccess-lvl-0123456789abcdef', 'Robert"); DROP', 150000), ApplicationFailure);
+      const rows = [
+        { account: 'a_1', grp: 'dbaccess-lvl-0123456789abcdef' },
+        { account: 'a_1', grp: 'dbaccess-lvl-x' },
+        { account: 'b_2', grp: 'dbaccess-lvl-fedcba9876543210' },
+      ];
+      assert.deepEqual([...membershipsOfRows(rows)], [
+        ['a_1', ['dbaccess-lvl-0123456789abcdef']],
+        ['b_2', ['dbaccess-lvl-fedcba9876543210']],
+      ]);
     });
   });
 
