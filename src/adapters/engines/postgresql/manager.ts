@@ -331,8 +331,11 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
           previous === undefined
             ? [...privilegeStatements('REVOKE', ALL, scope, objects, { database: true }), ...privilegeStatements('GRANT', direct, scope, objects)]
             : [...privilegeStatements('GRANT', direct, scope, objects), ...privilegeStatements('REVOKE', complement(direct), scope, objects, { database: true })];
+        const held = groupSet(wanted);
         await privilegeTransaction(session, [
-          ...privilegeStatements('GRANT', groupSet(wanted), { ...scope, account: group }, objects, { database: true }),
+          // The group holds the set and nothing more: what was added to it by hand (drift its members would all share) is taken back.
+          ...privilegeStatements('GRANT', held, { ...scope, account: group }, objects, { database: true }),
+          ...privilegeStatements('REVOKE', complement(held), { ...scope, account: group }, objects),
           joinGroupStatement(group, account, version),
           ...(others.length > 0 ? [leaveGroupsStatement(others, [account])] : []),
           ...own,

@@ -140,8 +140,14 @@ describe('PostgreSQL account manager: level groups', function () {
     const here = await fx.connectAs(name);
     await here.query(`SET ROLE "${group}"`);
     const lo = Number((await here.query('SELECT lo_create(0) AS oid')).rows[0].oid);
-    // The group cannot create in the grant's schema.
+    // The group cannot create in the grant's schema, nor be made a login, nor let anyone else in.
     assert.equal(await sqlstateOf(here.query('CREATE TABLE app.as_group (x int)')), '42501');
+    assert.equal(await sqlstateOf(here.query(`ALTER ROLE "${group}" LOGIN`)), '42501');
+    assert.equal(await sqlstateOf(here.query(`GRANT "${group}" TO "${fx.owner}"`)), '42501');
+    assert.equal(await sqlstateOf(here.query(`COMMENT ON ROLE "${group}" IS 'mine'`)), '42501');
+    // A role may set its own password, so a member acting as the group can give it one: it still cannot log in.
+    await here.query(`ALTER ROLE "${group}" PASSWORD 'outlive-the-grant-1'`);
+    assert.equal(await sqlstateOf(fx.connectAs(group!)), '28000');
     // Another database of the server whose public schema lets everyone create (PUBLIC has CONNECT on every database by default).
     const elsewhere = await fx.connectAs(name, fx.otherDatabase);
     await elsewhere.query(`SET ROLE "${group}"`);
@@ -168,6 +174,18 @@ describe('PostgreSQL account manager: level groups', function () {
     await reader.end();
     await manager.endAccess(fx.target(), stays);
     await fx.query('SELECT lo_unlink($1)', [lo]);
+  });
+
+  it('When a privilege is added to a group by hand, then every member shows the drift, and setting a member’s level again takes it back from the group', async () => {
+    const [a, b] = [await grant(READ), await grant(READ)];
+    const [group] = await groupsOf(a);
+    await fx.query(`GRANT INSERT ON app.t TO "${group}"`);
+    assert.ok((await manager.schemaPrivileges(fx.target(), a))!.includes('INSERT'), 'the drift shows on the member');
+    assert.ok((await manager.schemaPrivileges(fx.target(), b))!.includes('INSERT'), 'the other member holds it too');
+    await manager.setPrivileges(fx.target(), a, READ, READ);
+    assert.deepEqual(await manager.schemaPrivileges(fx.target(), a), ['SELECT']);
+    assert.deepEqual(await manager.schemaPrivileges(fx.target(), b), ['SELECT']);
+    for (const name of [a, b]) await manager.endAccess(fx.target(), name);
   });
 
   it('When a role of the group’s name exists that is not the service’s group, then the grant is refused and the role is left alone', async () => {
