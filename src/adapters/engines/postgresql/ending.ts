@@ -281,11 +281,12 @@ export function createPgEnding(deps: EndingDeps) {
     const groups = [...new Set(group.flatMap((e) => groupsOf.get(e.account) ?? []))].sort();
     if (groups.length === 0) return;
     const here = session.credentials.database;
-    const owningHere = new Set((await run(session, groupsOwningStatement(groups))).map((r) => String(r.grp)));
-    for (const g of groups) {
+    const owning = groupBy(
+      (await run(session, groupsOwningStatement(groups))).map((r) => ({ group: String(r.grp), name: String(r.database), owner: String(r.owner) })),
+      (r) => r.group,
+    );
+    for (const [g, places] of owning) {
       const members = group.filter((e) => groupsOf.get(e.account)?.includes(g));
-      const elsewhere = (await run(session, dependentDatabasesStatement(g))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
-      if (!owningHere.has(g) && elsewhere.length === 0) continue;
       const handOver = async (s: PgSession, database: string, owner: string) => {
         const to = deps.ownerRole ?? owner;
         const rows = await run(s, ownedObjectsStatement(g, LEFT_BEHIND_LIST_LIMIT));
@@ -310,8 +311,10 @@ export function createPgEnding(deps: EndingDeps) {
       };
       try {
         await step(session, () => run(session, joinRoleStatement(g)));
-        if (owningHere.has(g)) await handOver(session, here, String((await run(session, databaseOwnerStatement()))[0]?.owner));
-        for (const other of elsewhere) await inDatabase(session, other.name, (s) => handOver(s, other.name, other.owner));
+        for (const place of places) {
+          if (place.name === here) await handOver(session, here, place.owner);
+          else await inDatabase(session, place.name, (s) => handOver(s, place.name, place.owner));
+        }
       } catch (err) {
         // The accounts are contained whatever the group owns: the refusal is logged, the endings go on.
         if (!(err instanceof Refused)) throw err;

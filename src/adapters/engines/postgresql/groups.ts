@@ -107,13 +107,14 @@ export function membershipsOfRows(rows: readonly Record<string, unknown>[]): Map
   return out;
 }
 
-/** Which of these groups own something in the current database or on the server (pg_shdepend, deptype o). Rows: grp. */
+/** Where these groups own something: a row per group and database (pg_shdepend, deptype o), with the database's owner. Rows: grp, database, owner. */
 export function groupsOwningStatement(groups: readonly string[]): PgStatement {
   for (const g of groups) checkLevelGroup(g);
   return {
-    sql: `SELECT DISTINCT r.rolname AS grp FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid
-WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'o' AND s.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) AND r.rolname = ANY($1::text[])`,
+    sql: `SELECT DISTINCT r.rolname AS grp, d.datname AS database, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s
+  JOIN pg_roles r ON r.oid = s.refobjid JOIN pg_database d ON d.oid = s.dbid
+WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'o' AND r.rolname = ANY($1::text[]) ORDER BY 1, 2`,
     values: [`{${groups.join(',')}}`],
-    purpose: 'find the level groups that own objects',
+    purpose: 'find where the level groups own objects',
   };
 }

@@ -103,7 +103,18 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
   const servers = new Map<string, { credentials: PgAdminCredentials; pool: pg.Pool }>();
   let closed = false;
 
+  /** Each server's version (server_version_num), read once per server and admin secret. */
+  const versions = new Map<string, number>();
+  async function serverVersion(session: PgSession): Promise<number> {
+    const known = versions.get(session.secretId);
+    if (known !== undefined) return known;
+    const version = Number((await run(session, serverVersionStatement()))[0]?.version ?? 0);
+    versions.set(session.secretId, version);
+    return version;
+  }
+
   function install(secretId: string, credentials: PgAdminCredentials) {
+    versions.delete(secretId);
     const pool = new pg.Pool({ ...clientConfig(credentials, credentials.database, connectTimeoutMs, statementTimeoutMs), max: poolSize, idleTimeoutMillis: 60_000 });
     // An idle connection that dies (server restart) must not crash the worker.
     pool.on('error', () => undefined);
@@ -323,7 +334,7 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
         // The level's privileges are the level group's; the account is made its member (groups.ts).
         const group = await ensureLevelGroup(session, scope.database, target.schema, groupSet(wanted));
         const others = (membershipsOfRows(await run(session, membershipsStatement([account]))).get(account) ?? []).filter((g) => g !== group);
-        const version = Number((await run(session, serverVersionStatement()))[0]?.version ?? 0);
+        const version = await serverVersion(session);
         const direct = directSet(wanted);
         // One transaction: the new membership comes before the old ones end, and no session sees a state in between.
         // The account itself holds CREATE on the schema where the level has it, and nothing else (grants made before the groups held everything themselves).

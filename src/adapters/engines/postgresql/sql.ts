@@ -313,7 +313,7 @@ export function backendsLeftStatement(pids: readonly number[]): PgStatement {
 
 /** Databases in which the role owns objects or holds privileges (pg_shdepend is shared; 0 is a shared object). */
 export function dependentDatabasesStatement(account: string): PgStatement {
-  checkOwnerOfObjects(account);
+  checkAccount(account);
   return {
     sql: 'SELECT DISTINCT d.datname AS name, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = \'pg_authid\'::regclass AND r.rolname = $1 ORDER BY 1',
     values: [account],
