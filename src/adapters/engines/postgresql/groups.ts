@@ -118,3 +118,66 @@ WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'o' AND r.rolname = A
     purpose: 'find where the level groups own objects',
   };
 }
+
+/**
+ * What the group holds now, on the objects a grant would give it (the database,
+ * the schema, the schema's objects the admin may grant on, other than `account`'s
+ * own) and in the default privileges of the schema. Rows: kind, creator (default
+ * privileges only), privs (sorted).
+ */
+export function groupHoldingsStatement(schema: string, group: string, account: string): PgStatement {
+  return {
+    sql: `WITH s AS (SELECT oid, nspacl FROM pg_namespace WHERE nspname = $1), g AS (SELECT oid FROM pg_roles WHERE rolname = $2), a AS (SELECT oid FROM pg_roles WHERE rolname = $3),
+o AS (
+  SELECT 'database' AS kind, NULL::name AS creator, datacl AS acl FROM pg_database WHERE datname = current_database()
+  UNION ALL SELECT 'schema', NULL, nspacl FROM s
+  UNION ALL SELECT CASE relkind WHEN 'S' THEN 'sequences' ELSE 'tables' END, NULL, relacl FROM pg_class
+    WHERE relnamespace = (SELECT oid FROM s) AND relkind IN ('r','p','v','m','S','f') AND relowner NOT IN (SELECT oid FROM a) AND pg_has_role(relowner, 'MEMBER')
+  UNION ALL SELECT 'routines', NULL, proacl FROM pg_proc WHERE pronamespace = (SELECT oid FROM s) AND proowner NOT IN (SELECT oid FROM a) AND pg_has_role(proowner, 'MEMBER')
+  UNION ALL SELECT CASE defaclobjtype WHEN 'r' THEN 'default tables' WHEN 'S' THEN 'default sequences' WHEN 'f' THEN 'default routines' ELSE 'default other' END, pg_get_userbyid(defaclrole), defaclacl
+    FROM pg_default_acl WHERE defaclnamespace = (SELECT oid FROM s)
+)
+SELECT kind, creator, ARRAY(SELECT DISTINCT x.privilege_type FROM aclexplode(CASE WHEN cardinality(o.acl) > 0 THEN o.acl END) x WHERE x.grantee = (SELECT oid FROM g) ORDER BY 1) AS privs FROM o`,
+    values: [checkSchema(schema), checkLevelGroup(group), checkAccount(account)],
+    purpose: "read the level group's privileges",
+  };
+}
+
+/**
+ * Whether the group already holds exactly `set` on everything a grant would give
+ * it (then the grant has nothing to rewrite): CONNECT on the database, the set's
+ * privileges on the schema and on each of its objects, and default privileges for
+ * each creator. Anything missing, more, or not read means no.
+ */
+export function groupIsCurrent(rows: readonly Record<string, unknown>[], set: PgPrivilegeSet, creators: readonly string[]): boolean {
+  const same = (privs: unknown, want: readonly string[]) => Array.isArray(privs) && privs.length === want.length && [...want].sort().every((p, i) => privs[i] === p);
+  let database = false;
+  let schema = false;
+  const defaults = new Set<string>();
+  for (const row of rows) {
+    const kind = String(row.kind);
+    if (kind === 'database') database = same(row.privs, ['CONNECT']);
+    else if (kind === 'schema') schema = same(row.privs, set.schema);
+    else if (kind === 'tables' || kind === 'sequences' || kind === 'routines') {
+      if (!same(row.privs, set[kind])) return false;
+    } else if (kind.startsWith('default ')) {
+      const of = kind.slice('default '.length);
+      const want = of === 'tables' || of === 'sequences' || of === 'routines' ? set[of] : [];
+      if (!same(row.privs, want)) return false;
+      if (want.length > 0) defaults.add(`${of} ${String(row.creator)}`);
+    } else return false;
+  }
+  if (!database || !schema) return false;
+  for (const creator of creators) for (const of of ['tables', 'sequences', 'routines'] as const) if (set[of].length > 0 && !defaults.has(`${of} ${creator}`)) return false;
+  return true;
+}
+
+/** Whether the account holds any privilege itself, in this database or on the server (pg_shdepend, deptype a). */
+export function holdsDirectlyStatement(account: string): PgStatement {
+  return {
+    sql: `SELECT EXISTS (SELECT 1 FROM pg_shdepend s JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = 'pg_authid'::regclass AND s.deptype = 'a' AND r.rolname = $1
+  AND s.dbid IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))) AS holds`,
+    values: [checkAccount(account)],
+    purpose: 'find whether the account holds privileges itself',
+  };
+}

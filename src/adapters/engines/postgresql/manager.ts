@@ -7,7 +7,7 @@ import type { EngineAccounts, EnsureAccountOptions } from '../port';
 import { createPgEnding, revocations } from './ending';
 import { isConnectionFailure, isLoginRefused, toActivityError } from './errors';
 import { clientConfig, driverErrors, failure, notOurs, privilegeTransaction, readRole, run, transaction, type PgSession, type RoleRow } from './session';
-import { createLevelGroupStatements, directSet, groupSet, joinGroupStatement, leaveGroupsStatement, levelGroupName, levelGroupStatement, levelGroupTag, membershipsOfRows, membershipsStatement } from './groups';
+import { createLevelGroupStatements, directSet, groupHoldingsStatement, groupIsCurrent, groupSet, holdsDirectlyStatement, joinGroupStatement, leaveGroupsStatement, levelGroupName, levelGroupStatement, levelGroupTag, membershipsOfRows, membershipsStatement } from './groups';
 import { footprintStatement, holdingsOfRows } from './footprint';
 import { judgeAdmin } from './admin-check';
 import { PG_DATABASE_PRIVILEGES, grantsOfRows, loginRolesStatement, schemaAclStatement } from './inventory';
@@ -336,17 +336,21 @@ export function createPostgresAccountManager(options: PostgresAccountManagerOpti
         const others = (membershipsOfRows(await run(session, membershipsStatement([account]))).get(account) ?? []).filter((g) => g !== group);
         const version = await serverVersion(session);
         const direct = directSet(wanted);
+        const held = groupSet(wanted);
+        // What is already so is not rewritten (each GRANT or REVOKE rewrites every object's catalogue row, under the privilege lock).
+        const current = groupIsCurrent(await run(session, groupHoldingsStatement(target.schema, group, account)), held, scope.creators);
+        const holdsDirectly = (await run(session, holdsDirectlyStatement(account)))[0]?.holds === true;
         // One transaction: the new membership comes before the old ones end, and no session sees a state in between.
         // The account itself holds CREATE on the schema where the level has it, and nothing else (grants made before the groups held everything themselves).
-        const own =
-          previous === undefined
+        const own = !holdsDirectly
+          ? privilegeStatements('GRANT', direct, scope, objects)
+          : previous === undefined
             ? [...privilegeStatements('REVOKE', ALL, scope, objects, { database: true }), ...privilegeStatements('GRANT', direct, scope, objects)]
             : [...privilegeStatements('GRANT', direct, scope, objects), ...privilegeStatements('REVOKE', complement(direct), scope, objects, { database: true })];
-        const held = groupSet(wanted);
+        const groupScope = { ...scope, account: group };
         await privilegeTransaction(session, [
           // The group holds the set and nothing more: what was added to it by hand (drift its members would all share) is taken back.
-          ...privilegeStatements('GRANT', held, { ...scope, account: group }, objects, { database: true }),
-          ...privilegeStatements('REVOKE', complement(held), { ...scope, account: group }, objects),
+          ...(current ? [] : [...privilegeStatements('GRANT', held, groupScope, objects, { database: true }), ...privilegeStatements('REVOKE', complement(held), groupScope, objects)]),
           joinGroupStatement(group, account, version),
           ...(others.length > 0 ? [leaveGroupsStatement(others, [account])] : []),
           ...own,

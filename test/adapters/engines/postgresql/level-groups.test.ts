@@ -84,6 +84,23 @@ describe('PostgreSQL account manager: level groups', function () {
     for (const name of [a, b, c, w, admin]) await manager.endAccess(fx.target(), name);
   });
 
+  it('When the group already holds its level everywhere, then a further grant only adds a membership and rewrites no access list; a new table is picked up by the next grant', async () => {
+    const version = async (table: string) => (await fx.query<{ v: string }>('SELECT xmin::text AS v FROM pg_class WHERE oid = $1::regclass', [table]))[0]!.v;
+    const first = await grant(READ_WRITE);
+    const before = { table: await version('app.t'), sequence: await version('app.t_id_seq') };
+    const second = await grant(READ_WRITE);
+    assert.deepEqual({ table: await version('app.t'), sequence: await version('app.t_id_seq') }, before, 'the catalogue rows were not rewritten');
+    await fx.query('CREATE TABLE app.later (x int)');
+    await fx.query(`ALTER TABLE app.later OWNER TO "${fx.owner}"`);
+    await fx.query(`REVOKE ALL ON app.later FROM "${(await groupsOf(first))[0]}"`);
+    const third = await grant(READ_WRITE);
+    const session = await fx.connectAs(first);
+    await session.query('INSERT INTO app.later VALUES (1)');
+    await session.end();
+    await fx.query('DROP TABLE app.later');
+    for (const name of [first, second, third]) await manager.endAccess(fx.target(), name);
+  });
+
   it('When one member of a group is ended, then only its membership goes: the others keep reading; the group stays for the next grant', async () => {
     const [a, b] = [await grant(READ), await grant(READ)];
     const [group] = await groupsOf(a);

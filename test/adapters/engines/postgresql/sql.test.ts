@@ -12,6 +12,7 @@ import {
   checkLevelGroup,
   createLevelGroupStatements,
   directSet,
+  groupIsCurrent,
   groupSet,
   joinGroupStatement,
   leaveGroupsStatement,
@@ -316,6 +317,30 @@ describe('PostgreSQL statements', () => {
       assert.equal(joinGroupStatement(g, 'alice_x', 160000).sql, `GRANT "${g}" TO "alice_x" WITH INHERIT TRUE, SET FALSE`);
       assert.equal(leaveGroupsStatement([g], ['a_1', 'b_2']).sql, `REVOKE "${g}" FROM "a_1", "b_2"`);
       assert.equal(leaveGroupsStatement([g], ['a_1']).acl, 'database');
+    });
+
+    it('takes a group as current only when it holds exactly its set everywhere a grant would give it, the default privileges of every creator included', () => {
+      const set = groupSet(privilegePlan(['SELECT', 'INSERT']));
+      const good = [
+        { kind: 'database', creator: null, privs: ['CONNECT'] },
+        { kind: 'schema', creator: null, privs: ['USAGE'] },
+        { kind: 'tables', creator: null, privs: ['INSERT', 'SELECT'] },
+        { kind: 'sequences', creator: null, privs: ['SELECT', 'USAGE'] },
+        { kind: 'default tables', creator: 'owner', privs: ['INSERT', 'SELECT'] },
+        { kind: 'default sequences', creator: 'owner', privs: ['SELECT', 'USAGE'] },
+      ];
+      assert.equal(groupIsCurrent(good, set, ['owner']), true);
+      const without = (i: number) => good.filter((_, j) => j !== i);
+      // The database, the schema and each creator's default privileges must be there; tables and sequences are there when the schema has some.
+      for (const i of [0, 1, 4, 5]) assert.equal(groupIsCurrent(without(i), set, ['owner']), false, `without ${good[i]!.kind}`);
+      assert.equal(groupIsCurrent(without(2), set, ['owner']), true, 'a schema without tables');
+      const changed = (i: number, privs: string[]) => good.map((r, j) => (j === i ? { ...r, privs } : r));
+      assert.equal(groupIsCurrent(changed(2, ['SELECT']), set, ['owner']), false, 'a table missing INSERT');
+      assert.equal(groupIsCurrent(changed(2, ['DELETE', 'INSERT', 'SELECT']), set, ['owner']), false, 'a table with more (drift)');
+      assert.equal(groupIsCurrent(changed(1, ['CREATE', 'USAGE']), set, ['owner']), false, 'CREATE on the schema');
+      assert.equal(groupIsCurrent([...good, { kind: 'routines', creator: null, privs: ['EXECUTE'] }], set, ['owner']), false, 'EXECUTE it should not hold');
+      assert.equal(groupIsCurrent(good, set, ['owner', 'app_writer']), false, 'a creator without default privileges');
+      assert.equal(groupIsCurrent([...good, { kind: 'something new', creator: null, privs: [] }], set, ['owner']), false, 'a kind it does not know');
     });
 
     it('refuses anything but a group of the service where a group is named, and reads only such groups back', () => {
