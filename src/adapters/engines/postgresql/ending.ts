@@ -223,6 +223,45 @@ export function createPgEnding(deps: EndingDeps) {
     throw activityError(ActivityErrorType.DatabaseUnavailable, `sessions of ${group.length === 1 ? group[0]!.account : `${group.length} accounts`} kept appearing on the server of ${session.secretId}`);
   }
 
+  /**
+   * Gives what `role` owns in the session's database to `to` (by `reassign`), after
+   * making what would run with the owner role's rights run with its caller's
+   * (disarm.ts); lists it on each ending of `into`, each note after `prefix`. Refused
+   * for good: listed as still owned by `owner`, and thrown.
+   */
+  async function handOverOwned(s: PgSession, role: string, to: string, reassign: readonly PgStatement[], prefix: string, owner: string, into: readonly Ending[]): Promise<number> {
+    const rows = await run(s, ownedObjectsStatement(role, LEFT_BEHIND_LIST_LIMIT));
+    const total = Number(rows[0]?.total ?? 0);
+    const disarmed = new Map<string, string>();
+    const report = (note: string) => {
+      for (const e of into) {
+        e.leftBehindCount += total;
+        for (const row of rows) {
+          if (e.leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
+          const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
+          e.leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: prefix + note + (made ? `; ${made}` : '') });
+        }
+      }
+    };
+    try {
+      for (const row of (await run(s, definerRightsStatement(role))) as unknown as DefinerRights[]) {
+        const { statement, note } = disarmStatement(row);
+        await step(s, () => run(s, statement));
+        const key = `${row.kind} ${row.schema}.${row.name}`;
+        disarmed.set(key, disarmed.has(key) ? `${disarmed.get(key)}, ${note}` : note);
+      }
+      await step(s, () => privilegeTransaction(s, reassign));
+    } catch (err) {
+      if (err instanceof Refused) report(`still owned by ${owner}`);
+      throw err;
+    }
+    report(`owner now ${to}`);
+    return total;
+  }
+
+  /** `in database <name>; ` for a database other than the admin's, nothing for its own. */
+  const elsewhere = (session: PgSession, database: string) => (database === session.credentials.database ? '' : `in database ${shownName(database)}; `);
+
   /** One account that left traces: in each database, what it made is disarmed and handed over; then the role is dropped. */
   async function handOverAndDrop(session: PgSession, e: Ending): Promise<void> {
     const account = e.account;
@@ -230,35 +269,9 @@ export function createPgEnding(deps: EndingDeps) {
       await step(session, () => run(session, joinRoleStatement(account)));
       const here = session.credentials.database;
       const others = (await run(session, dependentDatabasesStatement(account))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
-      const handOver = async (s: PgSession, database: string, owner: string) => {
-        const to = deps.ownerRole ?? owner;
-        const rows = await run(s, ownedObjectsStatement(account, LEFT_BEHIND_LIST_LIMIT));
-        e.leftBehindCount += Number(rows[0]?.total ?? 0);
-        const disarmed = new Map<string, string>();
-        const report = (note: string) => {
-          for (const row of rows) {
-            if (e.leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
-            const where = database === here ? '' : `in database ${shownName(database)}; `;
-            const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
-            e.leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: where + note + (made ? `; ${made}` : '') });
-          }
-        };
-        try {
-          // Nothing handed over may run with the owner role's rights (disarm.ts).
-          for (const row of (await run(s, definerRightsStatement(account))) as unknown as DefinerRights[]) {
-            const { statement, note } = disarmStatement(row);
-            await step(s, () => run(s, statement));
-            const key = `${row.kind} ${row.schema}.${row.name}`;
-            disarmed.set(key, disarmed.has(key) ? `${disarmed.get(key)}, ${note}` : note);
-          }
-          // Both or neither, under the privilege lock: DROP OWNED rewrites access lists grants may be changing.
-          await step(s, () => privilegeTransaction(s, reassignStatements(account, to)));
-        } catch (err) {
-          if (err instanceof Refused) report('still owned by the account');
-          throw err;
-        }
-        report(`owner now ${to}`);
-      };
+      // REASSIGN and DROP OWNED together, under the privilege lock: DROP OWNED rewrites access lists grants may be changing.
+      const handOver = (s: PgSession, database: string, owner: string) =>
+        handOverOwned(s, account, deps.ownerRole ?? owner, reassignStatements(account, deps.ownerRole ?? owner), elsewhere(session, database), 'the account', [e]);
       const databaseOwner = String((await run(session, databaseOwnerStatement()))[0]?.owner);
       await handOver(session, here, databaseOwner);
       for (const other of others) await inDatabase(session, other.name, (s) => handOver(s, other.name, other.owner));
@@ -275,12 +288,12 @@ export function createPgEnding(deps: EndingDeps) {
    * What the batch's level groups came to own (on PostgreSQL 15 a member may act
    * as its group: SET ROLE, then lo_create() or CREATE where PUBLIC may): disarmed
    * and given to the owner role, in each database, and reported on the ending of
-   * every member of the batch. The groups keep their privileges (their other members hold them).
+   * every member of the batch. The groups keep their privileges (their other members
+   * hold them): REASSIGN OWNED only, never DROP OWNED.
    */
   async function handOverGroups(session: PgSession, group: readonly Ending[], groupsOf: ReadonlyMap<string, readonly string[]>): Promise<void> {
     const groups = [...new Set(group.flatMap((e) => groupsOf.get(e.account) ?? []))].sort();
     if (groups.length === 0) return;
-    const here = session.credentials.database;
     const owning = groupBy(
       (await run(session, groupsOwningStatement(groups))).map((r) => ({ group: String(r.grp), name: String(r.database), owner: String(r.owner) })),
       (r) => r.group,
@@ -289,30 +302,13 @@ export function createPgEnding(deps: EndingDeps) {
       const members = group.filter((e) => groupsOf.get(e.account)?.includes(g));
       const handOver = async (s: PgSession, database: string, owner: string) => {
         const to = deps.ownerRole ?? owner;
-        const rows = await run(s, ownedObjectsStatement(g, LEFT_BEHIND_LIST_LIMIT));
-        if (rows.length === 0) return;
-        const disarmed = new Map<string, string>();
-        for (const row of (await run(s, definerRightsStatement(g))) as unknown as DefinerRights[]) {
-          const { statement, note } = disarmStatement(row);
-          await step(s, () => run(s, statement));
-          disarmed.set(`${row.kind} ${row.schema}.${row.name}`, note);
-        }
-        await step(s, () => privilegeTransaction(s, [reassignGroupStatement(g, to)]));
-        log.warn({ secretId: s.secretId, database, group: g, objects: Number(rows[0]?.total ?? 0), owner: to }, "a level group's objects were given to the owner role");
-        for (const e of members) {
-          e.leftBehindCount += Number(rows[0]?.total ?? 0);
-          for (const row of rows) {
-            if (e.leftBehind.length >= LEFT_BEHIND_LIST_LIMIT) break;
-            const made = disarmed.get(`${row.kind} ${row.schema}.${row.name}`);
-            const where = database === here ? '' : `in database ${shownName(database)}; `;
-            e.leftBehind.push({ kind: String(row.kind) as LeftBehindObject['kind'], schema: shownName(String(row.schema)), name: shownName(String(row.name)), note: `${where}made as level group ${g} by one of its members; owner now ${to}${made ? `; ${made}` : ''}` });
-          }
-        }
+        const objects = await handOverOwned(s, g, to, [reassignGroupStatement(g, to)], `${elsewhere(session, database)}made as level group ${g} by one of its members; `, 'the level group', members);
+        log.warn({ secretId: s.secretId, database, group: g, objects, owner: to }, "a level group's objects were given to the owner role");
       };
       try {
         await step(session, () => run(session, joinRoleStatement(g)));
         for (const place of places) {
-          if (place.name === here) await handOver(session, here, place.owner);
+          if (place.name === session.credentials.database) await handOver(session, place.name, place.owner);
           else await inDatabase(session, place.name, (s) => handOver(s, place.name, place.owner));
         }
       } catch (err) {
