@@ -96,7 +96,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: {
       // Unknown fields are refused rather than dropped, and types are not coerced:
       // `"name": 123` is an error, not the name "123".
-      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false },
+      // Union types (`type: ['string', 'null']`) are plain JSON Schema: allowed, not warned about.
+      customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: false, allErrors: false, allowUnionTypes: true },
     },
   });
   const metrics = deps.metrics ?? new ApiMetrics();
