@@ -116,9 +116,11 @@ function groupBy<T>(items: readonly T[], key: (item: T) => string): Map<string, 
  * Everything to revoke from the accounts of one schema: their level groups first,
  * then what they hold themselves. With the schema gone (dropped meanwhile), the
  * groups and the database's CONNECT only: containment never waits on the schema.
+ * `groupsOf`: the accounts' level groups when the caller has read them already.
  */
-export async function revocations(session: PgSession, schema: string, accounts: readonly string[], scopeOf: EndingDeps['scopeOf']): Promise<PgStatement[]> {
-  const groups = [...new Set([...membershipsOfRows(await run(session, membershipsStatement(accounts))).values()].flat())].sort();
+export async function revocations(session: PgSession, schema: string, accounts: readonly string[], scopeOf: EndingDeps['scopeOf'], groupsOf?: ReadonlyMap<string, readonly string[]>): Promise<PgStatement[]> {
+  const memberships = groupsOf ?? membershipsOfRows(await run(session, membershipsStatement(accounts)));
+  const groups = [...new Set(accounts.flatMap((a) => memberships.get(a) ?? []))].sort();
   const leave = groups.length > 0 ? [leaveGroupsStatement(groups, accounts)] : [];
   try {
     const { scope, objects } = await scopeOf(session, schema, accounts);
@@ -181,12 +183,12 @@ export function createPgEnding(deps: EndingDeps) {
   }
 
   /** No login and no password for any of them, committed before anything waits on a lock; then every privilege revoked. */
-  async function contain(session: PgSession, group: readonly Ending[]): Promise<void> {
+  async function contain(session: PgSession, group: readonly Ending[], groupsOf: ReadonlyMap<string, readonly string[]>): Promise<void> {
     await eachOrOne(session, group, 'NOLOGIN', (members) => run(session, containAllStatement(members.map((e) => e.account))).then(() => undefined));
     const live = group.filter((e) => e.failure === undefined);
     await eachOrOne(session, live, 'a revocation', async (members) => {
       const statements: PgStatement[] = [];
-      for (const [schema, ofSchema] of groupBy(members, (e) => e.target.schema)) statements.push(...(await revocations(session, schema, ofSchema.map((e) => e.account), deps.scopeOf)));
+      for (const [schema, ofSchema] of groupBy(members, (e) => e.target.schema)) statements.push(...(await revocations(session, schema, ofSchema.map((e) => e.account), deps.scopeOf, groupsOf)));
       await revocationTransactions(session, statements);
     });
   }
@@ -270,8 +272,10 @@ export function createPgEnding(deps: EndingDeps) {
       const here = session.credentials.database;
       const others = (await run(session, dependentDatabasesStatement(account))).map((r) => ({ name: String(r.name), owner: String(r.owner) })).filter((d) => d.name !== here);
       // REASSIGN and DROP OWNED together, under the privilege lock: DROP OWNED rewrites access lists grants may be changing.
-      const handOver = (s: PgSession, database: string, owner: string) =>
-        handOverOwned(s, account, deps.ownerRole ?? owner, reassignStatements(account, deps.ownerRole ?? owner), elsewhere(session, database), 'the account', [e]);
+      const handOver = (s: PgSession, database: string, owner: string) => {
+        const to = deps.ownerRole ?? owner;
+        return handOverOwned(s, account, to, reassignStatements(account, to), elsewhere(session, database), 'the account', [e]);
+      };
       const databaseOwner = String((await run(session, databaseOwnerStatement()))[0]?.owner);
       await handOver(session, here, databaseOwner);
       for (const other of others) await inDatabase(session, other.name, (s) => handOver(s, other.name, other.owner));
@@ -376,14 +380,14 @@ export function createPgEnding(deps: EndingDeps) {
       live = live.filter((e) => e.failure === undefined && e.present);
       const groupsOf = live.length > 0 ? membershipsOfRows(await run(session, membershipsStatement(live.map((e) => e.account)))) : new Map<string, string[]>();
       // Containment: from here on nobody can log in, and what is open holds nothing.
-      await contain(session, live);
+      await contain(session, live, groupsOf);
       mark('revoked');
       live = live.filter((e) => e.failure === undefined);
       await endSessions(session, live);
       mark('sessionsEnded');
       const containedAt = new Date().toISOString();
-      for (const e of live) e.containedAt = containedAt;
       for (const e of live) {
+        e.containedAt = containedAt;
         e.leftBehind = [];
         e.leftBehindCount = 0;
       }

@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 
 import { ActivityErrorType, activityError } from '../../errors';
 import type { PgPrivilegeSet } from './privileges';
-import { accountArray, checkAccount, checkDatabase, checkSchema, quoteIdent, quoteLiteral, type PgStatement } from './sql';
+import { accountArray, checkAccount, checkDatabase, checkLevelGroup, checkSchema, LEVEL_GROUP_NAME, quoteIdent, quoteLiteral, type PgStatement } from './sql';
+
+export { checkLevelGroup } from './sql';
 
 // Level groups (docs/decisions/0609-postgresql-level-groups.md): the privileges of
 // a level on one schema are granted once, to a NOLOGIN role of the service, and
@@ -10,15 +12,9 @@ import { accountArray, checkAccount, checkDatabase, checkSchema, quoteIdent, quo
 // costs the same however many grantees the schema has, where revoking each
 // account's own entry from each object's access list costs their square.
 
-/** Every level group's name starts so; account names (a-z, 0-9, _) never hold a `-`. */
-export const LEVEL_GROUP_PREFIX = 'dbaccess-lvl-';
-const LEVEL_GROUP = /^dbaccess-lvl-[0-9a-f]{16}$/;
+/** Every level group's name starts so (sql.ts: LEVEL_GROUP_NAME). */
+const LEVEL_GROUP_PREFIX = 'dbaccess-lvl-';
 const TAG_PREFIX = 'dbaccess level group ';
-
-export function checkLevelGroup(name: string): string {
-  if (typeof name !== 'string' || !LEVEL_GROUP.test(name)) throw activityError(ActivityErrorType.InvalidIdentifier, `role ${JSON.stringify(String(name)).slice(0, 70)} is not a level group of the service`);
-  return name;
-}
 
 /** A set in a fixed order, so one set always names one group. */
 function canonical(set: PgPrivilegeSet): string {
@@ -100,7 +96,7 @@ export function membershipsOfRows(rows: readonly Record<string, unknown>[]): Map
   const out = new Map<string, string[]>();
   for (const row of rows) {
     const group = String(row.grp);
-    if (!LEVEL_GROUP.test(group)) continue;
+    if (!LEVEL_GROUP_NAME.test(group)) continue;
     const account = String(row.account);
     out.set(account, [...(out.get(account) ?? []), group]);
   }

@@ -73,9 +73,17 @@ export function checkAccount(account: string): string {
   return account;
 }
 
+/** The name of one of the service's level groups (groups.ts): account names (a-z, 0-9, _) never hold a `-`. */
+export const LEVEL_GROUP_NAME = /^dbaccess-lvl-[0-9a-f]{16}$/;
+
+export function checkLevelGroup(name: string): string {
+  if (typeof name !== 'string' || !LEVEL_GROUP_NAME.test(name)) invalid(`role ${shown(name)} is not a level group of the service`);
+  return name;
+}
+
 /** A role whose objects the service hands over: a grant's account, or one of its level groups (groups.ts). */
 export function checkOwnerOfObjects(role: string): string {
-  if (typeof role === 'string' && /^dbaccess-lvl-[0-9a-f]{16}$/.test(role)) return role;
+  if (typeof role === 'string' && LEVEL_GROUP_NAME.test(role)) return role;
   return checkAccount(role);
 }
 
@@ -313,10 +321,9 @@ export function backendsLeftStatement(pids: readonly number[]): PgStatement {
 
 /** Databases in which the role owns objects or holds privileges (pg_shdepend is shared; 0 is a shared object). */
 export function dependentDatabasesStatement(account: string): PgStatement {
-  checkAccount(account);
   return {
     sql: 'SELECT DISTINCT d.datname AS name, pg_get_userbyid(d.datdba) AS owner FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid WHERE s.refclassid = \'pg_authid\'::regclass AND r.rolname = $1 ORDER BY 1',
-    values: [account],
+    values: [checkAccount(account)],
     purpose: 'find the databases the account left objects or privileges in',
   };
 }
@@ -349,8 +356,7 @@ SELECT kind, schema, name, COUNT(*) OVER () AS total FROM o ORDER BY kind, schem
 
 /** Gives what a level group owns to `owner`, in the current database; its privileges stay (its other members hold them). */
 export function reassignGroupStatement(group: string, owner: string): PgStatement {
-  if (!/^dbaccess-lvl-[0-9a-f]{16}$/.test(group)) invalid(`role ${shown(group)} is not a level group`);
-  return { sql: `REASSIGN OWNED BY ${quoteIdent(group)} TO ${quoteIdent(checkRoleName(owner))}`, values: [], purpose: "give the level group's objects to the owner role" };
+  return { sql: `REASSIGN OWNED BY ${quoteIdent(checkLevelGroup(group))} TO ${quoteIdent(checkRoleName(owner))}`, values: [], purpose: "give the level group's objects to the owner role" };
 }
 
 /** Gives what the role owns to `owner` and removes its privileges and default privileges, in the current database. */
