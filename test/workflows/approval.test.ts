@@ -5,6 +5,7 @@ import { GrantErrorType, type GrantRequest, type GrantState } from '../../src/do
 import { grantAccess } from '../../src/workflows';
 import { approveUpdate, denyUpdate, extendUpdate, grantStateQuery, revokeSignal } from '../../src/contract/messages';
 import { uniqueTaskQueue } from '../support/temporal';
+import { until } from '../support/wait';
 import { useTimeSkipping } from './harness';
 import { DAY, RecordedActivities, grantRequest } from './fixtures';
 
@@ -50,6 +51,8 @@ describe('grantAccess workflow: approval gate (time-skipping)', function () {
       const pending = await waitForStatus(handle, 'PENDING_APPROVAL');
       assert.deepEqual(pending.approval?.reasons, APPROVAL.reasons);
       assert.deepEqual(created(recorded), [], 'nothing is created in MySQL before approval');
+      // The status turns PENDING_APPROVAL once the request is audited; the approvers' e-mail follows as an activity of its own.
+      await until('the approvers to be told', () => recorded.succeeded().some((c) => c.name === 'notifyApproval'), 20_000);
       assert.deepEqual(recorded.trace(), ['recordAudit:REQUESTED', 'recordAudit:APPROVAL_REQUESTED', 'notifyApproval:APPROVAL_REQUESTED']);
       const mail = recorded.succeeded().find((c) => c.name === 'notifyApproval')!.input as { approvers: { email: string }[] };
       assert.deepEqual(mail.approvers.map((a) => a.email), ['ann@example.com']);
