@@ -17,10 +17,10 @@ import { ROOT, toolPath } from './tools';
  * scripts/dev.mjs (docs/decisions/0008-dev-server-task-queue-rate.md).
  */
 export const DEV_SERVER_TUNING = [
-  'history.transferProcessorMaxPollRPS=10000',
-  'history.timerProcessorMaxPollRPS=10000',
-  'history.visibilityProcessorMaxPollRPS=10000',
-].flatMap((v) => ['--dynamic-config-value', v]);
+  ...['history.transferProcessorMaxPollRPS=10000', 'history.timerProcessorMaxPollRPS=10000', 'history.visibilityProcessorMaxPollRPS=10000'].flatMap((v) => ['--dynamic-config-value', v]),
+  // A database file is written ahead, and a commit waits for no disk flush (decision 0705).
+  ...['journal_mode=wal', 'synchronous=normal'].flatMap((v) => ['--sqlite-pragma', v]),
+];
 
 let runtimeInstalled = false;
 /** Keeps the SDK's own logs quiet in tests unless TEST_TEMPORAL_LOG is set. */

@@ -55,9 +55,9 @@ export const FINISH_LOWERING: ActivityOptions = {
 
 /**
  * How soon a worker that dies holding armed revocations is noticed: Temporal then retries its
- * attempts on another worker (docs/decisions/0701-losing-a-worker-before-an-expiry.md).
+ * attempts on another worker (docs/decisions/0706-armed-attempts-heartbeat-every-5-s.md).
  */
-export const ARMED_HEARTBEAT_TIMEOUT_MS = 15_000;
+export const ARMED_HEARTBEAT_TIMEOUT_MS = 10_000;
 
 /**
  * An armed revocation, `leftMs` before the expiry, for a grant whose lead is `leadMs`
