@@ -328,7 +328,8 @@ async function main() {
     // By default the dev server polls its history task queues 20 times a second, which
     // delays every workflow and timer task after a burst. Same values as test/support/temporal.ts.
     ...['history.transferProcessorMaxPollRPS=10000', 'history.timerProcessorMaxPollRPS=10000', 'history.visibilityProcessorMaxPollRPS=10000'].flatMap((v) => ['--dynamic-config-value', v]),
-    // Its database file written ahead, a commit waiting for no disk flush (decision 0705).
+    // Its one shard writing 8 at a time, its database file written ahead, a commit waiting for no disk flush (decision 0705).
+    '--dynamic-config-value', 'history.shardIOConcurrency=8',
     ...['journal_mode=wal', 'synchronous=normal'].flatMap((v) => ['--sqlite-pragma', v]),
     ...Object.entries(SEARCH_ATTRIBUTES).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
   ]);
