@@ -56,12 +56,19 @@ describe('coalescing endAccess calls (pure)', () => {
     assert.deepEqual(h.batches.map((b) => b.inputs), [['a']]);
   });
 
-  it('When calls come from timers due at the same instant, each resumed in its own microtasks, then they start one batch together, not a batch of the first alone', async () => {
-    // As armed revocations wake at their expiry: the first must not hold a slot for itself while the rest queue.
+  it('When calls come in one turn of the event loop, each after its own chain of microtasks, then they start one batch together, not a batch of the first alone', async () => {
+    // As armed revocations wake at their expiry (timers due at the same instant fire in one turn, each
+    // callback followed by its microtasks): the first must not hold a slot for itself while the rest queue.
+    // One timer and chains of different lengths make that turn here whatever the clock does.
     const h = harness({ concurrency: 3, maxBatch: 100 });
-    // Made in one synchronous block with one delay, the timers share their start (the event loop's
-    // cached clock) and so their due time: they fire in one turn, each callback followed by its microtasks.
-    const calls = ['a', 'b', 'c', 'd', 'e'].map((x) => new Promise<string>((resolve, reject) => setTimeout(() => void Promise.resolve().then(() => h.coalescer.run('s1', x).then(resolve, reject)), 20)));
+    const after = (hops: number, f: () => void): void => {
+      if (hops === 0) f();
+      else if (hops % 2 === 0) queueMicrotask(() => after(hops - 1, f));
+      else process.nextTick(() => after(hops - 1, f));
+    };
+    const calls = await new Promise<Promise<string>[]>((made) =>
+      setTimeout(() => made(['a', 'b', 'c', 'd', 'e'].map((x, i) => new Promise<string>((resolve, reject) => after(1 + i * 40, () => void h.coalescer.run('s1', x).then(resolve, reject))))), 20),
+    );
     assert.deepEqual(await Promise.all(calls), ['done a', 'done b', 'done c', 'done d', 'done e']);
     assert.deepEqual(h.batches.map((b) => b.inputs), [['a', 'b', 'c', 'd', 'e']]);
   });
