@@ -72,10 +72,12 @@ export function grantTiming(events: readonly HistoryEvent[]): GrantTiming | unde
 
 /** How a grant's expiry was revoked, read from its history. */
 export interface ExpiryRevocation {
-  /** The revoke ran on the armed revocations' queue (`…-expiry`). */
+  /** A revocation was armed: scheduled on the armed revocations' queue (`…-expiry`). */
   armed: boolean;
-  /** When it was scheduled (armed), relative to `expiresAtMs` (negative: before). */
+  /** When the armed revocation was scheduled (else the last one), relative to `expiresAtMs` (negative: before). */
   scheduledMs: number;
+  /** The last attempt to start was the ordinary revocation beside an armed one (its worker lost, or the attempt lost on its way). */
+  beside: boolean;
   /** Its last attempt's start, relative to `expiresAtMs`. */
   startedMs: number;
   attempts: number;
@@ -85,15 +87,27 @@ export interface ExpiryRevocation {
 
 /** The revocation of an expiry, from the grant's history (undefined when there is none). */
 export function expiryRevocation(events: readonly HistoryEvent[], expiresAtMs: number): ExpiryRevocation | undefined {
-  const scheduled = new Map<number, { queue: string; at: number }>();
+  const scheduled = new Map<number, { armed: boolean; at: number }>();
+  let armedAt: number | undefined;
   let found: ExpiryRevocation | undefined;
   for (const e of events) {
     const a = e.activityTaskScheduledEventAttributes;
-    if (a?.activityType?.name === 'revokeAccess') scheduled.set(id(e.eventId), { queue: a.taskQueue?.name ?? '', at: ms(e.eventTime) });
+    if (a?.activityType?.name === 'revokeAccess') {
+      const armed = (a.taskQueue?.name ?? '').endsWith('-expiry');
+      scheduled.set(id(e.eventId), { armed, at: ms(e.eventTime) });
+      if (armed) armedAt ??= ms(e.eventTime);
+    }
     const started = e.activityTaskStartedEventAttributes;
     const s = started ? scheduled.get(id(started.scheduledEventId)) : undefined;
     if (started && s) {
-      found = { armed: s.queue.endsWith('-expiry'), scheduledMs: s.at - expiresAtMs, startedMs: ms(e.eventTime) - expiresAtMs, attempts: started.attempt ?? 1, ranOn: started.identity ?? '?' };
+      found = {
+        armed: armedAt !== undefined,
+        scheduledMs: (armedAt ?? s.at) - expiresAtMs,
+        beside: armedAt !== undefined && !s.armed,
+        startedMs: ms(e.eventTime) - expiresAtMs,
+        attempts: started.attempt ?? 1,
+        ranOn: started.identity ?? '?',
+      };
     }
   }
   return found;
@@ -177,9 +191,9 @@ export async function armedAhead(
   expiresAt: string,
   log: (line: string) => void,
   groupOf?: (grantId: string) => string,
-): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number>; groups?: Record<string, RevocationGroup> }> {
+): Promise<{ armedBefore: number; armedAfter: number; notArmed: number; besideArmed: number; lastArmedBeforeMs: number; retried: number; failures: Record<string, number>; groups?: Record<string, RevocationGroup> }> {
   const at = Date.parse(expiresAt);
-  const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, retried: 0 };
+  const counts = { armedBefore: 0, armedAfter: 0, notArmed: 0, besideArmed: 0, retried: 0 };
   const failures: Record<string, number> = {};
   const groups: Record<string, RevocationGroup> = {};
   let lastArmedBeforeMs = Infinity;
@@ -200,9 +214,13 @@ export async function armedAhead(
       if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
     }
     else if (r.scheduledMs < 0) {
+      if (r.beside) counts.besideArmed += 1;
       counts.armedBefore += 1;
       lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
-    } else counts.armedAfter += 1;
+    } else {
+      if (r.beside) counts.besideArmed += 1;
+      counts.armedAfter += 1;
+    }
     if (r && r.attempts > 1) counts.retried += 1;
     for (const reason of failed) count(failures, reason);
   });

@@ -1,7 +1,9 @@
+import { cpus } from 'node:os';
+
 import { manyExpiries, type ExpiryFigures } from '../test/load/many-expiries';
 import { armedAhead } from './breakdown';
 import { groupFigures, groupNote, groupOf, KILL_GROUPS, killOne, peaksNote, type KillGroup } from './kill-one';
-import { mib, resetPeakRss, sampleProcessGroup, summarize } from './measure';
+import { cpuTimeline, mib, resetPeakRss, sampleProcessGroup, summarize, type CpuPart } from './measure';
 import { pgExpiries } from './pg-expiries';
 import { add, log, results, type EngineKey } from './report';
 import type { BenchStack } from './stack';
@@ -39,25 +41,35 @@ export async function expiries(stack: BenchStack, engine: EngineUnderTest, grant
     for (const w of stack.workers) resetPeakRss(w.process.process.pid);
     const victim = stack.workers[0]!;
     const kill = run.killBeforeMs === undefined ? undefined : killOne(stack.client, { victim, killBeforeMs: run.killBeforeMs, revocationLeadMs: stack.config.revocationLeadMs, log });
-    const onActive = kill ? { onActive: kill.onActive } : {};
+    // Where the machine's CPU goes from the expiry on, each second.
+    let cpu: ReturnType<typeof cpuTimeline> | undefined;
+    const onActive = (grants: readonly { grantId: string }[], expiresAt: Date) => {
+      cpu = cpuTimeline(cpuParts(stack), expiresAt.getTime());
+      kill?.onActive(grants, expiresAt);
+    };
     let f: ExpiryFigures;
     try {
-      f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, leadFlag: '--lead', log, ...onActive }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, leadFlag: '--lead', log, ...onActive });
+      f = engine.key === 'mysql' ? await manyExpiries(stack, n, { leadMs, leadFlag: '--lead', log, onActive }) : await pgExpiries(stack, stack.postgres!, n, { database: engine.database, leadMs, leadFlag: '--lead', log, onActive });
     } catch (err) {
       if (kill) await kill.outcome().then((k) => log(`the burst failed after ${k.killedWorker} was killed holding ${[...k.holders.values()].filter((w) => w === k.killedWorker).length} armed attempts`), () => undefined);
       throw err;
+    } finally {
+      cpu?.stop();
     }
+    const burstCpu = cpu?.over(Date.parse(f.expiresAt) + f.lastDropLagMs);
+    if (burstCpu) log(`${engine.key}: ${n} expiries: ${cpuNote(burstCpu)}`);
     const k = kill ? await kill.outcome() : undefined;
     const peaks = stack.workers.map((w) => ({ identity: w.identity, ...(w === victim && k ? { ...k.killedMemory, killed: true } : { ...sampleProcessGroup(w.process.process.pid), killed: false }) }));
     const drops = summarize(f.dropLagsMs);
     const ended = summarize(f.accessEndedLagsMs);
     const armed = await armedAhead(stack.client, f.grantIds, f.expiresAt, log, k ? groupOf(k) : undefined);
     const endedNote = `${engine.key === 'mysql' ? 'locked' : 'NOLOGIN'} or gone, no session left (${f.sessionsHeld} held one open across the expiry)`;
-    const armedNote = `${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; ${peaksNote(peaks)}`;
+    const armedNote = `${armed.armedBefore}/${n} armed before the expiry (the last ${(armed.lastArmedBeforeMs / 1000).toFixed(1)} s before it), ${armed.armedAfter} after, ${armed.notArmed} not armed; ${armed.besideArmed} ended by the revocation beside their armed one; ${armed.retried} needed more than one attempt; ${f.alerted} alerted REVOKE_RETRYING; last EXPIRED audited ${f.lastAuditLagMs} ms after; ${peaksNote(peaks)}${burstCpu ? `; ${cpuNote(burstCpu)}` : ''}`;
     const common = {
       alerted: f.alerted,
       audit: { p50: f.p50AuditLagMs, p99: f.p99AuditLagMs, last: f.lastAuditLagMs },
       createMs: f.createMs,
+      ...(burstCpu ? { burstCpu } : {}),
       workers: peaks.map((p) => ({ identity: p.identity, peakRssMiB: mib(p.peakRssBytes), rssMiB: mib(p.rssBytes), ...(p.killed ? { killed: true } : {}) })),
     };
     if (!k) {
@@ -98,4 +110,25 @@ export async function expiries(stack: BenchStack, engine: EngineUnderTest, grant
     await victim.process.restart();
     log(`${victim.identity} started again`);
   }
+}
+
+/** The parts of the stack whose CPU the burst reports: each worker, the servers, and the benchmark itself (API and probes). */
+function cpuParts(stack: BenchStack): CpuPart[] {
+  return [
+    ...stack.workers.map((w) => ({ name: w.identity, pgid: w.process.process.pid })),
+    { name: 'Temporal', comm: 'temporal' },
+    { name: 'AWS emulator', comm: 'moto_server' },
+    { name: 'MariaDB', comm: 'mariadbd' },
+    { name: 'PostgreSQL', comm: 'postgres' },
+    { name: 'benchmark', cmdline: 'bench/bench.ts' },
+  ];
+}
+
+function cpuNote(c: { seconds: number; parts: Record<string, number>; machine: number }): string {
+  const parts = Object.entries(c.parts)
+    .filter(([, s]) => s >= 0.1)
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, s]) => `${name} ${s.toFixed(1)}`)
+    .join(', ');
+  return `CPU from the expiry to the last drop (${c.seconds.toFixed(0)} s): ${parts} s; the machine's cores busy ${c.machine.toFixed(1)} of ${(c.seconds * cpus().length).toFixed(0)} s`;
 }

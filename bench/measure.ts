@@ -114,3 +114,68 @@ export async function workerMemory(metricsUrl: string): Promise<WorkerMemory> {
     externalBytes: value('nodejs_external_memory_bytes'),
   };
 }
+
+/** CPU seconds used so far by each part of the stack (and the whole machine), read from /proc. */
+export interface CpuSnapshot {
+  at: number;
+  /** Per part: the seconds its processes have used (user + system, and their reaped children's). */
+  parts: Record<string, number>;
+  /** Seconds the machine's cores have been busy, all processes together. */
+  machine: number;
+}
+
+/** A part of the stack: a worker by its process group, or a server by what its process is called. */
+export type CpuPart = { name: string; pgid: number } | { name: string; comm?: string; cmdline?: string };
+
+export function cpuSnapshot(parts: readonly CpuPart[]): CpuSnapshot {
+  const seconds: Record<string, number> = Object.fromEntries(parts.map((p) => [p.name, 0]));
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    let stat: string;
+    let cmdline: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue; // exited meanwhile
+    }
+    const close = stat.lastIndexOf(')');
+    const comm = stat.slice(stat.indexOf('(') + 1, close);
+    const fields = stat.slice(close + 2).split(' ');
+    // fields[0] is field 3 (state): the process group is field 5, utime 14, stime 15, cutime 16, cstime 17.
+    const pgid = Number(fields[2]);
+    const part = parts.find((p) => ('pgid' in p ? p.pgid === pgid : (p.comm === undefined || p.comm === comm) && (p.cmdline === undefined || cmdline.includes(p.cmdline))));
+    if (!part) continue;
+    seconds[part.name]! += (Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+  }
+  // The first line of /proc/stat: user nice system idle iowait irq softirq steal ...
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const busy = cpu[0]! + cpu[1]! + cpu[2]! + cpu[5]! + cpu[6]! + (cpu[7] ?? 0);
+  return { at: Date.now(), parts: seconds, machine: busy / CLOCK_TICKS };
+}
+
+/** Snapshots every second from `startAt` on, until stopped: where the CPU went over any stretch of them. */
+export function cpuTimeline(parts: readonly CpuPart[], startAt: number) {
+  const snapshots: CpuSnapshot[] = [];
+  let timer: NodeJS.Timeout | undefined;
+  const take = () => {
+    snapshots.push(cpuSnapshot(parts));
+    timer = setTimeout(take, 1000);
+  };
+  timer = setTimeout(take, Math.max(0, startAt - Date.now()));
+  return {
+    stop: () => clearTimeout(timer),
+    /** What each part used from the first snapshot to the one nearest `untilAt`, as seconds and as cores busy on average. */
+    over(untilAt: number): { seconds: number; parts: Record<string, number>; machine: number } | undefined {
+      const first = snapshots[0];
+      if (!first || snapshots.length < 2) return undefined;
+      const last = snapshots.reduce((best, s) => (Math.abs(s.at - untilAt) < Math.abs(best.at - untilAt) ? s : best), snapshots[1]!);
+      const round = (x: number) => Math.round(x * 10) / 10;
+      return {
+        seconds: round((last.at - first.at) / 1000),
+        parts: Object.fromEntries(Object.entries(last.parts).map(([k, v]) => [k, round(v - first.parts[k]!)])),
+        machine: round(last.machine - first.machine),
+      };
+    },
+  };
+}

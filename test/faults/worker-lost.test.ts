@@ -23,6 +23,13 @@ import { until } from '../support/wait';
 const GRANTS = 300;
 const KILL_BEFORE_MS = 8000;
 
+/** Waits until the account is gone from the server. */
+const accountDropped = (account: string, timeoutMs: number) =>
+  until(`${account} to be dropped`, async () => {
+    const [rows] = await rootPool().query('SELECT 1 FROM mysql.user WHERE User = ?', [account]);
+    return (rows as unknown[]).length === 0;
+  }, timeoutMs);
+
 describe('faults: one of two workers is killed just before a burst of expiries', function () {
   this.timeout(360_000);
   let stack: FaultStack;
@@ -130,11 +137,7 @@ describe('faults: one of two workers is killed just before a burst of expiries',
 
     const revoked = await stack.call('POST', stack.grantPath(grantId, '/revoke'), { reason: 'worker lost' });
     assert.equal(revoked.status, 202, JSON.stringify(revoked.body));
-    const pool = rootPool();
-    await until(`${account} to be dropped`, async () => {
-      const [rows] = await pool.query('SELECT 1 FROM mysql.user WHERE User = ?', [account]);
-      return (rows as unknown[]).length === 0;
-    }, 60_000);
+    await accountDropped(account, 60_000);
 
     // The signal's workflow task went to the dead worker's sticky queue and timed out there.
     const history = await events();
@@ -194,11 +197,7 @@ describe('faults: one of two workers is killed just before a burst of expiries',
     // Ended here by a revoke, which runs beside the retried attempt at once (the expiry is a minute away).
     const revoked = await stack.call('POST', stack.grantPath(grantId, '/revoke'), { reason: 'test over' });
     assert.equal(revoked.status, 202, JSON.stringify(revoked.body));
-    const pool = rootPool();
-    await until(`${account} to be dropped`, async () => {
-      const [rows] = await pool.query('SELECT 1 FROM mysql.user WHERE User = ?', [account]);
-      return (rows as unknown[]).length === 0;
-    }, 30_000);
+    await accountDropped(account, 30_000);
     assert.equal((await stack.waitClosed(grantId, 60_000)).status, 'REVOKED');
   });
 });
