@@ -62,22 +62,30 @@ export function resetPeakRss(pgid: number): void {
 }
 
 function* groupProcesses(pgid: number): Generator<{ pid: string; fields: string[]; status: string }> {
+  for (const p of processes('status')) {
+    // fields[2] is field 5, the process group.
+    if (Number(p.fields[2]) !== pgid || p.comm === 'sh' || p.comm === 'cat') continue;
+    yield { pid: p.pid, fields: p.fields, status: p.extra };
+  }
+}
+
+/**
+ * Every process, from /proc: its command name, the fields of its stat line after the name
+ * (fields[0] is field 3, the state), and one more file of its own (`status`, `cmdline`).
+ */
+function* processes(extra: 'status' | 'cmdline'): Generator<{ pid: string; comm: string; fields: string[]; extra: string }> {
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     let stat: string;
-    let status: string;
+    let more: string;
     try {
       stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      more = readFileSync(`/proc/${pid}/${extra}`, 'utf8');
     } catch {
       continue; // exited meanwhile
     }
     const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    // fields[2] is field 5, the process group.
-    if (Number(fields[2]) !== pgid || comm === 'sh' || comm === 'cat') continue;
-    yield { pid, fields, status };
+    yield { pid, comm: stat.slice(stat.indexOf('(') + 1, close), fields: stat.slice(close + 2).split(' '), extra: more };
   }
 }
 
@@ -129,20 +137,9 @@ export type CpuPart = { name: string; pgid: number } | { name: string; comm?: st
 
 export function cpuSnapshot(parts: readonly CpuPart[]): CpuSnapshot {
   const seconds: Record<string, number> = Object.fromEntries(parts.map((p) => [p.name, 0]));
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    let stat: string;
-    let cmdline: string;
-    try {
-      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    } catch {
-      continue; // exited meanwhile
-    }
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    // fields[0] is field 3 (state): the process group is field 5, utime 14, stime 15, cutime 16, cstime 17.
+  for (const { comm, fields, extra } of processes('cmdline')) {
+    const cmdline = extra.replaceAll('\0', ' ');
+    // The process group is field 5, utime 14, stime 15, cutime 16, cstime 17.
     const pgid = Number(fields[2]);
     const part = parts.find((p) => ('pgid' in p ? p.pgid === pgid : (p.comm === undefined || p.comm === comm) && (p.cmdline === undefined || cmdline.includes(p.cmdline))));
     if (!part) continue;
