@@ -214,13 +214,10 @@ export async function armedAhead(
       if (counts.notArmed <= 2) log(`  not armed: ${grantId}: ${historyOutline(history.events ?? [])}`);
     }
     else if (r.scheduledMs < 0) {
-      if (r.beside) counts.besideArmed += 1;
       counts.armedBefore += 1;
       lastArmedBeforeMs = Math.min(lastArmedBeforeMs, -r.scheduledMs);
-    } else {
-      if (r.beside) counts.besideArmed += 1;
-      counts.armedAfter += 1;
-    }
+    } else counts.armedAfter += 1;
+    if (r?.beside) counts.besideArmed += 1;
     if (r && r.attempts > 1) counts.retried += 1;
     for (const reason of failed) count(failures, reason);
   });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { grantIdFor } from '../../src/domain';
 import { startTestStack, type TestStack } from '../support/stack';
+import { until } from '../support/wait';
 
 // POST /grants/batch over HTTP against the real stack: every row checked first
 // (all or nothing), then each started, with per-row answers; roles as POST /grants.
@@ -33,14 +34,7 @@ describe('HTTP API: POST /grants/batch', function () {
     assert.deepEqual({ ...answer, status: undefined }, { ...expected, status: undefined });
     if (answer.status === expected.status) return;
     assert.ok(['REQUESTED', 'PROVISIONING'].includes(answer.status), `row ${answer.row}: ${answer.status}`);
-    const deadline = Date.now() + 30_000;
-    let last = '';
-    while (Date.now() < deadline) {
-      last = (await stack.call('GET', stack.grantPath(answer.grantId))).body.status;
-      if (last === expected.status) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`row ${answer.row} (${answer.grantId}) never reached ${expected.status}; last: ${last}`);
+    await until(`row ${answer.row} (${answer.grantId}) to reach ${expected.status}`, async () => (await stack.call('GET', stack.grantPath(answer.grantId))).body.status === expected.status, 30_000);
   };
   const revokeAll = async (ids: string[]) => {
     for (const id of ids) await stack.call('POST', stack.grantPath(id, '/revoke'), {});
