@@ -288,21 +288,26 @@ export function createActivities(deps: ActivityDeps) {
         // Only this grant's account: an account of the same name that the grant does
         // not own (see createAccount) is not its to drop. When the workflow knows the
         // account is its own, access ends first and Secrets Manager is asked nothing.
+        // A secret it looked up and found absent was not deleted by this attempt; one it
+        // did not look up was (or was already gone: one call deletes it either way).
+        let secretFound = true;
         if (!ref.owned) {
-          const owner = (await deps.secrets.describe(ref.secretName))?.tags[GRANT_ID_TAG];
+          const described = await deps.secrets.describe(ref.secretName);
+          const owner = described?.tags[GRANT_ID_TAG];
           if (owner !== undefined && owner !== ref.grantId) {
             log.warn('secret belongs to another grant; leaving account and secret alone', { grantId: ref.grantId, owner });
             return { accountExisted: false, sessionsKilled: 0, secretDeleted: false };
           }
+          secretFound = described !== undefined;
         }
         const ended = await dropsFirst.drop(() => deps.accounts.endAccess(ref.target, ref.account, call));
         // Also when the drop was refused: the account is contained, the password in the secret no longer works.
-        const secret = await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
-        log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secret.existed, ...(armed ? { expiry: ref.notBefore } : {}) });
+        await dropsFirst.cleanup(() => deps.secrets.delete(ref.secretName));
+        log.info('access revoked', { grantId: ref.grantId, account: ref.account, existed: ended.existed, sessionsKilled: ended.sessionsKilled, dropped: ended.dropped, secretDeleted: secretFound, ...(armed ? { expiry: ref.notBefore } : {}) });
         return {
           accountExisted: ended.existed,
           sessionsKilled: ended.sessionsKilled,
-          secretDeleted: secret.existed,
+          secretDeleted: secretFound,
           ...(ended.containedAt ? { containedAt: ended.containedAt } : {}),
           dropped: ended.dropped,
           ...(ended.refusal ? { refusal: ended.refusal } : {}),

@@ -88,13 +88,15 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       try {
         if (await isRunning(o.grantId)) return { outcome: 'skipped', detail: 'its grant is running again; left to the grant' };
         const secretName = grantSecretName(config.secretPrefix, o.project, o.database, o.account);
-        const owner = (await deps.secrets.describe(secretName))?.tags[GRANT_ID_TAG];
+        const described = await deps.secrets.describe(secretName);
+        const owner = described?.tags[GRANT_ID_TAG];
         if (owner !== undefined && owner !== o.grantId) return { outcome: 'skipped', detail: `its secret now belongs to ${owner}; left alone` };
         const engine = own(config.projects, o.project) && own(config.projects[o.project]!.databases, o.database)?.engine;
         const target: GrantTarget = { schema: o.schema, adminSecretId: o.adminSecretId, hostPattern: o.host, maxUserConnections: 1, ...(engine ? { engine } : {}) };
         const ended = await deps.accounts.endAccess(target, o.account, call);
         // Also when the drop is refused: the password in the secret no longer works.
-        const secret = await deps.secrets.delete(secretName);
+        await deps.secrets.delete(secretName);
+        const secretFound = described !== undefined;
         const parsed = parseGrantId(o.grantId);
         const sessions = ended.sessionsKilled > 0 ? `, ${ended.sessionsKilled} session(s) ended` : '';
         const objects = ended.leftBehindCount > 0 ? `; it defines ${ended.leftBehindCount} stored object(s): ${describeObjects(ended.leftBehind, ended.leftBehindCount)}` : '';
@@ -102,7 +104,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         const detail =
           `account ${o.account}@${o.host} had no open grant (ownership proven by ${o.proof === 'secret' ? 'its per-grant secret' : 'the GRANTED audit event'}; ` +
           `it held ${o.privileges.join(', ') || 'no privilege'} on ${o.schema}); locked, password replaced, every privilege revoked, sessions ended${sessions}; ${fate}${objects}; ` +
-          `secret ${secret.existed ? 'deleted' : 'already gone'}`;
+          `secret ${secretFound ? 'deleted' : 'already gone'}`;
         const record: AuditRecord = {
           grantId: o.grantId,
           eventId: `reconcile:${input.runId}:${o.account}@${o.host}`,
@@ -130,9 +132,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           sessionsKilled: ended.sessionsKilled,
           dropped: ended.dropped,
           leftBehind: ended.leftBehindCount,
-          secretDeleted: secret.existed,
+          secretDeleted: secretFound,
         });
-        const summary = `contained${sessions}; ${fate}${objects}; secret ${secret.existed ? 'deleted' : 'already gone'}`;
+        const summary = `contained${sessions}; ${fate}${objects}; secret ${secretFound ? 'deleted' : 'already gone'}`;
         return { outcome: ended.dropped ? 'revoked' : 'retained', detail: summary };
       } finally {
         clearInterval(timer);

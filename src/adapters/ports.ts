@@ -41,8 +41,8 @@ export interface GrantSecretStore {
   describe(name: string): Promise<{ tags: Record<string, string> } | undefined>;
   /** Creates or overwrites the secret (restoring it if it was scheduled for deletion); the tags are set on an existing secret too, before its new value. */
   put(name: string, value: GrantCredential, tags?: Record<string, string>): Promise<void>;
-  /** Deletes the secret at once (no recovery window); `existed: false` when it was not there. */
-  delete(name: string): Promise<{ existed: boolean }>;
+  /** Deletes the secret at once (no recovery window); one that is not there is no error. */
+  delete(name: string): Promise<void>;
 }
 
 /** One audit event, as stored (defined with the activities that write it). */

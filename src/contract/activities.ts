@@ -39,6 +39,11 @@ export interface RevokeRef extends AccountRef {
 export interface RevocationResult {
   accountExisted: boolean;
   sessionsKilled: number;
+  /**
+   * True when the attempt deleted the grant's secret. A revocation of an account the grant
+   * owns does not look the secret up first: one call deletes it whether or not an earlier
+   * attempt already had, and reports true.
+   */
   secretDeleted: boolean;
   /** When access ended (the account was contained). */
   containedAt?: string;

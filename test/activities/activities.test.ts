@@ -431,6 +431,32 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
       assert.deepEqual(again, { accountExisted: false, sessionsKilled: 0, secretDeleted: false, dropped: true, leftBehind: [], leftBehindCount: 0 });
     });
 
+    it('When the workflow knows the account is its own, then revokeAccess asks Secrets Manager one thing, the deletion; a second revoke deletes nothing and is no error', async () => {
+      const { grant, password } = await provision(READ);
+      const calls: string[] = [];
+      const name = `count-${randomUUID()}`;
+      c.aws.secrets.middlewareStack.add(
+        (next, context) => async (args) => {
+          calls.push(context.commandName ?? '?');
+          return next(args);
+        },
+        { step: 'initialize', name },
+      );
+      try {
+        const ref = { ...grant.ref, owned: true };
+        const first = await act.revokeAccess(ref);
+        assert.deepEqual([first.accountExisted, first.dropped, first.secretDeleted], [true, true, true]);
+        assert.equal(await canLogin(grant.ref.account, password), false);
+        assert.equal(await c.secretExists(grant.ref.secretName), false);
+        const again = await act.revokeAccess(ref);
+        assert.deepEqual([again.accountExisted, again.dropped], [false, true]);
+      } finally {
+        c.aws.secrets.middlewareStack.remove(name);
+      }
+      // secretExists asked one lookup itself, between the two revocations.
+      assert.deepEqual(calls, ['DeleteSecretCommand', 'DescribeSecretCommand', 'DeleteSecretCommand']);
+    });
+
     it('When the admin secret holds a password the server refuses, then revokeAccess fails with AdminAccessDenied and leaves the grant secret for the retry', async () => {
       const { grant } = await provision(READ);
       const wrongPassword = randomPassword();

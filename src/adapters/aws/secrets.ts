@@ -277,10 +277,11 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
     return { credential, grantRun: described.tags[GRANT_RUN_TAG] };
   }
 
-  async delete(name: string): Promise<{ existed: boolean }> {
-    // Secrets Manager reports success for a forced delete of a secret that does not
-    // exist, so only a look first can tell whether there was one.
-    if (!(await this.lookup(name))) return { existed: false };
+  /**
+   * Deletes the secret for good, in one call: Secrets Manager answers a forced deletion
+   * of a secret that is not there (any more) with success, so that a retry is safe.
+   */
+  async delete(name: string): Promise<void> {
     try {
       await this.forceDelete(name);
     } catch (err) {
@@ -295,7 +296,6 @@ export class SecretsManagerGrantSecretStore implements GrantSecretStore {
         throw awsFailure(`could not delete secret "${name}"`, again);
       }
     }
-    return { existed: true };
   }
 
   private async forceDelete(name: string): Promise<void> {

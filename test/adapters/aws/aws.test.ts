@@ -329,17 +329,20 @@ describe('AWS adapters (moto)', function () {
       const store = new SecretsManagerGrantSecretStore(clients.secrets);
       const id = name();
       await store.put(id, credential('one'));
-      assert.deepEqual(await store.delete(id), { existed: true });
+      await store.delete(id);
       await store.put(id, credential('two'));
       assert.equal(JSON.parse((await secretValue(clients.secrets, id))!).password, 'two');
     });
 
-    it('When a secret is deleted twice, then the first says it existed and the second that it did not', async () => {
+    it('When a secret is deleted twice, then each deletion is one call, the second is no error, and the secret is gone', async () => {
       const store = new SecretsManagerGrantSecretStore(clients.secrets);
       const id = name();
       await store.put(id, credential('x'));
-      assert.deepEqual(await store.delete(id), { existed: true });
-      assert.deepEqual(await store.delete(id), { existed: false });
+      const deletes = countCalls(clients.secrets, 'DeleteSecretCommand');
+      const lookups = countCalls(clients.secrets, 'DescribeSecretCommand');
+      await store.delete(id);
+      await store.delete(id);
+      assert.deepEqual([deletes.count, lookups.count], [2, 0]);
       await assert.rejects(secretValue(clients.secrets, id), (err: Error) => err.name === 'ResourceNotFoundException');
     });
 
@@ -359,8 +362,9 @@ describe('AWS adapters (moto)', function () {
       const id = name();
       await store.put(id, credential('old'));
       await clients.secrets.send(new DeleteSecretCommand({ SecretId: id, RecoveryWindowInDays: 7 }));
-      assert.deepEqual(await store.delete(id), { existed: true });
-      assert.deepEqual(await store.delete(id), { existed: false });
+      await store.delete(id);
+      await assert.rejects(clients.secrets.send(new DescribeSecretCommand({ SecretId: id })), (err: Error) => err.name === 'ResourceNotFoundException');
+      await store.delete(id);
     });
   });
 
