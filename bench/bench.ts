@@ -53,11 +53,12 @@ const { values: args } = parseArgs({
     'kill-one': { type: 'boolean', default: false },
     'kill-before': { type: 'string' },
     'revocation-lead': { type: 'string' },
+    'cpu-prof': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 if (args.help) {
-  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N] [--workers N [--kill-one [--kill-before S]]] [--revocation-lead S]
+  process.stdout.write(`npm run bench [-- --quick] [--only floor,temporal,grant,expiry,idle] [--engine mysql,postgresql] [--runs N] [--open N] [--expiries N,N] [--cache N] [--workers N [--kill-one [--kill-before S]]] [--revocation-lead S] [--cpu-prof]
 
   --quick   smaller counts and one run of each figure
   --only    the parts to run (default: all)
@@ -76,6 +77,8 @@ if (args.help) {
               revocations are armed, and report the grants it held apart from the others
   --kill-before S  seconds before the expiry of the kill (default 5)
   --revocation-lead S  the configuration's revocationLead: how long before an expiry its revocation is armed (default 60)
+  --cpu-prof  each worker writes a V8 CPU profile of its threads to .bench/profiles/<worker>/ when it stops
+              (the profiler costs a few per cent of CPU: not for figures to compare)
 `);
   process.exit(0);
 }
@@ -381,7 +384,7 @@ async function main(): Promise<void> {
   }
   if (args.cache) workerEnv.WORKER_MAX_CACHED_WORKFLOWS = args.cache;
   const withPostgres = engines.has('postgresql') && ['floor', 'grant', 'expiry'].some((p) => parts.has(p));
-  const stack = await startBenchStack({ log, workerEnv, workers: WORKERS, ...(args['revocation-lead'] ? { revocationLeadS: Number(args['revocation-lead']) } : {}), ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
+  const stack = await startBenchStack({ log, workerEnv, workers: WORKERS, cpuProfile: args['cpu-prof']!, ...(args['revocation-lead'] ? { revocationLeadS: Number(args['revocation-lead']) } : {}), ...(withPostgres ? { postgres: { url: args['postgres-url'] ?? DEFAULT_POSTGRES_URL } } : {}) });
   const started = Date.now();
   if (stack.postgres) {
     machine.postgresql = stack.postgres.version;

@@ -71,6 +71,8 @@ export interface BenchStackOptions {
   postgres?: { url: string };
   /** The configuration's revocationLead in seconds (default: the configuration's default). */
   revocationLeadS?: number;
+  /** Each worker writes a V8 CPU profile of its threads to .bench/profiles/<identity>/ when it stops. */
+  cpuProfile?: boolean;
 }
 
 export async function startBenchStack(options: BenchStackOptions): Promise<BenchStack> {
@@ -152,7 +154,7 @@ export async function startBenchStack(options: BenchStackOptions): Promise<Bench
           ...options.workerEnv,
           WORKER_IDENTITY: identity,
         },
-        { compiled: true },
+        { compiled: true, ...(options.cpuProfile ? { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, '.bench', 'profiles', identity)}`] } : {}) },
       );
       cleanups.push(async () => {
         await worker.stop();

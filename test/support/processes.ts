@@ -144,9 +144,12 @@ export interface WorkerProcess {
 /**
  * Starts `tsx src/worker/index.ts` (or, `compiled`, `node dist/src/worker/index.js` of `npm run build`) with `env`
  * (DBACCESS_CONFIG, TEMPORAL_*, AWS_*, SMTP_*, ...) and waits for "worker started". It runs with the
- * image's allocator settings and Node flags (src/worker/process-tuning.ts); `env` may override them.
+ * image's allocator settings and Node flags (src/worker/process-tuning.ts); `env` may override them, and the
+ * compiled worker takes more Node flags in `nodeFlags`.
  */
-export async function startWorkerProcess(env: Record<string, string>, options: { startTimeoutMs?: number; compiled?: boolean } = {}): Promise<WorkerProcess> {
+export async function startWorkerProcess(env: Record<string, string>, options: { startTimeoutMs?: number; compiled?: boolean; nodeFlags?: readonly string[] } = {}): Promise<WorkerProcess> {
+  // Some flags (--cpu-prof) are refused in NODE_OPTIONS, which is how tsx would pass them on.
+  if (options.nodeFlags?.length && !options.compiled) throw new Error('nodeFlags need the compiled worker');
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
   const fullEnv = {
     PATH: process.env.PATH,
@@ -162,7 +165,7 @@ export async function startWorkerProcess(env: Record<string, string>, options: {
   const start = async (): Promise<void> => {
     if (current) history += current.output();
     current = options.compiled
-      ? spawnGroup('the worker', process.execPath, [...WORKER_NODE_FLAGS, join(ROOT, 'dist', 'src', 'worker', 'index.js')], fullEnv)
+      ? spawnGroup('the worker', process.execPath, [...WORKER_NODE_FLAGS, ...(options.nodeFlags ?? []), join(ROOT, 'dist', 'src', 'worker', 'index.js')], fullEnv)
       : spawnGroup('the worker', tsx, [join(ROOT, 'src', 'worker', 'index.ts')], fullEnv);
     await current.waitForOutput(/"msg":"worker started"/, options.startTimeoutMs ?? 90_000);
   };
