@@ -151,6 +151,23 @@ export function cpuSnapshot(parts: readonly CpuPart[]): CpuSnapshot {
   return { at: Date.now(), parts: seconds, machine: busy / CLOCK_TICKS };
 }
 
+/**
+ * What each part used from the first snapshot to the later one nearest `untilAt`, in seconds
+ * (rounded to tenths). Never the first snapshot itself: a burst shorter than the sampling
+ * interval is reported over one interval, not as nothing. Undefined before two snapshots.
+ */
+export function cpuOver(snapshots: readonly CpuSnapshot[], untilAt: number): { seconds: number; parts: Record<string, number>; machine: number } | undefined {
+  const [first, ...later] = snapshots;
+  if (!first || later.length === 0) return undefined;
+  const last = later.reduce((best, s) => (Math.abs(s.at - untilAt) < Math.abs(best.at - untilAt) ? s : best));
+  const round = (x: number) => Math.round(x * 10) / 10;
+  return {
+    seconds: round((last.at - first.at) / 1000),
+    parts: Object.fromEntries(Object.entries(last.parts).map(([k, v]) => [k, round(v - first.parts[k]!)])),
+    machine: round(last.machine - first.machine),
+  };
+}
+
 /** Snapshots every second from `startAt` on, until stopped: where the CPU went over any stretch of them. */
 export function cpuTimeline(parts: readonly CpuPart[], startAt: number) {
   const snapshots: CpuSnapshot[] = [];
@@ -162,17 +179,7 @@ export function cpuTimeline(parts: readonly CpuPart[], startAt: number) {
   timer = setTimeout(take, Math.max(0, startAt - Date.now()));
   return {
     stop: () => clearTimeout(timer),
-    /** What each part used from the first snapshot to the one nearest `untilAt`, as seconds and as cores busy on average. */
-    over(untilAt: number): { seconds: number; parts: Record<string, number>; machine: number } | undefined {
-      const first = snapshots[0];
-      if (!first || snapshots.length < 2) return undefined;
-      const last = snapshots.reduce((best, s) => (Math.abs(s.at - untilAt) < Math.abs(best.at - untilAt) ? s : best), snapshots[1]!);
-      const round = (x: number) => Math.round(x * 10) / 10;
-      return {
-        seconds: round((last.at - first.at) / 1000),
-        parts: Object.fromEntries(Object.entries(last.parts).map(([k, v]) => [k, round(v - first.parts[k]!)])),
-        machine: round(last.machine - first.machine),
-      };
-    },
+    /** What each part used from the first snapshot to the one nearest `untilAt` (see cpuOver). */
+    over: (untilAt: number) => cpuOver(snapshots, untilAt),
   };
 }

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import type { temporal } from '@temporalio/proto';
 
 import { expiryRevocation } from '../../bench/breakdown';
-import { cpuSnapshot } from '../../bench/measure';
+import { cpuOver, cpuSnapshot } from '../../bench/measure';
 
 // The benchmark's readings of a burst: how each grant's expiry was revoked (from
 // its history), and where the machine's CPU went (from /proc).
@@ -37,6 +37,15 @@ describe('benchmark: reading a burst', () => {
     assert.equal(r?.armed, false);
     assert.equal(r?.beside, false);
     assert.equal(expiryRevocation([], EXPIRY), undefined);
+  });
+
+  it('When a burst ends before the second snapshot, then its CPU is read over the first interval, not as nothing', () => {
+    const snap = (offsetMs: number, worker: number, machine: number) => ({ at: EXPIRY + offsetMs, parts: { worker }, machine });
+    const snapshots = [snap(0, 10, 100), snap(1000, 10.8, 101.9), snap(2000, 11.5, 103.8)];
+    // The last drop 0.36 s after the expiry: nearer the first snapshot, but that would be an empty window.
+    assert.deepEqual(cpuOver(snapshots, EXPIRY + 360), { seconds: 1, parts: { worker: 0.8 }, machine: 1.9 });
+    assert.deepEqual(cpuOver(snapshots, EXPIRY + 1900), { seconds: 2, parts: { worker: 1.5 }, machine: 3.8 });
+    assert.equal(cpuOver(snapshots.slice(0, 1), EXPIRY + 360), undefined);
   });
 
   it('When a process group burns CPU, then its snapshot counts the seconds against its part, and the machine busy at least as long', async function () {
