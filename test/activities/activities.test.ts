@@ -13,6 +13,7 @@ import { ActivityErrorType } from '../../src/adapters/errors';
 import { createMysqlAccountManager } from '../../src/adapters/engines/mysql';
 import type { AuditRecord } from '../../src/adapters/ports';
 import type { GrantState } from '../../src/domain';
+import { recordCalls } from '../support/aws-calls';
 import { createTestComponents, type TestComponents, type TestGrant } from '../support/components';
 import {
   accountExists,
@@ -433,15 +434,7 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
 
     it('When the workflow knows the account is its own, then revokeAccess asks Secrets Manager one thing, the deletion; a second revoke deletes nothing and is no error', async () => {
       const { grant, password } = await provision(READ);
-      const calls: string[] = [];
-      const name = `count-${randomUUID()}`;
-      c.aws.secrets.middlewareStack.add(
-        (next, context) => async (args) => {
-          calls.push(context.commandName ?? '?');
-          return next(args);
-        },
-        { step: 'initialize', name },
-      );
+      const recorded = recordCalls(c.aws.secrets);
       try {
         const ref = { ...grant.ref, owned: true };
         const first = await act.revokeAccess(ref);
@@ -451,10 +444,10 @@ describe('Activities through createActivities (MariaDB, moto, SMTP)', function (
         const again = await act.revokeAccess(ref);
         assert.deepEqual([again.accountExisted, again.dropped], [false, true]);
       } finally {
-        c.aws.secrets.middlewareStack.remove(name);
+        recorded.stop();
       }
       // secretExists asked one lookup itself, between the two revocations.
-      assert.deepEqual(calls, ['DeleteSecretCommand', 'DescribeSecretCommand', 'DeleteSecretCommand']);
+      assert.deepEqual(recorded.names, ['DeleteSecretCommand', 'DescribeSecretCommand', 'DeleteSecretCommand']);
     });
 
     it('When the admin secret holds a password the server refuses, then revokeAccess fails with AdminAccessDenied and leaves the grant secret for the retry', async () => {

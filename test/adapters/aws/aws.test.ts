@@ -29,6 +29,7 @@ import {
 import { ActivityErrorType } from '../../../src/adapters/errors';
 import { GRANT_ID_TAG, GRANT_RUN_TAG } from '../../../src/activities';
 import type { AuditRecord, GrantCredential } from '../../../src/adapters/ports';
+import { recordCalls } from '../../support/aws-calls';
 import { getMoto, motoAwsSettings } from '../../support/moto';
 import { ROOT } from '../../support/tools';
 import { mysqlEngine } from '../../../src/adapters/engines/mysql';
@@ -44,15 +45,12 @@ function uniq(prefix: string): string {
 
 /** Counts the Secrets Manager calls of one operation made through a client. */
 function countCalls(client: SecretsManagerClient, commandName: string): { count: number } {
-  const counter = { count: 0 };
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === commandName) counter.count++;
-      return next(args);
+  const { names } = recordCalls(client);
+  return {
+    get count() {
+      return names.filter((n) => n === commandName).length;
     },
-    { step: 'initialize', name: `count-${randomUUID()}` },
-  );
-  return counter;
+  };
 }
 
 async function createSecret(client: SecretsManagerClient, value: string): Promise<string> {
